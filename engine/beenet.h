@@ -1,0 +1,187 @@
+/* libbeenet: binary early-exit network inference engine.
+ *
+ * Plain C11. No GStreamer or GLib types in this header, so the engine can be
+ * embedded anywhere (GStreamer element, command-line tools, Python via ctypes).
+ *
+ * Objects:
+ *   BeenetFrontend  log-Mel feature extractor (usable without a model; the
+ *                   trainer binds it so training and inference share one
+ *                   implementation).
+ *   BeenetModel     an immutable, reference-counted, thread-shareable model
+ *                   loaded from a GGUF file or a memory block (docs/model-format.md).
+ *   BeenetSession   per-thread inference state: owns every scratch buffer, so
+ *                   classifying a window allocates nothing.
+ *
+ * Every fallible call returns a BeenetStatus and, when `err` is non-NULL,
+ * fills it with the code and a human-readable message.
+ */
+#ifndef BEENET_H
+#define BEENET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define BEENET_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define BEENET_API __attribute__((visibility("default")))
+#else
+#define BEENET_API
+#endif
+
+#define BEENET_FORMAT_VERSION 1
+
+typedef enum {
+  BEENET_OK = 0,
+  BEENET_ERROR_INVALID_ARGUMENT = 1, /* bad parameter passed by the caller */
+  BEENET_ERROR_IO = 2,               /* file could not be opened or read */
+  BEENET_ERROR_FORMAT = 3,           /* not a GGUF / beenet model file */
+  BEENET_ERROR_TRUNCATED = 4,        /* file ends before a declared field */
+  BEENET_ERROR_CORRUPT = 5,          /* inconsistent sizes, shapes, indices or values */
+  BEENET_ERROR_UNSUPPORTED = 6,      /* newer format version or unknown op */
+  BEENET_ERROR_NOMEM = 7,            /* allocation failed */
+  BEENET_ERROR_NONFINITE = 8         /* input contains NaN or infinity */
+} BeenetStatus;
+
+#define BEENET_ERROR_MESSAGE_SIZE 256
+
+typedef struct {
+  BeenetStatus code;
+  char message[BEENET_ERROR_MESSAGE_SIZE];
+} BeenetError;
+
+/* Exit policies (Algorithm 1 of the BEENet paper and its max-probability
+ * variant).  ENTROPY: stop at the first exit whose softmax entropy (natural
+ * log, nats) is strictly below the threshold.  MAX_PROBABILITY: stop at the
+ * first exit whose largest probability is >= threshold.  The last exit always
+ * stops. */
+typedef enum {
+  BEENET_POLICY_ENTROPY = 0,
+  BEENET_POLICY_MAX_PROBABILITY = 1
+} BeenetPolicy;
+
+BEENET_API const char *beenet_status_name (BeenetStatus status);
+BEENET_API const char *beenet_version (void);
+/* Name of the kernel set chosen at run time ("portable", "avx2", ...). */
+BEENET_API const char *beenet_kernel_name (void);
+
+/* ------------------------------------------------------------------------ */
+/* Front-end                                                                */
+
+typedef struct {
+  uint32_t sample_rate;    /* 16000 */
+  uint32_t window_samples; /* samples per classified window: 16000 (1 s) */
+  uint32_t frame_length;   /* 400 (25 ms) */
+  uint32_t hop_length;     /* 160 (10 ms) */
+  uint32_t fft_size;       /* 512 */
+  uint32_t n_mels;         /* 64 */
+  uint32_t n_frames;       /* 98 */
+  float fmin;              /* 60 Hz */
+  float fmax;              /* 7800 Hz */
+  float log_floor;         /* 1e-6: log(max(mel_energy, log_floor)) */
+} BeenetFrontendConfig;
+
+typedef struct BeenetFrontend BeenetFrontend;
+
+BEENET_API void beenet_frontend_config_default (BeenetFrontendConfig *config);
+BEENET_API BeenetStatus beenet_frontend_new (const BeenetFrontendConfig *config,
+    BeenetFrontend **out, BeenetError *err);
+BEENET_API void beenet_frontend_free (BeenetFrontend *frontend);
+/* samples: n mono float samples (nominal range [-1, 1]); n must be >=
+ * window_samples; only the first window_samples are used.  out receives
+ * n_frames * n_mels un-normalised log-Mel values, frame-major
+ * (out[t * n_mels + m]).  Not thread-safe per object. */
+BEENET_API BeenetStatus beenet_frontend_compute (BeenetFrontend *frontend,
+    const float *samples, size_t n, float *out, BeenetError *err);
+
+/* Sample conversion helpers (ORC-accelerated). */
+BEENET_API void beenet_convert_s16 (const int16_t *in, float *out, size_t n);
+/* Average `channels` interleaved channels into mono. */
+BEENET_API void beenet_mixdown_f32 (const float *in, float *out, size_t frames,
+    unsigned channels);
+
+/* ------------------------------------------------------------------------ */
+/* Model                                                                    */
+
+typedef struct BeenetModel BeenetModel;
+
+BEENET_API BeenetStatus beenet_model_load_file (const char *path,
+    BeenetModel **out, BeenetError *err);
+/* The bytes are copied; `data` may be freed after the call. */
+BEENET_API BeenetStatus beenet_model_load_memory (const void *data,
+    size_t size, BeenetModel **out, BeenetError *err);
+/* Thread-safe reference counting. */
+BEENET_API BeenetModel *beenet_model_ref (BeenetModel *model);
+BEENET_API void beenet_model_unref (BeenetModel *model);
+
+BEENET_API const char *beenet_model_name (const BeenetModel *model);
+BEENET_API size_t beenet_model_num_classes (const BeenetModel *model);
+BEENET_API const char *beenet_model_label (const BeenetModel *model, size_t i);
+BEENET_API size_t beenet_model_num_exits (const BeenetModel *model);
+BEENET_API void beenet_model_frontend_config (const BeenetModel *model,
+    BeenetFrontendConfig *config);
+/* Policy and threshold recommended by the model's author. */
+BEENET_API BeenetPolicy beenet_model_default_policy (const BeenetModel *model);
+BEENET_API float beenet_model_default_threshold (const BeenetModel *model);
+/* Operation counts of the whole model (all exits).  OPs = FLOPs + BOPs / 64. */
+BEENET_API uint64_t beenet_model_total_bops (const BeenetModel *model);
+BEENET_API uint64_t beenet_model_total_flops (const BeenetModel *model);
+/* Multi-line human-readable description (labels, front-end, layers, exits,
+ * operation counts).  Returns a malloc'd string the caller free()s. */
+BEENET_API char *beenet_model_describe (const BeenetModel *model);
+
+/* ------------------------------------------------------------------------ */
+/* Session                                                                  */
+
+typedef struct BeenetSession BeenetSession;
+
+typedef struct {
+  uint32_t class_index;        /* argmax of the reporting exit */
+  const char *label;           /* owned by the model */
+  uint32_t exit_index;         /* 1-based exit that reported */
+  uint32_t num_exits;
+  float entropy;               /* nats, of the reporting exit's softmax */
+  float confidence;            /* probability of class_index */
+  const float *probabilities;  /* num_classes values, owned by the session,
+                                  valid until the next call on it */
+  uint32_t num_classes;
+  uint64_t bops_executed, flops_executed;
+  double bops_fraction;        /* executed / total binary operations */
+  double flops_fraction;       /* executed / total float operations */
+  double ops_fraction;         /* (FLOPs + BOPs/64) executed / total */
+} BeenetResult;
+
+/* A session holds a reference on the model. */
+BEENET_API BeenetStatus beenet_session_new (BeenetModel *model,
+    BeenetSession **out, BeenetError *err);
+BEENET_API void beenet_session_free (BeenetSession *session);
+BEENET_API const BeenetModel *beenet_session_model (const BeenetSession *session);
+
+/* Classify one window: n >= window_samples mono float samples at the model's
+ * sample rate.  Runs the front-end, normalisation and the network block by
+ * block with early exit.  Returns BEENET_ERROR_NONFINITE (and leaves *result
+ * untouched) when a sample is NaN or infinite. */
+BEENET_API BeenetStatus beenet_session_classify (BeenetSession *session,
+    const float *samples, size_t n, BeenetPolicy policy, float threshold,
+    BeenetResult *result, BeenetError *err);
+
+/* Same, from un-normalised log-Mel features (n_frames * n_mels, frame-major,
+ * as beenet_frontend_compute writes them). */
+BEENET_API BeenetStatus beenet_session_classify_features (BeenetSession *session,
+    const float *features, BeenetPolicy policy, float threshold,
+    BeenetResult *result, BeenetError *err);
+
+/* Run the whole network (no early exit) and write every exit's logits:
+ * logits[e * num_classes + k] for exit e (0-based).  For parity tests and
+ * threshold sweeps. */
+BEENET_API BeenetStatus beenet_session_run_all_exits (BeenetSession *session,
+    const float *features, float *logits, BeenetError *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BEENET_H */

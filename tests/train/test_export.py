@@ -1,0 +1,202 @@
+"""GGUF export round trip: the engine loads what the trainer writes.
+
+Run: BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 tests/train/test_export.py
+"""
+import os
+import struct
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train"))
+
+from beenet_train import frontend as fe  # noqa: E402
+from beenet_train.binary import hard_sign, pack_signs, unpack_signs  # noqa: E402
+from beenet_train.export import model_to_gguf, run_graph_numpy  # noqa: E402
+from beenet_train.gguf_writer import GGUFWriter, T_STRING, T_U32, read_gguf  # noqa: E402
+from beenet_train.model import BeeNet, build_graph, exit_ops_fractions  # noqa: E402
+
+LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+# Small net: 24 and 40 channels exercise partial words (tail bits) in bconv2d/bdense.
+SMALL = {"stem_channels": 4, "stages": [[24, 2], [40, 1]], "exits": [1, 3], "name": "test-small"}
+
+
+def random_model(seed=0, config=SMALL):
+    torch.manual_seed(seed)
+    m = BeeNet(config)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.3, 0.3)
+            if hasattr(mod, "binary_weight"):
+                mod.weight.uniform_(-1, 1)
+        m.feat_mean.uniform_(-8, -2)
+        m.feat_inv_std.uniform_(0.2, 0.5)
+    return m.eval()
+
+
+class TestBitPacking(unittest.TestCase):
+    def test_known_pattern(self):
+        # 40 channels: -1 at channels 0, 5, 31, 33 -> word0 bits 0,5,31; word1 bit 1; tail bits zero.
+        s = np.ones(40)
+        s[[0, 5, 31, 33]] = -1
+        words = pack_signs(s[None], 40)[0]
+        self.assertEqual(words.dtype, np.uint32)
+        self.assertEqual(list(words), [(1 << 0) | (1 << 5) | (1 << 31), 1 << 1])
+        np.testing.assert_array_equal(unpack_signs(words, 40), s)
+
+    def test_all_minus_one_tail_zero(self):
+        words = pack_signs(-np.ones((2, 3, 24)), 24)
+        self.assertEqual(words.shape, (2, 3, 1))
+        self.assertTrue((words == (1 << 24) - 1).all())
+
+    def test_sign_of_zero_is_plus_one(self):
+        x = torch.tensor([-1.0, -0.0, 0.0, 1e-30, -1e-30])
+        self.assertEqual(hard_sign(x).tolist(), [-1.0, 1.0, 1.0, 1.0, -1.0])
+
+
+class TestWriter(unittest.TestCase):
+    def test_round_trip(self):
+        w = GGUFWriter()
+        w.add_string("general.architecture", "beenet")
+        w.add_u32("a.u32", 7)
+        w.add_f32("a.f32", 0.25)
+        w.add_array("a.labels", T_STRING, ["x", "yy", "zzz"])
+        w.add_array("a.arr", T_U32, [3, 1])
+        t1 = np.arange(6, dtype=np.float32).reshape(2, 3)
+        t2 = np.array([[0xFFFFFFFF, 1]], dtype=np.uint32)
+        w.add_tensor("t1", t1)
+        w.add_tensor("t2", t2)
+        data = w.to_bytes()
+        self.assertEqual(data[:4], b"GGUF")
+        self.assertEqual(struct.unpack_from("<I", data, 4)[0], 3)
+        kv, tensors = read_gguf(data)
+        self.assertEqual(kv["a.u32"], 7)
+        self.assertEqual(kv["a.f32"], 0.25)
+        self.assertEqual(kv["a.labels"], ["x", "yy", "zzz"])
+        self.assertEqual(kv["a.arr"], [3, 1])
+        np.testing.assert_array_equal(tensors["t1"], t1)
+        np.testing.assert_array_equal(tensors["t2"].view(np.uint32), t2)
+        with self.assertRaises(ValueError):
+            w.add_u32("a.u32", 1)
+
+    def test_model_layout(self):
+        m = random_model()
+        nodes = build_graph(m)
+        kv, tensors = read_gguf(model_to_gguf(m, LABELS, threshold=0.3).to_bytes())
+        self.assertEqual(kv["beenet.node_count"], len(nodes))
+        self.assertEqual(kv["beenet.exit_count"], 2)
+        self.assertEqual(kv["beenet.labels"], LABELS)
+        # first binary conv: weight ne = [ceil(24/32), kw, kh, Cout] -> numpy (24, 3, 3, 1)
+        i = [k for k, n in enumerate(nodes) if n["op"] == "bconv2d"][0]
+        self.assertEqual(tensors["node.%d.weight" % i].shape, (24, 3, 3, 1))
+        w = hard_sign(m.blocks[0].conv.weight.detach()).numpy()      # (Cout, Cin, kh, kw)
+        words = tensors["node.%d.weight" % i].view(np.uint32)
+        got = unpack_signs(words, 24)                                 # (Cout, kh, kw, Cin)
+        np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), w)
+        self.assertTrue(((words >> 24) == 0).all())
+        # stem conv2d: ne = [Cin/groups, kw, kh, Cout]
+        np.testing.assert_array_equal(tensors["node.0.weight"].shape, (4, 3, 3, 1))
+
+    def test_numpy_reference_matches_torch(self):
+        m = random_model(1)
+        nodes = build_graph(m)
+        x = torch.randn(2, 1, 98, 64)
+        with torch.no_grad():
+            outs = m(x)
+        for i in range(2):
+            ref = run_graph_numpy(nodes, x[i, 0].numpy())
+            for a, b in zip(ref, outs):
+                np.testing.assert_allclose(a, b[i].numpy(), rtol=1e-4, atol=1e-4)
+
+
+class TestEngineLoads(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.model = random_model(2)
+        cls.data = model_to_gguf(cls.model, LABELS, threshold=0.3).to_bytes()
+
+    def test_load_file_and_metadata(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.gguf")
+            with open(path, "wb") as f:
+                f.write(self.data)
+            em = fe.Model(path)
+        self.assertEqual(em.labels, LABELS)
+        self.assertEqual(em.num_exits, 2)
+        self.assertEqual(em.name, "test-small")
+        self.assertAlmostEqual(em.default_threshold, 0.3, places=6)
+        self.assertEqual(em.default_policy, fe.BEENET_POLICY_ENTROPY)
+        fr, tb, tf = exit_ops_fractions(build_graph(self.model))
+        self.assertEqual(em.total_bops, tb)
+        self.assertEqual(em.total_flops, tf)
+
+    def test_logits_match_torch(self):
+        em = fe.Model(data=self.data)
+        s = em.session()
+        rng = np.random.default_rng(0)
+        agree = 0
+        n = 8
+        for _ in range(n):
+            feats = rng.normal(-5.0, 2.0, size=(98, 64)).astype(np.float32)
+            got = s.run_all_exits(feats)
+            with torch.no_grad():
+                ref = torch.stack(self.model(self.model.normalise(torch.from_numpy(feats[None]))))[:, 0].numpy()
+            self.assertEqual(got.shape, ref.shape)
+            agree += int((got.argmax(-1) == ref.argmax(-1)).all())
+            np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+        self.assertEqual(agree, n)
+        # early exit via the engine with a huge threshold stops at exit 1 and reports its ops fraction
+        fr, _, _ = exit_ops_fractions(build_graph(self.model))
+        r = s.classify_features(feats, fe.BEENET_POLICY_ENTROPY, 100.0)
+        self.assertEqual(r["exit_index"], 1)
+        self.assertAlmostEqual(r["ops_fraction"], fr[0], places=5)
+        r = s.classify_features(feats, fe.BEENET_POLICY_ENTROPY, 0.0)
+        self.assertEqual(r["exit_index"], 2)
+        self.assertAlmostEqual(r["ops_fraction"], 1.0, places=6)
+
+    def test_truncated_rejected(self):
+        n = len(self.data)
+        cuts = sorted(set([4, 20, 100, n // 3, n // 2, n - 1000, n - 33, n - 1]))
+        for cut in cuts:
+            with self.assertRaises(fe.BeenetError, msg="cut at %d" % cut) as cm:
+                fe.Model(data=self.data[:cut])
+            self.assertIn(cm.exception.status, ("TRUNCATED", "FORMAT", "CORRUPT"), "cut at %d" % cut)
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=self.data[:n - 1])
+        self.assertEqual(cm.exception.status, "TRUNCATED")
+
+    def test_nonzero_tail_bit_rejected(self):
+        m = self.model
+        nodes = build_graph(m)
+        i = [k for k, nd in enumerate(nodes) if nd["op"] == "bconv2d"][0]
+        nodes[i]["weight"] = nodes[i]["weight"].copy()
+        nodes[i]["weight"][0, 0, 0, 0] |= np.uint32(1 << 30)    # channel 30 >= Cin = 24
+        from beenet_train.export import graph_to_gguf
+        bad = graph_to_gguf(nodes, LABELS, m.feat_mean.numpy(), m.feat_inv_std.numpy()).to_bytes()
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=bad)
+        self.assertEqual(cm.exception.status, "CORRUPT")
+
+    def test_newer_format_version_rejected(self):
+        m = self.model
+        from beenet_train import export
+        old = export.FORMAT_VERSION
+        try:
+            export.FORMAT_VERSION = 2
+            data = model_to_gguf(m, LABELS).to_bytes()
+        finally:
+            export.FORMAT_VERSION = old
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=data)
+        self.assertEqual(cm.exception.status, "UNSUPPORTED")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,75 @@
+"""Command line: python3 -m beenet_train {train,export,evaluate,describe}."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python3 -m beenet_train")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train all exits jointly and export a GGUF model")
+    t.add_argument("--data", required=True, help="corpus root in Google Speech Commands layout")
+    t.add_argument("--out", required=True, help="output model file (.gguf); checkpoint goes to <out>.pt")
+    t.add_argument("--checkpoint", help="checkpoint path (default: <out without .gguf>.pt)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--minutes", type=float, help="wall-clock budget for the training loop (cosine LR follows it)")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--config", help="JSON dict overriding model.DEFAULT_CONFIG")
+    t.add_argument("--exit-weights", help="comma-separated loss weight per exit (default: all 1)")
+    t.add_argument("--max-train", type=int, help="use at most this many training clips")
+    t.add_argument("--max-eval", type=int, help="use at most this many validation/test clips")
+    t.add_argument("--no-augment", action="store_true")
+
+    e = sub.add_parser("export", help="export a checkpoint to GGUF")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--threshold", type=float)
+    e.add_argument("--policy", choices=["entropy", "max-probability"])
+
+    v = sub.add_parser("evaluate", help="evaluate a model file with the engine and write the model card")
+    v.add_argument("--model", required=True)
+    v.add_argument("--data", required=True)
+    v.add_argument("--split", default="test")
+    v.add_argument("--checkpoint", help="PyTorch checkpoint for the parity check")
+    v.add_argument("--card", help="write the markdown model card here")
+    v.add_argument("--max-clips", type=int)
+    v.add_argument("--json", help="also dump the results as JSON here")
+
+    d = sub.add_parser("describe", help="print the engine's description of a model file")
+    d.add_argument("model")
+
+    a = p.parse_args(argv)
+    if a.cmd == "train":
+        from .train import train
+        train(a.data, a.out, seed=a.seed, epochs=a.epochs, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
+              config=json.loads(a.config) if a.config else None,
+              exit_weights=[float(x) for x in a.exit_weights.split(",")] if a.exit_weights else None,
+              threads=a.threads, max_train=a.max_train, max_eval=a.max_eval, checkpoint=a.checkpoint,
+              augment=not a.no_augment)
+    elif a.cmd == "export":
+        from .export import export_checkpoint
+        n = export_checkpoint(a.checkpoint, a.out, a.threshold, a.policy)
+        print("wrote %s (%d bytes)" % (a.out, n))
+    elif a.cmd == "evaluate":
+        from .evaluate import evaluate
+        cmd = "PYTHONPATH=train /usr/bin/python3 -m beenet_train " + " ".join(
+            shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+        res = evaluate(a.model, a.data, a.split, a.checkpoint, a.card, cmd, a.max_clips)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    elif a.cmd == "describe":
+        from .frontend import Model
+        print(Model(a.model).describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

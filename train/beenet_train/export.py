@@ -1,0 +1,179 @@
+"""Export a trained checkpoint to a beenet GGUF model file (docs/model-format.md)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .gguf_writer import GGUFWriter, T_F32, T_I32, T_STRING, T_U32
+from .model import BeeNet, build_graph, exit_ops_fractions
+
+FORMAT_VERSION = 1
+
+DEFAULT_FRONTEND = {
+    "sample_rate": 16000, "window_samples": 16000, "frame_length": 400, "hop_length": 160,
+    "fft_size": 512, "n_mels": 64, "n_frames": 98, "fmin": 60.0, "fmax": 7800.0, "log_floor": 1e-6,
+}
+_U32_FRONTEND = ("sample_rate", "window_samples", "frame_length", "hop_length", "fft_size", "n_mels", "n_frames")
+
+
+def load_checkpoint(path: str):
+    ck = torch.load(path, map_location="cpu")
+    model = BeeNet(ck["config"])
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    return model, ck
+
+
+def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_std: np.ndarray,
+                  name: str = "kws12-quicknet-ee", frontend: Optional[Dict] = None,
+                  policy: str = "entropy", threshold: float = 0.5, description: str = "",
+                  training: Optional[Dict] = None) -> GGUFWriter:
+    fe = dict(DEFAULT_FRONTEND)
+    if frontend:
+        fe.update(frontend)
+    w = GGUFWriter()
+    w.add_string("general.architecture", "beenet")
+    w.add_string("general.name", name)
+    if description:
+        w.add_string("general.description", description)
+    w.add_u32("beenet.format_version", FORMAT_VERSION)
+    w.add_array("beenet.labels", T_STRING, labels)
+    for k in _U32_FRONTEND:
+        w.add_u32("beenet.frontend." + k, int(fe[k]))
+    for k in ("fmin", "fmax", "log_floor"):
+        w.add_f32("beenet.frontend." + k, float(fe[k]))
+    w.add_string("beenet.policy", policy)
+    w.add_f32("beenet.threshold", float(threshold))
+    w.add_u32("beenet.node_count", len(nodes))
+    w.add_u32("beenet.exit_count", sum(1 for n in nodes if n["op"] == "exit"))
+    for i, n in enumerate(nodes):
+        p = "beenet.node.%d." % i
+        w.add_string(p + "op", n["op"])
+        w.add_array(p + "inputs", T_I32, [int(v) for v in n["inputs"]])
+        for key in ("kernel", "stride", "padding"):
+            if key in n:
+                w.add_array(p + key, T_U32, [int(v) for v in n[key]])
+        if "groups" in n:
+            w.add_u32(p + "groups", int(n["groups"]))
+        if "out_channels" in n:
+            w.add_u32(p + "out_channels", int(n["out_channels"]))
+        if "activation" in n:
+            w.add_string(p + "activation", n["activation"])
+    for k, v in (training or {}).items():
+        key = "beenet.training." + k
+        if isinstance(v, bool):
+            w.add_bool(key, v)
+        elif isinstance(v, int):
+            w.add_u32(key, v) if 0 <= v < 2 ** 32 else w.add_u64(key, v)
+        elif isinstance(v, float):
+            w.add_f32(key, v)
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, float) for x in v):
+            w.add_array(key, T_F32, list(v))
+        else:
+            w.add_string(key, v if isinstance(v, str) else json.dumps(v))
+    w.add_tensor("frontend.mean", np.asarray(mean, np.float32))
+    w.add_tensor("frontend.inv_std", np.asarray(inv_std, np.float32))
+    for i, n in enumerate(nodes):
+        if "weight" in n:
+            w.add_tensor("node.%d.weight" % i, n["weight"])
+            w.add_tensor("node.%d.scale" % i, np.asarray(n["scale"], np.float32))
+            w.add_tensor("node.%d.bias" % i, np.asarray(n["bias"], np.float32))
+    return w
+
+
+def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=0.5,
+                  training: Optional[Dict] = None, frontend: Optional[Dict] = None) -> GGUFWriter:
+    model.eval()
+    nodes = build_graph(model)
+    fr, tb, tf = exit_ops_fractions(nodes, tuple(model.config["in_shape"]), model.config["num_classes"])
+    desc = ("BEENet QuickNet-style binary early-exit KWS network, %d exits; exit OPs fractions %s"
+            % (model.num_exits, ", ".join("%.3f" % f for f in fr)))
+    return graph_to_gguf(nodes, labels, model.feat_mean.numpy(), model.feat_inv_std.numpy(),
+                         name=model.config.get("name", "beenet"), frontend=frontend, policy=policy,
+                         threshold=threshold, description=desc, training=training)
+
+
+def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = None,
+                      policy: Optional[str] = None) -> int:
+    model, ck = load_checkpoint(checkpoint)
+    th = threshold if threshold is not None else ck.get("threshold", 0.5)
+    pol = policy or ck.get("policy", "entropy")
+    w = model_to_gguf(model, ck["labels"], pol, th, training=ck.get("training"), frontend=ck.get("frontend"))
+    d = os.path.dirname(os.path.abspath(out))
+    os.makedirs(d, exist_ok=True)
+    return w.write(out)
+
+
+# ---------------------------------------------------------------------------
+# Numpy reference interpreter of the graph (development aid / cross-check only;
+# the engine is the implementation that ships).
+
+def run_graph_numpy(nodes: List[Dict], x: np.ndarray) -> List[np.ndarray]:
+    """x: normalised (H, W) features.  Returns the logits of every exit."""
+    from .binary import unpack_signs
+    acts = [x.astype(np.float32)[:, :, None]]
+    outs = []
+    for n in nodes:
+        op = n["op"]
+        a = acts[n["inputs"][0]]
+        H, W, C = a.shape
+        if op in ("conv2d", "bconv2d"):
+            kh, kw = n["kernel"]
+            sh, sw = n["stride"]
+            ph, pw = n["padding"]
+            Co = n["out_channels"]
+            g = n.get("groups", 1)
+            if op == "bconv2d":
+                a = np.where(a >= 0, 1.0, -1.0).astype(np.float32)
+                wt = unpack_signs(n["weight"], C)
+            else:
+                wt = n["weight"]
+            ap = np.zeros((H + 2 * ph, W + 2 * pw, C), np.float32)
+            ap[ph:ph + H, pw:pw + W] = a
+            Ho = (H + 2 * ph - kh) // sh + 1
+            Wo = (W + 2 * pw - kw) // sw + 1
+            cin_g, cout_g = C // g, Co // g
+            acc = np.zeros((Ho, Wo, Co), np.float64)
+            for y in range(kh):
+                for xx in range(kw):
+                    patch = ap[y:y + sh * (Ho - 1) + 1:sh, xx:xx + sw * (Wo - 1) + 1:sw]  # (Ho,Wo,C)
+                    for gi in range(g):
+                        acc[:, :, gi * cout_g:(gi + 1) * cout_g] += patch[:, :, gi * cin_g:(gi + 1) * cin_g] @ \
+                            wt[gi * cout_g:(gi + 1) * cout_g, y, xx, :].T.astype(np.float64)
+            out = n["scale"] * acc + n["bias"]
+        elif op == "add":
+            out = a + acts[n["inputs"][1]]
+        elif op == "maxpool2d":
+            kh, kw = n["kernel"]
+            sh, sw = n["stride"]
+            ph, pw = n["padding"]
+            ap = np.full((H + 2 * ph, W + 2 * pw, C), -np.inf, np.float32)
+            ap[ph:ph + H, pw:pw + W] = a
+            Ho = (H + 2 * ph - kh) // sh + 1
+            Wo = (W + 2 * pw - kw) // sw + 1
+            out = np.full((Ho, Wo, C), -np.inf, np.float32)
+            for y in range(kh):
+                for xx in range(kw):
+                    out = np.maximum(out, ap[y:y + sh * (Ho - 1) + 1:sh, xx:xx + sw * (Wo - 1) + 1:sw])
+        elif op == "global_avgpool":
+            out = a.mean(axis=(0, 1), keepdims=True)
+        elif op == "bdense":
+            v = np.where(a.reshape(-1) >= 0, 1.0, -1.0)
+            wt = unpack_signs(n["weight"], v.shape[0])
+            out = (n["scale"] * (wt @ v) + n["bias"]).reshape(1, 1, -1)
+        elif op == "dense":
+            out = (n["scale"] * (n["weight"] @ a.reshape(-1)) + n["bias"]).reshape(1, 1, -1)
+        elif op == "exit":
+            outs.append(a.reshape(-1).astype(np.float32))
+            e = np.exp(a - a.max())
+            out = e / e.sum()
+        else:
+            raise ValueError(op)
+        if n.get("activation") == "relu":
+            out = np.maximum(out, 0)
+        acts.append(np.asarray(out, np.float32))
+    return outs

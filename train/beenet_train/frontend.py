@@ -1,0 +1,314 @@
+"""ctypes binding of libbeenet (engine/beenet.h).
+
+The trainer never re-implements the log-Mel front-end: every feature used for
+training, evaluation and parity is computed by the engine's
+``beenet_frontend_compute``.  The library is found through the environment
+variable ``BEENET_LIB`` or, failing that, in ``<repo>/../build*/engine/`` and
+``<repo>/build*/engine/``.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+BEENET_POLICY_ENTROPY = 0
+BEENET_POLICY_MAX_PROBABILITY = 1
+
+_STATUS_NAMES = ["OK", "INVALID_ARGUMENT", "IO", "FORMAT", "TRUNCATED", "CORRUPT",
+                 "UNSUPPORTED", "NOMEM", "NONFINITE"]
+
+
+class FrontendConfig(ctypes.Structure):
+    _fields_ = [
+        ("sample_rate", ctypes.c_uint32),
+        ("window_samples", ctypes.c_uint32),
+        ("frame_length", ctypes.c_uint32),
+        ("hop_length", ctypes.c_uint32),
+        ("fft_size", ctypes.c_uint32),
+        ("n_mels", ctypes.c_uint32),
+        ("n_frames", ctypes.c_uint32),
+        ("fmin", ctypes.c_float),
+        ("fmax", ctypes.c_float),
+        ("log_floor", ctypes.c_float),
+    ]
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name, _ in self._fields_}
+
+
+class _Error(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 256)]
+
+
+class Result(ctypes.Structure):
+    _fields_ = [
+        ("class_index", ctypes.c_uint32),
+        ("label", ctypes.c_char_p),
+        ("exit_index", ctypes.c_uint32),
+        ("num_exits", ctypes.c_uint32),
+        ("entropy", ctypes.c_float),
+        ("confidence", ctypes.c_float),
+        ("probabilities", ctypes.POINTER(ctypes.c_float)),
+        ("num_classes", ctypes.c_uint32),
+        ("bops_executed", ctypes.c_uint64),
+        ("flops_executed", ctypes.c_uint64),
+        ("bops_fraction", ctypes.c_double),
+        ("flops_fraction", ctypes.c_double),
+        ("ops_fraction", ctypes.c_double),
+    ]
+
+
+class BeenetError(RuntimeError):
+    def __init__(self, code: int, message: str):
+        name = _STATUS_NAMES[code] if 0 <= code < len(_STATUS_NAMES) else str(code)
+        super().__init__("%s: %s" % (name, message))
+        self.code = code
+        self.status = name
+
+
+def find_library() -> str:
+    env = os.environ.get("BEENET_LIB")
+    if env:
+        return env
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cands = sorted(glob.glob(os.path.join(repo, "build*", "engine", "libbeenet.so")))
+    cands += sorted(glob.glob(os.path.join(os.path.dirname(repo), "build*", "engine", "libbeenet.so")))
+    cands = [c for c in cands if os.path.exists(c)]
+    if not cands:
+        raise FileNotFoundError("libbeenet.so not found: set BEENET_LIB=<builddir>/engine/libbeenet.so")
+    cands.sort(key=os.path.getmtime, reverse=True)
+    return cands[0]
+
+
+_lib = None
+
+
+def lib():
+    global _lib
+    if _lib is not None:
+        return _lib
+    L = ctypes.CDLL(find_library())
+    P = ctypes.c_void_p
+    E = ctypes.POINTER(_Error)
+    fp = ctypes.POINTER(ctypes.c_float)
+    sig = {
+        "beenet_status_name": (ctypes.c_char_p, [ctypes.c_int]),
+        "beenet_version": (ctypes.c_char_p, []),
+        "beenet_frontend_config_default": (None, [ctypes.POINTER(FrontendConfig)]),
+        "beenet_frontend_new": (ctypes.c_int, [ctypes.POINTER(FrontendConfig), ctypes.POINTER(P), E]),
+        "beenet_frontend_free": (None, [P]),
+        "beenet_frontend_compute": (ctypes.c_int, [P, fp, ctypes.c_size_t, fp, E]),
+    }
+    optional = {
+        "beenet_kernel_name": (ctypes.c_char_p, []),
+        "beenet_model_load_file": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(P), E]),
+        "beenet_model_load_memory": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(P), E]),
+        "beenet_model_unref": (None, [P]),
+        "beenet_model_name": (ctypes.c_char_p, [P]),
+        "beenet_model_num_classes": (ctypes.c_size_t, [P]),
+        "beenet_model_label": (ctypes.c_char_p, [P, ctypes.c_size_t]),
+        "beenet_model_num_exits": (ctypes.c_size_t, [P]),
+        "beenet_model_frontend_config": (None, [P, ctypes.POINTER(FrontendConfig)]),
+        "beenet_model_default_policy": (ctypes.c_int, [P]),
+        "beenet_model_default_threshold": (ctypes.c_float, [P]),
+        "beenet_model_total_bops": (ctypes.c_uint64, [P]),
+        "beenet_model_total_flops": (ctypes.c_uint64, [P]),
+        "beenet_model_describe": (ctypes.c_void_p, [P]),
+        "beenet_session_new": (ctypes.c_int, [P, ctypes.POINTER(P), E]),
+        "beenet_session_free": (None, [P]),
+        "beenet_session_classify": (ctypes.c_int, [P, fp, ctypes.c_size_t, ctypes.c_int, ctypes.c_float,
+                                                   ctypes.POINTER(Result), E]),
+        "beenet_session_classify_features": (ctypes.c_int, [P, fp, ctypes.c_int, ctypes.c_float,
+                                                            ctypes.POINTER(Result), E]),
+        "beenet_session_run_all_exits": (ctypes.c_int, [P, fp, fp, E]),
+    }
+    for name, (res, args) in list(sig.items()) + list(optional.items()):
+        try:
+            fn = getattr(L, name)
+        except AttributeError:
+            if name in sig:
+                raise
+            continue
+        fn.restype = res
+        fn.argtypes = args
+    _lib = L
+    return L
+
+
+def _check(status: int, err: _Error) -> None:
+    if status != 0:
+        raise BeenetError(status, err.message.decode("utf-8", "replace"))
+
+
+def _fptr(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+
+
+def default_config() -> FrontendConfig:
+    cfg = FrontendConfig()
+    lib().beenet_frontend_config_default(ctypes.byref(cfg))
+    return cfg
+
+
+class Frontend:
+    """The engine's log-Mel front-end.  compute(wave) -> (n_frames, n_mels) float32."""
+
+    def __init__(self, config: Optional[FrontendConfig] = None):
+        L = lib()
+        self.config = config if config is not None else default_config()
+        self._h = ctypes.c_void_p()
+        err = _Error()
+        _check(L.beenet_frontend_new(ctypes.byref(self.config), ctypes.byref(self._h), ctypes.byref(err)), err)
+        self.n_frames = int(self.config.n_frames)
+        self.n_mels = int(self.config.n_mels)
+        self.window_samples = int(self.config.window_samples)
+        self._err = _Error()
+
+    def close(self) -> None:
+        if self._h:
+            lib().beenet_frontend_free(self._h)
+            self._h = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def fit(self, wave: np.ndarray) -> np.ndarray:
+        """Zero-pad or cut to exactly window_samples (float32, contiguous)."""
+        w = np.asarray(wave, dtype=np.float32).reshape(-1)
+        n = self.window_samples
+        if w.shape[0] < n:
+            w = np.concatenate([w, np.zeros(n - w.shape[0], np.float32)])
+        return np.ascontiguousarray(w[:n])
+
+    def compute(self, wave: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        w = self.fit(wave)
+        if out is None:
+            out = np.empty((self.n_frames, self.n_mels), np.float32)
+        _check(lib().beenet_frontend_compute(self._h, _fptr(w), w.shape[0], _fptr(out),
+                                             ctypes.byref(self._err)), self._err)
+        return out
+
+    def compute_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.empty((len(waves), self.n_frames, self.n_mels), np.float32)
+        for i, w in enumerate(waves):
+            self.compute(w, out[i])
+        return out
+
+
+class Model:
+    """A loaded engine model (beenet_model_load_file / _memory)."""
+
+    def __init__(self, path: Optional[str] = None, data: Optional[bytes] = None):
+        L = lib()
+        self._h = ctypes.c_void_p()
+        err = _Error()
+        if path is not None:
+            st = L.beenet_model_load_file(os.fsencode(path), ctypes.byref(self._h), ctypes.byref(err))
+        else:
+            st = L.beenet_model_load_memory(data, len(data), ctypes.byref(self._h), ctypes.byref(err))
+        _check(st, err)
+        self.num_classes = int(L.beenet_model_num_classes(self._h))
+        self.num_exits = int(L.beenet_model_num_exits(self._h))
+        self.labels = [L.beenet_model_label(self._h, i).decode() for i in range(self.num_classes)]
+        self.name = L.beenet_model_name(self._h).decode()
+        self.frontend_config = FrontendConfig()
+        L.beenet_model_frontend_config(self._h, ctypes.byref(self.frontend_config))
+        self.default_policy = int(L.beenet_model_default_policy(self._h))
+        self.default_threshold = float(L.beenet_model_default_threshold(self._h))
+        self.total_bops = int(L.beenet_model_total_bops(self._h))
+        self.total_flops = int(L.beenet_model_total_flops(self._h))
+
+    @property
+    def total_ops(self) -> float:
+        return self.total_flops + self.total_bops / 64.0
+
+    def describe(self) -> str:
+        L = lib()
+        p = L.beenet_model_describe(self._h)
+        if not p:
+            return ""
+        s = ctypes.string_at(p).decode("utf-8", "replace")
+        ctypes.CDLL(None).free(ctypes.c_void_p(p))
+        return s
+
+    def close(self) -> None:
+        if self._h:
+            lib().beenet_model_unref(self._h)
+            self._h = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def session(self) -> "Session":
+        return Session(self)
+
+
+class Session:
+    def __init__(self, model: Model):
+        self.model = model
+        self._h = ctypes.c_void_p()
+        err = _Error()
+        _check(lib().beenet_session_new(model._h, ctypes.byref(self._h), ctypes.byref(err)), err)
+        self._err = _Error()
+        cfg = model.frontend_config
+        self._nfeat = int(cfg.n_frames) * int(cfg.n_mels)
+
+    def close(self) -> None:
+        if self._h:
+            lib().beenet_session_free(self._h)
+            self._h = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _features(self, features: np.ndarray) -> np.ndarray:
+        f = np.ascontiguousarray(features, dtype=np.float32)
+        if f.size != self._nfeat:
+            raise ValueError("features must have n_frames*n_mels = %d values" % self._nfeat)
+        return f
+
+    def run_all_exits(self, features: np.ndarray) -> np.ndarray:
+        """(num_exits, num_classes) logits of every exit."""
+        f = self._features(features)
+        out = np.empty((self.model.num_exits, self.model.num_classes), np.float32)
+        _check(lib().beenet_session_run_all_exits(self._h, _fptr(f), _fptr(out), ctypes.byref(self._err)),
+               self._err)
+        return out
+
+    def _result(self, r: Result) -> dict:
+        probs = np.ctypeslib.as_array(r.probabilities, shape=(r.num_classes,)).copy()
+        return {
+            "class_index": r.class_index, "label": r.label.decode(), "exit_index": r.exit_index,
+            "num_exits": r.num_exits, "entropy": r.entropy, "confidence": r.confidence,
+            "probabilities": probs, "bops_executed": r.bops_executed, "flops_executed": r.flops_executed,
+            "bops_fraction": r.bops_fraction, "flops_fraction": r.flops_fraction,
+            "ops_fraction": r.ops_fraction,
+        }
+
+    def classify_features(self, features: np.ndarray, policy: int = BEENET_POLICY_ENTROPY,
+                          threshold: float = 0.5) -> dict:
+        f = self._features(features)
+        r = Result()
+        _check(lib().beenet_session_classify_features(self._h, _fptr(f), policy, threshold, ctypes.byref(r),
+                                                      ctypes.byref(self._err)), self._err)
+        return self._result(r)
+
+    def classify(self, wave: np.ndarray, policy: int = BEENET_POLICY_ENTROPY, threshold: float = 0.5) -> dict:
+        w = np.ascontiguousarray(wave, dtype=np.float32).reshape(-1)
+        r = Result()
+        _check(lib().beenet_session_classify(self._h, _fptr(w), w.shape[0], policy, threshold, ctypes.byref(r),
+                                             ctypes.byref(self._err)), self._err)
+        return self._result(r)

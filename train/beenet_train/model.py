@@ -1,0 +1,290 @@
+"""QuickNet-family binary early-exit network (BEENet) for (1, n_frames, n_mels) log-Mel input.
+
+Layout (torch NCHW; H = frames, W = mel bins; the engine's HWC uses the same H and W):
+
+  stem        conv3x3/2 (1->c0) + BN + ReLU -> depthwise conv3x3/2 + BN -> conv1x1 (c0->C1) + BN
+  stage s     n_s residual binary blocks   x = x + BN(bconv3x3(sign(x)))
+  transition  maxpool2x2 -> depthwise conv3x3 + BN + ReLU -> conv1x1 (C_s -> C_{s+1}) + BN
+  exit k      after a chosen block: global average pool -> BN (per-channel affine, i.e. a learned
+              binarisation threshold) -> sign -> binary dense (C -> classes) -> per-class scale+bias
+
+Every layer maps 1:1 onto ops of docs/model-format.md (see :func:`build_graph`).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .binary import BinaryConv2d, BinaryLinear, fold_bn, pack_signs
+
+DEFAULT_CONFIG: Dict = {
+    "name": "kws12-quicknet-ee",
+    "in_shape": [98, 64],          # (H = n_frames, W = n_mels)
+    "num_classes": 12,
+    "stem_channels": 8,
+    "stages": [[32, 3], [64, 3], [128, 3]],   # [channels, blocks]
+    "exits": [2, 4, 5, 7, 9],       # exit after this many binary blocks (last = all blocks)
+    "transition_groups": 1,         # groups of the transition 1x1 conv
+}
+
+
+def _out(n, k, s, p):
+    return (n + 2 * p - k) // s + 1
+
+
+class Stem(nn.Module):
+    def __init__(self, c0, c1):
+        super().__init__()
+        self.conv = nn.Conv2d(1, c0, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c0)
+        self.dw = nn.Conv2d(c0, c0, 3, stride=2, padding=1, groups=c0, bias=False)
+        self.bn_dw = nn.BatchNorm2d(c0)
+        self.pw = nn.Conv2d(c0, c1, 1, bias=False)
+        self.bn_pw = nn.BatchNorm2d(c1)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        x = self.bn_dw(self.dw(x))
+        return self.bn_pw(self.pw(x))
+
+
+class BinaryBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = BinaryConv2d(c, c, 3, 1, 1)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return x + self.bn(self.conv(x))
+
+
+class Transition(nn.Module):
+    def __init__(self, cin, cout, groups=1):
+        super().__init__()
+        self.dw = nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False)
+        self.bn_dw = nn.BatchNorm2d(cin)
+        self.pw = nn.Conv2d(cin, cout, 1, groups=groups, bias=False)
+        self.bn_pw = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        x = F.max_pool2d(x, 2, 2)
+        x = F.relu(self.bn_dw(self.dw(x)))
+        return self.bn_pw(self.pw(x))
+
+
+class ExitHead(nn.Module):
+    def __init__(self, c, num_classes):
+        super().__init__()
+        self.bn_in = nn.BatchNorm1d(c)
+        self.fc = BinaryLinear(c, num_classes)
+        self.scale = nn.Parameter(torch.full((num_classes,), 1.0 / float(c) ** 0.5))
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+
+    def forward(self, x):
+        x = x.mean(dim=(2, 3))
+        x = self.bn_in(x)
+        return self.fc(x) * self.scale + self.bias
+
+
+class BeeNet(nn.Module):
+    def __init__(self, config: Dict = None):
+        super().__init__()
+        cfg = copy.deepcopy(DEFAULT_CONFIG)
+        if config:
+            cfg.update(copy.deepcopy(config))
+        self.config = cfg
+        stages = cfg["stages"]
+        n_blocks = sum(n for _, n in stages)
+        exits = list(cfg["exits"])
+        assert exits == sorted(set(exits)) and exits[-1] == n_blocks and exits[0] >= 1, \
+            "exits must be increasing block counts ending with the last block"
+        self.stem = Stem(cfg["stem_channels"], stages[0][0])
+        self.plan: List[Tuple] = [("stem",)]
+        self.blocks = nn.ModuleList()
+        self.transitions = nn.ModuleList()
+        self.heads = nn.ModuleList()
+        done = 0
+        for si, (c, n) in enumerate(stages):
+            if si > 0:
+                self.transitions.append(Transition(stages[si - 1][0], c, cfg.get("transition_groups", 1)))
+                self.plan.append(("transition", len(self.transitions) - 1))
+            for _ in range(n):
+                self.blocks.append(BinaryBlock(c))
+                self.plan.append(("block", len(self.blocks) - 1))
+                done += 1
+                if done in exits:
+                    self.heads.append(ExitHead(c, cfg["num_classes"]))
+                    self.plan.append(("exit", len(self.heads) - 1))
+        # per-Mel normalisation, filled from training statistics
+        self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
+        self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+
+    @property
+    def num_exits(self) -> int:
+        return len(self.heads)
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats: (N, n_frames, n_mels) un-normalised log-Mel -> (N, 1, H, W)."""
+        return ((feats - self.feat_mean) * self.feat_inv_std).unsqueeze(1)
+
+    def forward(self, x: torch.Tensor, max_exit: int = None) -> List[torch.Tensor]:
+        """x: normalised (N, 1, H, W).  Returns the logits of every exit."""
+        outs = []
+        for step in self.plan:
+            kind = step[0]
+            if kind == "stem":
+                x = self.stem(x)
+            elif kind == "transition":
+                x = self.transitions[step[1]](x)
+            elif kind == "block":
+                x = self.blocks[step[1]](x)
+            else:
+                outs.append(self.heads[step[1]](x))
+                if max_exit is not None and len(outs) >= max_exit:
+                    break
+        return outs
+
+    def clip_(self):
+        for m in self.modules():
+            if isinstance(m, (BinaryConv2d, BinaryLinear)):
+                m.clip_()
+
+
+# ---------------------------------------------------------------------------
+# Graph export (docs/model-format.md section 4)
+
+def _conv_node(conv: nn.Conv2d, bn, inp, activation):
+    w = conv.weight.detach().float().numpy()          # (Cout, Cin/g, kh, kw)
+    scale, bias = fold_bn(bn)
+    return {
+        "op": "conv2d", "inputs": [inp], "kernel": list(conv.kernel_size), "stride": list(conv.stride),
+        "padding": list(conv.padding), "groups": conv.groups, "out_channels": conv.out_channels,
+        "activation": activation,
+        "weight": np.ascontiguousarray(w.transpose(0, 2, 3, 1)),   # (Cout, kh, kw, Cin/g) -> ne [Cin/g,kw,kh,Cout]
+        "scale": scale.numpy(), "bias": bias.numpy(),
+    }
+
+
+def build_graph(model: BeeNet) -> List[Dict]:
+    """Translate a trained (eval-mode) model into the node list of the file format.
+
+    Node i writes activation i+1; activation 0 is the normalised input."""
+    nodes: List[Dict] = []
+
+    def add(node):
+        nodes.append(node)
+        return len(nodes)  # activation index written
+
+    x = 0
+    for step in model.plan:
+        kind = step[0]
+        if kind == "stem":
+            s = model.stem
+            x = add(_conv_node(s.conv, s.bn, x, "relu"))
+            x = add(_conv_node(s.dw, s.bn_dw, x, "none"))
+            x = add(_conv_node(s.pw, s.bn_pw, x, "none"))
+        elif kind == "transition":
+            t = model.transitions[step[1]]
+            x = add({"op": "maxpool2d", "inputs": [x], "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
+            x = add(_conv_node(t.dw, t.bn_dw, x, "relu"))
+            x = add(_conv_node(t.pw, t.bn_pw, x, "none"))
+        elif kind == "block":
+            b = model.blocks[step[1]]
+            w = b.conv.binary_weight().numpy().transpose(0, 2, 3, 1)   # (Cout, kh, kw, Cin)
+            scale, bias = fold_bn(b.bn)
+            y = add({"op": "bconv2d", "inputs": [x], "kernel": list(b.conv.kernel_size),
+                     "stride": list(b.conv.stride), "padding": list(b.conv.padding), "groups": 1,
+                     "out_channels": b.conv.out_channels, "activation": "none",
+                     "weight": pack_signs(w, w.shape[-1]), "scale": scale.numpy(), "bias": bias.numpy()})
+            x = add({"op": "add", "inputs": [x, y], "activation": "none"})
+        else:
+            h = model.heads[step[1]]
+            c = h.fc.in_features
+            g = add({"op": "global_avgpool", "inputs": [x]})
+            scale, bias = fold_bn(h.bn_in)
+            g = add({"op": "conv2d", "inputs": [g], "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0],
+                     "groups": c, "out_channels": c, "activation": "none",
+                     "weight": np.ones((c, 1, 1, 1), np.float32), "scale": scale.numpy(), "bias": bias.numpy()})
+            wb = h.fc.binary_weight().numpy()                        # (Cout, Cin)
+            g = add({"op": "bdense", "inputs": [g], "out_channels": h.fc.out_features, "activation": "none",
+                     "weight": pack_signs(wb, c), "scale": h.scale.detach().float().numpy().copy(),
+                     "bias": h.bias.detach().float().numpy().copy()})
+            add({"op": "exit", "inputs": [g]})
+    return nodes
+
+
+def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
+    """Activation shapes and per-node (BOPs, FLOPs) per the spec's counting rules."""
+    shapes = [(in_hw[0], in_hw[1], 1)]
+    costs = []
+    for n in nodes:
+        op = n["op"]
+        H, W, C = shapes[n["inputs"][0]]
+        bops = flops = 0
+        if op in ("conv2d", "bconv2d", "maxpool2d", "avgpool2d"):
+            kh, kw = n["kernel"]
+            sh, sw = n["stride"]
+            ph, pw = n["padding"]
+            Ho, Wo = _out(H, kh, sh, ph), _out(W, kw, sw, pw)
+            if op == "conv2d":
+                Co = n["out_channels"]
+                flops = Ho * Wo * Co * kh * kw * C // n["groups"] + 2 * Ho * Wo * Co
+            elif op == "bconv2d":
+                Co = n["out_channels"]
+                bops = Ho * Wo * Co * kh * kw * C
+                flops = 2 * Ho * Wo * Co
+            else:
+                Co = C
+                flops = H * W * C
+            shape = (Ho, Wo, Co)
+        elif op == "add":
+            shape = (H, W, C)
+            flops = 2 * H * W * C
+        elif op == "global_avgpool":
+            shape = (1, 1, C)
+            flops = H * W * C
+        elif op in ("dense", "bdense"):
+            cin = H * W * C
+            Co = n["out_channels"]
+            shape = (1, 1, Co)
+            if op == "dense":
+                flops = cin * Co + 2 * Co
+            else:
+                bops = cin * Co
+                flops = 2 * Co
+        elif op == "exit":
+            shape = (H, W, C)
+            flops = 3 * num_classes
+        else:
+            raise ValueError(op)
+        shapes.append(shape)
+        costs.append((bops, flops))
+    return shapes, costs
+
+
+def exit_ops_fractions(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
+    """Cumulative OPs fraction (FLOPs + BOPs/64) up to and including each exit node."""
+    _, costs = graph_shapes_and_ops(nodes, in_hw, num_classes)
+    ops = [f + b / 64.0 for b, f in costs]
+    total = sum(ops)
+    fr = []
+    acc = 0.0
+    for n, o in zip(nodes, ops):
+        acc += o
+        if n["op"] == "exit":
+            fr.append(acc / total)
+    tb = sum(b for b, _ in costs)
+    tf = sum(f for _, f in costs)
+    return fr, tb, tf
+
+
+def describe_ops(config: Dict = None):
+    m = BeeNet(config).eval()
+    nodes = build_graph(m)
+    fr, tb, tf = exit_ops_fractions(nodes, tuple(m.config["in_shape"]), m.config["num_classes"])
+    return fr, tb, tf, nodes

@@ -1,0 +1,36 @@
+/* Internal declarations shared by the engine's translation units.
+ * Not installed; nothing here is part of the public API. */
+#ifndef BEENET_PRIVATE_H
+#define BEENET_PRIVATE_H
+
+#include "beenet.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#if defined(__GNUC__)
+#define BEENET_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BEENET_PRINTF(f, a)
+#endif
+
+/* Fill *err (if non-NULL) with code and a formatted message; returns code so
+ * callers can write `return beenet_set_error (err, CODE, "...")`. */
+BeenetStatus beenet_set_error (BeenetError *err, BeenetStatus code,
+    const char *fmt, ...) BEENET_PRINTF(3, 4);
+BeenetStatus beenet_set_errorv (BeenetError *err, BeenetStatus code,
+    const char *fmt, va_list ap) BEENET_PRINTF(3, 0);
+void beenet_clear_error (BeenetError *err);
+
+/* Validate a front-end configuration (shared by beenet_frontend_new and the
+ * model loader).  `what` prefixes messages (e.g. "beenet.frontend."). */
+BeenetStatus beenet_frontend_config_validate (const BeenetFrontendConfig *c,
+    BeenetStatus code, const char *what, BeenetError *err);
+
+/* True when every value is finite. */
+bool beenet_all_finite (const float *v, size_t n);
+
+/* One-time ORC initialisation (idempotent, thread-safe). */
+void beenet_orc_init_once (void);
+
+#endif

@@ -1,0 +1,60 @@
+/* Kernel set selection (see kernels.h). */
+#include "kernels.h"
+#include "beenet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(BEENET_HAVE_AVX2)
+extern const BeenetKernels beenet_kernels_avx2;
+static bool
+avx2_supported (void)
+{
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("popcnt");
+}
+#endif
+
+/* Best first. */
+static const BeenetKernelCandidate candidates[] = {
+#if defined(BEENET_HAVE_AVX2)
+  { &beenet_kernels_avx2, avx2_supported },
+#endif
+  { &beenet_kernels_portable, NULL },
+};
+
+const BeenetKernels *
+beenet_kernels_get (const char *name)
+{
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+    const BeenetKernelCandidate *c = &candidates[i];
+    if (strcmp (c->kernels->name, name) == 0)
+      return (!c->supported || c->supported ()) ? c->kernels : NULL;
+  }
+  return NULL;
+}
+
+const BeenetKernels *
+beenet_kernels_select (void)
+{
+  /* No cached state: the choice is a pure function of the CPU and the
+   * environment, cheap to recompute once per model load. */
+  const char *force = getenv ("BEENET_KERNELS");
+  if (force && *force) {
+    const BeenetKernels *k = beenet_kernels_get (force);
+    if (k)
+      return k;
+  }
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+    const BeenetKernelCandidate *c = &candidates[i];
+    if (!c->supported || c->supported ())
+      return c->kernels;
+  }
+  return &beenet_kernels_portable;
+}
+
+const char *
+beenet_kernel_name (void)
+{
+  return beenet_kernels_select ()->name;
+}

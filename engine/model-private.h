@@ -1,0 +1,125 @@
+/* Internal model, node and op-descriptor types (see docs/engine.md). */
+#ifndef BEENET_MODEL_PRIVATE_H
+#define BEENET_MODEL_PRIVATE_H
+
+#include "beenet-private.h"
+#include "gguf.h"
+#include "kernels.h"
+
+#include <stdatomic.h>
+
+/* Limits enforced by the loader (beyond docs/model-format.md) so a corrupt
+ * file cannot request absurd allocations or overflow the int32/float
+ * accumulators of the kernels. */
+#define BEENET_MAX_NODES 4096u
+#define BEENET_MAX_EXITS 64u
+#define BEENET_MAX_CLASSES 1024u
+#define BEENET_MAX_WINDOW_DIM 65536u           /* kernel/stride/padding */
+#define BEENET_MAX_CHANNELS 65536u
+#define BEENET_MAX_ACT_ELEMENTS (1u << 26)     /* per activation */
+#define BEENET_MAX_TOTAL_ACT_ELEMENTS (1ull << 27)
+#define BEENET_MAX_BINARY_FANIN (1u << 24)     /* kh*kw*Cin exact in float */
+
+typedef struct {
+  uint32_t h, w, c;
+} BeenetShape;
+
+static inline size_t
+beenet_shape_size (BeenetShape s)
+{
+  return (size_t) s.h * s.w * s.c;
+}
+
+typedef struct BeenetOpDesc BeenetOpDesc;
+
+typedef struct {
+  const BeenetOpDesc *op;
+  uint32_t index;
+  uint32_t n_inputs;
+  uint32_t inputs[2];
+  BeenetShape in;            /* shape of inputs[0] */
+  BeenetShape out;
+  /* Windowed ops. */
+  uint32_t kh, kw, sh, sw, ph, pw;
+  uint32_t groups;
+  uint32_t out_channels;
+  bool relu;
+  /* Weighted ops: expected weight tensor (filled by the op's infer). */
+  uint32_t weight_type;      /* GGUF_TENSOR_F32 or GGUF_TENSOR_I32 */
+  uint32_t weight_ndims;
+  uint64_t weight_ne[4];
+  const float *weight_f;     /* F32 weights */
+  const uint32_t *weight_b;  /* packed binary weights */
+  const float *scale, *bias;
+  uint32_t words;            /* binary ops: ceil(Cin/32) */
+  /* Costs (docs/model-format.md "Operation counts"). */
+  uint64_t bops, flops;
+  uint32_t exit_number;      /* 1-based for exit nodes, else 0 */
+} BeenetNode;
+
+/* Execution context handed to run functions. */
+typedef struct {
+  const BeenetKernels *k;
+  float *const *acts;        /* activation buffers, index = activation id */
+  uint32_t *bits;            /* packed-sign scratch */
+} BeenetRunCtx;
+
+enum {
+  BEENET_OPF_WINDOW = 1 << 0,       /* kernel, stride, padding keys */
+  BEENET_OPF_GROUPS = 1 << 1,       /* groups key (required) */
+  BEENET_OPF_GROUPS_OPT = 1 << 2,   /* groups key (optional, must be 1) */
+  BEENET_OPF_OUT_CHANNELS = 1 << 3, /* out_channels key */
+  BEENET_OPF_ACTIVATION = 1 << 4,   /* activation key */
+  BEENET_OPF_WEIGHTS = 1 << 5,      /* weight, scale, bias tensors */
+  BEENET_OPF_BINARY = 1 << 6,       /* weight is packed bits (tail check) */
+  BEENET_OPF_EXIT = 1 << 7,
+};
+
+/* One entry per op: everything the loader and the interpreter need. */
+struct BeenetOpDesc {
+  const char *name;
+  uint32_t n_inputs;
+  unsigned flags;
+  /* Check the input shapes (node->in and the activation shapes), compute
+   * node->out, and for weighted ops the expected weight tensor shape. */
+  BeenetStatus (*infer) (BeenetNode *n, const BeenetShape *acts,
+      uint32_t n_classes, BeenetError *err);
+  /* BOPs and FLOPs (may saturate; the loader checks overflow). */
+  bool (*cost) (const BeenetNode *n, uint64_t *bops, uint64_t *flops);
+  /* uint32 words of packed-sign scratch the node needs. */
+  size_t (*scratch_words) (const BeenetNode *n);
+  void (*run) (const BeenetRunCtx *ctx, const BeenetNode *n);
+};
+
+/* Op table lookups: NULL if unknown.  `reserved` is set for names reserved
+ * for later format versions. */
+const BeenetOpDesc *beenet_op_lookup (GgufStr name, bool *reserved);
+
+struct BeenetModel {
+  atomic_int refcount;
+  uint8_t *data;             /* owned, aligned copy of the file */
+  size_t size;
+  char *name;
+  char *description;
+  uint32_t n_classes;
+  char **labels;
+  BeenetFrontendConfig fe;
+  const float *mean, *inv_std;
+  BeenetPolicy policy;
+  float threshold;
+  uint32_t n_nodes, n_exits;
+  BeenetNode *nodes;
+  BeenetShape *act_shapes;   /* n_nodes + 1 */
+  uint32_t *exit_nodes;      /* node index of exit e (0-based e) */
+  uint64_t *cum_bops, *cum_flops; /* per node: sum over nodes 0..i */
+  uint64_t total_bops, total_flops;
+  size_t scratch_words;
+  size_t total_act_elements;
+  const BeenetKernels *kernels;
+};
+
+/* Softmax of n logits into probs (stable); returns the entropy in nats
+ * (0 ln 0 = 0) computed in double. */
+double beenet_softmax_entropy (const float *logits, uint32_t n, float *probs);
+
+#endif

@@ -1,0 +1,488 @@
+/* The op table: shape inference, operation counts and run function of every
+ * graph op (docs/model-format.md section 4).  Adding an op = one descriptor
+ * here (plus, if it is hot, a kernel in kernels.h). */
+#include "model-private.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static bool
+mul3 (uint64_t a, uint64_t b, uint64_t c, uint64_t *r)
+{
+  uint64_t t;
+  return !__builtin_mul_overflow (a, b, &t) && !__builtin_mul_overflow (t, c, r);
+}
+
+static bool
+add2 (uint64_t a, uint64_t b, uint64_t *r)
+{
+  return !__builtin_add_overflow (a, b, r);
+}
+
+static BeenetStatus
+window_out (const BeenetNode *n, uint32_t h, uint32_t w, uint32_t *ho,
+    uint32_t *wo, BeenetError *err)
+{
+  const uint64_t hp = (uint64_t) h + 2ull * n->ph, wp = (uint64_t) w + 2ull * n->pw;
+  if (hp < n->kh || wp < n->kw)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (%s): kernel %ux%u larger than the padded input %llux%llu",
+        n->index, n->op->name, n->kh, n->kw, (unsigned long long) hp,
+        (unsigned long long) wp);
+  *ho = (uint32_t) ((hp - n->kh) / n->sh + 1);
+  *wo = (uint32_t) ((wp - n->kw) / n->sw + 1);
+  return BEENET_OK;
+}
+
+static void
+set_weight (BeenetNode *n, uint32_t type, uint32_t ndims, uint64_t ne0,
+    uint64_t ne1, uint64_t ne2, uint64_t ne3)
+{
+  n->weight_type = type;
+  n->weight_ndims = ndims;
+  n->weight_ne[0] = ne0;
+  n->weight_ne[1] = ne1;
+  n->weight_ne[2] = ne2;
+  n->weight_ne[3] = ne3;
+}
+
+static BeenetConvGeom
+geom (const BeenetNode *n)
+{
+  BeenetConvGeom g = {
+    .h = n->in.h, .w = n->in.w, .c = n->in.c,
+    .ho = n->out.h, .wo = n->out.w, .cout = n->out.c,
+    .kh = n->kh, .kw = n->kw, .sh = n->sh, .sw = n->sw,
+    .ph = n->ph, .pw = n->pw,
+    .groups = n->groups ? n->groups : 1,
+    .words = n->words,
+    .relu = n->relu,
+  };
+  return g;
+}
+
+/* Sum over output positions of the number of in-bounds taps in one
+ * dimension. */
+static uint64_t
+valid_taps_1d (uint32_t n_out, uint32_t s, uint32_t p, uint32_t k, uint32_t n)
+{
+  uint64_t total = 0;
+  for (uint32_t o = 0; o < n_out; o++) {
+    int64_t start = (int64_t) o * s - p;
+    int64_t lo = start < 0 ? 0 : start;
+    int64_t hi = start + k < (int64_t) n ? start + k : (int64_t) n;
+    if (hi > lo)
+      total += (uint64_t) (hi - lo);
+  }
+  return total;
+}
+
+static size_t
+no_scratch (const BeenetNode *n)
+{
+  (void) n;
+  return 0;
+}
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+static BeenetStatus
+conv2d_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  const uint32_t cin = n->in.c, cout = n->out_channels;
+  if (n->groups < 1 || cin % n->groups || cout % n->groups)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (conv2d): groups %u must divide in channels %u and "
+        "out_channels %u", n->index, n->groups, cin, cout);
+  BeenetStatus st = window_out (n, n->in.h, n->in.w, &n->out.h, &n->out.w, err);
+  if (st)
+    return st;
+  n->out.c = cout;
+  set_weight (n, GGUF_TENSOR_F32, 4, cin / n->groups, n->kw, n->kh, cout);
+  return BEENET_OK;
+}
+
+static bool
+conv2d_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  uint64_t hwc, taps, mac, bias;
+  *bops = 0;
+  return mul3 (n->out.h, n->out.w, n->out.c, &hwc)
+      && mul3 (n->kh, n->kw, n->in.c / n->groups, &taps)
+      && mul3 (hwc, taps, 1, &mac) && mul3 (hwc, 2, 1, &bias)
+      && add2 (mac, bias, flops);
+}
+
+static void
+conv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  BeenetConvGeom g = geom (n);
+  ctx->k->conv2d (&g, ctx->acts[n->inputs[0]], n->weight_f, n->scale,
+      n->bias, ctx->acts[n->index + 1]);
+}
+
+/* ---- bconv2d ----------------------------------------------------------- */
+
+static BeenetStatus
+bconv2d_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  const uint32_t cin = n->in.c, cout = n->out_channels;
+  if ((uint64_t) n->kh * n->kw * cin > BEENET_MAX_BINARY_FANIN)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (bconv2d): fan-in kh*kw*Cin = %llu exceeds %u", n->index,
+        (unsigned long long) n->kh * n->kw * cin, BEENET_MAX_BINARY_FANIN);
+  BeenetStatus st = window_out (n, n->in.h, n->in.w, &n->out.h, &n->out.w, err);
+  if (st)
+    return st;
+  n->out.c = cout;
+  n->words = (cin + 31) / 32;
+  set_weight (n, GGUF_TENSOR_I32, 4, n->words, n->kw, n->kh, cout);
+  return BEENET_OK;
+}
+
+static bool
+bconv2d_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  uint64_t hwc, taps;
+  return mul3 (n->out.h, n->out.w, n->out.c, &hwc)
+      && mul3 (n->kh, n->kw, n->in.c, &taps)
+      && mul3 (hwc, taps, 1, bops) && mul3 (hwc, 2, 1, flops);
+}
+
+static size_t
+bconv2d_scratch (const BeenetNode *n)
+{
+  return (size_t) n->in.h * n->in.w * n->words;
+}
+
+static void
+bconv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  BeenetConvGeom g = geom (n);
+  ctx->k->pack_signs (ctx->acts[n->inputs[0]], (size_t) n->in.h * n->in.w,
+      n->in.c, ctx->bits);
+  ctx->k->bconv2d (&g, ctx->bits, n->weight_b, n->scale, n->bias,
+      ctx->acts[n->index + 1]);
+}
+
+/* ---- dense / bdense ---------------------------------------------------- */
+
+static BeenetStatus
+dense_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes; (void) err;
+  const uint64_t cin = beenet_shape_size (n->in);
+  n->out = (BeenetShape) { 1, 1, n->out_channels };
+  set_weight (n, GGUF_TENSOR_F32, 2, cin, n->out_channels, 1, 1);
+  return BEENET_OK;
+}
+
+static bool
+dense_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  uint64_t mac;
+  *bops = 0;
+  return mul3 (beenet_shape_size (n->in), n->out.c, 1, &mac)
+      && add2 (mac, 2ull * n->out.c, flops);
+}
+
+static void
+dense_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  ctx->k->dense ((uint32_t) beenet_shape_size (n->in), n->out.c,
+      ctx->acts[n->inputs[0]], n->weight_f, n->scale, n->bias, n->relu,
+      ctx->acts[n->index + 1]);
+}
+
+static BeenetStatus
+bdense_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  const uint64_t cin = beenet_shape_size (n->in);
+  if (cin > BEENET_MAX_BINARY_FANIN)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (bdense): fan-in %llu exceeds %u", n->index,
+        (unsigned long long) cin, BEENET_MAX_BINARY_FANIN);
+  n->out = (BeenetShape) { 1, 1, n->out_channels };
+  n->words = (uint32_t) ((cin + 31) / 32);
+  set_weight (n, GGUF_TENSOR_I32, 2, n->words, n->out_channels, 1, 1);
+  return BEENET_OK;
+}
+
+static bool
+bdense_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *flops = 2ull * n->out.c;
+  return mul3 (beenet_shape_size (n->in), n->out.c, 1, bops);
+}
+
+static size_t
+bdense_scratch (const BeenetNode *n)
+{
+  return n->words;
+}
+
+static void
+bdense_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  const uint32_t cin = (uint32_t) beenet_shape_size (n->in);
+  ctx->k->pack_signs (ctx->acts[n->inputs[0]], 1, cin, ctx->bits);
+  ctx->k->bdense (cin, n->out.c, ctx->bits, n->weight_b, n->scale, n->bias,
+      n->relu, ctx->acts[n->index + 1]);
+}
+
+/* ---- add --------------------------------------------------------------- */
+
+static BeenetStatus
+add_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) n_classes;
+  const BeenetShape a = acts[n->inputs[0]], b = acts[n->inputs[1]];
+  if (a.h != b.h || a.w != b.w || a.c != b.c)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (add): input shapes differ: activation %u is %ux%ux%u, "
+        "activation %u is %ux%ux%u", n->index, n->inputs[0], a.h, a.w, a.c,
+        n->inputs[1], b.h, b.w, b.c);
+  n->out = a;
+  return BEENET_OK;
+}
+
+static bool
+add_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *bops = 0;
+  return mul3 (beenet_shape_size (n->in), 2, 1, flops);
+}
+
+static void
+add_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  const float *a = ctx->acts[n->inputs[0]], *b = ctx->acts[n->inputs[1]];
+  float *o = ctx->acts[n->index + 1];
+  const size_t len = beenet_shape_size (n->out);
+  if (n->relu) {
+    for (size_t i = 0; i < len; i++) {
+      float v = a[i] + b[i];
+      o[i] = v < 0.0f ? 0.0f : v;
+    }
+  } else {
+    for (size_t i = 0; i < len; i++)
+      o[i] = a[i] + b[i];
+  }
+}
+
+/* ---- pools ------------------------------------------------------------- */
+
+static BeenetStatus
+pool_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  /* padding < kernel guarantees every window has an in-bounds tap. */
+  if (n->ph >= n->kh || n->pw >= n->kw)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (%s): padding %ux%u must be smaller than the kernel %ux%u",
+        n->index, n->op->name, n->ph, n->pw, n->kh, n->kw);
+  BeenetStatus st = window_out (n, n->in.h, n->in.w, &n->out.h, &n->out.w, err);
+  if (st)
+    return st;
+  n->out.c = n->in.c;
+  return BEENET_OK;
+}
+
+static bool
+pool_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *bops = 0;
+  return mul3 (valid_taps_1d (n->out.h, n->sh, n->ph, n->kh, n->in.h),
+      valid_taps_1d (n->out.w, n->sw, n->pw, n->kw, n->in.w), n->in.c, flops);
+}
+
+static void
+pool_run (const BeenetRunCtx *ctx, const BeenetNode *n, bool is_max)
+{
+  const float *in = ctx->acts[n->inputs[0]];
+  float *out = ctx->acts[n->index + 1];
+  const uint32_t c = n->in.c;
+  for (uint32_t ho = 0; ho < n->out.h; ho++) {
+    const int64_t y0 = (int64_t) ho * n->sh - n->ph;
+    const int64_t ylo = y0 < 0 ? 0 : y0;
+    const int64_t yhi = y0 + n->kh < (int64_t) n->in.h ? y0 + n->kh : n->in.h;
+    for (uint32_t wo = 0; wo < n->out.w; wo++) {
+      const int64_t x0 = (int64_t) wo * n->sw - n->pw;
+      const int64_t xlo = x0 < 0 ? 0 : x0;
+      const int64_t xhi = x0 + n->kw < (int64_t) n->in.w ? x0 + n->kw : n->in.w;
+      float *o = out + ((size_t) ho * n->out.w + wo) * c;
+      const float *first = in + ((size_t) ylo * n->in.w + (size_t) xlo) * c;
+      memcpy (o, first, c * sizeof (float));
+      for (int64_t y = ylo; y < yhi; y++) {
+        for (int64_t x = xlo; x < xhi; x++) {
+          if (y == ylo && x == xlo)
+            continue;
+          const float *p = in + ((size_t) y * n->in.w + (size_t) x) * c;
+          if (is_max) {
+            for (uint32_t ch = 0; ch < c; ch++)
+              o[ch] = p[ch] > o[ch] ? p[ch] : o[ch];
+          } else {
+            for (uint32_t ch = 0; ch < c; ch++)
+              o[ch] += p[ch];
+          }
+        }
+      }
+      if (!is_max) {
+        const float inv = 1.0f / (float) ((yhi - ylo) * (xhi - xlo));
+        for (uint32_t ch = 0; ch < c; ch++)
+          o[ch] *= inv;
+      }
+    }
+  }
+}
+
+static void
+maxpool_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  pool_run (ctx, n, true);
+}
+
+static void
+avgpool_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  pool_run (ctx, n, false);
+}
+
+/* ---- global_avgpool ---------------------------------------------------- */
+
+static BeenetStatus
+gap_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes; (void) err;
+  n->out = (BeenetShape) { 1, 1, n->in.c };
+  return BEENET_OK;
+}
+
+static bool
+gap_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *bops = 0;
+  *flops = beenet_shape_size (n->in);
+  return true;
+}
+
+static void
+gap_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  const float *in = ctx->acts[n->inputs[0]];
+  float *out = ctx->acts[n->index + 1];
+  const uint32_t c = n->in.c;
+  const size_t hw = (size_t) n->in.h * n->in.w;
+  for (uint32_t ch = 0; ch < c; ch++)
+    out[ch] = 0.0f;
+  for (size_t p = 0; p < hw; p++)
+    for (uint32_t ch = 0; ch < c; ch++)
+      out[ch] += in[p * c + ch];
+  const float inv = 1.0f / (float) hw;
+  for (uint32_t ch = 0; ch < c; ch++)
+    out[ch] *= inv;
+}
+
+/* ---- exit -------------------------------------------------------------- */
+
+static BeenetStatus
+exit_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts;
+  if (n->in.h != 1 || n->in.w != 1 || n->in.c != n_classes)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (exit): input activation %u is %ux%ux%u, expected 1x1x%u "
+        "(num_classes)", n->index, n->inputs[0], n->in.h, n->in.w, n->in.c,
+        n_classes);
+  n->out = n->in;
+  return BEENET_OK;
+}
+
+static bool
+exit_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *bops = 0;
+  *flops = 3ull * n->in.c;
+  return true;
+}
+
+static void
+exit_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  beenet_softmax_entropy (ctx->acts[n->inputs[0]], n->in.c,
+      ctx->acts[n->index + 1]);
+}
+
+double
+beenet_softmax_entropy (const float *logits, uint32_t n, float *probs)
+{
+  float m = logits[0];
+  for (uint32_t k = 1; k < n; k++)
+    m = logits[k] > m ? logits[k] : m;
+  double s = 0.0;
+  for (uint32_t k = 0; k < n; k++)
+    s += exp ((double) logits[k] - m);
+  const double log_s = log (s);
+  double h = 0.0;
+  for (uint32_t k = 0; k < n; k++) {
+    /* log p = (l - m) - log s, exact even where p underflows to 0, and
+     * p * log p -> 0 there (0 ln 0 = 0). */
+    const double logp = ((double) logits[k] - m) - log_s;
+    const double p = exp (logp);
+    probs[k] = (float) p;
+    if (p > 0.0)
+      h -= p * logp;
+  }
+  return h > 0.0 ? h : 0.0;
+}
+
+/* ---- table ------------------------------------------------------------- */
+
+#define W BEENET_OPF_WINDOW
+#define OC BEENET_OPF_OUT_CHANNELS
+#define ACT BEENET_OPF_ACTIVATION
+#define WT BEENET_OPF_WEIGHTS
+
+static const BeenetOpDesc ops[] = {
+  { "conv2d", 1, W | BEENET_OPF_GROUPS | OC | ACT | WT,
+    conv2d_infer, conv2d_cost, no_scratch, conv2d_run },
+  { "bconv2d", 1, W | BEENET_OPF_GROUPS_OPT | OC | ACT | WT | BEENET_OPF_BINARY,
+    bconv2d_infer, bconv2d_cost, bconv2d_scratch, bconv2d_run },
+  { "add", 2, ACT, add_infer, add_cost, no_scratch, add_run },
+  { "maxpool2d", 1, W, pool_infer, pool_cost, no_scratch, maxpool_run },
+  { "avgpool2d", 1, W, pool_infer, pool_cost, no_scratch, avgpool_run },
+  { "global_avgpool", 1, 0, gap_infer, gap_cost, no_scratch, gap_run },
+  { "dense", 1, OC | ACT | WT, dense_infer, dense_cost, no_scratch, dense_run },
+  { "bdense", 1, OC | ACT | WT | BEENET_OPF_BINARY,
+    bdense_infer, bdense_cost, bdense_scratch, bdense_run },
+  { "exit", 1, BEENET_OPF_EXIT, exit_infer, exit_cost, no_scratch, exit_run },
+};
+
+/* Names reserved for later format versions (UNSUPPORTED in v1). */
+static const char *const reserved_ops[] = { "concat", "global_maxpool" };
+
+const BeenetOpDesc *
+beenet_op_lookup (GgufStr name, bool *reserved)
+{
+  *reserved = false;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (gguf_str_eq (name, ops[i].name))
+      return &ops[i];
+  for (size_t i = 0; i < sizeof reserved_ops / sizeof reserved_ops[0]; i++)
+    if (gguf_str_eq (name, reserved_ops[i]))
+      *reserved = true;
+  return NULL;
+}

@@ -1,0 +1,234 @@
+/* Sessions: per-thread scratch and the early-exit graph interpreter
+ * (Algorithm 1 of the BEENet paper). */
+#include "model-private.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct BeenetSession {
+  BeenetModel *model;
+  BeenetFrontend *frontend;
+  float *features;     /* n_frames * n_mels raw log-Mel */
+  float *act_block;    /* every activation, 64-byte aligned slices */
+  float **acts;        /* n_nodes + 1 pointers into act_block */
+  uint32_t *bits;      /* packed-sign scratch */
+};
+
+void
+beenet_session_free (BeenetSession *s)
+{
+  if (!s)
+    return;
+  beenet_frontend_free (s->frontend);
+  free (s->features);
+  free (s->act_block);
+  free (s->acts);
+  free (s->bits);
+  beenet_model_unref (s->model);
+  free (s);
+}
+
+BeenetStatus
+beenet_session_new (BeenetModel *model, BeenetSession **out, BeenetError *err)
+{
+  beenet_clear_error (err);
+  if (!model || !out)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "beenet_session_new: model and out must not be NULL");
+  *out = NULL;
+  BeenetSession *s = calloc (1, sizeof *s);
+  if (!s)
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  s->model = beenet_model_ref (model);
+
+  BeenetStatus st = beenet_frontend_new (&model->fe, &s->frontend, err);
+  if (st) {
+    beenet_session_free (s);
+    return st;
+  }
+  const uint32_t n_acts = model->n_nodes + 1;
+  /* 16 floats = 64 bytes between slices. */
+  size_t total = 0;
+  for (uint32_t a = 0; a < n_acts; a++)
+    total += (beenet_shape_size (model->act_shapes[a]) + 15) / 16 * 16;
+  s->features = malloc (sizeof (float) * beenet_shape_size (model->act_shapes[0]));
+  s->act_block = aligned_alloc (64, total * sizeof (float));
+  s->acts = calloc (n_acts, sizeof (float *));
+  s->bits = aligned_alloc (64, ((model->scratch_words + 15) / 16 * 16 + 16)
+      * sizeof (uint32_t));
+  if (!s->features || !s->act_block || !s->acts || !s->bits) {
+    beenet_session_free (s);
+    return beenet_set_error (err, BEENET_ERROR_NOMEM,
+        "out of memory allocating session buffers (%zu floats)", total);
+  }
+  memset (s->act_block, 0, total * sizeof (float));
+  size_t off = 0;
+  for (uint32_t a = 0; a < n_acts; a++) {
+    s->acts[a] = s->act_block + off;
+    off += (beenet_shape_size (model->act_shapes[a]) + 15) / 16 * 16;
+  }
+  *out = s;
+  return BEENET_OK;
+}
+
+const BeenetModel *
+beenet_session_model (const BeenetSession *s)
+{
+  return s ? s->model : NULL;
+}
+
+/* act0 = (features - mean) * inv_std; NONFINITE on non-finite values. */
+static BeenetStatus
+normalise (BeenetSession *s, const float *features, BeenetError *err)
+{
+  const BeenetModel *m = s->model;
+  const uint32_t T = m->fe.n_frames, M = m->fe.n_mels;
+  float *x = s->acts[0];
+  for (uint32_t t = 0; t < T; t++) {
+    const float *f = features + (size_t) t * M;
+    float *o = x + (size_t) t * M;
+    for (uint32_t k = 0; k < M; k++)
+      o[k] = (f[k] - m->mean[k]) * m->inv_std[k];
+  }
+  if (!beenet_all_finite (features, (size_t) T * M))
+    return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+        "input features contain NaN or infinity");
+  if (!beenet_all_finite (x, (size_t) T * M))
+    return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+        "normalised features overflow to infinity");
+  return BEENET_OK;
+}
+
+static BeenetStatus
+check_args (BeenetSession *s, const void *p, BeenetPolicy policy,
+    float threshold, const void *result, BeenetError *err)
+{
+  if (!s || !p || !result)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "session, input and result must not be NULL");
+  if (policy != BEENET_POLICY_ENTROPY
+      && policy != BEENET_POLICY_MAX_PROBABILITY)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "unknown exit policy %d", (int) policy);
+  if (isnan (threshold))
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "threshold is NaN");
+  return BEENET_OK;
+}
+
+static double
+fraction (uint64_t done, uint64_t total)
+{
+  return total ? (double) done / (double) total : 1.0;
+}
+
+static BeenetStatus
+run_network (BeenetSession *s, BeenetPolicy policy, float threshold,
+    BeenetResult *result, BeenetError *err)
+{
+  const BeenetModel *m = s->model;
+  const BeenetRunCtx ctx = { m->kernels, s->acts, s->bits };
+  const uint32_t K = m->n_classes;
+
+  for (uint32_t i = 0; i < m->n_nodes; i++) {
+    const BeenetNode *n = &m->nodes[i];
+    if (!n->exit_number) {
+      n->op->run (&ctx, n);
+      continue;
+    }
+    const float *logits = s->acts[n->inputs[0]];
+    float *probs = s->acts[i + 1];
+    if (!beenet_all_finite (logits, K))
+      return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+          "exit %u produced non-finite logits", n->exit_number);
+    const float entropy = (float) beenet_softmax_entropy (logits, K, probs);
+    uint32_t best = 0;
+    for (uint32_t k = 1; k < K; k++)
+      if (probs[k] > probs[best])
+        best = k;
+    const bool last = n->exit_number == m->n_exits;
+    const bool stop = last || (policy == BEENET_POLICY_ENTROPY
+        ? entropy < threshold : probs[best] >= threshold);
+    if (!stop)
+      continue;
+    const uint64_t bops = m->cum_bops[i], flops = m->cum_flops[i];
+    result->class_index = best;
+    result->label = m->labels[best];
+    result->exit_index = n->exit_number;
+    result->num_exits = m->n_exits;
+    result->entropy = entropy;
+    result->confidence = probs[best];
+    result->probabilities = probs;
+    result->num_classes = K;
+    result->bops_executed = bops;
+    result->flops_executed = flops;
+    result->bops_fraction = fraction (bops, m->total_bops);
+    result->flops_fraction = fraction (flops, m->total_flops);
+    const double ops = (double) flops + (double) bops / 64.0;
+    const double total = (double) m->total_flops + (double) m->total_bops / 64.0;
+    result->ops_fraction = total > 0.0 ? ops / total : 1.0;
+    return BEENET_OK;
+  }
+  /* Unreachable: the loader guarantees the last node is an exit. */
+  return beenet_set_error (err, BEENET_ERROR_CORRUPT, "graph has no exit");
+}
+
+BeenetStatus
+beenet_session_classify_features (BeenetSession *s, const float *features,
+    BeenetPolicy policy, float threshold, BeenetResult *result,
+    BeenetError *err)
+{
+  beenet_clear_error (err);
+  BeenetStatus st = check_args (s, features, policy, threshold, result, err);
+  if (st)
+    return st;
+  if ((st = normalise (s, features, err)))
+    return st;
+  return run_network (s, policy, threshold, result, err);
+}
+
+BeenetStatus
+beenet_session_classify (BeenetSession *s, const float *samples, size_t n,
+    BeenetPolicy policy, float threshold, BeenetResult *result,
+    BeenetError *err)
+{
+  beenet_clear_error (err);
+  BeenetStatus st = check_args (s, samples, policy, threshold, result, err);
+  if (st)
+    return st;
+  if ((st = beenet_frontend_compute (s->frontend, samples, n, s->features,
+              err)))
+    return st;
+  return beenet_session_classify_features (s, s->features, policy, threshold,
+      result, err);
+}
+
+BeenetStatus
+beenet_session_run_all_exits (BeenetSession *s, const float *features,
+    float *logits, BeenetError *err)
+{
+  beenet_clear_error (err);
+  if (!s || !features || !logits)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "session, features and logits must not be NULL");
+  BeenetStatus st = normalise (s, features, err);
+  if (st)
+    return st;
+  const BeenetModel *m = s->model;
+  const BeenetRunCtx ctx = { m->kernels, s->acts, s->bits };
+  const uint32_t K = m->n_classes;
+  for (uint32_t i = 0; i < m->n_nodes; i++) {
+    const BeenetNode *n = &m->nodes[i];
+    n->op->run (&ctx, n);
+    if (n->exit_number) {
+      const float *in = s->acts[n->inputs[0]];
+      if (!beenet_all_finite (in, K))
+        return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+            "exit %u produced non-finite logits", n->exit_number);
+      memcpy (logits + (size_t) (n->exit_number - 1) * K, in,
+          K * sizeof (float));
+    }
+  }
+  return BEENET_OK;
+}

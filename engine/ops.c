@@ -63,22 +63,6 @@ geom (const BeenetNode *n)
   return g;
 }
 
-/* Sum over output positions of the number of in-bounds taps in one
- * dimension. */
-static uint64_t
-valid_taps_1d (uint32_t n_out, uint32_t s, uint32_t p, uint32_t k, uint32_t n)
-{
-  uint64_t total = 0;
-  for (uint32_t o = 0; o < n_out; o++) {
-    int64_t start = (int64_t) o * s - p;
-    int64_t lo = start < 0 ? 0 : start;
-    int64_t hi = start + k < (int64_t) n ? start + k : (int64_t) n;
-    if (hi > lo)
-      total += (uint64_t) (hi - lo);
-  }
-  return total;
-}
-
 static size_t
 no_scratch (const BeenetNode *n)
 {
@@ -302,9 +286,10 @@ pool_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
 static bool
 pool_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 {
+  /* One FLOP per element of the input tensor (as global_avgpool). */
   *bops = 0;
-  return mul3 (valid_taps_1d (n->out.h, n->sh, n->ph, n->kh, n->in.h),
-      valid_taps_1d (n->out.w, n->sw, n->pw, n->kw, n->in.w), n->in.c, flops);
+  *flops = beenet_shape_size (n->in);
+  return true;
 }
 
 static void

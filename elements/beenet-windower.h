@@ -1,0 +1,61 @@
+/* gst-beenet
+ * Copyright (C) 2026 gst-beenet authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+/* BeenetWindower: cuts a mono float stream into overlapping windows.
+ *
+ * Plain C (no GLib), shared by the `beenet` element and `beenet-classify` so
+ * both apply exactly the same windowing rules (docs/element.md):
+ *
+ *  - window k starts at sample k * interval (counted from the last reset) and
+ *    holds `window` samples;
+ *  - a window is handed to the callback as soon as its last sample arrived;
+ *  - at the end of the stream (beenet_windower_finish) every remaining window
+ *    that holds at least half a window of real samples is zero-padded and
+ *    handed over; shorter tails are dropped;
+ *  - interval > window is allowed: the samples between windows are skipped.
+ *
+ * Storage is one linear buffer of `window` floats allocated at init; pushing
+ * never allocates. */
+#ifndef BEENET_WINDOWER_H
+#define BEENET_WINDOWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  float *buf;            /* window floats */
+  size_t window;         /* samples per window */
+  size_t len;            /* valid samples in buf, buf[0] = sample next_start */
+  uint64_t next_start;   /* absolute index of the next window's first sample */
+  uint64_t pos;          /* absolute index of the next incoming sample */
+} BeenetWindower;
+
+/* Called for each complete (or zero-padded final) window.  `samples` holds
+ * `window` floats; `start` is the absolute index of its first sample, `real`
+ * the number of samples that came from the stream (== window except for the
+ * padded windows of beenet_windower_finish).  Return non-zero to stop the
+ * current push/finish call early (the window is consumed either way). */
+typedef int (*BeenetWindowFunc) (const float *samples, size_t window,
+    uint64_t start, size_t real, void *user_data);
+
+/* Returns 0 on success, -1 if the allocation failed or window == 0. */
+int beenet_windower_init (BeenetWindower *w, size_t window);
+void beenet_windower_clear (BeenetWindower *w);
+/* Drops buffered samples and restarts the sample counter at 0. */
+void beenet_windower_reset (BeenetWindower *w);
+/* Feeds n samples.  `interval` (>= 1) is the distance between window starts
+ * that applies after each window delivered by this call.  Returns non-zero
+ * if a callback asked to stop. */
+int beenet_windower_push (BeenetWindower *w, const float *samples, size_t n,
+    uint64_t interval, BeenetWindowFunc func, void *user_data);
+/* End of stream: delivers the trailing zero-padded windows holding >= half a
+ * window of real samples, then resets. */
+int beenet_windower_finish (BeenetWindower *w, uint64_t interval,
+    BeenetWindowFunc func, void *user_data);
+
+#endif /* BEENET_WINDOWER_H */

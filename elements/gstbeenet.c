@@ -1,0 +1,944 @@
+/* gst-beenet
+ * Copyright (C) 2026 gst-beenet authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ */
+
+/**
+ * SECTION:element-beenet
+ * @title: beenet
+ *
+ * beenet classifies 16 kHz audio with a binary early-exit network (BEENet)
+ * and posts one element message named "beenet" per analysed window.  Audio
+ * flows through unchanged.
+ *
+ * Windows hold one model window (16000 samples = 1 s for the shipped model)
+ * and start every #GstBeenet:interval nanoseconds.  The message fields are
+ * documented in docs/element.md.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -m filesrc location=speech.wav ! decodebin ! audioconvert !
+ *     audioresample ! beenet ! fakesink
+ * ]|
+ *
+ * Inference runs in the streaming thread: one window takes well below a
+ * millisecond to a few milliseconds, far less than the interval.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "gst-beenet-config.h"
+#endif
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include <gio/gio.h>
+#include <glib/gi18n-lib.h>
+
+#include "gstbeenet.h"
+
+GST_DEBUG_CATEGORY_STATIC (beenet_debug);
+#define GST_CAT_DEFAULT beenet_debug
+
+/* Frames converted to mono per step; bounds the scratch buffers. */
+#define CHUNK_FRAMES 4096
+
+#define REQUIRED_RATE 16000
+
+#define ALLOWED_CAPS \
+  "audio/x-raw, format = (string) { S16LE, F32LE }, " \
+  "rate = (int) 16000, channels = (int) [ 1, MAX ], " \
+  "layout = (string) interleaved"
+
+enum
+{
+  PROP_0,
+  PROP_THRESHOLD,
+  PROP_POLICY,
+  PROP_MODEL,
+  PROP_INTERVAL,
+  PROP_POST_MESSAGES,
+  PROP_LABELS,
+  PROP_NUM_EXITS
+};
+
+#define gst_beenet_parent_class parent_class
+G_DEFINE_TYPE (GstBeenet, gst_beenet, GST_TYPE_AUDIO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE (beenet, "beenet", GST_RANK_NONE, GST_TYPE_BEENET);
+
+GType
+gst_beenet_policy_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {BEENET_POLICY_ENTROPY,
+        "Stop at the first exit whose entropy is below the threshold",
+        "entropy"},
+    {BEENET_POLICY_MAX_PROBABILITY,
+          "Stop at the first exit whose top probability reaches the threshold",
+        "max-probability"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&id)) {
+    GType tmp = g_enum_register_static ("GstBeenetPolicy", values);
+    g_once_init_leave (&id, tmp);
+  }
+  return (GType) id;
+}
+
+static const gchar *
+policy_nick (BeenetPolicy policy)
+{
+  return policy == BEENET_POLICY_MAX_PROBABILITY ? "max-probability" :
+      "entropy";
+}
+
+static void gst_beenet_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_beenet_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_beenet_finalize (GObject * object);
+
+static gboolean gst_beenet_start (GstBaseTransform * trans);
+static gboolean gst_beenet_stop (GstBaseTransform * trans);
+static gboolean gst_beenet_sink_event (GstBaseTransform * trans,
+    GstEvent * event);
+static GstFlowReturn gst_beenet_transform_ip (GstBaseTransform * trans,
+    GstBuffer * buf);
+static gboolean gst_beenet_setup (GstAudioFilter * filter,
+    const GstAudioInfo * info);
+static GstPadProbeReturn gst_beenet_caps_probe (GstPad * pad,
+    GstPadProbeInfo * info, gpointer user_data);
+
+static void
+gst_beenet_class_init (GstBeenetClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstAudioFilterClass *filter_class = GST_AUDIO_FILTER_CLASS (klass);
+  GstCaps *caps;
+
+  GST_DEBUG_CATEGORY_INIT (beenet_debug, "beenet", 0,
+      "Binary early-exit network audio classifier");
+
+  gobject_class->set_property = gst_beenet_set_property;
+  gobject_class->get_property = gst_beenet_get_property;
+  gobject_class->finalize = gst_beenet_finalize;
+
+  /**
+   * GstBeenet:threshold:
+   *
+   * Early-exit threshold.  With the entropy policy a window stops at the
+   * first exit whose softmax entropy (nats) is strictly below it; with the
+   * max-probability policy at the first exit whose top probability is at
+   * least it.  The last exit always stops.  Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_THRESHOLD,
+      g_param_spec_double ("threshold", "Threshold",
+          "Early-exit threshold: entropy in nats (entropy policy) or "
+          "probability (max-probability policy)", 0.0,
+          GST_BEENET_MAX_THRESHOLD, GST_BEENET_DEFAULT_THRESHOLD,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_POLICY,
+      g_param_spec_enum ("policy", "Policy", "Early-exit policy",
+          GST_TYPE_BEENET_POLICY, GST_BEENET_DEFAULT_POLICY,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of a beenet GGUF model file (NULL = built-in default model)",
+          NULL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+          G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+      g_param_spec_uint64 ("interval", "Interval",
+          "Time between the starts of two analysed windows (in nanoseconds)",
+          GST_BEENET_MIN_INTERVAL, GST_BEENET_MAX_INTERVAL,
+          GST_BEENET_DEFAULT_INTERVAL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Classify each window and post a \"beenet\" element message", TRUE,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_LABELS,
+      g_param_spec_boxed ("labels", "Labels",
+          "Class labels of the model, index = class id (NULL if the model "
+          "cannot be loaded)", G_TYPE_STRV,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_NUM_EXITS,
+      g_param_spec_uint ("num-exits", "Number of exits",
+          "Number of early exits of the model (0 if the model cannot be "
+          "loaded)", 0, G_MAXUINT, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_set_static_metadata (element_class,
+      "Binary early-exit network classifier", "Filter/Analyzer/Audio",
+      "Classifies 16 kHz audio windows with a binary early-exit network and "
+      "posts the results as element messages",
+      "gst-beenet authors <gst-beenet@example.org>");
+
+  caps = gst_caps_from_string (ALLOWED_CAPS);
+  gst_audio_filter_class_add_pad_templates (filter_class, caps);
+  gst_caps_unref (caps);
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_beenet_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_beenet_stop);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_beenet_sink_event);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_beenet_transform_ip);
+  trans_class->transform_ip_on_passthrough = TRUE;
+  trans_class->passthrough_on_same_caps = TRUE;
+  filter_class->setup = GST_DEBUG_FUNCPTR (gst_beenet_setup);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_BEENET_POLICY, 0);
+}
+
+static void
+gst_beenet_init (GstBeenet * self)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  self->threshold = GST_BEENET_DEFAULT_THRESHOLD;
+  self->policy = GST_BEENET_DEFAULT_POLICY;
+  self->interval = GST_BEENET_DEFAULT_INTERVAL;
+  self->post_messages = TRUE;
+  g_mutex_init (&self->model_lock);
+  self->base_ts = GST_CLOCK_TIME_NONE;
+  self->need_base_ts = TRUE;
+  self->window_ret = GST_FLOW_OK;
+
+  gst_base_transform_set_in_place (trans, TRUE);
+  gst_base_transform_set_passthrough (trans, TRUE);
+  gst_base_transform_set_gap_aware (trans, TRUE);
+
+  /* Explain refused caps: the pad rejects them before any event function
+   * runs, so look at CAPS events as they arrive. */
+  gst_pad_add_probe (GST_BASE_TRANSFORM_SINK_PAD (trans),
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gst_beenet_caps_probe, self, NULL);
+}
+
+static void
+gst_beenet_finalize (GObject * object)
+{
+  GstBeenet *self = GST_BEENET (object);
+
+  if (self->session)
+    beenet_session_free (self->session);
+  if (self->model)
+    beenet_model_unref (self->model);
+  beenet_windower_clear (&self->windower);
+  g_free (self->mono);
+  g_free (self->scratch);
+  g_free (self->model_path);
+  g_free (self->model_loaded_path);
+  g_mutex_clear (&self->model_lock);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Model loading                                                            */
+
+typedef enum
+{
+  LOAD_OK,
+  LOAD_NO_DEFAULT,
+  LOAD_FAILED
+} LoadResult;
+
+/* Makes sure self->model is the model for the current `model` property.
+ * Call with model_lock held.  On failure fills err (engine error) and
+ * returns the kind of failure; *path_out receives the path tried. */
+static LoadResult
+ensure_model_locked (GstBeenet * self, BeenetError * err, gchar ** path_out)
+{
+  gchar *path;
+  BeenetModel *model = NULL;
+  BeenetStatus status;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->model_path);
+  GST_OBJECT_UNLOCK (self);
+
+  memset (err, 0, sizeof (*err));
+  if (path_out)
+    *path_out = g_strdup (path);
+
+  if (self->model != NULL && g_strcmp0 (path, self->model_loaded_path) == 0) {
+    g_free (path);
+    return LOAD_OK;
+  }
+
+  if (path != NULL) {
+    GST_DEBUG_OBJECT (self, "loading model from %s", path);
+    status = beenet_model_load_file (path, &model, err);
+  } else {
+    GError *gerr = NULL;
+    GBytes *bytes = g_resources_lookup_data (GST_BEENET_DEFAULT_MODEL_RESOURCE,
+        G_RESOURCE_LOOKUP_FLAGS_NONE, &gerr);
+    gsize size = 0;
+    gconstpointer data;
+
+    if (bytes == NULL) {
+      GST_DEBUG_OBJECT (self, "no built-in default model: %s", gerr->message);
+      g_error_free (gerr);
+      return LOAD_NO_DEFAULT;
+    }
+    data = g_bytes_get_data (bytes, &size);
+    GST_DEBUG_OBJECT (self, "loading built-in default model (%" G_GSIZE_FORMAT
+        " bytes)", size);
+    status = beenet_model_load_memory (data, size, &model, err);
+    g_bytes_unref (bytes);
+  }
+
+  if (status != BEENET_OK) {
+    GST_DEBUG_OBJECT (self, "model loading failed: %s: %s",
+        beenet_status_name (status), err->message);
+    err->code = status;
+    g_free (path);
+    return LOAD_FAILED;
+  }
+
+  if (self->model)
+    beenet_model_unref (self->model);
+  self->model = model;
+  g_free (self->model_loaded_path);
+  self->model_loaded_path = path;
+  return LOAD_OK;
+}
+
+static void
+post_load_error (GstBeenet * self, LoadResult res, const gchar * path,
+    const BeenetError * err)
+{
+  if (res == LOAD_NO_DEFAULT) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        (_("No model set and no default model is built in.")),
+        ("Set the \"model\" property to a beenet GGUF model file; this build "
+            "has no embedded default model (models/kws12.gguf was missing "
+            "at build time)."));
+    return;
+  }
+
+  if (path == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        (_("Could not load the built-in default model.")),
+        ("%s: %s", beenet_status_name (err->code), err->message));
+    return;
+  }
+
+  switch (err->code) {
+    case BEENET_ERROR_IO:
+      if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+        GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+            (_("Could not load model \"%s\": the file does not exist."), path),
+            ("%s: %s", beenet_status_name (err->code), err->message));
+      } else {
+        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+            (_("Could not load model \"%s\": the file cannot be read."), path),
+            ("%s: %s", beenet_status_name (err->code), err->message));
+      }
+      break;
+    case BEENET_ERROR_FORMAT:
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          (_("Could not load model \"%s\": it is not a beenet model file."),
+              path), ("%s: %s", beenet_status_name (err->code),
+              err->message));
+      break;
+    case BEENET_ERROR_TRUNCATED:
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          (_("Could not load model \"%s\": the file is truncated."), path),
+          ("%s: %s", beenet_status_name (err->code), err->message));
+      break;
+    case BEENET_ERROR_CORRUPT:
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          (_("Could not load model \"%s\": the file is corrupt."), path),
+          ("%s: %s", beenet_status_name (err->code), err->message));
+      break;
+    case BEENET_ERROR_UNSUPPORTED:
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          (_("Could not load model \"%s\": it needs a newer version of "
+                  "beenet."), path),
+          ("%s: %s", beenet_status_name (err->code), err->message));
+      break;
+    default:
+      GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+          (_("Could not load model \"%s\"."), path),
+          ("%s: %s", beenet_status_name (err->code), err->message));
+      break;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Properties                                                               */
+
+static void
+gst_beenet_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstBeenet *self = GST_BEENET (object);
+
+  switch (prop_id) {
+    case PROP_THRESHOLD:
+      GST_OBJECT_LOCK (self);
+      self->threshold = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POLICY:
+      GST_OBJECT_LOCK (self);
+      self->policy = (BeenetPolicy) g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_MODEL:{
+      GstState state;
+
+      GST_OBJECT_LOCK (self);
+      state = GST_STATE (self);
+      if (state > GST_STATE_READY) {
+        GST_OBJECT_UNLOCK (self);
+        GST_WARNING_OBJECT (self, "the \"model\" property can only be "
+            "changed in the NULL or READY state");
+        break;
+      }
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    }
+    case PROP_INTERVAL:
+      GST_OBJECT_LOCK (self);
+      self->interval = g_value_get_uint64 (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POST_MESSAGES:
+      GST_OBJECT_LOCK (self);
+      self->post_messages = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstBeenet *self = GST_BEENET (object);
+
+  switch (prop_id) {
+    case PROP_THRESHOLD:
+      GST_OBJECT_LOCK (self);
+      g_value_set_double (value, self->threshold);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POLICY:
+      GST_OBJECT_LOCK (self);
+      g_value_set_enum (value, self->policy);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_MODEL:
+      GST_OBJECT_LOCK (self);
+      g_value_set_string (value, self->model_path);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_INTERVAL:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint64 (value, self->interval);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POST_MESSAGES:
+      GST_OBJECT_LOCK (self);
+      g_value_set_boolean (value, self->post_messages);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_LABELS:
+    case PROP_NUM_EXITS:{
+      BeenetError err;
+
+      /* Reading these loads the configured model on demand (without
+       * posting errors), so applications can inspect it before playing. */
+      g_mutex_lock (&self->model_lock);
+      if (ensure_model_locked (self, &err, NULL) != LOAD_OK) {
+        if (prop_id == PROP_LABELS)
+          g_value_set_boxed (value, NULL);
+        else
+          g_value_set_uint (value, 0);
+      } else if (prop_id == PROP_LABELS) {
+        gsize i, n = beenet_model_num_classes (self->model);
+        gchar **labels = g_new0 (gchar *, n + 1);
+
+        for (i = 0; i < n; i++)
+          labels[i] = g_strdup (beenet_model_label (self->model, i));
+        g_value_take_boxed (value, labels);
+      } else {
+        g_value_set_uint (value, beenet_model_num_exits (self->model));
+      }
+      g_mutex_unlock (&self->model_lock);
+      break;
+    }
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Caps                                                                     */
+
+static GstPadProbeReturn
+gst_beenet_caps_probe (GstPad * pad, GstPadProbeInfo * info,
+    gpointer user_data)
+{
+  GstBeenet *self = GST_BEENET (user_data);
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  GstCaps *caps, *templ;
+  const GstStructure *s;
+  const gchar *name;
+  gboolean ok;
+  gint rate = 0;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+
+  gst_event_parse_caps (event, &caps);
+  templ = gst_pad_get_pad_template_caps (pad);
+  ok = gst_caps_can_intersect (caps, templ);
+  gst_caps_unref (templ);
+  if (ok || self->caps_error_posted || gst_caps_is_empty (caps))
+    return GST_PAD_PROBE_OK;
+
+  /* The pad refuses these caps right after this probe; say why. */
+  self->caps_error_posted = TRUE;
+  s = gst_caps_get_structure (caps, 0);
+  name = gst_structure_get_name (s);
+
+  if (!gst_structure_has_name (s, "audio/x-raw")) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        (_("Input of type \"%s\" is not raw audio. Decode and convert it "
+                "first, e.g. with \"decodebin ! audioconvert ! "
+                "audioresample\"."), name),
+        ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s", caps,
+            ALLOWED_CAPS));
+  } else if (gst_structure_get_int (s, "rate", &rate)
+      && rate != REQUIRED_RATE) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        (_("Audio at %d Hz is not supported: beenet needs %d Hz. Add "
+                "\"audioresample\" before beenet."), rate, REQUIRED_RATE),
+        ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s; add "
+            "audioresample (and audioconvert) upstream", caps, ALLOWED_CAPS));
+  } else {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        (_("This audio sample format is not supported: beenet needs "
+                "interleaved S16LE or F32LE samples. Add \"audioconvert\" "
+                "before beenet.")),
+        ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s", caps,
+            ALLOWED_CAPS));
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static gboolean
+gst_beenet_setup (GstAudioFilter * filter, const GstAudioInfo * info)
+{
+  GstBeenet *self = GST_BEENET (filter);
+  guint channels = GST_AUDIO_INFO_CHANNELS (info);
+  GstAudioFormat format = GST_AUDIO_INFO_FORMAT (info);
+
+  if (GST_AUDIO_INFO_RATE (info) != REQUIRED_RATE || channels < 1 ||
+      (format != GST_AUDIO_FORMAT_S16LE && format != GST_AUDIO_FORMAT_F32LE)) {
+    /* cannot happen with the pad templates */
+    GST_ERROR_OBJECT (self, "unsupported audio info");
+    return FALSE;
+  }
+
+  self->rate = GST_AUDIO_INFO_RATE (info);
+  self->channels = channels;
+  self->is_s16 = (format == GST_AUDIO_FORMAT_S16LE);
+
+  g_free (self->mono);
+  self->mono = g_new (gfloat, CHUNK_FRAMES);
+  g_free (self->scratch);
+  self->scratch = NULL;
+  if (self->is_s16 && channels > 1)
+    self->scratch = g_new (gfloat, (gsize) CHUNK_FRAMES * channels);
+
+  GST_DEBUG_OBJECT (self, "%s, %u channel(s)", self->is_s16 ? "S16LE" :
+      "F32LE", channels);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start / stop                                                             */
+
+static void
+reset_stream (GstBeenet * self)
+{
+  beenet_windower_reset (&self->windower);
+  self->base_ts = GST_CLOCK_TIME_NONE;
+  self->need_base_ts = TRUE;
+}
+
+static gboolean
+gst_beenet_start (GstBaseTransform * trans)
+{
+  GstBeenet *self = GST_BEENET (trans);
+  BeenetError err;
+  BeenetFrontendConfig config;
+  LoadResult res;
+  gchar *path = NULL;
+  BeenetStatus status;
+
+  g_mutex_lock (&self->model_lock);
+  res = ensure_model_locked (self, &err, &path);
+  if (res != LOAD_OK) {
+    g_mutex_unlock (&self->model_lock);
+    post_load_error (self, res, path, &err);
+    g_free (path);
+    return FALSE;
+  }
+  g_free (path);
+
+  beenet_model_frontend_config (self->model, &config);
+  if (config.sample_rate != REQUIRED_RATE || config.window_samples == 0) {
+    g_mutex_unlock (&self->model_lock);
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        (_("The model expects %u Hz audio; only %d Hz models are "
+                "supported."), config.sample_rate, REQUIRED_RATE),
+        ("model frontend: sample_rate %u, window_samples %u",
+            config.sample_rate, config.window_samples));
+    return FALSE;
+  }
+
+  status = beenet_session_new (self->model, &self->session, &err);
+  g_mutex_unlock (&self->model_lock);
+  if (status != BEENET_OK) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT,
+        (_("Could not initialise the classifier.")),
+        ("%s: %s", beenet_status_name (status), err.message));
+    return FALSE;
+  }
+
+  self->window_samples = config.window_samples;
+  beenet_windower_clear (&self->windower);
+  if (beenet_windower_init (&self->windower, config.window_samples) != 0) {
+    beenet_session_free (self->session);
+    self->session = NULL;
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        (_("Out of memory.")), ("window of %u samples",
+            config.window_samples));
+    return FALSE;
+  }
+
+  reset_stream (self);
+  self->warned_nonfinite = FALSE;
+  self->caps_error_posted = FALSE;
+  self->window_ret = GST_FLOW_OK;
+  GST_INFO_OBJECT (self, "model \"%s\": %" G_GSIZE_FORMAT " classes, %"
+      G_GSIZE_FORMAT " exits, window %u samples",
+      beenet_model_name (self->model),
+      beenet_model_num_classes (self->model),
+      beenet_model_num_exits (self->model), config.window_samples);
+  return TRUE;
+}
+
+static gboolean
+gst_beenet_stop (GstBaseTransform * trans)
+{
+  GstBeenet *self = GST_BEENET (trans);
+
+  if (self->session) {
+    beenet_session_free (self->session);
+    self->session = NULL;
+  }
+  beenet_windower_clear (&self->windower);
+  g_free (self->mono);
+  self->mono = NULL;
+  g_free (self->scratch);
+  self->scratch = NULL;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Windows                                                                  */
+
+static guint64
+monotonic_ns (void)
+{
+#ifdef CLOCK_MONOTONIC
+  struct timespec ts;
+
+  if (clock_gettime (CLOCK_MONOTONIC, &ts) == 0)
+    return (guint64) ts.tv_sec * G_GUINT64_CONSTANT (1000000000) +
+        (guint64) ts.tv_nsec;
+#endif
+  return (guint64) g_get_monotonic_time () * 1000;
+}
+
+static GstMessage *
+build_message (GstBeenet * self, GstClockTime timestamp,
+    GstClockTime duration, const BeenetResult * res, gdouble threshold,
+    BeenetPolicy policy, guint64 inference_ns)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstClockTime running_time = GST_CLOCK_TIME_NONE;
+  GstClockTime stream_time = GST_CLOCK_TIME_NONE;
+  GstStructure *s;
+  GValue array = G_VALUE_INIT;
+  GValue v = G_VALUE_INIT;
+  guint i;
+
+  if (trans->segment.format == GST_FORMAT_TIME
+      && GST_CLOCK_TIME_IS_VALID (timestamp)) {
+    running_time = gst_segment_to_running_time (&trans->segment,
+        GST_FORMAT_TIME, timestamp);
+    stream_time = gst_segment_to_stream_time (&trans->segment,
+        GST_FORMAT_TIME, timestamp);
+  }
+
+  s = gst_structure_new ("beenet",
+      "timestamp", G_TYPE_UINT64, timestamp,
+      "stream-time", G_TYPE_UINT64, stream_time,
+      "running-time", G_TYPE_UINT64, running_time,
+      "duration", G_TYPE_UINT64, duration,
+      "class", G_TYPE_UINT, res->class_index,
+      "label", G_TYPE_STRING, res->label,
+      "confidence", G_TYPE_DOUBLE, (gdouble) res->confidence,
+      "entropy", G_TYPE_DOUBLE, (gdouble) res->entropy,
+      "exit", G_TYPE_UINT, res->exit_index,
+      "num-exits", G_TYPE_UINT, res->num_exits,
+      "threshold", G_TYPE_DOUBLE, threshold,
+      "policy", G_TYPE_STRING, policy_nick (policy),
+      "ops-fraction", G_TYPE_DOUBLE, res->ops_fraction,
+      "inference-time", G_TYPE_UINT64, inference_ns, NULL);
+
+  g_value_init (&array, GST_TYPE_ARRAY);
+  g_value_init (&v, G_TYPE_DOUBLE);
+  for (i = 0; i < res->num_classes; i++) {
+    g_value_set_double (&v, res->probabilities[i]);
+    gst_value_array_append_value (&array, &v);
+  }
+  g_value_unset (&v);
+  gst_structure_take_value (s, "probabilities", &array);
+
+  return gst_message_new_element (GST_OBJECT (self), s);
+}
+
+/* BeenetWindowFunc: classify one window and post its message. */
+static int
+classify_window (const float *samples, size_t window, uint64_t start,
+    size_t real, void *user_data)
+{
+  GstBeenet *self = GST_BEENET (user_data);
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstClockTime timestamp = GST_CLOCK_TIME_NONE, duration;
+  gdouble threshold;
+  BeenetPolicy policy;
+  gboolean post;
+  BeenetResult res;
+  BeenetError err;
+  BeenetStatus status;
+  guint64 t0, t1;
+
+  duration = gst_util_uint64_scale_int (start + real, GST_SECOND, self->rate)
+      - gst_util_uint64_scale_int (start, GST_SECOND, self->rate);
+  if (GST_CLOCK_TIME_IS_VALID (self->base_ts)) {
+    timestamp = self->base_ts +
+        gst_util_uint64_scale_int (start, GST_SECOND, self->rate);
+    /* controlled properties take the value at the window's start */
+    if (trans->segment.format == GST_FORMAT_TIME) {
+      GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
+          GST_FORMAT_TIME, timestamp);
+      if (GST_CLOCK_TIME_IS_VALID (stream_time))
+        gst_object_sync_values (GST_OBJECT (self), stream_time);
+    }
+  }
+
+  GST_OBJECT_LOCK (self);
+  threshold = self->threshold;
+  policy = self->policy;
+  post = self->post_messages;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!post)
+    return 0;
+
+  t0 = monotonic_ns ();
+  status = beenet_session_classify (self->session, samples, window, policy,
+      (float) threshold, &res, &err);
+  t1 = monotonic_ns ();
+
+  if (status == BEENET_ERROR_NONFINITE) {
+    GST_DEBUG_OBJECT (self, "skipping window at %" GST_TIME_FORMAT
+        ": %s", GST_TIME_ARGS (timestamp), err.message);
+    if (!self->warned_nonfinite) {
+      self->warned_nonfinite = TRUE;
+      GST_ELEMENT_WARNING (self, STREAM, DECODE,
+          (_("The audio contains invalid samples (NaN or infinity); windows "
+                  "containing them are not classified.")),
+          ("first window skipped at %" GST_TIME_FORMAT ": %s",
+              GST_TIME_ARGS (timestamp), err.message));
+    }
+    return 0;
+  } else if (status != BEENET_OK) {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        (_("Classification of an audio window failed.")),
+        ("%s: %s", beenet_status_name (status), err.message));
+    self->window_ret = GST_FLOW_ERROR;
+    return 1;
+  }
+
+  GST_LOG_OBJECT (self, "window %" GST_TIME_FORMAT ": %s (%.3f) exit %u/%u",
+      GST_TIME_ARGS (timestamp), res.label, res.confidence, res.exit_index,
+      res.num_exits);
+
+  gst_element_post_message (GST_ELEMENT (self),
+      build_message (self, timestamp, duration, &res, threshold, policy,
+          t1 - t0));
+  return 0;
+}
+
+static guint64
+current_interval_samples (GstBeenet * self)
+{
+  guint64 interval, samples;
+
+  GST_OBJECT_LOCK (self);
+  interval = self->interval;
+  GST_OBJECT_UNLOCK (self);
+  samples = gst_util_uint64_scale_int (interval, self->rate, GST_SECOND);
+  return MAX (samples, 1);
+}
+
+static GstFlowReturn
+gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
+{
+  GstBeenet *self = GST_BEENET (trans);
+  GstMapInfo map;
+  gsize bpf, frames, done;
+  guint64 interval;
+  gboolean gap;
+
+  if (G_UNLIKELY (self->session == NULL || self->mono == NULL))
+    return GST_FLOW_NOT_NEGOTIATED;
+
+  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)
+      && !self->need_base_ts) {
+    GST_DEBUG_OBJECT (self, "discontinuity: dropping partial window");
+    reset_stream (self);
+  }
+  if (self->need_base_ts) {
+    if (GST_BUFFER_PTS_IS_VALID (buf))
+      self->base_ts = GST_BUFFER_PTS (buf);
+    else if (trans->segment.format == GST_FORMAT_TIME)
+      self->base_ts = trans->segment.start;
+    else
+      self->base_ts = GST_CLOCK_TIME_NONE;
+    self->need_base_ts = FALSE;
+    GST_DEBUG_OBJECT (self, "sample 0 at %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (self->base_ts));
+  }
+
+  bpf = (self->is_s16 ? 2 : 4) * self->channels;
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("could not map the input buffer"));
+    return GST_FLOW_ERROR;
+  }
+  if (map.size % bpf != 0) {
+    gst_buffer_unmap (buf, &map);
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+        ("buffer of %" G_GSIZE_FORMAT " bytes is not a multiple of the frame "
+            "size %" G_GSIZE_FORMAT, map.size, bpf));
+    return GST_FLOW_ERROR;
+  }
+
+  frames = map.size / bpf;
+  gap = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
+  interval = current_interval_samples (self);
+  self->window_ret = GST_FLOW_OK;
+
+  for (done = 0; done < frames;) {
+    gsize n = MIN (frames - done, CHUNK_FRAMES);
+    const guint8 *data = map.data + done * bpf;
+
+    if (gap) {
+      memset (self->mono, 0, n * sizeof (gfloat));
+    } else if (self->is_s16) {
+      if (self->channels == 1) {
+        beenet_convert_s16 ((const int16_t *) data, self->mono, n);
+      } else {
+        beenet_convert_s16 ((const int16_t *) data, self->scratch,
+            n * self->channels);
+        beenet_mixdown_f32 (self->scratch, self->mono, n, self->channels);
+      }
+    } else {
+      if (self->channels == 1)
+        memcpy (self->mono, data, n * sizeof (gfloat));
+      else
+        beenet_mixdown_f32 ((const float *) data, self->mono, n,
+            self->channels);
+    }
+
+    if (beenet_windower_push (&self->windower, self->mono, n, interval,
+            classify_window, self))
+      break;
+    done += n;
+  }
+  gst_buffer_unmap (buf, &map);
+
+  return self->window_ret;
+}
+
+static gboolean
+gst_beenet_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstBeenet *self = GST_BEENET (trans);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_STREAM_START:
+      self->warned_nonfinite = FALSE;
+      reset_stream (self);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      GST_DEBUG_OBJECT (self, "flush: dropping partial window");
+      reset_stream (self);
+      break;
+    case GST_EVENT_GAP:
+      /* no samples for a while: restart counting at the next buffer */
+      reset_stream (self);
+      break;
+    case GST_EVENT_EOS:
+      if (self->session && self->mono) {
+        beenet_windower_finish (&self->windower,
+            current_interval_samples (self), classify_window, self);
+      }
+      reset_stream (self);
+      break;
+    default:
+      break;
+  }
+
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}

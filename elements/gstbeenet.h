@@ -1,0 +1,82 @@
+/* gst-beenet
+ * Copyright (C) 2026 gst-beenet authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+#ifndef __GST_BEENET_H__
+#define __GST_BEENET_H__
+
+#include <gst/gst.h>
+#include <gst/audio/audio.h>
+#include <gst/audio/gstaudiofilter.h>
+
+#include "beenet.h"
+#include "beenet-windower.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_BEENET (gst_beenet_get_type ())
+G_DECLARE_FINAL_TYPE (GstBeenet, gst_beenet, GST, BEENET, GstAudioFilter)
+
+#define GST_TYPE_BEENET_POLICY (gst_beenet_policy_get_type ())
+GType gst_beenet_policy_get_type (void);
+
+/* Defaults.  The threshold default may be retuned for the shipped model. */
+#define GST_BEENET_DEFAULT_THRESHOLD 0.5
+#define GST_BEENET_DEFAULT_POLICY BEENET_POLICY_ENTROPY
+#define GST_BEENET_DEFAULT_INTERVAL (GST_SECOND / 2)
+#define GST_BEENET_MIN_INTERVAL (10 * GST_MSECOND)
+#define GST_BEENET_MAX_INTERVAL (10 * GST_SECOND)
+#define GST_BEENET_MAX_THRESHOLD 100.0
+
+/* Where the embedded default model lives in the GResource namespace
+ * (registered by the plugin / tools when models/kws12.gguf was present at
+ * build time). */
+#define GST_BEENET_DEFAULT_MODEL_RESOURCE "/org/gstreamer/beenet/models/default.gguf"
+
+GST_ELEMENT_REGISTER_DECLARE (beenet);
+
+/**
+ * GstBeenet:
+ *
+ * Instance structure; all fields are private.
+ */
+struct _GstBeenet
+{
+  GstAudioFilter parent;
+
+  /* properties, protected by the object lock */
+  gdouble threshold;
+  BeenetPolicy policy;
+  gchar *model_path;
+  guint64 interval;
+  gboolean post_messages;
+
+  /* model cache, protected by model_lock */
+  GMutex model_lock;
+  BeenetModel *model;
+  gchar *model_loaded_path;     /* path the cached model came from */
+
+  /* streaming state (streaming thread, set up in start/setup) */
+  BeenetSession *session;
+  BeenetWindower windower;
+  guint window_samples;
+  guint rate;
+  guint channels;
+  gboolean is_s16;
+  gfloat *mono;                 /* CHUNK mono samples */
+  gfloat *scratch;              /* CHUNK * channels floats for S16 multichannel */
+  gsize scratch_frames;
+  GstClockTime base_ts;         /* timestamp of sample 0 */
+  gboolean need_base_ts;
+  gboolean warned_nonfinite;
+  gboolean caps_error_posted;
+  GstFlowReturn window_ret;
+};
+
+G_END_DECLS
+
+#endif /* __GST_BEENET_H__ */

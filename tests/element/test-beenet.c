@@ -1,0 +1,1065 @@
+/* Tests for the beenet element (GstHarness, no system plugins needed).
+ *
+ * Copyright (C) 2026 gst-beenet authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Model used by most tests: test_models_constant_exits() with 3 exits and
+ * 2 classes whose logits never depend on the input:
+ *
+ *   exit 1: {0, 1}  -> p = (1/(1+e), e/(1+e)) = (0.268941421, 0.731058579)
+ *                      class 1, H = ln(1+e) - e/(1+e) = 0.582203109 nats
+ *   exit 2: {10, 0} -> p = (1/(1+e^-10), e^-10/(1+e^-10))
+ *                      = (0.999954602, 0.000045398)
+ *                      class 0, H = 0.000499378 nats
+ *   exit 3: {0, 3}  -> p = (1/(1+e^3), e^3/(1+e^3)) = (0.047425873, 0.952574127)
+ *                      class 1, H = 0.190864971 nats
+ *
+ * So under the entropy policy threshold 0.7 stops at exit 1, 0.5 at exit 2
+ * and 0.0001 runs to the last exit; under max-probability 0.7 stops at
+ * exit 1, 0.9 at exit 2 and 0.99999 at exit 3.
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include <gst/gst.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+
+#include "beenet.h"
+#include "gstbeenet.h"
+#include "test-models.h"
+
+#ifndef HAVE_DEFAULT_MODEL
+#define HAVE_DEFAULT_MODEL 0
+#endif
+
+#define RATE 16000
+#define WINDOW 16000
+#define NS_PER_SAMPLE (GST_SECOND / RATE)       /* 62500 exactly */
+
+static const float const_logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
+
+typedef struct
+{
+  guint cls;
+  const gchar *label;
+  gdouble p0, p1, entropy;
+} ExitExpect;
+
+static const ExitExpect exits_expected[3] = {
+  {1, "class1", 0.268941421, 0.731058579, 0.582203109},
+  {0, "class0", 0.999954602, 0.000045398, 0.000499378},
+  {1, "class1", 0.047425873, 0.952574127, 0.190864971},
+};
+
+/* ------------------------------------------------------------------------ */
+/* helpers                                                                  */
+
+static gchar *
+write_temp_model (const guint8 * bytes, gsize size)
+{
+  GError *err = NULL;
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("beenet-test-XXXXXX.gguf", &path, &err);
+
+  fail_unless (fd >= 0, "g_file_open_tmp: %s", err ? err->message : "?");
+  close (fd);
+  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
+  return path;
+}
+
+static gchar *
+constant_model_path (void)
+{
+  size_t size = 0;
+  guint8 *bytes = test_models_constant_exits (3, 2, const_logits, &size);
+  gchar *path;
+
+  fail_unless (bytes != NULL);
+  path = write_temp_model (bytes, size);
+  free (bytes);
+  return path;
+}
+
+static void
+remove_model (gchar * path)
+{
+  g_unlink (path);
+  g_free (path);
+}
+
+typedef struct
+{
+  GstHarness *h;
+  GstBus *bus;
+  GstElement *element;
+  gboolean f32;
+  guint channels;
+} Fixture;
+
+static void
+fixture_setup (Fixture * f, const gchar * model, guint64 interval,
+    gboolean f32, guint channels)
+{
+  gchar *caps;
+
+  f->element = gst_element_factory_make ("beenet", NULL);
+  fail_unless (f->element != NULL, "beenet element not found");
+  /* explicit threshold: the default may be retuned for the shipped model */
+  g_object_set (f->element, "model", model, "interval", interval,
+      "threshold", 0.5, NULL);
+  f->bus = gst_bus_new ();
+  gst_element_set_bus (f->element, f->bus);
+  f->h = gst_harness_new_with_element (f->element, "sink", "src");
+  f->f32 = f32;
+  f->channels = channels;
+  caps = g_strdup_printf ("audio/x-raw, format=%s, rate=16000, channels=%u, "
+      "layout=interleaved%s", f32 ? "F32LE" : "S16LE", channels,
+      channels > 2 ? ", channel-mask=(bitmask)0" : "");
+  gst_harness_set_src_caps_str (f->h, caps);
+  g_free (caps);
+}
+
+static void
+fixture_segment (Fixture * f, GstClockTime start, GstClockTime time,
+    GstClockTime base)
+{
+  GstSegment seg;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.start = start;
+  seg.time = time;
+  seg.base = base;
+  fail_unless (gst_harness_push_event (f->h, gst_event_new_segment (&seg)));
+}
+
+static void
+fixture_teardown (Fixture * f)
+{
+  gst_harness_teardown (f->h);
+  gst_element_set_bus (f->element, NULL);
+  gst_object_unref (f->element);
+  gst_bus_set_flushing (f->bus, TRUE);
+  gst_object_unref (f->bus);
+}
+
+/* Makes a buffer of n frames from mono samples (each channel a copy). */
+static GstBuffer *
+make_buffer (Fixture * f, const gfloat * mono, gsize n, GstClockTime pts)
+{
+  gsize bps = f->f32 ? 4 : 2;
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, n * bps * f->channels,
+      NULL);
+  GstMapInfo map;
+  gsize i, c;
+
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (i = 0; i < n; i++) {
+    for (c = 0; c < f->channels; c++) {
+      if (f->f32) {
+        ((gfloat *) map.data)[i * f->channels + c] = mono[i];
+      } else {
+        ((gint16 *) map.data)[i * f->channels + c] =
+            (gint16) lrintf (mono[i] * 32768.0f);
+      }
+    }
+  }
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = n * NS_PER_SAMPLE;
+  return buf;
+}
+
+/* Pushes n samples starting at pts, in buffers of `chunk` frames, and
+ * checks each buffer comes out unchanged. */
+static void
+push_samples (Fixture * f, const gfloat * mono, gsize n, gsize chunk,
+    GstClockTime pts)
+{
+  gsize done;
+
+  for (done = 0; done < n; done += chunk) {
+    gsize len = MIN (chunk, n - done);
+    GstBuffer *in = make_buffer (f, mono + done, len,
+        pts + done * NS_PER_SAMPLE);
+    GstBuffer *copy = gst_buffer_copy_deep (in);
+    GstBuffer *out;
+    GstMapInfo a, b;
+
+    fail_unless_equals_int (gst_harness_push (f->h, in), GST_FLOW_OK);
+    out = gst_harness_pull (f->h);
+    fail_unless (out != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_BUFFER_PTS (copy));
+    gst_buffer_map (out, &a, GST_MAP_READ);
+    gst_buffer_map (copy, &b, GST_MAP_READ);
+    fail_unless_equals_int (a.size, b.size);
+    fail_unless (memcmp (a.data, b.data, a.size) == 0);
+    gst_buffer_unmap (out, &a);
+    gst_buffer_unmap (copy, &b);
+    gst_buffer_unref (out);
+    gst_buffer_unref (copy);
+  }
+}
+
+static gfloat *
+zeros (gsize n)
+{
+  return g_new0 (gfloat, n);
+}
+
+/* Deterministic "audio": two tones plus LCG noise, quantised to 16-bit
+ * steps so S16 and F32 carry exactly the same values. */
+static gfloat *
+test_audio (gsize n, guint32 seed)
+{
+  gfloat *s = g_new (gfloat, n);
+  guint32 state = seed;
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    gdouble v = 0.3 * sin (2 * G_PI * 440.0 * i / RATE) +
+        0.2 * sin (2 * G_PI * (1000.0 + (i / 4000) * 300.0) * i / RATE) +
+        0.1 * test_rand_float (&state);
+    gint q = (gint) lrint (v * 32768.0);
+    s[i] = CLAMP (q, -32768, 32767) / 32768.0f;
+  }
+  return s;
+}
+
+/* Pops the next element/error/warning message, NULL if none. */
+static GstMessage *
+pop_message (GstBus * bus)
+{
+  return gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR |
+      GST_MESSAGE_WARNING);
+}
+
+static GstMessage *
+pop_beenet (GstBus * bus)
+{
+  GstMessage *m = pop_message (bus);
+
+  if (m == NULL)
+    return NULL;
+  if (GST_MESSAGE_TYPE (m) != GST_MESSAGE_ELEMENT) {
+    GError *err = NULL;
+    gchar *dbg = NULL;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
+      gst_message_parse_error (m, &err, &dbg);
+    else
+      gst_message_parse_warning (m, &err, &dbg);
+    fail ("unexpected %s: %s (%s)", GST_MESSAGE_TYPE_NAME (m),
+        err->message, dbg);
+  }
+  fail_unless (gst_message_has_name (m, "beenet"));
+  return m;
+}
+
+static guint64
+get_u64 (const GstStructure * s, const gchar * field)
+{
+  guint64 v = 0;
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "no field %s", field);
+  return v;
+}
+
+static guint
+get_uint (const GstStructure * s, const gchar * field)
+{
+  guint v = 0;
+  fail_unless (gst_structure_get_uint (s, field, &v), "no field %s", field);
+  return v;
+}
+
+static gdouble
+get_double (const GstStructure * s, const gchar * field)
+{
+  gdouble v = 0;
+  fail_unless (gst_structure_get_double (s, field, &v), "no field %s", field);
+  return v;
+}
+
+#define assert_close(a, b, tol) \
+  fail_unless (fabs ((gdouble) (a) - (gdouble) (b)) <= (tol), \
+      "%s = %.9g, expected %.9g", #a, (gdouble) (a), (gdouble) (b))
+
+/* Checks the message of a window classified by the constant model. */
+static void
+check_constant_window (GstMessage * m, guint exit_no, gdouble threshold,
+    const gchar * policy)
+{
+  const GstStructure *s = gst_message_get_structure (m);
+  const ExitExpect *e = &exits_expected[exit_no - 1];
+  const GValue *probs;
+
+  fail_unless_equals_int (get_uint (s, "exit"), exit_no);
+  fail_unless_equals_int (get_uint (s, "num-exits"), 3);
+  fail_unless_equals_int (get_uint (s, "class"), e->cls);
+  fail_unless_equals_string (gst_structure_get_string (s, "label"), e->label);
+  assert_close (get_double (s, "entropy"), e->entropy, 2e-5);
+  assert_close (get_double (s, "confidence"), MAX (e->p0, e->p1), 2e-6);
+  assert_close (get_double (s, "threshold"), threshold, 1e-12);
+  fail_unless_equals_string (gst_structure_get_string (s, "policy"), policy);
+  probs = gst_structure_get_value (s, "probabilities");
+  fail_unless (probs != NULL && GST_VALUE_HOLDS_ARRAY (probs));
+  fail_unless_equals_int (gst_value_array_get_size (probs), 2);
+  assert_close (g_value_get_double (gst_value_array_get_value (probs, 0)),
+      e->p0, 2e-6);
+  assert_close (g_value_get_double (gst_value_array_get_value (probs, 1)),
+      e->p1, 2e-6);
+  fail_unless (get_double (s, "ops-fraction") > 0.0);
+  fail_unless (get_double (s, "ops-fraction") <= 1.0 + 1e-9);
+  if (exit_no == 3)
+    assert_close (get_double (s, "ops-fraction"), 1.0, 1e-9);
+  fail_unless (gst_structure_has_field_typed (s, "inference-time",
+          G_TYPE_UINT64));
+}
+
+/* ------------------------------------------------------------------------ */
+/* windowing and timestamps                                                 */
+
+GST_START_TEST (test_timestamps)
+{
+  static const gsize chunks[] = { 1, 160, 1000, 16000, 48000 };
+  static const guint64 intervals[] = { 250 * GST_MSECOND, 500 * GST_MSECOND,
+    GST_SECOND
+  };
+  const GstClockTime seg_start = 5 * GST_SECOND, seg_time = 100 * GST_SECOND,
+      seg_base = 2 * GST_SECOND;
+  const gsize total = 3 * WINDOW + 5000;        /* 3.3125 s */
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (total);
+  guint ci, ii;
+
+  for (ii = 0; ii < G_N_ELEMENTS (intervals); ii++) {
+    for (ci = 0; ci < G_N_ELEMENTS (chunks); ci++) {
+      guint64 interval = intervals[ii];
+      gsize istep = interval / NS_PER_SAMPLE;
+      Fixture f;
+      GstMessage *m;
+      gsize k, expected = 0;
+
+      /* the 1-sample case is slow; one interval is enough for it */
+      if (chunks[ci] == 1 && ii != 1)
+        continue;
+
+      fixture_setup (&f, model, interval, TRUE, 1);
+      fixture_segment (&f, seg_start, seg_time, seg_base);
+      push_samples (&f, audio, total, chunks[ci], seg_start);
+      fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+
+      for (k = 0;; k++) {
+        gsize start = k * istep, real;
+        GstClockTime ts;
+        const GstStructure *s;
+
+        if (start >= total || 2 * (total - start) < WINDOW)
+          break;
+        real = MIN (WINDOW, total - start);
+        ts = seg_start + start * NS_PER_SAMPLE;
+        m = pop_beenet (f.bus);
+        fail_unless (m != NULL, "missing window %" G_GSIZE_FORMAT
+            " (chunk %" G_GSIZE_FORMAT ", interval %" G_GUINT64_FORMAT ")",
+            k, chunks[ci], interval);
+        s = gst_message_get_structure (m);
+        fail_unless (GST_MESSAGE_SRC (m) == GST_OBJECT (f.element));
+        fail_unless_equals_uint64 (get_u64 (s, "timestamp"), ts);
+        fail_unless_equals_uint64 (get_u64 (s, "duration"),
+            real * NS_PER_SAMPLE);
+        fail_unless_equals_uint64 (get_u64 (s, "stream-time"),
+            ts - seg_start + seg_time);
+        fail_unless_equals_uint64 (get_u64 (s, "running-time"),
+            ts - seg_start + seg_base);
+        check_constant_window (m, 2, 0.5, "entropy");
+        gst_message_unref (m);
+        expected++;
+      }
+      m = pop_message (f.bus);
+      fail_unless (m == NULL, "unexpected extra message after %"
+          G_GSIZE_FORMAT " windows", expected);
+      /* 250 ms: 10 full + 2 padded; 500 ms: 5 + 1; 1 s: 3 + 0 */
+      fail_unless_equals_int (expected, ii == 0 ? 12 : ii == 1 ? 6 : 3);
+      fixture_teardown (&f);
+    }
+  }
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* Windows hold exactly the right samples: the element's result for each
+ * window equals the engine's result on the same slice of the input. */
+GST_START_TEST (test_window_contents)
+{
+  const gsize total = 2 * WINDOW + 4000;
+  gfloat *audio = test_audio (total, 7);
+  size_t size = 0;
+  guint8 *bytes = test_models_realistic (3, &size);
+  gchar *model = write_temp_model (bytes, size);
+  BeenetModel *bm = NULL;
+  BeenetSession *session = NULL;
+  BeenetError err;
+  Fixture f;
+  gsize k;
+
+  fail_unless_equals_int (beenet_model_load_memory (bytes, size, &bm, &err),
+      BEENET_OK);
+  fail_unless_equals_int (beenet_session_new (bm, &session, &err), BEENET_OK);
+
+  fixture_setup (&f, model, 250 * GST_MSECOND, TRUE, 1);
+  g_object_set (f.element, "threshold", 0.3, NULL);
+  push_samples (&f, audio, total, 333, 0);
+
+  for (k = 0; k * 4000 + WINDOW <= total; k++) {
+    GstMessage *m = pop_beenet (f.bus);
+    const GstStructure *s;
+    const GValue *probs;
+    BeenetResult res;
+    guint i;
+
+    fail_unless (m != NULL);
+    s = gst_message_get_structure (m);
+    fail_unless_equals_int (beenet_session_classify (session,
+            audio + k * 4000, WINDOW, BEENET_POLICY_ENTROPY, 0.3f, &res,
+            &err), BEENET_OK);
+    fail_unless_equals_uint64 (get_u64 (s, "timestamp"),
+        k * 4000 * NS_PER_SAMPLE);
+    fail_unless_equals_int (get_uint (s, "exit"), res.exit_index);
+    fail_unless_equals_int (get_uint (s, "class"), res.class_index);
+    fail_unless_equals_string (gst_structure_get_string (s, "label"),
+        res.label);
+    fail_unless (get_double (s, "entropy") == (gdouble) res.entropy);
+    probs = gst_structure_get_value (s, "probabilities");
+    fail_unless_equals_int (gst_value_array_get_size (probs),
+        res.num_classes);
+    for (i = 0; i < res.num_classes; i++)
+      fail_unless (g_value_get_double (gst_value_array_get_value (probs,
+                  i)) == (gdouble) res.probabilities[i]);
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+
+  beenet_session_free (session);
+  beenet_model_unref (bm);
+  free (bytes);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* S16 and F32, mono and stereo (identical channels) give identical
+ * messages with an input-dependent model. */
+GST_START_TEST (test_formats_identical)
+{
+  const gsize total = 2 * WINDOW + 8000;
+  gfloat *audio = test_audio (total, 11);
+  size_t size = 0;
+  guint8 *bytes = test_models_realistic (5, &size);
+  gchar *model = write_temp_model (bytes, size);
+  GPtrArray *ref = NULL;
+  gint cfg;
+
+  for (cfg = 0; cfg < 4; cfg++) {
+    gboolean f32 = (cfg & 1);
+    guint channels = (cfg & 2) ? 2 : 1;
+    GPtrArray *got = g_ptr_array_new_with_free_func ((GDestroyNotify)
+        gst_structure_free);
+    GstMessage *m;
+    Fixture f;
+    guint i;
+
+    fixture_setup (&f, model, 500 * GST_MSECOND, f32, channels);
+    g_object_set (f.element, "threshold", 0.2, NULL);
+    push_samples (&f, audio, total, 1234, 0);
+    fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+    while ((m = pop_message (f.bus)) != NULL) {
+      GstStructure *s;
+
+      fail_unless_equals_int (GST_MESSAGE_TYPE (m), GST_MESSAGE_ELEMENT);
+      s = gst_structure_copy (gst_message_get_structure (m));
+      gst_structure_remove_field (s, "inference-time");
+      g_ptr_array_add (got, s);
+      gst_message_unref (m);
+    }
+    fixture_teardown (&f);
+
+    /* 0, 0.5, 1.0 full, 1.5 (1.0 s real) full, 2.0 padded (0.5 s) */
+    fail_unless_equals_int (got->len, 5);
+    if (ref == NULL) {
+      ref = got;
+      continue;
+    }
+    for (i = 0; i < got->len; i++) {
+      gchar *a = gst_structure_to_string (g_ptr_array_index (ref, i));
+      gchar *b = gst_structure_to_string (g_ptr_array_index (got, i));
+      fail_unless (gst_structure_is_equal (g_ptr_array_index (ref, i),
+              g_ptr_array_index (got, i)), "config %d window %u:\n%s\n%s",
+          cfg, i, a, b);
+      g_free (a);
+      g_free (b);
+    }
+    g_ptr_array_unref (got);
+  }
+  g_ptr_array_unref (ref);
+  free (bytes);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_discont_resets)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  GstBuffer *buf;
+  GstMessage *m;
+  Fixture f;
+
+  fixture_setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
+  /* 0.6 s, not enough for a window */
+  push_samples (&f, audio, 9600, 9600, 0);
+  /* DISCONT at 10 s: the 0.6 s are dropped, counting restarts there */
+  buf = make_buffer (&f, audio, WINDOW, 10 * GST_SECOND);
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (f.h));
+
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 10 * GST_SECOND);
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+
+  /* EOS: 0.5 s after 10.5 s remain -> one zero-padded window */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 10 * GST_SECOND + GST_SECOND / 2);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "duration"), GST_SECOND / 2);
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_flush_resets)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  GstSegment seg;
+  GstMessage *m;
+  Fixture f;
+
+  fixture_setup (&f, model, 500 * GST_MSECOND, FALSE, 1);
+  push_samples (&f, audio, 12000, 4000, 0);     /* 0.75 s */
+  fail_unless (pop_message (f.bus) == NULL);
+
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.start = 20 * GST_SECOND;
+  seg.time = 20 * GST_SECOND;
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+
+  /* without the reset, 0.25 s more would complete a window at 0 s */
+  push_samples (&f, audio, 8000, 8000, 20 * GST_SECOND);
+  fail_unless (pop_message (f.bus) == NULL);
+  push_samples (&f, audio, 8000, 8000, 20 * GST_SECOND + GST_SECOND / 2);
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 20 * GST_SECOND);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "running-time"), 0);
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_eos_partial_window)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  GstMessage *m;
+  Fixture f;
+
+  /* exactly half a window: classified, zero-padded */
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  push_samples (&f, audio, WINDOW / 2, 1000, 0);
+  fail_unless (pop_message (f.bus) == NULL);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 0);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "duration"), GST_SECOND / 2);
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+
+  /* one sample less: not classified */
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  push_samples (&f, audio, WINDOW / 2 - 1, 1000, 0);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* thresholds and policies                                                  */
+
+GST_START_TEST (test_threshold_while_playing)
+{
+  static const gdouble thresholds[] = { 0.7, 0.5, 0.0001, 0.6 };
+  static const guint exits[] = { 1, 2, 3, 1 };
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  for (i = 0; i < G_N_ELEMENTS (thresholds); i++) {
+    GstMessage *m;
+
+    g_object_set (f.element, "threshold", thresholds[i], NULL);
+    push_samples (&f, audio, WINDOW, 4000, i * GST_SECOND);
+    m = pop_beenet (f.bus);
+    fail_unless (m != NULL);
+    check_constant_window (m, exits[i], thresholds[i], "entropy");
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_max_probability_policy)
+{
+  static const gdouble thresholds[] = { 0.7, 0.9, 0.99999, 0.731 };
+  static const guint exits[] = { 1, 2, 3, 1 };
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  gdouble ops[3] = { 0, 0, 0 };
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  g_object_set (f.element, "policy", BEENET_POLICY_MAX_PROBABILITY, NULL);
+  for (i = 0; i < G_N_ELEMENTS (thresholds); i++) {
+    GstMessage *m;
+
+    g_object_set (f.element, "threshold", thresholds[i], NULL);
+    push_samples (&f, audio, WINDOW, WINDOW, i * GST_SECOND);
+    m = pop_beenet (f.bus);
+    fail_unless (m != NULL);
+    check_constant_window (m, exits[i], thresholds[i], "max-probability");
+    ops[exits[i] - 1] = get_double (gst_message_get_structure (m),
+        "ops-fraction");
+    gst_message_unref (m);
+  }
+  /* deeper exits execute more of the network */
+  fail_unless (ops[0] < ops[1] && ops[1] < ops[2]);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_policy_property)
+{
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+      "policy");
+  GEnumClass *klass = g_type_class_ref (pspec->value_type);
+  gint policy;
+  gdouble threshold;
+  guint64 interval;
+  gboolean post;
+
+  fail_unless (g_enum_get_value_by_nick (klass, "entropy")->value ==
+      BEENET_POLICY_ENTROPY);
+  fail_unless (g_enum_get_value_by_nick (klass, "max-probability")->value ==
+      BEENET_POLICY_MAX_PROBABILITY);
+  g_type_class_unref (klass);
+
+  g_object_get (e, "policy", &policy, "threshold", &threshold, "interval",
+      &interval, "post-messages", &post, NULL);
+  fail_unless_equals_int (policy, BEENET_POLICY_ENTROPY);
+  assert_close (threshold, GST_BEENET_DEFAULT_THRESHOLD, 0);
+  fail_unless_equals_uint64 (interval, 500 * GST_MSECOND);
+  fail_unless (post);
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_PLAYING);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "threshold");
+  fail_unless (pspec->flags & GST_PARAM_CONTROLLABLE);
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_PLAYING);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model");
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_READY);
+
+  gst_util_set_object_arg (G_OBJECT (e), "policy", "max-probability");
+  g_object_get (e, "policy", &policy, NULL);
+  fail_unless_equals_int (policy, BEENET_POLICY_MAX_PROBABILITY);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* A control source drives the threshold: windows at stream time 0, 1 and
+ * 2 s see 0.7, 0.5 and 0.0001. */
+GST_START_TEST (test_controller)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (3 * WINDOW);
+  GstControlSource *cs;
+  GstTimedValueControlSource *tvcs;
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  cs = gst_interpolation_control_source_new ();
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  gst_timed_value_control_source_set (tvcs, 0, 0.7);
+  gst_timed_value_control_source_set (tvcs, GST_SECOND, 0.5);
+  gst_timed_value_control_source_set (tvcs, 2 * GST_SECOND, 0.0001);
+  fail_unless (gst_object_add_control_binding (GST_OBJECT (f.element),
+          gst_direct_control_binding_new_absolute (GST_OBJECT (f.element),
+              "threshold", cs)));
+
+  push_samples (&f, audio, 3 * WINDOW, 1600, 0);
+  for (i = 0; i < 3; i++) {
+    GstMessage *m = pop_beenet (f.bus);
+    static const gdouble expect_t[] = { 0.7, 0.5, 0.0001 };
+
+    fail_unless (m != NULL);
+    check_constant_window (m, i + 1, expect_t[i], "entropy");
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  gst_object_unref (cs);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_post_messages_false)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (2 * WINDOW);
+  GstMessage *m;
+  Fixture f;
+
+  fixture_setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
+  g_object_set (f.element, "post-messages", FALSE, NULL);
+  push_samples (&f, audio, 2 * WINDOW, 800, 0);
+  fail_unless (pop_message (f.bus) == NULL);
+  /* switching back on while playing resumes at the next window (1.5 s) */
+  g_object_set (f.element, "post-messages", TRUE, NULL);
+  push_samples (&f, audio, WINDOW / 2, 800, 2 * GST_SECOND);
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 3 * GST_SECOND / 2);
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* bad input                                                                */
+
+GST_START_TEST (test_nonfinite_input)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  Fixture f;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  audio[100] = NAN;
+  push_samples (&f, audio, WINDOW, 4000, 0);    /* audio still flows */
+  audio[100] = 0.0f;
+  push_samples (&f, audio, WINDOW, 4000, GST_SECOND);
+  audio[WINDOW - 1] = INFINITY;
+  push_samples (&f, audio, WINDOW, 4000, 2 * GST_SECOND);
+
+  m = pop_message (f.bus);
+  fail_unless (m != NULL && GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING);
+  gst_message_parse_warning (m, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR,
+          GST_STREAM_ERROR_DECODE));
+  fail_unless (strstr (err->message, "NaN") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (m);
+
+  /* only the clean window at 1 s is classified; one warning per stream */
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), GST_SECOND);
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+static void
+check_refused_caps (const gchar * caps_str, const gchar * expect_text)
+{
+  gchar *model = constant_model_path ();
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+  GstMessage *m;
+  GstSegment seg;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+
+  g_object_set (e, "model", model, NULL);
+  gst_element_set_bus (e, bus);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  /* a sticky event is "handled" once stored, so check the effects: an
+   * error on the bus and a buffer that cannot be pushed */
+  gst_pad_push_event (h->srcpad,
+      gst_event_new_caps (gst_caps_from_string (caps_str)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  gst_pad_push_event (h->srcpad, gst_event_new_segment (&seg));
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_allocate (NULL,
+              64, NULL)), GST_FLOW_NOT_NEGOTIATED);
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error for %s", caps_str);
+  gst_message_parse_error (m, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_CORE_ERROR,
+          GST_CORE_ERROR_NEGOTIATION));
+  fail_unless (strstr (err->message, expect_text) != NULL, "%s",
+      err->message);
+  GST_INFO ("refused %s: %s (%s)", caps_str, err->message, dbg);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (m);
+
+  gst_harness_teardown (h);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+  gst_object_unref (bus);
+  remove_model (model);
+}
+
+GST_START_TEST (test_caps_wrong_rate)
+{
+  check_refused_caps ("audio/x-raw, format=S16LE, rate=44100, channels=1, "
+      "layout=interleaved", "audioresample");
+  check_refused_caps ("audio/x-raw, format=F32LE, rate=8000, channels=2, "
+      "layout=interleaved", "8000 Hz");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_caps_not_audio)
+{
+  check_refused_caps ("video/x-raw, format=I420, width=320, height=240, "
+      "framerate=30/1", "video/x-raw");
+  check_refused_caps ("audio/x-raw, format=U8, rate=16000, channels=1, "
+      "layout=interleaved", "audioconvert");
+}
+
+GST_END_TEST;
+
+/* Sets the element to PAUSED with `model` and returns the error posted. */
+static GError *
+start_with_model (const gchar * model, gchar ** dbg)
+{
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *m;
+  GError *err = NULL;
+
+  g_object_set (e, "model", model, NULL);
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error message for %s", model);
+  gst_message_parse_error (m, &err, dbg);
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+  gst_object_unref (bus);
+  return err;
+}
+
+static void
+check_bad_model (const gchar * path, gint code, const gchar * reason)
+{
+  gchar *dbg = NULL;
+  GError *err = start_with_model (path, &dbg);
+
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, code),
+      "%s: %s", path, err->message);
+  fail_unless (strstr (err->message, path) != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, reason) != NULL, "%s", err->message);
+  fail_unless (dbg != NULL && dbg[0] != '\0');
+  GST_INFO ("%s -> %s (%s)", path, err->message, dbg);
+  g_error_free (err);
+  g_free (dbg);
+}
+
+GST_START_TEST (test_bad_models)
+{
+  size_t size = 0;
+  guint8 *bytes = test_models_constant_exits (3, 2, const_logits, &size);
+  GgufWriter *w;
+  gchar *path;
+  static const guint8 garbage[] = "this is not a model file at all";
+
+  check_bad_model ("/nonexistent/beenet/model.gguf",
+      GST_RESOURCE_ERROR_NOT_FOUND, "does not exist");
+
+  path = write_temp_model (bytes, size / 2);
+  check_bad_model (path, GST_RESOURCE_ERROR_READ, "truncated");
+  remove_model (path);
+
+  path = write_temp_model (garbage, sizeof (garbage));
+  check_bad_model (path, GST_RESOURCE_ERROR_READ, "not a beenet model");
+  remove_model (path);
+
+  /* structurally valid GGUF with inconsistent beenet metadata */
+  w = test_models_constant_exits_writer (3, 2, const_logits);
+  gguf_writer_replace_u32 (w, "beenet.exit_count", 5);
+  free (bytes);
+  bytes = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  path = write_temp_model (bytes, size);
+  check_bad_model (path, GST_RESOURCE_ERROR_READ, "corrupt");
+  remove_model (path);
+  free (bytes);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_labels_and_num_exits)
+{
+  gchar *model = constant_model_path ();
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  gchar **labels = NULL;
+  guint num_exits = 0;
+
+  /* readable in NULL state: the model is loaded on demand */
+  g_object_set (e, "model", model, NULL);
+  g_object_get (e, "labels", &labels, "num-exits", &num_exits, NULL);
+  fail_unless (labels != NULL);
+  fail_unless_equals_int (g_strv_length (labels), 2);
+  fail_unless_equals_string (labels[0], "class0");
+  fail_unless_equals_string (labels[1], "class1");
+  fail_unless_equals_int (num_exits, 3);
+  g_strfreev (labels);
+
+  /* unloadable model: NULL / 0, no crash, no error posted */
+  g_object_set (e, "model", "/nonexistent/model.gguf", NULL);
+  g_object_get (e, "labels", &labels, "num-exits", &num_exits, NULL);
+  fail_unless (labels == NULL);
+  fail_unless_equals_int (num_exits, 0);
+  gst_object_unref (e);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+#if !HAVE_DEFAULT_MODEL
+GST_START_TEST (test_no_model_no_default)
+{
+  gchar *dbg = NULL;
+  GError *err = start_with_model (NULL, &dbg);
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  gchar **labels = NULL;
+
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND));
+  fail_unless (strstr (err->message, "no default model is built in") != NULL,
+      "%s", err->message);
+  g_error_free (err);
+  g_free (dbg);
+
+  g_object_get (e, "labels", &labels, NULL);
+  fail_unless (labels == NULL);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+#endif
+
+static Suite *
+beenet_suite (void)
+{
+  Suite *s = suite_create ("beenet");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 300);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_timestamps);
+  tcase_add_test (tc, test_window_contents);
+  tcase_add_test (tc, test_formats_identical);
+  tcase_add_test (tc, test_discont_resets);
+  tcase_add_test (tc, test_flush_resets);
+  tcase_add_test (tc, test_eos_partial_window);
+  tcase_add_test (tc, test_threshold_while_playing);
+  tcase_add_test (tc, test_max_probability_policy);
+  tcase_add_test (tc, test_policy_property);
+  tcase_add_test (tc, test_controller);
+  tcase_add_test (tc, test_post_messages_false);
+  tcase_add_test (tc, test_nonfinite_input);
+  tcase_add_test (tc, test_caps_wrong_rate);
+  tcase_add_test (tc, test_caps_not_audio);
+  tcase_add_test (tc, test_bad_models);
+  tcase_add_test (tc, test_labels_and_num_exits);
+#if !HAVE_DEFAULT_MODEL
+  tcase_add_test (tc, test_no_model_no_default);
+#endif
+  return s;
+}
+
+GST_CHECK_MAIN (beenet);

@@ -1,0 +1,277 @@
+/* Tests for tools/beenet-classify: runs the built tool (path in
+ * $BEENET_CLASSIFY) on generated WAV files.
+ *
+ * Model: test_models_constant_exits with 3 exits, 2 classes and logits
+ * {0,1} {10,0} {0,3}; with --policy entropy --threshold 0.5 every window
+ * stops at exit 2 (entropy 0.000499 < 0.5 <= 0.582), label class0,
+ * confidence 1/(1+e^-10) = 0.99995.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "test-models.h"
+
+static int failures = 0;
+
+#define CHECK(cond) do { if (!(cond)) { \
+      g_printerr ("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      failures++; } } while (0)
+
+static const float logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
+
+static void
+put16 (GByteArray * a, guint16 v)
+{
+  guint8 b[2] = { v & 0xff, v >> 8 };
+  g_byte_array_append (a, b, 2);
+}
+
+static void
+put32 (GByteArray * a, guint32 v)
+{
+  guint8 b[4] = { v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24 };
+  g_byte_array_append (a, b, 4);
+}
+
+/* A WAV with `frames` frames of a quiet tone; format 1 (PCM16) or 3
+ * (float32).  data_size_override != 0 lies about the data chunk size. */
+static GByteArray *
+make_wav (guint16 format, guint16 bits, guint16 channels, guint32 rate,
+    guint32 frames, guint32 data_size_override)
+{
+  GByteArray *a = g_byte_array_new ();
+  guint32 block = channels * bits / 8, data = frames * block, i, c;
+
+  g_byte_array_append (a, (const guint8 *) "RIFF", 4);
+  put32 (a, 4 + 8 + 16 + 8 + 8 + 4 + 8 + data);
+  g_byte_array_append (a, (const guint8 *) "WAVE", 4);
+  /* an unknown chunk before fmt must be skipped */
+  g_byte_array_append (a, (const guint8 *) "LIST", 4);
+  put32 (a, 4);
+  put32 (a, 0);
+  g_byte_array_append (a, (const guint8 *) "fmt ", 4);
+  put32 (a, 16);
+  put16 (a, format);
+  put16 (a, channels);
+  put32 (a, rate);
+  put32 (a, rate * block);
+  put16 (a, block);
+  put16 (a, bits);
+  g_byte_array_append (a, (const guint8 *) "data", 4);
+  put32 (a, data_size_override ? data_size_override : data);
+  for (i = 0; i < frames; i++) {
+    gint16 s = (gint16) ((i % 64) * 40 - 1280);
+    for (c = 0; c < channels; c++) {
+      if (bits == 16) {
+        put16 (a, (guint16) s);
+      } else if (bits == 32) {
+        gfloat f = s / 32768.0f;
+        guint32 u;
+        memcpy (&u, &f, 4);
+        put32 (a, u);
+      } else {
+        guint8 b = 128;
+        g_byte_array_append (a, &b, 1);
+      }
+    }
+  }
+  return a;
+}
+
+static gchar *
+save (const gchar * dir, const gchar * name, const guint8 * data, gsize len)
+{
+  gchar *path = g_build_filename (dir, name, NULL);
+  if (!g_file_set_contents (path, (const gchar *) data, len, NULL))
+    g_error ("cannot write %s", path);
+  return path;
+}
+
+static gchar *
+save_wav (const gchar * dir, const gchar * name, GByteArray * a)
+{
+  gchar *p = save (dir, name, a->data, a->len);
+  g_byte_array_unref (a);
+  return p;
+}
+
+/* Runs the tool; returns its exit status, stdout/stderr in *out / *err. */
+static gint
+run (gchar ** out, gchar ** err, ...)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  const gchar *tool = g_getenv ("BEENET_CLASSIFY");
+  GError *gerr = NULL;
+  gint status = -1;
+  const gchar *a;
+  va_list ap;
+
+  g_ptr_array_add (argv, (gpointer) tool);
+  va_start (ap, err);
+  while ((a = va_arg (ap, const gchar *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  if (!g_spawn_sync (NULL, (gchar **) argv->pdata, NULL, 0, NULL, NULL, out,
+          err, &status, &gerr))
+    g_error ("cannot run %s: %s", tool, gerr->message);
+  g_ptr_array_free (argv, TRUE);
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  return -1;
+}
+
+static guint
+count_window_lines (const gchar * out, const gchar * file)
+{
+  gchar **lines = g_strsplit (out, "\n", -1);
+  guint i, n = 0;
+
+  for (i = 0; lines[i]; i++) {
+    gchar **f = g_strsplit (lines[i], "\t", -1);
+    if (g_strv_length (f) == 8 && g_str_equal (f[0], file) &&
+        g_str_equal (f[3], "class0") && g_str_equal (f[6], "2/3") &&
+        g_str_equal (f[4], "1.0000") && g_str_equal (f[5], "0.0005"))
+      n++;
+    g_strfreev (f);
+  }
+  g_strfreev (lines);
+  return n;
+}
+
+int
+main (void)
+{
+  gchar *dir, *model, *mono16, *stereo32, *out = NULL, *err = NULL;
+  gchar *p;
+  size_t size = 0;
+  guint8 *bytes;
+  gint st;
+
+  if (g_getenv ("BEENET_CLASSIFY") == NULL) {
+    g_printerr ("BEENET_CLASSIFY is not set (run through meson test)\n");
+    return 1;
+  }
+  dir = g_dir_make_tmp ("beenet-classify-XXXXXX", NULL);
+  bytes = test_models_constant_exits (3, 2, logits, &size);
+  model = save (dir, "model.gguf", bytes, size);
+  free (bytes);
+
+  /* 2.5 s at 500 ms: windows at 0, 0.5, 1, 1.5 (full) and 2.0 (0.5 s of
+   * audio, zero-padded) = 5 lines */
+  mono16 = save_wav (dir, "mono16.wav", make_wav (1, 16, 1, 16000, 40000, 0));
+  stereo32 = save_wav (dir, "stereo32.wav", make_wav (3, 32, 2, 16000, 40000,
+          0));
+  st = run (&out, &err, "--model", model, "--policy", "entropy",
+      "--threshold", "0.5", "--interval", "500", mono16, stereo32, NULL);
+  g_print ("%s%s", out, err);
+  CHECK (st == 0);
+  CHECK (count_window_lines (out, mono16) == 5);
+  CHECK (count_window_lines (out, stereo32) == 5);
+  CHECK (strstr (out, "\t2.000\t0.500\tclass0\t") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* --all-exits: one extra line per exit and window */
+  st = run (&out, &err, "--model", model, "--threshold", "0.5",
+      "--interval", "1000", "--all-exits", mono16, NULL);
+  CHECK (st == 0);
+  CHECK (strstr (out, "\texit\t1\tclass1\t0.7311\t0.5822") != NULL);
+  CHECK (strstr (out, "\texit\t3\tclass1\t0.9526\t0.1909") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* --describe */
+  st = run (&out, &err, "--model", model, "--describe", NULL);
+  CHECK (st == 0);
+  CHECK (strstr (out, "class0") != NULL && strstr (out, "class1") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* malformed / unsupported WAVs: clear message, exit status 1 */
+  {
+    static const struct
+    {
+      const gchar *name;
+      const gchar *expect;
+    } bad[] = {
+      {"short.wav", "not a RIFF/WAVE file"},
+      {"rate.wav", "44100 Hz is not supported"},
+      {"u8.wav", "unsupported sample format"},
+      {"nodata.wav", "no data chunk"},
+      {"hugefmt.wav", "malformed fmt chunk"},
+    };
+    GByteArray *a;
+    guint i;
+
+    p = save (dir, bad[0].name, (const guint8 *) "RIFF\x10\0\0\0WA", 10);
+    g_free (p);
+    p = save_wav (dir, bad[1].name, make_wav (1, 16, 1, 44100, 100, 0));
+    g_free (p);
+    p = save_wav (dir, bad[2].name, make_wav (1, 8, 1, 16000, 100, 0));
+    g_free (p);
+    a = make_wav (1, 16, 1, 16000, 100, 0);
+    g_byte_array_set_size (a, 12 + 12 + 8 + 16);        /* cut before data */
+    p = save_wav (dir, bad[3].name, a);
+    g_free (p);
+    a = make_wav (1, 16, 1, 16000, 100, 0);
+    a->data[12 + 12 + 4] = 0xff;        /* fmt size 255: past the end? no: */
+    a->data[12 + 12 + 5] = 0xff;        /* 65535 > file size */
+    p = save_wav (dir, bad[4].name, a);
+    g_free (p);
+
+    for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+      gchar *path = g_build_filename (dir, bad[i].name, NULL);
+      st = run (&out, &err, "--model", model, path, NULL);
+      g_print ("%s: status %d: %s", bad[i].name, st, err);
+      CHECK (st == 1);
+      CHECK (strstr (err, bad[i].expect) != NULL);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+      g_free (path);
+    }
+  }
+
+  /* a data chunk claiming more bytes than present is clamped */
+  p = save_wav (dir, "streamed.wav", make_wav (1, 16, 1, 16000, 16000,
+          0x7fffffff));
+  st = run (&out, &err, "--model", model, "--threshold", "0.5",
+      "--interval", "1000", p, NULL);
+  CHECK (st == 0);
+  CHECK (count_window_lines (out, p) == 1);
+  CHECK (strstr (err, "warning") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_unlink (p);
+  g_free (p);
+
+  /* missing model and bad option values */
+  st = run (&out, &err, "--model", "/nonexistent/m.gguf", mono16, NULL);
+  CHECK (st == 1);
+  CHECK (strstr (err, "/nonexistent/m.gguf") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  st = run (&out, &err, "--model", model, "--policy", "bogus", mono16, NULL);
+  CHECK (st == 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  {
+    gchar *cmd[] = { (gchar *) "rm", (gchar *) "-rf", dir, NULL };
+    g_spawn_sync (NULL, cmd, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+        NULL, NULL, NULL);
+  }
+  g_free (mono16);
+  g_free (stereo32);
+  g_free (model);
+  g_free (dir);
+  if (failures)
+    g_printerr ("%d check(s) failed\n", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,492 @@
+/* beenet-classify: classify WAV files with a beenet model, window by window.
+ *
+ * Copyright (C) 2026 gst-beenet authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * Uses only the engine (libbeenet), GLib and the windowing helper shared
+ * with the `beenet` element, so its windows are exactly the element's:
+ * window k starts at k * interval, a trailing window with at least half a
+ * window of audio is zero-padded and classified.
+ *
+ *   beenet-classify [--model FILE] [--threshold T]
+ *                   [--policy entropy|max-probability] [--interval MS]
+ *                   [--describe] [--all-exits] FILE.wav...
+ *
+ * Output (tab separated, one line per window):
+ *   file  start(s)  duration(s)  label  confidence  entropy  exit/num-exits
+ *   ops-fraction
+ * With --all-exits each window line is followed by one line per exit:
+ *   file  start  "exit"  N  label  confidence  entropy
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <glib.h>
+
+#include "beenet.h"
+#include "beenet-windower.h"
+
+#define DEFAULT_MODEL_RESOURCE "/org/gstreamer/beenet/models/default.gguf"
+
+/* ------------------------------------------------------------------------ */
+/* WAV reading                                                              */
+
+typedef struct {
+  guint16 format;               /* 1 = PCM, 3 = IEEE float */
+  guint16 channels;
+  guint32 rate;
+  guint16 block_align;
+  guint16 bits;
+  const guint8 *data;
+  gsize frames;
+} WavInfo;
+
+static guint16
+rd16 (const guint8 * p)
+{
+  return (guint16) (p[0] | (p[1] << 8));
+}
+
+static guint32
+rd32 (const guint8 * p)
+{
+  return (guint32) p[0] | ((guint32) p[1] << 8) | ((guint32) p[2] << 16) |
+      ((guint32) p[3] << 24);
+}
+
+/* Parses a RIFF/WAVE file held in memory.  Every read is bounds-checked.
+ * Accepts 16-bit PCM and 32-bit IEEE float (also as WAVE_FORMAT_EXTENSIBLE).
+ * A data chunk that claims more bytes than the file holds (streamed WAVs)
+ * is clamped to the bytes present. */
+static gboolean
+parse_wav (const guint8 * buf, gsize len, WavInfo * info, gchar ** why)
+{
+  gsize off = 12;
+  gboolean have_fmt = FALSE;
+
+  memset (info, 0, sizeof (*info));
+  if (len < 12 || memcmp (buf, "RIFF", 4) != 0 || memcmp (buf + 8, "WAVE",
+          4) != 0) {
+    *why = g_strdup ("not a RIFF/WAVE file");
+    return FALSE;
+  }
+
+  while (off + 8 <= len) {
+    const guint8 *id = buf + off;
+    guint64 size = rd32 (buf + off + 4);
+    gsize body = off + 8;
+    gsize avail = len - body;
+
+    if (memcmp (id, "fmt ", 4) == 0) {
+      if (size < 16 || size > avail) {
+        *why = g_strdup_printf ("malformed fmt chunk (%" G_GUINT64_FORMAT
+            " bytes)", size);
+        return FALSE;
+      }
+      info->format = rd16 (buf + body);
+      info->channels = rd16 (buf + body + 2);
+      info->rate = rd32 (buf + body + 4);
+      info->block_align = rd16 (buf + body + 12);
+      info->bits = rd16 (buf + body + 14);
+      if (info->format == 0xFFFE) {
+        /* WAVE_FORMAT_EXTENSIBLE: cbSize(2) validbits(2) mask(4) GUID(16) */
+        if (size < 40) {
+          *why = g_strdup ("malformed WAVE_FORMAT_EXTENSIBLE fmt chunk");
+          return FALSE;
+        }
+        info->format = rd16 (buf + body + 24);
+      }
+      have_fmt = TRUE;
+    } else if (memcmp (id, "data", 4) == 0) {
+      if (!have_fmt) {
+        *why = g_strdup ("data chunk before fmt chunk");
+        return FALSE;
+      }
+      if (size > avail) {
+        g_printerr ("warning: data chunk claims %" G_GUINT64_FORMAT
+            " bytes but only %" G_GSIZE_FORMAT " are present; using those\n",
+            size, avail);
+        size = avail;
+      }
+      if (info->channels == 0) {
+        *why = g_strdup ("zero channels");
+        return FALSE;
+      }
+      if (!((info->format == 1 && info->bits == 16) ||
+              (info->format == 3 && info->bits == 32))) {
+        *why = g_strdup_printf ("unsupported sample format (format tag %u, "
+            "%u bits): only 16-bit PCM and 32-bit float are supported; "
+            "convert with e.g. `sox in.wav -r 16000 -b 16 out.wav`",
+            info->format, info->bits);
+        return FALSE;
+      }
+      if (info->block_align != info->channels * (info->bits / 8)) {
+        *why = g_strdup_printf ("inconsistent block alignment %u for %u "
+            "channels of %u bits", info->block_align, info->channels,
+            info->bits);
+        return FALSE;
+      }
+      if (info->rate != 16000) {
+        *why = g_strdup_printf ("sample rate %u Hz is not supported: beenet "
+            "needs 16000 Hz (resample with e.g. `sox in.wav -r 16000 "
+            "out.wav`)", info->rate);
+        return FALSE;
+      }
+      info->data = buf + body;
+      info->frames = (gsize) size / info->block_align;
+      return TRUE;
+    }
+    /* chunks are padded to an even size */
+    if (size + (size & 1) > avail)
+      break;
+    off = body + (gsize) (size + (size & 1));
+  }
+
+  *why = g_strdup (have_fmt ? "no data chunk" : "no fmt chunk");
+  return FALSE;
+}
+
+/* Converts the WAV samples to mono float. */
+static gfloat *
+wav_to_mono (const WavInfo * info)
+{
+  gsize n = info->frames * info->channels;
+  gfloat *inter = g_new (gfloat, MAX (n, 1));
+  gfloat *mono;
+  gsize i;
+
+  if (info->format == 1) {
+    gint16 *s16 = g_new (gint16, MAX (n, 1));
+    for (i = 0; i < n; i++)
+      s16[i] = (gint16) rd16 (info->data + 2 * i);
+    beenet_convert_s16 (s16, inter, n);
+    g_free (s16);
+  } else {
+    for (i = 0; i < n; i++) {
+      guint32 bits = rd32 (info->data + 4 * i);
+      memcpy (&inter[i], &bits, sizeof (gfloat));
+    }
+  }
+  if (info->channels == 1)
+    return inter;
+  mono = g_new (gfloat, MAX (info->frames, 1));
+  beenet_mixdown_f32 (inter, mono, info->frames, info->channels);
+  g_free (inter);
+  return mono;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Classification                                                           */
+
+typedef struct {
+  const gchar *file;
+  BeenetSession *session;
+  const BeenetModel *model;
+  BeenetFrontend *frontend;
+  gfloat *features;
+  gfloat *logits;
+  BeenetPolicy policy;
+  gfloat threshold;
+  gboolean all_exits;
+  guint rate;
+  gboolean failed;
+  guint skipped;
+} Ctx;
+
+static void
+print_all_exits (Ctx * ctx, const float *samples, size_t window,
+    gdouble start_s)
+{
+  BeenetError err;
+  gsize nc = beenet_model_num_classes (ctx->model);
+  gsize ne = beenet_model_num_exits (ctx->model);
+  gsize e, k;
+
+  if (beenet_frontend_compute (ctx->frontend, samples, window, ctx->features,
+          &err) != BEENET_OK ||
+      beenet_session_run_all_exits (ctx->session, ctx->features, ctx->logits,
+          &err) != BEENET_OK) {
+    g_printerr ("%s: all-exits evaluation failed: %s\n", ctx->file,
+        err.message);
+    ctx->failed = TRUE;
+    return;
+  }
+  for (e = 0; e < ne; e++) {
+    const gfloat *l = ctx->logits + e * nc;
+    gdouble mx = l[0], sum = 0.0, ent = 0.0;
+    gsize best = 0;
+
+    for (k = 1; k < nc; k++) {
+      if (l[k] > mx) {
+        mx = l[k];
+        best = k;
+      }
+    }
+    for (k = 0; k < nc; k++)
+      sum += exp (l[k] - mx);
+    for (k = 0; k < nc; k++) {
+      gdouble p = exp (l[k] - mx) / sum;
+      if (p > 0.0)
+        ent -= p * log (p);
+    }
+    g_print ("%s\t%.3f\texit\t%" G_GSIZE_FORMAT "\t%s\t%.4f\t%.4f\n",
+        ctx->file, start_s, e + 1, beenet_model_label (ctx->model, best),
+        1.0 / sum, ent);
+  }
+}
+
+static int
+window_cb (const float *samples, size_t window, uint64_t start, size_t real,
+    void *user_data)
+{
+  Ctx *ctx = user_data;
+  BeenetResult res;
+  BeenetError err;
+  BeenetStatus st;
+  gdouble start_s = (gdouble) start / ctx->rate;
+
+  st = beenet_session_classify (ctx->session, samples, window, ctx->policy,
+      ctx->threshold, &res, &err);
+  if (st == BEENET_ERROR_NONFINITE) {
+    ctx->skipped++;
+    return 0;
+  }
+  if (st != BEENET_OK) {
+    g_printerr ("%s: classification failed: %s\n", ctx->file, err.message);
+    ctx->failed = TRUE;
+    return 1;
+  }
+  g_print ("%s\t%.3f\t%.3f\t%s\t%.4f\t%.4f\t%u/%u\t%.4f\n", ctx->file,
+      start_s, (gdouble) real / ctx->rate, res.label, res.confidence,
+      res.entropy, res.exit_index, res.num_exits, res.ops_fraction);
+  if (ctx->all_exits)
+    print_all_exits (ctx, samples, window, start_s);
+  return 0;
+}
+
+static gboolean
+classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
+    size_t window)
+{
+  gchar *contents = NULL, *why = NULL;
+  gsize len = 0;
+  GError *gerr = NULL;
+  WavInfo info;
+  gfloat *mono;
+  BeenetWindower w;
+
+  if (!g_file_get_contents (path, &contents, &len, &gerr)) {
+    g_printerr ("%s: %s\n", path, gerr->message);
+    g_error_free (gerr);
+    return FALSE;
+  }
+  if (!parse_wav ((const guint8 *) contents, len, &info, &why)) {
+    g_printerr ("%s: cannot use this WAV file: %s\n", path, why);
+    g_free (why);
+    g_free (contents);
+    return FALSE;
+  }
+  if (beenet_windower_init (&w, window) != 0) {
+    g_printerr ("%s: out of memory\n", path);
+    g_free (contents);
+    return FALSE;
+  }
+
+  mono = wav_to_mono (&info);
+  ctx->file = path;
+  ctx->failed = FALSE;
+  ctx->skipped = 0;
+  if (beenet_windower_push (&w, mono, info.frames, interval_samples,
+          window_cb, ctx) == 0)
+    beenet_windower_finish (&w, interval_samples, window_cb, ctx);
+  if (ctx->skipped)
+    g_printerr ("%s: warning: %u window(s) with NaN or infinite samples "
+        "were skipped\n", path, ctx->skipped);
+
+  beenet_windower_clear (&w);
+  g_free (mono);
+  g_free (contents);
+  return !ctx->failed;
+}
+
+static BeenetModel *
+load_model (const gchar * path)
+{
+  BeenetModel *model = NULL;
+  BeenetError err;
+  BeenetStatus st;
+
+  if (path != NULL) {
+    st = beenet_model_load_file (path, &model, &err);
+    if (st != BEENET_OK) {
+      g_printerr ("Could not load model \"%s\": %s (%s)\n", path,
+          err.message, beenet_status_name (st));
+      return NULL;
+    }
+  } else {
+    GBytes *bytes = g_resources_lookup_data (DEFAULT_MODEL_RESOURCE,
+        G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+    gsize size;
+    gconstpointer data;
+
+    if (bytes == NULL) {
+      g_printerr ("No model set and no default model is built in: use "
+          "--model FILE\n");
+      return NULL;
+    }
+    data = g_bytes_get_data (bytes, &size);
+    st = beenet_model_load_memory (data, size, &model, &err);
+    g_bytes_unref (bytes);
+    if (st != BEENET_OK) {
+      g_printerr ("Could not load the built-in default model: %s (%s)\n",
+          err.message, beenet_status_name (st));
+      return NULL;
+    }
+  }
+  return model;
+}
+
+int
+main (int argc, char **argv)
+{
+  gchar *model_path = NULL, *policy_str = NULL;
+  gdouble threshold = -1.0, interval_ms = 500.0;
+  gboolean describe = FALSE, all_exits = FALSE;
+  gchar **files = NULL;
+  GOptionEntry entries[] = {
+    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+        "Model file (default: the built-in model)", "FILE"},
+    {"threshold", 't', 0, G_OPTION_ARG_DOUBLE, &threshold,
+        "Early-exit threshold (default: the model's recommended one)", "T"},
+    {"policy", 'p', 0, G_OPTION_ARG_STRING, &policy_str,
+          "Exit policy: entropy or max-probability (default: the model's "
+        "recommended one)", "POLICY"},
+    {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &interval_ms,
+        "Milliseconds between window starts (default 500)", "MS"},
+    {"describe", 'd', 0, G_OPTION_ARG_NONE, &describe,
+        "Print the model description", NULL},
+    {"all-exits", 'a', 0, G_OPTION_ARG_NONE, &all_exits,
+        "Also print every exit's prediction for each window", NULL},
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL,
+        "FILE.wav..."},
+    {NULL, 0, 0, 0, NULL, NULL, NULL}
+  };
+  GOptionContext *octx;
+  GError *gerr = NULL;
+  BeenetModel *model;
+  BeenetFrontendConfig config;
+  BeenetError err;
+  Ctx ctx;
+  guint64 interval_samples;
+  int ret = 0;
+  gint i;
+
+  octx = g_option_context_new ("FILE.wav... - classify audio with beenet");
+  g_option_context_set_summary (octx,
+      "Prints one line per window: file, start (s), duration (s), label,\n"
+      "confidence, entropy (nats), exit/num-exits, ops-fraction.\n"
+      "Input: 16 kHz WAV, 16-bit PCM or 32-bit float, any channel count.");
+  g_option_context_add_main_entries (octx, entries, NULL);
+  if (!g_option_context_parse (octx, &argc, &argv, &gerr)) {
+    g_printerr ("%s\n", gerr->message);
+    g_error_free (gerr);
+    g_option_context_free (octx);
+    return 2;
+  }
+  g_option_context_free (octx);
+
+  memset (&ctx, 0, sizeof (ctx));
+  model = load_model (model_path);
+  if (model == NULL) {
+    ret = 1;
+    goto out;
+  }
+
+  if (describe) {
+    char *d = beenet_model_describe (model);
+    g_print ("%s\n", d ? d : "");
+    free (d);
+  }
+  if (files == NULL || files[0] == NULL) {
+    if (!describe) {
+      g_printerr ("No input files (see --help)\n");
+      ret = 2;
+    }
+    goto out_model;
+  }
+
+  ctx.policy = beenet_model_default_policy (model);
+  if (policy_str != NULL) {
+    if (g_strcmp0 (policy_str, "entropy") == 0)
+      ctx.policy = BEENET_POLICY_ENTROPY;
+    else if (g_strcmp0 (policy_str, "max-probability") == 0)
+      ctx.policy = BEENET_POLICY_MAX_PROBABILITY;
+    else {
+      g_printerr ("Unknown policy \"%s\" (entropy or max-probability)\n",
+          policy_str);
+      ret = 2;
+      goto out_model;
+    }
+  }
+  ctx.threshold = threshold >= 0.0 ? (gfloat) threshold :
+      beenet_model_default_threshold (model);
+  if (!(interval_ms >= 10.0 && interval_ms <= 10000.0)) {
+    g_printerr ("--interval must be between 10 and 10000 ms\n");
+    ret = 2;
+    goto out_model;
+  }
+
+  beenet_model_frontend_config (model, &config);
+  ctx.rate = config.sample_rate;
+  ctx.model = model;
+  ctx.all_exits = all_exits;
+  interval_samples = (guint64) llround (interval_ms * config.sample_rate /
+      1000.0);
+  if (interval_samples == 0)
+    interval_samples = 1;
+  if (beenet_session_new (model, &ctx.session, &err) != BEENET_OK) {
+    g_printerr ("Could not create a session: %s\n", err.message);
+    ret = 1;
+    goto out_model;
+  }
+  if (all_exits) {
+    if (beenet_frontend_new (&config, &ctx.frontend, &err) != BEENET_OK) {
+      g_printerr ("Could not create the front-end: %s\n", err.message);
+      ret = 1;
+      goto out_session;
+    }
+    ctx.features = g_new (gfloat, (gsize) config.n_frames * config.n_mels);
+    ctx.logits = g_new (gfloat, beenet_model_num_exits (model) *
+        beenet_model_num_classes (model));
+  }
+
+  g_print ("# file\tstart\tduration\tlabel\tconfidence\tentropy\texit\t"
+      "ops-fraction\n");
+  for (i = 0; files[i] != NULL; i++) {
+    if (!classify_file (&ctx, files[i], interval_samples,
+            config.window_samples))
+      ret = 1;
+  }
+
+  g_free (ctx.features);
+  g_free (ctx.logits);
+  if (ctx.frontend)
+    beenet_frontend_free (ctx.frontend);
+out_session:
+  beenet_session_free (ctx.session);
+out_model:
+  beenet_model_unref (model);
+out:
+  g_free (model_path);
+  g_free (policy_str);
+  g_strfreev (files);
+  return ret;
+}

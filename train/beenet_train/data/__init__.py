@@ -1,0 +1,1 @@
+"""KWS data pipeline: GSC-layout reader, synthetic corpus, augmentation."""

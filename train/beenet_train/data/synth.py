@@ -1,0 +1,385 @@
+"""Synthesize a KWS-12 corpus in the Google Speech Commands v2 layout.
+
+Usage (from the repository root)::
+
+    PYTHONPATH=train /usr/bin/python3 -m beenet_train.data.synth \\
+        --out data/kws12-synth --seed 0 [--small] [--jobs 2]
+    PYTHONPATH=train /usr/bin/python3 -m beenet_train.data.synth --stats data/kws12-synth
+
+Output layout (identical to GSC v2, so ``gsc.load_gsc`` reads both)::
+
+    <out>/<word>/<speakerid>_nohash_<n>.wav   16 kHz mono S16, exactly 1 s
+    <out>/validation_list.txt                 relative paths of val clips
+    <out>/testing_list.txt                    relative paths of test clips
+    <out>/_background_noise_/*.wav            long noise recordings
+    <out>/voices.json                         {voice name: split}
+    <out>/corpus.json                         parameters, voice metadata, counts
+
+See docs/data.md for the voices, the split policy and the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .audio import CLIP_SAMPLES, SAMPLE_RATE, active_region, resample, write_wav
+from .gsc import KWS12_LABELS, KWS12_KEYWORDS, format_stats, corpus_stats
+from . import voices as V
+
+# 25 other GSC v2 words + 10 near-misses of the keywords
+GSC_OTHER_WORDS = ["backward", "bed", "bird", "cat", "dog", "eight", "five", "follow",
+                   "forward", "four", "happy", "house", "learn", "marvin", "nine", "one",
+                   "seven", "sheila", "six", "three", "tree", "two", "visual", "wow", "zero"]
+NEAR_MISS_WORDS = ["yet", "note", "cup", "town", "light", "ride", "in", "of", "top", "goat"]
+UNKNOWN_WORDS = sorted(GSC_OTHER_WORDS + NEAR_MISS_WORDS)
+SMALL_UNKNOWN_WORDS = ["bed", "cat", "yet", "town", "top"]
+
+# per-clip prosody ranges
+ESPEAK_RATE = (110, 230)      # words per minute (espeak default 175)
+ESPEAK_PITCH = (15, 85)       # 0..100 (default 50)
+ESPEAK_RANGE = (20, 90)       # pitch range 0..100 (default 50)
+STRETCH = (0.8, 1.3)          # flite/festival duration stretch
+TAPE = (0.9, 1.1)             # flite/festival speed+pitch factor (resampling)
+PEAK_DB = (-18.0, -1.0)       # clip peak level, dBFS
+PUNCT = (["", ".", "!", "?"], [0.35, 0.35, 0.2, 0.1])  # changes intonation
+
+NOISE_SECONDS = 60
+BABBLE_TEXT = (
+    "The weather service said a cold front will bring clouds and light rain to the "
+    "valley by Thursday afternoon. Many farmers were hoping for a little more water "
+    "this season, as the wells have been very low since early spring. A local baker "
+    "told reporters that business was steady and that tourists still visited the old "
+    "market square every weekend. The city council will meet again next month to "
+    "discuss the new library, the bus routes and a plan for the public gardens. "
+    "Children at the village school painted a mural of birds, fish and ships that "
+    "now decorates the wall near the harbour, where fishermen sell their catch each "
+    "morning before the sun is high.")
+
+
+def _family_reps(family: str, reps: int, unknown_reps: int, other_mult: int):
+    if family == "espeak":
+        return reps, unknown_reps
+    return reps * other_mult, unknown_reps * other_mult
+
+
+def _place(y: np.ndarray, rng: np.random.Generator):
+    """Trim silence, random placement in a 1 s window, random peak level."""
+    s, e = active_region(y, SAMPLE_RATE, rel_db=-40.0, margin_ms=20.0)
+    if e <= s:
+        return None, "empty"
+    y = y[s:e]
+    if y.size > CLIP_SAMPLES:
+        return y, "long"
+    out = np.zeros(CLIP_SAMPLES, np.float32)
+    off = int(rng.integers(0, CLIP_SAMPLES - y.size + 1))
+    out[off:off + y.size] = y
+    peak = float(np.abs(out).max())
+    if peak <= 0:
+        return None, "empty"
+    out *= (10 ** (rng.uniform(*PEAK_DB) / 20)) / peak
+    return out, "ok"
+
+
+def _center_crop(y: np.ndarray) -> np.ndarray:
+    s = (y.size - CLIP_SAMPLES) // 2
+    return y[s:s + CLIP_SAMPLES]
+
+
+def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
+                out_root: str | None, _engine: dict = {}) -> dict:
+    """Synthesize every (word, reps) of ``plan`` for one voice.
+
+    Deterministic given (seed, voice).  Writes
+    ``<out_root>/<word>/<speaker>_nohash_<i>.wav`` unless out_root is None,
+    in which case the clips are returned in ``result["clips"]`` (for tests).
+    """
+    rng = np.random.default_rng([seed, int(voice.speaker_id, 16)])
+    spk = voice.speaker_id
+    punct, pw = PUNCT
+    jobs = []  # (word, i, text, params)
+    for word, reps in plan:
+        for i in range(reps):
+            text = word + punct[int(rng.choice(len(punct), p=pw))]
+            if voice.family == "espeak":
+                params = dict(rate=int(rng.integers(ESPEAK_RATE[0], ESPEAK_RATE[1] + 1)),
+                              pitch=int(rng.integers(ESPEAK_PITCH[0], ESPEAK_PITCH[1] + 1)),
+                              pitch_range=int(rng.integers(ESPEAK_RANGE[0], ESPEAK_RANGE[1] + 1)))
+            else:
+                params = dict(stretch=float(rng.uniform(*STRETCH)),
+                              tape=float(rng.uniform(*TAPE)))
+            clip_seed = int(rng.integers(0, 2**63 - 1))
+            jobs.append((word, i, text, params, clip_seed))
+
+    res = {"voice": voice.name, "counts": {}, "failed": [], "long": 0, "clips": {}, "files": []}
+    tmp = tempfile.mkdtemp(prefix="beenet-synth-")
+    try:
+        raw = {}
+        if voice.family == "festival":
+            outs = V.festival_synth_batch(
+                voice.arg, [(t, p["stretch"]) for (_, _, t, p, _) in jobs], tmp)
+            raw = {k: outs[k] for k in range(len(jobs))}
+        for k, (word, i, text, params, clip_seed) in enumerate(jobs):
+            crng = np.random.default_rng(clip_seed)
+            if voice.family == "espeak":
+                es = _engine.get("espeak")
+                if es is None:
+                    es = _engine["espeak"] = V.Espeak()
+                es.set_voice(voice.arg)
+                rate = params["rate"]
+                for _attempt in range(5):
+                    x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
+                                     pitch_range=params["pitch_range"])
+                    y = resample(x, sr, SAMPLE_RATE)
+                    clip, status = _place(y, crng)
+                    if status != "long":
+                        break
+                    rate = int(rate * 1.25) + 1  # too long: say it faster
+            else:
+                if voice.family == "flite":
+                    x, sr = V.flite_synth(voice.arg, text, params["stretch"], tmp)
+                else:
+                    x, sr = raw[k]
+                # tape-speed: treat as sampled at sr*tape, resample to 16 kHz
+                y = resample(x, int(round(sr * params["tape"])), SAMPLE_RATE)
+                clip, status = _place(y, crng)
+            if status == "long":
+                res["long"] += 1
+                clip, status = _place(_center_crop(clip), crng)
+            if clip is None:
+                res["failed"].append(f"{word}#{i}")
+                continue
+            if out_root is None:
+                res["clips"][(word, i)] = clip
+            else:
+                rel = f"{word}/{spk}_nohash_{i}.wav"
+                write_wav(os.path.join(out_root, rel), clip, rng=crng)
+                res["files"].append(rel)
+            res["counts"][word] = res["counts"].get(word, 0) + 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
+def _task(args):
+    return synth_voice(*args)
+
+
+# --------------------------------------------------------------------------
+# background noise
+
+def _coloured(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise with power spectral density ~ 1/f**exponent (0 white, 1 pink, 2 brown)."""
+    X = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(X.size, dtype=np.float64)
+    f[0] = 1.0
+    X *= f ** (-exponent / 2)
+    X[0] = 0
+    y = np.fft.irfft(X, n)
+    return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
+
+
+def _norm_rms(y: np.ndarray, dbfs: float = -20.0) -> np.ndarray:
+    y = y / (np.sqrt(np.mean(y.astype(np.float64) ** 2)) + 1e-12) * 10 ** (dbfs / 20)
+    peak = np.abs(y).max()
+    if peak > 0.99:
+        y *= 0.99 / peak
+    return y.astype(np.float32)
+
+
+def make_background_noise(out_dir: str, seed: int, seconds: int,
+                          babble_voices: list[V.Voice]) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng([seed, 0xB6])
+    n = seconds * SAMPLE_RATE
+    files = {}
+    files["white_noise.wav"] = _coloured(n, 0.0, rng)
+    files["pink_noise.wav"] = _coloured(n, 1.0, rng)
+    files["brown_noise.wav"] = _coloured(n, 2.0, rng)
+    # mains hum with harmonics over a little pink noise
+    t = np.arange(n) / SAMPLE_RATE
+    f0 = 50.0 if rng.random() < 0.5 else 60.0
+    hum = sum((0.6 ** k) * np.sin(2 * np.pi * f0 * (k + 1) * t + rng.uniform(0, 6.28))
+              for k in range(8))
+    files["hum_noise.wav"] = hum / np.sqrt(np.mean(hum ** 2)) + 0.1 * _coloured(n, 1.0, rng)
+    # fan-like: brown noise with a slow amplitude wobble plus a blade tone
+    wob = 1 + 0.2 * np.sin(2 * np.pi * 0.3 * t)
+    files["fan_noise.wav"] = wob * _coloured(n, 1.6, rng) + 0.05 * np.sin(2 * np.pi * 120 * t)
+    # babble: several (train-split) eSpeak voices talking at once, no keywords
+    if babble_voices:
+        es = V.Espeak()
+        mix = np.zeros(n)
+        pick = rng.choice(len(babble_voices), size=min(8, len(babble_voices)), replace=False)
+        for j in pick:
+            es.set_voice(babble_voices[int(j)].arg)
+            x, sr = es.synth(BABBLE_TEXT, rate=int(rng.integers(140, 200)),
+                             pitch=int(rng.integers(20, 80)))
+            y = resample(x, sr, SAMPLE_RATE)
+            y = y / (np.sqrt(np.mean(y.astype(np.float64) ** 2)) + 1e-12)
+            reps = int(np.ceil(n / y.size)) + 1
+            y = np.tile(y, reps)
+            off = int(rng.integers(0, y.size - n))
+            mix += y[off:off + n]
+        files["babble_noise.wav"] = mix
+    written = []
+    for name, y in files.items():
+        write_wav(os.path.join(out_dir, name), _norm_rms(y), rng=rng)
+        written.append(name)
+    # real recorded noise shipped by Debian packages (converted with sox)
+    real = ["/usr/share/sounds/alsa/Noise.wav"]
+    if shutil.which("sox"):
+        for src in real:
+            if os.path.exists(src):
+                name = "alsa_" + os.path.basename(src).lower()
+                subprocess.run(["sox", src, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+                                os.path.join(out_dir, name)], check=True, capture_output=True)
+                written.append(name)
+    return written
+
+
+# --------------------------------------------------------------------------
+# driver
+
+def build_plan(small: bool):
+    unknown = SMALL_UNKNOWN_WORDS if small else UNKNOWN_WORDS
+    return list(KWS12_KEYWORDS), unknown
+
+
+def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
+               reps: int | None = None, unknown_reps: int | None = None,
+               other_mult: int | None = None, force: bool = False,
+               log=sys.stderr) -> dict:
+    t0 = time.time()
+    reps = reps if reps is not None else (2 if small else 4)
+    unknown_reps = unknown_reps if unknown_reps is not None else 1
+    other_mult = other_mult if other_mult is not None else (1 if small else 5)
+    jobs = max(1, min(2, jobs))
+    if os.path.exists(out) and os.listdir(out):
+        if not force:
+            raise FileExistsError(f"{out} exists and is not empty (use --force)")
+        shutil.rmtree(out)
+    os.makedirs(out, exist_ok=True)
+
+    keywords, unknown = build_plan(small)
+    words = keywords + unknown
+    for w in words:
+        os.makedirs(os.path.join(out, w), exist_ok=True)
+    voices = V.inventory(small=small)
+    split = V.assign_splits(voices, seed)
+    print(f"[synth] {len(voices)} voices, {len(words)} words "
+          f"({len(keywords)} keywords x {reps} reps, {len(unknown)} unknown x {unknown_reps}; "
+          f"flite/festival x{other_mult}), {jobs} processes", file=log, flush=True)
+
+    noise_dir = os.path.join(out, "_background_noise_")
+    babble = [v for v in voices if v.family == "espeak" and split[v.name] == "train"]
+    noise = make_background_noise(noise_dir, seed, 5 if small else NOISE_SECONDS, babble)
+    print(f"[synth] background noise: {', '.join(noise)}", file=log, flush=True)
+
+    tasks = []
+    total = 0
+    for v in voices:
+        kr, ur = _family_reps(v.family, reps, unknown_reps, other_mult)
+        plan = [(w, kr) for w in keywords] + [(w, ur) for w in unknown]
+        total += sum(r for _, r in plan)
+        tasks.append((v, plan, seed, out))
+    # slow (process-spawning) voices first so the pool ends evenly
+    order = {"festival": 0, "flite": 1, "espeak": 2}
+    tasks.sort(key=lambda t: (order[t[0].family], t[0].name))
+
+    done = 0
+    results = []
+    last = 0.0
+    ctx = mp.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        for r in pool.imap_unordered(_task, tasks, chunksize=1):
+            results.append(r)
+            done += sum(r["counts"].values()) + len(r["failed"])
+            now = time.time()
+            if now - last > 2.0 or done == total:
+                el = now - t0
+                eta = el / max(done, 1) * (total - done)
+                print(f"[synth] {done}/{total} clips ({100.0 * done / total:.1f} %), "
+                      f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=log, flush=True)
+                last = now
+
+    failed = [(r["voice"], f) for r in results for f in r["failed"]]
+    n_long = sum(r["long"] for r in results)
+    # lists, like GSC: relative paths, sorted
+    by_split = {"val": [], "test": []}
+    for r in results:
+        s = split[r["voice"]]
+        if s in by_split:
+            by_split[s].extend(r["files"])
+    with open(os.path.join(out, "validation_list.txt"), "w") as f:
+        f.write("".join(p + "\n" for p in sorted(by_split["val"])))
+    with open(os.path.join(out, "testing_list.txt"), "w") as f:
+        f.write("".join(p + "\n" for p in sorted(by_split["test"])))
+    with open(os.path.join(out, "voices.json"), "w") as f:
+        json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
+    elapsed = time.time() - t0
+    meta = {
+        "format": "google-speech-commands-v2-layout",
+        "generator": "beenet_train.data.synth",
+        "seed": seed, "small": small, "labels": KWS12_LABELS,
+        "keywords": keywords, "unknown_words": unknown,
+        "reps": reps, "unknown_reps": unknown_reps, "other_reps_multiplier": other_mult,
+        "prosody": {"espeak_rate": ESPEAK_RATE, "espeak_pitch": ESPEAK_PITCH,
+                    "espeak_range": ESPEAK_RANGE, "stretch": STRETCH, "tape": TAPE,
+                    "peak_dbfs": PEAK_DB, "punctuation": PUNCT},
+        "background_noise": noise,
+        "voices": {v.name: {"family": v.family, "arg": v.arg, "group": v.group,
+                            "speaker": v.speaker_id, "split": split[v.name]}
+                   for v in voices},
+        "clips": done - len(failed), "failed": failed, "too_long_retries": n_long,
+        "seconds": round(elapsed, 1),
+    }
+    with open(os.path.join(out, "corpus.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"[synth] done: {done - len(failed)} clips, {len(failed)} failed, "
+          f"{n_long} too-long retries, {elapsed:.0f} s", file=log, flush=True)
+    return meta
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m beenet_train.data.synth",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--out", help="output corpus directory")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--small", action="store_true",
+                    help="tiny corpus (20 eSpeak voices, 2 flite, 1 festival) for tests")
+    ap.add_argument("--jobs", type=int, default=2, help="processes (max 2)")
+    ap.add_argument("--reps", type=int, default=None,
+                    help="repetitions of each keyword per eSpeak voice (default 4; small 2)")
+    ap.add_argument("--unknown-reps", type=int, default=None,
+                    help="repetitions of each unknown word per eSpeak voice (default 1)")
+    ap.add_argument("--other-reps-multiplier", type=int, default=None,
+                    help="reps multiplier for flite/festival voices (default 5; small 1)")
+    ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    ap.add_argument("--stats", metavar="ROOT",
+                    help="print the per-split/per-word and KWS-12 label counts of a corpus")
+    a = ap.parse_args(argv)
+    if a.stats:
+        print(format_stats(corpus_stats(a.stats)))
+        return 0
+    if not a.out:
+        ap.error("--out is required (or --stats ROOT)")
+    try:
+        synthesize(a.out, a.seed, a.small, a.jobs, a.reps, a.unknown_reps,
+                   a.other_reps_multiplier, a.force)
+    except (FileExistsError, V.EspeakError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

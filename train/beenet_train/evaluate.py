@@ -13,7 +13,7 @@ from .gguf_writer import read_gguf
 from .model import exit_ops_fractions
 from .train import SWEEP_THRESHOLDS, Corpus, choose_threshold, eval_waves, predict_logits
 
-SPLIT_ALIASES = {"test": "testing", "val": "validation", "valid": "validation", "train": "training"}
+SPLIT_ALIASES = {"testing": "test", "validation": "val", "valid": "val", "training": "train"}
 EVAL_SEED = 1234
 
 

@@ -56,21 +56,18 @@ class Corpus:
         self.noise = gsc.load_background_noise(root)
         self.augmenter = Augmenter(self.noise, seed, augment_config) if augment_config is not None \
             else Augmenter(self.noise, seed)
-        self._read = gsc.read_wav
+        self._gsc = gsc
         self._cache: Dict[str, np.ndarray] = {}
 
     def wave(self, ex) -> Optional[np.ndarray]:
-        """The clip's samples (float32) or None for a silence example without a file."""
+        """The clip's samples (float32, centred/padded to 1 s) or None for a silence example."""
         path = getattr(ex, "path", None)
         if not path:
             return None
         w = self._cache.get(path)
         if w is None:
-            x = np.asarray(self._read(path))
-            if isinstance(x, tuple):
-                x = x[0]
-            x = np.asarray(x, np.float32).reshape(-1)
-            w = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+            x = self._gsc.load_example(ex, self.noise, None)
+            w = np.clip(np.round(np.asarray(x, np.float32) * 32768.0), -32768, 32767).astype(np.int16)
             self._cache[path] = w
         return w.astype(np.float32) / 32768.0
 
@@ -78,12 +75,11 @@ class Corpus:
 def eval_waves(corpus: "Corpus", examples, seed: int) -> List[np.ndarray]:
     """Un-augmented evaluation waveforms; silence examples are drawn from background
     noise with a fixed seed (same clips every time)."""
-    rng = np.random.default_rng(seed)
     out = []
-    for ex in examples:
+    for i, ex in enumerate(examples):
         w = corpus.wave(ex)
         if w is None:
-            w = corpus.augmenter.make_silence(rng)
+            w = corpus._gsc.silence_wave(corpus.noise, np.random.default_rng([seed, i]))
         out.append(np.asarray(w, np.float32))
     return out
 
@@ -157,11 +153,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     say = (lambda m: None) if quiet else log
     limits = None
     if max_train or max_eval:
-        limits = {"training": max_train or 10 ** 9, "validation": max_eval or 10 ** 9, "testing": max_eval or 10 ** 9}
+        limits = {"train": max_train or 10 ** 9, "val": max_eval or 10 ** 9, "test": max_eval or 10 ** 9}
     corpus = Corpus(data, seed=seed, max_per_split=limits)
     fe = Frontend()
-    train_ex = corpus.splits["training"]
-    val_ex = corpus.splits["validation"]
+    train_ex = corpus.splits["train"]
+    val_ex = corpus.splits["val"]
     say("corpus %s: %s" % (data, {k: len(v) for k, v in corpus.splits.items()}))
 
     # Normalisation statistics on (un-augmented) training clips.

@@ -1,11 +1,12 @@
 # Sourced by the pipeline scripts: makes the beenet plugin visible.
 #
-# If GStreamer already finds an installed `beenet` element nothing changes.
-# Otherwise the plugin is taken from a build directory: $BEENET_BUILD_DIR if
-# set, else <repo>/build.  (Its gst/ subdirectory holds libgstbeenet.so.)
+# With $BEENET_BUILD_DIR set, the plugin of that build directory is used
+# (its gst/ subdirectory holds libgstbeenet.so).  Otherwise, if GStreamer
+# already finds an installed `beenet` element nothing changes, else the
+# plugin is taken from <repo>/build.
 
 beenet_repo=$(cd "$(dirname "$0")/.." && pwd)
-if ! gst-inspect-1.0 beenet >/dev/null 2>&1; then
+if [ -n "${BEENET_BUILD_DIR:-}" ] || ! gst-inspect-1.0 beenet >/dev/null 2>&1; then
   build=${BEENET_BUILD_DIR:-$beenet_repo/build}
   if [ ! -e "$build/gst/libgstbeenet.so" ]; then
     echo "beenet plugin not installed and not found in $build/gst;" >&2

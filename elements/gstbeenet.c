@@ -673,10 +673,8 @@ gst_beenet_stop (GstBaseTransform * trans)
     self->session = NULL;
   }
   beenet_windower_clear (&self->windower);
-  g_free (self->mono);
-  self->mono = NULL;
-  g_free (self->scratch);
-  self->scratch = NULL;
+  /* mono/scratch stay allocated with the negotiated format: a restart with
+   * the same caps need not call setup() again.  Freed in finalize. */
   return TRUE;
 }
 
@@ -840,7 +838,9 @@ gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   guint64 interval;
   gboolean gap;
 
-  if (G_UNLIKELY (self->session == NULL || self->mono == NULL))
+  if (G_UNLIKELY (self->session == NULL || self->mono == NULL ||
+          self->windower.buf == NULL || (self->is_s16 && self->channels > 1
+              && self->scratch == NULL)))
     return GST_FLOW_NOT_NEGOTIATED;
 
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)
@@ -930,7 +930,7 @@ gst_beenet_sink_event (GstBaseTransform * trans, GstEvent * event)
       reset_stream (self);
       break;
     case GST_EVENT_EOS:
-      if (self->session && self->mono) {
+      if (self->session && self->mono && self->windower.buf) {
         beenet_windower_finish (&self->windower,
             current_interval_samples (self), classify_window, self);
       }

@@ -628,6 +628,38 @@ GST_START_TEST (test_eos_partial_window)
 
 GST_END_TEST;
 
+/* READY and back: the partial window is dropped, the model kept, counting
+ * restarts at the next buffer. */
+GST_START_TEST (test_restart)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  GstMessage *m;
+  Fixture f;
+
+  fixture_setup (&f, model, GST_SECOND, FALSE, 2);
+  push_samples (&f, audio, 12000, 4000, 0);
+  fail_unless_equals_int (gst_element_set_state (f.element, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (gst_element_set_state (f.element,
+          GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+  gst_harness_set_src_caps_str (f.h, "audio/x-raw, format=S16LE, "
+      "rate=16000, channels=2, layout=interleaved");
+  push_samples (&f, audio, WINDOW, 4000, 30 * GST_SECOND);
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 30 * GST_SECOND);
+  check_constant_window (m, 2, 0.5, "entropy");
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* thresholds and policies                                                  */
 
@@ -1042,6 +1074,7 @@ beenet_suite (void)
   tcase_add_test (tc, test_discont_resets);
   tcase_add_test (tc, test_flush_resets);
   tcase_add_test (tc, test_eos_partial_window);
+  tcase_add_test (tc, test_restart);
   tcase_add_test (tc, test_threshold_while_playing);
   tcase_add_test (tc, test_max_probability_policy);
   tcase_add_test (tc, test_policy_property);

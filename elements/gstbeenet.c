@@ -705,6 +705,7 @@ build_message (GstBeenet * self, GstClockTime timestamp,
   GstStructure *s;
   GValue array = G_VALUE_INIT;
   GValue v = G_VALUE_INIT;
+  GValueArray *probs;
   guint i;
 
   if (trans->segment.format == GST_FORMAT_TIME
@@ -731,14 +732,21 @@ build_message (GstBeenet * self, GstClockTime timestamp,
       "ops-fraction", G_TYPE_DOUBLE, res->ops_fraction,
       "inference-time", G_TYPE_UINT64, inference_ns, NULL);
 
-  g_value_init (&array, GST_TYPE_ARRAY);
+  /* A GValueArray, like level's rms/peak/decay: gst-launch -m prints it as
+   * "(GValueArray)< 0.1, 0.9 >" and plain PyGObject turns it into a list
+   * (a GstValueArray needs the gst-python overrides). */
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  probs = g_value_array_new (res->num_classes);
   g_value_init (&v, G_TYPE_DOUBLE);
   for (i = 0; i < res->num_classes; i++) {
     g_value_set_double (&v, res->probabilities[i]);
-    gst_value_array_append_value (&array, &v);
+    g_value_array_append (probs, &v);
   }
   g_value_unset (&v);
+  g_value_init (&array, g_value_array_get_type ());
+  g_value_take_boxed (&array, probs);
   gst_structure_take_value (s, "probabilities", &array);
+  G_GNUC_END_IGNORE_DEPRECATIONS;
 
   return gst_message_new_element (GST_OBJECT (self), s);
 }

@@ -436,6 +436,13 @@ main (int argc, char **argv)
       goto out_model;
     }
   }
+  if (threshold < 0.0 && ctx.policy != beenet_model_default_policy (model)) {
+    /* the model's recommended threshold belongs to its own policy */
+    g_printerr ("--threshold is required with --policy %s (the model "
+        "recommends the other policy)\n", policy_str);
+    ret = 2;
+    goto out_model;
+  }
   ctx.threshold = threshold >= 0.0 ? (gfloat) threshold :
       beenet_model_default_threshold (model);
   if (!(interval_ms >= 10.0 && interval_ms <= 10000.0)) {

@@ -261,6 +261,13 @@ main (void)
   CHECK (st == 2);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+  /* the test model recommends "entropy": another policy needs a threshold */
+  st = run (&out, &err, "--model", model, "--policy", "max-probability",
+      mono16, NULL);
+  CHECK (st == 2);
+  CHECK (strstr (err, "--threshold is required") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
 
   {
     gchar *cmd[] = { (gchar *) "rm", (gchar *) "-rf", dir, NULL };

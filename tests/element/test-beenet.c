@@ -877,6 +877,76 @@ GST_START_TEST (test_post_messages_false)
 
 GST_END_TEST;
 
+/* A new interval applies from the window after the next one (the interval
+ * is read once per buffer, when the buffer completing a window arrives). */
+GST_START_TEST (test_interval_while_playing)
+{
+  static const GstClockTime expect[] = { 0, GST_SECOND,
+    GST_SECOND + GST_SECOND / 4, GST_SECOND + GST_SECOND / 2
+  };
+  gchar *model = constant_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  gchar *path = NULL;
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  push_samples (&f, audio, WINDOW, WINDOW, 0);
+  g_object_set (f.element, "interval", 250 * GST_MSECOND, NULL);
+  push_samples (&f, audio, WINDOW, WINDOW, GST_SECOND);
+  push_samples (&f, audio, WINDOW / 2, WINDOW / 2, 2 * GST_SECOND);
+  for (i = 0; i < G_N_ELEMENTS (expect); i++) {
+    GstMessage *m = pop_beenet (f.bus);
+
+    fail_unless (m != NULL);
+    fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+            "timestamp"), expect[i]);
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+
+  /* the model cannot change while playing: ignored */
+  g_object_set (f.element, "model", "/nonexistent/other.gguf", NULL);
+  g_object_get (f.element, "model", &path, NULL);
+  fail_unless_equals_string (path, model);
+  g_free (path);
+
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* GAP buffers are silence, whatever their memory holds. */
+GST_START_TEST (test_gap_buffer_is_silence)
+{
+  gchar *model = constant_model_path ();
+  gfloat *audio = g_new (gfloat, WINDOW);
+  GstBuffer *buf;
+  GstMessage *m;
+  Fixture f;
+  guint i;
+
+  for (i = 0; i < WINDOW; i++)
+    audio[i] = NAN;
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  buf = make_buffer (&f, audio, WINDOW, 0);
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
+  fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (f.h));
+  m = pop_beenet (f.bus);       /* fails on a NaN warning */
+  fail_unless (m != NULL);
+  check_constant_window (m, 2, 0.5, "entropy");
+  gst_message_unref (m);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* bad input                                                                */
 
@@ -1128,6 +1198,8 @@ beenet_suite (void)
   tcase_add_test (tc, test_policy_property);
   tcase_add_test (tc, test_controller);
   tcase_add_test (tc, test_post_messages_false);
+  tcase_add_test (tc, test_interval_while_playing);
+  tcase_add_test (tc, test_gap_buffer_is_silence);
   tcase_add_test (tc, test_nonfinite_input);
   tcase_add_test (tc, test_caps_wrong_rate);
   tcase_add_test (tc, test_caps_not_audio);

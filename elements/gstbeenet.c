@@ -673,6 +673,14 @@ gst_beenet_stop (GstBaseTransform * trans)
     self->session = NULL;
   }
   beenet_windower_clear (&self->windower);
+  /* drop the cached model so the next start reads the file again */
+  g_mutex_lock (&self->model_lock);
+  if (self->model) {
+    beenet_model_unref (self->model);
+    self->model = NULL;
+  }
+  g_clear_pointer (&self->model_loaded_path, g_free);
+  g_mutex_unlock (&self->model_lock);
   /* mono/scratch stay allocated with the negotiated format: a restart with
    * the same caps need not call setup() again.  Freed in finalize. */
   return TRUE;

@@ -1123,6 +1123,26 @@ GST_START_TEST (test_bad_models)
   check_bad_model (path, GST_RESOURCE_ERROR_READ, "corrupt");
   remove_model (path);
   free (bytes);
+
+  /* a valid model for another sample rate */
+  w = test_models_constant_exits_writer (3, 2, const_logits);
+  gguf_writer_replace_u32 (w, "beenet.frontend.sample_rate", 22050);
+  bytes = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  path = write_temp_model (bytes, size);
+  {
+    gchar *dbg = NULL;
+    GError *err = start_with_model (path, &dbg);
+
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_READ), "%s", err->message);
+    fail_unless (strstr (err->message, "22050 Hz") != NULL, "%s",
+        err->message);
+    g_error_free (err);
+    g_free (dbg);
+  }
+  remove_model (path);
+  free (bytes);
 }
 
 GST_END_TEST;

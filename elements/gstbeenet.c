@@ -30,8 +30,8 @@
  *     audioresample ! beenet ! fakesink
  * ]|
  *
- * Inference runs in the streaming thread: one window takes well below a
- * millisecond to a few milliseconds, far less than the interval.
+ * Inference runs in the streaming thread: one window takes a few
+ * milliseconds, far less than the interval (docs/element.md).
  */
 
 #ifdef HAVE_CONFIG_H

@@ -30,6 +30,7 @@ DEFAULT_CONFIG: Dict = {
     "stages": [[32, 3], [64, 3], [128, 3]],   # [channels, blocks]
     "exits": [2, 4, 5, 7, 9],       # exit after this many binary blocks (last = all blocks)
     "transition_groups": 1,         # groups of the transition 1x1 conv
+    "stem_pool": False,             # maxpool 2x2 between the stem's depthwise and pointwise convs
 }
 
 
@@ -38,8 +39,9 @@ def _out(n, k, s, p):
 
 
 class Stem(nn.Module):
-    def __init__(self, c0, c1):
+    def __init__(self, c0, c1, pool=False):
         super().__init__()
+        self.pool = pool
         self.conv = nn.Conv2d(1, c0, 3, stride=2, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c0)
         self.dw = nn.Conv2d(c0, c0, 3, stride=2, padding=1, groups=c0, bias=False)
@@ -50,6 +52,8 @@ class Stem(nn.Module):
     def forward(self, x):
         x = F.relu(self.bn(self.conv(x)))
         x = self.bn_dw(self.dw(x))
+        if self.pool:
+            x = F.max_pool2d(x, 2, 2)
         return self.bn_pw(self.pw(x))
 
 
@@ -103,7 +107,7 @@ class BeeNet(nn.Module):
         exits = list(cfg["exits"])
         assert exits == sorted(set(exits)) and exits[-1] == n_blocks and exits[0] >= 1, \
             "exits must be increasing block counts ending with the last block"
-        self.stem = Stem(cfg["stem_channels"], stages[0][0])
+        self.stem = Stem(cfg["stem_channels"], stages[0][0], cfg.get("stem_pool", False))
         self.plan: List[Tuple] = [("stem",)]
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
@@ -187,6 +191,8 @@ def build_graph(model: BeeNet) -> List[Dict]:
             s = model.stem
             x = add(_conv_node(s.conv, s.bn, x, "relu"))
             x = add(_conv_node(s.dw, s.bn_dw, x, "none"))
+            if s.pool:
+                x = add({"op": "maxpool2d", "inputs": [x], "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
             x = add(_conv_node(s.pw, s.bn_pw, x, "none"))
         elif kind == "transition":
             t = model.transitions[step[1]]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 import shutil
 import subprocess
@@ -95,8 +96,11 @@ def _center_crop(y: np.ndarray) -> np.ndarray:
     return y[s:s + CLIP_SAMPLES]
 
 
+_ENGINE: dict = {}  # per-process eSpeak binding (inherited by forked children)
+
+
 def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
-                out_root: str | None, _engine: dict = {}) -> dict:
+                out_root: str | None) -> dict:
     """Synthesize every (word, reps) of ``plan`` for one voice.
 
     Deterministic given (seed, voice).  Writes
@@ -131,9 +135,9 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
         for k, (word, i, text, params, clip_seed) in enumerate(jobs):
             crng = np.random.default_rng(clip_seed)
             if voice.family == "espeak":
-                es = _engine.get("espeak")
+                es = _ENGINE.get("espeak")
                 if es is None:
-                    es = _engine["espeak"] = V.Espeak()
+                    es = _ENGINE["espeak"] = V.Espeak()
                 es.set_voice(voice.arg)
                 rate = params["rate"]
                 for _attempt in range(5):
@@ -172,6 +176,59 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
 
 def _task(args):
     return synth_voice(*args)
+
+
+def _child(conn, task):
+    try:
+        conn.send(("ok", synth_voice(*task)))
+    except BaseException as e:  # report, never hang the parent
+        conn.send(("error", f"{task[0].name}: {type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+def synth_isolated(tasks, jobs: int = 2):
+    """Run ``synth_voice(*task)`` for each task, each in a fresh process.
+
+    libespeak-ng keeps global synthesis state (pitch-flutter phase, libc
+    ``rand()``) that carries over from one utterance to the next, so the
+    same call twice in one process is not reproducible.  Every voice is
+    therefore synthesised in its own child forked from this process, which
+    initialises eSpeak once and never synthesises while children run, so
+    every child starts from the same state: the corpus depends only on
+    (seed, voice), not on scheduling or ``jobs``.  At most ``jobs`` (<= 2)
+    children run at once.  Yields results as they complete.
+    """
+    ctx = mp.get_context("fork")
+    jobs = max(1, min(2, jobs))
+    pending = list(tasks)[::-1]
+    if "espeak" not in _ENGINE and any(t[0].family == "espeak" for t in pending):
+        _ENGINE["espeak"] = V.Espeak()  # load the voice data once, before forking
+    running = {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.pop()
+                r, w = ctx.Pipe(duplex=False)
+                p = ctx.Process(target=_child, args=(w, task), daemon=True)
+                p.start()
+                w.close()
+                running[r] = p
+            for r in mp.connection.wait(list(running)):
+                p = running.pop(r)
+                try:
+                    status, res = r.recv()
+                except EOFError:
+                    status, res = "error", f"worker died (exit code {p.exitcode})"
+                r.close()
+                p.join()
+                if status != "ok":
+                    raise RuntimeError(f"synthesis failed: {res}")
+                yield res
+    finally:
+        for p in running.values():
+            p.terminate()
+            p.join()
 
 
 # --------------------------------------------------------------------------
@@ -240,7 +297,7 @@ def make_background_noise(out_dir: str, seed: int, seconds: int,
         for src in real:
             if os.path.exists(src):
                 name = "alsa_" + os.path.basename(src).lower()
-                subprocess.run(["sox", src, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+                subprocess.run(["sox", "-D", src, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
                                 os.path.join(out_dir, name)], check=True, capture_output=True)
                 written.append(name)
     return written
@@ -263,11 +320,15 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     unknown_reps = unknown_reps if unknown_reps is not None else 1
     other_mult = other_mult if other_mult is not None else (1 if small else 5)
     jobs = max(1, min(2, jobs))
-    if os.path.exists(out) and os.listdir(out):
-        if not force:
-            raise FileExistsError(f"{out} exists and is not empty (use --force)")
+    final = out.rstrip("/")
+    if os.path.exists(final) and os.listdir(final) and not force:
+        raise FileExistsError(f"{final} exists and is not empty (use --force)")
+    # build in <out>.partial and swap it in at the end, so readers never see
+    # a half-written corpus (and --force replaces an old one atomically)
+    out = final + ".partial"
+    if os.path.exists(out):
         shutil.rmtree(out)
-    os.makedirs(out, exist_ok=True)
+    os.makedirs(out)
 
     keywords, unknown = build_plan(small)
     words = keywords + unknown
@@ -298,18 +359,16 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     done = 0
     results = []
     last = 0.0
-    ctx = mp.get_context("fork")
-    with ctx.Pool(jobs) as pool:
-        for r in pool.imap_unordered(_task, tasks, chunksize=1):
-            results.append(r)
-            done += sum(r["counts"].values()) + len(r["failed"])
-            now = time.time()
-            if now - last > 2.0 or done == total:
-                el = now - t0
-                eta = el / max(done, 1) * (total - done)
-                print(f"[synth] {done}/{total} clips ({100.0 * done / total:.1f} %), "
-                      f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=log, flush=True)
-                last = now
+    for r in synth_isolated(tasks, jobs):
+        results.append(r)
+        done += sum(r["counts"].values()) + len(r["failed"])
+        now = time.time()
+        if now - last > 2.0 or done == total:
+            el = now - t0
+            eta = el / max(done, 1) * (total - done)
+            print(f"[synth] {done}/{total} clips ({100.0 * done / total:.1f} %), "
+                  f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=log, flush=True)
+            last = now
 
     failed = [(r["voice"], f) for r in results for f in r["failed"]]
     n_long = sum(r["long"] for r in results)
@@ -344,6 +403,13 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     }
     with open(os.path.join(out, "corpus.json"), "w") as f:
         json.dump(meta, f, indent=1)
+    if os.path.exists(final):
+        trash = f"{final}.old-{os.getpid()}"
+        os.rename(final, trash)
+        os.rename(out, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.rename(out, final)
     print(f"[synth] done: {done - len(failed)} clips, {len(failed)} failed, "
           f"{n_long} too-long retries, {elapsed:.0f} s", file=log, flush=True)
     return meta
@@ -375,7 +441,7 @@ def main(argv=None) -> int:
     try:
         synthesize(a.out, a.seed, a.small, a.jobs, a.reps, a.unknown_reps,
                    a.other_reps_multiplier, a.force)
-    except (FileExistsError, V.EspeakError) as e:
+    except (FileExistsError, V.EspeakError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

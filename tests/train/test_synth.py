@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""Tests of beenet_train.data.synth (synthetic corpus in the GSC v2 layout).
+
+Run: /usr/bin/python3 tests/train/test_synth.py   (or under pytest)
+Synthesizes the --small corpus (~15 s) into a temporary directory through
+the command line, then checks layout, audio format, the by-voice split,
+the reader on it, --stats and determinism.  Needs espeak-ng (libespeak-ng),
+flite and festival as installed by the project's CI.
+"""
+
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import wave
+
+import numpy as np
+
+TRAIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train")
+sys.path.insert(0, TRAIN_DIR)
+
+from beenet_train.data import gsc, synth, voices as V  # noqa: E402
+from beenet_train.data.audio import active_region  # noqa: E402
+
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+ENV = dict(os.environ, PYTHONPATH=os.path.abspath(TRAIN_DIR))
+HAVE_ESPEAK = shutil.which("espeak-ng") is not None
+NAME_RE = re.compile(r"^([0-9a-f]{8})_nohash_(\d+)\.wav$")
+
+
+def run_cli(*args):
+    return subprocess.run([PY, "-m", "beenet_train.data.synth", *args], env=ENV,
+                          capture_output=True, text=True, timeout=600)
+
+
+@unittest.skipUnless(HAVE_ESPEAK, "espeak-ng is not installed")
+class TestSmallCorpus(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.root = os.path.join(cls._tmp.name, "kws12-small")
+        r = run_cli("--out", cls.root, "--seed", "0", "--small")
+        if r.returncode != 0:
+            raise RuntimeError(f"synth --small failed ({r.returncode}):\n{r.stderr}")
+        cls.log = r.stderr
+        with open(os.path.join(cls.root, "voices.json")) as f:
+            cls.voices = json.load(f)
+        with open(os.path.join(cls.root, "corpus.json")) as f:
+            cls.meta = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def wavs(self):
+        for w in gsc.word_folders(self.root):
+            for fn in sorted(os.listdir(os.path.join(self.root, w))):
+                yield w, fn
+
+    def test_progress_and_summary(self):
+        self.assertRegex(self.log, r"\[synth\] \d+/\d+ clips")
+        self.assertRegex(self.log, r"done: \d+ clips, 0 failed")
+
+    def test_layout(self):
+        words = gsc.word_folders(self.root)
+        for k in gsc.KWS12_KEYWORDS:
+            self.assertIn(k, words)
+        unknown = [w for w in words if w not in gsc.KWS12_KEYWORDS]
+        self.assertEqual(sorted(unknown), sorted(synth.SMALL_UNKNOWN_WORDS))
+        for f in ("validation_list.txt", "testing_list.txt", "voices.json", "corpus.json"):
+            self.assertTrue(os.path.isfile(os.path.join(self.root, f)), f)
+        noise = os.listdir(os.path.join(self.root, "_background_noise_"))
+        for n in ("white_noise.wav", "pink_noise.wav", "brown_noise.wav"):
+            self.assertIn(n, noise)
+        for w, fn in self.wavs():
+            self.assertRegex(fn, NAME_RE)
+
+    def test_audio_format(self):
+        n = 0
+        for w, fn in self.wavs():
+            p = os.path.join(self.root, w, fn)
+            with wave.open(p) as f:
+                self.assertEqual((f.getnchannels(), f.getsampwidth(), f.getframerate(),
+                                  f.getnframes()), (1, 2, 16000, 16000), p)
+            x = gsc.read_wav(p)
+            s, e = active_region(x)
+            self.assertGreater(e - s, 1600, f"{p}: no speech")   # > 0.1 s of sound
+            self.assertLess(e - s, 16000, f"{p}: not trimmed")
+            self.assertGreater(np.abs(x).max(), 0.05, p)
+            self.assertLess(np.abs(x).max(), 0.95, p)
+            n += 1
+        self.assertEqual(n, self.meta["clips"])
+        for fn in os.listdir(os.path.join(self.root, "_background_noise_")):
+            a = gsc.read_wav(os.path.join(self.root, "_background_noise_", fn))
+            self.assertGreater(a.size, 16000)
+            self.assertGreater(np.std(a), 1e-3)
+
+    def test_every_voice_says_every_word(self):
+        spk_of = {V.speaker_id(v): v for v in self.voices}
+        self.assertEqual(len(spk_of), len(self.voices), "speaker id collision")
+        seen = collections.defaultdict(set)
+        for w, fn in self.wavs():
+            spk = NAME_RE.match(fn).group(1)
+            self.assertIn(spk, spk_of, f"{w}/{fn}: unknown speaker")
+            seen[spk].add(w)
+        for spk, v in spk_of.items():
+            self.assertEqual(seen[spk], set(gsc.word_folders(self.root)), v)
+
+    def test_split_is_by_voice(self):
+        self.assertEqual(set(self.voices.values()), {"train", "val", "test"})
+        lists = {}
+        for s, f in (("val", "validation_list.txt"), ("test", "testing_list.txt")):
+            with open(os.path.join(self.root, f)) as fh:
+                lists[s] = {l.strip() for l in fh if l.strip()}
+        spk_split = {V.speaker_id(v): s for v, s in self.voices.items()}
+        for w, fn in self.wavs():
+            rel = f"{w}/{fn}"
+            want = spk_split[NAME_RE.match(fn).group(1)]
+            got = "val" if rel in lists["val"] else ("test" if rel in lists["test"] else "train")
+            self.assertEqual(got, want, rel)
+        # groups (eSpeak variant / recorded speaker) never straddle splits
+        by_group = collections.defaultdict(set)
+        for v, info in self.meta["voices"].items():
+            by_group[info["group"]].add(self.voices[v])
+        for g, splits in by_group.items():
+            self.assertEqual(len(splits), 1, g)
+        # every synthesizer family is in train and test
+        fam = collections.defaultdict(set)
+        for v, s in self.voices.items():
+            fam[v.split(":")[0]].add(s)
+        for f in ("espeak", "flite"):
+            self.assertTrue({"train", "test"} <= fam[f], f)
+
+    def test_reader_on_corpus(self):
+        d = gsc.load_gsc(self.root)
+        for split in ("train", "val", "test"):
+            self.assertEqual({e.label_index for e in d[split]}, set(range(12)), split)
+        test_spk = {V.speaker_id(v) for v, s in self.voices.items() if s == "test"}
+        self.assertEqual({e.speaker for e in d["test"] if e.path}, test_spk)
+
+    def test_stats_cli(self):
+        r = run_cli("--stats", self.root)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        counts = collections.Counter(w for w, _ in self.wavs())
+        for w, c in counts.items():
+            m = re.search(rf"^\s+{w}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", r.stdout, re.M)
+            self.assertIsNotNone(m, w)
+            self.assertEqual(int(m.group(4)), c, w)
+        m = re.search(r"^\s+TOTAL\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", r.stdout, re.M)
+        self.assertEqual(int(m.group(4)), sum(counts.values()))
+
+    def test_heldout_espeak_voices(self):
+        held = V.heldout_espeak_voices(self.root)
+        self.assertGreaterEqual(len(held), 2)
+        es = V.Espeak()
+        for h in held:
+            self.assertEqual(self.voices["espeak:" + h], "test")
+            self.assertTrue(es.has_voice(h), h)
+            self.assertRegex(h, r"^[a-z0-9-]+(\+[A-Za-z0-9_-]+)?$")
+        # nothing of a held-out variant was trained on
+        held_vars = {h.partition("+")[2] for h in held}
+        for v, s in self.voices.items():
+            if v.startswith("espeak:") and v.partition("+")[2] in held_vars:
+                self.assertEqual(s, "test", v)
+
+    def test_refuses_to_overwrite(self):
+        r = run_cli("--out", self.root, "--small")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--force", r.stderr)
+
+
+@unittest.skipUnless(HAVE_ESPEAK, "espeak-ng is not installed")
+class TestDeterminism(unittest.TestCase):
+    def test_voice_synthesis_is_seeded(self):
+        v = V.Voice("espeak:en-us+f2", "espeak", "en-us+f2", "espeak-variant:f2")
+        plan = [("yes", 2), ("stop", 1)]
+        # each call in a fresh process: libespeak-ng carries state between utterances
+        a, b = list(synth.synth_isolated([(v, plan, 0, None)] * 2, jobs=2))
+        (c,) = synth.synth_isolated([(v, plan, 1, None)], jobs=1)
+        self.assertEqual(sorted(a["clips"]), [("stop", 0), ("yes", 0), ("yes", 1)])
+        for k in a["clips"]:
+            self.assertEqual(a["clips"][k].shape, (16000,))
+            self.assertTrue(np.array_equal(a["clips"][k], b["clips"][k]), k)
+        self.assertFalse(all(np.array_equal(a["clips"][k], c["clips"][k]) for k in a["clips"]))
+        # repetitions differ (prosody is randomised per clip)
+        self.assertFalse(np.array_equal(a["clips"][("yes", 0)], a["clips"][("yes", 1)]))
+
+    def test_split_is_seeded(self):
+        vs = V.inventory(small=True)
+        s0, s0b, s1 = V.assign_splits(vs, 0), V.assign_splits(vs, 0), V.assign_splits(vs, 1)
+        self.assertEqual(s0, s0b)
+        self.assertEqual(set(s0), {v.name for v in vs})
+        self.assertNotEqual(s0, s1)
+
+    def test_full_split_proportions(self):
+        vs = [V.Voice(f"espeak:{l}+{x}", "espeak", f"{l}+{x}", f"espeak-variant:{x}")
+              for l in ("en-us", "en") for x in [f"v{i}" for i in range(100)]]
+        s = V.assign_splits(vs, 0)
+        c = collections.Counter(s.values())
+        self.assertEqual(c["test"], 20)
+        self.assertEqual(c["val"], 20)
+        self.assertEqual(c["train"], 160)
+
+    def test_speaker_id(self):
+        self.assertRegex(V.speaker_id("espeak:en-us+f4"), r"^[0-9a-f]{8}$")
+        self.assertEqual(V.speaker_id("flite:slt"), V.speaker_id("flite:slt"))
+        self.assertNotEqual(V.speaker_id("flite:slt"), V.speaker_id("flite:kal"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -13,6 +13,10 @@ from .gsc import (KWS12_LABELS, KWS12_KEYWORDS, Example, load_gsc,  # noqa: F401
                   load_background_noise, load_example, silence_wave, read_wav)
 from .voices import heldout_espeak_voices  # noqa: F401
 
+__all__ = ["KWS12_LABELS", "KWS12_KEYWORDS", "Example", "load_gsc", "load_background_noise",
+           "load_example", "silence_wave", "read_wav", "heldout_espeak_voices",
+           "Augmenter", "AugmentConfig"]
+
 
 def __getattr__(name):
     # lazy, so `python3 -m beenet_train.data.augment` does not import itself twice

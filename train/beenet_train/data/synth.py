@@ -103,14 +103,15 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
                 out_root: str | None) -> dict:
     """Synthesize every (word, reps) of ``plan`` for one voice.
 
-    Deterministic given (seed, voice).  Writes
+    Deterministic given (seed, voice) when each call starts from the same
+    eSpeak state, which :func:`synth_isolated` guarantees.  Writes
     ``<out_root>/<word>/<speaker>_nohash_<i>.wav`` unless out_root is None,
     in which case the clips are returned in ``result["clips"]`` (for tests).
     """
     rng = np.random.default_rng([seed, int(voice.speaker_id, 16)])
     spk = voice.speaker_id
     punct, pw = PUNCT
-    jobs = []  # (word, i, text, params)
+    jobs = []  # (word, i, text, params, clip_seed)
     for word, reps in plan:
         for i in range(reps):
             text = word + punct[int(rng.choice(len(punct), p=pw))]
@@ -172,10 +173,6 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return res
-
-
-def _task(args):
-    return synth_voice(*args)
 
 
 def _child(conn, task):

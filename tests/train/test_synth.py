@@ -168,6 +168,26 @@ class TestSmallCorpus(unittest.TestCase):
             if v.startswith("espeak:") and v.partition("+")[2] in held_vars:
                 self.assertEqual(s, "test", v)
 
+    @unittest.skipUnless(shutil.which("gst-launch-1.0") and shutil.which("gst-inspect-1.0")
+                         and subprocess.run(["gst-inspect-1.0", "espeak"],
+                                            capture_output=True).returncode == 0,
+                         "GStreamer espeak element not installed")
+    def test_heldout_voices_work_in_gstreamer_espeak(self):
+        def say(voice):
+            out = os.path.join(self._tmp.name, f"gst-{voice}.wav")
+            subprocess.run(["gst-launch-1.0", "-q", "espeak", "text=stop", f"voice={voice}",
+                            "!", "wavenc", "!", "filesink", f"location={out}"],
+                           check=True, capture_output=True, timeout=60)
+            with open(out, "rb") as f:
+                return f.read()
+        fallback = say("no-such-voice")  # unknown names fall back to the default voice
+        held = V.heldout_espeak_voices(self.root)[:2]
+        outs = [say(h) for h in held]
+        for h, o in zip(held, outs):
+            self.assertGreater(len(o), 4000, h)
+            self.assertNotEqual(o, fallback, f"{h} is not accepted by the espeak element")
+        self.assertNotEqual(outs[0], outs[1])
+
     def test_refuses_to_overwrite(self):
         r = run_cli("--out", self.root, "--small")
         self.assertEqual(r.returncode, 1)

@@ -232,5 +232,17 @@ class TestDeterminism(unittest.TestCase):
         self.assertNotEqual(V.speaker_id("flite:slt"), V.speaker_id("flite:kal"))
 
 
+class TestWordLists(unittest.TestCase):
+    def test_babble_text_has_no_corpus_word(self):
+        words = set(gsc.KWS12_KEYWORDS) | set(synth.UNKNOWN_WORDS)
+        toks = set(re.findall(r"[a-z']+", synth.BABBLE_TEXT.lower()))
+        self.assertEqual(toks & words, set())
+
+    def test_unknown_words(self):
+        self.assertGreaterEqual(len(synth.UNKNOWN_WORDS), 25)
+        self.assertEqual(set(synth.UNKNOWN_WORDS) & set(gsc.KWS12_KEYWORDS), set())
+        self.assertTrue(set(synth.SMALL_UNKNOWN_WORDS) <= set(synth.UNKNOWN_WORDS))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -56,13 +56,13 @@ PUNCT = (["", ".", "!", "?"], [0.35, 0.35, 0.2, 0.1])  # changes intonation
 
 NOISE_SECONDS = 60
 BABBLE_TEXT = (
-    "The weather service said a cold front will bring clouds and light rain to the "
+    "The weather service said a cold front will bring clouds and steady rain to the "
     "valley by Thursday afternoon. Many farmers were hoping for a little more water "
     "this season, as the wells have been very low since early spring. A local baker "
     "told reporters that business was steady and that tourists still visited the old "
     "market square every weekend. The city council will meet again next month to "
     "discuss the new library, the bus routes and a plan for the public gardens. "
-    "Children at the village school painted a mural of birds, fish and ships that "
+    "Children at the village school painted a mural with birds, fish and ships that "
     "now decorates the wall near the harbour, where fishermen sell their catch each "
     "morning before the sun is high.")
 

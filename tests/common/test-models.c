@@ -119,6 +119,15 @@ test_model_set_normalisation (TestModel *m, const float *mean,
   memcpy (m->inv_std, inv_std, m->n_mels * sizeof (float));
 }
 
+int
+test_model_set_num_classes (TestModel *m, unsigned n_classes)
+{
+  if (m->n_exits > 0 || n_classes < 2 || n_classes > 1024)
+    return -1;
+  m->n_classes = n_classes;
+  return 0;
+}
+
 void
 test_model_set_policy (TestModel *m, const char *policy, float threshold)
 {

@@ -95,6 +95,10 @@ int test_model_bdense (TestModel *m, int input, unsigned cout, int relu,
 /* Input must be (1, 1, n_classes). */
 int test_model_exit (TestModel *m, int input);
 
+/* Change the number of classes (labels) before any exit is added; returns
+ * 0, or -1 if an exit already exists or n is outside 2..1024. */
+int test_model_set_num_classes (TestModel *m, unsigned n_classes);
+
 /* Set frontend.mean / frontend.inv_std (n_mels values each; copied). */
 void test_model_set_normalisation (TestModel *m, const float *mean,
     const float *inv_std);

@@ -21,7 +21,7 @@ from beenet_train.model import BeeNet, build_graph, exit_ops_fractions  # noqa: 
 
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 # Small net: 24 and 40 channels exercise partial words (tail bits) in bconv2d/bdense.
-SMALL = {"stem_channels": 4, "stages": [[24, 2], [40, 1]], "exits": [1, 3], "name": "test-small"}
+SMALL = {"head_relu": True, "stem_channels": 4, "stages": [[24, 2], [40, 1]], "exits": [1, 3], "name": "test-small"}
 
 
 def random_model(seed=0, config=SMALL):

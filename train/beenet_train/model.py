@@ -27,10 +27,11 @@ DEFAULT_CONFIG: Dict = {
     "in_shape": [98, 64],          # (H = n_frames, W = n_mels)
     "num_classes": 12,
     "stem_channels": 8,
-    "stages": [[32, 3], [64, 3], [128, 3]],   # [channels, blocks]
-    "exits": [2, 4, 5, 7, 9],       # exit after this many binary blocks (last = all blocks)
-    "transition_groups": 1,         # groups of the transition 1x1 conv
-    "stem_pool": False,             # maxpool 2x2 between the stem's depthwise and pointwise convs
+    "stem_pool": True,              # maxpool 2x2 between the stem's depthwise and pointwise convs
+    "stages": [[64, 4], [160, 5]],  # [channels, binary blocks]
+    "exits": [2, 3, 4, 6, 9],       # exit after this many binary blocks (last = all blocks)
+    "transition_groups": 2,         # groups of the transition 1x1 conv
+    "head_relu": True,              # exit head: per-channel affine + ReLU before the global average pool
 }
 
 
@@ -82,14 +83,19 @@ class Transition(nn.Module):
 
 
 class ExitHead(nn.Module):
-    def __init__(self, c, num_classes):
+    def __init__(self, c, num_classes, relu=False):
         super().__init__()
+        self.relu = relu
+        if relu:
+            self.bn_pre = nn.BatchNorm2d(c)
         self.bn_in = nn.BatchNorm1d(c)
         self.fc = BinaryLinear(c, num_classes)
         self.scale = nn.Parameter(torch.full((num_classes,), 1.0 / float(c) ** 0.5))
         self.bias = nn.Parameter(torch.zeros(num_classes))
 
     def forward(self, x):
+        if self.relu:
+            x = F.relu(self.bn_pre(x))
         x = x.mean(dim=(2, 3))
         x = self.bn_in(x)
         return self.fc(x) * self.scale + self.bias
@@ -122,7 +128,7 @@ class BeeNet(nn.Module):
                 self.plan.append(("block", len(self.blocks) - 1))
                 done += 1
                 if done in exits:
-                    self.heads.append(ExitHead(c, cfg["num_classes"]))
+                    self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
                     self.plan.append(("exit", len(self.heads) - 1))
         # per-Mel normalisation, filled from training statistics
         self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
@@ -211,7 +217,14 @@ def build_graph(model: BeeNet) -> List[Dict]:
         else:
             h = model.heads[step[1]]
             c = h.fc.in_features
-            g = add({"op": "global_avgpool", "inputs": [x]})
+            src = x
+            if h.relu:
+                scale, bias = fold_bn(h.bn_pre)
+                src = add({"op": "conv2d", "inputs": [x], "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0],
+                           "groups": c, "out_channels": c, "activation": "relu",
+                           "weight": np.ones((c, 1, 1, 1), np.float32), "scale": scale.numpy(),
+                           "bias": bias.numpy()})
+            g = add({"op": "global_avgpool", "inputs": [src]})
             scale, bias = fold_bn(h.bn_in)
             g = add({"op": "conv2d", "inputs": [g], "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0],
                      "groups": c, "out_channels": c, "activation": "none",
@@ -294,3 +307,36 @@ def describe_ops(config: Dict = None):
     nodes = build_graph(m)
     fr, tb, tf = exit_ops_fractions(nodes, tuple(m.config["in_shape"]), m.config["num_classes"])
     return fr, tb, tf, nodes
+
+
+def layer_table_markdown(config: Dict = None) -> str:
+    """Markdown table of the exported graph: node, op, output shape (HWC), OPs, cumulative fraction."""
+    m = BeeNet(config).eval()
+    nodes = build_graph(m)
+    shapes, costs = graph_shapes_and_ops(nodes, tuple(m.config["in_shape"]), m.config["num_classes"])
+    ops = [f + b / 64.0 for b, f in costs]
+    total = sum(ops)
+    rows = ["| node | op | inputs | kernel / stride / groups | activation | output (H, W, C) | BOPs | FLOPs | cumulative OPs |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    acc = 0.0
+    k = 0
+    for i, (n, s, (b, f), o) in enumerate(zip(nodes, shapes[1:], costs, ops)):
+        acc += o
+        op = n["op"]
+        if op == "exit":
+            k += 1
+            op = "**exit %d**" % k
+        geo = ""
+        if "kernel" in n:
+            geo = "%dx%d / %d / %s" % (n["kernel"][0], n["kernel"][1], n["stride"][0], n.get("groups", "-"))
+        rows.append("| %d | %s | %s | %s | %s | %s | %d | %d | %.3f |" % (
+            i, op, ",".join(str(v) for v in n["inputs"]), geo, n.get("activation", ""), "x".join(map(str, s)),
+            b, f, acc / total))
+    return "\n".join(rows)
+
+
+def parameter_count(config: Dict = None) -> Dict[str, int]:
+    m = BeeNet(config)
+    binary = sum(mod.weight.numel() for mod in m.modules() if isinstance(mod, (BinaryConv2d, BinaryLinear)))
+    total = sum(p.numel() for p in m.parameters())
+    return {"binary_weights": binary, "real_parameters": total - binary}

@@ -98,8 +98,8 @@ bdense_portable (uint32_t cin, uint32_t cout, const uint32_t *in_bits,
   }
 }
 
-static void
-conv2d_portable (const BeenetConvGeom *g, const float *in,
+void
+beenet_conv2d_portable (const BeenetConvGeom *g, const float *in,
     const float *weight, const float *scale, const float *bias, float *out)
 {
   const uint32_t cig = g->c / g->groups;
@@ -133,8 +133,8 @@ conv2d_portable (const BeenetConvGeom *g, const float *in,
   }
 }
 
-static void
-dense_portable (uint32_t cin, uint32_t cout, const float *in,
+void
+beenet_dense_portable (uint32_t cin, uint32_t cout, const float *in,
     const float *weight, const float *scale, const float *bias, bool relu,
     float *out)
 {
@@ -153,6 +153,6 @@ const BeenetKernels beenet_kernels_portable = {
   .pack_signs = pack_signs_portable,
   .bconv2d = bconv2d_portable,
   .bdense = bdense_portable,
-  .conv2d = conv2d_portable,
-  .dense = dense_portable,
+  .conv2d = beenet_conv2d_portable,
+  .dense = beenet_dense_portable,
 };

@@ -50,6 +50,14 @@ typedef struct BeenetKernels {
 
 extern const BeenetKernels beenet_kernels_portable;
 
+/* The portable float kernels, shared by sets that only accelerate the
+ * binary ops. */
+void beenet_conv2d_portable (const BeenetConvGeom *g, const float *in,
+    const float *weight, const float *scale, const float *bias, float *out);
+void beenet_dense_portable (uint32_t cin, uint32_t cout, const float *in,
+    const float *weight, const float *scale, const float *bias, bool relu,
+    float *out);
+
 /* Extra kernel sets compiled in for this architecture, NULL-terminated,
  * best first; each entry has a CPU check. */
 typedef struct {
@@ -68,9 +76,13 @@ const BeenetKernels *beenet_kernels_get (const char *name);
 static inline uint32_t
 beenet_popcount32 (uint32_t x)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) \
+    && (defined(__POPCNT__) || defined(__aarch64__) || defined(__powerpc64__))
+  /* One instruction on these targets. */
   return (uint32_t) __builtin_popcount (x);
 #else
+  /* Baseline x86-64 has no POPCNT and __builtin_popcount becomes a libgcc
+   * call; this SWAR version is inlined and branch-free. */
   x = x - ((x >> 1) & 0x55555555u);
   x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
   x = (x + (x >> 4)) & 0x0f0f0f0fu;

@@ -278,6 +278,9 @@ beenet_frontend_compute (BeenetFrontend *fe, const float *samples, size_t n,
       double e = 0.0;
       for (uint32_t i = 0; i < fe->mel_len[m]; i++)
         e += (double) p[i] * (double) w[i];
+      if (!isfinite (e))   /* float power spectrum overflowed */
+        return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+            "input samples too large: Mel energy of frame %u overflows", t);
       dst[m] = (float) log (e > floor_ ? e : floor_);
     }
   }

@@ -321,8 +321,21 @@ START_TEST (test_errors)
   s[12345] = -INFINITY;
   ck_assert_int_eq (beenet_frontend_compute (fe, s, c.window_samples, out,
           NULL), BEENET_ERROR_NONFINITE);
-  /* A NaN after window_samples is not read. */
+  /* Finite samples so large that the float power spectrum overflows. */
   s[12345] = 0.0f;
+  for (unsigned i = 1000; i < 1400; i++)
+    s[i] = 3e37f;
+  ck_assert_int_eq (beenet_frontend_compute (fe, s, c.window_samples, out,
+          &err), BEENET_ERROR_NONFINITE);
+  ck_assert_ptr_nonnull (strstr (err.message, "too large"));
+  for (unsigned i = 1000; i < 1400; i++)
+    s[i] = 0.0f;
+  /* A NaN after window_samples is not read. */
+  float *longer = calloc (c.window_samples + 1, sizeof (float));
+  longer[c.window_samples] = NAN;
+  ck_assert_int_eq (beenet_frontend_compute (fe, longer, c.window_samples + 1,
+          out, &err), BEENET_OK);
+  free (longer);
   beenet_frontend_free (fe);
   free (s);
   free (out);

@@ -419,6 +419,76 @@ START_TEST (test_bad_arguments)
 }
 END_TEST
 
+/* ---- no allocation per window ----------------------------------------
+ * The test executable is linked with -Wl,--wrap for the allocation
+ * functions (tests/engine/meson.build), which redirects every call made by
+ * the statically linked engine to the counters below. */
+
+#if defined(BEENET_TEST_WRAP_MALLOC)
+static volatile int counting;
+static volatile long n_allocs;
+void *__real_malloc (size_t);
+void *__real_calloc (size_t, size_t);
+void *__real_realloc (void *, size_t);
+void *__real_aligned_alloc (size_t, size_t);
+void *__wrap_malloc (size_t n);
+void *__wrap_calloc (size_t a, size_t b);
+void *__wrap_realloc (void *p, size_t n);
+void *__wrap_aligned_alloc (size_t a, size_t n);
+void *__wrap_malloc (size_t n) { if (counting) n_allocs++; return __real_malloc (n); }
+void *__wrap_calloc (size_t a, size_t b) { if (counting) n_allocs++; return __real_calloc (a, b); }
+void *__wrap_realloc (void *p, size_t n) { if (counting) n_allocs++; return __real_realloc (p, n); }
+void *__wrap_aligned_alloc (size_t a, size_t n) { if (counting) n_allocs++; return __real_aligned_alloc (a, n); }
+
+START_TEST (test_no_allocation_per_window)
+{
+  size_t size;
+  uint8_t *b = test_models_realistic (5, &size);
+  BeenetModel *m;
+  BeenetSession *s;
+  /* The counter works: loading allocates. */
+  counting = 1;
+  n_allocs = 0;
+  ck_assert_int_eq (beenet_model_load_memory (b, size, &m, NULL), BEENET_OK);
+  ck_assert_int_eq (beenet_session_new (m, &s, NULL), BEENET_OK);
+  counting = 0;
+  ck_assert_int_gt (n_allocs, 3);
+  free (b);
+  float *x = malloc (sizeof (float) * 16000);
+  float *feat = calloc (98 * 64, sizeof (float));
+  float *logits = malloc (sizeof (float) * 5 * 12);
+  uint32_t seed = 1;
+  for (int i = 0; i < 16000; i++)
+    x[i] = 0.2f * test_rand_float (&seed);
+  BeenetResult r;
+  /* Warm-up (ORC compiles its programs on first use, inside liborc). */
+  ck_assert_int_eq (beenet_session_classify (s, x, 16000,
+          BEENET_POLICY_ENTROPY, 0.0f, &r, NULL), BEENET_OK);
+  /* No ck_assert inside the counted region: Check itself allocates when it
+   * records a passed assertion. */
+  int bad = 0;
+  counting = 1;
+  n_allocs = 0;
+  for (int i = 0; i < 20; i++) {
+    x[i] = -x[i];
+    bad |= beenet_session_classify (s, x, 16000, BEENET_POLICY_ENTROPY,
+        i % 2 ? 0.0f : 100.0f, &r, NULL);
+    bad |= beenet_session_classify (s, x, 16000,
+        BEENET_POLICY_MAX_PROBABILITY, 0.5f, &r, NULL);
+    bad |= beenet_session_classify_features (s, feat, BEENET_POLICY_ENTROPY,
+        0.5f, &r, NULL);
+    bad |= beenet_session_run_all_exits (s, feat, logits, NULL);
+  }
+  counting = 0;
+  ck_assert_int_eq (bad, 0);
+  ck_assert_int_eq (n_allocs, 0);
+  beenet_session_free (s);
+  beenet_model_unref (m);
+  free (x); free (feat); free (logits);
+}
+END_TEST
+#endif
+
 /* ---- threads: one model, one session per thread --------------------- */
 
 typedef struct {
@@ -500,6 +570,9 @@ session_suite (void)
   tcase_add_test (tc, test_nonfinite);
   tcase_add_test (tc, test_bad_arguments);
   tcase_add_test (tc, test_threads);
+#if defined(BEENET_TEST_WRAP_MALLOC)
+  tcase_add_test (tc, test_no_allocation_per_window);
+#endif
   suite_add_tcase (s, tc);
   return s;
 }

@@ -61,7 +61,7 @@ def main(argv=None):
         print("wrote %s (%d bytes)" % (a.out, n))
     elif a.cmd == "evaluate":
         from .evaluate import evaluate
-        cmd = "PYTHONPATH=train /usr/bin/python3 -m beenet_train " + " ".join(
+        cmd = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + " ".join(
             shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
         res = evaluate(a.model, a.data, a.split, a.checkpoint, a.card, cmd, a.max_clips)
         if a.json:

@@ -173,6 +173,20 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
         L.append("| training | seed %s, %s epochs (best %s), %s min wall time, data `%s` |" % (
             tr.get("seed"), tr.get("epochs"), tr.get("best_epoch"), tr.get("wall_minutes"), tr.get("data")))
     L.append("")
+    fin = res["exit_accuracy"][-1]
+    chk = lambda ok: "met" if ok else "**NOT met**"
+    L.append("## Project targets\n")
+    L.append("| target | measured | status |\n|---|---|---|")
+    L.append("| final-exit accuracy >= 95 %% on held-out voices | %.2f %% | %s |" % (100 * fin, chk(fin >= 0.95)))
+    L.append("| accuracy at the shipped threshold within 1 point of the final exit | %+.2f points | %s |" % (
+        100 * (rec_row["accuracy"] - fin), chk(rec_row["accuracy"] >= fin - 0.01)))
+    L.append("| average OPs fraction at the shipped threshold <= 50 %% | %.1f %% | %s |" % (
+        100 * rec_row["ops_fraction"], chk(rec_row["ops_fraction"] <= 0.5)))
+    L.append("| file size <= 256 KiB | %.1f KiB | %s |" % (res["size_bytes"] / 1024, chk(res["size_bytes"] <= 262144)))
+    if "parity" in res:
+        L.append("| PyTorch/engine every-exit argmax parity >= 99.5 %% | %.2f %% | %s |" % (
+            100 * res["parity"]["all_exits_agree"], chk(res["parity"]["all_exits_agree"] >= 0.995)))
+    L.append("")
     L.append("## Each exit used alone\n")
     L.append("| exit | accuracy | OPs fraction (cumulative, incl. this exit) |\n|---|---|---|")
     for e in range(E):

@@ -99,7 +99,22 @@ beenet_windower_finish (BeenetWindower * w, uint64_t interval,
 {
   int stop = 0;
 
-  /* only samples at or after next_start are buffered (w->len of them) */
+  /* only samples at or after next_start are buffered (w->len of them).  A
+   * trailing partial window is classified when it holds at least half a
+   * window of audio.  A stream that never filled a single window (a short
+   * utterance from a synthesiser, a clip shorter than 1 s) is classified once
+   * when it holds at least BEENET_WINDOWER_MIN_STREAM_DIVISOR-th of a window,
+   * so that short inputs still get an answer. */
+  if (w->next_start == 0 && w->len > 0
+      && BEENET_WINDOWER_MIN_STREAM_DIVISOR * w->len >= w->window
+      && 2 * w->len < w->window) {
+    size_t real = w->len;
+
+    memset (w->buf + real, 0, (w->window - real) * sizeof (float));
+    stop = func (w->buf, w->window, 0, real, user_data);
+    beenet_windower_reset (w);
+    return stop;
+  }
   while (!stop && w->len > 0 && 2 * w->len >= w->window) {
     size_t real = w->len;
 

@@ -53,8 +53,14 @@ void beenet_windower_reset (BeenetWindower *w);
  * if a callback asked to stop. */
 int beenet_windower_push (BeenetWindower *w, const float *samples, size_t n,
     uint64_t interval, BeenetWindowFunc func, void *user_data);
+/* A stream that never filled one window is still classified at its end
+ * when it holds at least window / BEENET_WINDOWER_MIN_STREAM_DIVISOR samples
+ * (100 ms of a 1 s window). */
+#define BEENET_WINDOWER_MIN_STREAM_DIVISOR 10
+
 /* End of stream: delivers the trailing zero-padded windows holding >= half a
- * window of real samples, then resets. */
+ * window of real samples (or, when no window was delivered since the last
+ * reset, one window holding >= 1/10 of a window), then resets. */
 int beenet_windower_finish (BeenetWindower *w, uint64_t interval,
     BeenetWindowFunc func, void *user_data);
 

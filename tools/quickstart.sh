@@ -16,5 +16,5 @@ fi
 echo "quickstart: classifying $wav"
 GST_PLUGIN_PATH=$PWD/build/gst gst-launch-1.0 -m \
   filesrc location="$wav" ! decodebin ! audioconvert ! audioresample ! \
-  beenet threshold=0.5 ! fakesink 2>&1 | grep -E "beenet|EOS|ERROR|WARNING" \
+  beenet threshold=0.5 ! fakesink 2>&1 | grep -E "\(element\): beenet|ERROR|WARNING" \
   | sed -e 's/, probabilities=([^)]*)[^,;]*//'

@@ -176,7 +176,13 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
-          "Classify each window and post a \"beenet\" element message", TRUE,
+          "Classify each window and post a \"beenet\" element message with "
+          "the fields timestamp, stream-time, running-time, duration "
+          "(GstClockTime, as the level element), class (uint), label "
+          "(string), confidence (double), entropy (double, nats), exit "
+          "(uint, 1-based), num-exits (uint), threshold (double), policy "
+          "(string), probabilities (GValueArray of double, one per class), "
+          "ops-fraction (double) and inference-time (guint64 ns)", TRUE,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 

@@ -26,4 +26,15 @@ meson compile -C build-asan
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite acceptance
-echo "run-tests: all suites passed (normal and sanitizer builds)"
+# One closing line over both builds, counted from meson's JSON test logs.
+/usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+ok = bad = skip = 0
+for path in sys.argv[1:]:
+    for line in open(path, encoding="utf-8"):
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"): ok += 1
+        elif r == "SKIP": skip += 1
+        else: bad += 1
+print("run-tests: %d passed, %d failed, %d skipped" % (ok, bad, skip))
+PY

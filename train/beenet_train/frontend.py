@@ -154,7 +154,25 @@ def default_config() -> FrontendConfig:
     return cfg
 
 
-class Frontend:
+class _Handle:
+    """Owner of one engine handle; `_free` names the engine call releasing it."""
+
+    _free = ""
+    _h = None  # set per instance before the engine call fills it
+
+    def close(self) -> None:
+        if self._h:
+            getattr(lib(), self._free)(self._h)
+            self._h = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Frontend(_Handle):
     """The engine's log-Mel front-end.  compute(wave) -> (n_frames, n_mels) float32."""
 
     def __init__(self, config: Optional[FrontendConfig] = None):
@@ -168,16 +186,7 @@ class Frontend:
         self.window_samples = int(self.config.window_samples)
         self._err = _Error()
 
-    def close(self) -> None:
-        if self._h:
-            lib().beenet_frontend_free(self._h)
-            self._h = ctypes.c_void_p()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    _free = "beenet_frontend_free"
 
     def fit(self, wave: np.ndarray) -> np.ndarray:
         """Zero-pad or cut to exactly window_samples (float32, contiguous)."""
@@ -202,7 +211,7 @@ class Frontend:
         return out
 
 
-class Model:
+class Model(_Handle):
     """A loaded engine model (beenet_model_load_file / _memory)."""
 
     def __init__(self, path: Optional[str] = None, data: Optional[bytes] = None):
@@ -238,22 +247,13 @@ class Model:
         ctypes.CDLL(None).free(ctypes.c_void_p(p))
         return s
 
-    def close(self) -> None:
-        if self._h:
-            lib().beenet_model_unref(self._h)
-            self._h = ctypes.c_void_p()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    _free = "beenet_model_unref"
 
     def session(self) -> "Session":
         return Session(self)
 
 
-class Session:
+class Session(_Handle):
     def __init__(self, model: Model):
         self.model = model
         self._h = ctypes.c_void_p()
@@ -263,16 +263,7 @@ class Session:
         cfg = model.frontend_config
         self._nfeat = int(cfg.n_frames) * int(cfg.n_mels)
 
-    def close(self) -> None:
-        if self._h:
-            lib().beenet_session_free(self._h)
-            self._h = ctypes.c_void_p()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    _free = "beenet_session_free"
 
     def _features(self, features: np.ndarray) -> np.ndarray:
         f = np.ascontiguousarray(features, dtype=np.float32)

@@ -10,6 +10,8 @@ PACKAGES="
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-espeak gstreamer1.0-pulseaudio
   espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+  festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
+  festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-ca-ona-hts
   sox alsa-utils pulseaudio pulseaudio-utils locales
   python3 python3-numpy python3-torch python3-gi gir1.2-gstreamer-1.0
 "

@@ -232,7 +232,88 @@ class TestDeterminism(unittest.TestCase):
         self.assertNotEqual(V.speaker_id("flite:slt"), V.speaker_id("flite:kal"))
 
 
+def _median_f0(x, sr=16000):
+    """Median autocorrelation F0 (Hz) over the loud 40 ms frames of a clip."""
+    n = int(0.04 * sr)
+    frames = [x[i:i + n] for i in range(0, len(x) - n, n // 2)]
+    e = np.array([np.sqrt(np.mean(f ** 2)) for f in frames])
+    f0 = []
+    for f, ef in zip(frames, e):
+        if ef < 0.3 * e.max():
+            continue
+        f = f - f.mean()
+        ac = np.correlate(f, f, "full")[n - 1:]
+        lo, hi = sr // 400, sr // 60
+        f0.append(sr / (lo + int(np.argmax(ac[lo:hi]))))
+    return float(np.median(f0))
+
+
+HAVE_FESTIVAL = shutil.which("festival") is not None
+
+
+@unittest.skipUnless(HAVE_FESTIVAL, "festival is not installed")
+class TestExtraFestivalVoices(unittest.TestCase):
+    """The non-English recorded voices (training only) and the "+high"
+    pseudo-speakers: installed by tools/setup-debian.sh, so CI runs this."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.available = set(V.festival_voices_available())
+        cls.inv = {v.name: v for v in V.inventory()}
+
+    def test_all_installed(self):
+        self.assertEqual(set(V.FESTIVAL_VOICES) - self.available, set(),
+                         "run tools/setup-debian.sh to install the festival voices")
+
+    def synth(self, name, plan):
+        (r,) = synth.synth_isolated([(self.inv[name], plan, 0, None)], jobs=1)
+        self.assertEqual(r["failed"], [])
+        return r["clips"]
+
+    def test_foreign_voices_say_the_respelled_words(self):
+        for name, v in sorted(self.inv.items()):
+            if v.lang == "en":
+                continue
+            with self.subTest(voice=name):
+                clips = self.synth(name, [("yes", 1), ("sheila", 1), ("visual", 1)])
+                for k, c in clips.items():
+                    s, e = active_region(c, 16000, rel_db=-30.0)
+                    # one word, not letters spelled out or an encoding error read aloud
+                    self.assertTrue(0.15 < (e - s) / 16000 < 0.95, (name, k, (e - s) / 16000))
+
+    def test_foreign_voices_are_training_only(self):
+        split = V.assign_splits(list(self.inv.values()), 0)
+        for name, v in self.inv.items():
+            if v.lang != "en":
+                self.assertEqual(split[name], "train", name)
+        english = [v for v in self.inv.values() if v.lang == "en"]
+        self.assertEqual({k: s for k, s in split.items() if self.inv[k].lang == "en"},
+                         V.assign_splits(english, 0))
+
+    def test_high_variant_raises_pitch(self):
+        for base in ("festival:kal_diphone", "festival:ked_diphone"):
+            with self.subTest(voice=base):
+                lo = self.synth(base, [("yes", 3)])
+                hi = self.synth(base + "+high", [("yes", 3)])
+                f_lo = np.median([_median_f0(c) for c in lo.values()])
+                f_hi = np.median([_median_f0(c) for c in hi.values()])
+                self.assertGreater(f_hi, 1.4 * f_lo, (f_lo, f_hi))
+                self.assertEqual(self.inv[base].group, self.inv[base + "+high"].group)
+
+
 class TestWordLists(unittest.TestCase):
+    def test_every_word_has_a_respelling(self):
+        words = set(gsc.KWS12_KEYWORDS) | set(synth.UNKNOWN_WORDS)
+        langs = {fv.lang for fv in V.FESTIVAL_VOICES.values()} - {"en"}
+        self.assertEqual(langs, set(V.FOREIGN_SPELLINGS))
+        for lang, table in V.FOREIGN_SPELLINGS.items():
+            self.assertEqual(set(table), words, lang)
+            enc = {fv.encoding for fv in V.FESTIVAL_VOICES.values() if fv.lang == lang}
+            for w, t in table.items():
+                self.assertRegex(t, r"^[^\W\d_]+$", (lang, w))
+                for e in enc:
+                    t.encode(e)  # must be representable for festival
+
     def test_babble_text_has_no_corpus_word(self):
         words = set(gsc.KWS12_KEYWORDS) | set(synth.UNKNOWN_WORDS)
         toks = set(re.findall(r"[a-z']+", synth.BABBLE_TEXT.lower()))

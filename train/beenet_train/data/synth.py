@@ -51,6 +51,9 @@ ESPEAK_PITCH = (15, 85)       # 0..100 (default 50)
 ESPEAK_RANGE = (20, 90)       # pitch range 0..100 (default 50)
 STRETCH = (0.8, 1.3)          # flite/festival duration stretch
 TAPE = (0.9, 1.1)             # flite/festival speed+pitch factor (resampling)
+HIGH_TAPE = (1.08, 1.2)       # the same for "+high" pseudo-speakers (formants up)
+HIGH_F0 = (165.0, 225.0)      # "+high": festival F0 target mean (Hz) before tape speed
+HIGH_F0_STD = (18.0, 35.0)    # "+high": F0 target standard deviation (Hz)
 PEAK_DB = (-18.0, -1.0)       # clip peak level, dBFS
 PUNCT = (["", ".", "!", "?"], [0.35, 0.35, 0.2, 0.1])  # changes intonation
 
@@ -114,11 +117,15 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     jobs = []  # (word, i, text, params, clip_seed)
     for word, reps in plan:
         for i in range(reps):
-            text = word + punct[int(rng.choice(len(punct), p=pw))]
+            text = V.text_for(voice, word) + punct[int(rng.choice(len(punct), p=pw))]
             if voice.family == "espeak":
                 params = dict(rate=int(rng.integers(ESPEAK_RATE[0], ESPEAK_RATE[1] + 1)),
                               pitch=int(rng.integers(ESPEAK_PITCH[0], ESPEAK_PITCH[1] + 1)),
                               pitch_range=int(rng.integers(ESPEAK_RANGE[0], ESPEAK_RANGE[1] + 1)))
+            elif voice.family == "festival" and V.FESTIVAL_VOICES[voice.arg].raise_f0:
+                params = dict(stretch=float(rng.uniform(*STRETCH)),
+                              tape=float(rng.uniform(*HIGH_TAPE)),
+                              f0=(float(rng.uniform(*HIGH_F0)), float(rng.uniform(*HIGH_F0_STD))))
             else:
                 params = dict(stretch=float(rng.uniform(*STRETCH)),
                               tape=float(rng.uniform(*TAPE)))
@@ -131,7 +138,8 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
         raw = {}
         if voice.family == "festival":
             outs = V.festival_synth_batch(
-                voice.arg, [(t, p["stretch"]) for (_, _, t, p, _) in jobs], tmp)
+                voice.arg, [(t, p["stretch"]) + ((p["f0"],) if "f0" in p else ())
+                            for (_, _, t, p, _) in jobs], tmp)
             raw = {k: outs[k] for k in range(len(jobs))}
         for k, (word, i, text, params, clip_seed) in enumerate(jobs):
             crng = np.random.default_rng(clip_seed)
@@ -390,9 +398,10 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         "reps": reps, "unknown_reps": unknown_reps, "other_reps_multiplier": other_mult,
         "prosody": {"espeak_rate": ESPEAK_RATE, "espeak_pitch": ESPEAK_PITCH,
                     "espeak_range": ESPEAK_RANGE, "stretch": STRETCH, "tape": TAPE,
+                    "high_tape": HIGH_TAPE, "high_f0": HIGH_F0, "high_f0_std": HIGH_F0_STD,
                     "peak_dbfs": PEAK_DB, "punctuation": PUNCT},
         "background_noise": noise,
-        "voices": {v.name: {"family": v.family, "arg": v.arg, "group": v.group,
+        "voices": {v.name: {"family": v.family, "arg": v.arg, "group": v.group, "lang": v.lang,
                             "speaker": v.speaker_id, "split": split[v.name]}
                    for v in voices},
         "clips": done - len(failed), "failed": failed, "too_long_retries": n_long,

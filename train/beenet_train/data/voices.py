@@ -47,17 +47,91 @@ ESPEAK_VARIANTS_SMALL = ["", "m1", "f2", "m3", "f4", "klatt", "croak",
                          "whisper", "m7", "f5"]
 
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]  # awb_time is limited-domain
-FESTIVAL_VOICES = {  # festival voice -> scheme call selecting it
-    "kal_diphone": "(voice_kal_diphone)",
-    "ked_diphone": "(voice_ked_diphone)",
-    "cmu_us_slt_arctic_hts": "(voice_cmu_us_slt_arctic_hts)",
+@dataclass(frozen=True)
+class FestivalVoice:
+    select: str              # scheme call selecting the voice
+    lang: str = "en"         # language of its letter-to-sound rules
+    encoding: str = "latin-1"  # text encoding festival expects for it
+    raise_f0: bool = False   # pseudo-speaker: F0 raised, formants shifted up
+
+
+FESTIVAL_VOICES = {  # "voice[+variant]" -> how to drive it
+    "kal_diphone": FestivalVoice("(voice_kal_diphone)"),
+    "ked_diphone": FestivalVoice("(voice_ked_diphone)"),
+    "cmu_us_slt_arctic_hts": FestivalVoice("(voice_cmu_us_slt_arctic_hts)"),
+    # The English recorded voices in training are all adult men (kal, ked,
+    # rms); "+high" re-voices two of them with a raised F0 target (festival's
+    # linear-regression intonation model) and a higher tape speed (formants
+    # up ~8-20 %), a cheap vocal-tract/pitch perturbation of a real speaker.
+    "kal_diphone+high": FestivalVoice("(voice_kal_diphone)", raise_f0=True),
+    "ked_diphone+high": FestivalVoice("(voice_ked_diphone)", raise_f0=True),
+    # Recorded non-English speakers (4 women, 1 boy, 4 men) reading the words
+    # respelled for their own letter-to-sound rules (FOREIGN_SPELLINGS):
+    # accented speech from real voices.  Training only (see assign_splits).
+    "lp_diphone": FestivalVoice("(voice_lp_diphone)", "it"),
+    "pc_diphone": FestivalVoice("(voice_pc_diphone)", "it"),
+    "suo_fi_lj_diphone": FestivalVoice("(voice_suo_fi_lj_diphone)", "fi"),
+    "hy_fi_mv_diphone": FestivalVoice("(voice_hy_fi_mv_diphone)", "fi"),
+    "czech_dita": FestivalVoice("(voice_czech_dita)", "cs", "iso-8859-2"),
+    "czech_krb": FestivalVoice("(voice_czech_krb)", "cs", "iso-8859-2"),
+    "czech_machac": FestivalVoice("(voice_czech_machac)", "cs", "iso-8859-2"),
+    "czech_ph": FestivalVoice("(voice_czech_ph)", "cs", "iso-8859-2"),
+    "upc_ca_ona_hts": FestivalVoice("(voice_upc_ca_ona_hts)", "ca"),
 }
+# Debian packages of the non-English voices (tools/setup-debian.sh installs them)
+FOREIGN_VOICE_PACKAGES = ["festvox-italp16k", "festvox-itapc16k", "festvox-suopuhe-lj",
+                          "festvox-suopuhe-mv", "festvox-czech-dita", "festvox-czech-krb",
+                          "festvox-czech-machac", "festvox-czech-ph", "festvox-ca-ona-hts"]
+
+# Every corpus word respelled so Czech, Finnish, Italian and Catalan
+# letter-to-sound rules say something close to its General American
+# pronunciation, as a speaker of that language would read it.
+# word: (cs, fi, it, ca)
+_RESPELL = {
+    "yes": ("jes", "jes", "ies", "ies"), "no": ("nou", "nou", "nou", "nou"),
+    "up": ("ap", "ap", "ap", "ap"), "down": ("daun", "daun", "daun", "daun"),
+    "left": ("left", "left", "left", "left"), "right": ("rajt", "rait", "rait", "rait"),
+    "on": ("on", "on", "on", "on"), "off": ("of", "of", "of", "of"),
+    "stop": ("stop", "stop", "stop", "stop"), "go": ("gou", "gou", "gou", "gou"),
+    "backward": ("bekvord", "bekvord", "becuord", "becuord"), "bed": ("bed",) * 4,
+    "bird": ("berd",) * 4, "cat": ("ket", "ket", "chet", "quet"), "dog": ("dog",) * 4,
+    "eight": ("ejt", "eit", "eit", "eit"), "five": ("fajv", "faiv", "faiv", "faiv"),
+    "follow": ("folou",) * 4, "forward": ("forvord", "forvord", "foruord", "foruord"),
+    "four": ("for",) * 4, "happy": ("hepi",) * 4, "house": ("haus",) * 4,
+    "learn": ("lern",) * 4, "marvin": ("marvin",) * 4,
+    "nine": ("najn", "nain", "nain", "nain"), "one": ("uan",) * 4, "seven": ("seven",) * 4,
+    "sheila": ("\u0161ejla", "seila", "sceila", "xeila"), "six": ("siks", "siks", "sics", "sics"),
+    "three": ("tri",) * 4, "tree": ("trii", "trii", "tri", "tri"), "two": ("tu",) * 4,
+    "visual": ("vi\u017eual", "visual", "visual", "visual"), "wow": ("uau",) * 4,
+    "zero": ("ziro", "siiro", "ziro", "ziro"), "yet": ("jet", "jet", "iet", "iet"),
+    "note": ("nout",) * 4, "cup": ("kap", "kap", "cap", "cap"), "town": ("taun",) * 4,
+    "light": ("lajt", "lait", "lait", "lait"), "ride": ("rajd", "raid", "raid", "raid"),
+    "in": ("in",) * 4, "of": ("av",) * 4, "top": ("top",) * 4, "goat": ("gout",) * 4,
+}
+FOREIGN_SPELLINGS = {lang: {w: sp[i] for w, sp in _RESPELL.items()}
+                     for i, lang in enumerate(("cs", "fi", "it", "ca"))}
+
 # underlying recorded speaker of each non-eSpeak voice (split group)
 SPEAKER_GROUP = {
     "flite:kal": "kal", "flite:kal16": "kal", "festival:kal_diphone": "kal",
+    "festival:kal_diphone+high": "kal",
     "flite:slt": "slt", "festival:cmu_us_slt_arctic_hts": "slt",
     "flite:awb": "awb", "flite:rms": "rms", "festival:ked_diphone": "ked",
+    "festival:ked_diphone+high": "ked",
 }
+SPEAKER_GROUP.update({f"festival:{v}": v for v, fv in FESTIVAL_VOICES.items() if fv.lang != "en"})
+
+
+def text_for(voice: "Voice", word: str) -> str:
+    """What ``voice`` is asked to say for ``word``: the word itself, or its
+    respelling for a non-English voice."""
+    if voice.lang == "en":
+        return word
+    try:
+        return FOREIGN_SPELLINGS[voice.lang][word]
+    except KeyError:
+        raise KeyError(f"no {voice.lang} respelling of {word!r} for {voice.name}") from None
+
 
 SPLITS = ("train", "val", "test")
 
@@ -68,6 +142,7 @@ class Voice:
     family: str    # "espeak" | "flite" | "festival"
     arg: str       # engine-specific voice argument, e.g. "en-us+f4"
     group: str     # split group, e.g. "espeak-variant:f4", "speaker:kal"
+    lang: str = "en"  # language of the voice's reading rules (non-"en": training only)
 
     @property
     def speaker_id(self) -> str:
@@ -175,28 +250,36 @@ def flite_synth(voice: str, text: str, stretch: float, tmpdir: str) -> tuple[np.
     return read_wav_rate(out)
 
 
-def festival_synth_batch(voice: str, items: list[tuple[str, float]],
+def festival_synth_batch(voice: str, items: list[tuple],
                          tmpdir: str) -> list[tuple[np.ndarray, int]]:
-    """Synthesize [(text, duration_stretch)] with one festival process."""
-    sel = FESTIVAL_VOICES[voice]
-    lines = [sel]
+    """Synthesize [(text, duration_stretch[, (f0_mean, f0_std)])] with one
+    festival process.  The optional F0 pair sets the target of festival's
+    linear-regression intonation model (diphone voices) for that clip."""
+    fv = FESTIVAL_VOICES[voice]
+    lines = [fv.select]
     outs = []
-    for i, (text, stretch) in enumerate(items):
+    for i, item in enumerate(items):
+        text, stretch = item[0], item[1]
+        f0 = item[2] if len(item) > 2 else None
         out = os.path.join(tmpdir, f"fest_{i}.wav")
         outs.append(out)
         t = text.replace("\\", " ").replace('"', " ")
+        if f0 is not None:
+            lines.append("(set! int_lr_params '((target_f0_mean %.1f) (target_f0_std %.1f) "
+                         "(model_f0_mean 170) (model_f0_std 34)))" % (f0[0], f0[1]))
         lines.append(f"(Parameter.set 'Duration_Stretch {stretch:.3f})")
         lines.append(f'(set! u (Utterance Text "{t}"))')
         lines.append("(utt.synth u)")
         lines.append(f'(utt.save.wave u "{out}" \'riff)')
     script = os.path.join(tmpdir, "synth.scm")
-    with open(script, "w") as f:
+    with open(script, "w", encoding=fv.encoding) as f:
         f.write("\n".join(lines) + "\n")
     subprocess.run(["festival", "-b", script], check=True, capture_output=True)
     return [read_wav_rate(o) for o in outs]
 
 
 def festival_voices_available() -> list[str]:
+    """Entries of FESTIVAL_VOICES whose festival voice is installed."""
     if shutil.which("festival") is None:
         return []
     with tempfile.TemporaryDirectory() as d:
@@ -205,7 +288,7 @@ def festival_voices_available() -> list[str]:
             f.write("(print (voice.list))\n")
         r = subprocess.run(["festival", "-b", script], capture_output=True, text=True)
     have = r.stdout.replace("(", " ").replace(")", " ").split()
-    return [v for v in FESTIVAL_VOICES if v in have]
+    return [v for v in FESTIVAL_VOICES if v.partition("+")[0] in have]
 
 
 def flite_voices_available() -> list[str]:
@@ -241,7 +324,7 @@ def inventory(small: bool = False) -> list[Voice]:
         voices.append(Voice(f"flite:{v}", "flite", v, "speaker:" + SPEAKER_GROUP[f"flite:{v}"]))
     for v in fe:
         voices.append(Voice(f"festival:{v}", "festival", v,
-                            "speaker:" + SPEAKER_GROUP[f"festival:{v}"]))
+                            "speaker:" + SPEAKER_GROUP[f"festival:{v}"], FESTIVAL_VOICES[v].lang))
     return sorted(voices, key=lambda v: v.name)
 
 
@@ -257,9 +340,14 @@ def assign_splits(voices: list[Voice], seed: int,
                   val_frac: float = 0.1, test_frac: float = 0.1) -> dict[str, str]:
     """Deterministic by-voice split: {voice name: "train"|"val"|"test"}.
 
-    Three strata are split independently: the standard eSpeak variant
-    groups (no variant, m1..m8, f1..f5), the other ("named") eSpeak
-    variant groups, and the recorded-speaker groups of flite/festival.  In each stratum groups are
+    Voices whose ``lang`` is not English (recorded non-English speakers
+    reading respelled words) all go to train: they add real voices to
+    learn from, while validation and test measure English speakers only,
+    so the held-out figures stay comparable whatever such voices are
+    installed.  Three strata of the English voices are split
+    independently: the standard eSpeak variant groups (no variant, m1..m8,
+    f1..f5), the other ("named") eSpeak variant groups, and the
+    recorded-speaker groups of flite/festival.  In each stratum groups are
     ordered by sha1(seed:group); the first round(test_frac*n) (at least 1
     when n >= 3) go to test, the next round(val_frac*n) (at least 1 when
     n >= 3) to val.  In the flite/festival stratum the first test group is
@@ -267,14 +355,17 @@ def assign_splits(voices: list[Voice], seed: int,
     group exists, so both synthesizers appear in train *and* test.
     """
     strata: dict[str, dict[str, list[Voice]]] = {}
+    out: dict[str, str] = {}
     for v in voices:
+        if v.lang != "en":
+            out[v.name] = "train"
+            continue
         if v.family == "espeak":
             var = v.group.split(":", 1)[1]
             st = "espeak-standard" if _is_standard_variant(var) else "espeak-named"
         else:
             st = "other"
         strata.setdefault(st, {}).setdefault(v.group, []).append(v)
-    out: dict[str, str] = {}
     for st, groups in sorted(strata.items()):
         order = sorted(groups, key=lambda g: _h(seed, g))
         n = len(order)

@@ -72,6 +72,38 @@ def _md_confusion(m: np.ndarray, labels: List[str]) -> str:
     return "\n".join(lines)
 
 
+def voice_breakdown(data: str, examples, y: np.ndarray, preds: List[np.ndarray]) -> List[Dict]:
+    """Accuracy per held-out voice group of a synthetic corpus (needs
+    <data>/voices.json; [] for other corpora).  eSpeak voices are grouped
+    by variant over all accents, flite/festival voices are listed singly,
+    `_silence_` clips form their own row."""
+    import json
+    from .data.voices import speaker_id
+    try:
+        with open(os.path.join(data, "voices.json")) as f:
+            names = list(json.load(f))
+    except (OSError, ValueError):
+        return []
+    by_spk = {speaker_id(n): n for n in names}
+    groups: Dict[str, List[int]] = {}
+    for i, ex in enumerate(examples):
+        name = by_spk.get(getattr(ex, "speaker", "") or "")
+        if name is None:
+            g = "_silence_ (background noise)" if not getattr(ex, "path", None) else "unknown speaker"
+        elif name.startswith("espeak:"):
+            g = "eSpeak +%s (all accents)" % (name.partition("+")[2] or "default")
+        else:
+            g = name
+        groups.setdefault(g, []).append(i)
+    rows = []
+    for g, idx in groups.items():
+        idx = np.asarray(idx)
+        rows.append({"group": g, "n": int(idx.size),
+                     "accuracy": [float((p[idx] == y[idx]).mean()) for p in preds]})
+    rows.sort(key=lambda r: (r["accuracy"][0], r["group"]))
+    return rows
+
+
 def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Optional[str] = None,
              card: Optional[str] = None, command: Optional[str] = None, max_clips: Optional[int] = None,
              quiet: bool = False) -> Dict:
@@ -124,7 +156,10 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
         res["training"] = ck.get("training", {})
         res["history"] = ck.get("history", [])
         res["val_sweep"] = ck.get("val_sweep")
+    res["by_voice"] = voice_breakdown(data, examples, y, [logits[-1].argmax(-1), rec_row["pred"]])
     say("exit accuracies: %s" % " ".join("%.4f" % a for a in exit_acc))
+    for r in res["by_voice"]:
+        say("voice %-40s n %4d final %.4f at threshold %.4f" % (r["group"], r["n"], *r["accuracy"]))
     for r in rows:
         say("threshold %.2f: acc %.4f avg exit %.2f ops %.3f hist %s" % (
             r["threshold"], r["accuracy"], r["avg_exit"], r["ops_fraction"], r["exit_histogram"]))
@@ -211,6 +246,15 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
         L.append("| threshold | accuracy | average OPs fraction |\n|---|---|---|")
         for r in res["val_sweep"]:
             L.append("| %.2f | %.2f %% | %.3f |" % (r["threshold"], 100 * r["accuracy"], r["ops_fraction"]))
+        L.append("")
+    if res.get("by_voice"):
+        L.append("## Accuracy by held-out voice\n")
+        L.append("eSpeak voices grouped by variant (each variant in all its English accents); recorded "
+                 "voices (flite, festival) one per row. Worst first.\n")
+        L.append("| voice | clips | final exit | at threshold %.2f |\n|---|---|---|---|" % res["threshold"])
+        for r in res["by_voice"]:
+            L.append("| %s | %d | %.2f %% | %.2f %% |" % (r["group"], r["n"], 100 * r["accuracy"][0],
+                                                         100 * r["accuracy"][1]))
         L.append("")
     L.append("## Confusion matrix, final exit\n")
     L.append(_md_confusion(conf_final, labels) + "\n")

@@ -6,10 +6,21 @@ pipeline (issue 3):
     gst-launch-1.0 -m espeak text=yes voice=V ! audioconvert ! audioresample ! \
         audio/x-raw,rate=16000 ! beenet ! fakesink
 
-A (word, voice) case passes when at least one window reports the keyword and no
-window reports a different keyword (windows may say _silence_ or _unknown_
-around the word). The voices come from models/kws12-heldout-voices.json, which
-the trainer writes from the voice split of the corpus the model was trained on.
+A (word, voice) case is recognised when at least one window reports the keyword
+and no window reports a different keyword (windows may say _silence_ or
+_unknown_ around the word). The voices come from models/kws12-heldout-voices.json,
+which the trainer writes from the voice split of the corpus the model was trained
+on (four voices).
+
+Asserted, at the element's default threshold:
+* the issue's criterion: every keyword is recognised with at least two of the
+  held-out voices;
+* stricter: no window of any case reports a *different* keyword (a miss may
+  say _unknown_, a false keyword is what a user would act on).
+Every case is printed with a "N/40 recognised" total, so a regression that
+still passes shows in the log. With the shipped model: 39/40 (en-us+edward
+"stop" stops at exit 3 as _unknown_, entropy 0.44 < 0.5; the final exit says
+"stop"), no wrong keyword.
 """
 import json
 import os
@@ -45,17 +56,26 @@ class EspeakKeywords(unittest.TestCase):
     def test_keywords_with_heldout_voices(self):
         voices = heldout_voices()
         self.assertGreaterEqual(len(voices), 2, "need at least two held-out voices")
-        failures = []
+        recognised = {w: [] for w in KEYWORDS}
+        wrong_keyword = []
+        n = 0
         for voice in voices:
             for word in KEYWORDS:
                 labels = run_pipeline(word, voice)
                 wrong = [l for l in labels if l in KEYWORDS and l != word]
                 ok = word in labels and not wrong
-                print("%-14s %-6s -> %s %s" % (voice, word, labels,
-                                               "ok" if ok else "FAIL"))
-                if not ok:
-                    failures.append((voice, word, labels))
-        self.assertEqual(failures, [], "misrecognised keywords")
+                print("%-18s %-6s -> %s %s" % (voice, word, labels,
+                                               "ok" if ok else ("WRONG KEYWORD" if wrong else "missed")))
+                n += 1
+                if ok:
+                    recognised[word].append(voice)
+                if wrong:
+                    wrong_keyword.append((voice, word, labels))
+        total = sum(len(v) for v in recognised.values())
+        print("%d/%d recognised" % (total, n))
+        self.assertEqual(wrong_keyword, [], "a window reported a different keyword")
+        few = {w: v for w, v in recognised.items() if len(v) < 2}
+        self.assertEqual(few, {}, "keywords recognised with fewer than two held-out voices")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ def main(argv=None):
     t.add_argument("--out", required=True, help="output model file (.gguf); checkpoint goes to <out>.pt")
     t.add_argument("--checkpoint", help="checkpoint path (default: <out without .gguf>.pt)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--minutes", type=float, default=45.0,
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--minutes", type=float, default=50.0,
                    help="wall-clock budget of the training loop in minutes (the cosine LR schedule follows "
-                        "whichever of epochs/minutes ends first; default 45, 0 = no limit)")
+                        "whichever of epochs/minutes ends first; default 50, 0 = no limit)")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=2)

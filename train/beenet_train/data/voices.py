@@ -114,10 +114,8 @@ FOREIGN_SPELLINGS = {lang: {w: sp[i] for w, sp in _RESPELL.items()}
 # underlying recorded speaker of each non-eSpeak voice (split group)
 SPEAKER_GROUP = {
     "flite:kal": "kal", "flite:kal16": "kal", "festival:kal_diphone": "kal",
-    "festival:kal_diphone+high": "kal",
     "flite:slt": "slt", "festival:cmu_us_slt_arctic_hts": "slt",
     "flite:awb": "awb", "flite:rms": "rms", "festival:ked_diphone": "ked",
-    "festival:ked_diphone+high": "ked",
 }
 SPEAKER_GROUP.update({f"festival:{v}": v for v, fv in FESTIVAL_VOICES.items() if fv.lang != "en"})
 
@@ -323,8 +321,10 @@ def inventory(small: bool = False) -> list[Voice]:
     for v in fl:
         voices.append(Voice(f"flite:{v}", "flite", v, "speaker:" + SPEAKER_GROUP[f"flite:{v}"]))
     for v in fe:
+        # a "+variant" of a recorded voice is the same speaker: same group
+        base = v.partition("+")[0]
         voices.append(Voice(f"festival:{v}", "festival", v,
-                            "speaker:" + SPEAKER_GROUP[f"festival:{v}"], FESTIVAL_VOICES[v].lang))
+                            "speaker:" + SPEAKER_GROUP[f"festival:{base}"], FESTIVAL_VOICES[v].lang))
     return sorted(voices, key=lambda v: v.name)
 
 

@@ -27,6 +27,12 @@ void beenet_clear_error (BeenetError *err);
 BeenetStatus beenet_frontend_config_validate (const BeenetFrontendConfig *c,
     BeenetStatus code, const char *what, BeenetError *err);
 
+/* Validate detector parameters (shared by the detector API and the model
+ * loader); `prefix` is prepended to the field names in messages (e.g.
+ * "beenet.detection."). */
+BeenetStatus beenet_detector_params_check (const BeenetDetectorParams *p,
+    BeenetStatus code, const char *prefix, BeenetError *err);
+
 /* True when every value is finite. */
 bool beenet_all_finite (const float *v, size_t n);
 

@@ -181,6 +181,103 @@ BEENET_API BeenetStatus beenet_session_classify_features (BeenetSession *session
 BEENET_API BeenetStatus beenet_session_run_all_exits (BeenetSession *session,
     const float *features, float *logits, BeenetError *err);
 
+/* ------------------------------------------------------------------------ */
+/* Keyword detector                                                         */
+
+/* Turns the per-window posteriors of a stream into keyword *detections*,
+ * after TensorFlow micro_speech's RecognizeCommands (docs/engine.md,
+ * "Keyword detection"):
+ *
+ *  - smoothing: each keyword's score is the mean of its probability over the
+ *    windows pushed at times t_i with now - t_i <= smoothing (the latest
+ *    window always counts; at most BEENET_DETECTOR_HISTORY windows);
+ *  - a keyword fires when its score >= threshold, at least min_windows
+ *    windows were averaged, it is *armed* and the refractory period since
+ *    the last detection (of ANY keyword) has passed (now - last >=
+ *    refractory);
+ *  - firing disarms that keyword; it re-arms as soon as its score falls
+ *    below the threshold.  So a keyword that stays above the threshold is
+ *    reported once, and no keyword is reported within refractory of
+ *    another detection;
+ *  - at most one detection per push: the armed keyword with the highest
+ *    score (lowest class index on ties).
+ *
+ * Which classes are keywords comes from the model (beenet.keywords, or
+ * every label not starting with '_'). */
+
+/* Built-in detection parameters, used when the model has no
+ * beenet.detection.* keys. */
+#define BEENET_DETECTOR_DEFAULT_THRESHOLD 0.7
+#define BEENET_DETECTOR_DEFAULT_SMOOTHING_MS 500.0
+#define BEENET_DETECTOR_DEFAULT_REFRACTORY_MS 1000.0
+#define BEENET_DETECTOR_DEFAULT_MIN_WINDOWS 1u
+/* Limits of the parameters (also enforced on the model keys). */
+#define BEENET_DETECTOR_MAX_SMOOTHING_MS 10000.0
+#define BEENET_DETECTOR_MAX_REFRACTORY_MS 60000.0
+/* Windows remembered for smoothing (allocated at creation): smoothing is
+ * exact as long as the span holds at most this many windows, e.g. 10 s at
+ * the element's smallest interval of 10 ms; beyond that the oldest windows
+ * of the span are left out. */
+#define BEENET_DETECTOR_HISTORY 1024u
+
+typedef struct {
+  double threshold;      /* (0, 1]: fire when the smoothed score >= it */
+  double smoothing_ms;   /* [0, 10000]: average over the windows of the last
+                            smoothing_ms (0 = the latest window only) */
+  double refractory_ms;  /* [0, 60000]: no detection within refractory_ms
+                            after one */
+  uint32_t min_windows;  /* [1, BEENET_DETECTOR_HISTORY]: windows that must be
+                            averaged before anything fires */
+} BeenetDetectorParams;
+
+typedef struct {
+  uint32_t class_index;
+  const char *label;     /* owned by the model */
+  float score;           /* smoothed probability that crossed the threshold */
+  int64_t time_ns;       /* time of the window that fired (as pushed) */
+  uint32_t num_windows;  /* windows averaged into score */
+} BeenetDetection;
+
+typedef struct BeenetDetector BeenetDetector;
+
+/* 1 if class i is a keyword, 0 if not (or i out of range / model NULL). */
+BEENET_API int beenet_model_is_keyword (const BeenetModel *model, size_t i);
+/* The model's detection parameters (beenet.detection.*), each falling back
+ * to the built-in default when the model has no such key; model may be NULL
+ * (all built-in defaults). */
+BEENET_API void beenet_detector_params_default (const BeenetModel *model,
+    BeenetDetectorParams *params);
+/* Checks a parameter set (INVALID_ARGUMENT with a message naming the
+ * field). */
+BEENET_API BeenetStatus beenet_detector_params_validate (
+    const BeenetDetectorParams *params, BeenetError *err);
+
+/* A detector holds a reference on the model.  params NULL = the model's
+ * defaults.  Allocates its whole history here; pushing allocates nothing. */
+BEENET_API BeenetStatus beenet_detector_new (BeenetModel *model,
+    const BeenetDetectorParams *params, BeenetDetector **out,
+    BeenetError *err);
+BEENET_API void beenet_detector_free (BeenetDetector *detector);
+/* Live change; takes effect at the next push (the history is kept, so a
+ * longer smoothing immediately averages the remembered older windows). */
+BEENET_API BeenetStatus beenet_detector_set_params (BeenetDetector *detector,
+    const BeenetDetectorParams *params, BeenetError *err);
+BEENET_API void beenet_detector_get_params (const BeenetDetector *detector,
+    BeenetDetectorParams *params);
+/* Forget the history, the last detection and re-arm every keyword (a new
+ * stream: discontinuity, flush, seek).  Times may restart anywhere. */
+BEENET_API void beenet_detector_reset (BeenetDetector *detector);
+/* Push the posteriors (num_classes probabilities in [0, 1], e.g.
+ * BeenetResult.probabilities) of the window at time_ns, which must be
+ * strictly greater than the previous push since the last reset.  Sets
+ * *detected to 1 and fills *detection when a keyword fires, else 0.
+ * Errors (state unchanged, *detected = 0): INVALID_ARGUMENT for NULL
+ * pointers, num_classes != the model's, time not increasing or a
+ * probability outside [0, 1]; NONFINITE for NaN/Inf probabilities. */
+BEENET_API BeenetStatus beenet_detector_push (BeenetDetector *detector,
+    int64_t time_ns, const float *probabilities, uint32_t num_classes,
+    BeenetDetection *detection, int *detected, BeenetError *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -107,6 +107,8 @@ struct BeenetModel {
   const float *mean, *inv_std;
   BeenetPolicy policy;
   float threshold;
+  uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */
+  BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
   uint32_t n_nodes, n_exits;
   BeenetNode *nodes;
   BeenetShape *act_shapes;   /* n_nodes + 1 */

@@ -60,6 +60,20 @@ get_f32 (const GgufFile *f, const char *key, float *out, BeenetError *err)
   return BEENET_OK;
 }
 
+/* Optional f32 key: leaves *out untouched when absent. */
+static BeenetStatus
+get_f32_opt (const GgufFile *f, const char *key, double *out,
+    BeenetError *err)
+{
+  float v;
+  if (!gguf_find_kv (f, key))
+    return BEENET_OK;
+  BeenetStatus st = get_f32 (f, key, &v, err);
+  if (!st)
+    *out = v;
+  return st;
+}
+
 static BeenetStatus
 get_string (const GgufFile *f, const char *key, bool required, GgufStr *out,
     bool *present, BeenetError *err)
@@ -203,6 +217,7 @@ model_free (BeenetModel *m)
     for (uint32_t i = 0; i < m->n_classes; i++)
       free (m->labels[i]);
   free (m->labels);
+  free (m->is_keyword);
   free (m->name);
   free (m->description);
   free (m->nodes);
@@ -258,6 +273,53 @@ parse_frontend (BeenetModel *m, const GgufFile *f, BeenetError *err)
     return st;
   return beenet_frontend_config_validate (c, BEENET_ERROR_CORRUPT,
       "beenet.frontend.", err);
+}
+
+/* beenet.keywords (optional array of u32 class indices, unique; default:
+ * every label not starting with '_') and the optional beenet.detection.*
+ * defaults.  Needs the labels. */
+static BeenetStatus
+parse_detection (BeenetModel *m, const GgufFile *f, BeenetError *err)
+{
+  static const char kw_key[] = "beenet.keywords";
+  BeenetDetectorParams *p = &m->detection;
+  const GgufKV *kv;
+  BeenetStatus st;
+
+  if (!(m->is_keyword = calloc (m->n_classes, 1)))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  if (!gguf_find_kv (f, kw_key)) {
+    for (uint32_t i = 0; i < m->n_classes; i++)
+      m->is_keyword[i] = m->labels[i][0] != '_';
+  } else {
+    if ((st = get_array (f, kw_key, GGUF_TYPE_UINT32, 0, m->n_classes, &kv,
+                err)))
+      return st;
+    for (uint64_t k = 0; k < kv->arr_count; k++) {
+      uint32_t c = gguf_array_u32 (kv, k);
+      if (c >= m->n_classes)
+        return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+            "key '%s': class %u out of range (the model has %u classes)",
+            kw_key, c, m->n_classes);
+      if (m->is_keyword[c])
+        return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+            "key '%s': class %u listed twice", kw_key, c);
+      m->is_keyword[c] = 1;
+    }
+  }
+
+  beenet_detector_params_default (NULL, p);
+  if ((st = get_f32_opt (f, "beenet.detection.threshold", &p->threshold,
+              err))
+      || (st = get_f32_opt (f, "beenet.detection.smoothing_ms",
+              &p->smoothing_ms, err))
+      || (st = get_f32_opt (f, "beenet.detection.refractory_ms",
+              &p->refractory_ms, err))
+      || (st = get_u32 (f, "beenet.detection.min_windows", false,
+              &p->min_windows, NULL, err)))
+    return st;
+  return beenet_detector_params_check (p, BEENET_ERROR_CORRUPT,
+      "beenet.detection.", err);
 }
 
 static BeenetStatus
@@ -512,6 +574,9 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
         "beenet.threshold %g out of range for policy %s",
         (double) m->threshold, m->policy == BEENET_POLICY_ENTROPY
         ? "entropy (>= 0)" : "max-probability ([0, 1])");
+
+  if ((st = parse_detection (m, f, err)))
+    return st;
 
   /* Graph. */
   uint32_t exit_count;
@@ -826,6 +891,14 @@ beenet_model_describe (const BeenetModel *m)
   str_printf (&s, "policy: %s, threshold %g\n",
       m->policy == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
       (double) m->threshold);
+  str_printf (&s, "keywords:");
+  for (uint32_t i = 0, n = 0; i < m->n_classes; i++)
+    if (m->is_keyword[i])
+      str_printf (&s, "%s%s", n++ ? ", " : " ", m->labels[i]);
+  str_printf (&s, "\ndetection: threshold %g, smoothing %g ms, refractory "
+      "%g ms, min windows %u\n", m->detection.threshold,
+      m->detection.smoothing_ms, m->detection.refractory_ms,
+      m->detection.min_windows);
   str_printf (&s, "kernels: %s\n", m->kernels->name);
   str_printf (&s, "nodes (%u):\n", m->n_nodes);
   for (uint32_t i = 0; i < m->n_nodes; i++) {

@@ -571,6 +571,167 @@ START_TEST (test_bad_keys)
 }
 END_TEST
 
+/* Loads w (consumed) into *m; fails the test if it does not load. */
+static BeenetModel *
+load_ok (GgufWriter *w)
+{
+  size_t size;
+  uint8_t *b = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  BeenetModel *m = NULL;
+  BeenetError e;
+  ck_assert_msg (beenet_model_load_memory (b, size, &m, &e) == BEENET_OK,
+      "%s", e.message);
+  free (b);
+  return m;
+}
+
+static void
+replace_labels (GgufWriter *w, const char *const *labels)
+{
+  gguf_writer_remove (w, "beenet.labels");
+  gguf_writer_add_array_string (w, "beenet.labels", labels, 4);
+}
+
+static void
+expect_keywords (BeenetModel *m, int k0, int k1, int k2, int k3)
+{
+  const int want[4] = { k0, k1, k2, k3 };
+  for (size_t i = 0; i < 4; i++)
+    ck_assert_msg (beenet_model_is_keyword (m, i) == want[i],
+        "class %zu: is_keyword %d, expected %d", i,
+        beenet_model_is_keyword (m, i), want[i]);
+  ck_assert_int_eq (beenet_model_is_keyword (m, 4), 0);
+  beenet_model_unref (m);
+}
+
+/* beenet.keywords and beenet.detection.*: optional, defaults when absent,
+ * strictly validated when present. */
+START_TEST (test_detection_keys)
+{
+  static const char *const kws[4] = { "_silence_", "_unknown_", "yes", "no" };
+  BeenetDetectorParams p;
+  BeenetModel *m;
+  GgufWriter *w;
+
+  /* No keys (every model before them): labels decide, built-in params. */
+  m = load_ok (base_writer ());
+  beenet_detector_params_default (m, &p);
+  ck_assert (p.threshold == BEENET_DETECTOR_DEFAULT_THRESHOLD);
+  ck_assert (p.smoothing_ms == BEENET_DETECTOR_DEFAULT_SMOOTHING_MS);
+  ck_assert (p.refractory_ms == BEENET_DETECTOR_DEFAULT_REFRACTORY_MS);
+  ck_assert_uint_eq (p.min_windows, BEENET_DETECTOR_DEFAULT_MIN_WINDOWS);
+  ck_assert (0.7 == BEENET_DETECTOR_DEFAULT_THRESHOLD);
+  ck_assert (500.0 == BEENET_DETECTOR_DEFAULT_SMOOTHING_MS);
+  ck_assert (1000.0 == BEENET_DETECTOR_DEFAULT_REFRACTORY_MS);
+  char *desc = beenet_model_describe (m);
+  ck_assert_ptr_nonnull (strstr (desc, "keywords: class0, class1, class2, "
+          "class3\n"));
+  ck_assert_ptr_nonnull (strstr (desc, "detection: threshold 0.7, "
+          "smoothing 500 ms, refractory 1000 ms, min windows 1\n"));
+  free (desc);
+  expect_keywords (m, 1, 1, 1, 1);
+  BeenetDetectorParams q;
+  beenet_detector_params_default (NULL, &q);
+  ck_assert (p.threshold == q.threshold && p.smoothing_ms == q.smoothing_ms
+      && p.refractory_ms == q.refractory_ms
+      && p.min_windows == q.min_windows);
+  ck_assert_int_eq (beenet_model_is_keyword (NULL, 0), 0);
+
+  w = base_writer ();
+  replace_labels (w, kws);
+  expect_keywords (load_ok (w), 0, 0, 1, 1);
+
+  /* Explicit list wins over the labels, even for '_' labels. */
+  w = base_writer ();
+  replace_labels (w, kws);
+  const uint32_t list[2] = { 3, 1 };
+  gguf_writer_add_array_u32 (w, "beenet.keywords", list, 2);
+  expect_keywords (load_ok (w), 0, 1, 0, 1);
+  w = base_writer ();
+  gguf_writer_add_array_u32 (w, "beenet.keywords", list, 0);
+  expect_keywords (load_ok (w), 0, 0, 0, 0);
+
+  /* Detection defaults from the model (f32 keys). */
+  w = base_writer ();
+  gguf_writer_add_f32 (w, "beenet.detection.threshold", 0.625f);
+  gguf_writer_add_f32 (w, "beenet.detection.smoothing_ms", 250.0f);
+  gguf_writer_add_f32 (w, "beenet.detection.refractory_ms", 1500.5f);
+  gguf_writer_add_u32 (w, "beenet.detection.min_windows", 3);
+  m = load_ok (w);
+  beenet_detector_params_default (m, &p);
+  ck_assert (p.threshold == 0.625);
+  ck_assert (p.smoothing_ms == 250.0);
+  ck_assert (p.refractory_ms == 1500.5);
+  ck_assert_uint_eq (p.min_windows, 3);
+  beenet_model_unref (m);
+  /* One key only: the others keep the built-in defaults; range ends. */
+  w = base_writer ();
+  gguf_writer_add_f32 (w, "beenet.detection.threshold", 1.0f);
+  gguf_writer_add_f32 (w, "beenet.detection.smoothing_ms", 0.0f);
+  m = load_ok (w);
+  beenet_detector_params_default (m, &p);
+  ck_assert (p.threshold == 1.0 && p.smoothing_ms == 0.0);
+  ck_assert (p.refractory_ms == BEENET_DETECTOR_DEFAULT_REFRACTORY_MS);
+  beenet_model_unref (m);
+
+  /* Bad keywords. */
+  w = base_writer ();
+  const int32_t ilist[1] = { 2 };
+  gguf_writer_add_array_i32 (w, "beenet.keywords", ilist, 1);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.keywords");
+  w = base_writer ();
+  gguf_writer_add_u32 (w, "beenet.keywords", 2);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.keywords");
+  w = base_writer ();
+  const uint32_t out_of_range[2] = { 0, 4 };
+  gguf_writer_add_array_u32 (w, "beenet.keywords", out_of_range, 2);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "class 4 out of range");
+  w = base_writer ();
+  const uint32_t twice[3] = { 1, 2, 1 };
+  gguf_writer_add_array_u32 (w, "beenet.keywords", twice, 3);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "class 1 listed twice");
+  w = base_writer ();
+  const uint32_t five[5] = { 0, 1, 2, 3, 0 };
+  gguf_writer_add_array_u32 (w, "beenet.keywords", five, 5);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.keywords");
+
+  /* Bad detection values: type, range, NaN. */
+  static const struct {
+    const char *key;
+    float v;
+    const char *needle;
+  } bad_f32[] = {
+    { "beenet.detection.threshold", 0.0f, "beenet.detection.threshold = 0" },
+    { "beenet.detection.threshold", 1.5f, "beenet.detection.threshold" },
+    { "beenet.detection.threshold", -0.5f, "beenet.detection.threshold" },
+    { "beenet.detection.threshold", NAN, "not finite" },
+    { "beenet.detection.smoothing_ms", -1.0f, "beenet.detection.smoothing_ms" },
+    { "beenet.detection.smoothing_ms", 10001.0f, "out of range [0, 10000]" },
+    { "beenet.detection.smoothing_ms", INFINITY, "not finite" },
+    { "beenet.detection.refractory_ms", 60001.0f, "beenet.detection.refractory_ms" },
+    { "beenet.detection.refractory_ms", -0.5f, "beenet.detection.refractory_ms" },
+  };
+  for (size_t i = 0; i < sizeof bad_f32 / sizeof bad_f32[0]; i++) {
+    w = base_writer ();
+    gguf_writer_add_f32 (w, bad_f32[i].key, bad_f32[i].v);
+    EXPECT (w, BEENET_ERROR_CORRUPT, bad_f32[i].needle);
+  }
+  w = base_writer ();
+  gguf_writer_add_u32 (w, "beenet.detection.threshold", 1);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "key 'beenet.detection.threshold' has type");
+  w = base_writer ();
+  gguf_writer_add_u32 (w, "beenet.detection.min_windows", 0);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.detection.min_windows = 0");
+  w = base_writer ();
+  gguf_writer_add_u32 (w, "beenet.detection.min_windows", 1025);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.detection.min_windows");
+  w = base_writer ();
+  gguf_writer_add_f32 (w, "beenet.detection.min_windows", 2.0f);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "key 'beenet.detection.min_windows' has type");
+}
+END_TEST
+
 START_TEST (test_bad_graph)
 {
   GgufWriter *w;
@@ -730,6 +891,7 @@ load_suite (void)
   tcase_add_test (tc, test_bad_values);
   tcase_add_test (tc, test_missing_keys);
   tcase_add_test (tc, test_bad_keys);
+  tcase_add_test (tc, test_detection_keys);
   tcase_add_test (tc, test_bad_graph);
   tcase_add_test (tc, test_binary_tail_bdense);
   suite_add_tcase (s, tc);

@@ -12,6 +12,9 @@ PACKAGES="
   espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
   festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
   festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-ca-ona-hts
+  openttd-opensfx minetest-data sound-theme-freedesktop frozen-bubble-data colobot-common-sounds
+  extremetuxracer-data asterisk-moh-opsound-wav tuxpaint-data tuxpaint-stamps-default crrcsim-data
+  freeciv-data lincity-ng-data
   sox alsa-utils pulseaudio pulseaudio-utils locales
   python3 python3-numpy python3-torch python3-gi gir1.2-gstreamer-1.0
 "

@@ -3,6 +3,7 @@
 * :mod:`.gsc`     -- reader for the Google Speech Commands v2 layout (real or synthetic)
 * :mod:`.synth`   -- synthetic KWS-12 corpus in that layout (eSpeak NG, flite, festival)
 * :mod:`.augment` -- on-the-fly waveform augmentation
+* :mod:`.sounds`  -- recorded non-speech sounds from Debian packages, split by recording
 * :mod:`.voices`  -- voice inventory, by-voice split, held-out eSpeak voices
 * :mod:`.audio`   -- WAV I/O and resampling helpers
 

@@ -13,7 +13,7 @@ at a common level and writes them into ``<out>/train``, ``<out>/val`` and
 source; a package can have several rows).  Files that contain speech or
 other human voice are excluded by name (``Source.exclude``, with the
 reason); everything excluded is listed in ``manifest.json``.  See
-docs/data.md, section "Recorded sounds".
+docs/data.md, section "Recorded non-speech sounds".
 
 Determinism: file lists are sorted, decoding uses ``sox -R`` (Debian's sox
 otherwise dithers at random), all randomness comes from generators seeded

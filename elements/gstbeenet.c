@@ -47,7 +47,7 @@
 
 #include "gstbeenet.h"
 
-GST_DEBUG_CATEGORY_STATIC (beenet_debug);
+GST_DEBUG_CATEGORY (beenet_debug);
 #define GST_CAT_DEFAULT beenet_debug
 
 /* Frames converted to mono per step; bounds the scratch buffers. */
@@ -68,6 +68,10 @@ enum
   PROP_MODEL,
   PROP_INTERVAL,
   PROP_POST_MESSAGES,
+  PROP_DETECTION_THRESHOLD,
+  PROP_SMOOTHING,
+  PROP_REFRACTORY,
+  PROP_POST_DETECTIONS,
   PROP_LABELS,
   PROP_NUM_EXITS
 };
@@ -186,6 +190,55 @@ gst_beenet_class_init (GstBeenetClass * klass)
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
+  /**
+   * GstBeenet:detection-threshold:
+   *
+   * A keyword is detected when its smoothed probability reaches this value.
+   * 0 or less (the default, -1) uses the model's value.  Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_DETECTION_THRESHOLD,
+      g_param_spec_double ("detection-threshold", "Detection threshold",
+          "A keyword is detected when its smoothed probability is >= this "
+          "value (0 < t <= 1); <= 0 = the model's value "
+          "(beenet.detection.threshold, else 0.7)", -1.0, 1.0,
+          GST_BEENET_DETECTION_THRESHOLD_FROM_MODEL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_SMOOTHING,
+      g_param_spec_uint64 ("smoothing", "Smoothing",
+          "Keyword probabilities are averaged over the windows that started "
+          "within this time before the latest one (in nanoseconds, 0 = the "
+          "latest window only, at most 10 s); 18446744073709551615 "
+          "(GST_CLOCK_TIME_NONE) = the model's value "
+          "(beenet.detection.smoothing_ms, else 500 ms)", 0, G_MAXUINT64,
+          GST_BEENET_DETECTION_TIME_FROM_MODEL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_REFRACTORY,
+      g_param_spec_uint64 ("refractory", "Refractory period",
+          "No keyword is detected within this time after a detection (in "
+          "nanoseconds, at most 60 s); a detected keyword must also fall "
+          "below the threshold before it can fire again; "
+          "18446744073709551615 (GST_CLOCK_TIME_NONE) = the model's value "
+          "(beenet.detection.refractory_ms, else 1 s)", 0, G_MAXUINT64,
+          GST_BEENET_DETECTION_TIME_FROM_MODEL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_POST_DETECTIONS,
+      g_param_spec_boolean ("post-detections", "Post detections",
+          "Post a \"beenet-detection\" element message when a keyword is "
+          "detected, with the fields timestamp, stream-time, running-time, "
+          "duration (GstClockTime, of the window that fired), keyword "
+          "(string), class (uint), score (double, smoothed probability), "
+          "confidence (double, the window's probability of the keyword), "
+          "exit (uint), num-windows (uint, windows averaged) and threshold "
+          "(double); needs post-messages", TRUE,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_property (gobject_class, PROP_LABELS,
       g_param_spec_boxed ("labels", "Labels",
           "Class labels of the model, index = class id (NULL if the model "
@@ -228,6 +281,7 @@ gst_beenet_init (GstBeenet * self)
   self->policy = GST_BEENET_DEFAULT_POLICY;
   self->interval = GST_BEENET_DEFAULT_INTERVAL;
   self->post_messages = TRUE;
+  gst_beenet_detection_props_init (&self->detection);
   g_mutex_init (&self->model_lock);
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
@@ -250,6 +304,7 @@ gst_beenet_finalize (GObject * object)
 
   if (self->session)
     beenet_session_free (self->session);
+  beenet_detector_free (self->detector);
   if (self->model)
     beenet_model_unref (self->model);
   beenet_windower_clear (&self->windower);
@@ -441,6 +496,26 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       self->post_messages = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_DETECTION_THRESHOLD:
+      GST_OBJECT_LOCK (self);
+      self->detection.threshold = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_SMOOTHING:
+      GST_OBJECT_LOCK (self);
+      self->detection.smoothing = g_value_get_uint64 (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_REFRACTORY:
+      GST_OBJECT_LOCK (self);
+      self->detection.refractory = g_value_get_uint64 (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POST_DETECTIONS:
+      GST_OBJECT_LOCK (self);
+      self->detection.post = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -477,6 +552,26 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_POST_MESSAGES:
       GST_OBJECT_LOCK (self);
       g_value_set_boolean (value, self->post_messages);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_DETECTION_THRESHOLD:
+      GST_OBJECT_LOCK (self);
+      g_value_set_double (value, self->detection.threshold);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_SMOOTHING:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint64 (value, self->detection.smoothing);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_REFRACTORY:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint64 (value, self->detection.refractory);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_POST_DETECTIONS:
+      GST_OBJECT_LOCK (self);
+      g_value_set_boolean (value, self->detection.post);
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_LABELS:
@@ -602,6 +697,7 @@ static void
 reset_stream (GstBeenet * self)
 {
   beenet_windower_reset (&self->windower);
+  beenet_detector_reset (self->detector);
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
 }
@@ -638,8 +734,13 @@ gst_beenet_start (GstBaseTransform * trans)
   }
 
   status = beenet_session_new (self->model, &self->session, &err);
+  if (status == BEENET_OK) {
+    beenet_detector_params_default (self->model, &self->model_detection);
+    status = beenet_detector_new (self->model, NULL, &self->detector, &err);
+  }
   g_mutex_unlock (&self->model_lock);
   if (status != BEENET_OK) {
+    g_clear_pointer (&self->session, beenet_session_free);
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         (_("Could not initialise the classifier.")),
         ("%s: %s", beenet_status_name (status), err.message));
@@ -649,8 +750,8 @@ gst_beenet_start (GstBaseTransform * trans)
   self->window_samples = config.window_samples;
   beenet_windower_clear (&self->windower);
   if (beenet_windower_init (&self->windower, config.window_samples) != 0) {
-    beenet_session_free (self->session);
-    self->session = NULL;
+    g_clear_pointer (&self->session, beenet_session_free);
+    g_clear_pointer (&self->detector, beenet_detector_free);
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         (_("Out of memory.")), ("window of %u samples",
             config.window_samples));
@@ -674,10 +775,8 @@ gst_beenet_stop (GstBaseTransform * trans)
 {
   GstBeenet *self = GST_BEENET (trans);
 
-  if (self->session) {
-    beenet_session_free (self->session);
-    self->session = NULL;
-  }
+  g_clear_pointer (&self->session, beenet_session_free);
+  g_clear_pointer (&self->detector, beenet_detector_free);
   beenet_windower_clear (&self->windower);
   /* drop the cached model so the next start reads the file again */
   g_mutex_lock (&self->model_lock);
@@ -708,33 +807,42 @@ monotonic_ns (void)
   return (guint64) g_get_monotonic_time () * 1000;
 }
 
-static GstMessage *
-build_message (GstBeenet * self, GstClockTime timestamp,
-    GstClockTime duration, const BeenetResult * res, gdouble threshold,
-    BeenetPolicy policy, guint64 inference_ns)
+/* The time fields of a window's messages (as level's). */
+static void
+window_times (GstBeenet * self, GstClockTime timestamp, GstClockTime duration,
+    GstBeenetWindowTimes * t)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
-  GstClockTime running_time = GST_CLOCK_TIME_NONE;
-  GstClockTime stream_time = GST_CLOCK_TIME_NONE;
+
+  t->timestamp = timestamp;
+  t->duration = duration;
+  t->running_time = GST_CLOCK_TIME_NONE;
+  t->stream_time = GST_CLOCK_TIME_NONE;
+  if (trans->segment.format == GST_FORMAT_TIME
+      && GST_CLOCK_TIME_IS_VALID (timestamp)) {
+    t->running_time = gst_segment_to_running_time (&trans->segment,
+        GST_FORMAT_TIME, timestamp);
+    t->stream_time = gst_segment_to_stream_time (&trans->segment,
+        GST_FORMAT_TIME, timestamp);
+  }
+}
+
+static GstMessage *
+build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
+    const BeenetResult * res, gdouble threshold, BeenetPolicy policy,
+    guint64 inference_ns)
+{
   GstStructure *s;
   GValue array = G_VALUE_INIT;
   GValue v = G_VALUE_INIT;
   GValueArray *probs;
   guint i;
 
-  if (trans->segment.format == GST_FORMAT_TIME
-      && GST_CLOCK_TIME_IS_VALID (timestamp)) {
-    running_time = gst_segment_to_running_time (&trans->segment,
-        GST_FORMAT_TIME, timestamp);
-    stream_time = gst_segment_to_stream_time (&trans->segment,
-        GST_FORMAT_TIME, timestamp);
-  }
-
   s = gst_structure_new ("beenet",
-      "timestamp", G_TYPE_UINT64, timestamp,
-      "stream-time", G_TYPE_UINT64, stream_time,
-      "running-time", G_TYPE_UINT64, running_time,
-      "duration", G_TYPE_UINT64, duration,
+      "timestamp", G_TYPE_UINT64, t->timestamp,
+      "stream-time", G_TYPE_UINT64, t->stream_time,
+      "running-time", G_TYPE_UINT64, t->running_time,
+      "duration", G_TYPE_UINT64, t->duration,
       "class", G_TYPE_UINT, res->class_index,
       "label", G_TYPE_STRING, res->label,
       "confidence", G_TYPE_DOUBLE, (gdouble) res->confidence,
@@ -776,6 +884,9 @@ classify_window (const float *samples, size_t window, uint64_t start,
   gdouble threshold;
   BeenetPolicy policy;
   gboolean post;
+  GstBeenetDetectionProps detection;
+  GstBeenetWindowTimes times;
+  GstMessage *detection_msg;
   BeenetResult res;
   BeenetError err;
   BeenetStatus status;
@@ -799,6 +910,7 @@ classify_window (const float *samples, size_t window, uint64_t start,
   threshold = self->threshold;
   policy = self->policy;
   post = self->post_messages;
+  detection = self->detection;
   GST_OBJECT_UNLOCK (self);
 
   if (!post)
@@ -833,9 +945,17 @@ classify_window (const float *samples, size_t window, uint64_t start,
       GST_TIME_ARGS (timestamp), res.label, res.confidence, res.exit_index,
       res.num_exits);
 
+  window_times (self, timestamp, duration, &times);
   gst_element_post_message (GST_ELEMENT (self),
-      build_message (self, timestamp, duration, &res, threshold, policy,
-          t1 - t0));
+      build_message (self, &times, &res, threshold, policy, t1 - t0));
+
+  /* the detector's clock: window start since the last reset */
+  detection_msg = gst_beenet_detection_window (GST_OBJECT (self),
+      self->detector, &detection, &self->model_detection,
+      (gint64) gst_util_uint64_scale_int (start, GST_SECOND, self->rate),
+      &times, &res);
+  if (detection_msg)
+    gst_element_post_message (GST_ELEMENT (self), detection_msg);
   return 0;
 }
 

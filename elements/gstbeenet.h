@@ -15,6 +15,7 @@
 
 #include "beenet.h"
 #include "beenet-windower.h"
+#include "gstbeenet-detection.h"
 
 G_BEGIN_DECLS
 
@@ -54,6 +55,7 @@ struct _GstBeenet
   gchar *model_path;
   guint64 interval;
   gboolean post_messages;
+  GstBeenetDetectionProps detection;
 
   /* model cache, protected by model_lock */
   GMutex model_lock;
@@ -62,6 +64,8 @@ struct _GstBeenet
 
   /* streaming state (streaming thread, set up in start/setup) */
   BeenetSession *session;
+  BeenetDetector *detector;
+  BeenetDetectorParams model_detection;   /* the model's detection defaults */
   BeenetWindower windower;
   guint window_samples;
   guint rate;

@@ -14,13 +14,19 @@
  *
  *   beenet-classify [--model FILE] [--threshold T]
  *                   [--policy entropy|max-probability] [--interval MS]
- *                   [--describe] [--all-exits] FILE.wav...
+ *                   [--describe] [--all-exits]
+ *                   [--detections [--detection-threshold P] [--smoothing MS]
+ *                    [--refractory MS]] FILE.wav...
  *
  * Output (tab separated, one line per window):
  *   file  start(s)  duration(s)  label  confidence  entropy  exit/num-exits
  *   ops-fraction
  * With --all-exits each window line is followed by one line per exit:
  *   file  start  "exit"  N  label  confidence  entropy
+ * With --detections, instead, one line per detected keyword (the engine's
+ * BeenetDetector, as the element's beenet-detection messages; reset for
+ * each file):
+ *   file  time(s)  keyword  score  windows
  */
 #include <errno.h>
 #include <math.h>
@@ -196,6 +202,7 @@ typedef struct {
   BeenetPolicy policy;
   gfloat threshold;
   gboolean all_exits;
+  BeenetDetector *detector;     /* --detections */
   guint rate;
   gboolean failed;
   guint skipped;
@@ -243,6 +250,27 @@ print_all_exits (Ctx * ctx, const float *samples, size_t window,
   }
 }
 
+/* --detections: feed the window to the detector, print what fires. */
+static int
+detect (Ctx * ctx, const BeenetResult * res, uint64_t start)
+{
+  BeenetDetection det;
+  BeenetError err;
+  int fired = 0;
+  gint64 t = (gint64) (start * G_GUINT64_CONSTANT (1000000000) / ctx->rate);
+
+  if (beenet_detector_push (ctx->detector, t, res->probabilities,
+          res->num_classes, &det, &fired, &err) != BEENET_OK) {
+    g_printerr ("%s: detection failed: %s\n", ctx->file, err.message);
+    ctx->failed = TRUE;
+    return 1;
+  }
+  if (fired)
+    g_print ("%s\t%.3f\t%s\t%.4f\t%u\n", ctx->file, (gdouble) t / 1e9,
+        det.label, det.score, det.num_windows);
+  return 0;
+}
+
 static int
 window_cb (const float *samples, size_t window, uint64_t start, size_t real,
     void *user_data)
@@ -264,6 +292,8 @@ window_cb (const float *samples, size_t window, uint64_t start, size_t real,
     ctx->failed = TRUE;
     return 1;
   }
+  if (ctx->detector)
+    return detect (ctx, &res, start);
   g_print ("%s\t%.3f\t%.3f\t%s\t%.4f\t%.4f\t%u/%u\t%.4f\n", ctx->file,
       start_s, (gdouble) real / ctx->rate, res.label, res.confidence,
       res.entropy, res.exit_index, res.num_exits, res.ops_fraction);
@@ -304,6 +334,7 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
   ctx->file = path;
   ctx->failed = FALSE;
   ctx->skipped = 0;
+  beenet_detector_reset (ctx->detector);
   if (beenet_windower_push (&w, mono, info.frames, interval_samples,
           window_cb, ctx) == 0)
     beenet_windower_finish (&w, interval_samples, window_cb, ctx);
@@ -354,12 +385,36 @@ load_model (const gchar * path)
   return model;
 }
 
+/* The detector for --detections: the model's parameters, overridden by the
+ * options that were given (a negative value = not given). */
+static gboolean
+make_detector (Ctx * ctx, BeenetModel * model, gdouble threshold,
+    gdouble smoothing_ms, gdouble refractory_ms)
+{
+  BeenetDetectorParams p;
+  BeenetError err;
+
+  beenet_detector_params_default (model, &p);
+  if (threshold != -1.0)
+    p.threshold = threshold;
+  if (smoothing_ms != -1.0)
+    p.smoothing_ms = smoothing_ms;
+  if (refractory_ms != -1.0)
+    p.refractory_ms = refractory_ms;
+  if (beenet_detector_new (model, &p, &ctx->detector, &err) != BEENET_OK) {
+    g_printerr ("Invalid detection option: %s\n", err.message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
   gchar *model_path = NULL, *policy_str = NULL;
   gdouble threshold = -1.0, interval_ms = 500.0;
-  gboolean describe = FALSE, all_exits = FALSE;
+  gdouble det_threshold = -1.0, smoothing_ms = -1.0, refractory_ms = -1.0;
+  gboolean describe = FALSE, all_exits = FALSE, detections = FALSE;
   gchar **files = NULL;
   GOptionEntry entries[] = {
     {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
@@ -375,6 +430,19 @@ main (int argc, char **argv)
         "Print the model description", NULL},
     {"all-exits", 'a', 0, G_OPTION_ARG_NONE, &all_exits,
         "Also print every exit's prediction for each window", NULL},
+    {"detections", 'D', 0, G_OPTION_ARG_NONE, &detections,
+          "Print one line per detected keyword (file, time (s), keyword, "
+          "smoothed score, windows averaged) instead of one per window",
+        NULL},
+    {"detection-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &det_threshold,
+          "Detection threshold, 0 < P <= 1 (default: the model's, else "
+        "0.7)", "P"},
+    {"smoothing", 0, 0, G_OPTION_ARG_DOUBLE, &smoothing_ms,
+          "Average keyword probabilities over the last MS milliseconds of "
+        "windows, 0..10000 (default: the model's, else 500)", "MS"},
+    {"refractory", 0, 0, G_OPTION_ARG_DOUBLE, &refractory_ms,
+          "No detection within MS milliseconds after one, 0..60000 "
+        "(default: the model's, else 1000)", "MS"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL,
         "FILE.wav..."},
     {NULL, 0, 0, 0, NULL, NULL, NULL}
@@ -459,6 +527,11 @@ main (int argc, char **argv)
       1000.0);
   if (interval_samples == 0)
     interval_samples = 1;
+  if (detections && !make_detector (&ctx, model, det_threshold, smoothing_ms,
+          refractory_ms)) {
+    ret = 2;
+    goto out_model;
+  }
   if (beenet_session_new (model, &ctx.session, &err) != BEENET_OK) {
     g_printerr ("Could not create a session: %s\n", err.message);
     ret = 1;
@@ -475,8 +548,11 @@ main (int argc, char **argv)
         beenet_model_num_classes (model));
   }
 
-  g_print ("# file\tstart\tduration\tlabel\tconfidence\tentropy\texit\t"
-      "ops-fraction\n");
+  if (detections)
+    g_print ("# file\ttime\tkeyword\tscore\twindows\n");
+  else
+    g_print ("# file\tstart\tduration\tlabel\tconfidence\tentropy\texit\t"
+        "ops-fraction\n");
   for (i = 0; files[i] != NULL; i++) {
     if (!classify_file (&ctx, files[i], interval_samples,
             config.window_samples))
@@ -490,6 +566,7 @@ main (int argc, char **argv)
 out_session:
   beenet_session_free (ctx.session);
 out_model:
+  beenet_detector_free (ctx.detector);
   beenet_model_unref (model);
 out:
   g_free (model_path);

@@ -570,3 +570,22 @@ test_models_realistic (uint32_t seed, size_t *size)
   exit_head (m, x, 0);                         /* exit 5 (float head) */
   return test_model_finish_bytes (m, size);
 }
+
+GgufWriter *
+test_models_level_writer (const char *const *labels)
+{
+  static const float weight[4] = { 0.f, 0.f, 20.f, 10.f };
+  static const float scale[4] = { 1.f, 1.f, 1.f, 1.f };
+  static const float bias[4] = { 0.f, -1000.f, 95.f, 90.f };
+  TestModel *m = test_model_new (4);
+  int g = test_model_global_avgpool (m, 0);
+  int d = test_model_dense (m, g, 4, 0, weight, scale, bias);
+  if (test_model_exit (m, d) < 0) {
+    test_model_free (m);
+    return NULL;
+  }
+  GgufWriter *w = test_model_finish (m);
+  gguf_writer_remove (w, "beenet.labels");
+  gguf_writer_add_array_string (w, "beenet.labels", labels, 4);
+  return w;
+}

@@ -44,6 +44,18 @@ GgufWriter *test_models_constant_exits_writer (unsigned n_exits,
  * and 5 exits (global_avgpool -> bdense/dense -> exit), 12 classes. */
 uint8_t *test_models_realistic (uint32_t seed, size_t *size);
 
+/* A 4-class model whose class follows the input level ("level model"):
+ * global_avgpool of the log-Mel features (their mean m) -> dense 1 -> 4 ->
+ * exit, with logits  class0: 0,  class1: -1000,  class2: 20 m + 95,
+ * class3: 10 m + 90.  Measured m: silence -13.8, white noise of amplitude
+ * 0.01 about -4.4, amplitude 0.5 about +3.4, so
+ *   silence            -> class 0  (logit margin >= 48)
+ *   noise, amp. 0.01   -> class 3  (margin >= 39)
+ *   noise, amp. 0.5    -> class 2  (margin >= 38)
+ * and the softmax saturates (probability 1.0f for the class of a window of
+ * one level).  `labels` (4 entries) replaces class0..class3. */
+GgufWriter *test_models_level_writer (const char *const *labels);
+
 /* ---------------------------------------------------------------------- */
 /* Graph builder                                                          */
 

@@ -4,16 +4,12 @@
  * Copyright (C) 2026 gst-beenet authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Model ("level model"): global_avgpool of the log-Mel features (their mean
- * m) -> dense 1 -> 4 -> exit, labels _silence_, _unknown_, yes, no.  Logits
- * are lines in m: _silence_ 0, _unknown_ -1000, yes 20 m + 95, no 10 m + 90,
- * so the class follows the input level with wide margins (measured m:
- * silence -13.8, white noise of amplitude 0.01 about -4.4, amplitude 0.5
- * about +3.4):
+ * Model: test_models_level_writer() (tests/common) with the labels
+ * _silence_, _unknown_, yes, no: the class follows the input level,
  *
- *   'S' silence          -> _silence_  (margin >= 48 in the logits)
- *   'Q' quiet noise 0.01 -> no         (margin >= 39)
- *   'L' loud noise 0.5   -> yes        (margin >= 38)
+ *   'S' silence          -> _silence_
+ *   'Q' quiet noise 0.01 -> no
+ *   'L' loud noise 0.5   -> yes
  *
  * The softmax saturates, so a window made of one segment has probability
  * 1.0 for its class (to float precision).  Most tests use 1 s segments and
@@ -52,24 +48,15 @@ static const char *const unknown_labels[4] = { "_silence_", "never",
 /* ------------------------------------------------------------------------ */
 /* model and audio                                                          */
 
+/* test_models_level_writer (tests/common) plus optional extra keys. */
 static guint8 *
 level_model (const char *const *labels, void (*extra) (GgufWriter *),
     size_t *size)
 {
-  static const float weight[4] = { 0.f, 0.f, 20.f, 10.f };
-  static const float scale[4] = { 1.f, 1.f, 1.f, 1.f };
-  static const float bias[4] = { 0.f, -1000.f, 95.f, 90.f };
-  TestModel *m = test_model_new (4);
-  GgufWriter *w;
+  GgufWriter *w = test_models_level_writer (labels);
   guint8 *bytes;
-  int g, d;
 
-  g = test_model_global_avgpool (m, 0);
-  d = test_model_dense (m, g, 4, 0, weight, scale, bias);
-  fail_unless (test_model_exit (m, d) > 0);
-  w = test_model_finish (m);
-  gguf_writer_remove (w, "beenet.labels");
-  gguf_writer_add_array_string (w, "beenet.labels", labels, 4);
+  fail_unless (w != NULL);
   if (extra)
     extra (w);
   bytes = gguf_writer_serialize (w, size);

@@ -84,6 +84,77 @@ make_wav (guint16 format, guint16 bits, guint16 channels, guint32 rate,
   return a;
 }
 
+static gint run (gchar ** out, gchar ** err, ...);
+
+/* A float32 mono WAV of 1 s segments: 'S' silence, 'Q' noise of amplitude
+ * 0.01, 'L' noise of amplitude 0.5 (for test_models_level_writer). */
+static GByteArray *
+make_level_wav (const gchar * pattern)
+{
+  guint32 frames = (guint32) strlen (pattern) * 16000, i, state = 5;
+  GByteArray *a = make_wav (3, 32, 1, 16000, frames, 0);
+  guint8 *data = a->data + a->len - (gsize) frames * 4;
+
+  for (i = 0; i < frames; i++) {
+    gchar c = pattern[i / 16000];
+    gfloat f = (c == 'L' ? 0.5f : c == 'Q' ? 0.01f : 0.0f) *
+        test_rand_float (&state);
+    memcpy (data + 4 * (gsize) i, &f, 4);
+  }
+  return a;
+}
+
+/* The detection lines of `out` ("file time keyword score windows"),
+ * joined as "time keyword score windows;" for comparison. */
+static gchar *
+detection_lines (const gchar * out, const gchar * file)
+{
+  gchar **lines = g_strsplit (out, "\n", -1);
+  GString *s = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; lines[i]; i++) {
+    gchar **f = g_strsplit (lines[i], "\t", -1);
+    if (g_strv_length (f) == 5 && g_str_equal (f[0], file))
+      g_string_append_printf (s, "%s %s %s %s;", f[1], f[2], f[3], f[4]);
+    else if (lines[i][0] != '#' && lines[i][0] != '\0')
+      g_string_append_printf (s, "unexpected line: %s;", lines[i]);
+    g_strfreev (f);
+  }
+  g_strfreev (lines);
+  return g_string_free (s, FALSE);
+}
+
+static void
+check_detections (const gchar * expect, const gchar * model,
+    const gchar * wav, ...)
+{
+  const gchar *args[16];
+  gchar *out = NULL, *err = NULL, *got;
+  const gchar *a;
+  va_list ap;
+  gint st, n = 0;
+
+  va_start (ap, wav);
+  while ((a = va_arg (ap, const gchar *)) != NULL && n < 15)
+    args[n++] = a;
+  va_end (ap);
+  while (n < 15)
+    args[n++] = NULL;
+  st = run (&out, &err, "--model", model, "--interval", "1000",
+      "--detections", wav, args[0], args[1], args[2], args[3], args[4],
+      args[5], NULL);
+  got = detection_lines (out, wav);
+  if (st != 0 || !g_str_equal (got, expect)) {
+    g_printerr ("FAIL detections: status %d, got \"%s\", expected \"%s\"\n"
+        "%s%s", st, got, expect, out, err);
+    failures++;
+  }
+  g_free (got);
+  g_free (out);
+  g_free (err);
+}
+
 static gchar *
 save (const gchar * dir, const gchar * name, const guint8 * data, gsize len)
 {
@@ -192,6 +263,61 @@ main (void)
   CHECK (strstr (out, "\texit\t3\tclass1\t0.9526\t0.1909") != NULL);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+
+  /* --detections (level model, 1 s windows): one line per keyword burst,
+   * the built-in parameters (threshold 0.7, smoothing 500 ms = the latest
+   * window, refractory 1 s) or the options */
+  {
+    static const char *const labels[4] = { "_silence_", "_unknown_", "yes",
+      "no"
+    };
+    GgufWriter *w = test_models_level_writer (labels);
+    gchar *lmodel, *bursts, *lq, *sls;
+
+    bytes = gguf_writer_serialize (w, &size);
+    gguf_writer_free (w);
+    lmodel = save (dir, "level.gguf", bytes, size);
+    free (bytes);
+    bursts = save_wav (dir, "bursts.wav", make_level_wav ("SSLLSSLSQSSQQS"));
+    lq = save_wav (dir, "lq.wav", make_level_wav ("LQSS"));
+    sls = save_wav (dir, "sls.wav", make_level_wav ("SLS"));
+
+    check_detections ("2.000 yes 1.0000 1;6.000 yes 1.0000 1;"
+        "8.000 no 1.0000 1;11.000 no 1.0000 1;", lmodel, bursts, NULL);
+    check_detections ("0.000 yes 1.0000 1;1.000 no 1.0000 1;", lmodel, lq,
+        NULL);
+    check_detections ("0.000 yes 1.0000 1;", lmodel, lq, "--refractory",
+        "1500", NULL);
+    check_detections ("", lmodel, sls, "--smoothing", "1000", NULL);
+    check_detections ("1.000 yes 0.5000 2;", lmodel, sls, "--smoothing",
+        "1000", "--detection-threshold", "0.5", NULL);
+
+    /* out-of-range options: exit status 2 naming the parameter */
+    {
+      static const gchar *const bad[][2] = {
+        {"--detection-threshold", "0"}, {"--detection-threshold", "1.5"},
+        {"--smoothing", "-5"}, {"--smoothing", "20000"},
+        {"--refractory", "70000"},
+      };
+      guint i;
+
+      for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+        st = run (&out, &err, "--model", lmodel, "--detections", bad[i][0],
+            bad[i][1], sls, NULL);
+        CHECK (st == 2);
+        CHECK (strstr (err, "Invalid detection option") != NULL);
+        CHECK (strstr (err, bad[i][0] + 2) != NULL ||
+            strstr (err, bad[i][0][2] == 's' ? "smoothing_ms" :
+                bad[i][0][2] == 'r' ? "refractory_ms" : "threshold"));
+        g_clear_pointer (&out, g_free);
+        g_clear_pointer (&err, g_free);
+      }
+    }
+    g_free (lmodel);
+    g_free (bursts);
+    g_free (lq);
+    g_free (sls);
+  }
 
   /* --describe */
   st = run (&out, &err, "--model", model, "--describe", NULL);

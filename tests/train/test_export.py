@@ -198,5 +198,88 @@ class TestEngineLoads(unittest.TestCase):
         self.assertEqual(cm.exception.status, "UNSUPPORTED")
 
 
+class TestDetection(unittest.TestCase):
+    """beenet.keywords / beenet.detection.* written by the exporter and read by the
+    engine; the engine's detector through the ctypes binding."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.model = random_model(3)
+        cls.plain = fe.Model(data=model_to_gguf(cls.model, LABELS).to_bytes())
+
+    def test_defaults_without_keys(self):
+        self.assertEqual(self.plain.keywords, list(range(2, 12)))      # not _silence_ / _unknown_
+        self.assertFalse(self.plain.is_keyword(0))
+        self.assertTrue(self.plain.is_keyword(2))
+        self.assertEqual(self.plain.detection_defaults,
+                         {"threshold": 0.7, "smoothing_ms": 500.0, "refractory_ms": 1000.0, "min_windows": 1})
+
+    def test_keys_round_trip(self):
+        det = {"threshold": 0.8, "smoothing_ms": 250, "refractory_ms": 1500.5, "min_windows": 2}
+        data = model_to_gguf(self.model, LABELS, keywords=["yes", 3, "go"], detection=det).to_bytes()
+        kv, _ = read_gguf(data)
+        self.assertEqual(kv["beenet.keywords"], [2, 3, 11])
+        self.assertEqual(kv["beenet.detection.min_windows"], 2)
+        em = fe.Model(data=data)
+        self.assertEqual(em.keywords, [2, 3, 11])
+        d = em.detection_defaults
+        self.assertAlmostEqual(d["threshold"], 0.8, places=6)
+        self.assertEqual((d["smoothing_ms"], d["refractory_ms"], d["min_windows"]), (250.0, 1500.5, 2))
+        self.assertEqual(fe.Model(data=model_to_gguf(self.model, LABELS, keywords=[]).to_bytes()).keywords, [])
+
+    def test_bad_keys(self):
+        with self.assertRaises(ValueError):
+            model_to_gguf(self.model, LABELS, keywords=["yes", 2])           # twice
+        with self.assertRaises(ValueError):
+            model_to_gguf(self.model, LABELS, keywords=[12])
+        with self.assertRaises(ValueError):
+            model_to_gguf(self.model, LABELS, detection={"smoothing": 100})
+        data = model_to_gguf(self.model, LABELS, detection={"threshold": 0.0}).to_bytes()
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=data)
+        self.assertEqual(cm.exception.status, "CORRUPT")
+        self.assertIn("beenet.detection.threshold", str(cm.exception))
+
+    def test_detector_synthetic(self):
+        ms = 1000000
+        det = fe.Detector(self.plain, threshold=0.75, smoothing_ms=1000, refractory_ms=0)
+        self.assertEqual(det.params["min_windows"], 1)
+        self.assertEqual(det.params["threshold"], 0.75)
+
+        def post(c, v):
+            p = np.zeros(12, np.float32)
+            p[c] = v
+            p[0] = 1.0 - v
+            return p
+        # "yes" (class 2) at 0.5, 0.75, 1.0: means 0.5, 0.625, 0.75 -> fires at 1 s with 3 windows
+        self.assertIsNone(det.push(0, post(2, 0.5)))
+        self.assertIsNone(det.push(500 * ms, post(2, 0.75)))
+        d = det.push(1000 * ms, post(2, 1.0))
+        self.assertEqual(d, {"class_index": 2, "label": "yes", "score": 0.75, "time_ns": 1000 * ms,
+                             "num_windows": 3})
+        # stays above: disarmed; _silence_ never fires
+        self.assertIsNone(det.push(1500 * ms, post(2, 1.0)))
+        self.assertIsNone(det.push(2000 * ms, post(0, 1.0)))
+        with self.assertRaises(fe.BeenetError) as cm:
+            det.push(2000 * ms, post(2, 1.0))                                  # time not increasing
+        self.assertEqual(cm.exception.status, "INVALID_ARGUMENT")
+        bad = post(2, 1.0)
+        bad[5] = np.nan
+        with self.assertRaises(fe.BeenetError) as cm:
+            det.push(2500 * ms, bad)
+        self.assertEqual(cm.exception.status, "NONFINITE")
+        with self.assertRaises(fe.BeenetError):
+            det.push(2500 * ms, np.zeros(11, np.float32))                     # num_classes mismatch
+        with self.assertRaises(fe.BeenetError):
+            det.set_params(threshold=1.5)
+        # run(): reset + a sequence; smoothing 0 and a 1 s refractory
+        det.set_params(smoothing_ms=0, refractory_ms=1000)
+        seq = [post(2, 0.9), post(0, 1.0), post(3, 0.9), post(3, 0.9), post(0, 1.0), post(2, 0.8)]
+        got = det.run([i * 500 * ms for i in range(len(seq))], np.stack(seq))
+        self.assertEqual([(g["label"], g["time_ns"]) for g in got], [("yes", 0), ("no", 1000 * ms),
+                                                                        ("yes", 2500 * ms)])
+        self.assertAlmostEqual(got[0]["score"], 0.9, places=6)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,6 +18,36 @@ DEFAULT_FRONTEND = {
     "fft_size": 512, "n_mels": 64, "n_frames": 98, "fmin": 60.0, "fmax": 7800.0, "log_floor": 1e-6,
 }
 _U32_FRONTEND = ("sample_rate", "window_samples", "frame_length", "hop_length", "fft_size", "n_mels", "n_frames")
+# beenet.detection.* keys (docs/model-format.md): name -> GGUF type
+_DETECTION_KEYS = {"threshold": T_F32, "smoothing_ms": T_F32, "refractory_ms": T_F32, "min_windows": T_U32}
+
+
+def _keyword_indices(keywords: Sequence[Union[int, str]], labels: List[str]) -> List[int]:
+    """Class indices of `keywords` (indices or labels), checked unique and in range."""
+    out = []
+    for k in keywords:
+        i = labels.index(k) if isinstance(k, str) else int(k)
+        if not 0 <= i < len(labels) or i in out:
+            raise ValueError("keyword %r: out of range or listed twice" % (k,))
+        out.append(i)
+    return out
+
+
+def add_detection_keys(w: GGUFWriter, labels: List[str], keywords: Optional[Sequence[Union[int, str]]] = None,
+                       detection: Optional[Dict] = None) -> None:
+    """Optional beenet.keywords (class indices or labels; None = every label not
+    starting with '_', decided by the engine) and beenet.detection.* defaults
+    (dict with any of threshold, smoothing_ms, refractory_ms, min_windows).
+    Ranges are checked by the engine when it loads the file."""
+    if keywords is not None:
+        w.add_array("beenet.keywords", T_U32, _keyword_indices(keywords, labels))
+    for k, v in (detection or {}).items():
+        if k not in _DETECTION_KEYS:
+            raise ValueError("unknown detection parameter %r (expected one of %s)" % (k, ", ".join(_DETECTION_KEYS)))
+        if _DETECTION_KEYS[k] == T_U32:
+            w.add_u32("beenet.detection." + k, int(v))
+        else:
+            w.add_f32("beenet.detection." + k, float(v))
 
 
 def load_checkpoint(path: str):
@@ -31,7 +61,8 @@ def load_checkpoint(path: str):
 def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_std: np.ndarray,
                   name: str = "kws12-quicknet-ee", frontend: Optional[Dict] = None,
                   policy: str = "entropy", threshold: float = 0.5, description: str = "",
-                  training: Optional[Dict] = None) -> GGUFWriter:
+                  training: Optional[Dict] = None, keywords: Optional[Sequence[Union[int, str]]] = None,
+                  detection: Optional[Dict] = None) -> GGUFWriter:
     fe = dict(DEFAULT_FRONTEND)
     if frontend:
         fe.update(frontend)
@@ -48,6 +79,7 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
         w.add_f32("beenet.frontend." + k, float(fe[k]))
     w.add_string("beenet.policy", policy)
     w.add_f32("beenet.threshold", float(threshold))
+    add_detection_keys(w, labels, keywords, detection)
     w.add_u32("beenet.node_count", len(nodes))
     w.add_u32("beenet.exit_count", sum(1 for n in nodes if n["op"] == "exit"))
     for i, n in enumerate(nodes):
@@ -86,7 +118,11 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
 
 
 def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=0.5,
-                  training: Optional[Dict] = None, frontend: Optional[Dict] = None) -> GGUFWriter:
+                  training: Optional[Dict] = None, frontend: Optional[Dict] = None,
+                  keywords: Optional[Sequence[Union[int, str]]] = None,
+                  detection: Optional[Dict] = None) -> GGUFWriter:
+    """keywords / detection: optional beenet.keywords and beenet.detection.*
+    keys (add_detection_keys); without them the engine uses its defaults."""
     model.eval()
     nodes = build_graph(model)
     fr, tb, tf = exit_ops_fractions(nodes, tuple(model.config["in_shape"]), model.config["num_classes"])
@@ -94,7 +130,8 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
             % (model.num_exits, ", ".join("%.3f" % f for f in fr)))
     return graph_to_gguf(nodes, labels, model.feat_mean.numpy(), model.feat_inv_std.numpy(),
                          name=model.config.get("name", "beenet"), frontend=frontend, policy=policy,
-                         threshold=threshold, description=desc, training=training)
+                         threshold=threshold, description=desc, training=training, keywords=keywords,
+                         detection=detection)
 
 
 def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = None,
@@ -102,7 +139,8 @@ def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = No
     model, ck = load_checkpoint(checkpoint)
     th = threshold if threshold is not None else ck.get("threshold", 0.5)
     pol = policy or ck.get("policy", "entropy")
-    w = model_to_gguf(model, ck["labels"], pol, th, training=ck.get("training"), frontend=ck.get("frontend"))
+    w = model_to_gguf(model, ck["labels"], pol, th, training=ck.get("training"), frontend=ck.get("frontend"),
+                      keywords=ck.get("keywords"), detection=ck.get("detection"))
     d = os.path.dirname(os.path.abspath(out))
     os.makedirs(d, exist_ok=True)
     return w.write(out)

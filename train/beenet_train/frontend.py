@@ -62,6 +62,30 @@ class Result(ctypes.Structure):
     ]
 
 
+class DetectorParams(ctypes.Structure):
+    """BeenetDetectorParams (engine/beenet.h)."""
+    _fields_ = [
+        ("threshold", ctypes.c_double),
+        ("smoothing_ms", ctypes.c_double),
+        ("refractory_ms", ctypes.c_double),
+        ("min_windows", ctypes.c_uint32),
+    ]
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name, _ in self._fields_}
+
+
+class Detection(ctypes.Structure):
+    """BeenetDetection (engine/beenet.h)."""
+    _fields_ = [
+        ("class_index", ctypes.c_uint32),
+        ("label", ctypes.c_char_p),
+        ("score", ctypes.c_float),
+        ("time_ns", ctypes.c_int64),
+        ("num_windows", ctypes.c_uint32),
+    ]
+
+
 class BeenetError(RuntimeError):
     def __init__(self, code: int, message: str):
         name = _STATUS_NAMES[code] if 0 <= code < len(_STATUS_NAMES) else str(code)
@@ -125,6 +149,16 @@ def lib():
         "beenet_session_classify_features": (ctypes.c_int, [P, fp, ctypes.c_int, ctypes.c_float,
                                                             ctypes.POINTER(Result), E]),
         "beenet_session_run_all_exits": (ctypes.c_int, [P, fp, fp, E]),
+        "beenet_model_is_keyword": (ctypes.c_int, [P, ctypes.c_size_t]),
+        "beenet_detector_params_default": (None, [P, ctypes.POINTER(DetectorParams)]),
+        "beenet_detector_params_validate": (ctypes.c_int, [ctypes.POINTER(DetectorParams), E]),
+        "beenet_detector_new": (ctypes.c_int, [P, ctypes.POINTER(DetectorParams), ctypes.POINTER(P), E]),
+        "beenet_detector_free": (None, [P]),
+        "beenet_detector_set_params": (ctypes.c_int, [P, ctypes.POINTER(DetectorParams), E]),
+        "beenet_detector_get_params": (None, [P, ctypes.POINTER(DetectorParams)]),
+        "beenet_detector_reset": (None, [P]),
+        "beenet_detector_push": (ctypes.c_int, [P, ctypes.c_int64, fp, ctypes.c_uint32, ctypes.POINTER(Detection),
+                                                ctypes.POINTER(ctypes.c_int), E]),
     }
     for name, (res, args) in list(sig.items()) + list(optional.items()):
         try:
@@ -233,6 +267,15 @@ class Model(_Handle):
         self.default_threshold = float(L.beenet_model_default_threshold(self._h))
         self.total_bops = int(L.beenet_model_total_bops(self._h))
         self.total_flops = int(L.beenet_model_total_flops(self._h))
+        # beenet.keywords (or every label not starting with '_') and the
+        # beenet.detection.* defaults (built-in values when absent)
+        self.keywords = [i for i in range(self.num_classes) if L.beenet_model_is_keyword(self._h, i)]
+        p = DetectorParams()
+        L.beenet_detector_params_default(self._h, ctypes.byref(p))
+        self.detection_defaults = p.as_dict()
+
+    def is_keyword(self, i: int) -> bool:
+        return i in self.keywords
 
     @property
     def total_ops(self) -> float:
@@ -251,6 +294,9 @@ class Model(_Handle):
 
     def session(self) -> "Session":
         return Session(self)
+
+    def detector(self, **params) -> "Detector":
+        return Detector(self, **params)
 
 
 class Session(_Handle):
@@ -303,3 +349,69 @@ class Session(_Handle):
         _check(lib().beenet_session_classify(self._h, _fptr(w), w.shape[0], policy, threshold, ctypes.byref(r),
                                              ctypes.byref(self._err)), self._err)
         return self._result(r)
+
+
+class Detector(_Handle):
+    """The engine's keyword detector (beenet_detector_*): smoothing, threshold,
+    re-arming and refractory period over a stream of windows, exactly as the
+    element and beenet-classify apply them.
+
+    Parameters not given (threshold, smoothing_ms, refractory_ms, min_windows)
+    are the model's defaults.  push(time_ns, probabilities) returns a dict
+    (class_index, label, score, time_ns, num_windows) when a keyword fires,
+    else None; run(times_ns, probabilities) returns the list of detections of
+    a whole sequence (after a reset)."""
+
+    _free = "beenet_detector_free"
+
+    def __init__(self, model: Model, threshold: Optional[float] = None, smoothing_ms: Optional[float] = None,
+                 refractory_ms: Optional[float] = None, min_windows: Optional[int] = None):
+        self.model = model
+        self._h = ctypes.c_void_p()
+        p = self._params(threshold, smoothing_ms, refractory_ms, min_windows, base=model.detection_defaults)
+        err = _Error()
+        _check(lib().beenet_detector_new(model._h, ctypes.byref(p), ctypes.byref(self._h), ctypes.byref(err)), err)
+        self._err = _Error()
+        self._det = Detection()
+        self._fired = ctypes.c_int()
+
+    @staticmethod
+    def _params(threshold, smoothing_ms, refractory_ms, min_windows, base: dict) -> DetectorParams:
+        given = {"threshold": threshold, "smoothing_ms": smoothing_ms, "refractory_ms": refractory_ms,
+                 "min_windows": min_windows}
+        p = DetectorParams(**base)
+        for k, v in given.items():
+            if v is not None:
+                setattr(p, k, v)
+        return p
+
+    @property
+    def params(self) -> dict:
+        p = DetectorParams()
+        lib().beenet_detector_get_params(self._h, ctypes.byref(p))
+        return p.as_dict()
+
+    def set_params(self, threshold: Optional[float] = None, smoothing_ms: Optional[float] = None,
+                   refractory_ms: Optional[float] = None, min_windows: Optional[int] = None) -> None:
+        """Live change of the given parameters (the others are kept)."""
+        p = self._params(threshold, smoothing_ms, refractory_ms, min_windows, base=self.params)
+        _check(lib().beenet_detector_set_params(self._h, ctypes.byref(p), ctypes.byref(self._err)), self._err)
+
+    def reset(self) -> None:
+        lib().beenet_detector_reset(self._h)
+
+    def push(self, time_ns: int, probabilities: np.ndarray) -> Optional[dict]:
+        p = np.ascontiguousarray(probabilities, dtype=np.float32).reshape(-1)
+        _check(lib().beenet_detector_push(self._h, int(time_ns), _fptr(p), p.shape[0], ctypes.byref(self._det),
+                                          ctypes.byref(self._fired), ctypes.byref(self._err)), self._err)
+        if not self._fired.value:
+            return None
+        d = self._det
+        return {"class_index": d.class_index, "label": d.label.decode(), "score": d.score, "time_ns": d.time_ns,
+                "num_windows": d.num_windows}
+
+    def run(self, times_ns: Sequence[int], probabilities: np.ndarray) -> List[dict]:
+        """Reset, push every window (probabilities: (n, num_classes)), return the detections."""
+        self.reset()
+        probs = np.asarray(probabilities, dtype=np.float32)
+        return [d for d in (self.push(t, probs[i]) for i, t in enumerate(times_ns)) if d is not None]

@@ -21,8 +21,10 @@
  * flows through unchanged.
  *
  * Windows hold one model window (16000 samples = 1 s for the shipped model)
- * and start every #GstBeenet:interval nanoseconds.  The message fields are
- * documented in docs/element.md.
+ * and start every #GstBeenet:interval nanoseconds.  The window
+ * probabilities also feed a keyword detector (smoothing, threshold,
+ * refractory period) that posts one "beenet-detection" element message per
+ * detected keyword.  The message fields are documented in docs/element.md.
  *
  * ## Example launch line
  * |[

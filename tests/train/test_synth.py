@@ -100,6 +100,31 @@ class TestSmallCorpus(unittest.TestCase):
             self.assertGreater(a.size, 16000)
             self.assertGreater(np.std(a), 1e-3)
 
+    def test_sentences(self):
+        """Running sentences: every English voice reads its own split's text,
+        no sentence holds a keyword, and no text is read in two splits."""
+        from beenet_train.data import texts as T
+        with open(os.path.join(self.root, synth.SENTENCE_DIR, "sentences.json")) as f:
+            meta = json.load(f)
+        self.assertEqual(len(meta), self.meta["sentences"])
+        english = {v for v, info in self.meta["voices"].items() if info["lang"] == "en"}
+        self.assertEqual({m["voice"] for m in meta}, english)
+        texts_by_split = collections.defaultdict(set)
+        for m in meta:
+            self.assertEqual(m["split"], self.voices[m["voice"]])
+            self.assertEqual(T.text_split(m["text"], 0), m["split"], m["text"])
+            self.assertFalse(T.has_keyword(m["text"]), m["text"])
+            texts_by_split[m["split"]].add(m["text"])
+            p = os.path.join(self.root, m["file"])
+            with wave.open(p) as f:
+                self.assertEqual((f.getnchannels(), f.getsampwidth(), f.getframerate()),
+                                 (1, 2, 16000), p)
+                n = f.getnframes()
+            self.assertAlmostEqual(n / 16000.0, m["seconds"], places=2)
+            self.assertGreaterEqual(n, 8000, p)
+            self.assertLessEqual(n, synth.SENTENCE_MAX_SECONDS * 16000, p)
+        self.assertFalse(texts_by_split["train"] & (texts_by_split["val"] | texts_by_split["test"]))
+
     def test_every_voice_says_every_word(self):
         spk_of = {V.speaker_id(v): v for v in self.voices}
         self.assertEqual(len(spk_of), len(self.voices), "speaker id collision")

@@ -35,6 +35,7 @@ import numpy as np
 
 from .audio import CLIP_SAMPLES, SAMPLE_RATE, active_region, resample, write_wav
 from .gsc import KWS12_LABELS, KWS12_KEYWORDS, format_stats, corpus_stats
+from . import texts as T
 from . import voices as V
 
 # 25 other GSC v2 words + 10 near-misses of the keywords
@@ -56,6 +57,17 @@ HIGH_F0 = (165.0, 225.0)      # "+high": festival F0 target mean (Hz) before tap
 HIGH_F0_STD = (18.0, 35.0)    # "+high": F0 target standard deviation (Hz)
 PEAK_DB = (-18.0, -1.0)       # clip peak level, dBFS
 PUNCT = (["", ".", "!", "?"], [0.35, 0.35, 0.2, 0.1])  # changes intonation
+
+SENTENCE_DIR = "_sentences_"   # running speech, whole sentences (not a word folder)
+SENTENCE_MAX_SECONDS = 12
+SOUNDS_DIR = "_sounds_"        # recorded non-speech sounds, <split>/*.wav (data.sounds)
+# corpus v2 defaults (docs/data.md): extra words from the 3000-word vocabulary
+# and running sentences per voice, by family and split
+VOCAB_WORDS = {"espeak": 40, "other": 400}
+SENTENCES = {("espeak", "train"): 6, ("espeak", "val"): 6, ("espeak", "test"): 24,
+             ("other", "train"): 80, ("other", "val"): 80, ("other", "test"): 160}
+SMALL_VOCAB_WORDS = {"espeak": 0, "other": 0}
+SMALL_SENTENCES = {k: 1 for k in SENTENCES}
 
 NOISE_SECONDS = 60
 BABBLE_TEXT = (
@@ -99,17 +111,42 @@ def _center_crop(y: np.ndarray) -> np.ndarray:
     return y[s:s + CLIP_SAMPLES]
 
 
+def _prosody(voice: V.Voice, rng: np.random.Generator) -> dict:
+    """Per-utterance synthesis parameters (the draws and their order are part
+    of the corpus' reproducibility)."""
+    if voice.family == "espeak":
+        return dict(rate=int(rng.integers(ESPEAK_RATE[0], ESPEAK_RATE[1] + 1)),
+                    pitch=int(rng.integers(ESPEAK_PITCH[0], ESPEAK_PITCH[1] + 1)),
+                    pitch_range=int(rng.integers(ESPEAK_RANGE[0], ESPEAK_RANGE[1] + 1)))
+    if voice.family == "festival" and V.FESTIVAL_VOICES[voice.arg].raise_f0:
+        return dict(stretch=float(rng.uniform(*STRETCH)), tape=float(rng.uniform(*HIGH_TAPE)),
+                    f0=(float(rng.uniform(*HIGH_F0)), float(rng.uniform(*HIGH_F0_STD))))
+    return dict(stretch=float(rng.uniform(*STRETCH)), tape=float(rng.uniform(*TAPE)))
+
+
+def _place_sentence(y: np.ndarray, rng: np.random.Generator):
+    """Trim a sentence's silence (100 ms margin), cap its length, random peak level."""
+    s, e = active_region(y, SAMPLE_RATE, rel_db=-40.0, margin_ms=100.0)
+    if e - s < CLIP_SAMPLES // 2:
+        return None, "empty"
+    y = np.array(y[s:min(e, s + SENTENCE_MAX_SECONDS * SAMPLE_RATE)], np.float32)
+    y *= (10 ** (rng.uniform(*PEAK_DB) / 20)) / float(np.abs(y).max())
+    return y, "ok"
+
+
 _ENGINE: dict = {}  # per-process eSpeak binding (inherited by forked children)
 
 
 def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
-                out_root: str | None) -> dict:
+                out_root: str | None, sentences: tuple = ()) -> dict:
     """Synthesize every (word, reps) of ``plan`` for one voice.
 
     Deterministic given (seed, voice) when each call starts from the same
     eSpeak state, which :func:`synth_isolated` guarantees.  Writes
     ``<out_root>/<word>/<speaker>_nohash_<i>.wav`` unless out_root is None,
     in which case the clips are returned in ``result["clips"]`` (for tests).
+    ``sentences`` (texts) are read as running speech and written whole to
+    ``<out_root>/_sentences_/<speaker>_<k>.wav`` (``result["sentences"]``).
     """
     rng = np.random.default_rng([seed, int(voice.speaker_id, 16)])
     spk = voice.speaker_id
@@ -118,21 +155,16 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     for word, reps in plan:
         for i in range(reps):
             text = V.text_for(voice, word) + punct[int(rng.choice(len(punct), p=pw))]
-            if voice.family == "espeak":
-                params = dict(rate=int(rng.integers(ESPEAK_RATE[0], ESPEAK_RATE[1] + 1)),
-                              pitch=int(rng.integers(ESPEAK_PITCH[0], ESPEAK_PITCH[1] + 1)),
-                              pitch_range=int(rng.integers(ESPEAK_RANGE[0], ESPEAK_RANGE[1] + 1)))
-            elif voice.family == "festival" and V.FESTIVAL_VOICES[voice.arg].raise_f0:
-                params = dict(stretch=float(rng.uniform(*STRETCH)),
-                              tape=float(rng.uniform(*HIGH_TAPE)),
-                              f0=(float(rng.uniform(*HIGH_F0)), float(rng.uniform(*HIGH_F0_STD))))
-            else:
-                params = dict(stretch=float(rng.uniform(*STRETCH)),
-                              tape=float(rng.uniform(*TAPE)))
+            params = _prosody(voice, rng)
             clip_seed = int(rng.integers(0, 2**63 - 1))
             jobs.append((word, i, text, params, clip_seed))
+    # running sentences: drawn after the words so a voice's word clips do not
+    # depend on how many sentences it reads
+    for k, text in enumerate(sentences):
+        jobs.append((SENTENCE_DIR, k, text, _prosody(voice, rng), int(rng.integers(0, 2**63 - 1))))
 
-    res = {"voice": voice.name, "counts": {}, "failed": [], "long": 0, "clips": {}, "files": []}
+    res = {"voice": voice.name, "counts": {}, "failed": [], "long": 0, "clips": {}, "files": [],
+           "sentences": []}
     tmp = tempfile.mkdtemp(prefix="beenet-synth-")
     try:
         raw = {}
@@ -149,7 +181,11 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
                     es = _ENGINE["espeak"] = V.Espeak()
                 es.set_voice(voice.arg)
                 rate = params["rate"]
-                for _attempt in range(5):
+                if word == SENTENCE_DIR:
+                    x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
+                                     pitch_range=params["pitch_range"])
+                    clip, status = _place_sentence(resample(x, sr, SAMPLE_RATE), crng)
+                for _attempt in range(5 if word != SENTENCE_DIR else 0):
                     x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
                                      pitch_range=params["pitch_range"])
                     y = resample(x, sr, SAMPLE_RATE)
@@ -164,7 +200,8 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
                     x, sr = raw[k]
                 # tape-speed: treat as sampled at sr*tape, resample to 16 kHz
                 y = resample(x, int(round(sr * params["tape"])), SAMPLE_RATE)
-                clip, status = _place(y, crng)
+                place = _place_sentence if word == SENTENCE_DIR else _place
+                clip, status = place(y, crng)
             if status == "long":
                 res["long"] += 1
                 clip, status = _place(_center_crop(clip), crng)
@@ -174,9 +211,14 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
             if out_root is None:
                 res["clips"][(word, i)] = clip
             else:
-                rel = f"{word}/{spk}_nohash_{i}.wav"
+                rel = (f"{word}/{spk}_{i}.wav" if word == SENTENCE_DIR
+                       else f"{word}/{spk}_nohash_{i}.wav")
                 write_wav(os.path.join(out_root, rel), clip, rng=crng)
                 res["files"].append(rel)
+            if word == SENTENCE_DIR:
+                res["sentences"].append({"file": rel if out_root else None, "voice": voice.name,
+                                         "text": text, "seconds": round(clip.size / SAMPLE_RATE, 3)})
+                continue
             res["counts"][word] = res["counts"].get(word, 0) + 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -352,11 +394,28 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
 
     tasks = []
     total = 0
+    vocab_n = SMALL_VOCAB_WORDS if small else VOCAB_WORDS
+    sent_n = SMALL_SENTENCES if small else SENTENCES
+    vocab = [w for w in T.unknown_vocabulary() if w not in set(unknown)] if not small else []
+    text_pool = T.sentences(seed)
     for v in voices:
         kr, ur = _family_reps(v.family, reps, unknown_reps, other_mult)
         plan = [(w, kr) for w in keywords] + [(w, ur) for w in unknown]
-        total += sum(r for _, r in plan)
-        tasks.append((v, plan, seed, out))
+        sents: tuple = ()
+        if v.lang == "en":   # foreign voices only have respellings of the 45 words
+            fam = "espeak" if v.family == "espeak" else "other"
+            vrng = np.random.default_rng([seed, int(v.speaker_id, 16), 0x5E17])
+            if vocab_n[fam]:
+                pick = vrng.choice(len(vocab), size=vocab_n[fam], replace=False)
+                plan += [(vocab[int(j)], 1) for j in sorted(pick)]
+            pool = text_pool[split[v.name]]
+            k = sent_n[(fam, split[v.name])]
+            sents = tuple(pool[int(j)] for j in vrng.choice(len(pool), size=k, replace=False))
+        total += sum(r for _, r in plan) + len(sents)
+        tasks.append((v, plan, seed, out, sents))
+    for w in {w for _, plan, _, _, _ in tasks for w, _ in plan}:
+        os.makedirs(os.path.join(out, w), exist_ok=True)
+    os.makedirs(os.path.join(out, SENTENCE_DIR), exist_ok=True)
     # slow (process-spawning) voices first so the pool ends evenly
     order = {"festival": 0, "flite": 1, "espeak": 2}
     tasks.sort(key=lambda t: (order[t[0].family], t[0].name))
@@ -366,7 +425,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     last = 0.0
     for r in synth_isolated(tasks, jobs):
         results.append(r)
-        done += sum(r["counts"].values()) + len(r["failed"])
+        done += sum(r["counts"].values()) + len(r["failed"]) + len(r["sentences"])
         now = time.time()
         if now - last > 2.0 or done == total:
             el = now - t0
@@ -387,6 +446,17 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         f.write("".join(p + "\n" for p in sorted(by_split["val"])))
     with open(os.path.join(out, "testing_list.txt"), "w") as f:
         f.write("".join(p + "\n" for p in sorted(by_split["test"])))
+    sent_meta = sorted((dict(m, split=split[m["voice"]]) for r in results for m in r["sentences"]),
+                       key=lambda m: m["file"])
+    with open(os.path.join(out, SENTENCE_DIR, "sentences.json"), "w") as f:
+        json.dump(sent_meta, f, indent=0)
+    sounds = []
+    if not small:
+        from . import sounds as S
+        try:
+            sounds = S.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log)
+        except S.NoSoundsError as e:
+            print(f"[synth] warning: no recorded sounds: {e}", file=log, flush=True)
     with open(os.path.join(out, "voices.json"), "w") as f:
         json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
     elapsed = time.time() - t0
@@ -404,7 +474,13 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         "voices": {v.name: {"family": v.family, "arg": v.arg, "group": v.group, "lang": v.lang,
                             "speaker": v.speaker_id, "split": split[v.name]}
                    for v in voices},
-        "clips": done - len(failed), "failed": failed, "too_long_retries": n_long,
+        "vocabulary_words_per_voice": vocab_n, "sentences_per_voice":
+            {f"{a}/{b}": n for (a, b), n in sent_n.items()},
+        "sentences": len(sent_meta),
+        "sentence_seconds": {sp: round(sum(m["seconds"] for m in sent_meta if m["split"] == sp), 1)
+                             for sp in ("train", "val", "test")},
+        "recorded_sounds": len(sounds),
+        "clips": done - len(failed) - len(sent_meta), "failed": failed, "too_long_retries": n_long,
         "seconds": round(elapsed, 1),
     }
     with open(os.path.join(out, "corpus.json"), "w") as f:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -28,6 +29,13 @@ def main(argv=None):
     t.add_argument("--max-train", type=int, help="use at most this many training clips")
     t.add_argument("--max-eval", type=int, help="use at most this many validation/test clips")
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--feature-aug", help="JSON dict overriding train.DEFAULT_FEATURE_AUG "
+                   "(p_specaugment, p_vtlp, vtlp, p_context)")
+    t.add_argument("--augment-config", help="JSON dict overriding data.augment.AugmentConfig fields")
+    t.add_argument("--recorded-weight", type=int, default=3,
+                   help="corpus v2: recorded (non-eSpeak) voices' keyword clips count this many times")
+    t.add_argument("--resume", help="resume file, saved every 5 minutes and continued from when it "
+                   "exists (default: <out without .gguf>.resume.pt; 'none' disables)")
 
     e = sub.add_parser("export", help="export a checkpoint to GGUF")
     e.add_argument("--checkpoint", required=True)
@@ -54,7 +62,11 @@ def main(argv=None):
               config=json.loads(a.config) if a.config else None,
               exit_weights=[float(x) for x in a.exit_weights.split(",")] if a.exit_weights else None,
               threads=a.threads, max_train=a.max_train, max_eval=a.max_eval, checkpoint=a.checkpoint,
-              augment=not a.no_augment)
+              augment=not a.no_augment,
+              feature_aug=json.loads(a.feature_aug) if a.feature_aug else None,
+              augment_config=json.loads(a.augment_config) if a.augment_config else None,
+              recorded_weight=a.recorded_weight,
+              resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"))
     elif a.cmd == "export":
         from .export import export_checkpoint
         n = export_checkpoint(a.checkpoint, a.out, a.threshold, a.policy)

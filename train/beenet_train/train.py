@@ -35,16 +35,72 @@ def seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------------------
 # Data
 
-class Corpus:
-    """Waveforms of a GSC-layout corpus, kept in memory as int16."""
+# Class mix of a corpus v2 epoch (docs/training.md): shares of the examples.
+# Keywords are all keyword clips (recorded voices' clips counted
+# `recorded_weight` times); the other shares are drawn fresh every epoch.
+DEFAULT_MIX = {"keywords": 0.58, "unknown_words": 0.20, "speech_crops": 0.15, "silence": 0.07}
+SENTENCES_JSON = os.path.join("_sentences_", "sentences.json")
+SOUNDS_DIR = "_sounds_"
 
-    def __init__(self, root: str, seed: int = 0, augment_config: Optional[Dict] = None, max_per_split=None):
+
+def load_sentences(root: str) -> Dict[str, List[np.ndarray]]:
+    """Running sentences of a corpus v2 per split, as int16 arrays ({} if none)."""
+    import json
+    from .data.gsc import read_wav
+    path = os.path.join(root, SENTENCES_JSON)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        meta = json.load(f)
+    out: Dict[str, List[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for m in meta:
+        x = read_wav(os.path.join(root, m["file"]))
+        out[m["split"]].append(np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16))
+    return out
+
+
+def load_sounds(root: str, split: str) -> List[np.ndarray]:
+    """Recorded non-speech sounds of one split (`_sounds_/<split>/*.wav`), [] if none."""
+    from .data.gsc import read_wav
+    d = os.path.join(root, SOUNDS_DIR, split)
+    if not os.path.isdir(d):
+        return []
+    return [read_wav(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".wav")]
+
+
+def recorded_speakers(root: str) -> set:
+    """GSC speaker ids of the corpus' non-eSpeak (recorded) voices, from corpus.json."""
+    import json
+    try:
+        with open(os.path.join(root, "corpus.json")) as f:
+            voices = json.load(f)["voices"]
+    except (OSError, ValueError, KeyError):
+        return set()
+    return {v["speaker"] for v in voices.values() if v.get("family") != "espeak"}
+
+
+class Corpus:
+    """Waveforms of a GSC-layout corpus, kept in memory as int16.
+
+    A corpus v2 (with ``_sentences_``) is loaded with every unknown-word
+    clip; its epochs and validation set follow ``mix`` (see
+    :meth:`epoch_items`).  Other corpora keep the GSC recipe's balancing."""
+
+    def __init__(self, root: str, seed: int = 0, augment_config: Optional[Dict] = None, max_per_split=None,
+                 mix: Optional[Dict] = None, recorded_weight: int = 3):
         from .data import gsc
         from .data.augment import Augmenter
         self.root = root
+        self.seed = seed
         self.labels = list(getattr(gsc, "KWS12_LABELS"))
         self.silence_index = self.labels.index("_silence_")
-        splits = gsc.load_gsc(root)
+        self.unknown_index = self.labels.index("_unknown_")
+        self.sentences = load_sentences(root)
+        self.v2 = bool(self.sentences)
+        self.mix = dict(DEFAULT_MIX if mix is None else mix)
+        self.recorded_weight = max(1, int(recorded_weight))
+        self.recorded = recorded_speakers(root)
+        splits = gsc.load_gsc(root, unknown_fraction=None) if self.v2 else gsc.load_gsc(root)
         self.splits = {}
         for name, exs in splits.items():
             exs = list(exs)
@@ -54,10 +110,39 @@ class Corpus:
                 exs = exs[:max_per_split[name]]
             self.splits[name] = exs
         self.noise = gsc.load_background_noise(root)
-        self.augmenter = Augmenter(self.noise, seed, augment_config) if augment_config is not None \
-            else Augmenter(self.noise, seed)
+        train_noise = self.noise + load_sounds(root, "train")
+        self.augmenter = Augmenter(train_noise, seed, augment_config,
+                                   speech_bank=self.sentences.get("train"))
         self._gsc = gsc
         self._cache: Dict[str, np.ndarray] = {}
+
+    def epoch_items(self, split: str, rng: np.random.Generator) -> List[tuple]:
+        """One epoch (or the validation set) of a corpus v2 as (kind, example
+        index or -1, label) items, shuffled: every keyword clip (recorded
+        voices' clips `recorded_weight` times in train), then unknown-word
+        clips, running-speech crops and silence in the shares of `mix`."""
+        exs = self.splits[split]
+        kw = [i for i, e in enumerate(exs) if e.label_index not in (self.silence_index, self.unknown_index)]
+        if split == "train" and self.recorded_weight > 1:
+            kw += [i for i in kw if exs[i].speaker in self.recorded] * (self.recorded_weight - 1)
+        unk = [i for i, e in enumerate(exs) if e.label_index == self.unknown_index and e.path]
+        total = len(kw) / self.mix["keywords"]
+        n_unk = min(len(unk), int(round(total * self.mix["unknown_words"])))
+        n_crop = int(round(total * self.mix["speech_crops"])) if self.sentences.get(split) else 0
+        n_sil = int(round(total * self.mix["silence"]))
+        items = [("clip", i, exs[i].label_index) for i in kw]
+        items += [("clip", int(i), self.unknown_index) for i in rng.choice(unk, n_unk, replace=False)]
+        items += [("crop", -1, self.unknown_index)] * n_crop + [("silence", -1, self.silence_index)] * n_sil
+        return [items[int(j)] for j in rng.permutation(len(items))]
+
+    def crop(self, split: str, rng: np.random.Generator) -> np.ndarray:
+        """A 1 s crop of a random running sentence of `split` (float32)."""
+        from .data.audio import CLIP_SAMPLES
+        bank = self.sentences[split]
+        src = bank[int(rng.integers(len(bank)))]
+        off = int(rng.integers(0, max(1, src.size - CLIP_SAMPLES + 1)))
+        seg = src[off:off + CLIP_SAMPLES].astype(np.float32) / 32768.0
+        return np.pad(seg, (0, CLIP_SAMPLES - seg.size))
 
     def wave(self, ex) -> Optional[np.ndarray]:
         """The clip's samples (float32, centred/padded to 1 s) or None for a silence example."""
@@ -142,35 +227,106 @@ def choose_threshold(rows, final_acc: float, tolerance: float = 0.01) -> float:
 
 # ---------------------------------------------------------------------------
 
+def item_waves(corpus: "Corpus", split: str, items, seed: int) -> List[np.ndarray]:
+    """Un-augmented waveforms of epoch_items(): crops and silence drawn with
+    a generator seeded per item (the same set every time)."""
+    exs = corpus.splits[split]
+    out = []
+    for i, (kind, j, _) in enumerate(items):
+        if kind == "clip":
+            out.append(np.asarray(corpus.wave(exs[j]), np.float32))
+        elif kind == "crop":
+            out.append(corpus.crop(split, np.random.default_rng([seed, i])))
+        else:
+            out.append(corpus._gsc.silence_wave(corpus.noise, np.random.default_rng([seed, i])))
+    return out
+
+
+def vtlp(feats: np.ndarray, alpha: float) -> np.ndarray:
+    """Vocal-tract-length perturbation on log-Mel features: bin m takes the
+    value at m * alpha (linear interpolation, edge clamped)."""
+    M = feats.shape[-1]
+    pos = np.clip(np.arange(M) * alpha, 0, M - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, M - 1)
+    fr = (pos - lo).astype(np.float32)
+    return feats[..., lo] * (1 - fr) + feats[..., hi] * fr
+
+
+def spec_augment(x: torch.Tensor, rng: np.random.Generator, n_time: int = 2, max_time: int = 10,
+                 n_freq: int = 2, max_freq: int = 8) -> torch.Tensor:
+    """SpecAugment time and frequency masks on normalised features (N, ...,
+    T, M): masked values become 0, the training mean."""
+    N, T, M = x.shape[0], x.shape[-2], x.shape[-1]
+    for n in range(N):
+        for _ in range(n_time):
+            w = int(rng.integers(0, max_time + 1))
+            t = int(rng.integers(0, T - w + 1))
+            x[n, ..., t:t + w, :] = 0
+        for _ in range(n_freq):
+            w = int(rng.integers(0, max_freq + 1))
+            f = int(rng.integers(0, M - w + 1))
+            x[n, ..., f:f + w] = 0
+    return x
+
+
+# Feature-domain and sampling augmentation of corpus v2 (docs/training.md
+# ablation); the waveform augmentation is data.augment.AugmentConfig.
+DEFAULT_FEATURE_AUG = {"p_specaugment": 0.5, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), "p_context": 0.3}
+
+
+def _save_resume(path: str, state: Dict) -> None:
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optional[float] = None,
           batch_size: int = 128, lr: float = 2e-3, config: Optional[Dict] = None,
           exit_weights: Optional[List[float]] = None, threads: int = 2, max_train: Optional[int] = None,
           max_eval: Optional[int] = None, checkpoint: Optional[str] = None, augment: bool = True,
-          quiet: bool = False) -> Dict:
+          quiet: bool = False, feature_aug: Optional[Dict] = None, recorded_weight: int = 3,
+          augment_config: Optional[Dict] = None, resume: Optional[str] = None,
+          resume_minutes: float = 5.0) -> Dict:
+    """Train all exits jointly.  ``resume``: a file written every
+    ``resume_minutes`` (model, optimiser, position, generators, elapsed
+    time); when it exists the run continues from it, so a killed run
+    resumes where its last save left it (the wall-clock budget counts the
+    time already spent)."""
     t0 = time.time()
     torch.set_num_threads(threads)
     seed_everything(seed)
     say = (lambda m: None) if quiet else log
+    fa = dict(DEFAULT_FEATURE_AUG, **(feature_aug or {}))
     limits = None
     if max_train or max_eval:
         limits = {"train": max_train or 10 ** 9, "val": max_eval or 10 ** 9, "test": max_eval or 10 ** 9}
-    corpus = Corpus(data, seed=seed, max_per_split=limits)
+    corpus = Corpus(data, seed=seed, max_per_split=limits, recorded_weight=recorded_weight,
+                    augment_config=augment_config)
     fe = Frontend()
     train_ex = corpus.splits["train"]
-    val_ex = corpus.splits["val"]
-    say("corpus %s: %s" % (data, {k: len(v) for k, v in corpus.splits.items()}))
+    say("corpus %s%s: %s" % (data, " (v2: mix %s, recorded weight %d)" % (corpus.mix, corpus.recorded_weight)
+                             if corpus.v2 else "", {k: len(v) for k, v in corpus.splits.items()}))
 
     # Normalisation statistics on (un-augmented) training clips.
     rng = np.random.default_rng(seed)
-    stat_idx = rng.permutation(len(train_ex))[:3000]
-    stat_feats = features_for(fe, eval_waves(corpus, [train_ex[i] for i in stat_idx], seed + 1))
+    if corpus.v2:
+        stat_items = corpus.epoch_items("train", np.random.default_rng([seed, 1]))[:3000]
+        stat_feats = features_for(fe, item_waves(corpus, "train", stat_items, seed + 1))
+        val_items = corpus.epoch_items("val", np.random.default_rng([seed, 2]))
+        val_waves = item_waves(corpus, "val", val_items, seed + 2)
+        val_y = np.array([it[2] for it in val_items])
+    else:
+        stat_idx = rng.permutation(len(train_ex))[:3000]
+        stat_feats = features_for(fe, eval_waves(corpus, [train_ex[i] for i in stat_idx], seed + 1))
+        val_ex = corpus.splits["val"]
+        val_waves = eval_waves(corpus, val_ex, seed + 2)
+        val_y = np.array([ex.label_index for ex in val_ex])
     mean, inv_std = norm_stats(stat_feats)
     del stat_feats
-    val_waves = eval_waves(corpus, val_ex, seed + 2)
     val_feats = features_for(fe, val_waves)
-    val_y = np.array([ex.label_index for ex in val_ex])
     del val_waves
-    say("normalisation + validation features ready (%.1fs)" % (time.time() - t0))
+    say("normalisation + validation features ready (%d val examples, %.1fs)" % (len(val_y), time.time() - t0))
 
     model = BeeNet(config)
     model.feat_mean.copy_(torch.from_numpy(mean))
@@ -184,25 +340,44 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         E, ["%.3f" % f for f in exit_fracs], tf + tb / 64.0, tf, tb))
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps_per_epoch = max(1, len(train_ex) // batch_size)
+    n_epoch_items = len(corpus.epoch_items("train", np.random.default_rng([seed, 0]))) if corpus.v2 \
+        else len(train_ex)
+    steps_per_epoch = max(1, n_epoch_items // batch_size)
     total_steps = steps_per_epoch * epochs
     budget = minutes * 60.0 if minutes else None
     aug = corpus.augmenter
     arng = np.random.default_rng(seed + 3)
+    frng = np.random.default_rng(seed + 4)
     best = {"score": -1.0}
     history = []
     step = 0
+    start_epoch, start_b, spent = 0, 0, 0.0
+    if resume and os.path.isfile(resume):
+        st = torch.load(resume, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        arng.bit_generator.state, frng.bit_generator.state = st["arng"], st["frng"]
+        torch.set_rng_state(st["torch_rng"])
+        start_epoch, start_b, step, spent = st["epoch"], st["b"], st["step"], st["spent"]
+        best, history = st["best"], st["history"]
+        say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
+                                                                          spent / 60))
     feats = np.empty((batch_size, fe.n_frames, fe.n_mels), np.float32)
-    t_train = time.time()
+    t_train = time.time() - spent
+    last_save = time.time()
     stop = False
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         model.train()
-        perm = np.random.default_rng(seed * 1000 + epoch).permutation(len(train_ex))
+        if corpus.v2:
+            items = corpus.epoch_items("train", np.random.default_rng([seed, 1000 + epoch]))
+        else:
+            items = [("clip", int(i), train_ex[int(i)].label_index)
+                     for i in np.random.default_rng(seed * 1000 + epoch).permutation(len(train_ex))]
         tot_loss, n_seen = 0.0, 0
         correct = np.zeros(E)
         t_ep = time.time()
         t_feat = 0.0
-        for b in range(steps_per_epoch):
+        for b in range(start_b if epoch == start_epoch else 0, steps_per_epoch):
             # progress in [0, 1): by steps or by the wall-clock budget, whichever is further
             prog = step / total_steps
             if budget:
@@ -210,22 +385,38 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             if prog >= 1.0:
                 stop = True
                 break
+            if resume and time.time() - last_save > resume_minutes * 60:
+                _save_resume(resume, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                      "arng": arng.bit_generator.state, "frng": frng.bit_generator.state,
+                                      "torch_rng": torch.get_rng_state(), "epoch": epoch, "b": b,
+                                      "step": step, "spent": time.time() - t_train, "best": best,
+                                      "history": history})
+                last_save = time.time()
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
-            idx = perm[b * batch_size:(b + 1) * batch_size]
-            ys = np.empty(len(idx), np.int64)
+            batch = items[b * batch_size:(b + 1) * batch_size]
+            ys = np.empty(len(batch), np.int64)
             tf0 = time.time()
-            for j, i in enumerate(idx):
-                ex = train_ex[i]
-                w = corpus.wave(ex)
-                if w is None:
+            for j, (kind, i, label) in enumerate(batch):
+                if kind == "silence":
                     w = aug.make_silence(arng)
-                elif augment:
-                    w = aug(w, arng)
+                else:
+                    w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", arng)
+                    if augment:
+                        if (kind == "clip" and label != corpus.unknown_index and aug.speech_bank
+                                and arng.random() < fa["p_context"]):
+                            w = aug.add_context(w, arng)
+                        w = aug(w, arng)
                 fe.compute(w, feats[j])
-                ys[j] = ex.label_index
+                if augment and kind != "silence" and frng.random() < fa["p_vtlp"]:
+                    feats[j] = vtlp(feats[j], float(frng.uniform(*fa["vtlp"])))
+                ys[j] = label
             t_feat += time.time() - tf0
-            x = model.normalise(torch.from_numpy(feats[:len(idx)]))
+            x = model.normalise(torch.from_numpy(feats[:len(batch)]))
+            if augment and fa["p_specaugment"] > 0:
+                sel = [j for j in range(len(batch)) if frng.random() < fa["p_specaugment"]]
+                if sel:
+                    x[sel] = spec_augment(x[sel].clone(), frng)
             y = torch.from_numpy(ys)
             outs = model(x)
             loss = sum(wk * F.cross_entropy(o, y) for wk, o in zip(w_exit, outs))
@@ -234,8 +425,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             opt.step()
             model.clip_()
             step += 1
-            tot_loss += float(loss) * len(idx)
-            n_seen += len(idx)
+            tot_loss += float(loss) * len(batch)
+            n_seen += len(batch)
             for k, o in enumerate(outs):
                 correct[k] += float((o.argmax(1) == y).sum())
         if n_seen == 0:
@@ -272,6 +463,10 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "val_accuracy": [float(a) for a in best["val_acc"]],
         "val_final_accuracy": final_acc, "wall_minutes": round(wall / 60.0, 2),
         "exit_weights": [float(w) for w in w_exit], "torch": torch.__version__,
+        "feature_aug": {k: list(v) if isinstance(v, tuple) else v for k, v in fa.items()},
+        "augment": bool(augment), "augment_config": augment_config or {},
+        "mix": corpus.mix if corpus.v2 else None, "recorded_weight": corpus.recorded_weight,
+        "train_minutes": round((time.time() - t_train) / 60.0, 2),
     }
     ck = {"config": model.config, "state_dict": model.state_dict(), "labels": corpus.labels,
           "threshold": threshold, "policy": "entropy", "training": training, "history": history,

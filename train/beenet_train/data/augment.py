@@ -52,14 +52,21 @@ class AugmentConfig:
     p_gain: float = 1.0
     gain_db: tuple = (-12.0, 6.0)
     silence_volume: tuple = (0.0, 1.0)  # make_silence(): noise scaled by U(lo, hi)
+    # corpus v2 (need a speech bank of running sentences; no effect without one)
+    p_babble: float = 0.3               # the additive noise is babble instead of a file
+    babble_voices: tuple = (3, 8)       # simultaneous talkers in a babble segment
+    p_context: float = 0.0              # add_context(): running speech around the word
+    context_db: tuple = (-9.0, 0.0)     # its level relative to the clip (RMS over the window)
     coloured_seconds: float = 10.0      # length of each generated coloured noise
 
     def validate(self) -> "AugmentConfig":
-        for name in ("p_shift", "p_speed", "p_reverb", "p_noise", "p_coloured", "p_gain"):
+        for name in ("p_shift", "p_speed", "p_reverb", "p_noise", "p_coloured", "p_gain",
+                     "p_babble", "p_context"):
             v = getattr(self, name)
             if not (0.0 <= v <= 1.0):
                 raise ValueError(f"augment config: {name}={v} is not a probability in [0, 1]")
-        for name in ("speed", "rt60_s", "drr_db", "snr_db", "gain_db", "silence_volume"):
+        for name in ("speed", "rt60_s", "drr_db", "snr_db", "gain_db", "silence_volume",
+                     "babble_voices", "context_db"):
             r = getattr(self, name)
             if len(r) != 2 or not (r[0] <= r[1]) or not all(np.isfinite(r)):
                 raise ValueError(f"augment config: {name}={r} must be a finite (low, high) pair")
@@ -67,6 +74,8 @@ class AugmentConfig:
             raise ValueError("augment config: speed factors must be > 0")
         if self.rt60_s[0] <= 0:
             raise ValueError("augment config: rt60_s must be > 0")
+        if self.babble_voices[0] < 1:
+            raise ValueError("augment config: babble_voices must be >= 1")
         if self.silence_volume[0] < 0:
             raise ValueError("augment config: silence_volume must be >= 0")
         if self.shift_ms < 0 or self.coloured_seconds < 1:
@@ -107,8 +116,10 @@ def _rms2(x: np.ndarray) -> float:
 
 class Augmenter:
     def __init__(self, noise_bank: Optional[Sequence[np.ndarray]] = None, seed: int = 0,
-                 config=None):
+                 config=None, speech_bank: Optional[Sequence[np.ndarray]] = None):
         self.config = AugmentConfig.from_any(config)
+        # running speech (whole sentences, float32 or int16) for babble, context and crops
+        self.speech_bank = [np.asarray(s) for s in (speech_bank or []) if np.asarray(s).size > 0]
         self.noise_bank = [np.ascontiguousarray(n, dtype=np.float32)
                            for n in (noise_bank or []) if np.asarray(n).size > 0]
         self.rng = np.random.default_rng(seed)
@@ -127,6 +138,49 @@ class Augmenter:
             src = np.tile(src, int(np.ceil(n / src.size)))
         off = int(rng.integers(0, src.size - n + 1))
         return src[off:off + n]
+
+    def speech_segment(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n samples of one random sentence at a random offset (float32,
+        zero-padded when the sentence is shorter)."""
+        src = self.speech_bank[int(rng.integers(len(self.speech_bank)))]
+        off = int(rng.integers(0, max(1, src.size - n + 1)))
+        seg = src[off:off + n]
+        seg = seg.astype(np.float32) / (32768.0 if seg.dtype == np.int16 else 1.0)
+        if seg.size < n:
+            seg = np.pad(seg, (0, n - seg.size))
+        return seg
+
+    def babble(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Several talkers at once: the sum of k unit-RMS sentence segments."""
+        lo, hi = (int(v) for v in self.config.babble_voices)
+        out = np.zeros(n, np.float32)
+        for _ in range(int(rng.integers(lo, hi + 1))):
+            seg = self.speech_segment(n, rng)
+            out += seg / np.float32(np.sqrt(_rms2(seg)) + 1e-6)
+        return out
+
+    def speech_crop(self, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
+        """An ``_unknown_`` clip cut from running speech (no keyword in any sentence)."""
+        return self.speech_segment(n, rng)
+
+    def add_context(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Running speech before and after the word, not over it: fills the
+        window outside the clip's active region (as in a stream where words
+        follow each other), at ``context_db`` relative to the clip."""
+        from .audio import active_region
+        s, e = active_region(x, SAMPLE_RATE, rel_db=-40.0, margin_ms=40.0)
+        if e <= s or not self.speech_bank:
+            return x
+        ctx = self.speech_segment(x.size, rng)
+        pc = _rms2(ctx)
+        if pc <= 0:
+            return x
+        ctx *= np.float32(np.sqrt(_rms2(x) / pc) * 10.0 ** (rng.uniform(*self.config.context_db) / 20.0))
+        ramp = min(160, s, x.size - e)
+        ctx[s - ramp:e + ramp] *= np.concatenate([np.linspace(1, 0, ramp, dtype=np.float32),
+                                                  np.zeros(e - s, np.float32),
+                                                  np.linspace(0, 1, ramp, dtype=np.float32)])
+        return (x + ctx).astype(np.float32)
 
     @staticmethod
     def shift(x: np.ndarray, k: int) -> np.ndarray:
@@ -169,7 +223,10 @@ class Augmenter:
         return y.astype(np.float32)
 
     def add_noise(self, x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-        noise = self.noise_segment(x.size, rng)
+        if self.speech_bank and self.config.p_babble > 0 and rng.random() < self.config.p_babble:
+            noise = self.babble(x.size, rng)
+        else:
+            noise = self.noise_segment(x.size, rng)
         ps, pn = _rms2(x), _rms2(noise)
         if ps <= 0 or pn <= 0:
             return x

@@ -451,10 +451,11 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     with open(os.path.join(out, SENTENCE_DIR, "sentences.json"), "w") as f:
         json.dump(sent_meta, f, indent=0)
     sounds = []
-    if not small:
+    if True:
         from . import sounds as S
-        try:
-            sounds = S.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log)
+        try:   # --small: a few files per package, enough for every split
+            sounds = S.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log,
+                                      max_files_per_source=4 if small else None)
         except S.NoSoundsError as e:
             print(f"[synth] warning: no recorded sounds: {e}", file=log, flush=True)
     with open(os.path.join(out, "voices.json"), "w") as f:

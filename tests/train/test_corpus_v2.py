@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""A killed training run resumes from its resume file and ends exactly where an
+"""Corpus v2 on a --small corpus (~1.5 minutes): evaluation sets from held-out
+material only, byte-identical when rebuilt; a killed training run resumes from its resume file and ends exactly where an
 uninterrupted run ends (same weights), on a --small corpus v2 (~1 minute).
 
 Also covers the corpus v2 epoch: the class mix, running-speech crops and the
@@ -67,6 +68,50 @@ class TestResume(unittest.TestCase):
             self.assertTrue(torch.equal(v, b["state_dict"][k]), k)
         # (the .gguf files differ only in the recorded wall times)
         self.assertEqual(a["threshold"], b["threshold"])
+
+
+    def test_evalsets(self):
+        import filecmp
+        import json
+        from beenet_train.data import evalsets as E
+        d = self._tmp.name
+        outs = [E.build(self.root, os.path.join(d, "ev%d" % i), "test", 0, 0.5, 0.5, log=open(os.devnull, "w"))
+                for i in range(2)]
+        # byte-identical when rebuilt
+        for sub in ("clean", "babble0", "stream"):
+            cmp = filecmp.dircmp(os.path.join(outs[0], sub), os.path.join(outs[1], sub))
+            self.assertEqual(cmp.diff_files, [], sub)
+            self.assertEqual(cmp.left_only + cmp.right_only, [], sub)
+        with open(os.path.join(self.root, "voices.json")) as f:
+            voices = json.load(f)
+        from beenet_train.data.voices import speaker_id
+        test_spk = {speaker_id(v) for v, sp in voices.items() if sp == "test"}
+        rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(outs[0], "clean", "labels.tsv"))][1:]
+        kinds = {r[2] for r in rows}
+        self.assertEqual(kinds, {"keyword", "word", "crop", "silence"})
+        for fn, label, kind, src in rows:
+            if kind in ("keyword", "word"):
+                self.assertIn(os.path.basename(src)[:8], test_spk, src)   # held-out voice
+                if kind == "keyword":
+                    self.assertEqual(src.split("/")[0], label)
+        meta = json.load(open(os.path.join(outs[0], "evalset.json")))
+        self.assertTrue(all(n in os.listdir(os.path.join(self.root, "_sounds_", "test"))
+                            for n in meta["sounds"]))                     # held-out sounds
+        # the noisy sets are the clean ones plus noise (same items, lower SNR)
+        from beenet_train.data.audio import read_wav
+        a = read_wav(os.path.join(outs[0], "clean", rows[1][0]))
+        b = read_wav(os.path.join(outs[0], "babble0", rows[1][0]))
+        if rows[1][2] != "silence":
+            snr = 10 * np.log10(np.mean(a ** 2) / np.mean((b - a) ** 2))
+            self.assertAlmostEqual(snr, 0.0, delta=1.0)
+        # keyword stream: the listed times hold speech, keywords in order
+        kw = [l.rstrip("\n").split("\t") for l in open(os.path.join(outs[0], "stream", "keywords.tsv"))][1:]
+        self.assertGreater(len(kw), 3)
+        ends = [float(r[2]) for r in kw]
+        self.assertEqual(ends, sorted(ends))
+        y = read_wav(os.path.join(outs[0], "stream", "keywords.wav"))
+        self.assertGreaterEqual(y.size / 16000.0, 30.0)
+        self.assertLessEqual(ends[-1] * 16000, y.size)
 
 
 if __name__ == "__main__":

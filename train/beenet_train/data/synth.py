@@ -134,6 +134,44 @@ def _place_sentence(y: np.ndarray, rng: np.random.Generator):
     return y, "ok"
 
 
+def _espeak_guarded(es, text: str, params: dict):
+    """Synthesize a sentence in a forked child: libespeak-ng 1.51 segfaults on
+    a few (voice, text, prosody) combinations (e.g. en-us-nyc+Demonic reading
+    "Emerson's Law of Contrariness: ..."), which must cost one sentence, not
+    the corpus.  Returns (samples, rate), or None when the child died."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: synthesize, send, exit without cleanup
+        try:
+            os.close(r)
+            x, sr = es.synth(text, rate=params["rate"], pitch=params["pitch"],
+                             pitch_range=params["pitch_range"])
+            data = np.asarray(x, np.float32).tobytes()
+            os.write(w, int(sr).to_bytes(4, "little") + len(data).to_bytes(8, "little"))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    with os.fdopen(r, "rb") as f:
+        while True:
+            b = f.read(1 << 16)
+            if not b:
+                break
+            chunks.append(b)
+    _, status = os.waitpid(pid, 0)
+    buf = b"".join(chunks)
+    if status != 0 or len(buf) < 12:
+        return None
+    sr = int.from_bytes(buf[:4], "little")
+    n = int.from_bytes(buf[4:12], "little")
+    if len(buf) != 12 + n:
+        return None
+    return np.frombuffer(buf[12:], np.float32).copy(), sr
+
+
 _ENGINE: dict = {}  # per-process eSpeak binding (inherited by forked children)
 
 
@@ -182,9 +220,9 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
                 es.set_voice(voice.arg)
                 rate = params["rate"]
                 if word == SENTENCE_DIR:
-                    x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
-                                     pitch_range=params["pitch_range"])
-                    clip, status = _place_sentence(resample(x, sr, SAMPLE_RATE), crng)
+                    got = _espeak_guarded(es, text, params)
+                    clip, status = (None, "crashed") if got is None else \
+                        _place_sentence(resample(got[0], got[1], SAMPLE_RATE), crng)
                 for _attempt in range(5 if word != SENTENCE_DIR else 0):
                     x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
                                      pitch_range=params["pitch_range"])
@@ -252,6 +290,7 @@ def synth_isolated(tasks, jobs: int = 2):
     if "espeak" not in _ENGINE and any(t[0].family == "espeak" for t in pending):
         _ENGINE["espeak"] = V.Espeak()  # load the voice data once, before forking
     running = {}
+    names = {}
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -261,12 +300,13 @@ def synth_isolated(tasks, jobs: int = 2):
                 p.start()
                 w.close()
                 running[r] = p
+                names[r] = task[0].name
             for r in mp.connection.wait(list(running)):
                 p = running.pop(r)
                 try:
                     status, res = r.recv()
                 except EOFError:
-                    status, res = "error", f"worker died (exit code {p.exitcode})"
+                    status, res = "error", f"{names[r]}: worker died (exit code {p.exitcode})"
                 r.close()
                 p.join()
                 if status != "ok":

@@ -52,6 +52,15 @@ def main(argv=None):
     v.add_argument("--max-clips", type=int)
     v.add_argument("--json", help="also dump the results as JSON here")
 
+    st = sub.add_parser("streams", help="false alarms per hour and miss rate on a stream set (engine)")
+    st.add_argument("--model", required=True)
+    st.add_argument("--evalset", required=True, help="<eval out>/<split> written by data.evalsets")
+    st.add_argument("--interval-ms", type=float, default=500.0)
+    st.add_argument("--threshold", type=float, help="early-exit threshold (default: the model's)")
+    st.add_argument("--detection", help="JSON dict overriding the model's detection parameters")
+    st.add_argument("--json", help="write all figures (incl. the ROC) here")
+    st.add_argument("--roc", help="write the ROC plot (PNG) here")
+
     d = sub.add_parser("describe", help="print the engine's description of a model file")
     d.add_argument("model")
 
@@ -67,6 +76,9 @@ def main(argv=None):
               augment_config=json.loads(a.augment_config) if a.augment_config else None,
               recorded_weight=a.recorded_weight,
               resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"))
+    elif a.cmd == "streams":
+        from .streams import main as streams_main
+        return streams_main(a)
     elif a.cmd == "export":
         from .export import export_checkpoint
         n = export_checkpoint(a.checkpoint, a.out, a.threshold, a.policy)

@@ -1,0 +1,209 @@
+"""Keyword detection on streams, measured with the engine (session + detector).
+
+    BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train streams \\
+        --model models/kws12.gguf --evalset data/kws12-v2-eval/test [--interval-ms 500] \\
+        [--json out.json] [--roc docs/roc.png]
+
+The stream set (``data.evalsets``) has ``negative.wav`` (running speech, no
+keyword) and ``keywords.wav`` with ``keywords.tsv`` (label, start, end).
+Windows of one model window start every ``interval`` ms, as in the element;
+each is classified by ``beenet_session_classify_features`` with the entropy
+policy at the model's (or the given) threshold, and the window
+probabilities go through the engine's detector (``beenet_detector_push``,
+time = window start).
+
+Scoring (docs/models.md): a detection is *decided* at the end of its window.
+It is a **hit** when a keyword of the same label, not yet matched, has
+``start < decision <= end + 1 s`` (the issue's "within 1 s of the word's
+end"); every other detection is a **false alarm** (in the negative stream
+every detection is one).  Miss rate = 1 - hits / keywords; latency =
+decision - word end of the hits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .data.audio import read_wav
+from .frontend import BEENET_POLICY_ENTROPY, Frontend, Model
+
+MATCH_AFTER_END_S = 1.0
+ROC_THRESHOLDS = [round(x, 3) for x in np.concatenate([np.arange(0.30, 0.90, 0.05),
+                                                          np.arange(0.90, 0.995, 0.01)])]
+
+
+def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: float) -> Dict:
+    """Windows every interval_ms: start times (ns), probabilities, exits, OPs fractions."""
+    fe = Frontend(model.frontend_config)
+    sess = model.session()
+    W = int(model.frontend_config.window_samples)
+    rate = int(model.frontend_config.sample_rate)
+    hop = int(round(interval_ms * rate / 1000.0))
+    starts = list(range(0, max(1, wave.size - W + 1), hop))
+    probs = np.empty((len(starts), model.num_classes), np.float32)
+    exits = np.empty(len(starts), np.int32)
+    ops = np.empty(len(starts))
+    feats = np.empty((fe.n_frames, fe.n_mels), np.float32)
+    t0 = time.process_time()
+    for i, s in enumerate(starts):
+        fe.compute(wave[s:s + W], feats)
+        r = sess.classify_features(feats, BEENET_POLICY_ENTROPY, threshold)
+        probs[i], exits[i], ops[i] = r["probabilities"], r["exit_index"], r["ops_fraction"]
+    cpu = time.process_time() - t0
+    return {"times_ns": [int(s * 1_000_000_000 // rate) for s in starts], "probs": probs, "exits": exits,
+            "ops": ops, "window_s": W / rate, "seconds": wave.size / rate, "cpu_seconds": cpu}
+
+
+def read_keywords(path: str) -> List[Dict]:
+    rows = [l.rstrip("\n").split("\t") for l in open(path, encoding="utf-8")][1:]
+    return [{"label": r[0], "start": float(r[1]), "end": float(r[2])} for r in rows if r and r[0]]
+
+
+def score(detections: List[Dict], keywords: List[Dict], window_s: float) -> Dict:
+    matched = [False] * len(keywords)
+    hits, fas, lat = 0, [], []
+    for d in detections:
+        t = d["time_ns"] / 1e9 + window_s
+        best = None
+        for k, kw in enumerate(keywords):
+            if not matched[k] and kw["label"] == d["label"] and kw["start"] < t <= kw["end"] + MATCH_AFTER_END_S:
+                best = k
+                break
+        if best is None:
+            fas.append(d)
+        else:
+            matched[best] = True
+            hits += 1
+            lat.append(t - keywords[best]["end"])
+    return {"hits": hits, "keywords": len(keywords), "false_alarms": len(fas),
+            "miss_rate": 1.0 - hits / max(1, len(keywords)),
+            "latency_median_s": float(np.median(lat)) if lat else None,
+            "latency_max_s": float(np.max(lat)) if lat else None,
+            "missed_by_label": {l: sum(1 for k, kw in enumerate(keywords) if kw["label"] == l and not matched[k])
+                                for l in sorted({kw["label"] for kw in keywords})}}
+
+
+def detect(model: Model, stream: Dict, **params) -> List[Dict]:
+    det = model.detector(**params)
+    return det.run(stream["times_ns"], stream["probs"])
+
+
+def evaluate_streams(model: Model, evalset: str, interval_ms: float = 500.0,
+                     threshold: Optional[float] = None, detection: Optional[Dict] = None,
+                     roc_thresholds=ROC_THRESHOLDS, streams: Optional[Dict] = None) -> Dict:
+    """Detection figures on <evalset>/stream at the model's (or given) detection
+    parameters, plus the ROC over detection thresholds."""
+    th = model.default_threshold if threshold is None else threshold
+    d = os.path.join(evalset, "stream")
+    if streams is None:
+        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), interval_ms, th)
+                   for name in ("negative", "keywords")}
+    kws = read_keywords(os.path.join(d, "keywords.tsv"))
+    params = dict(model.detection_defaults, **(detection or {}))
+    neg, pos = streams["negative"], streams["keywords"]
+    hours = neg["seconds"] / 3600.0
+
+    def at(p):
+        s = score(detect(model, pos, **p), kws, pos["window_s"])
+        fa_neg = len(detect(model, neg, **p))
+        return {"threshold": p["threshold"], "false_alarms_negative": fa_neg,
+                "false_alarms_per_hour": fa_neg / hours,
+                "false_alarms_keyword_stream": s["false_alarms"], "miss_rate": s["miss_rate"],
+                "hits": s["hits"], "keywords": s["keywords"], "latency_median_s": s["latency_median_s"],
+                "latency_max_s": s["latency_max_s"], "missed_by_label": s["missed_by_label"]}
+
+    main = at(params)
+    roc = [at(dict(params, threshold=float(t))) for t in roc_thresholds]
+    all_ops = np.concatenate([neg["ops"], pos["ops"]])
+    all_exits = np.concatenate([neg["exits"], pos["exits"]])
+    return {"interval_ms": interval_ms, "early_exit_threshold": th, "detection": params,
+            "negative_hours": hours, "keyword_stream_minutes": pos["seconds"] / 60.0,
+            "windows": int(all_ops.size), "ops_fraction_mean": float(all_ops.mean()),
+            "exit_histogram": np.bincount(all_exits - 1, minlength=model.num_exits).tolist(),
+            "engine_cpu_seconds_per_audio_second": (neg["cpu_seconds"] + pos["cpu_seconds"]) /
+            (neg["seconds"] + pos["seconds"]),
+            "result": main, "roc": roc}
+
+
+def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
+                     refractory_ms: float = 1000.0, max_fa_per_hour: float = 0.5, log=print) -> Dict:
+    """Pick interval, smoothing and detection threshold on a (validation)
+    stream set: the lowest miss rate with at most max_fa_per_hour false
+    alarms per hour of negative speech (ties: fewer false alarms, then the
+    longer interval, i.e. less CPU)."""
+    best = None
+    th = model.default_threshold
+    d = os.path.join(evalset, "stream")
+    for iv in intervals:
+        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), iv, th)
+                   for name in ("negative", "keywords")}
+        for sm in smoothings:
+            r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
+                                 streams=streams)
+            ok = [x for x in r["roc"] if x["false_alarms_per_hour"] <= max_fa_per_hour]
+            if not ok:
+                continue
+            x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
+            key = (x["miss_rate"], x["false_alarms_per_hour"], -iv)
+            log("interval %4.0f ms smoothing %4.0f ms: threshold %.2f miss %.2f %% FA/h %.2f" % (
+                iv, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"]))
+            if best is None or key < best[0]:
+                best = (key, {"interval_ms": iv, "smoothing_ms": sm, "refractory_ms": refractory_ms,
+                              "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
+                              "val_false_alarms_per_hour": x["false_alarms_per_hour"]})
+    if best is None:
+        raise RuntimeError("no setting reaches %.2f false alarms per hour on %s" % (max_fa_per_hour, evalset))
+    return best[1]
+
+
+def roc_plot(results: Dict[str, Dict], path: str, title: str) -> None:
+    """False alarms per hour against miss rate, one curve per result."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    for name, r in results.items():
+        fa = [max(x["false_alarms_per_hour"], 0.05) for x in r["roc"]]
+        miss = [100 * x["miss_rate"] for x in r["roc"]]
+        line, = ax.plot(fa, miss, marker=".", label=name)
+        m = r["result"]
+        ax.plot([max(m["false_alarms_per_hour"], 0.05)], [100 * m["miss_rate"]], marker="o", ms=9,
+                mfc="none", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("false alarms per hour of running speech (log; 0 drawn at 0.05)")
+    ax.set_ylabel("miss rate (%)")
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+    ax.axhline(5.0, color="grey", lw=0.8, ls="--")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(a) -> int:
+    model = Model(a.model)
+    det = json.loads(a.detection) if a.detection else None
+    r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det)
+    m = r["result"]
+    print("%s on %s: interval %.0f ms, detection %s" % (a.model, a.evalset, a.interval_ms, r["detection"]))
+    print("  false alarms: %d in %.2f h of running speech = %.2f per hour; %d in the keyword stream" % (
+        m["false_alarms_negative"], r["negative_hours"], m["false_alarms_per_hour"],
+        m["false_alarms_keyword_stream"]))
+    print("  keywords detected: %d/%d (miss rate %.2f %%), latency after the word's end median %.2f s max %.2f s" % (
+        m["hits"], m["keywords"], 100 * m["miss_rate"], m["latency_median_s"] or float("nan"),
+        m["latency_max_s"] or float("nan")))
+    print("  missed by label: %s" % m["missed_by_label"])
+    print("  average OPs fraction %.3f over %d windows; engine CPU %.4f s per audio second" % (
+        r["ops_fraction_mean"], r["windows"], r["engine_cpu_seconds_per_audio_second"]))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(r, f, indent=1)
+    if a.roc:
+        roc_plot({os.path.basename(a.model): r}, a.roc, "ROC on %s" % a.evalset)
+    return 0

@@ -61,6 +61,18 @@ def main(argv=None):
     st.add_argument("--json", help="write all figures (incl. the ROC) here")
     st.add_argument("--roc", help="write the ROC plot (PNG) here")
 
+    c = sub.add_parser("card", help="model card on the held-out evaluation sets (issue 7 figures)")
+    c.add_argument("--model", required=True)
+    c.add_argument("--checkpoint", help="PyTorch checkpoint for the parity check of the classic card")
+    c.add_argument("--data", required=True, help="the corpus v2 root (voices.json, test split)")
+    c.add_argument("--evalset", required=True, help="the --out of data.evalsets (uses <evalset>/test)")
+    c.add_argument("--baseline", action="append", help="NAME=MODEL measured the same way, side by side")
+    c.add_argument("--interval-ms", type=float, default=500.0, help="window interval (element default)")
+    c.add_argument("--build", help="build dir: also measure the element's CPU time with gst-launch-1.0")
+    c.add_argument("--card", help="write the markdown card here")
+    c.add_argument("--roc", help="write the ROC plot here")
+    c.add_argument("--json")
+
     d = sub.add_parser("describe", help="print the engine's description of a model file")
     d.add_argument("model")
 
@@ -76,6 +88,11 @@ def main(argv=None):
               augment_config=json.loads(a.augment_config) if a.augment_config else None,
               recorded_weight=a.recorded_weight,
               resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"))
+    elif a.cmd == "card":
+        from .card import main as card_main
+        a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \
+            " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+        return card_main(a)
     elif a.cmd == "streams":
         from .streams import main as streams_main
         return streams_main(a)

@@ -61,6 +61,15 @@ def main(argv=None):
     st.add_argument("--json", help="write all figures (incl. the ROC) here")
     st.add_argument("--roc", help="write the ROC plot (PNG) here")
 
+    tu = sub.add_parser("tune-detection", help="choose the detection defaults on validation streams, "
+                        "store them in the checkpoint and re-export")
+    tu.add_argument("--model", required=True)
+    tu.add_argument("--checkpoint", required=True)
+    tu.add_argument("--evalset", required=True, help="<eval out>/val")
+    tu.add_argument("--out", required=True)
+    tu.add_argument("--intervals", type=float, nargs="+", default=[500.0])
+    tu.add_argument("--max-fa-per-hour", type=float, default=0.5)
+
     c = sub.add_parser("card", help="model card on the held-out evaluation sets (issue 7 figures)")
     c.add_argument("--model", required=True)
     c.add_argument("--checkpoint", help="PyTorch checkpoint for the parity check of the classic card")
@@ -93,6 +102,9 @@ def main(argv=None):
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \
             " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
         return card_main(a)
+    elif a.cmd == "tune-detection":
+        from .streams import tune
+        return tune(a)
     elif a.cmd == "streams":
         from .streams import main as streams_main
         return streams_main(a)

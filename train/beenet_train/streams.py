@@ -186,6 +186,24 @@ def roc_plot(results: Dict[str, Dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
+def tune(a) -> int:
+    """Choose the detection defaults on the validation streams, store them in
+    the checkpoint and re-export the model file with them."""
+    import torch
+    from .export import export_checkpoint
+    model = Model(a.model)
+    best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour)
+    print("chosen on %s: %s" % (a.evalset, best))
+    ck = torch.load(a.checkpoint, weights_only=False)
+    ck["detection"] = {"threshold": float(best["threshold"]), "smoothing_ms": float(best["smoothing_ms"]),
+                       "refractory_ms": float(best["refractory_ms"])}
+    ck["detection_choice"] = dict(best, evalset=os.path.normpath(a.evalset))
+    torch.save(ck, a.checkpoint)
+    n = export_checkpoint(a.checkpoint, a.out)
+    print("wrote %s (%d bytes) with detection %s" % (a.out, n, ck["detection"]))
+    return 0
+
+
 def main(a) -> int:
     model = Model(a.model)
     det = json.loads(a.detection) if a.detection else None

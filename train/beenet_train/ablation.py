@@ -1,12 +1,13 @@
 """Which corpus-v2 training ingredients help: short runs, each with one removed.
 
     BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train.ablation \\
-        --data data/kws12-v2 --evalset data/kws12-v2-eval --out runs/ablation --minutes 8 \\
+        --data data/kws12-v2 --evalset data/kws12-v2-eval --out runs/ablation --epochs 2 \\
         --table docs/ablation.md
 
-Every variant trains from scratch with the same seed and the same wall-clock
-budget (shorter than the shipped model's, so the table compares variants,
-not absolute accuracy) and is measured by the engine on the **validation**
+Every variant trains from scratch with the same seed and the same budget,
+``--epochs`` full epochs (deterministic whatever else loads the machine) or
+``--minutes`` of wall clock (shorter than the shipped model's, so the table
+compares variants, not absolute accuracy) and is measured by the engine on the **validation**
 sets (``<evalset>/val``: clean, babble 10 dB, babble 0 dB, non-speech 5 dB,
 and the held-out recorded validation voice), so the test sets stay unseen.
 Resumable: a finished variant's ``<out>/<name>.json`` is reused, a running
@@ -40,10 +41,11 @@ def run_variant(name, spec, a) -> dict:
         with open(res_path) as f:
             return json.load(f)
     model_path = os.path.join(a.out, slug + ".gguf")
-    ck = train(a.data, model_path, seed=a.seed, epochs=100, minutes=a.minutes, threads=a.threads,
+    epochs, minutes = (a.epochs, None) if a.epochs else (100, a.minutes)
+    ck = train(a.data, model_path, seed=a.seed, epochs=epochs, minutes=minutes, threads=a.threads,
                resume=os.path.join(a.out, slug + ".resume.pt"), **spec)
     m = Model(model_path)
-    r = {"name": name, "spec": spec, "minutes": a.minutes, "epochs": ck["training"]["epochs"], "sets": {}}
+    r = {"name": name, "spec": spec, "minutes": ck["training"]["train_minutes"], "epochs": ck["training"]["epochs"], "sets": {}}
     for s in SETS:
         ws = window_set(m, os.path.join(a.evalset, "val", s))
         r["sets"][s] = ws["final"]
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--evalset", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--minutes", type=float, default=8.0)
+    ap.add_argument("--minutes", type=float, default=8.0, help="wall-clock budget per variant")
+    ap.add_argument("--epochs", type=int, help="train this many epochs per variant instead of --minutes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", action="append", help="run only these variants (names)")

@@ -4,10 +4,12 @@
 #   pipelines/espeak.sh ["TEXT"] [beenet-property=value ...]
 #   e.g. pipelines/espeak.sh "yes no up down" threshold=0.3
 #
-# eSpeak speaks fast; pauses come from punctuation ("yes. no. up.").
+# eSpeak speaks fast; gap=100 puts 1 s between words (the element spaces
+# its detections by the refractory period, 1 s by default) and punctuation
+# adds more ("yes. no. up.").
 set -eu
 . "$(dirname "$0")/env.sh"
 text=${1:-"yes. no. up. down. left. right. on. off. stop. go."}
 [ $# -gt 0 ] && shift
-exec gst-launch-1.0 -m espeak text="$text" ! audioconvert ! audioresample ! \
+exec gst-launch-1.0 -m espeak gap=100 text="$text" ! audioconvert ! audioresample ! \
   beenet "$@" ! fakesink

@@ -236,13 +236,18 @@ main (int argc, char **argv)
     write_floats (dump_features, feats, fsize * n_in);
   float *feat = malloc (sizeof (float) * fsize);
   double t0;
+  /* Each timed section prints wall time and this process's CPU time: on a
+   * shared machine the CPU time of a single-threaded loop is the steadier
+   * figure (time spent waiting for the CPU is not counted). */
+  double c0;
   if (do_fe) {
+    c0 = cpu_now ();
     t0 = now ();
     for (int i = 0; i < n_windows; i++)
       beenet_frontend_compute (fe, INPUT (i), fc.window_samples, feat, NULL);
-    double t_fe = now () - t0;
-    printf ("front-end only: %.1f windows/s (%.3f ms/window)\n",
-        n_windows / t_fe, 1e3 * t_fe / n_windows);
+    double t_fe = now () - t0, c_fe = cpu_now () - c0;
+    printf ("front-end only: %.1f windows/s (%.3f ms/window, %.3f ms CPU/window)\n",
+        n_windows / t_fe, 1e3 * t_fe / n_windows, 1e3 * c_fe / n_windows);
   }
 
   /* Whole network without early exit. */
@@ -254,13 +259,15 @@ main (int argc, char **argv)
     write_floats (dump_logits, logits, n_exits * n_classes);
   }
   if (do_net) {
+    c0 = cpu_now ();
     t0 = now ();
     for (int i = 0; i < n_windows; i++)
       beenet_session_run_all_exits (session, feats + ((size_t) i % n_in) * fsize,
           logits, NULL);
-    double t_all = now () - t0;
-    printf ("network, all exits (features given): %.1f windows/s (%.3f ms/window)\n",
-        n_windows / t_all, 1e3 * t_all / n_windows);
+    double t_all = now () - t0, c_all = cpu_now () - c0;
+    printf ("network, all exits (features given): %.1f windows/s (%.3f ms/window, "
+        "%.3f ms CPU/window)\n", n_windows / t_all, 1e3 * t_all / n_windows,
+        1e3 * c_all / n_windows);
   }
 
   const char *defaults = policy == BEENET_POLICY_ENTROPY
@@ -271,8 +278,8 @@ main (int argc, char **argv)
   printf ("\npolicy %s, %d windows per threshold (front-end + network):\n",
       policy == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
       n_windows);
-  printf ("%10s %12s %10s %10s  exit histogram\n", "threshold", "windows/s",
-      "ms/window", "mean ops");
+  printf ("%10s %12s %10s %10s %10s  exit histogram\n", "threshold",
+      "windows/s", "ms/window", "cpu ms", "mean ops");
   for (gchar **t = ths; *t; t++) {
     char *end;
     float th = strtof (*t, &end);
@@ -282,6 +289,7 @@ main (int argc, char **argv)
     }
     memset (hist, 0, sizeof (unsigned) * (n_exits + 1));
     double ops = 0.0;
+    c0 = cpu_now ();
     t0 = now ();
     for (int i = 0; i < n_windows; i++) {
       BeenetResult r;
@@ -291,9 +299,9 @@ main (int argc, char **argv)
       hist[r.exit_index]++;
       ops += r.ops_fraction;
     }
-    double dt = now () - t0;
-    printf ("%10g %12.1f %10.3f %10.3f  ", (double) th, n_windows / dt,
-        1e3 * dt / n_windows, ops / n_windows);
+    double dt = now () - t0, dc = cpu_now () - c0;
+    printf ("%10g %12.1f %10.3f %10.3f %10.3f  ", (double) th, n_windows / dt,
+        1e3 * dt / n_windows, 1e3 * dc / n_windows, ops / n_windows);
     for (size_t e = 1; e <= n_exits; e++)
       printf ("%s%u", e > 1 ? "/" : "", hist[e]);
     printf ("\n");
@@ -315,7 +323,7 @@ main (int argc, char **argv)
     memset (hist, 0, sizeof (unsigned) * (n_exits + 1));
     double ops = 0.0;
     unsigned detections = 0;
-    const double c0 = cpu_now ();
+    c0 = cpu_now ();
     t0 = now ();
     for (int i = 0; i < n_windows; i++) {
       BeenetResult r;

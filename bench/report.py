@@ -58,7 +58,21 @@ def med(v):
 
 
 def spread(v):
-    return "%.3g–%.3g" % (min(v), max(v))
+    return "%.4g–%.4g" % (min(v), max(v))
+
+
+def annotate(path):
+    """{function: Ir} from callgrind_annotate (every function, no threshold)."""
+    out = run(["callgrind_annotate", "--auto=no", "--threshold=100", path])
+    funcs = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*?)(?:\s+\[.*\])?\s*$", line)
+        if m and "PROGRAM TOTALS" not in m.group(2):
+            name = m.group(2)
+            # file:function -> function (file path without the build prefix)
+            name = re.sub(r"^(?:build/\.\./|\./)", "", name)
+            funcs[name] = funcs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return funcs
 
 
 # ---------------------------------------------------------------------------
@@ -101,6 +115,7 @@ class Bench:
         self.pin_all = ["taskset", "-c", "0-%d" % (ncpu - 1)] if self.pin else []
         self.notes = []
         self.res = {}
+        self.load_start = open("/proc/loadavg").read().split()[:3]
 
     def p(self, name):
         return os.path.join(self.work, name)
@@ -244,6 +259,11 @@ class Bench:
                     raise RuntimeError(r.stderr[-2000:])
                 ir.append(int(grab(r"Collected : (\d+)", r.stderr, "callgrind total").group(1)))
             out[sec] = (ir[1] - ir[0]) / 20.0
+            if sec == "net" and shutil.which("callgrind_annotate"):
+                f20 = annotate(self.p("callgrind.net.20"))
+                f40 = annotate(self.p("callgrind.net.40"))
+                per = {k: (v - f20.get(k, 0)) / 20.0 for k, v in f40.items()}
+                self.res["callgrind_net_funcs"] = sorted(((v, k) for k, v in per.items() if v > 0), reverse=True)
         self.res["callgrind"] = out
 
     # -- machine ----------------------------------------------------------------
@@ -313,7 +333,8 @@ class Bench:
         w("| ONNX Runtime | %s (npm `onnxruntime-node`, CPU execution provider) |" % R["ort_version"])
         w("| pocketsphinx | Debian `gstreamer1.0-pocketsphinx` %s |" % M["pocketsphinx"])
         w("| torch (twin export) | %s |" % M["torch"])
-        w("| load average at the end | %s |" % " ".join(M["load"]))
+        w("| load average (1, 5, 15 min) at the start / at the end | %s / %s |"
+          % (" ".join(self.load_start), " ".join(M["load"])))
         w("")
 
         # ORT vs beenet
@@ -353,6 +374,9 @@ class Bench:
         w("| ONNX Runtime float twin, 2 threads (not pinned) | (%.3f summed) | %.3f (%s) | — | %.2f |" % (
             med(o2c), med(o2w), spread(o2w), med(r2w)))
         w("")
+        w("The 2-thread row competes with whatever else runs on the machine's other CPU (see the load average "
+          "above); when that CPU is busy, 2 threads can be slower than 1.")
+        w("")
         w("Twin size: %d float32 parameters (%.1f MiB); the beenet model file is %d bytes."
           % (self.twin["twin_parameters"], self.twin["twin_float_bytes"] / 2 ** 20, os.path.getsize(a.model)))
         w("")
@@ -385,7 +409,9 @@ class Bench:
             w("| %d | %.1f%% | %.3f | %.3f | %.3f | %.2f |" % (k, ops.get(k, float("nan")), med(r["fe_net"]),
                                                            med(r["net"]), med(r["ort"]), med(ratios)))
         w("")
-        w("The front-end alone (log-Mel of one 1-s window) takes %.3f ms (median over all the runs above)."
+        w("The front-end alone (log-Mel of one 1-s window) takes %.3f ms CPU (median over all the runs above). "
+          "Where ORT / beenet < 1 the float twin is faster than the engine up to that exit: the early part of "
+          "the network is dominated by the float stem and transition convs (see the callgrind breakdown below)."
           % med(fe_all))
         w("")
 
@@ -481,6 +507,19 @@ class Bench:
             w("| `stream`: speech windows 20–39 in order, early exit at the model's threshold, detector "
               "| %s |" % format(int(cg["stream"]), ","))
             w("")
+            funcs = R.get("callgrind_net_funcs")
+            if funcs:
+                total = cg["net"]
+                w("Where the full-depth network's instructions go (per window, same differencing, functions "
+                  "with at least 0.5%; `beenet_conv2d_portable` is the float conv2d of the stem and the "
+                  "transitions, `bconv2d_*` the binary convs):")
+                w("")
+                w("| function | Ir / window | share |")
+                w("|---|---|---|")
+                for v, k in funcs:
+                    if v >= 0.005 * total:
+                        w("| `%s` | %s | %.1f%% |" % (k, format(int(v), ","), 100.0 * v / total))
+                w("")
         if self.notes:
             w("## Notes")
             w("")

@@ -22,9 +22,12 @@ mkdir -p "$CACHE"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 tools/setup-debian.sh
 missing=""
-for p in gstreamer1.0-pocketsphinx pocketsphinx-en-us valgrind npm time util-linux espeak-ng sox; do
+for p in gstreamer1.0-pocketsphinx pocketsphinx-en-us valgrind time util-linux espeak-ng sox; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm may come with another nodejs package (e.g. one that bundles npm and
+# conflicts with Debian's npm): ask apt only when the command is missing.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   echo "bench: installing:$missing"
   $SUDO apt-get update -q

@@ -1,14 +1,20 @@
 /* bench-engine: time windows through a beenet model per exit threshold.
  *
  *   bench-engine [MODEL.gguf] [-n WINDOWS] [-t T1,T2,...] [-p POLICY]
+ *       [-a AUDIO.s16] [--interval-ms MS] [--sections fe,net,th,stream]
+ *       [--dump-features FILE] [--dump-logits FILE]
  *
  * Without a model file it uses test_models_realistic() from tests/common
  * (random weights: the exit statistics are meaningless, the timings are
- * representative of the network size).  Not a test: nothing is asserted. */
+ * representative of the network size).  Without --audio the input is a few
+ * windows of noise + tones; with it, the windows of a real recording taken
+ * every --interval-ms like the element does.  Not a test: nothing is
+ * asserted. */
 #include "beenet.h"
 #include "test-models.h"
 
 #include <glib.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +27,32 @@ now (void)
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+}
+
+static double
+cpu_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+}
+
+/* Bytes currently allocated from the heap (glibc). */
+static size_t
+heap_in_use (void)
+{
+  struct mallinfo2 mi = mallinfo2 ();
+  return mi.uordblks + mi.hblkhd;
+}
+
+static void
+write_floats (const char *path, const float *v, size_t n)
+{
+  FILE *f = fopen (path, "wb");
+  if (!f || fwrite (v, sizeof (float), n, f) != n || fclose (f) != 0) {
+    fprintf (stderr, "bench-engine: cannot write %s\n", path);
+    exit (1);
+  }
 }
 
 static void
@@ -37,6 +69,10 @@ main (int argc, char **argv)
   gint n_windows = 200;
   gchar *thresholds_arg = NULL, *policy_arg = NULL;
   gint seed = 1;
+  gchar *audio_arg = NULL, *sections_arg = NULL;
+  gchar *dump_features = NULL, *dump_logits = NULL;
+  gdouble interval_ms = 500.0;
+  gint n_inputs_max = 64;
   GOptionEntry entries[] = {
     { "windows", 'n', 0, G_OPTION_ARG_INT, &n_windows,
       "Windows per threshold (default 200)", "N" },
@@ -47,6 +83,26 @@ main (int argc, char **argv)
       "entropy (default) or max-probability", "POLICY" },
     { "seed", 's', 0, G_OPTION_ARG_INT, &seed,
       "Seed of the built-in model and of the input audio", "SEED" },
+    { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_arg,
+      "Input: raw signed 16-bit little-endian mono audio at the model's "
+      "rate (default: synthetic noise + tones)", "FILE" },
+    { "interval-ms", 'i', 0, G_OPTION_ARG_DOUBLE, &interval_ms,
+      "With --audio: distance between window starts (default 500, the "
+      "element's default)", "MS" },
+    { "inputs", 0, 0, G_OPTION_ARG_INT, &n_inputs_max,
+      "With --audio: distinct windows whose features the fe/net sections "
+      "cycle through (default 64)", "N" },
+    { "sections", 0, 0, G_OPTION_ARG_STRING, &sections_arg,
+      "What to time, comma-separated: fe (front-end), net (network, all "
+      "exits, features given), th (threshold sweep), stream (the windows "
+      "in order at the model's policy and threshold, with the keyword "
+      "detector, like the element); default fe,net,th", "LIST" },
+    { "dump-features", 0, 0, G_OPTION_ARG_FILENAME, &dump_features,
+      "Write the log-Mel features of the distinct input windows (raw "
+      "float32) for bench-onnx", "FILE" },
+    { "dump-logits", 0, 0, G_OPTION_ARG_FILENAME, &dump_logits,
+      "Write run_all_exits' logits of the first input window (raw float32)",
+      "FILE" },
     { NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL }
   };
   GError *gerr = NULL;
@@ -70,8 +126,18 @@ main (int argc, char **argv)
     return 2;
   }
 
+  gchar **sections = g_strsplit (sections_arg ? sections_arg : "fe,net,th",
+      ",", -1);
+  const gboolean do_fe = g_strv_contains ((const gchar * const *) sections, "fe");
+  const gboolean do_net = g_strv_contains ((const gchar * const *) sections, "net");
+  const gboolean do_th = g_strv_contains ((const gchar * const *) sections, "th");
+  const gboolean do_stream = g_strv_contains ((const gchar * const *) sections,
+      "stream");
+  g_strfreev (sections);
+
   BeenetModel *model;
   BeenetError err;
+  const size_t heap0 = heap_in_use ();
   if (argc > 1) {
     if (beenet_model_load_file (argv[1], &model, &err))
       die ("loading the model", &err);
@@ -85,6 +151,7 @@ main (int argc, char **argv)
     printf ("model: built-in test_models_realistic(seed %d), %zu bytes\n",
         seed, size);
   }
+  const size_t heap_model = heap_in_use () - heap0;
   printf ("kernels: %s, engine %s\n", beenet_kernel_name (), beenet_version ());
 
   /* Per-exit operation counts: run all exits once and read them from
@@ -100,50 +167,119 @@ main (int argc, char **argv)
   beenet_model_frontend_config (model, &fc);
   const size_t n_exits = beenet_model_num_exits (model);
   BeenetSession *session;
+  const size_t heap1 = heap_in_use ();
   if (beenet_session_new (model, &session, &err))
     die ("creating a session", &err);
+  const size_t heap_session = heap_in_use () - heap1;
+  printf ("memory: model %zu bytes, session %zu bytes (heap, mallinfo2)\n",
+      heap_model, heap_session);
 
-  /* Input: a few distinct windows of noise + tones (fixed seed). */
-  enum { N_INPUTS = 16 };
-  float *audio = malloc (sizeof (float) * fc.window_samples * N_INPUTS);
-  uint32_t st = (uint32_t) seed;
-  for (int w = 0; w < N_INPUTS; w++)
-    for (uint32_t i = 0; i < fc.window_samples; i++)
-      audio[(size_t) w * fc.window_samples + i] = 0.05f * test_rand_float (&st)
-          + 0.3f * sinf (2.0f * (float) M_PI * (200.0f + 150.0f * w) * i
-          / (float) fc.sample_rate);
+  /* Input windows: win[w] points at window_samples samples.  Synthetic:
+   * a few distinct windows of noise + tones (fixed seed).  --audio: every
+   * window of the recording at the interval. */
+  float *audio;
+  size_t n_win, hop;
+  if (audio_arg) {
+    gchar *bytes;
+    gsize len;
+    if (!g_file_get_contents (audio_arg, &bytes, &len, &gerr)) {
+      fprintf (stderr, "bench-engine: %s\n", gerr->message);
+      return 1;
+    }
+    const size_t n_samples = len / 2;
+    hop = (size_t) lround (interval_ms * 1e-3 * fc.sample_rate);
+    if (hop < 1 || n_samples < fc.window_samples) {
+      fprintf (stderr, "bench-engine: %s is shorter than one window, or the "
+          "interval is too small\n", audio_arg);
+      return 2;
+    }
+    audio = malloc (sizeof (float) * n_samples);
+    int16_t *pcm = malloc (len);
+    memcpy (pcm, bytes, n_samples * 2);
+    beenet_convert_s16 (pcm, audio, n_samples);
+    free (pcm);
+    g_free (bytes);
+    n_win = (n_samples - fc.window_samples) / hop + 1;
+    printf ("input: %s, %.1f s, %zu windows every %g ms\n", audio_arg,
+        (double) n_samples / fc.sample_rate, n_win, interval_ms);
+  } else {
+    n_win = 16;
+    hop = fc.window_samples;
+    audio = malloc (sizeof (float) * fc.window_samples * n_win);
+    uint32_t st = (uint32_t) seed;
+    for (size_t w = 0; w < n_win; w++)
+      for (uint32_t i = 0; i < fc.window_samples; i++)
+        audio[w * fc.window_samples + i] = 0.05f * test_rand_float (&st)
+            + 0.3f * sinf (2.0f * (float) M_PI * (200.0f + 150.0f * w) * i
+            / (float) fc.sample_rate);
+    printf ("input: %zu synthetic windows (noise + tones)\n", n_win);
+  }
+#define WINDOW(i) (audio + ((size_t) (i) % n_win) * hop)
+  /* Distinct windows the front-end and network sections cycle through:
+   * spread evenly over the recording. */
+  size_t n_in = n_win < (size_t) MAX (n_inputs_max, 1) ? n_win
+      : (size_t) MAX (n_inputs_max, 1);
+  const size_t in_step = n_win / n_in;
+#define INPUT(i) WINDOW (((size_t) (i) % n_in) * in_step)
 
   /* Front-end alone. */
   BeenetFrontend *fe;
   if (beenet_frontend_new (&fc, &fe, &err))
     die ("creating the front-end", &err);
-  float *feat = malloc (sizeof (float) * fc.n_frames * fc.n_mels);
-  double t0 = now ();
-  for (int i = 0; i < n_windows; i++)
-    beenet_frontend_compute (fe, audio + (size_t) (i % N_INPUTS) * fc.window_samples,
-        fc.window_samples, feat, NULL);
-  double t_fe = now () - t0;
-  printf ("front-end only: %.1f windows/s (%.3f ms/window)\n",
-      n_windows / t_fe, 1e3 * t_fe / n_windows);
+  const size_t fsize = (size_t) fc.n_frames * fc.n_mels;
+  float *feats = malloc (sizeof (float) * fsize * n_in);
+  for (size_t w = 0; w < n_in; w++)
+    if (beenet_frontend_compute (fe, INPUT (w), fc.window_samples,
+            feats + w * fsize, &err))
+      die ("front-end", &err);
+  if (dump_features)
+    write_floats (dump_features, feats, fsize * n_in);
+  float *feat = malloc (sizeof (float) * fsize);
+  double t0;
+  /* Each timed section prints wall time and this process's CPU time: on a
+   * shared machine the CPU time of a single-threaded loop is the steadier
+   * figure (time spent waiting for the CPU is not counted). */
+  double c0;
+  if (do_fe) {
+    c0 = cpu_now ();
+    t0 = now ();
+    for (int i = 0; i < n_windows; i++)
+      beenet_frontend_compute (fe, INPUT (i), fc.window_samples, feat, NULL);
+    double t_fe = now () - t0, c_fe = cpu_now () - c0;
+    printf ("front-end only: %.1f windows/s (%.3f ms/window, %.3f ms CPU/window)\n",
+        n_windows / t_fe, 1e3 * t_fe / n_windows, 1e3 * c_fe / n_windows);
+  }
 
   /* Whole network without early exit. */
-  float *logits = malloc (sizeof (float) * n_exits * beenet_model_num_classes (model));
-  t0 = now ();
-  for (int i = 0; i < n_windows; i++)
-    beenet_session_run_all_exits (session, feat, logits, NULL);
-  double t_all = now () - t0;
-  printf ("network, all exits (features given): %.1f windows/s (%.3f ms/window)\n",
-      n_windows / t_all, 1e3 * t_all / n_windows);
+  const size_t n_classes = beenet_model_num_classes (model);
+  float *logits = malloc (sizeof (float) * n_exits * n_classes);
+  if (dump_logits) {
+    if (beenet_session_run_all_exits (session, feats, logits, &err))
+      die ("run_all_exits", &err);
+    write_floats (dump_logits, logits, n_exits * n_classes);
+  }
+  if (do_net) {
+    c0 = cpu_now ();
+    t0 = now ();
+    for (int i = 0; i < n_windows; i++)
+      beenet_session_run_all_exits (session, feats + ((size_t) i % n_in) * fsize,
+          logits, NULL);
+    double t_all = now () - t0, c_all = cpu_now () - c0;
+    printf ("network, all exits (features given): %.1f windows/s (%.3f ms/window, "
+        "%.3f ms CPU/window)\n", n_windows / t_all, 1e3 * t_all / n_windows,
+        1e3 * c_all / n_windows);
+  }
 
   const char *defaults = policy == BEENET_POLICY_ENTROPY
       ? "0,0.5,1,1.5,2,100" : "0.5,0.7,0.9,0.99,1.01";
   gchar **ths = g_strsplit (thresholds_arg ? thresholds_arg : defaults, ",", -1);
+  unsigned *hist = calloc (n_exits + 1, sizeof (unsigned));
+  if (do_th) {
   printf ("\npolicy %s, %d windows per threshold (front-end + network):\n",
       policy == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
       n_windows);
-  printf ("%10s %12s %10s %10s  exit histogram\n", "threshold", "windows/s",
-      "ms/window", "mean ops");
-  unsigned *hist = calloc (n_exits + 1, sizeof (unsigned));
+  printf ("%10s %12s %10s %10s %10s  exit histogram\n", "threshold",
+      "windows/s", "ms/window", "cpu ms", "mean ops");
   for (gchar **t = ths; *t; t++) {
     char *end;
     float th = strtof (*t, &end);
@@ -153,32 +289,84 @@ main (int argc, char **argv)
     }
     memset (hist, 0, sizeof (unsigned) * (n_exits + 1));
     double ops = 0.0;
+    c0 = cpu_now ();
     t0 = now ();
     for (int i = 0; i < n_windows; i++) {
       BeenetResult r;
-      if (beenet_session_classify (session,
-              audio + (size_t) (i % N_INPUTS) * fc.window_samples,
-              fc.window_samples, policy, th, &r, &err))
+      if (beenet_session_classify (session, WINDOW (i), fc.window_samples,
+              policy, th, &r, &err))
         die ("classify", &err);
       hist[r.exit_index]++;
       ops += r.ops_fraction;
     }
-    double dt = now () - t0;
-    printf ("%10g %12.1f %10.3f %10.3f  ", (double) th, n_windows / dt,
-        1e3 * dt / n_windows, ops / n_windows);
+    double dt = now () - t0, dc = cpu_now () - c0;
+    printf ("%10g %12.1f %10.3f %10.3f %10.3f  ", (double) th, n_windows / dt,
+        1e3 * dt / n_windows, 1e3 * dc / n_windows, ops / n_windows);
     for (size_t e = 1; e <= n_exits; e++)
       printf ("%s%u", e > 1 ? "/" : "", hist[e]);
     printf ("\n");
   }
+  }
   g_strfreev (ths);
+
+  /* Streaming use: the windows in order, the model's own policy and
+   * threshold, posteriors pushed into the keyword detector (what the element
+   * does per window, minus GStreamer). */
+  if (do_stream) {
+    const BeenetPolicy sp = beenet_model_default_policy (model);
+    const float sth = beenet_model_default_threshold (model);
+    BeenetDetector *det;
+    const size_t heap2 = heap_in_use ();
+    if (beenet_detector_new (model, NULL, &det, &err))
+      die ("creating the detector", &err);
+    const size_t heap_det = heap_in_use () - heap2;
+    memset (hist, 0, sizeof (unsigned) * (n_exits + 1));
+    double ops = 0.0;
+    unsigned detections = 0;
+    c0 = cpu_now ();
+    t0 = now ();
+    for (int i = 0; i < n_windows; i++) {
+      BeenetResult r;
+      BeenetDetection d;
+      int fired;
+      if (beenet_session_classify (session, WINDOW (i), fc.window_samples,
+              sp, sth, &r, &err))
+        die ("classify", &err);
+      if (beenet_detector_push (det, (int64_t) (i + 1) * (int64_t) hop
+              * 1000000000 / fc.sample_rate, r.probabilities, r.num_classes,
+              &d, &fired, &err))
+        die ("detector", &err);
+      detections += (unsigned) fired;
+      hist[r.exit_index]++;
+      ops += r.ops_fraction;
+    }
+    const double dt = now () - t0, dc = cpu_now () - c0;
+    printf ("\nstream: %d windows, policy %s, threshold %g (the model's), "
+        "detector %zu bytes\n", n_windows,
+        sp == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
+        (double) sth, heap_det);
+    printf ("stream: %.1f windows/s wall, %.1f windows per CPU second "
+        "(%.3f ms CPU/window), mean ops %.3f, %u detections, exits ",
+        n_windows / dt, n_windows / dc, 1e3 * dc / n_windows,
+        ops / n_windows, detections);
+    for (size_t e = 1; e <= n_exits; e++)
+      printf ("%s%u", e > 1 ? "/" : "", hist[e]);
+    printf ("\n");
+    beenet_detector_free (det);
+  }
   free (hist);
   free (logits);
   free (feat);
+  free (feats);
   free (audio);
   beenet_frontend_free (fe);
   beenet_session_free (session);
   beenet_model_unref (model);
   g_free (thresholds_arg);
   g_free (policy_arg);
+  g_free (audio_arg);
+  g_free (sections_arg);
+  g_free (dump_features);
+  g_free (dump_logits);
   return 0;
 }

@@ -262,29 +262,42 @@ beenet_frontend_compute (BeenetFrontend *fe, const float *samples, size_t n,
     return beenet_set_error (err, BEENET_ERROR_NONFINITE,
         "input samples contain NaN or infinity");
 
-  const int n_bins = (int) (c->fft_size / 2 + 1);
-  const double floor_ = c->log_floor;
   for (uint32_t t = 0; t < c->n_frames; t++) {
-    const float *src = samples + (size_t) t * c->hop_length;
-    /* frame[frame_length..fft_size) stays zero from creation. */
-    beenet_orc_mul_f32 (fe->frame, src, fe->window, (int) c->frame_length);
-    gst_fft_f32_fft (fe->fft, fe->frame, fe->spectrum);
-    beenet_orc_power_c32 (fe->power, (const orc_uint64 *) fe->spectrum,
-        n_bins);
-    float *dst = out + (size_t) t * c->n_mels;
-    for (uint32_t m = 0; m < c->n_mels; m++) {
-      const float *w = fe->mel_weights + fe->mel_offset[m];
-      const float *p = fe->power + fe->mel_start[m];
-      double e = 0.0;
-      for (uint32_t i = 0; i < fe->mel_len[m]; i++)
-        e += (double) p[i] * (double) w[i];
-      if (!isfinite (e))   /* float power spectrum overflowed */
-        return beenet_set_error (err, BEENET_ERROR_NONFINITE,
-            "input samples too large: Mel energy of frame %u overflows", t);
-      dst[m] = (float) log (e > floor_ ? e : floor_);
-    }
+    if (!beenet_frontend_frame (fe, samples + (size_t) t * c->hop_length,
+            out + (size_t) t * c->n_mels))
+      return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+          "input samples too large: Mel energy of frame %u overflows", t);
   }
   return BEENET_OK;
+}
+
+bool
+beenet_frontend_frame (BeenetFrontend *fe, const float *src, float *dst)
+{
+  const BeenetFrontendConfig *c = &fe->cfg;
+  const int n_bins = (int) (c->fft_size / 2 + 1);
+  const double floor_ = c->log_floor;
+  /* frame[frame_length..fft_size) stays zero from creation. */
+  beenet_orc_mul_f32 (fe->frame, src, fe->window, (int) c->frame_length);
+  gst_fft_f32_fft (fe->fft, fe->frame, fe->spectrum);
+  beenet_orc_power_c32 (fe->power, (const orc_uint64 *) fe->spectrum, n_bins);
+  for (uint32_t m = 0; m < c->n_mels; m++) {
+    const float *w = fe->mel_weights + fe->mel_offset[m];
+    const float *p = fe->power + fe->mel_start[m];
+    double e = 0.0;
+    for (uint32_t i = 0; i < fe->mel_len[m]; i++)
+      e += (double) p[i] * (double) w[i];
+    if (!isfinite (e))   /* float power spectrum overflowed */
+      return false;
+    dst[m] = (float) log (e > floor_ ? e : floor_);
+  }
+  return true;
+}
+
+const BeenetFrontendConfig *
+beenet_frontend_get_config (const BeenetFrontend *fe)
+{
+  return &fe->cfg;
 }
 
 void

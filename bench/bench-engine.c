@@ -1,6 +1,7 @@
 /* bench-engine: time windows through a beenet model per exit threshold.
  *
  *   bench-engine [MODEL.gguf] [-n WINDOWS] [-t T1,T2,...] [-p POLICY]
+ *                [-H HOP_MS]
  *
  * Without a model file it uses test_models_realistic() from tests/common
  * (random weights: the exit statistics are meaningless, the timings are
@@ -31,12 +32,50 @@ die (const char *what, const BeenetError *err)
   exit (1);
 }
 
+/* --stream-hop: the streaming front-end (BeenetStream) over n_windows
+ * windows `hop` samples apart, samples pushed up to each window's end as
+ * the element does; audio is the N_INPUTS windows repeated. */
+static void
+bench_stream (const BeenetFrontendConfig *fc, const float *audio,
+    size_t audio_len, uint64_t hop, int n_windows, float *feat)
+{
+  BeenetStream *stream;
+  BeenetStreamStats stats;
+  BeenetError err;
+  if (beenet_stream_new (fc, NULL, &stream, &err))
+    die ("creating the stream", &err);
+  uint64_t pos = 0;
+  double t0 = now ();
+  for (int i = 0; i < n_windows; i++) {
+    const uint64_t end = (uint64_t) i * hop + fc->window_samples;
+    while (pos < end) {         /* wrap around the audio */
+      const size_t at = (size_t) (pos % audio_len);
+      size_t k = audio_len - at;
+      if (k > end - pos)
+        k = (size_t) (end - pos);
+      beenet_stream_push (stream, audio + at, k, NULL);
+      pos += k;
+    }
+    if (beenet_stream_features (stream, (uint64_t) i * hop, feat, &err))
+      die ("stream features", &err);
+  }
+  double dt = now () - t0;
+  beenet_stream_get_stats (stream, &stats);
+  printf ("streaming front-end, hop %.1f ms: %.1f windows/s (%.3f ms/window), "
+      "%.1f frames computed + %.1f reused per window\n",
+      1e3 * (double) hop / fc->sample_rate, n_windows / dt,
+      1e3 * dt / n_windows, (double) stats.frames_computed / n_windows,
+      (double) stats.frames_reused / n_windows);
+  beenet_stream_free (stream);
+}
+
 int
 main (int argc, char **argv)
 {
   gint n_windows = 200;
   gchar *thresholds_arg = NULL, *policy_arg = NULL;
   gint seed = 1;
+  gdouble stream_hop_ms = 0.0;
   GOptionEntry entries[] = {
     { "windows", 'n', 0, G_OPTION_ARG_INT, &n_windows,
       "Windows per threshold (default 200)", "N" },
@@ -47,6 +86,9 @@ main (int argc, char **argv)
       "entropy (default) or max-probability", "POLICY" },
     { "seed", 's', 0, G_OPTION_ARG_INT, &seed,
       "Seed of the built-in model and of the input audio", "SEED" },
+    { "stream-hop", 'H', 0, G_OPTION_ARG_DOUBLE, &stream_hop_ms,
+      "Also time the streaming front-end with windows HOP ms apart "
+      "(e.g. 500, 250)", "HOP_MS" },
     { NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL }
   };
   GError *gerr = NULL;
@@ -125,6 +167,10 @@ main (int argc, char **argv)
   double t_fe = now () - t0;
   printf ("front-end only: %.1f windows/s (%.3f ms/window)\n",
       n_windows / t_fe, 1e3 * t_fe / n_windows);
+  if (stream_hop_ms > 0.0)
+    bench_stream (&fc, audio, (size_t) fc.window_samples * N_INPUTS,
+        (uint64_t) (stream_hop_ms * fc.sample_rate / 1000.0 + 0.5),
+        n_windows, feat);
 
   /* Whole network without early exit. */
   float *logits = malloc (sizeof (float) * n_exits * beenet_model_num_classes (model));

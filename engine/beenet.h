@@ -105,16 +105,19 @@ BEENET_API BeenetStatus beenet_frontend_compute (BeenetFrontend *frontend,
 /* Streaming front-end                                                      */
 
 /* A BeenetStream takes audio as it comes (pushes of any size) and gives the
- * log-Mel features of any window of the stream, computing each frame once:
- * frames lie on a grid of hop_length samples counted from the last reset
- * (frame j starts at sample j * hop_length) and the latest cache_frames of
- * them are kept in a ring.  A window starting at sample `start` with start %
- * hop_length == 0 reads its frames from the ring and computes only the ones
- * it does not share with earlier windows (at a 500 ms hop, 50 of the 98
- * frames of the default configuration; at 250 ms, 25).  A window starting
- * off the grid is computed whole, without the cache.  Either way its
- * features are bit-identical to beenet_frontend_compute on the same
- * samples (both run the same per-frame code on the same floats).
+ * log-Mel features of any window of the stream, computing each frame once.
+ * The frames of a window starting at sample `start` (counted from the last
+ * reset) lie on the grid of phase p = start % hop_length: frame j covers
+ * samples [j * hop_length + p, j * hop_length + p + frame_length).  The
+ * stream keeps the latest cache_frames frames of each of cache_phases grid
+ * phases (least recently used phase replaced), so a window computes only
+ * the frames it does not share with earlier windows of its phase: at a
+ * 500 ms hop, 50 of the 98 frames of the default configuration; at 250 ms,
+ * 25.  Hops that are multiples of hop_length (10 ms) use phase 0 only;
+ * others alternate between phases (125 ms: 2) and share frames as long as
+ * the phases in use fit in cache_phases.  Either way a window's features
+ * are bit-identical to beenet_frontend_compute on the same samples (both
+ * run the same per-frame code on the same floats).
  *
  * Samples are kept in a ring of history_samples: a window [start, start +
  * window_samples) is available once its last sample was pushed and while
@@ -127,9 +130,10 @@ typedef struct {
   uint32_t history_samples; /* samples kept, >= window_samples; default
                                window_samples (enough when each window is
                                taken as soon as its last sample arrived) */
-  uint32_t cache_frames;    /* frames kept in the ring, >= 1; default
+  uint32_t cache_frames;    /* frames kept per grid phase, >= 1; default
                                n_frames (enough for windows taken in
                                increasing start order) */
+  uint32_t cache_phases;    /* grid phases kept, [1, 1024]; default 4 */
 } BeenetStreamParams;
 
 typedef struct {

@@ -1,14 +1,18 @@
-/* Streaming front-end: samples pushed in any chunks, log-Mel frames on a
- * hop_length grid computed once and kept in a ring (beenet.h, "Streaming
- * front-end"; docs/engine.md).
+/* Streaming front-end: samples pushed in any chunks, log-Mel frames
+ * computed once and kept in rings (beenet.h, "Streaming front-end";
+ * docs/engine.md).
  *
  * Samples live in a mirrored ring: sample i is stored at ring[i % cap] and
  * ring[i % cap + cap], so any cap consecutive samples are contiguous and a
- * window or frame is read in place.  Frame j (samples [j * hop, j * hop +
- * frame_length)) lives in slot j % cache_frames; keys[slot] = j + 1 says
- * which frame a slot holds (0 = none).  Frames are computed lazily, when a
- * window needs them, by the batch front-end's per-frame code, so a window's
- * features are bit-identical to beenet_frontend_compute on its samples. */
+ * window or frame is read in place.  A window starting at sample s reads the
+ * frames of grid phase p = s % hop: frame j of that grid covers samples
+ * [j * hop + p, j * hop + p + frame_length).  Each of the cache_phases frame
+ * rings holds one phase (the least recently used ring is retagged when a
+ * new phase comes); frame j of a ring lives in its slot j % cache_frames and
+ * keys[slot] = j + 1 says which frame a slot holds (0 = none).  Frames are
+ * computed lazily, when a window needs them, by the batch front-end's
+ * per-frame code, so a window's features are bit-identical to
+ * beenet_frontend_compute on its samples. */
 #include "beenet-private.h"
 #include "beenet-orc.h"
 
@@ -18,6 +22,7 @@
 
 #define MAX_HISTORY_SAMPLES (1u << 26)
 #define MAX_CACHE_FLOATS (1u << 26)
+#define MAX_CACHE_PHASES 1024u
 
 struct BeenetStream {
   BeenetFrontend *fe;
@@ -26,9 +31,12 @@ struct BeenetStream {
   float *ring;           /* 2 * history_samples, mirrored */
   uint64_t pos;          /* samples pushed since the last reset */
   uint64_t bad_end;      /* 1 + index of the last NaN/Inf pushed, 0 = none */
-  float *frames;         /* cache_frames * n_mels */
+  float *frames;         /* cache_phases * cache_frames * n_mels */
   uint64_t *keys;        /* frame index + 1 held by each slot, 0 = empty */
   uint8_t *overflow;     /* the slot's frame overflowed (Mel energy) */
+  uint64_t *phase;       /* grid phase + 1 held by each ring, 0 = none */
+  uint64_t *last_use;    /* when each ring was last used (LRU) */
+  uint64_t clock;
   BeenetStreamStats stats;
 };
 
@@ -45,6 +53,7 @@ beenet_stream_params_default (const BeenetFrontendConfig *config,
   }
   params->history_samples = config->window_samples;
   params->cache_frames = config->n_frames;
+  params->cache_phases = 4;
 }
 
 static BeenetStatus
@@ -56,11 +65,16 @@ check_params (const BeenetFrontendConfig *c, const BeenetStreamParams *p,
     return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
         "stream params: history_samples %u out of range [window_samples=%u, "
         "%u]", p->history_samples, c->window_samples, MAX_HISTORY_SAMPLES);
-  if (p->cache_frames < 1
-      || (uint64_t) p->cache_frames * c->n_mels > MAX_CACHE_FLOATS)
+  if (p->cache_phases < 1 || p->cache_phases > MAX_CACHE_PHASES)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "stream params: cache_phases %u out of range [1, %u]",
+        p->cache_phases, MAX_CACHE_PHASES);
+  if (p->cache_frames < 1 || (uint64_t) p->cache_phases * p->cache_frames
+      * c->n_mels > MAX_CACHE_FLOATS)
     return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
         "stream params: cache_frames %u out of range (need 1 <= "
-        "cache_frames * n_mels <= %u)", p->cache_frames, MAX_CACHE_FLOATS);
+        "cache_phases * cache_frames * n_mels <= %u)", p->cache_frames,
+        MAX_CACHE_FLOATS);
   return BEENET_OK;
 }
 
@@ -74,6 +88,8 @@ beenet_stream_free (BeenetStream *st)
   free (st->frames);
   free (st->keys);
   free (st->overflow);
+  free (st->phase);
+  free (st->last_use);
   free (st);
 }
 
@@ -81,12 +97,15 @@ static BeenetStatus
 alloc_buffers (BeenetStream *st, BeenetError *err)
 {
   const BeenetStreamParams *p = &st->params;
+  const size_t slots = (size_t) p->cache_phases * p->cache_frames;
   st->ring = calloc (2 * (size_t) p->history_samples, sizeof (float));
-  st->frames = calloc ((size_t) p->cache_frames * st->cfg.n_mels,
-      sizeof (float));
-  st->keys = calloc (p->cache_frames, sizeof (uint64_t));
-  st->overflow = calloc (p->cache_frames, 1);
-  if (!st->ring || !st->frames || !st->keys || !st->overflow)
+  st->frames = calloc (slots * st->cfg.n_mels, sizeof (float));
+  st->keys = calloc (slots, sizeof (uint64_t));
+  st->overflow = calloc (slots, 1);
+  st->phase = calloc (p->cache_phases, sizeof (uint64_t));
+  st->last_use = calloc (p->cache_phases, sizeof (uint64_t));
+  if (!st->ring || !st->frames || !st->keys || !st->overflow || !st->phase
+      || !st->last_use)
     return beenet_set_error (err, BEENET_ERROR_NOMEM,
         "out of memory allocating the stream (%u samples, %u frames)",
         p->history_samples, p->cache_frames);
@@ -139,7 +158,9 @@ beenet_stream_reset (BeenetStream *st)
     return;
   st->pos = 0;
   st->bad_end = 0;
-  memset (st->keys, 0, sizeof (uint64_t) * st->params.cache_frames);
+  memset (st->keys, 0, sizeof (uint64_t) * st->params.cache_phases
+      * st->params.cache_frames);
+  memset (st->phase, 0, sizeof (uint64_t) * st->params.cache_phases);
 }
 
 uint64_t
@@ -270,18 +291,41 @@ check_window (const BeenetStream *st, uint64_t start, BeenetError *err)
   return BEENET_OK;
 }
 
-/* Frame j of the grid, from the ring or computed into its slot.  Returns
- * false if its Mel energy overflowed. */
-static bool
-grid_frame (BeenetStream *st, uint64_t j, const float **frame)
+/* The frame ring holding grid phase `phase` (or the least recently used
+ * one, emptied and retagged). */
+static uint32_t
+phase_ring (BeenetStream *st, uint64_t phase)
 {
-  const uint32_t slot = (uint32_t) (j % st->params.cache_frames);
-  float *dst = st->frames + (size_t) slot * st->cfg.n_mels;
+  uint32_t r = 0;
+  while (r < st->params.cache_phases && st->phase[r] != phase + 1)
+    r++;
+  if (r == st->params.cache_phases) {
+    r = 0;
+    for (uint32_t i = 1; i < st->params.cache_phases; i++)
+      if (st->last_use[i] < st->last_use[r])
+        r = i;
+    st->phase[r] = phase + 1;
+    memset (st->keys + (size_t) r * st->params.cache_frames, 0,
+        sizeof (uint64_t) * st->params.cache_frames);
+  }
+  st->last_use[r] = ++st->clock;
+  return r;
+}
+
+/* Frame j of grid phase `phase` (ring r), from the ring or computed into its
+ * slot.  Returns false if its Mel energy overflowed. */
+static bool
+grid_frame (BeenetStream *st, uint32_t r, uint64_t phase, uint64_t j,
+    const float **frame)
+{
+  const size_t slot = (size_t) r * st->params.cache_frames
+      + (size_t) (j % st->params.cache_frames);
+  float *dst = st->frames + slot * st->cfg.n_mels;
   if (st->keys[slot] == j + 1) {
     st->stats.frames_reused++;
   } else {
-    const size_t cap = st->params.history_samples;
-    const float *src = st->ring + (size_t) ((j * st->cfg.hop_length) % cap);
+    const uint64_t first = j * st->cfg.hop_length + phase;
+    const float *src = st->ring + (size_t) (first % st->params.history_samples);
     st->overflow[slot] = !beenet_frontend_frame (st->fe, src, dst);
     st->keys[slot] = j + 1;
     st->stats.frames_computed++;
@@ -294,10 +338,12 @@ static BeenetStatus
 grid_window (BeenetStream *st, uint64_t start, float *out, BeenetError *err)
 {
   const uint32_t M = st->cfg.n_mels;
+  const uint64_t phase = start % st->cfg.hop_length;
   const uint64_t j0 = start / st->cfg.hop_length;
+  const uint32_t r = phase_ring (st, phase);
   for (uint32_t t = 0; t < st->cfg.n_frames; t++) {
     const float *frame;
-    if (!grid_frame (st, j0 + t, &frame))
+    if (!grid_frame (st, r, phase, j0 + t, &frame))
       return beenet_set_error (err, BEENET_ERROR_NONFINITE,
           "input samples too large: Mel energy of frame %u overflows", t);
     memcpy (out + (size_t) t * M, frame, M * sizeof (float));
@@ -321,13 +367,7 @@ beenet_stream_features (BeenetStream *st, uint64_t start, float *out,
   if (window_nonfinite (st, start, win))
     return beenet_set_error (err, BEENET_ERROR_NONFINITE,
         "input samples contain NaN or infinity");
-  if (start % st->cfg.hop_length == 0) {
-    s = grid_window (st, start, out, err);
-  } else {                   /* off the grid: no frame to share */
-    s = beenet_frontend_compute (st->fe, win, st->cfg.window_samples, out,
-        err);
-    st->stats.frames_computed += st->cfg.n_frames;
-  }
+  s = grid_window (st, start, out, err);
   if (s == BEENET_OK)
     st->stats.windows++;
   return s;

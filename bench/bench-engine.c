@@ -2,7 +2,7 @@
  *
  *   bench-engine [MODEL.gguf] [-n WINDOWS] [-t T1,T2,...] [-p POLICY]
  *       [-a AUDIO.s16] [--interval-ms MS] [--sections fe,net,th,stream]
- *       [--dump-features FILE] [--dump-logits FILE]
+ *       [--dump-features FILE] [--dump-logits FILE] [-H HOP_MS]
  *
  * Without a model file it uses test_models_realistic() from tests/common
  * (random weights: the exit statistics are meaningless, the timings are
@@ -63,6 +63,43 @@ die (const char *what, const BeenetError *err)
   exit (1);
 }
 
+/* --stream-hop: the streaming front-end (BeenetStream) over n_windows
+ * windows `hop` samples apart, samples pushed up to each window's end as
+ * the element does; audio is the input recording (or the synthetic windows). */
+static void
+bench_stream (const BeenetFrontendConfig *fc, const float *audio,
+    size_t audio_len, uint64_t hop, int n_windows, float *feat)
+{
+  BeenetStream *stream;
+  BeenetStreamStats stats;
+  BeenetError err;
+  if (beenet_stream_new (fc, NULL, &stream, &err))
+    die ("creating the stream", &err);
+  uint64_t pos = 0;
+  double t0 = now ();
+  for (int i = 0; i < n_windows; i++) {
+    const uint64_t end = (uint64_t) i * hop + fc->window_samples;
+    while (pos < end) {         /* wrap around the audio */
+      const size_t at = (size_t) (pos % audio_len);
+      size_t k = audio_len - at;
+      if (k > end - pos)
+        k = (size_t) (end - pos);
+      beenet_stream_push (stream, audio + at, k, NULL);
+      pos += k;
+    }
+    if (beenet_stream_features (stream, (uint64_t) i * hop, feat, &err))
+      die ("stream features", &err);
+  }
+  double dt = now () - t0;
+  beenet_stream_get_stats (stream, &stats);
+  printf ("streaming front-end, hop %.1f ms: %.1f windows/s (%.3f ms/window), "
+      "%.1f frames computed + %.1f reused per window\n",
+      1e3 * (double) hop / fc->sample_rate, n_windows / dt,
+      1e3 * dt / n_windows, (double) stats.frames_computed / n_windows,
+      (double) stats.frames_reused / n_windows);
+  beenet_stream_free (stream);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -73,6 +110,7 @@ main (int argc, char **argv)
   gchar *dump_features = NULL, *dump_logits = NULL;
   gdouble interval_ms = 500.0;
   gint n_inputs_max = 64;
+  gdouble stream_hop_ms = 0.0;
   GOptionEntry entries[] = {
     { "windows", 'n', 0, G_OPTION_ARG_INT, &n_windows,
       "Windows per threshold (default 200)", "N" },
@@ -103,6 +141,9 @@ main (int argc, char **argv)
     { "dump-logits", 0, 0, G_OPTION_ARG_FILENAME, &dump_logits,
       "Write run_all_exits' logits of the first input window (raw float32)",
       "FILE" },
+    { "stream-hop", 'H', 0, G_OPTION_ARG_DOUBLE, &stream_hop_ms,
+      "Also time the streaming front-end with windows HOP ms apart "
+      "(e.g. 500, 250)", "HOP_MS" },
     { NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL }
   };
   GError *gerr = NULL;
@@ -178,7 +219,7 @@ main (int argc, char **argv)
    * a few distinct windows of noise + tones (fixed seed).  --audio: every
    * window of the recording at the interval. */
   float *audio;
-  size_t n_win, hop;
+  size_t n_win, hop, n_audio;
   if (audio_arg) {
     gchar *bytes;
     gsize len;
@@ -200,12 +241,14 @@ main (int argc, char **argv)
     free (pcm);
     g_free (bytes);
     n_win = (n_samples - fc.window_samples) / hop + 1;
+    n_audio = n_samples;
     printf ("input: %s, %.1f s, %zu windows every %g ms\n", audio_arg,
         (double) n_samples / fc.sample_rate, n_win, interval_ms);
   } else {
     n_win = 16;
     hop = fc.window_samples;
-    audio = malloc (sizeof (float) * fc.window_samples * n_win);
+    n_audio = (size_t) fc.window_samples * n_win;
+    audio = malloc (sizeof (float) * n_audio);
     uint32_t st = (uint32_t) seed;
     for (size_t w = 0; w < n_win; w++)
       for (uint32_t i = 0; i < fc.window_samples; i++)
@@ -249,6 +292,10 @@ main (int argc, char **argv)
     printf ("front-end only: %.1f windows/s (%.3f ms/window, %.3f ms CPU/window)\n",
         n_windows / t_fe, 1e3 * t_fe / n_windows, 1e3 * c_fe / n_windows);
   }
+  if (stream_hop_ms > 0.0)
+    bench_stream (&fc, audio, n_audio,
+        (uint64_t) (stream_hop_ms * fc.sample_rate / 1000.0 + 0.5),
+        n_windows, feat);
 
   /* Whole network without early exit. */
   const size_t n_classes = beenet_model_num_classes (model);

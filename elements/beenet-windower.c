@@ -8,50 +8,33 @@
  */
 #include "beenet-windower.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 int
-beenet_windower_init (BeenetWindower * w, size_t window)
+beenet_windower_init (BeenetWindower * w, BeenetStream * stream,
+    size_t window)
 {
   memset (w, 0, sizeof (*w));
-  if (window == 0)
+  if (stream == NULL || window == 0)
     return -1;
-  w->buf = calloc (window, sizeof (float));
-  if (w->buf == NULL)
-    return -1;
+  w->stream = stream;
   w->window = window;
+  beenet_windower_reset (w);
   return 0;
 }
 
 void
 beenet_windower_clear (BeenetWindower * w)
 {
-  free (w->buf);
   memset (w, 0, sizeof (*w));
 }
 
 void
 beenet_windower_reset (BeenetWindower * w)
 {
-  w->len = 0;
   w->next_start = 0;
   w->pos = 0;
-}
-
-/* Moves to the next window start, keeping the overlapping samples. */
-static void
-advance (BeenetWindower * w, uint64_t interval)
-{
-  if (interval == 0)
-    interval = 1;
-  w->next_start += interval;
-  if (interval < w->len) {
-    memmove (w->buf, w->buf + interval, (w->len - interval) * sizeof (float));
-    w->len -= (size_t) interval;
-  } else {
-    w->len = 0;
-  }
+  beenet_stream_reset (w->stream);
 }
 
 int
@@ -59,33 +42,20 @@ beenet_windower_push (BeenetWindower * w, const float *samples, size_t n,
     uint64_t interval, BeenetWindowFunc func, void *user_data)
 {
   while (n > 0) {
-    size_t take;
+    /* invariant: pos < next_start + window (samples of a gap between
+     * windows are pushed too: the stream only stores them) */
+    uint64_t end = w->next_start + w->window;
+    size_t take = end - w->pos < n ? (size_t) (end - w->pos) : n;
 
-    if (w->pos < w->next_start) {
-      /* gap between windows (interval > window): skip */
-      uint64_t skip = w->next_start - w->pos;
-      if (skip > n)
-        skip = n;
-      w->pos += skip;
-      samples += skip;
-      n -= (size_t) skip;
-      continue;
-    }
-
-    take = w->window - w->len;
-    if (take > n)
-      take = n;
-    memcpy (w->buf + w->len, samples, take * sizeof (float));
-    w->len += take;
+    beenet_stream_push (w->stream, samples, take, NULL);
     w->pos += take;
     samples += take;
     n -= take;
 
-    if (w->len == w->window) {
-      uint64_t start = w->next_start;
-      int stop = func (w->buf, w->window, start, w->window, user_data);
+    if (w->pos == end) {
+      int stop = func (w->stream, w->next_start, w->window, user_data);
 
-      advance (w, interval);
+      w->next_start += interval ? interval : 1;
       if (stop)
         return stop;
     }
@@ -93,34 +63,45 @@ beenet_windower_push (BeenetWindower * w, const float *samples, size_t n,
   return 0;
 }
 
+/* Pads the stream with zeros up to the end of the window at start, whose
+ * first `real` samples are real, and hands it over. */
+static int
+deliver_padded (BeenetWindower * w, uint64_t start, size_t real,
+    BeenetWindowFunc func, void *user_data)
+{
+  uint64_t end = start + w->window;
+
+  if (end > w->pos) {
+    beenet_stream_push_zeros (w->stream, (size_t) (end - w->pos), NULL);
+    w->pos = end;
+  }
+  return func (w->stream, start, real, user_data);
+}
+
 int
 beenet_windower_finish (BeenetWindower * w, uint64_t interval,
     BeenetWindowFunc func, void *user_data)
 {
+  const uint64_t real_end = w->pos;
   int stop = 0;
 
-  /* only samples at or after next_start are buffered (w->len of them).  A
-   * trailing partial window is classified when it holds at least half a
+  /* A trailing partial window is classified when it holds at least half a
    * window of audio.  A stream that never filled a single window (a short
    * utterance from a synthesiser, a clip shorter than 1 s) is classified once
    * when it holds at least BEENET_WINDOWER_MIN_STREAM_DIVISOR-th of a window,
    * so that short inputs still get an answer. */
-  if (w->next_start == 0 && w->len > 0
-      && BEENET_WINDOWER_MIN_STREAM_DIVISOR * w->len >= w->window
-      && 2 * w->len < w->window) {
-    size_t real = w->len;
-
-    memset (w->buf + real, 0, (w->window - real) * sizeof (float));
-    stop = func (w->buf, w->window, 0, real, user_data);
+  if (w->next_start == 0 && real_end > 0
+      && BEENET_WINDOWER_MIN_STREAM_DIVISOR * real_end >= w->window
+      && 2 * real_end < w->window) {
+    stop = deliver_padded (w, 0, (size_t) real_end, func, user_data);
     beenet_windower_reset (w);
     return stop;
   }
-  while (!stop && w->len > 0 && 2 * w->len >= w->window) {
-    size_t real = w->len;
-
-    memset (w->buf + real, 0, (w->window - real) * sizeof (float));
-    stop = func (w->buf, w->window, w->next_start, real, user_data);
-    advance (w, interval);
+  while (!stop && real_end > w->next_start
+      && 2 * (real_end - w->next_start) >= w->window) {
+    stop = deliver_padded (w, w->next_start,
+        (size_t) (real_end - w->next_start), func, user_data);
+    w->next_start += interval ? interval : 1;
   }
   beenet_windower_reset (w);
   return stop;

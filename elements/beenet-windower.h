@@ -6,7 +6,7 @@
  * License as published by the Free Software Foundation; either
  * version 2.1 of the License, or (at your option) any later version.
  */
-/* BeenetWindower: cuts a mono float stream into overlapping windows.
+/* BeenetWindower: schedules overlapping windows over a mono float stream.
  *
  * Plain C (no GLib), shared by the `beenet` element and `beenet-classify` so
  * both apply exactly the same windowing rules (docs/element.md):
@@ -19,34 +19,44 @@
  *    handed over; shorter tails are dropped;
  *  - interval > window is allowed: the samples between windows are skipped.
  *
- * Storage is one linear buffer of `window` floats allocated at init; pushing
- * never allocates. */
+ * The samples themselves go to the engine's BeenetStream (beenet.h), which
+ * keeps them and computes each log-Mel frame once for all the windows that
+ * share it: the windower feeds the stream up to each window's last sample,
+ * then calls back with the window's start, so the callback takes the
+ * window from the stream (beenet_stream_features or
+ * beenet_session_classify_stream).  A stream with the default history (one
+ * window) is enough.  Pushing never allocates. */
 #ifndef BEENET_WINDOWER_H
 #define BEENET_WINDOWER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "beenet.h"
+
 typedef struct {
-  float *buf;            /* window floats */
+  BeenetStream *stream;  /* borrowed: receives every sample */
   size_t window;         /* samples per window */
-  size_t len;            /* valid samples in buf, buf[0] = sample next_start */
   uint64_t next_start;   /* absolute index of the next window's first sample */
   uint64_t pos;          /* absolute index of the next incoming sample */
 } BeenetWindower;
 
-/* Called for each complete (or zero-padded final) window.  `samples` holds
- * `window` floats; `start` is the absolute index of its first sample, `real`
- * the number of samples that came from the stream (== window except for the
- * padded windows of beenet_windower_finish).  Return non-zero to stop the
- * current push/finish call early (the window is consumed either way). */
-typedef int (*BeenetWindowFunc) (const float *samples, size_t window,
-    uint64_t start, size_t real, void *user_data);
+/* Called for each complete (or zero-padded final) window.  Its `window`
+ * samples are the stream's samples [start, start + window); `real` is the
+ * number of samples that came from the stream (== window except for the
+ * padded windows of beenet_windower_finish, whose tail the windower pushed
+ * as zeros).  Return non-zero to stop the current push/finish call early
+ * (the window is consumed either way). */
+typedef int (*BeenetWindowFunc) (BeenetStream *stream, uint64_t start,
+    size_t real, void *user_data);
 
-/* Returns 0 on success, -1 if the allocation failed or window == 0. */
-int beenet_windower_init (BeenetWindower *w, size_t window);
+/* Returns 0 on success, -1 if stream is NULL or window == 0.  Resets the
+ * stream. */
+int beenet_windower_init (BeenetWindower *w, BeenetStream *stream,
+    size_t window);
 void beenet_windower_clear (BeenetWindower *w);
-/* Drops buffered samples and restarts the sample counter at 0. */
+/* Drops the pending window, resets the stream and restarts the sample
+ * counter at 0. */
 void beenet_windower_reset (BeenetWindower *w);
 /* Feeds n samples.  `interval` (>= 1) is the distance between window starts
  * that applies after each window delivered by this call.  Returns non-zero

@@ -310,6 +310,7 @@ gst_beenet_finalize (GObject * object)
   if (self->model)
     beenet_model_unref (self->model);
   beenet_windower_clear (&self->windower);
+  beenet_stream_free (self->stream);
   g_free (self->mono);
   g_free (self->scratch);
   g_free (self->model_path);
@@ -751,9 +752,13 @@ gst_beenet_start (GstBaseTransform * trans)
 
   self->window_samples = config.window_samples;
   beenet_windower_clear (&self->windower);
-  if (beenet_windower_init (&self->windower, config.window_samples) != 0) {
+  g_clear_pointer (&self->stream, beenet_stream_free);
+  status = beenet_stream_new (&config, NULL, &self->stream, &err);
+  if (status != BEENET_OK || beenet_windower_init (&self->windower,
+          self->stream, config.window_samples) != 0) {
     g_clear_pointer (&self->session, beenet_session_free);
     g_clear_pointer (&self->detector, beenet_detector_free);
+    g_clear_pointer (&self->stream, beenet_stream_free);
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         (_("Out of memory.")), ("window of %u samples",
             config.window_samples));
@@ -780,6 +785,7 @@ gst_beenet_stop (GstBaseTransform * trans)
   g_clear_pointer (&self->session, beenet_session_free);
   g_clear_pointer (&self->detector, beenet_detector_free);
   beenet_windower_clear (&self->windower);
+  g_clear_pointer (&self->stream, beenet_stream_free);
   /* drop the cached model so the next start reads the file again */
   g_mutex_lock (&self->model_lock);
   if (self->model) {
@@ -875,10 +881,11 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
   return gst_message_new_element (GST_OBJECT (self), s);
 }
 
-/* BeenetWindowFunc: classify one window and post its message. */
+/* BeenetWindowFunc: classify one window of the stream and post its
+ * message. */
 static int
-classify_window (const float *samples, size_t window, uint64_t start,
-    size_t real, void *user_data)
+classify_window (BeenetStream * stream, uint64_t start, size_t real,
+    void *user_data)
 {
   GstBeenet *self = GST_BEENET (user_data);
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
@@ -919,8 +926,8 @@ classify_window (const float *samples, size_t window, uint64_t start,
     return 0;
 
   t0 = monotonic_ns ();
-  status = beenet_session_classify (self->session, samples, window, policy,
-      (float) threshold, &res, &err);
+  status = beenet_session_classify_stream (self->session, stream, start,
+      policy, (float) threshold, &res, &err);
   t1 = monotonic_ns ();
 
   if (status == BEENET_ERROR_NONFINITE) {
@@ -983,7 +990,7 @@ gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   gboolean gap;
 
   if (G_UNLIKELY (self->session == NULL || self->mono == NULL ||
-          self->windower.buf == NULL || (self->is_s16 && self->channels > 1
+          self->windower.stream == NULL || (self->is_s16 && self->channels > 1
               && self->scratch == NULL)))
     return GST_FLOW_NOT_NEGOTIATED;
 
@@ -1074,7 +1081,7 @@ gst_beenet_sink_event (GstBaseTransform * trans, GstEvent * event)
       reset_stream (self);
       break;
     case GST_EVENT_EOS:
-      if (self->session && self->mono && self->windower.buf) {
+      if (self->session && self->mono && self->windower.stream) {
         beenet_windower_finish (&self->windower,
             current_interval_samples (self), classify_window, self);
       }

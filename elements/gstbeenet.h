@@ -66,7 +66,8 @@ struct _GstBeenet
   BeenetSession *session;
   BeenetDetector *detector;
   BeenetDetectorParams model_detection;   /* the model's detection defaults */
-  BeenetWindower windower;
+  BeenetStream *stream;         /* samples and log-Mel frames of the stream */
+  BeenetWindower windower;      /* when windows start; feeds the stream */
   guint window_samples;
   guint rate;
   guint channels;

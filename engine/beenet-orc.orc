@@ -46,3 +46,15 @@ addf d1, re, im
 splitql r, l, s1
 addf t1, l, r
 mulf d1, t1, p1
+
+# a1 = -(number of NaN/Inf values in s1): their exponent bits are all ones
+# (cmpeql yields -1 per match).  Zero iff every value is finite.
+.function beenet_orc_count_nonfinite_f32
+.accumulator 4 a1 int
+.source 4 s1 float
+.const 4 c1 0x7f800000
+.temp 4 t1
+
+andl t1, s1, c1
+cmpeql t1, t1, c1
+accl a1, t1

@@ -27,6 +27,14 @@ void beenet_clear_error (BeenetError *err);
 BeenetStatus beenet_frontend_config_validate (const BeenetFrontendConfig *c,
     BeenetStatus code, const char *what, BeenetError *err);
 
+/* One log-Mel frame: src holds frame_length samples, dst receives n_mels
+ * values.  Returns false (dst partly written) when a Mel energy is not
+ * finite (the float power spectrum overflowed).  Shared by the batch
+ * front-end and the stream, so both compute bit-identical frames. */
+bool beenet_frontend_frame (BeenetFrontend *fe, const float *src, float *dst);
+const BeenetFrontendConfig *beenet_frontend_get_config (
+    const BeenetFrontend *fe);
+
 /* Validate detector parameters (shared by the detector API and the model
  * loader); `prefix` is prepended to the field names in messages (e.g.
  * "beenet.detection."). */

@@ -7,6 +7,9 @@
  *   BeenetFrontend  log-Mel feature extractor (usable without a model; the
  *                   trainer binds it so training and inference share one
  *                   implementation).
+ *   BeenetStream    streaming front-end: audio pushed in any chunks, each
+ *                   10 ms frame computed once and shared by overlapping
+ *                   windows.
  *   BeenetModel     an immutable, reference-counted, thread-shareable model
  *                   loaded from a GGUF file or a memory block (docs/model-format.md).
  *   BeenetSession   per-thread inference state: owns every scratch buffer, so
@@ -98,6 +101,85 @@ BEENET_API void beenet_frontend_free (BeenetFrontend *frontend);
 BEENET_API BeenetStatus beenet_frontend_compute (BeenetFrontend *frontend,
     const float *samples, size_t n, float *out, BeenetError *err);
 
+/* ------------------------------------------------------------------------ */
+/* Streaming front-end                                                      */
+
+/* A BeenetStream takes audio as it comes (pushes of any size) and gives the
+ * log-Mel features of any window of the stream, computing each frame once.
+ * The frames of a window starting at sample `start` (counted from the last
+ * reset) lie on the grid of phase p = start % hop_length: frame j covers
+ * samples [j * hop_length + p, j * hop_length + p + frame_length).  The
+ * stream keeps the latest cache_frames frames of each of cache_phases grid
+ * phases (least recently used phase replaced), so a window computes only
+ * the frames it does not share with earlier windows of its phase: at a
+ * 500 ms hop, 50 of the 98 frames of the default configuration; at 250 ms,
+ * 25.  Hops that are multiples of hop_length (10 ms) use phase 0 only;
+ * others alternate between phases (125 ms: 2) and share frames as long as
+ * the phases in use fit in cache_phases.  Either way a window's features
+ * are bit-identical to beenet_frontend_compute on the same samples (both
+ * run the same per-frame code on the same floats).
+ *
+ * Samples are kept in a ring of history_samples: a window [start, start +
+ * window_samples) is available once its last sample was pushed and while
+ * start >= position - history_samples.  Pushing and taking windows allocate
+ * nothing.  Not thread-safe per object. */
+
+typedef struct BeenetStream BeenetStream;
+
+typedef struct {
+  uint32_t history_samples; /* samples kept, >= window_samples; default
+                               window_samples (enough when each window is
+                               taken as soon as its last sample arrived) */
+  uint32_t cache_frames;    /* frames kept per grid phase, >= 1; default
+                               n_frames (enough for windows taken in
+                               increasing start order) */
+  uint32_t cache_phases;    /* grid phases kept, [1, 1024]; default 4 */
+} BeenetStreamParams;
+
+typedef struct {
+  uint64_t frames_computed;  /* frames run through the front-end */
+  uint64_t frames_reused;    /* frames copied from the ring */
+  uint64_t windows;          /* windows whose features were returned */
+} BeenetStreamStats;
+
+/* Defaults for a front-end configuration (config NULL: the default
+ * configuration). */
+BEENET_API void beenet_stream_params_default (
+    const BeenetFrontendConfig *config, BeenetStreamParams *params);
+/* params NULL = defaults.  INVALID_ARGUMENT for a bad config or params,
+ * NOMEM. */
+BEENET_API BeenetStatus beenet_stream_new (const BeenetFrontendConfig *config,
+    const BeenetStreamParams *params, BeenetStream **out, BeenetError *err);
+BEENET_API void beenet_stream_free (BeenetStream *stream);
+BEENET_API void beenet_stream_get_config (const BeenetStream *stream,
+    BeenetFrontendConfig *config);
+/* Forget every sample and frame and restart the sample count at 0 (a
+ * discontinuity, flush or new stream).  Statistics are kept. */
+BEENET_API void beenet_stream_reset (BeenetStream *stream);
+/* Samples pushed since the last reset. */
+BEENET_API uint64_t beenet_stream_position (const BeenetStream *stream);
+BEENET_API void beenet_stream_get_stats (const BeenetStream *stream,
+    BeenetStreamStats *stats);
+/* Append n mono float samples (n may be 0 or larger than the history; NaN
+ * and infinity are accepted here, the windows holding them report
+ * NONFINITE).  INVALID_ARGUMENT if stream is NULL or samples is NULL with
+ * n > 0. */
+BEENET_API BeenetStatus beenet_stream_push (BeenetStream *stream,
+    const float *samples, size_t n, BeenetError *err);
+/* Append n zero samples (e.g. to pad the last window at the end of a
+ * stream).  INVALID_ARGUMENT if stream is NULL. */
+BEENET_API BeenetStatus beenet_stream_push_zeros (BeenetStream *stream,
+    size_t n, BeenetError *err);
+/* Features of the window starting at sample `start` (counted from the last
+ * reset): n_frames * n_mels values into out, frame-major, exactly as
+ * beenet_frontend_compute on samples [start, start + window_samples).
+ * INVALID_ARGUMENT: NULL pointers, window not complete yet (start +
+ * window_samples > position) or no longer held (start < position -
+ * history_samples).  NONFINITE: a sample of the window is NaN or infinite,
+ * or a Mel energy overflows (same messages as beenet_frontend_compute). */
+BEENET_API BeenetStatus beenet_stream_features (BeenetStream *stream,
+    uint64_t start, float *out, BeenetError *err);
+
 /* Sample conversion helpers (ORC-accelerated). */
 BEENET_API void beenet_convert_s16 (const int16_t *in, float *out, size_t n);
 /* Average `channels` interleaved channels into mono. */
@@ -174,6 +256,14 @@ BEENET_API BeenetStatus beenet_session_classify (BeenetSession *session,
 BEENET_API BeenetStatus beenet_session_classify_features (BeenetSession *session,
     const float *features, BeenetPolicy policy, float threshold,
     BeenetResult *result, BeenetError *err);
+
+/* Same, for the window of `stream` starting at sample `start`
+ * (beenet_stream_features, then beenet_session_classify_features).  The
+ * stream's front-end configuration must be the model's (INVALID_ARGUMENT
+ * otherwise); other errors as beenet_stream_features. */
+BEENET_API BeenetStatus beenet_session_classify_stream (BeenetSession *session,
+    BeenetStream *stream, uint64_t start, BeenetPolicy policy,
+    float threshold, BeenetResult *result, BeenetError *err);
 
 /* Run the whole network (no early exit) and write every exit's logits:
  * logits[e * num_classes + k] for exit e (0-based).  For parity tests and

@@ -204,6 +204,37 @@ beenet_session_classify (BeenetSession *s, const float *samples, size_t n,
       result, err);
 }
 
+static bool
+same_config (const BeenetFrontendConfig *a, const BeenetFrontendConfig *b)
+{
+  return a->sample_rate == b->sample_rate
+      && a->window_samples == b->window_samples
+      && a->frame_length == b->frame_length && a->hop_length == b->hop_length
+      && a->fft_size == b->fft_size && a->n_mels == b->n_mels
+      && a->n_frames == b->n_frames && a->fmin == b->fmin
+      && a->fmax == b->fmax && a->log_floor == b->log_floor;
+}
+
+BeenetStatus
+beenet_session_classify_stream (BeenetSession *s, BeenetStream *stream,
+    uint64_t start, BeenetPolicy policy, float threshold,
+    BeenetResult *result, BeenetError *err)
+{
+  beenet_clear_error (err);
+  BeenetStatus st = check_args (s, stream, policy, threshold, result, err);
+  if (st)
+    return st;
+  BeenetFrontendConfig c;
+  beenet_stream_get_config (stream, &c);
+  if (!same_config (&c, &s->model->fe))
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "the stream's front-end configuration is not the model's");
+  if ((st = beenet_stream_features (stream, start, s->features, err)))
+    return st;
+  return beenet_session_classify_features (s, s->features, policy, threshold,
+      result, err);
+}
+
 BeenetStatus
 beenet_session_run_all_exits (BeenetSession *s, const float *features,
     float *logits, BeenetError *err)

@@ -196,7 +196,7 @@ typedef struct {
   const gchar *file;
   BeenetSession *session;
   const BeenetModel *model;
-  BeenetFrontend *frontend;
+  BeenetStream *stream;         /* samples and log-Mel frames of a file */
   gfloat *features;
   gfloat *logits;
   BeenetPolicy policy;
@@ -209,7 +209,7 @@ typedef struct {
 } Ctx;
 
 static void
-print_all_exits (Ctx * ctx, const float *samples, size_t window,
+print_all_exits (Ctx * ctx, BeenetStream * stream, uint64_t start,
     gdouble start_s)
 {
   BeenetError err;
@@ -217,8 +217,8 @@ print_all_exits (Ctx * ctx, const float *samples, size_t window,
   gsize ne = beenet_model_num_exits (ctx->model);
   gsize e, k;
 
-  if (beenet_frontend_compute (ctx->frontend, samples, window, ctx->features,
-          &err) != BEENET_OK ||
+  if (beenet_stream_features (stream, start, ctx->features, &err)
+      != BEENET_OK ||
       beenet_session_run_all_exits (ctx->session, ctx->features, ctx->logits,
           &err) != BEENET_OK) {
     g_printerr ("%s: all-exits evaluation failed: %s\n", ctx->file,
@@ -272,7 +272,7 @@ detect (Ctx * ctx, const BeenetResult * res, uint64_t start)
 }
 
 static int
-window_cb (const float *samples, size_t window, uint64_t start, size_t real,
+window_cb (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
 {
   Ctx *ctx = user_data;
@@ -281,8 +281,8 @@ window_cb (const float *samples, size_t window, uint64_t start, size_t real,
   BeenetStatus st;
   gdouble start_s = (gdouble) start / ctx->rate;
 
-  st = beenet_session_classify (ctx->session, samples, window, ctx->policy,
-      ctx->threshold, &res, &err);
+  st = beenet_session_classify_stream (ctx->session, stream, start,
+      ctx->policy, ctx->threshold, &res, &err);
   if (st == BEENET_ERROR_NONFINITE) {
     ctx->skipped++;
     return 0;
@@ -298,7 +298,7 @@ window_cb (const float *samples, size_t window, uint64_t start, size_t real,
       start_s, (gdouble) real / ctx->rate, res.label, res.confidence,
       res.entropy, res.exit_index, res.num_exits, res.ops_fraction);
   if (ctx->all_exits)
-    print_all_exits (ctx, samples, window, start_s);
+    print_all_exits (ctx, stream, start, start_s);
   return 0;
 }
 
@@ -324,7 +324,7 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
     g_free (contents);
     return FALSE;
   }
-  if (beenet_windower_init (&w, window) != 0) {
+  if (beenet_windower_init (&w, ctx->stream, window) != 0) {
     g_printerr ("%s: out of memory\n", path);
     g_free (contents);
     return FALSE;
@@ -537,12 +537,13 @@ main (int argc, char **argv)
     ret = 1;
     goto out_model;
   }
+  /* overlapping windows share their log-Mel frames through the stream */
+  if (beenet_stream_new (&config, NULL, &ctx.stream, &err) != BEENET_OK) {
+    g_printerr ("Could not create the front-end: %s\n", err.message);
+    ret = 1;
+    goto out_session;
+  }
   if (all_exits) {
-    if (beenet_frontend_new (&config, &ctx.frontend, &err) != BEENET_OK) {
-      g_printerr ("Could not create the front-end: %s\n", err.message);
-      ret = 1;
-      goto out_session;
-    }
     ctx.features = g_new (gfloat, (gsize) config.n_frames * config.n_mels);
     ctx.logits = g_new (gfloat, beenet_model_num_exits (model) *
         beenet_model_num_classes (model));
@@ -561,9 +562,8 @@ main (int argc, char **argv)
 
   g_free (ctx.features);
   g_free (ctx.logits);
-  if (ctx.frontend)
-    beenet_frontend_free (ctx.frontend);
 out_session:
+  beenet_stream_free (ctx.stream);
   beenet_session_free (ctx.session);
 out_model:
   beenet_detector_free (ctx.detector);

@@ -496,6 +496,85 @@ GST_START_TEST (test_window_contents)
 
 GST_END_TEST;
 
+/* The same for intervals on the 10 ms frame grid (130 ms) and off it
+ * (125 ms: every other window; 333 ms: most windows), where the element's
+ * streaming front-end shares frames or falls back to whole windows, and
+ * for the zero-padded windows at EOS: each message equals the engine's
+ * batch result on that window's samples. */
+GST_START_TEST (test_window_contents_intervals)
+{
+  static const guint64 intervals_ms[] = { 130, 125, 333 };
+  static const gsize chunks[] = { 333, 4096 };
+  const gsize total = 2 * WINDOW + 4321;
+  gfloat *audio = test_audio (total, 9);
+  gfloat *padded = g_new0 (gfloat, WINDOW);
+  size_t size = 0;
+  guint8 *bytes = input_dependent_model (&size);
+  gchar *model = write_temp_model (bytes, size);
+  BeenetModel *bm = NULL;
+  BeenetSession *session = NULL;
+  BeenetError err;
+  guint ii, ci;
+
+  fail_unless_equals_int (beenet_model_load_memory (bytes, size, &bm, &err),
+      BEENET_OK);
+  fail_unless_equals_int (beenet_session_new (bm, &session, &err), BEENET_OK);
+  for (ii = 0; ii < G_N_ELEMENTS (intervals_ms); ii++) {
+    for (ci = 0; ci < G_N_ELEMENTS (chunks); ci++) {
+      const gsize step = intervals_ms[ii] * RATE / 1000;
+      gsize k, n_windows = 0;
+      Fixture f;
+
+      fixture_setup (&f, model, intervals_ms[ii] * GST_MSECOND, TRUE, 1);
+      g_object_set (f.element, "threshold", 0.3, NULL);
+      push_samples (&f, audio, total, chunks[ci], 0);
+      fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+      for (k = 0; k * step < total && 2 * (total - k * step) >= WINDOW; k++) {
+        const gsize start = k * step, real = MIN (WINDOW, total - start);
+        GstMessage *m = pop_beenet (f.bus);
+        const GstStructure *s;
+        const GValueArray *probs;
+        BeenetResult res;
+        guint i;
+
+        fail_unless (m != NULL, "interval %" G_GUINT64_FORMAT " ms chunk %"
+            G_GSIZE_FORMAT ": missing window %" G_GSIZE_FORMAT,
+            intervals_ms[ii], chunks[ci], k);
+        memset (padded, 0, WINDOW * sizeof (gfloat));
+        memcpy (padded, audio + start, real * sizeof (gfloat));
+        s = gst_message_get_structure (m);
+        fail_unless_equals_int (beenet_session_classify (session, padded,
+                WINDOW, BEENET_POLICY_ENTROPY, 0.3f, &res, &err), BEENET_OK);
+        fail_unless_equals_uint64 (get_u64 (s, "timestamp"),
+            start * NS_PER_SAMPLE);
+        fail_unless_equals_uint64 (get_u64 (s, "duration"),
+            real * NS_PER_SAMPLE);
+        fail_unless_equals_int (get_uint (s, "exit"), res.exit_index);
+        fail_unless (get_double (s, "entropy") == (gdouble) res.entropy);
+        probs = get_probabilities (s);
+        for (i = 0; i < res.num_classes; i++)
+          fail_unless (g_value_get_double (&probs->values[i]) ==
+              (gdouble) res.probabilities[i], "interval %" G_GUINT64_FORMAT
+              " ms window %" G_GSIZE_FORMAT " class %u", intervals_ms[ii], k,
+              i);
+        gst_message_unref (m);
+        n_windows++;
+      }
+      fail_unless (pop_message (f.bus) == NULL);
+      fail_unless (n_windows >= (total - WINDOW) / step + 1);
+      fixture_teardown (&f);
+    }
+  }
+  beenet_session_free (session);
+  beenet_model_unref (bm);
+  free (bytes);
+  g_free (padded);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
 /* S16 and F32, mono and stereo (identical channels) give identical
  * messages with an input-dependent model. */
 GST_START_TEST (test_formats_identical)
@@ -1235,6 +1314,7 @@ beenet_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_timestamps);
   tcase_add_test (tc, test_window_contents);
+  tcase_add_test (tc, test_window_contents_intervals);
   tcase_add_test (tc, test_formats_identical);
   tcase_add_test (tc, test_discont_resets);
   tcase_add_test (tc, test_flush_resets);

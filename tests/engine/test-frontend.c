@@ -217,6 +217,42 @@ START_TEST (test_other_config)
 }
 END_TEST
 
+START_TEST (test_floors)
+{
+  /* Half silence, half noise, with the default and a tiny floor (the
+   * vectorised log's range reaches FLT_MIN) against the reference, the
+   * silent frames at the floor's logarithm.  (Subnormal floors are not
+   * tested: ORC's SSE code leaves denormals-are-zero set in MXCSR, so a
+   * subnormal floor reads as 0 once any ORC program ran in the thread.) */
+  static const float floors[] = { 1e-6f, 1e-30f };
+  BeenetFrontendConfig c;
+  beenet_frontend_config_default (&c);
+  float *s = calloc (c.window_samples, sizeof (float));
+  uint32_t st = 5;
+  for (unsigned i = c.window_samples / 2; i < c.window_samples; i++)
+    s[i] = (float) ((double) (lcg (&st) >> 8) / 8388608.0 - 1.0) * 0.1f;
+  for (size_t f = 0; f < sizeof floors / sizeof floors[0]; f++) {
+    c.log_floor = floors[f];
+    double worst = compare (&c, s);
+    ck_assert_msg (worst < 1e-4, "floor %g: max log diff %g",
+        (double) floors[f], worst);
+    BeenetFrontend *fe;
+    float *out = malloc (sizeof (float) * c.n_frames * c.n_mels);
+    ck_assert_int_eq (beenet_frontend_new (&c, &fe, NULL), BEENET_OK);
+    ck_assert_int_eq (beenet_frontend_compute (fe, s, c.window_samples, out,
+            NULL), BEENET_OK);
+    const double want = log ((double) c.log_floor);
+    for (unsigned m = 0; m < c.n_mels; m++)   /* frame 0 is silent */
+      ck_assert_msg (fabs (out[m] - want) <= 2e-6 * fabs (want),
+          "floor %g mel %u: %.9g, want %.9g", (double) floors[f], m,
+          (double) out[m], want);
+    beenet_frontend_free (fe);
+    free (out);
+  }
+  free (s);
+}
+END_TEST
+
 START_TEST (test_silence)
 {
   BeenetFrontendConfig c;
@@ -406,6 +442,7 @@ frontend_suite (void)
   tcase_add_test (tc, test_noise);
   tcase_add_test (tc, test_other_config);
   tcase_add_test (tc, test_silence);
+  tcase_add_test (tc, test_floors);
   tcase_add_test (tc, test_deterministic);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_convert_s16);

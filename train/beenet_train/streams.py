@@ -32,8 +32,8 @@ from .data.audio import read_wav
 from .frontend import BEENET_POLICY_ENTROPY, Frontend, Model
 
 MATCH_AFTER_END_S = 1.0
-ROC_THRESHOLDS = [round(x, 3) for x in np.concatenate([np.arange(0.30, 0.90, 0.05),
-                                                          np.arange(0.90, 0.995, 0.01)])]
+# 0.30-0.85 by 0.05, then 0.90-0.99 by 0.01 (integer steps: no float-rounding duplicates)
+ROC_THRESHOLDS = [k / 100 for k in range(30, 90, 5)] + [k / 100 for k in range(90, 100)]
 
 
 def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: float) -> Dict:

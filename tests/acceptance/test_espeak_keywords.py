@@ -18,9 +18,8 @@ Asserted, at the element's default threshold:
 * stricter: no window of any case reports a *different* keyword (a miss may
   say _unknown_, a false keyword is what a user would act on).
 Every case is printed with a "N/40 recognised" total, so a regression that
-still passes shows in the log. With the shipped model: 39/40 (en-us+edward
-"stop" stops at exit 3 as _unknown_, entropy 0.44 < 0.5; the final exit says
-"stop"), no wrong keyword.
+still passes shows in the log. With the shipped model (corpus v2): 39/40
+(en-us+Annie "down" stays _unknown_), no wrong keyword.
 """
 import json
 import os

@@ -352,6 +352,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     history = []
     step = 0
     start_epoch, start_b, spent = 0, 0, 0.0
+    resumed_minutes = 0.0
     if resume and os.path.isfile(resume):
         st = torch.load(resume, weights_only=False)
         model.load_state_dict(st["model"])
@@ -359,6 +360,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         arng.bit_generator.state, frng.bit_generator.state = st["arng"], st["frng"]
         torch.set_rng_state(st["torch_rng"])
         start_epoch, start_b, step, spent = st["epoch"], st["b"], st["step"], st["spent"]
+        resumed_minutes = spent / 60.0
         best, history = st["best"], st["history"]
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
                                                                           spent / 60))
@@ -452,7 +454,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     rows = early_exit_sweep(vl, val_y, exit_fracs)
     final_acc = float((vl[-1].argmax(-1) == val_y).mean())
     threshold = choose_threshold(rows, final_acc)
-    wall = time.time() - t0
+    # this process's wall time plus the training time of the runs it resumed
+    wall = time.time() - t0 + resumed_minutes * 60.0
     say("best epoch %d val final %.4f; sweep %s; recommended entropy threshold %.2f; wall %.1f min" % (
         best["epoch"], final_acc,
         ["%.2f:%.4f/%.3f" % (r["threshold"], r["accuracy"], r["ops_fraction"]) for r in rows],
@@ -467,6 +470,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "augment": bool(augment), "augment_config": augment_config or {},
         "mix": corpus.mix if corpus.v2 else None, "recorded_weight": corpus.recorded_weight,
         "train_minutes": round((time.time() - t_train) / 60.0, 2),
+        "resumed_after_minutes": round(resumed_minutes, 2),
     }
     ck = {"config": model.config, "state_dict": model.state_dict(), "labels": corpus.labels,
           "threshold": threshold, "policy": "entropy", "training": training, "history": history,

@@ -8,14 +8,25 @@
  * only. */
 #include "kernels.h"
 
-#if defined(BEENET_HAVE_AVX512)
-
+#if defined(BEENET_AVX512_EMULATED)
+/* Test build (tests/engine): the same code on a plain-C model of the
+ * intrinsics, so it can be checked on CPUs without AVX-512. */
+#include "avx512-emu.h"
+#define TARGET
+#define KERNELS beenet_kernels_avx512_emulated
+#define KERNELS_NAME "avx512-emulated"
+#elif defined(BEENET_HAVE_AVX512)
 #include <immintrin.h>
+#define TARGET \
+  __attribute__((target ("avx512f,avx512bw,avx512vl,avx512vpopcntdq,fma")))
+#define KERNELS beenet_kernels_avx512
+#define KERNELS_NAME "avx512"
+#endif
+
+#if defined(TARGET)
 
 #define L BEENET_LANES
 #define MAXB BEENET_UK_MAX_BLOCKS
-#define TARGET \
-  __attribute__((target ("avx512f,avx512bw,avx512vl,avx512vpopcntdq,fma")))
 #define INLINE TARGET static inline __attribute__((always_inline))
 
 /* Lanes below n set (n <= 16). */
@@ -167,8 +178,9 @@ fdw_avx512 (const BeenetFTaps *t, float *acc)
     fdw_chunk (t, i, 1, low_mask (t->n - i), acc);
 }
 
-const BeenetKernels beenet_kernels_avx512 = {
-  .name = "avx512",
+extern const BeenetKernels KERNELS;
+const BeenetKernels KERNELS = {
+  .name = KERNELS_NAME,
   .pack_signs = pack_signs_avx512,
   .bdot = bdot_avx512,
   .fgemv = fgemv_avx512,

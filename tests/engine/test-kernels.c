@@ -444,12 +444,29 @@ END_TEST
  * supported by this CPU prints SKIPPED (and, run alone through
  * BEENET_TEST_KERNEL_SET, exits 77, which meson reports as SKIP). */
 
+#if defined(BEENET_TEST_AVX512_EMULATED)
+/* engine/kernels-avx512.c built on tests/engine/avx512-emu.h. */
+extern const BeenetKernels beenet_kernels_avx512_emulated;
+static const char *const kernel_names[] = { "portable", "avx2", "avx512",
+  "avx512-emulated" };
+#else
 static const char *const kernel_names[] = { "portable", "avx2", "avx512" };
+#endif
+
+static const BeenetKernels *
+lookup_set (const char *name)
+{
+#if defined(BEENET_TEST_AVX512_EMULATED)
+  if (strcmp (name, beenet_kernels_avx512_emulated.name) == 0)
+    return &beenet_kernels_avx512_emulated;
+#endif
+  return beenet_kernels_get (name);
+}
 
 static const BeenetKernels *
 kernels_or_skip (const char *name)
 {
-  const BeenetKernels *k = beenet_kernels_get (name);
+  const BeenetKernels *k = lookup_set (name);
   if (!k)
     printf ("SKIPPED: kernel set '%s' %s\n", name,
         beenet_kernels_compiled (name) ? "is not supported by this CPU"

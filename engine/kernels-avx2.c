@@ -199,12 +199,62 @@ fdw_avx2 (const BeenetFTaps *t, float *acc)
   }
 }
 
+/* ---- output transforms ------------------------------------------------- */
+
+/* scale * x + bias as a multiply and an add (not fused: bit-identical to
+ * the portable transform); relu as max(0, v), which keeps -0.0 and NaN
+ * like `v < 0 ? 0 : v` (MAXPS returns its second operand then). */
+INLINE __m256
+finish8 (__m256 x, const float *scale, const float *bias, bool relu)
+{
+  __m256 v = _mm256_add_ps (_mm256_mul_ps (_mm256_loadu_ps (scale), x),
+      _mm256_loadu_ps (bias));
+  return relu ? _mm256_max_ps (_mm256_setzero_ps (), v) : v;
+}
+
+static inline float
+finish1 (float scale, float x, float bias, bool relu)
+{
+  float v = scale * x + bias;
+  return relu && v < 0.0f ? 0.0f : v;
+}
+
+TARGET static void
+bfinish_avx2 (const int32_t *acc, int32_t valid, uint32_t n,
+    const float *scale, const float *bias, bool relu, float *o)
+{
+  const __m256i vv = _mm256_set1_epi32 (valid);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i a = _mm256_loadu_si256 ((const __m256i *) (acc + i));
+    const __m256 x = _mm256_cvtepi32_ps (_mm256_sub_epi32 (vv,
+            _mm256_slli_epi32 (a, 1)));
+    _mm256_storeu_ps (o + i, finish8 (x, scale + i, bias + i, relu));
+  }
+  for (; i < n; i++)
+    o[i] = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+}
+
+TARGET static void
+ffinish_avx2 (const float *acc, uint32_t n, const float *scale,
+    const float *bias, bool relu, float *o)
+{
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (o + i, finish8 (_mm256_loadu_ps (acc + i), scale + i,
+            bias + i, relu));
+  for (; i < n; i++)
+    o[i] = finish1 (scale[i], acc[i], bias[i], relu);
+}
+
 const BeenetKernels beenet_kernels_avx2 = {
   .name = "avx2",
   .pack_signs = pack_signs_avx2,
   .bdot = bdot_avx2,
   .fgemv = fgemv_avx2,
   .fdw = fdw_avx2,
+  .bfinish = bfinish_avx2,
+  .ffinish = ffinish_avx2,
 };
 
 #endif

@@ -178,6 +178,48 @@ fdw_avx512 (const BeenetFTaps *t, float *acc)
     fdw_chunk (t, i, 1, low_mask (t->n - i), acc);
 }
 
+/* ---- output transforms ------------------------------------------------- */
+
+/* scale * x + bias as a multiply and an add (not fused: bit-identical to
+ * the portable transform); relu as max(0, v), which keeps -0.0 and NaN
+ * like `v < 0 ? 0 : v` (VMAXPS returns its second operand then).  Lanes
+ * outside m are neither loaded nor stored. */
+INLINE void
+finish16 (__m512 x, __mmask16 m, const float *scale, const float *bias,
+    bool relu, float *o)
+{
+  __m512 v = _mm512_add_ps (_mm512_mul_ps (_mm512_maskz_loadu_ps (m, scale),
+          x), _mm512_maskz_loadu_ps (m, bias));
+  if (relu)
+    v = _mm512_max_ps (_mm512_setzero_ps (), v);
+  _mm512_mask_storeu_ps (o, m, v);
+}
+
+TARGET static void
+bfinish_avx512 (const int32_t *acc, int32_t valid, uint32_t n,
+    const float *scale, const float *bias, bool relu, float *o)
+{
+  const __m512i vv = _mm512_set1_epi32 (valid);
+  for (uint32_t i = 0; i < n; i += 16) {
+    const __mmask16 m = low_mask (n - i);
+    const __m512i a = _mm512_maskz_loadu_epi32 (m, acc + i);
+    const __m512 x = _mm512_cvtepi32_ps (_mm512_sub_epi32 (vv,
+            _mm512_slli_epi32 (a, 1)));
+    finish16 (x, m, scale + i, bias + i, relu, o + i);
+  }
+}
+
+TARGET static void
+ffinish_avx512 (const float *acc, uint32_t n, const float *scale,
+    const float *bias, bool relu, float *o)
+{
+  for (uint32_t i = 0; i < n; i += 16) {
+    const __mmask16 m = low_mask (n - i);
+    finish16 (_mm512_maskz_loadu_ps (m, acc + i), m, scale + i, bias + i,
+        relu, o + i);
+  }
+}
+
 extern const BeenetKernels KERNELS;
 const BeenetKernels KERNELS = {
   .name = KERNELS_NAME,
@@ -185,6 +227,8 @@ const BeenetKernels KERNELS = {
   .bdot = bdot_avx512,
   .fgemv = fgemv_avx512,
   .fdw = fdw_avx512,
+  .bfinish = bfinish_avx512,
+  .ffinish = ffinish_avx512,
 };
 
 #endif

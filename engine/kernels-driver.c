@@ -61,14 +61,6 @@ window_at (const BeenetConvGeom *g, uint32_t ho, uint32_t wo)
   return win;
 }
 
-/* The output transform, identical for every kernel set. */
-static inline float
-finish (float scale, float acc, float bias, bool relu)
-{
-  float v = scale * acc + bias;
-  return relu && v < 0.0f ? 0.0f : v;
-}
-
 /* ---- binary ------------------------------------------------------------ */
 
 size_t
@@ -125,9 +117,8 @@ bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
     tb.w += b0 * t->w_bs;
     k->bdot (&tb, nb, acc);
     const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
-    for (uint32_t co = c0; co < c1; co++)
-      o[co] = finish (scale[co], (float) (valid_bits - 2 * acc[co - c0]),
-          bias[co], relu);
+    k->bfinish (acc, valid_bits, c1 - c0, scale + c0, bias + c0, relu,
+        o + c0);
   }
 }
 
@@ -241,8 +232,7 @@ fgemv_blocks (const BeenetKernels *k, const BeenetFTaps *t, uint32_t cout,
     tb.w += b0 * t->w_bs;
     k->fgemv (&tb, nb, acc);
     const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
-    for (uint32_t co = c0; co < c1; co++)
-      o[co] = finish (scale[co], acc[co - c0], bias[co], relu);
+    k->ffinish (acc, c1 - c0, scale + c0, bias + c0, relu, o + c0);
   }
 }
 
@@ -260,8 +250,7 @@ conv2d_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
       .rows = win->rows, .taps = win->cols, .n = g->c,
     };
     k->fdw (&t, o);
-    for (uint32_t co = 0; co < g->cout; co++)
-      o[co] = finish (scale[co], o[co], bias[co], g->relu);
+    k->ffinish (o, g->cout, scale, bias, g->relu, o);
     return;
   }
   const uint32_t cig = g->c / g->groups, cog = g->cout / g->groups;

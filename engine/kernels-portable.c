@@ -74,10 +74,35 @@ fdw_portable (const BeenetFTaps *t, float *acc)
     }
 }
 
+static inline float
+finish (float scale, float x, float bias, bool relu)
+{
+  float v = scale * x + bias;
+  return relu && v < 0.0f ? 0.0f : v;
+}
+
+static void
+bfinish_portable (const int32_t *acc, int32_t valid, uint32_t n,
+    const float *scale, const float *bias, bool relu, float *o)
+{
+  for (uint32_t i = 0; i < n; i++)
+    o[i] = finish (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+}
+
+static void
+ffinish_portable (const float *acc, uint32_t n, const float *scale,
+    const float *bias, bool relu, float *o)
+{
+  for (uint32_t i = 0; i < n; i++)
+    o[i] = finish (scale[i], acc[i], bias[i], relu);
+}
+
 const BeenetKernels beenet_kernels_portable = {
   .name = "portable",
   .pack_signs = pack_signs_portable,
   .bdot = bdot_portable,
   .fgemv = fgemv_portable,
   .fdw = fdw_portable,
+  .bfinish = bfinish_portable,
+  .ffinish = ffinish_portable,
 };

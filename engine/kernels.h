@@ -77,6 +77,14 @@ typedef struct BeenetKernels {
   void (*fgemv) (const BeenetFTaps *t, uint32_t nb, float *acc);
   /* acc[i] = sum over runs of a * w for i < n (acc is overwritten). */
   void (*fdw) (const BeenetFTaps *t, float *acc);
+  /* Output transforms, i < n: v = scale[i] * x + bias[i], then 0 if relu
+   * and v < 0, with x = (float) (valid - 2 * acc[i]) (binary) or acc[i]
+   * (float; acc may be o).  One multiply then one add (never fused), so
+   * every set gives identical bits. */
+  void (*bfinish) (const int32_t *acc, int32_t valid, uint32_t n,
+      const float *scale, const float *bias, bool relu, float *o);
+  void (*ffinish) (const float *acc, uint32_t n, const float *scale,
+      const float *bias, bool relu, float *o);
 } BeenetKernels;
 
 extern const BeenetKernels beenet_kernels_portable;

@@ -132,6 +132,66 @@ _mm512_popcnt_epi32 (__m512i a)
   return a;
 }
 
+static inline __m512i
+_mm512_maskz_loadu_epi32 (__mmask16 m, const void *p)
+{
+  __m512i r = _mm512_setzero_si512 ();
+  for (int l = 0; l < 16; l++)
+    if (m >> l & 1)
+      memcpy (&r.i[l], (const int32_t *) p + l, sizeof (int32_t));
+  return r;
+}
+
+static inline __m512i
+_mm512_sub_epi32 (__m512i a, __m512i b)
+{
+  for (int l = 0; l < 16; l++)
+    a.i[l] = (int32_t) ((uint32_t) a.i[l] - (uint32_t) b.i[l]);
+  return a;
+}
+
+static inline __m512i
+_mm512_slli_epi32 (__m512i a, unsigned n)
+{
+  for (int l = 0; l < 16; l++)
+    a.i[l] = (int32_t) ((uint32_t) a.i[l] << n);
+  return a;
+}
+
+static inline __m512
+_mm512_cvtepi32_ps (__m512i a)
+{
+  __m512 r;
+  for (int l = 0; l < 16; l++)
+    r.f[l] = (float) a.i[l];
+  return r;
+}
+
+static inline __m512
+_mm512_mul_ps (__m512 a, __m512 b)
+{
+  for (int l = 0; l < 16; l++)
+    a.f[l] = a.f[l] * b.f[l];
+  return a;
+}
+
+static inline __m512
+_mm512_add_ps (__m512 a, __m512 b)
+{
+  for (int l = 0; l < 16; l++)
+    a.f[l] = a.f[l] + b.f[l];
+  return a;
+}
+
+/* VMAXPS: the second operand when equal (+-0) or either is NaN. */
+static inline __m512
+_mm512_max_ps (__m512 a, __m512 b)
+{
+  for (int l = 0; l < 16; l++)
+    a.f[l] = a.f[l] > b.f[l] ? a.f[l] : b.f[l];
+  return a;
+}
+
 /* a * b + c with one rounding, as VFMADD. */
 static inline __m512
 _mm512_fmadd_ps (__m512 a, __m512 b, __m512 c)

@@ -256,7 +256,7 @@ conv2d_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
   const uint32_t cig = g->c / g->groups, cog = g->cout / g->groups;
   const size_t w_bs = (size_t) g->kh * g->kw * cig * L;
   for (uint32_t gi = 0; gi < g->groups; gi++) {
-    const BeenetFTaps t = {
+    BeenetFTaps t = {
       .a = a + (size_t) gi * cig,
       .w = prep + gi * n_blocks (cog) * w_bs
           + ((size_t) win->ky * g->kw + win->kx) * cig * L,
@@ -265,6 +265,13 @@ conv2d_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
       .w_bs = w_bs,
       .rows = win->rows, .taps = win->cols, .n = cig,
     };
+    if (g->groups == 1) {
+      /* The in-bounds taps of a row are contiguous pixels of all their
+       * channels, in the input and in the weights alike: one run per row
+       * (same summation order, fewer loop levels; the stem has cig = 1). */
+      t.n = win->cols * cig;
+      t.taps = win->cols ? 1 : 0;
+    }
     const size_t c0 = (size_t) gi * cog;
     fgemv_blocks (k, &t, cog, scale + c0, bias + c0, g->relu, o + c0);
   }

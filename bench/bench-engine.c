@@ -102,6 +102,8 @@ main (int argc, char **argv)
   BeenetSession *session;
   if (beenet_session_new (model, &session, &err))
     die ("creating a session", &err);
+  printf ("activation memory: %.1f KiB\n",
+      beenet_session_activation_bytes (session) / 1024.0);
 
   /* Input: a few distinct windows of noise + tones (fixed seed). */
   enum { N_INPUTS = 16 };

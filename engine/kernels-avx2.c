@@ -69,40 +69,57 @@ widen_add (int32_t *acc, __m256i c8)
   _mm256_storeu_si256 (p, _mm256_add_epi32 (_mm256_loadu_si256 (p), c32));
 }
 
-/* nb is a compile-time constant at every call site (see bdot_avx2), so the
- * register arrays are fully unrolled. */
+/* c8[v] += byte popcounts of (a[i] ^ weights) for words i0 <= i < i1 of
+ * one row; nb is a compile-time constant (see bdot_avx2), so c8 stays in
+ * registers. */
 INLINE void
-bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
+bdot_run (const uint32_t *a, const uint32_t *w, size_t w_bs, uint32_t i0,
+    uint32_t i1, const uint32_t nb, __m256i *c8)
 {
   const __m256i lut = _mm256_setr_epi8 (0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
       2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low4 = _mm256_set1_epi8 (0x0f);
+  for (uint32_t i = i0; i < i1; i++) {
+    const __m256i va = _mm256_set1_epi32 ((int) a[i]);
+    const uint32_t *wi = w + i * L;
+#pragma GCC unroll 8
+    for (uint32_t v = 0; v < 2 * nb; v++) {
+      const __m256i wv = _mm256_loadu_si256 ((const __m256i *)
+          (wi + (v / 2) * w_bs + (v % 2) * 8));
+      c8[v] = _mm256_add_epi8 (c8[v],
+          popcount_bytes (_mm256_xor_si256 (va, wv), lut, low4));
+    }
+  }
+}
+
+/* Byte counters hold at most 31 words (31 * 8 < 256): runs are cut into
+ * chunks of at most `left` words, and the counters are widened into acc
+ * (memory) between chunks. */
+INLINE void
+bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
+{
   __m256i c8[2 * MAXB];
 #pragma GCC unroll 8
   for (uint32_t v = 0; v < 2 * nb; v++) {
     c8[v] = _mm256_setzero_si256 ();
     _mm256_storeu_si256 ((__m256i *) (acc + 8 * v), c8[v]);
   }
-  uint32_t count = 0;   /* words in c8: at most 31 (31 * 8 < 256) */
+  uint32_t left = 31;
   for (uint32_t r = 0; r < t->rows; r++) {
     const uint32_t *a = t->a + r * t->a_rs;
     const uint32_t *w = t->w + r * t->w_rs;
-    for (uint32_t i = 0; i < t->n; i++) {
-      const __m256i va = _mm256_set1_epi32 ((int) a[i]);
-#pragma GCC unroll 8
-      for (uint32_t v = 0; v < 2 * nb; v++) {
-        const __m256i wv = _mm256_loadu_si256 ((const __m256i *)
-            (w + (v / 2) * t->w_bs + i * L + (v % 2) * 8));
-        c8[v] = _mm256_add_epi8 (c8[v],
-            popcount_bytes (_mm256_xor_si256 (va, wv), lut, low4));
-      }
-      if (++count == 31) {
+    for (uint32_t i = 0; i < t->n;) {
+      const uint32_t end = t->n - i < left ? t->n : i + left;
+      bdot_run (a, w, t->w_bs, i, end, nb, c8);
+      left -= end - i;
+      i = end;
+      if (left == 0) {
 #pragma GCC unroll 8
         for (uint32_t v = 0; v < 2 * nb; v++) {
           widen_add (acc + 8 * v, c8[v]);
           c8[v] = _mm256_setzero_si256 ();
         }
-        count = 0;
+        left = 31;
       }
     }
   }

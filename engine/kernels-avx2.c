@@ -142,7 +142,8 @@ bdot_avx2 (const BeenetBTaps *t, uint32_t nb, int32_t *acc)
 /* ---- float ------------------------------------------------------------- */
 
 INLINE void
-fgemv_nb (const BeenetFTaps *t, const uint32_t nb, float *acc)
+fgemv_nb (const BeenetFTaps *t, const float *ap, const uint32_t nb,
+    float *acc)
 {
   __m256 s[2 * MAXB];
 #pragma GCC unroll 8
@@ -150,7 +151,7 @@ fgemv_nb (const BeenetFTaps *t, const uint32_t nb, float *acc)
     s[v] = _mm256_setzero_ps ();
   for (uint32_t r = 0; r < t->rows; r++)
     for (uint32_t k = 0; k < t->taps; k++) {
-      const float *a = t->a + r * t->a_rs + k * t->a_ts;
+      const float *a = ap + r * t->a_rs + k * t->a_ts;
       const float *w = t->w + r * t->w_rs + k * t->w_ts;
       for (uint32_t i = 0; i < t->n; i++) {
         const __m256 va = _mm256_broadcast_ss (a + i);
@@ -168,11 +169,15 @@ fgemv_nb (const BeenetFTaps *t, const uint32_t nb, float *acc)
 TARGET static void
 fgemv_avx2 (const BeenetFTaps *t, uint32_t nb, float *acc)
 {
-  switch (nb) {
-    case 1: fgemv_nb (t, 1, acc); break;
-    case 2: fgemv_nb (t, 2, acc); break;
-    case 3: fgemv_nb (t, 3, acc); break;
-    default: fgemv_nb (t, 4, acc); break;
+  for (uint32_t p = 0; p < t->np; p++) {
+    const float *ap = t->a + p * t->a_ps;
+    float *o = acc + p * nb * L;
+    switch (nb) {
+      case 1: fgemv_nb (t, ap, 1, o); break;
+      case 2: fgemv_nb (t, ap, 2, o); break;
+      case 3: fgemv_nb (t, ap, 3, o); break;
+      default: fgemv_nb (t, ap, 4, o); break;
+    }
   }
 }
 

@@ -220,39 +220,49 @@ beenet_dense_prepare (uint32_t cin, uint32_t cout, const float *weight,
   interleave_f32 (weight, cout, cin, prep);
 }
 
-/* Blocks of one output pixel (one group) through fgemv, then transform. */
+/* Blocks of np output pixels (one group; pixel p's outputs at
+ * o + p * o_ps) through fgemv, then transform. */
 static void
 fgemv_blocks (const BeenetKernels *k, const BeenetFTaps *t, uint32_t cout,
-    const float *scale, const float *bias, bool relu, float *o)
+    const float *scale, const float *bias, bool relu, float *o, size_t o_ps)
 {
-  float acc[MAXB * L];
+  float acc[BEENET_UK_MAX_PIXELS * MAXB * L];
   for (uint32_t b0 = 0; b0 * L < cout; b0 += MAXB) {
     const uint32_t nb = min_u32 (MAXB, n_blocks (cout) - b0);
     BeenetFTaps tb = *t;
     tb.w += b0 * t->w_bs;
     k->fgemv (&tb, nb, acc);
     const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
-    k->ffinish (acc, c1 - c0, scale + c0, bias + c0, relu, o + c0);
+    for (uint32_t p = 0; p < t->np; p++)
+      k->ffinish (acc + p * nb * L, c1 - c0, scale + c0, bias + c0, relu,
+          o + p * o_ps + c0);
   }
 }
 
 static void
-conv2d_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
+depthwise_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
     const Window *win, const float *in, const float *prep, const float *scale,
     const float *bias, float *o)
 {
+  const BeenetFTaps t = {
+    .a = in + (win->y * g->w + win->x) * g->c,
+    .w = prep + ((size_t) win->ky * g->kw + win->kx) * g->c,
+    .a_rs = (size_t) g->w * g->c, .a_ts = g->c,
+    .w_rs = (size_t) g->kw * g->c, .w_ts = g->c,
+    .rows = win->rows, .taps = win->cols, .n = g->c, .np = 1,
+  };
+  k->fdw (&t, o);
+  k->ffinish (o, g->cout, scale, bias, g->relu, o);
+}
+
+/* np horizontally consecutive output pixels whose windows have the shape
+ * of `win` (the first one's), every group. */
+static void
+conv2d_span (const BeenetKernels *k, const BeenetConvGeom *g,
+    const Window *win, uint32_t np, const float *in, const float *prep,
+    const float *scale, const float *bias, float *o)
+{
   const float *a = in + (win->y * g->w + win->x) * g->c;
-  if (is_depthwise (g)) {
-    const BeenetFTaps t = {
-      .a = a, .w = prep + ((size_t) win->ky * g->kw + win->kx) * g->c,
-      .a_rs = (size_t) g->w * g->c, .a_ts = g->c,
-      .w_rs = (size_t) g->kw * g->c, .w_ts = g->c,
-      .rows = win->rows, .taps = win->cols, .n = g->c,
-    };
-    k->fdw (&t, o);
-    k->ffinish (o, g->cout, scale, bias, g->relu, o);
-    return;
-  }
   const uint32_t cig = g->c / g->groups, cog = g->cout / g->groups;
   const size_t w_bs = (size_t) g->kh * g->kw * cig * L;
   for (uint32_t gi = 0; gi < g->groups; gi++) {
@@ -262,8 +272,8 @@ conv2d_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
           + ((size_t) win->ky * g->kw + win->kx) * cig * L,
       .a_rs = (size_t) g->w * g->c, .a_ts = g->c,
       .w_rs = (size_t) g->kw * cig * L, .w_ts = (size_t) cig * L,
-      .w_bs = w_bs,
-      .rows = win->rows, .taps = win->cols, .n = cig,
+      .w_bs = w_bs, .a_ps = (size_t) g->sw * g->c,
+      .rows = win->rows, .taps = win->cols, .n = cig, .np = np,
     };
     if (g->groups == 1) {
       /* The in-bounds taps of a row are contiguous pixels of all their
@@ -273,8 +283,17 @@ conv2d_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
       t.taps = win->cols ? 1 : 0;
     }
     const size_t c0 = (size_t) gi * cog;
-    fgemv_blocks (k, &t, cog, scale + c0, bias + c0, g->relu, o + c0);
+    fgemv_blocks (k, &t, cog, scale + c0, bias + c0, g->relu, o + c0,
+        g->cout);
   }
+}
+
+/* Whether output column wo's window lies inside the input horizontally. */
+static inline bool
+full_x (const BeenetConvGeom *g, uint32_t wo)
+{
+  const int64_t x0 = (int64_t) wo * g->sw - g->pw;
+  return x0 >= 0 && x0 + g->kw <= (int64_t) g->w;
 }
 
 void
@@ -282,12 +301,25 @@ beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const float *in, const float *prep, const float *scale, const float *bias,
     float *out)
 {
-  for (uint32_t ho = 0; ho < g->ho; ho++)
-    for (uint32_t wo = 0; wo < g->wo; wo++) {
+  for (uint32_t ho = 0; ho < g->ho; ho++) {
+    for (uint32_t wo = 0; wo < g->wo;) {
       const Window win = window_at (g, ho, wo);
-      conv2d_pixel (k, g, &win, in, prep, scale, bias,
-          out + ((size_t) ho * g->wo + wo) * g->cout);
+      float *o = out + ((size_t) ho * g->wo + wo) * g->cout;
+      if (is_depthwise (g)) {
+        depthwise_pixel (k, g, &win, in, prep, scale, bias, o);
+        wo++;
+        continue;
+      }
+      /* Interior pixels of a row share their window shape: batch them. */
+      uint32_t np = 1;
+      if (full_x (g, wo))
+        while (np < BEENET_UK_MAX_PIXELS && wo + np < g->wo
+            && full_x (g, wo + np))
+          np++;
+      conv2d_span (k, g, &win, np, in, prep, scale, bias, o);
+      wo += np;
     }
+  }
 }
 
 void
@@ -297,7 +329,7 @@ beenet_dense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
 {
   const BeenetFTaps t = {
     .a = in, .w = prep, .w_bs = (size_t) cin * L,
-    .rows = 1, .taps = 1, .n = cin,
+    .rows = 1, .taps = 1, .n = cin, .np = 1,
   };
-  fgemv_blocks (k, &t, cout, scale, bias, relu, out);
+  fgemv_blocks (k, &t, cout, scale, bias, relu, out, 0);
 }

@@ -44,13 +44,13 @@ bdot_portable (const BeenetBTaps *t, uint32_t nb, int32_t *acc)
 }
 
 static void
-fgemv_portable (const BeenetFTaps *t, uint32_t nb, float *acc)
+fgemv_pixel (const BeenetFTaps *t, const float *ap, uint32_t nb, float *acc)
 {
   for (uint32_t b = 0; b < nb; b++) {
     float s[L] = { 0.0f };
     for (uint32_t r = 0; r < t->rows; r++)
       for (uint32_t k = 0; k < t->taps; k++) {
-        const float *a = t->a + r * t->a_rs + k * t->a_ts;
+        const float *a = ap + r * t->a_rs + k * t->a_ts;
         const float *w = t->w + b * t->w_bs + r * t->w_rs + k * t->w_ts;
         for (uint32_t i = 0; i < t->n; i++)
           for (uint32_t l = 0; l < L; l++)
@@ -58,6 +58,13 @@ fgemv_portable (const BeenetFTaps *t, uint32_t nb, float *acc)
       }
     memcpy (acc + b * L, s, sizeof s);
   }
+}
+
+static void
+fgemv_portable (const BeenetFTaps *t, uint32_t nb, float *acc)
+{
+  for (uint32_t p = 0; p < t->np; p++)
+    fgemv_pixel (t, t->a + p * t->a_ps, nb, acc + p * nb * L);
 }
 
 static void

@@ -49,8 +49,9 @@ typedef struct {
   uint32_t rows, n;
 } BeenetBTaps;
 
-/* Float micro-kernel operands for one output pixel: rows x taps runs of n
- * inputs; run (r, t) starts at a + r * a_rs + t * a_ts.
+/* Float micro-kernel operands for np output pixels (fgemv; fdw: one) that
+ * share their window shape: rows x taps runs of n inputs; run (r, t) of
+ * pixel p starts at a + p * a_ps + r * a_rs + t * a_ts.
  *  gemv: weight of input i of run (r, t), lane l of block b at
  *        w[b * w_bs + r * w_rs + t * w_ts + i * BEENET_LANES + l];
  *  dw (depthwise, channels in lanes): weight of channel i of run (r, t) at
@@ -58,9 +59,12 @@ typedef struct {
 typedef struct {
   const float *a;
   const float *w;
-  size_t a_rs, a_ts, w_rs, w_ts, w_bs;
-  uint32_t rows, taps, n;
+  size_t a_rs, a_ts, w_rs, w_ts, w_bs, a_ps;
+  uint32_t rows, taps, n, np;
 } BeenetFTaps;
+
+/* Pixels one fgemv call handles at most. */
+#define BEENET_UK_MAX_PIXELS 8u
 
 typedef struct BeenetKernels {
   const char *name;
@@ -72,8 +76,9 @@ typedef struct BeenetKernels {
   /* acc[b * LANES + l] = sum over rows and words of popcount(a ^ w) for
    * nb (1..BEENET_UK_MAX_BLOCKS) blocks. */
   void (*bdot) (const BeenetBTaps *t, uint32_t nb, int32_t *acc);
-  /* acc[b * LANES + l] = sum over runs and inputs of a * w, nb blocks
-   * (runs in order r, t, i per lane, as the portable one). */
+  /* acc[(p * nb + b) * LANES + l] = sum over runs and inputs of a * w for
+   * np pixels and nb blocks (runs in order r, t, i per lane, as the
+   * portable one). */
   void (*fgemv) (const BeenetFTaps *t, uint32_t nb, float *acc);
   /* acc[i] = sum over runs of a * w for i < n (acc is overwritten). */
   void (*fdw) (const BeenetFTaps *t, float *acc);

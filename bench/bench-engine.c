@@ -214,6 +214,8 @@ main (int argc, char **argv)
   const size_t heap_session = heap_in_use () - heap1;
   printf ("memory: model %zu bytes, session %zu bytes (heap, mallinfo2)\n",
       heap_model, heap_session);
+  printf ("activation memory: %.1f KiB\n",
+      beenet_session_activation_bytes (session) / 1024.0);
 
   /* Input windows: win[w] points at window_samples samples.  Synthetic:
    * a few distinct windows of noise + tones (fixed seed).  --audio: every

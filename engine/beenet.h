@@ -242,6 +242,9 @@ BEENET_API BeenetStatus beenet_session_new (BeenetModel *model,
     BeenetSession **out, BeenetError *err);
 BEENET_API void beenet_session_free (BeenetSession *session);
 BEENET_API const BeenetModel *beenet_session_model (const BeenetSession *session);
+/* Bytes of activation memory the session allocated: activations that are
+ * never live at the same time share memory (planned at creation). */
+BEENET_API size_t beenet_session_activation_bytes (const BeenetSession *session);
 
 /* Classify one window: n >= window_samples mono float samples at the model's
  * sample rate.  Runs the front-end, normalisation and the network block by

@@ -1,21 +1,25 @@
-/* x86-64 kernel set "avx2": AVX2 sign packing and hardware POPCNT for the
- * XNOR/popcount loops.  Compiled with per-function target attributes, so the
- * rest of the library stays baseline x86-64; kernels.c only selects this
- * table when __builtin_cpu_supports reports avx2 and popcnt.  Results are
- * bit-identical to the portable set (integer arithmetic; the float kernels
- * are the portable ones). */
+/* x86-64 kernel set "avx2": AVX2 + FMA micro-kernels, output channels in
+ * the vector lanes (a 16-channel weight block is two registers).  The
+ * binary popcount is a vector nibble lookup (pshufb) accumulated in bytes
+ * and widened to 32-bit lanes every 31 words.  Compiled with per-function
+ * target attributes, so the rest of the library stays baseline x86-64;
+ * kernels.c only selects this table when __builtin_cpu_supports reports
+ * avx2 and fma.  Binary results are bit-identical to the portable set; the
+ * float ones differ by FMA rounding only. */
 #include "kernels.h"
 
 #if defined(BEENET_HAVE_AVX2)
 
 #include <immintrin.h>
-#include <string.h>
 
-#define TARGET __attribute__((target ("avx2,popcnt")))
+#define L BEENET_LANES
+#define MAXB BEENET_UK_MAX_BLOCKS
+#define TARGET __attribute__((target ("avx2,fma")))
+#define INLINE TARGET static inline __attribute__((always_inline))
 
 /* Sign bits of 8 floats: bit set iff x < 0 (so -0.0 and +0.0 give 0, and
  * NaN compares false as in the portable kernel). */
-TARGET static inline uint32_t
+INLINE uint32_t
 signs8 (const float *p)
 {
   __m256 v = _mm256_loadu_ps (p);
@@ -43,91 +47,236 @@ pack_signs_avx2 (const float *in, size_t n_pixels, uint32_t c, uint32_t *out)
   }
 }
 
-/* popcount(a ^ w) over n uint32 words. */
-TARGET static inline uint32_t
-xor_popcount (const uint32_t *a, const uint32_t *w, uint32_t n)
+/* ---- binary ------------------------------------------------------------ */
+
+/* Per-byte popcount by 4-bit table lookup. */
+INLINE __m256i
+popcount_bytes (__m256i x, __m256i lut, __m256i low4)
 {
-  uint64_t pc = 0;
-  uint32_t j = 0;
-  for (; j + 2 <= n; j += 2) {
-    uint64_t x, y;
-    memcpy (&x, a + j, 8);
-    memcpy (&y, w + j, 8);
-    pc += (uint64_t) _mm_popcnt_u64 (x ^ y);
-  }
-  if (j < n)
-    pc += (uint64_t) _mm_popcnt_u32 (a[j] ^ w[j]);
-  return (uint32_t) pc;
+  const __m256i lo = _mm256_and_si256 (x, low4);
+  const __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (x, 4), low4);
+  return _mm256_add_epi8 (_mm256_shuffle_epi8 (lut, lo),
+      _mm256_shuffle_epi8 (lut, hi));
 }
 
-static inline void
-tap_range (uint32_t o, uint32_t s, uint32_t p, uint32_t k_size, uint32_t n,
-    uint32_t *lo, uint32_t *hi)
+/* acc (8 x int32) += sum of the 4 byte counts of each 32-bit lane. */
+INLINE void
+widen_add (int32_t *acc, __m256i c8)
 {
-  const int64_t start = (int64_t) o * s - p;
-  int64_t a = start < 0 ? -start : 0;
-  int64_t b = (int64_t) n - start;
-  if (b > k_size)
-    b = k_size;
-  if (b < a)
-    b = a;
-  *lo = (uint32_t) a;
-  *hi = (uint32_t) b;
+  const __m256i c16 = _mm256_maddubs_epi16 (c8, _mm256_set1_epi8 (1));
+  const __m256i c32 = _mm256_madd_epi16 (c16, _mm256_set1_epi16 (1));
+  __m256i *p = (__m256i *) acc;
+  _mm256_storeu_si256 (p, _mm256_add_epi32 (_mm256_loadu_si256 (p), c32));
 }
 
-TARGET static void
-bconv2d_avx2 (const BeenetConvGeom *g, const uint32_t *in_bits,
-    const uint32_t *weight, const float *scale, const float *bias, float *out)
+/* c8[v] += byte popcounts of (a[i] ^ weights) for words i0 <= i < i1 of
+ * one row; nb is a compile-time constant (see bdot_avx2), so c8 stays in
+ * registers. */
+INLINE void
+bdot_run (const uint32_t *a, const uint32_t *w, size_t w_bs, uint32_t i0,
+    uint32_t i1, const uint32_t nb, __m256i *c8)
 {
-  const uint32_t words = g->words;
-  for (uint32_t ho = 0; ho < g->ho; ho++) {
-    uint32_t y_lo, y_hi;
-    tap_range (ho, g->sh, g->ph, g->kh, g->h, &y_lo, &y_hi);
-    const int64_t y0 = (int64_t) ho * g->sh - g->ph;
-    for (uint32_t wo = 0; wo < g->wo; wo++) {
-      uint32_t x_lo, x_hi;
-      tap_range (wo, g->sw, g->pw, g->kw, g->w, &x_lo, &x_hi);
-      const int64_t x0 = (int64_t) wo * g->sw - g->pw;
-      const int32_t valid_bits =
-          (int32_t) ((y_hi - y_lo) * (x_hi - x_lo) * g->c);
-      const uint32_t n = (x_hi - x_lo) * words;
-      float *o = out + ((size_t) ho * g->wo + wo) * g->cout;
-      for (uint32_t co = 0; co < g->cout; co++) {
-        uint32_t pc = 0;
-        for (uint32_t ky = y_lo; ky < y_hi; ky++) {
-          const uint32_t *a_row = in_bits
-              + ((size_t) (y0 + ky) * g->w + (size_t) (x0 + x_lo)) * words;
-          const uint32_t *w_row = weight
-              + (((size_t) co * g->kh + ky) * g->kw + x_lo) * words;
-          pc += xor_popcount (a_row, w_row, n);
-        }
-        float v = scale[co] * (float) (valid_bits - 2 * (int32_t) pc) + bias[co];
-        o[co] = g->relu && v < 0.0f ? 0.0f : v;
-      }
+  const __m256i lut = _mm256_setr_epi8 (0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
+      2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low4 = _mm256_set1_epi8 (0x0f);
+  for (uint32_t i = i0; i < i1; i++) {
+    const __m256i va = _mm256_set1_epi32 ((int) a[i]);
+    const uint32_t *wi = w + i * L;
+#pragma GCC unroll 8
+    for (uint32_t v = 0; v < 2 * nb; v++) {
+      const __m256i wv = _mm256_loadu_si256 ((const __m256i *)
+          (wi + (v / 2) * w_bs + (v % 2) * 8));
+      c8[v] = _mm256_add_epi8 (c8[v],
+          popcount_bytes (_mm256_xor_si256 (va, wv), lut, low4));
     }
   }
 }
 
-TARGET static void
-bdense_avx2 (uint32_t cin, uint32_t cout, const uint32_t *in_bits,
-    const uint32_t *weight, const float *scale, const float *bias, bool relu,
-    float *out)
+/* Byte counters hold at most 31 words (31 * 8 < 256): runs are cut into
+ * chunks of at most `left` words, and the counters are widened into acc
+ * (memory) between chunks. */
+INLINE void
+bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
 {
-  const uint32_t words = (cin + 31) / 32;
-  for (uint32_t co = 0; co < cout; co++) {
-    uint32_t pc = xor_popcount (in_bits, weight + (size_t) co * words, words);
-    float v = scale[co] * (float) ((int32_t) cin - 2 * (int32_t) pc) + bias[co];
-    out[co] = relu && v < 0.0f ? 0.0f : v;
+  __m256i c8[2 * MAXB];
+#pragma GCC unroll 8
+  for (uint32_t v = 0; v < 2 * nb; v++) {
+    c8[v] = _mm256_setzero_si256 ();
+    _mm256_storeu_si256 ((__m256i *) (acc + 8 * v), c8[v]);
   }
+  uint32_t left = 31;
+  for (uint32_t r = 0; r < t->rows; r++) {
+    const uint32_t *a = t->a + r * t->a_rs;
+    const uint32_t *w = t->w + r * t->w_rs;
+    for (uint32_t i = 0; i < t->n;) {
+      const uint32_t end = t->n - i < left ? t->n : i + left;
+      bdot_run (a, w, t->w_bs, i, end, nb, c8);
+      left -= end - i;
+      i = end;
+      if (left == 0) {
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < 2 * nb; v++) {
+          widen_add (acc + 8 * v, c8[v]);
+          c8[v] = _mm256_setzero_si256 ();
+        }
+        left = 31;
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (uint32_t v = 0; v < 2 * nb; v++)
+    widen_add (acc + 8 * v, c8[v]);
+}
+
+TARGET static void
+bdot_avx2 (const BeenetBTaps *t, uint32_t nb, int32_t *acc)
+{
+  switch (nb) {
+    case 1: bdot_nb (t, 1, acc); break;
+    case 2: bdot_nb (t, 2, acc); break;
+    case 3: bdot_nb (t, 3, acc); break;
+    default: bdot_nb (t, 4, acc); break;
+  }
+}
+
+/* ---- float ------------------------------------------------------------- */
+
+INLINE void
+fgemv_nb (const BeenetFTaps *t, const float *ap, const uint32_t nb,
+    float *acc)
+{
+  __m256 s[2 * MAXB];
+#pragma GCC unroll 8
+  for (uint32_t v = 0; v < 2 * nb; v++)
+    s[v] = _mm256_setzero_ps ();
+  for (uint32_t r = 0; r < t->rows; r++)
+    for (uint32_t k = 0; k < t->taps; k++) {
+      const float *a = ap + r * t->a_rs + k * t->a_ts;
+      const float *w = t->w + r * t->w_rs + k * t->w_ts;
+      for (uint32_t i = 0; i < t->n; i++) {
+        const __m256 va = _mm256_broadcast_ss (a + i);
+#pragma GCC unroll 8
+        for (uint32_t v = 0; v < 2 * nb; v++)
+          s[v] = _mm256_fmadd_ps (_mm256_loadu_ps (w + (v / 2) * t->w_bs
+                  + i * L + (v % 2) * 8), va, s[v]);
+      }
+    }
+#pragma GCC unroll 8
+  for (uint32_t v = 0; v < 2 * nb; v++)
+    _mm256_storeu_ps (acc + 8 * v, s[v]);
+}
+
+TARGET static void
+fgemv_avx2 (const BeenetFTaps *t, uint32_t nb, float *acc)
+{
+  for (uint32_t p = 0; p < t->np; p++) {
+    const float *ap = t->a + p * t->a_ps;
+    float *o = acc + p * nb * L;
+    switch (nb) {
+      case 1: fgemv_nb (t, ap, 1, o); break;
+      case 2: fgemv_nb (t, ap, 2, o); break;
+      case 3: fgemv_nb (t, ap, 3, o); break;
+      default: fgemv_nb (t, ap, 4, o); break;
+    }
+  }
+}
+
+/* Depthwise: channels i0 .. i0 + 8 * nv - 1 over every run. */
+INLINE void
+fdw_chunk (const BeenetFTaps *t, uint32_t i0, const uint32_t nv, float *acc)
+{
+  __m256 s[4];
+#pragma GCC unroll 4
+  for (uint32_t v = 0; v < nv; v++)
+    s[v] = _mm256_setzero_ps ();
+  for (uint32_t r = 0; r < t->rows; r++)
+    for (uint32_t k = 0; k < t->taps; k++) {
+      const float *a = t->a + r * t->a_rs + k * t->a_ts + i0;
+      const float *w = t->w + r * t->w_rs + k * t->w_ts + i0;
+#pragma GCC unroll 4
+      for (uint32_t v = 0; v < nv; v++)
+        s[v] = _mm256_fmadd_ps (_mm256_loadu_ps (w + 8 * v),
+            _mm256_loadu_ps (a + 8 * v), s[v]);
+    }
+#pragma GCC unroll 4
+  for (uint32_t v = 0; v < nv; v++)
+    _mm256_storeu_ps (acc + i0 + 8 * v, s[v]);
+}
+
+TARGET static void
+fdw_avx2 (const BeenetFTaps *t, float *acc)
+{
+  uint32_t i = 0;
+  for (; i + 32 <= t->n; i += 32)
+    fdw_chunk (t, i, 4, acc);
+  for (; i + 8 <= t->n; i += 8)
+    fdw_chunk (t, i, 1, acc);
+  for (; i < t->n; i++) {
+    float s = 0.0f;
+    for (uint32_t r = 0; r < t->rows; r++)
+      for (uint32_t k = 0; k < t->taps; k++)
+        s += t->w[r * t->w_rs + k * t->w_ts + i]
+            * t->a[r * t->a_rs + k * t->a_ts + i];
+    acc[i] = s;
+  }
+}
+
+/* ---- output transforms ------------------------------------------------- */
+
+/* scale * x + bias as a multiply and an add (not fused: bit-identical to
+ * the portable transform); relu as max(0, v), which keeps -0.0 and NaN
+ * like `v < 0 ? 0 : v` (MAXPS returns its second operand then). */
+INLINE __m256
+finish8 (__m256 x, const float *scale, const float *bias, bool relu)
+{
+  __m256 v = _mm256_add_ps (_mm256_mul_ps (_mm256_loadu_ps (scale), x),
+      _mm256_loadu_ps (bias));
+  return relu ? _mm256_max_ps (_mm256_setzero_ps (), v) : v;
+}
+
+static inline float
+finish1 (float scale, float x, float bias, bool relu)
+{
+  float v = scale * x + bias;
+  return relu && v < 0.0f ? 0.0f : v;
+}
+
+TARGET static void
+bfinish_avx2 (const int32_t *acc, int32_t valid, uint32_t n,
+    const float *scale, const float *bias, bool relu, float *o)
+{
+  const __m256i vv = _mm256_set1_epi32 (valid);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i a = _mm256_loadu_si256 ((const __m256i *) (acc + i));
+    const __m256 x = _mm256_cvtepi32_ps (_mm256_sub_epi32 (vv,
+            _mm256_slli_epi32 (a, 1)));
+    _mm256_storeu_ps (o + i, finish8 (x, scale + i, bias + i, relu));
+  }
+  for (; i < n; i++)
+    o[i] = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+}
+
+TARGET static void
+ffinish_avx2 (const float *acc, uint32_t n, const float *scale,
+    const float *bias, bool relu, float *o)
+{
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (o + i, finish8 (_mm256_loadu_ps (acc + i), scale + i,
+            bias + i, relu));
+  for (; i < n; i++)
+    o[i] = finish1 (scale[i], acc[i], bias[i], relu);
 }
 
 const BeenetKernels beenet_kernels_avx2 = {
   .name = "avx2",
   .pack_signs = pack_signs_avx2,
-  .bconv2d = bconv2d_avx2,
-  .bdense = bdense_avx2,
-  .conv2d = beenet_conv2d_portable,
-  .dense = beenet_dense_portable,
+  .bdot = bdot_avx2,
+  .fgemv = fgemv_avx2,
+  .fdw = fdw_avx2,
+  .bfinish = bfinish_avx2,
+  .ffinish = ffinish_avx2,
 };
 
 #endif

@@ -5,18 +5,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(BEENET_HAVE_AVX512)
+extern const BeenetKernels beenet_kernels_avx512;
+static bool
+avx512_supported (void)
+{
+  /* libgcc's check also requires the OS to save the zmm state (XCR0). */
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx512f")
+      && __builtin_cpu_supports ("avx512bw")
+      && __builtin_cpu_supports ("avx512vl")
+      && __builtin_cpu_supports ("avx512vpopcntdq")
+      && __builtin_cpu_supports ("fma");
+}
+#endif
+
 #if defined(BEENET_HAVE_AVX2)
 extern const BeenetKernels beenet_kernels_avx2;
 static bool
 avx2_supported (void)
 {
   __builtin_cpu_init ();
-  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("popcnt");
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
 }
 #endif
 
 /* Best first. */
 static const BeenetKernelCandidate candidates[] = {
+#if defined(BEENET_HAVE_AVX512)
+  { &beenet_kernels_avx512, avx512_supported },
+#endif
 #if defined(BEENET_HAVE_AVX2)
   { &beenet_kernels_avx2, avx2_supported },
 #endif
@@ -32,6 +50,15 @@ beenet_kernels_get (const char *name)
       return (!c->supported || c->supported ()) ? c->kernels : NULL;
   }
   return NULL;
+}
+
+bool
+beenet_kernels_compiled (const char *name)
+{
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+    if (strcmp (candidates[i].kernels->name, name) == 0)
+      return true;
+  return false;
 }
 
 const BeenetKernels *

@@ -1,17 +1,32 @@
 /* Compute kernels behind a dispatch table (internal).
  *
- * The interpreter (session.c / ops.c) only calls kernels through a
- * BeenetKernels table chosen once per model from the host CPU
- * (beenet_kernels_select).  A new instruction set = a new table; the
- * interpreter does not change.  Every table must give results identical to
- * the portable one for the binary kernels (integer popcount arithmetic) and
- * within float rounding for the float kernels. */
+ * Structure (after Larq Compute Engine's indirect BGEMM): one portable
+ * driver per op (kernels-driver.c) walks the output pixels, works out which
+ * kernel taps are in bounds (zero padding is never materialised) and calls a
+ * small per-ISA micro-kernel that computes up to BEENET_UK_MAX_BLOCKS blocks
+ * of BEENET_LANES output channels for one output pixel, output channels in
+ * the vector lanes.  A separate output transform (the same scalar code for
+ * every set) turns accumulators into scale * acc + bias (+ relu).
+ *
+ * Weights are rearranged ONCE at model load (beenet_*_prepare) into the
+ * lane layout below; the layout is the same for every kernel set, so a set
+ * is only a table of micro-kernels.  A new instruction set = a new table;
+ * the interpreter and the drivers do not change.  Every table gives results
+ * identical to the portable one for the binary kernels (integer popcount
+ * arithmetic, same float output transform) and within float rounding for
+ * the float kernels (FMA). */
 #ifndef BEENET_KERNELS_H
 #define BEENET_KERNELS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Output channels per weight block (one AVX-512 register of 32-bit lanes,
+ * two AVX2 registers). */
+#define BEENET_LANES 16u
+/* Blocks one micro-kernel call handles at most (accumulators in registers). */
+#define BEENET_UK_MAX_BLOCKS 4u
 
 /* Geometry of a windowed op: input (h, w, c) HWC, output (ho, wo, cout). */
 typedef struct {
@@ -23,6 +38,34 @@ typedef struct {
   bool relu;
 } BeenetConvGeom;
 
+/* Binary micro-kernel operands for one output pixel: `rows` in-bounds
+ * kernel rows, each a run of n contiguous packed input words (row r starts
+ * at a + r * a_rs) against the weight words of the same taps (word i of row
+ * r, lane l of block b at w[b * w_bs + r * w_rs + i * BEENET_LANES + l]). */
+typedef struct {
+  const uint32_t *a;
+  const uint32_t *w;
+  size_t a_rs, w_rs, w_bs;
+  uint32_t rows, n;
+} BeenetBTaps;
+
+/* Float micro-kernel operands for np output pixels (fgemv; fdw: one) that
+ * share their window shape: rows x taps runs of n inputs; run (r, t) of
+ * pixel p starts at a + p * a_ps + r * a_rs + t * a_ts.
+ *  gemv: weight of input i of run (r, t), lane l of block b at
+ *        w[b * w_bs + r * w_rs + t * w_ts + i * BEENET_LANES + l];
+ *  dw (depthwise, channels in lanes): weight of channel i of run (r, t) at
+ *        w[r * w_rs + t * w_ts + i]. */
+typedef struct {
+  const float *a;
+  const float *w;
+  size_t a_rs, a_ts, w_rs, w_ts, w_bs, a_ps;
+  uint32_t rows, taps, n, np;
+} BeenetFTaps;
+
+/* Pixels one fgemv call handles at most. */
+#define BEENET_UK_MAX_PIXELS 8u
+
 typedef struct BeenetKernels {
   const char *name;
   /* Pack sign bits: for each of n_pixels pixels of c channels, write
@@ -30,33 +73,70 @@ typedef struct BeenetKernels {
    * (bit 1 = -1); unused tail bits are 0. */
   void (*pack_signs) (const float *in, size_t n_pixels, uint32_t c,
       uint32_t *out);
-  /* Binary conv on packed input (g->words words per pixel) and packed
-   * weights ([cout][kh][kw][words]), exact zero padding. */
-  void (*bconv2d) (const BeenetConvGeom *g, const uint32_t *in_bits,
-      const uint32_t *weight, const float *scale, const float *bias,
-      float *out);
-  /* Binary dense: acc[co] = cin - 2 * popcount(in ^ w[co]). */
-  void (*bdense) (uint32_t cin, uint32_t cout, const uint32_t *in_bits,
-      const uint32_t *weight, const float *scale, const float *bias,
-      bool relu, float *out);
-  /* Float conv (grouped), weight [cout][kh][kw][c/groups]. */
-  void (*conv2d) (const BeenetConvGeom *g, const float *in,
-      const float *weight, const float *scale, const float *bias, float *out);
-  /* Float dense, weight [cout][cin]. */
-  void (*dense) (uint32_t cin, uint32_t cout, const float *in,
-      const float *weight, const float *scale, const float *bias, bool relu,
-      float *out);
+  /* acc[b * LANES + l] = sum over rows and words of popcount(a ^ w) for
+   * nb (1..BEENET_UK_MAX_BLOCKS) blocks. */
+  void (*bdot) (const BeenetBTaps *t, uint32_t nb, int32_t *acc);
+  /* acc[(p * nb + b) * LANES + l] = sum over runs and inputs of a * w for
+   * np pixels and nb blocks (runs in order r, t, i per lane, as the
+   * portable one). */
+  void (*fgemv) (const BeenetFTaps *t, uint32_t nb, float *acc);
+  /* acc[i] = sum over runs of a * w for i < n (acc is overwritten). */
+  void (*fdw) (const BeenetFTaps *t, float *acc);
+  /* Output transforms, i < n: v = scale[i] * x + bias[i], then 0 if relu
+   * and v < 0, with x = (float) (valid - 2 * acc[i]) (binary) or acc[i]
+   * (float; acc may be o).  One multiply then one add (never fused), so
+   * every set gives identical bits. */
+  void (*bfinish) (const int32_t *acc, int32_t valid, uint32_t n,
+      const float *scale, const float *bias, bool relu, float *o);
+  void (*ffinish) (const float *acc, uint32_t n, const float *scale,
+      const float *bias, bool relu, float *o);
 } BeenetKernels;
 
 extern const BeenetKernels beenet_kernels_portable;
 
-/* The portable float kernels, shared by sets that only accelerate the
- * binary ops. */
-void beenet_conv2d_portable (const BeenetConvGeom *g, const float *in,
-    const float *weight, const float *scale, const float *bias, float *out);
-void beenet_dense_portable (uint32_t cin, uint32_t cout, const float *in,
-    const float *weight, const float *scale, const float *bias, bool relu,
+/* ---- prepared weights (kernels-driver.c) ------------------------------
+ * Sizes are in elements (uint32 words / floats); buffers must be
+ * 64-byte aligned and are filled once at load. */
+
+/* bconv2d weight [cout][kh][kw][words] -> [cout/16][kh][kw][words][16]
+ * (padded output channels have zero weights; their outputs are dropped). */
+size_t beenet_bconv2d_prepared_size (const BeenetConvGeom *g);
+void beenet_bconv2d_prepare (const BeenetConvGeom *g, const uint32_t *weight,
+    uint32_t *prep);
+/* bdense weight [cout][words] -> [cout/16][words][16]. */
+size_t beenet_bdense_prepared_size (uint32_t cin, uint32_t cout);
+void beenet_bdense_prepare (uint32_t cin, uint32_t cout,
+    const uint32_t *weight, uint32_t *prep);
+/* conv2d weight [cout][kh][kw][cig]: depthwise (1 input channel and 1
+ * output channel per group) -> [kh][kw][cout]; otherwise per group
+ * [cog/16][kh][kw][cig][16]. */
+size_t beenet_conv2d_prepared_size (const BeenetConvGeom *g);
+void beenet_conv2d_prepare (const BeenetConvGeom *g, const float *weight,
+    float *prep);
+/* dense weight [cout][cin] -> [cout/16][cin][16]. */
+size_t beenet_dense_prepared_size (uint32_t cin, uint32_t cout);
+void beenet_dense_prepare (uint32_t cin, uint32_t cout, const float *weight,
+    float *prep);
+
+/* ---- drivers (kernels-driver.c), on prepared weights ------------------ */
+
+/* Binary conv on packed input (g->words words per pixel), exact zero
+ * padding: out = scale * (valid_bits - 2 * popcount) + bias (+ relu). */
+void beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
+    const uint32_t *in_bits, const uint32_t *prep, const float *scale,
+    const float *bias, float *out);
+/* Binary dense: acc[co] = cin - 2 * popcount(in ^ w[co]). */
+void beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
+    const uint32_t *in_bits, const uint32_t *prep, const float *scale,
+    const float *bias, bool relu, float *out);
+/* Float conv (grouped). */
+void beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,
+    const float *in, const float *prep, const float *scale, const float *bias,
     float *out);
+/* Float dense. */
+void beenet_dense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
+    const float *in, const float *prep, const float *scale, const float *bias,
+    bool relu, float *out);
 
 /* Extra kernel sets compiled in for this architecture, NULL-terminated,
  * best first; each entry has a CPU check. */
@@ -66,12 +146,15 @@ typedef struct {
 } BeenetKernelCandidate;
 
 /* Best set for this CPU (portable when nothing better is supported).
- * Honours the environment variable BEENET_KERNELS=portable to force the
- * reference kernels (read once at first call). */
+ * Honours the environment variable BEENET_KERNELS=<name> to force a set
+ * (ignored if that set is not compiled in or not supported). */
 const BeenetKernels *beenet_kernels_select (void);
-/* Lookup by name ("portable", "avx2"); NULL if not compiled in or not
- * supported by this CPU.  For tests comparing implementations. */
+/* Lookup by name ("portable", "avx2", "avx512"); NULL if not compiled in or
+ * not supported by this CPU.  For tests comparing implementations. */
 const BeenetKernels *beenet_kernels_get (const char *name);
+/* Whether a set of that name is compiled into this build (supported by
+ * this CPU or not). */
+bool beenet_kernels_compiled (const char *name);
 
 static inline uint32_t
 beenet_popcount32 (uint32_t x)

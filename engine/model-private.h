@@ -51,6 +51,9 @@ typedef struct {
   const float *weight_f;     /* F32 weights */
   const uint32_t *weight_b;  /* packed binary weights */
   const float *scale, *bias;
+  /* Weights rearranged once at load for the kernels (kernels.h layouts;
+   * owned, 64-byte aligned, NULL for ops without weights). */
+  void *prep;
   uint32_t words;            /* binary ops: ceil(Cin/32) */
   /* Costs (docs/model-format.md "Operation counts"). */
   uint64_t bops, flops;
@@ -89,6 +92,9 @@ struct BeenetOpDesc {
   /* uint32 words of packed-sign scratch the node needs. */
   size_t (*scratch_words) (const BeenetNode *n);
   void (*run) (const BeenetRunCtx *ctx, const BeenetNode *n);
+  /* Allocate and fill node->prep from the file's weights (NULL: the op
+   * has no weights).  Called once at load, after infer. */
+  BeenetStatus (*prepare) (BeenetNode *n, BeenetError *err);
 };
 
 /* Op table lookups: NULL if unknown.  `reserved` is set for names reserved

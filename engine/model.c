@@ -220,6 +220,9 @@ model_free (BeenetModel *m)
   free (m->is_keyword);
   free (m->name);
   free (m->description);
+  if (m->nodes)
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+      free (m->nodes[i].prep);
   free (m->nodes);
   free (m->act_shapes);
   free (m->exit_nodes);
@@ -475,6 +478,8 @@ parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
     n->bias = (const float *) t->data;
   }
 
+  if (n->op->prepare && (st = n->op->prepare (n, err)))
+    return st;
   if (!n->op->cost (n, &n->bops, &n->flops))
     return beenet_set_error (err, BEENET_ERROR_CORRUPT,
         "node %u (%s): operation count overflows 64 bits", i, n->op->name);

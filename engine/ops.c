@@ -4,6 +4,7 @@
 #include "model-private.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -70,6 +71,19 @@ no_scratch (const BeenetNode *n)
   return 0;
 }
 
+/* 64-byte aligned buffer of `elems` 4-byte elements for node->prep. */
+static BeenetStatus
+alloc_prep (BeenetNode *n, size_t elems, BeenetError *err)
+{
+  const size_t bytes = (elems * 4 + 63) / 64 * 64;
+  n->prep = aligned_alloc (64, bytes ? bytes : 64);
+  if (!n->prep)
+    return beenet_set_error (err, BEENET_ERROR_NOMEM,
+        "node %u (%s): out of memory for %zu bytes of prepared weights",
+        n->index, n->op->name, bytes);
+  return BEENET_OK;
+}
+
 /* ---- conv2d ------------------------------------------------------------ */
 
 static BeenetStatus
@@ -101,11 +115,21 @@ conv2d_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
       && add2 (mac, bias, flops);
 }
 
+static BeenetStatus
+conv2d_prepare (BeenetNode *n, BeenetError *err)
+{
+  const BeenetConvGeom g = geom (n);
+  BeenetStatus st = alloc_prep (n, beenet_conv2d_prepared_size (&g), err);
+  if (!st)
+    beenet_conv2d_prepare (&g, n->weight_f, n->prep);
+  return st;
+}
+
 static void
 conv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
   BeenetConvGeom g = geom (n);
-  ctx->k->conv2d (&g, ctx->acts[n->inputs[0]], n->weight_f, n->scale,
+  beenet_conv2d (ctx->k, &g, ctx->acts[n->inputs[0]], n->prep, n->scale,
       n->bias, ctx->acts[n->index + 1]);
 }
 
@@ -145,13 +169,23 @@ bconv2d_scratch (const BeenetNode *n)
   return (size_t) n->in.h * n->in.w * n->words;
 }
 
+static BeenetStatus
+bconv2d_prepare (BeenetNode *n, BeenetError *err)
+{
+  const BeenetConvGeom g = geom (n);
+  BeenetStatus st = alloc_prep (n, beenet_bconv2d_prepared_size (&g), err);
+  if (!st)
+    beenet_bconv2d_prepare (&g, n->weight_b, n->prep);
+  return st;
+}
+
 static void
 bconv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
   BeenetConvGeom g = geom (n);
   ctx->k->pack_signs (ctx->acts[n->inputs[0]], (size_t) n->in.h * n->in.w,
       n->in.c, ctx->bits);
-  ctx->k->bconv2d (&g, ctx->bits, n->weight_b, n->scale, n->bias,
+  beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias,
       ctx->acts[n->index + 1]);
 }
 
@@ -177,11 +211,22 @@ dense_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
       && add2 (mac, 2ull * n->out.c, flops);
 }
 
+static BeenetStatus
+dense_prepare (BeenetNode *n, BeenetError *err)
+{
+  const uint32_t cin = (uint32_t) beenet_shape_size (n->in);
+  BeenetStatus st = alloc_prep (n,
+      beenet_dense_prepared_size (cin, n->out.c), err);
+  if (!st)
+    beenet_dense_prepare (cin, n->out.c, n->weight_f, n->prep);
+  return st;
+}
+
 static void
 dense_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
-  ctx->k->dense ((uint32_t) beenet_shape_size (n->in), n->out.c,
-      ctx->acts[n->inputs[0]], n->weight_f, n->scale, n->bias, n->relu,
+  beenet_dense (ctx->k, (uint32_t) beenet_shape_size (n->in), n->out.c,
+      ctx->acts[n->inputs[0]], n->prep, n->scale, n->bias, n->relu,
       ctx->acts[n->index + 1]);
 }
 
@@ -214,13 +259,24 @@ bdense_scratch (const BeenetNode *n)
   return n->words;
 }
 
+static BeenetStatus
+bdense_prepare (BeenetNode *n, BeenetError *err)
+{
+  const uint32_t cin = (uint32_t) beenet_shape_size (n->in);
+  BeenetStatus st = alloc_prep (n,
+      beenet_bdense_prepared_size (cin, n->out.c), err);
+  if (!st)
+    beenet_bdense_prepare (cin, n->out.c, n->weight_b, n->prep);
+  return st;
+}
+
 static void
 bdense_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
   const uint32_t cin = (uint32_t) beenet_shape_size (n->in);
   ctx->k->pack_signs (ctx->acts[n->inputs[0]], 1, cin, ctx->bits);
-  ctx->k->bdense (cin, n->out.c, ctx->bits, n->weight_b, n->scale, n->bias,
-      n->relu, ctx->acts[n->index + 1]);
+  beenet_bdense (ctx->k, cin, n->out.c, ctx->bits, n->prep, n->scale,
+      n->bias, n->relu, ctx->acts[n->index + 1]);
 }
 
 /* ---- add --------------------------------------------------------------- */
@@ -443,17 +499,20 @@ beenet_softmax_entropy (const float *logits, uint32_t n, float *probs)
 
 static const BeenetOpDesc ops[] = {
   { "conv2d", 1, W | BEENET_OPF_GROUPS | OC | ACT | WT,
-    conv2d_infer, conv2d_cost, no_scratch, conv2d_run },
+    conv2d_infer, conv2d_cost, no_scratch, conv2d_run, conv2d_prepare },
   { "bconv2d", 1, W | BEENET_OPF_GROUPS_OPT | OC | ACT | WT | BEENET_OPF_BINARY,
-    bconv2d_infer, bconv2d_cost, bconv2d_scratch, bconv2d_run },
-  { "add", 2, ACT, add_infer, add_cost, no_scratch, add_run },
-  { "maxpool2d", 1, W, pool_infer, pool_cost, no_scratch, maxpool_run },
-  { "avgpool2d", 1, W, pool_infer, pool_cost, no_scratch, avgpool_run },
-  { "global_avgpool", 1, 0, gap_infer, gap_cost, no_scratch, gap_run },
-  { "dense", 1, OC | ACT | WT, dense_infer, dense_cost, no_scratch, dense_run },
+    bconv2d_infer, bconv2d_cost, bconv2d_scratch, bconv2d_run,
+    bconv2d_prepare },
+  { "add", 2, ACT, add_infer, add_cost, no_scratch, add_run, NULL },
+  { "maxpool2d", 1, W, pool_infer, pool_cost, no_scratch, maxpool_run, NULL },
+  { "avgpool2d", 1, W, pool_infer, pool_cost, no_scratch, avgpool_run, NULL },
+  { "global_avgpool", 1, 0, gap_infer, gap_cost, no_scratch, gap_run, NULL },
+  { "dense", 1, OC | ACT | WT, dense_infer, dense_cost, no_scratch, dense_run,
+    dense_prepare },
   { "bdense", 1, OC | ACT | WT | BEENET_OPF_BINARY,
-    bdense_infer, bdense_cost, bdense_scratch, bdense_run },
-  { "exit", 1, BEENET_OPF_EXIT, exit_infer, exit_cost, no_scratch, exit_run },
+    bdense_infer, bdense_cost, bdense_scratch, bdense_run, bdense_prepare },
+  { "exit", 1, BEENET_OPF_EXIT, exit_infer, exit_cost, no_scratch, exit_run,
+    NULL },
 };
 
 /* Names reserved for later format versions (UNSUPPORTED in v1). */

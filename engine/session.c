@@ -10,7 +10,9 @@ struct BeenetSession {
   BeenetModel *model;
   BeenetFrontend *frontend;
   float *features;     /* n_frames * n_mels raw log-Mel */
-  float *act_block;    /* every activation, 64-byte aligned slices */
+  float *act_block;    /* activations, 64-byte aligned slices shared by
+                          activations that are never live together */
+  size_t act_floats;   /* size of act_block */
   float **acts;        /* n_nodes + 1 pointers into act_block */
   uint32_t *bits;      /* packed-sign scratch */
 };
@@ -27,6 +29,78 @@ beenet_session_free (BeenetSession *s)
   free (s->bits);
   beenet_model_unref (s->model);
   free (s);
+}
+
+/* ---- activation memory plan --------------------------------------------
+ * Time t = 0 is normalisation, node i runs at t = i + 1.  Activation a is
+ * written at t = a and read up to last[a] (its last reader; an activation
+ * nobody reads, e.g. exit probabilities, only at t = a).  Two activations
+ * may share memory iff their intervals [a, last] are disjoint; a node's
+ * output is written while its inputs are read, so they never alias.
+ * Offsets are placed first fit in definition order.
+ * BEENET_ACTIVATION_PLAN=off (read at session creation) keeps every
+ * activation live for the whole run: one slice each, for comparisons. */
+
+typedef struct {
+  size_t off, end;
+} Span;
+
+static int
+span_cmp (const void *x, const void *y)
+{
+  const Span *a = x, *b = y;
+  return a->off < b->off ? -1 : a->off > b->off;
+}
+
+static size_t
+act_floats (const BeenetModel *m, uint32_t a)
+{
+  return (beenet_shape_size (m->act_shapes[a]) + 15) / 16 * 16;
+}
+
+/* Lowest offset for `size` floats clear of the n spans (sorted here). */
+static size_t
+first_fit (Span *busy, size_t n, size_t size)
+{
+  qsort (busy, n, sizeof *busy, span_cmp);
+  size_t off = 0;
+  for (size_t k = 0; k < n && busy[k].off < off + size; k++)
+    if (busy[k].end > off)
+      off = busy[k].end;
+  return off;
+}
+
+/* Fills off[a] (floats) for every activation; returns the block size, or
+ * 0 when out of memory. */
+static size_t
+plan_activations (const BeenetModel *m, size_t *off)
+{
+  const uint32_t n_acts = m->n_nodes + 1;
+  uint32_t *last = malloc (sizeof (uint32_t) * n_acts);
+  Span *busy = malloc (sizeof (Span) * n_acts);
+  size_t total = 0;
+  const char *plan = getenv ("BEENET_ACTIVATION_PLAN");
+  const bool keep_all = plan && strcmp (plan, "off") == 0;
+  if (last && busy) {
+    for (uint32_t a = 0; a < n_acts; a++)
+      last[a] = keep_all ? n_acts : a;
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+      for (uint32_t k = 0; k < m->nodes[i].n_inputs; k++)
+        if (last[m->nodes[i].inputs[k]] < i + 1)
+          last[m->nodes[i].inputs[k]] = i + 1;
+    for (uint32_t a = 0; a < n_acts; a++) {
+      size_t n = 0;
+      for (uint32_t b = 0; b < a; b++)
+        if (last[b] >= a)
+          busy[n++] = (Span) { off[b], off[b] + act_floats (m, b) };
+      off[a] = first_fit (busy, n, act_floats (m, a));
+      if (off[a] + act_floats (m, a) > total)
+        total = off[a] + act_floats (m, a);
+    }
+  }
+  free (last);
+  free (busy);
+  return total;
 }
 
 BeenetStatus
@@ -48,28 +122,32 @@ beenet_session_new (BeenetModel *model, BeenetSession **out, BeenetError *err)
     return st;
   }
   const uint32_t n_acts = model->n_nodes + 1;
-  /* 16 floats = 64 bytes between slices. */
-  size_t total = 0;
-  for (uint32_t a = 0; a < n_acts; a++)
-    total += (beenet_shape_size (model->act_shapes[a]) + 15) / 16 * 16;
+  size_t *off = malloc (sizeof (size_t) * n_acts);
+  const size_t total = off ? plan_activations (model, off) : 0;
+  s->act_floats = total;
   s->features = malloc (sizeof (float) * beenet_shape_size (model->act_shapes[0]));
-  s->act_block = aligned_alloc (64, total * sizeof (float));
+  s->act_block = total ? aligned_alloc (64, total * sizeof (float)) : NULL;
   s->acts = calloc (n_acts, sizeof (float *));
   s->bits = aligned_alloc (64, ((model->scratch_words + 15) / 16 * 16 + 16)
       * sizeof (uint32_t));
-  if (!s->features || !s->act_block || !s->acts || !s->bits) {
+  if (!off || !s->features || !s->act_block || !s->acts || !s->bits) {
+    free (off);
     beenet_session_free (s);
     return beenet_set_error (err, BEENET_ERROR_NOMEM,
         "out of memory allocating session buffers (%zu floats)", total);
   }
   memset (s->act_block, 0, total * sizeof (float));
-  size_t off = 0;
-  for (uint32_t a = 0; a < n_acts; a++) {
-    s->acts[a] = s->act_block + off;
-    off += (beenet_shape_size (model->act_shapes[a]) + 15) / 16 * 16;
-  }
+  for (uint32_t a = 0; a < n_acts; a++)
+    s->acts[a] = s->act_block + off[a];
+  free (off);
   *out = s;
   return BEENET_OK;
+}
+
+size_t
+beenet_session_activation_bytes (const BeenetSession *s)
+{
+  return s ? s->act_floats * sizeof (float) : 0;
 }
 
 const BeenetModel *

@@ -437,79 +437,245 @@ START_TEST (test_add_gap_dense)
 }
 END_TEST
 
-/* ---- kernel sets directly ------------------------------------------- */
+/* ---- kernel sets directly -------------------------------------------
+ * Every set (engine/kernels.h) through the shared drivers on prepared
+ * weights: binary results must equal the reference exactly, float ones the
+ * portable set within float rounding.  A set that is not compiled in or not
+ * supported by this CPU prints SKIPPED (and, run alone through
+ * BEENET_TEST_KERNEL_SET, exits 77, which meson reports as SKIP). */
 
-static const char *const kernel_names[] = { "portable", "avx2", "neon" };
+#if defined(BEENET_TEST_AVX512_EMULATED)
+/* engine/kernels-avx512.c built on tests/engine/avx512-emu.h. */
+extern const BeenetKernels beenet_kernels_avx512_emulated;
+static const char *const kernel_names[] = { "portable", "avx2", "avx512",
+  "avx512-emulated" };
+#else
+static const char *const kernel_names[] = { "portable", "avx2", "avx512" };
+#endif
 
-START_TEST (test_kernel_sets)
+static const BeenetKernels *
+lookup_set (const char *name)
 {
-  /* For every kernel set available on this CPU: pack_signs, bconv2d and
-   * bdense must match the reference exactly (integer arithmetic), on
-   * larger random shapes than the API tests. */
-  const char *name = kernel_names[_i];
-  const BeenetKernels *k = beenet_kernels_get (name);
+#if defined(BEENET_TEST_AVX512_EMULATED)
+  if (strcmp (name, beenet_kernels_avx512_emulated.name) == 0)
+    return &beenet_kernels_avx512_emulated;
+#endif
+  return beenet_kernels_get (name);
+}
+
+static const BeenetKernels *
+kernels_or_skip (const char *name)
+{
+  const BeenetKernels *k = lookup_set (name);
   if (!k)
-    return;   /* not compiled in or not supported by this CPU */
-  ck_assert_str_eq (k->name, name);
-  rng = 9000;
-  static const unsigned cins[] = { 1, 7, 32, 33, 64, 96, 100, 128, 130, 256, 257 };
-  for (int iter = 0; iter < 40; iter++) {
+    printf ("SKIPPED: kernel set '%s' %s\n", name,
+        beenet_kernels_compiled (name) ? "is not supported by this CPU"
+        : "is not compiled into this build");
+  fflush (stdout);
+  return k;
+}
+
+/* Random geometry; channel counts around multiples of 32 / 16 and odd
+ * padding and strides, including padding >= kernel (empty windows). */
+static BeenetConvGeom
+random_geom (int binary)
+{
+  static const unsigned cins[] = { 1, 3, 7, 31, 32, 33, 64, 96, 100, 128,
+    130, 160, 256, 257, 513 };
+  for (;;) {
     BeenetConvGeom g = { 0 };
-    g.h = 1 + rnd (12);
-    g.w = 1 + rnd (12);
+    g.h = 1 + rnd (10);
+    g.w = 1 + rnd (10);
     g.c = cins[rnd (sizeof cins / sizeof cins[0])];
-    g.kh = 1 + rnd (3);
-    g.kw = 1 + rnd (3);
-    g.sh = 1 + rnd (2);
-    g.sw = 1 + rnd (2);
-    g.ph = rnd (2);
-    g.pw = rnd (2);
-    g.cout = 1 + rnd (40);
-    g.relu = iter % 2;
+    g.kh = 1 + rnd (4);
+    g.kw = 1 + rnd (4);
+    g.sh = 1 + rnd (3);
+    g.sw = 1 + rnd (3);
+    g.ph = rnd (4);
+    g.pw = rnd (4);
+    g.cout = 1 + rnd (binary ? 90 : 70);
+    g.relu = rnd (2);
     g.groups = 1;
     if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
       continue;
     g.ho = out_dim (g.h, g.kh, g.sh, g.ph);
     g.wo = out_dim (g.w, g.kw, g.sw, g.pw);
     g.words = (g.c + 31) / 32;
+    if ((size_t) g.ho * g.wo * g.cout * g.kh * g.kw * g.c <= 4000000)
+      return g;
+  }
+}
+
+static uint32_t *
+prepared_u32 (size_t n)
+{
+  return aligned_alloc (64, (n * 4 + 63) / 64 * 64 + 64);
+}
+
+static float *
+prepared_f32 (size_t n)
+{
+  return aligned_alloc (64, (n * 4 + 63) / 64 * 64 + 64);
+}
+
+static void
+check_bconv2d_set (const BeenetKernels *k, const BeenetConvGeom *g,
+    const Act *in)
+{
+  uint32_t *bits = malloc (sizeof (uint32_t) * g->h * g->w * g->words);
+  k->pack_signs (in->v, (size_t) g->h * g->w, g->c, bits);
+  for (size_t p = 0; p < (size_t) g->h * g->w; p++)
+    for (unsigned ci = 0; ci < g->words * 32; ci++) {
+      unsigned bit = (bits[p * g->words + ci / 32] >> (ci % 32)) & 1u;
+      unsigned want = ci < g->c ? in->v[p * g->c + ci] < 0.0f : 0;
+      ck_assert_msg (bit == want, "%s pack_signs c %u pixel %zu bit %u",
+          k->name, g->c, p, ci);
+    }
+  uint32_t *wb = random_bits (g->c, (size_t) g->kh * g->kw * g->cout);
+  uint32_t *prep = prepared_u32 (beenet_bconv2d_prepared_size (g));
+  beenet_bconv2d_prepare (g, wb, prep);
+  float *scale = malloc (sizeof (float) * g->cout), *bias = malloc (sizeof (float) * g->cout);
+  random_affine (g->cout, scale, bias, rnd (2));
+  const size_t n = (size_t) g->ho * g->wo * g->cout;
+  float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
+  beenet_bconv2d (k, g, bits, prep, scale, bias, got);
+  ref_bconv2d (in, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, wb,
+      scale, bias, g->relu, want);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg (got[i] == want[i], "%s bconv2d %ux%ux%u k%ux%u s%ux%u "
+        "p%ux%u cout %u: %zu: %g vs %g", k->name, g->h, g->w, g->c, g->kh,
+        g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, i, got[i], want[i]);
+  free (bits); free (wb); free (prep); free (scale); free (bias);
+  free (got); free (want);
+}
+
+static void
+check_bdense_set (const BeenetKernels *k, const Act *in, unsigned cout)
+{
+  const unsigned cin = in->h * in->w * in->c, words = (cin + 31) / 32;
+  uint32_t *fb = malloc (sizeof (uint32_t) * words);
+  k->pack_signs (in->v, 1, cin, fb);
+  uint32_t *dw = random_bits (cin, cout);
+  uint32_t *prep = prepared_u32 (beenet_bdense_prepared_size (cin, cout));
+  beenet_bdense_prepare (cin, cout, dw, prep);
+  float *scale = malloc (sizeof (float) * cout), *bias = malloc (sizeof (float) * cout);
+  float *got = malloc (sizeof (float) * cout);
+  random_affine (cout, scale, bias, 0);
+  const int relu = rnd (2);
+  beenet_bdense (k, cin, cout, fb, prep, scale, bias, relu, got);
+  for (unsigned co = 0; co < cout; co++) {
+    float acc = 0.0f;
+    for (unsigned i = 0; i < cin; i++)
+      acc += sgn (in->v[i]) * weight_sign (dw + (size_t) co * words, i);
+    float v = scale[co] * acc + bias[co];
+    v = relu && v < 0 ? 0.0f : v;
+    ck_assert_msg (got[co] == v, "%s bdense cin %u cout %u: %u: %g vs %g",
+        k->name, cin, cout, co, got[co], v);
+  }
+  free (fb); free (dw); free (prep); free (scale); free (bias); free (got);
+}
+
+START_TEST (test_kernel_set_binary)
+{
+  const BeenetKernels *k = kernels_or_skip (kernel_names[_i]);
+  if (!k)
+    return;
+  ck_assert_str_eq (k->name, kernel_names[_i]);
+  rng = 9000;
+  for (int iter = 0; iter < 150; iter++) {
+    BeenetConvGeom g = random_geom (1);
     Act in = { g.h, g.w, g.c, malloc (sizeof (float) * g.h * g.w * g.c) };
     for (size_t i = 0; i < (size_t) g.h * g.w * g.c; i++)
       in.v[i] = (float) ((int) rnd (5) - 2);     /* includes exact zeros */
-    uint32_t *bits = malloc (sizeof (uint32_t) * g.h * g.w * g.words);
-    k->pack_signs (in.v, (size_t) g.h * g.w, g.c, bits);
-    for (size_t p = 0; p < (size_t) g.h * g.w; p++)
-      for (unsigned ci = 0; ci < g.words * 32; ci++) {
-        unsigned bit = (bits[p * g.words + ci / 32] >> (ci % 32)) & 1u;
-        unsigned want = ci < g.c ? in.v[p * g.c + ci] < 0.0f : 0;
-        ck_assert_msg (bit == want, "%s pack_signs pixel %zu bit %u", name, p, ci);
-      }
-    uint32_t *wb = random_bits (g.c, (size_t) g.kh * g.kw * g.cout);
-    float *scale = malloc (sizeof (float) * g.cout), *bias = malloc (sizeof (float) * g.cout);
-    random_affine (g.cout, scale, bias, 1);
-    const size_t n = (size_t) g.ho * g.wo * g.cout;
-    float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
-    k->bconv2d (&g, bits, wb, scale, bias, got);
-    ref_bconv2d (&in, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.cout, wb, scale,
-        bias, g.relu, want);
-    for (size_t i = 0; i < n; i++)
-      ck_assert_msg (got[i] == want[i], "%s bconv2d c=%u k%ux%u: %zu: %g vs %g",
-          name, g.c, g.kh, g.kw, i, got[i], want[i]);
-    /* bdense on the flattened map. */
-    const unsigned cin = g.h * g.w * g.c, cout = g.cout;
-    uint32_t *fb = malloc (sizeof (uint32_t) * ((cin + 31) / 32));
-    k->pack_signs (in.v, 1, cin, fb);
-    uint32_t *dw = random_bits (cin, cout);
-    k->bdense (cin, cout, fb, dw, scale, bias, g.relu, got);
-    for (unsigned co = 0; co < cout; co++) {
-      float acc = 0.0f;
-      for (unsigned i = 0; i < cin; i++)
-        acc += sgn (in.v[i]) * weight_sign (dw + (size_t) co * ((cin + 31) / 32), i);
-      float v = acc;
-      ck_assert_msg (got[co] == (g.relu && v < 0 ? 0.0f : v),
-          "%s bdense cin %u: %u: %g vs %g", name, cin, co, got[co], v);
-    }
-    free (in.v); free (bits); free (wb); free (scale); free (bias);
-    free (got); free (want); free (fb); free (dw);
+    check_bconv2d_set (k, &g, &in);
+    check_bdense_set (k, &in, 1 + rnd (40));
+    free (in.v);
+  }
+}
+END_TEST
+
+/* |a - b| <= tol * (|b| + 1), a float kernel against the portable one. */
+static void
+assert_set_close (const BeenetKernels *k, const float *got,
+    const float *want, size_t n, const char *what)
+{
+  char msg[200];
+  snprintf (msg, sizeof msg, "%s %s", k->name, what);
+  assert_close (got, want, n, 1e-5, msg);
+}
+
+static void
+check_conv2d_set (const BeenetKernels *k, const BeenetKernels *ref,
+    BeenetConvGeom *g, unsigned mode)
+{
+  /* mode 0 dense conv, 1 depthwise, 2 grouped */
+  if (mode == 1)
+    g->cout = g->groups = g->c;
+  if (mode == 2) {
+    g->groups = 1 + rnd (4);
+    g->c = g->groups * (1 + rnd (40));
+    g->cout = g->groups * (1 + rnd (40));
+  }
+  const unsigned cig = g->c / g->groups;
+  const size_t nin = (size_t) g->h * g->w * g->c;
+  const size_t nw = (size_t) g->cout * g->kh * g->kw * cig;
+  const size_t n = (size_t) g->ho * g->wo * g->cout;
+  float *in = malloc (sizeof (float) * nin), *wt = malloc (sizeof (float) * nw);
+  for (size_t i = 0; i < nin; i++)
+    in[i] = test_rand_float (&rng);
+  for (size_t i = 0; i < nw; i++)
+    wt[i] = test_rand_float (&rng);
+  float *prep = prepared_f32 (beenet_conv2d_prepared_size (g));
+  beenet_conv2d_prepare (g, wt, prep);
+  float *scale = malloc (sizeof (float) * g->cout), *bias = malloc (sizeof (float) * g->cout);
+  random_affine (g->cout, scale, bias, 0);
+  float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
+  beenet_conv2d (k, g, in, prep, scale, bias, got);
+  beenet_conv2d (ref, g, in, prep, scale, bias, want);
+  char what[160];
+  snprintf (what, sizeof what, "conv2d %ux%ux%u g%u k%ux%u s%ux%u p%ux%u "
+      "cout %u", g->h, g->w, g->c, g->groups, g->kh, g->kw, g->sh, g->sw,
+      g->ph, g->pw, g->cout);
+  assert_set_close (k, got, want, n, what);
+  free (in); free (wt); free (prep); free (scale); free (bias);
+  free (got); free (want);
+}
+
+static void
+check_dense_set (const BeenetKernels *k, const BeenetKernels *ref,
+    unsigned cin, unsigned cout)
+{
+  float *in = malloc (sizeof (float) * cin), *wt = malloc (sizeof (float) * cin * cout);
+  for (unsigned i = 0; i < cin; i++)
+    in[i] = test_rand_float (&rng);
+  for (size_t i = 0; i < (size_t) cin * cout; i++)
+    wt[i] = test_rand_float (&rng);
+  float *prep = prepared_f32 (beenet_dense_prepared_size (cin, cout));
+  beenet_dense_prepare (cin, cout, wt, prep);
+  float *scale = malloc (sizeof (float) * cout), *bias = malloc (sizeof (float) * cout);
+  random_affine (cout, scale, bias, 0);
+  float *got = malloc (sizeof (float) * cout), *want = malloc (sizeof (float) * cout);
+  const int relu = rnd (2);
+  beenet_dense (k, cin, cout, in, prep, scale, bias, relu, got);
+  beenet_dense (ref, cin, cout, in, prep, scale, bias, relu, want);
+  char what[64];
+  snprintf (what, sizeof what, "dense %u -> %u", cin, cout);
+  assert_set_close (k, got, want, cout, what);
+  free (in); free (wt); free (prep); free (scale); free (bias);
+  free (got); free (want);
+}
+
+START_TEST (test_kernel_set_float)
+{
+  const BeenetKernels *k = kernels_or_skip (kernel_names[_i]);
+  if (!k)
+    return;
+  const BeenetKernels *ref = beenet_kernels_get ("portable");
+  rng = 9100;
+  for (int iter = 0; iter < 150; iter++) {
+    BeenetConvGeom g = random_geom (0);
+    check_conv2d_set (k, ref, &g, (unsigned) iter % 3);
+    check_dense_set (k, ref, 1 + rnd (300), 1 + rnd (70));
   }
 }
 END_TEST
@@ -535,9 +701,24 @@ kernels_suite (void)
   tcase_add_test (tc, test_conv2d);
   tcase_add_test (tc, test_pools);
   tcase_add_test (tc, test_add_gap_dense);
-  tcase_add_loop_test (tc, test_kernel_sets, 0,
+  tcase_add_loop_test (tc, test_kernel_set_binary, 0,
+      (int) (sizeof kernel_names / sizeof kernel_names[0]));
+  tcase_add_loop_test (tc, test_kernel_set_float, 0,
       (int) (sizeof kernel_names / sizeof kernel_names[0]));
   tcase_add_test (tc, test_kernel_name);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+/* Only the direct comparisons of one kernel set (index i). */
+static Suite *
+kernel_set_suite (int i)
+{
+  Suite *s = suite_create (kernel_names[i]);
+  TCase *tc = tcase_create ("set");
+  tcase_set_timeout (tc, 300);
+  tcase_add_loop_test (tc, test_kernel_set_binary, i, i + 1);
+  tcase_add_loop_test (tc, test_kernel_set_float, i, i + 1);
   suite_add_tcase (s, tc);
   return s;
 }
@@ -545,7 +726,24 @@ kernels_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (kernels_suite ());
+  /* BEENET_TEST_KERNEL_SET=<name>: test that set alone; exit 77 (meson's
+   * SKIP) when it is not compiled in or this CPU lacks it. */
+  const char *only = getenv ("BEENET_TEST_KERNEL_SET");
+  Suite *suite = NULL;
+  if (only && *only) {
+    for (int i = 0; i < (int) (sizeof kernel_names / sizeof kernel_names[0]); i++)
+      if (strcmp (kernel_names[i], only) == 0)
+        suite = kernel_set_suite (i);
+    if (!suite) {
+      printf ("unknown kernel set '%s'\n", only);
+      return EXIT_FAILURE;
+    }
+    if (!kernels_or_skip (only))
+      return 77;
+  } else {
+    suite = kernels_suite ();
+  }
+  SRunner *sr = srunner_create (suite);
   srunner_run_all (sr, CK_NORMAL);
   int failed = srunner_ntests_failed (sr);
   srunner_free (sr);

@@ -9,6 +9,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -554,6 +555,48 @@ START_TEST (test_threads)
 }
 END_TEST
 
+START_TEST (test_activation_plan)
+{
+  /* Activations that are never live together share memory; the logits of
+   * every exit must be bit-identical to a session with one slice per
+   * activation (BEENET_ACTIVATION_PLAN=off), and the plan much smaller. */
+  size_t size;
+  uint8_t *b = test_models_realistic (7, &size);
+  BeenetModel *m;
+  BeenetSession *planned, *flat;
+  BeenetFrontendConfig c;
+  ck_assert_int_eq (beenet_model_load_memory (b, size, &m, NULL), BEENET_OK);
+  free (b);
+  ck_assert_int_eq (beenet_session_new (m, &planned, NULL), BEENET_OK);
+  setenv ("BEENET_ACTIVATION_PLAN", "off", 1);
+  ck_assert_int_eq (beenet_session_new (m, &flat, NULL), BEENET_OK);
+  unsetenv ("BEENET_ACTIVATION_PLAN");
+  const size_t bp = beenet_session_activation_bytes (planned);
+  const size_t bf = beenet_session_activation_bytes (flat);
+  printf ("activation memory: planned %zu bytes, one slice each %zu bytes\n",
+      bp, bf);
+  ck_assert_uint_gt (bp, 0);
+  ck_assert_uint_lt (2 * bp, bf);
+  beenet_model_frontend_config (m, &c);
+  const size_t n_feat = (size_t) c.n_frames * c.n_mels;
+  const size_t n_log = beenet_model_num_exits (m) * beenet_model_num_classes (m);
+  float *feat = malloc (sizeof (float) * n_feat);
+  float *l1 = malloc (sizeof (float) * n_log), *l2 = malloc (sizeof (float) * n_log);
+  uint32_t seed = 99;
+  for (int w = 0; w < 3; w++) {
+    for (size_t i = 0; i < n_feat; i++)
+      feat[i] = 4.0f * test_rand_float (&seed);
+    ck_assert_int_eq (beenet_session_run_all_exits (planned, feat, l1, NULL), 0);
+    ck_assert_int_eq (beenet_session_run_all_exits (flat, feat, l2, NULL), 0);
+    ck_assert_mem_eq (l1, l2, sizeof (float) * n_log);
+  }
+  beenet_session_free (planned);
+  beenet_session_free (flat);
+  beenet_model_unref (m);
+  free (feat); free (l1); free (l2);
+}
+END_TEST
+
 static Suite *
 session_suite (void)
 {
@@ -570,6 +613,7 @@ session_suite (void)
   tcase_add_test (tc, test_nonfinite);
   tcase_add_test (tc, test_bad_arguments);
   tcase_add_test (tc, test_threads);
+  tcase_add_test (tc, test_activation_plan);
 #if defined(BEENET_TEST_WRAP_MALLOC)
   tcase_add_test (tc, test_no_allocation_per_window);
 #endif

@@ -1,0 +1,239 @@
+/* x86-64 kernel set "avx512": AVX-512 (F, BW, VL) + VPOPCNTDQ
+ * micro-kernels, one 16-channel weight block per zmm register: broadcast an
+ * input word, XOR with the block's 16 weight words, VPOPCNTD, add.  Built
+ * with per-function target attributes only if the compiler accepts them
+ * (meson check BEENET_HAVE_AVX512); kernels.c selects this table only when
+ * __builtin_cpu_supports reports every feature.  Binary results are
+ * bit-identical to the portable set; the float ones differ by FMA rounding
+ * only. */
+#include "kernels.h"
+
+#if defined(BEENET_AVX512_EMULATED)
+/* Test build (tests/engine): the same code on a plain-C model of the
+ * intrinsics, so it can be checked on CPUs without AVX-512. */
+#include "avx512-emu.h"
+#define TARGET
+#define KERNELS beenet_kernels_avx512_emulated
+#define KERNELS_NAME "avx512-emulated"
+#elif defined(BEENET_HAVE_AVX512)
+#include <immintrin.h>
+#define TARGET \
+  __attribute__((target ("avx512f,avx512bw,avx512vl,avx512vpopcntdq,fma")))
+#define KERNELS beenet_kernels_avx512
+#define KERNELS_NAME "avx512"
+#endif
+
+#if defined(TARGET)
+
+#define L BEENET_LANES
+#define MAXB BEENET_UK_MAX_BLOCKS
+#define INLINE TARGET static inline __attribute__((always_inline))
+
+/* Lanes below n set (n <= 16). */
+INLINE __mmask16
+low_mask (uint32_t n)
+{
+  return (__mmask16) (n >= 16 ? 0xffffu : (1u << n) - 1u);
+}
+
+/* Sign bits of n <= 16 floats (x < 0; NaN and -0.0 give 0). */
+INLINE uint32_t
+signs16 (const float *p, uint32_t n)
+{
+  const __mmask16 m = low_mask (n);
+  const __m512 v = _mm512_maskz_loadu_ps (m, p);
+  return (uint32_t) _mm512_mask_cmp_ps_mask (m, v, _mm512_setzero_ps (),
+      _CMP_LT_OQ);
+}
+
+TARGET static void
+pack_signs_avx512 (const float *in, size_t n_pixels, uint32_t c,
+    uint32_t *out)
+{
+  const uint32_t words = (c + 31) / 32;
+  for (size_t p = 0; p < n_pixels; p++) {
+    const float *px = in + p * c;
+    uint32_t *o = out + p * words;
+    for (uint32_t j = 0; j < words; j++) {
+      const uint32_t n = c - 32 * j < 32 ? c - 32 * j : 32;
+      const float *q = px + 32 * j;
+      uint32_t v = signs16 (q, n < 16 ? n : 16);
+      if (n > 16)
+        v |= signs16 (q + 16, n - 16) << 16;
+      o[j] = v;
+    }
+  }
+}
+
+/* ---- binary ------------------------------------------------------------ */
+
+/* nb is a compile-time constant at every call site (see bdot_avx512). */
+INLINE void
+bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
+{
+  __m512i s[MAXB];
+#pragma GCC unroll 4
+  for (uint32_t b = 0; b < nb; b++)
+    s[b] = _mm512_setzero_si512 ();
+  for (uint32_t r = 0; r < t->rows; r++) {
+    const uint32_t *a = t->a + r * t->a_rs;
+    const uint32_t *w = t->w + r * t->w_rs;
+    for (uint32_t i = 0; i < t->n; i++) {
+      const __m512i va = _mm512_set1_epi32 ((int) a[i]);
+#pragma GCC unroll 4
+      for (uint32_t b = 0; b < nb; b++) {
+        const __m512i wv = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
+        s[b] = _mm512_add_epi32 (s[b],
+            _mm512_popcnt_epi32 (_mm512_xor_si512 (va, wv)));
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (uint32_t b = 0; b < nb; b++)
+    _mm512_storeu_si512 (acc + b * L, s[b]);
+}
+
+TARGET static void
+bdot_avx512 (const BeenetBTaps *t, uint32_t nb, int32_t *acc)
+{
+  switch (nb) {
+    case 1: bdot_nb (t, 1, acc); break;
+    case 2: bdot_nb (t, 2, acc); break;
+    case 3: bdot_nb (t, 3, acc); break;
+    default: bdot_nb (t, 4, acc); break;
+  }
+}
+
+/* ---- float ------------------------------------------------------------- */
+
+INLINE void
+fgemv_nb (const BeenetFTaps *t, const float *ap, const uint32_t nb,
+    float *acc)
+{
+  __m512 s[MAXB];
+#pragma GCC unroll 4
+  for (uint32_t b = 0; b < nb; b++)
+    s[b] = _mm512_setzero_ps ();
+  for (uint32_t r = 0; r < t->rows; r++)
+    for (uint32_t k = 0; k < t->taps; k++) {
+      const float *a = ap + r * t->a_rs + k * t->a_ts;
+      const float *w = t->w + r * t->w_rs + k * t->w_ts;
+      for (uint32_t i = 0; i < t->n; i++) {
+        const __m512 va = _mm512_set1_ps (a[i]);
+#pragma GCC unroll 4
+        for (uint32_t b = 0; b < nb; b++)
+          s[b] = _mm512_fmadd_ps (_mm512_loadu_ps (w + b * t->w_bs + i * L),
+              va, s[b]);
+      }
+    }
+#pragma GCC unroll 4
+  for (uint32_t b = 0; b < nb; b++)
+    _mm512_storeu_ps (acc + b * L, s[b]);
+}
+
+TARGET static void
+fgemv_avx512 (const BeenetFTaps *t, uint32_t nb, float *acc)
+{
+  for (uint32_t p = 0; p < t->np; p++) {
+    const float *ap = t->a + p * t->a_ps;
+    float *o = acc + p * nb * L;
+    switch (nb) {
+      case 1: fgemv_nb (t, ap, 1, o); break;
+      case 2: fgemv_nb (t, ap, 2, o); break;
+      case 3: fgemv_nb (t, ap, 3, o); break;
+      default: fgemv_nb (t, ap, 4, o); break;
+    }
+  }
+}
+
+/* Depthwise: channels i0 .. i0 + 16 * nv - 1 (the last vector masked to
+ * `last` lanes) over every run. */
+INLINE void
+fdw_chunk (const BeenetFTaps *t, uint32_t i0, const uint32_t nv,
+    __mmask16 last, float *acc)
+{
+  __m512 s[4];
+#pragma GCC unroll 4
+  for (uint32_t v = 0; v < nv; v++)
+    s[v] = _mm512_setzero_ps ();
+  for (uint32_t r = 0; r < t->rows; r++)
+    for (uint32_t k = 0; k < t->taps; k++) {
+      const float *a = t->a + r * t->a_rs + k * t->a_ts + i0;
+      const float *w = t->w + r * t->w_rs + k * t->w_ts + i0;
+#pragma GCC unroll 4
+      for (uint32_t v = 0; v < nv; v++) {
+        const __mmask16 m = v + 1 == nv ? last : 0xffff;
+        s[v] = _mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, w + 16 * v),
+            _mm512_maskz_loadu_ps (m, a + 16 * v), s[v]);
+      }
+    }
+#pragma GCC unroll 4
+  for (uint32_t v = 0; v < nv; v++)
+    _mm512_mask_storeu_ps (acc + i0 + 16 * v, v + 1 == nv ? last : 0xffff,
+        s[v]);
+}
+
+TARGET static void
+fdw_avx512 (const BeenetFTaps *t, float *acc)
+{
+  uint32_t i = 0;
+  for (; i + 64 <= t->n; i += 64)
+    fdw_chunk (t, i, 4, 0xffff, acc);
+  for (; i < t->n; i += 16)
+    fdw_chunk (t, i, 1, low_mask (t->n - i), acc);
+}
+
+/* ---- output transforms ------------------------------------------------- */
+
+/* scale * x + bias as a multiply and an add (not fused: bit-identical to
+ * the portable transform); relu as max(0, v), which keeps -0.0 and NaN
+ * like `v < 0 ? 0 : v` (VMAXPS returns its second operand then).  Lanes
+ * outside m are neither loaded nor stored. */
+INLINE void
+finish16 (__m512 x, __mmask16 m, const float *scale, const float *bias,
+    bool relu, float *o)
+{
+  __m512 v = _mm512_add_ps (_mm512_mul_ps (_mm512_maskz_loadu_ps (m, scale),
+          x), _mm512_maskz_loadu_ps (m, bias));
+  if (relu)
+    v = _mm512_max_ps (_mm512_setzero_ps (), v);
+  _mm512_mask_storeu_ps (o, m, v);
+}
+
+TARGET static void
+bfinish_avx512 (const int32_t *acc, int32_t valid, uint32_t n,
+    const float *scale, const float *bias, bool relu, float *o)
+{
+  const __m512i vv = _mm512_set1_epi32 (valid);
+  for (uint32_t i = 0; i < n; i += 16) {
+    const __mmask16 m = low_mask (n - i);
+    const __m512i a = _mm512_maskz_loadu_epi32 (m, acc + i);
+    const __m512 x = _mm512_cvtepi32_ps (_mm512_sub_epi32 (vv,
+            _mm512_slli_epi32 (a, 1)));
+    finish16 (x, m, scale + i, bias + i, relu, o + i);
+  }
+}
+
+TARGET static void
+ffinish_avx512 (const float *acc, uint32_t n, const float *scale,
+    const float *bias, bool relu, float *o)
+{
+  for (uint32_t i = 0; i < n; i += 16) {
+    const __mmask16 m = low_mask (n - i);
+    finish16 (_mm512_maskz_loadu_ps (m, acc + i), m, scale + i, bias + i,
+        relu, o + i);
+  }
+}
+
+extern const BeenetKernels KERNELS;
+const BeenetKernels KERNELS = {
+  .name = KERNELS_NAME,
+  .pack_signs = pack_signs_avx512,
+  .bdot = bdot_avx512,
+  .fgemv = fgemv_avx512,
+  .fdw = fdw_avx512,
+  .bfinish = bfinish_avx512,
+  .ffinish = ffinish_avx512,
+};
+
+#endif

@@ -1,0 +1,335 @@
+/* Op drivers and weight preparation shared by every kernel set (see
+ * kernels.h).  The drivers walk the output pixels, clip the kernel window
+ * to the input (zero padding contributes nothing, so padded taps are just
+ * skipped), hand the in-bounds taps of one pixel to the set's micro-kernel
+ * and apply the output transform.  Only the micro-kernels are per ISA. */
+#include "kernels.h"
+
+#include <string.h>
+
+#define L BEENET_LANES
+#define MAXB BEENET_UK_MAX_BLOCKS
+
+static inline uint32_t
+n_blocks (uint32_t cout)
+{
+  return (cout + L - 1) / L;
+}
+
+static inline uint32_t
+min_u32 (uint32_t a, uint32_t b)
+{
+  return a < b ? a : b;
+}
+
+/* Range of kernel taps k in [0, k_size) with 0 <= o*s - p + k < n. */
+static inline void
+tap_range (uint32_t o, uint32_t s, uint32_t p, uint32_t k_size, uint32_t n,
+    uint32_t *lo, uint32_t *hi)
+{
+  const int64_t start = (int64_t) o * s - p;
+  int64_t a = start < 0 ? -start : 0;
+  int64_t b = (int64_t) n - start;
+  if (b > k_size)
+    b = k_size;
+  if (b < a)
+    b = a;
+  *lo = (uint32_t) a;
+  *hi = (uint32_t) b;
+}
+
+/* In-bounds window of one output pixel: first input pixel (y, x), first
+ * tap (ky, kx) and the number of tap rows and columns. */
+typedef struct {
+  size_t y, x;
+  uint32_t ky, kx, rows, cols;
+} Window;
+
+static inline Window
+window_at (const BeenetConvGeom *g, uint32_t ho, uint32_t wo)
+{
+  uint32_t y_lo, y_hi, x_lo, x_hi;
+  tap_range (ho, g->sh, g->ph, g->kh, g->h, &y_lo, &y_hi);
+  tap_range (wo, g->sw, g->pw, g->kw, g->w, &x_lo, &x_hi);
+  Window win = { 0, 0, y_lo, x_lo, y_hi - y_lo, x_hi - x_lo };
+  if (win.rows && win.cols) {
+    win.y = (size_t) ((int64_t) ho * g->sh - g->ph + y_lo);
+    win.x = (size_t) ((int64_t) wo * g->sw - g->pw + x_lo);
+  } else {
+    win.rows = win.cols = 0;   /* nothing in bounds: point at pixel 0 */
+  }
+  return win;
+}
+
+/* ---- binary ------------------------------------------------------------ */
+
+size_t
+beenet_bconv2d_prepared_size (const BeenetConvGeom *g)
+{
+  return (size_t) n_blocks (g->cout) * g->kh * g->kw * g->words * L;
+}
+
+/* [rows][row_words] -> [rows/16][row_words][16], zero-padded rows. */
+static void
+interleave_u32 (const uint32_t *src, uint32_t rows, size_t row_words,
+    uint32_t *dst)
+{
+  memset (dst, 0, sizeof (uint32_t) * n_blocks (rows) * row_words * L);
+  for (uint32_t r = 0; r < rows; r++) {
+    uint32_t *d = dst + (size_t) (r / L) * row_words * L + r % L;
+    const uint32_t *s = src + (size_t) r * row_words;
+    for (size_t t = 0; t < row_words; t++)
+      d[t * L] = s[t];
+  }
+}
+
+void
+beenet_bconv2d_prepare (const BeenetConvGeom *g, const uint32_t *weight,
+    uint32_t *prep)
+{
+  interleave_u32 (weight, g->cout, (size_t) g->kh * g->kw * g->words, prep);
+}
+
+size_t
+beenet_bdense_prepared_size (uint32_t cin, uint32_t cout)
+{
+  return (size_t) n_blocks (cout) * ((cin + 31) / 32) * L;
+}
+
+void
+beenet_bdense_prepare (uint32_t cin, uint32_t cout, const uint32_t *weight,
+    uint32_t *prep)
+{
+  interleave_u32 (weight, cout, (cin + 31) / 32, prep);
+}
+
+/* Blocks b0.. of one output pixel: micro-kernel, then transform with
+ * acc = valid_bits - 2 * popcount. */
+static void
+bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
+    int32_t valid_bits, const float *scale, const float *bias, bool relu,
+    float *o)
+{
+  int32_t acc[MAXB * L];
+  for (uint32_t b0 = 0; b0 * L < cout; b0 += MAXB) {
+    const uint32_t nb = min_u32 (MAXB, n_blocks (cout) - b0);
+    BeenetBTaps tb = *t;
+    tb.w += b0 * t->w_bs;
+    k->bdot (&tb, nb, acc);
+    const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
+    k->bfinish (acc, valid_bits, c1 - c0, scale + c0, bias + c0, relu,
+        o + c0);
+  }
+}
+
+void
+beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
+    const uint32_t *in_bits, const uint32_t *prep, const float *scale,
+    const float *bias, float *out)
+{
+  const uint32_t words = g->words;
+  for (uint32_t ho = 0; ho < g->ho; ho++) {
+    for (uint32_t wo = 0; wo < g->wo; wo++) {
+      const Window win = window_at (g, ho, wo);
+      const BeenetBTaps t = {
+        .a = in_bits + (win.y * g->w + win.x) * words,
+        .w = prep + ((size_t) win.ky * g->kw + win.kx) * words * L,
+        .a_rs = (size_t) g->w * words,
+        .w_rs = (size_t) g->kw * words * L,
+        .w_bs = (size_t) g->kh * g->kw * words * L,
+        .rows = win.rows, .n = win.cols * words,
+      };
+      const int32_t valid_bits = (int32_t) (win.rows * win.cols * g->c);
+      bdot_blocks (k, &t, g->cout, valid_bits, scale, bias, g->relu,
+          out + ((size_t) ho * g->wo + wo) * g->cout);
+    }
+  }
+}
+
+void
+beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
+    const uint32_t *in_bits, const uint32_t *prep, const float *scale,
+    const float *bias, bool relu, float *out)
+{
+  const uint32_t words = (cin + 31) / 32;
+  const BeenetBTaps t = {
+    .a = in_bits, .w = prep, .a_rs = 0, .w_rs = 0,
+    .w_bs = (size_t) words * L, .rows = 1, .n = words,
+  };
+  bdot_blocks (k, &t, cout, (int32_t) cin, scale, bias, relu, out);
+}
+
+/* ---- float ------------------------------------------------------------- */
+
+static inline bool
+is_depthwise (const BeenetConvGeom *g)
+{
+  return g->groups == g->c && g->groups == g->cout;
+}
+
+size_t
+beenet_conv2d_prepared_size (const BeenetConvGeom *g)
+{
+  if (is_depthwise (g))
+    return (size_t) g->kh * g->kw * g->cout;
+  const uint32_t cig = g->c / g->groups, cog = g->cout / g->groups;
+  return (size_t) g->groups * n_blocks (cog) * g->kh * g->kw * cig * L;
+}
+
+/* [rows][row_len] -> [rows/16][row_len][16], zero-padded rows. */
+static void
+interleave_f32 (const float *src, uint32_t rows, size_t row_len, float *dst)
+{
+  memset (dst, 0, sizeof (float) * n_blocks (rows) * row_len * L);
+  for (uint32_t r = 0; r < rows; r++) {
+    float *d = dst + (size_t) (r / L) * row_len * L + r % L;
+    const float *s = src + (size_t) r * row_len;
+    for (size_t t = 0; t < row_len; t++)
+      d[t * L] = s[t];
+  }
+}
+
+void
+beenet_conv2d_prepare (const BeenetConvGeom *g, const float *weight,
+    float *prep)
+{
+  const size_t taps = (size_t) g->kh * g->kw;
+  if (is_depthwise (g)) {
+    for (uint32_t co = 0; co < g->cout; co++)
+      for (size_t t = 0; t < taps; t++)
+        prep[t * g->cout + co] = weight[co * taps + t];
+    return;
+  }
+  const uint32_t cig = g->c / g->groups, cog = g->cout / g->groups;
+  const size_t row_len = taps * cig;
+  for (uint32_t gi = 0; gi < g->groups; gi++)
+    interleave_f32 (weight + (size_t) gi * cog * row_len, cog, row_len,
+        prep + (size_t) gi * n_blocks (cog) * row_len * L);
+}
+
+size_t
+beenet_dense_prepared_size (uint32_t cin, uint32_t cout)
+{
+  return (size_t) n_blocks (cout) * cin * L;
+}
+
+void
+beenet_dense_prepare (uint32_t cin, uint32_t cout, const float *weight,
+    float *prep)
+{
+  interleave_f32 (weight, cout, cin, prep);
+}
+
+/* Blocks of np output pixels (one group; pixel p's outputs at
+ * o + p * o_ps) through fgemv, then transform. */
+static void
+fgemv_blocks (const BeenetKernels *k, const BeenetFTaps *t, uint32_t cout,
+    const float *scale, const float *bias, bool relu, float *o, size_t o_ps)
+{
+  float acc[BEENET_UK_MAX_PIXELS * MAXB * L];
+  for (uint32_t b0 = 0; b0 * L < cout; b0 += MAXB) {
+    const uint32_t nb = min_u32 (MAXB, n_blocks (cout) - b0);
+    BeenetFTaps tb = *t;
+    tb.w += b0 * t->w_bs;
+    k->fgemv (&tb, nb, acc);
+    const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
+    for (uint32_t p = 0; p < t->np; p++)
+      k->ffinish (acc + p * nb * L, c1 - c0, scale + c0, bias + c0, relu,
+          o + p * o_ps + c0);
+  }
+}
+
+static void
+depthwise_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
+    const Window *win, const float *in, const float *prep, const float *scale,
+    const float *bias, float *o)
+{
+  const BeenetFTaps t = {
+    .a = in + (win->y * g->w + win->x) * g->c,
+    .w = prep + ((size_t) win->ky * g->kw + win->kx) * g->c,
+    .a_rs = (size_t) g->w * g->c, .a_ts = g->c,
+    .w_rs = (size_t) g->kw * g->c, .w_ts = g->c,
+    .rows = win->rows, .taps = win->cols, .n = g->c, .np = 1,
+  };
+  k->fdw (&t, o);
+  k->ffinish (o, g->cout, scale, bias, g->relu, o);
+}
+
+/* np horizontally consecutive output pixels whose windows have the shape
+ * of `win` (the first one's), every group. */
+static void
+conv2d_span (const BeenetKernels *k, const BeenetConvGeom *g,
+    const Window *win, uint32_t np, const float *in, const float *prep,
+    const float *scale, const float *bias, float *o)
+{
+  const float *a = in + (win->y * g->w + win->x) * g->c;
+  const uint32_t cig = g->c / g->groups, cog = g->cout / g->groups;
+  const size_t w_bs = (size_t) g->kh * g->kw * cig * L;
+  for (uint32_t gi = 0; gi < g->groups; gi++) {
+    BeenetFTaps t = {
+      .a = a + (size_t) gi * cig,
+      .w = prep + gi * n_blocks (cog) * w_bs
+          + ((size_t) win->ky * g->kw + win->kx) * cig * L,
+      .a_rs = (size_t) g->w * g->c, .a_ts = g->c,
+      .w_rs = (size_t) g->kw * cig * L, .w_ts = (size_t) cig * L,
+      .w_bs = w_bs, .a_ps = (size_t) g->sw * g->c,
+      .rows = win->rows, .taps = win->cols, .n = cig, .np = np,
+    };
+    if (g->groups == 1) {
+      /* The in-bounds taps of a row are contiguous pixels of all their
+       * channels, in the input and in the weights alike: one run per row
+       * (same summation order, fewer loop levels; the stem has cig = 1). */
+      t.n = win->cols * cig;
+      t.taps = win->cols ? 1 : 0;
+    }
+    const size_t c0 = (size_t) gi * cog;
+    fgemv_blocks (k, &t, cog, scale + c0, bias + c0, g->relu, o + c0,
+        g->cout);
+  }
+}
+
+/* Whether output column wo's window lies inside the input horizontally. */
+static inline bool
+full_x (const BeenetConvGeom *g, uint32_t wo)
+{
+  const int64_t x0 = (int64_t) wo * g->sw - g->pw;
+  return x0 >= 0 && x0 + g->kw <= (int64_t) g->w;
+}
+
+void
+beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,
+    const float *in, const float *prep, const float *scale, const float *bias,
+    float *out)
+{
+  for (uint32_t ho = 0; ho < g->ho; ho++) {
+    for (uint32_t wo = 0; wo < g->wo;) {
+      const Window win = window_at (g, ho, wo);
+      float *o = out + ((size_t) ho * g->wo + wo) * g->cout;
+      if (is_depthwise (g)) {
+        depthwise_pixel (k, g, &win, in, prep, scale, bias, o);
+        wo++;
+        continue;
+      }
+      /* Interior pixels of a row share their window shape: batch them. */
+      uint32_t np = 1;
+      if (full_x (g, wo))
+        while (np < BEENET_UK_MAX_PIXELS && wo + np < g->wo
+            && full_x (g, wo + np))
+          np++;
+      conv2d_span (k, g, &win, np, in, prep, scale, bias, o);
+      wo += np;
+    }
+  }
+}
+
+void
+beenet_dense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
+    const float *in, const float *prep, const float *scale, const float *bias,
+    bool relu, float *out)
+{
+  const BeenetFTaps t = {
+    .a = in, .w = prep, .w_bs = (size_t) cin * L,
+    .rows = 1, .taps = 1, .n = cin, .np = 1,
+  };
+  fgemv_blocks (k, &t, cout, scale, bias, relu, out, 0);
+}

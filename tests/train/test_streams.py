@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """Scoring rules of beenet_train.streams (hits, false alarms, latency) on
-hand-made detections, and the engine detector on a stream of posteriors."""
+hand-made detections, and the choice of the detection defaults
+(choose_detection) on hand-made posterior streams."""
 import os
 import sys
+import tempfile
 import unittest
+
+import numpy as np
 
 TRAIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train")
 sys.path.insert(0, TRAIN_DIR)
 
+from beenet_train import streams  # noqa: E402
 from beenet_train.streams import score  # noqa: E402
 
 KW = [{"label": "yes", "start": 10.0, "end": 10.5}, {"label": "no", "start": 20.0, "end": 20.4}]
@@ -39,6 +44,86 @@ class TestScore(unittest.TestCase):
         self.assertEqual((s["hits"], s["false_alarms"]), (1, 2))   # wrong label, second detection
         s = score([det("yes", 9.6), det("no", 19.5)], KW, 1.0)
         self.assertEqual((s["hits"], s["false_alarms"], s["miss_rate"]), (2, 0, 0.0))
+
+
+class FakeDetector:
+    """Fires on every window whose keyword probability >= threshold (labels
+    0, 1 are _silence_, _unknown_)."""
+    def __init__(self, labels, threshold, **_):
+        self.labels, self.threshold = labels, threshold
+
+    def run(self, times_ns, probs):
+        return [{"label": self.labels[int(p.argmax())], "time_ns": t} for t, p in zip(times_ns, probs)
+                if p.argmax() >= 2 and p.max() >= self.threshold]
+
+
+class FakeModel:
+    labels = ["_silence_", "_unknown_", "yes"]
+    num_classes, num_exits, default_threshold = 3, 2, 0.75
+    detection_defaults = {"threshold": 0.7, "smoothing_ms": 500.0, "refractory_ms": 1000.0}
+
+    def detector(self, **p):
+        return FakeDetector(self.labels, p["threshold"])
+
+
+def fake_stream(kind, exit_threshold):
+    """30 windows 0.5 s apart.  Keyword stream: "yes" said at 10.0-10.5 s,
+    seen by the window starting at 9.5 s; a window that stopped early (exit
+    threshold 0.75) is less confident (0.80) than one that went deeper
+    (0.95).  Negative stream: one window of running speech looks like "yes"
+    at 0.85."""
+    times = [int(i * 0.5e9) for i in range(30)]
+    probs = np.tile(np.array([0.05, 0.9, 0.05], np.float32), (30, 1))
+    conf = 0.95 if exit_threshold <= 0.5 else 0.80
+    i, c = (19, conf) if kind == "keywords" else (7, 0.85)
+    probs[i] = [0.0, 1.0 - c, c]
+    return {"times_ns": times, "probs": probs, "exits": np.ones(30, np.int32),
+            "ops": np.full(30, 0.3 if exit_threshold > 0.5 else 0.6), "window_s": 1.0, "seconds": 15.0,
+            "cpu_seconds": 0.0}
+
+
+class TestChooseDetection(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        d = os.path.join(self.tmp.name, "stream")
+        os.makedirs(d)
+        with open(os.path.join(d, "keywords.tsv"), "w") as f:
+            f.write("label\tstart\tend\tsource\nyes\t10.0\t10.5\ta.wav\n")
+        self.saved = streams.classify_stream, streams.read_wav
+        streams.read_wav = lambda path: os.path.basename(path)[:-4]      # "negative" / "keywords"
+        streams.classify_stream = lambda model, kind, iv, th: fake_stream(kind, th)
+
+    def tearDown(self):
+        streams.classify_stream, streams.read_wav = self.saved
+        self.tmp.cleanup()
+
+    def choose(self, **kw):
+        return streams.choose_detection(FakeModel(), self.tmp.name, intervals=(500.0,), smoothings=(0.0,),
+                                        log=lambda m: None, **kw)
+
+    def test_model_threshold_only(self):
+        # at the model's exit threshold the keyword (0.80) is below the
+        # false alarm (0.85): no false alarm means missing it
+        best = self.choose()
+        self.assertEqual(best["exit_threshold"], 0.75)
+        self.assertEqual(best["val_miss_rate"], 1.0)
+        self.assertEqual(best["val_false_alarms_per_hour"], 0.0)
+
+    def test_joint_exit_threshold(self):
+        # a lower exit threshold makes the keyword window confident enough to
+        # be detected above the false alarm's level
+        best = self.choose(exit_thresholds=[0.5, 0.75])
+        self.assertEqual(best["exit_threshold"], 0.5)
+        self.assertEqual(best["val_miss_rate"], 0.0)
+        self.assertEqual(best["val_false_alarms_per_hour"], 0.0)
+        self.assertEqual(best["threshold"], 0.9)      # lowest ROC threshold above 0.85
+        self.assertAlmostEqual(best["ops_fraction"], 0.6)
+
+    def test_ties_prefer_cheaper(self):
+        # both exit thresholds equally good: the larger (cheaper) one wins
+        streams.classify_stream = lambda model, kind, iv, th: fake_stream(kind, 0.5)
+        best = self.choose(exit_thresholds=[0.25, 0.5])
+        self.assertEqual(best["exit_threshold"], 0.5)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ def main(argv=None):
     tu.add_argument("--out", required=True)
     tu.add_argument("--intervals", type=float, nargs="+", default=[500.0])
     tu.add_argument("--max-fa-per-hour", type=float, default=0.5)
+    tu.add_argument("--exit-thresholds", type=float, nargs="+",
+                    help="early-exit thresholds to try jointly (default: the model's own)")
 
     c = sub.add_parser("card", help="model card on the held-out evaluation sets (issue 7 figures)")
     c.add_argument("--model", required=True)

@@ -130,15 +130,20 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: float = 500.0,
 
 
 def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
-                     refractory_ms: float = 1000.0, max_fa_per_hour: float = 0.5, log=print) -> Dict:
-    """Pick interval, smoothing and detection threshold on a (validation)
-    stream set: the lowest miss rate with at most max_fa_per_hour false
-    alarms per hour of negative speech (ties: fewer false alarms, then the
-    longer interval, i.e. less CPU)."""
+                     refractory_ms: float = 1000.0, max_fa_per_hour: float = 0.5, exit_thresholds=None,
+                     log=print) -> Dict:
+    """Pick interval, early-exit threshold, smoothing and detection threshold
+    on a (validation) stream set: the lowest miss rate with at most
+    max_fa_per_hour false alarms per hour of negative speech (ties: fewer
+    false alarms, then the longer interval, then the larger early-exit
+    threshold, i.e. less CPU).  The early-exit threshold matters because the
+    detector sees the posteriors of the exit a window stopped at: a window
+    that stops early at entropy < t has a capped confidence.
+    ``exit_thresholds`` defaults to the model's own."""
     best = None
-    th = model.default_threshold
     d = os.path.join(evalset, "stream")
-    for iv in intervals:
+    grid = [(iv, th) for iv in intervals for th in (exit_thresholds or [model.default_threshold])]
+    for iv, th in grid:
         streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), iv, th)
                    for name in ("negative", "keywords")}
         for sm in smoothings:
@@ -148,11 +153,13 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
             if not ok:
                 continue
             x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
-            key = (x["miss_rate"], x["false_alarms_per_hour"], -iv)
-            log("interval %4.0f ms smoothing %4.0f ms: threshold %.2f miss %.2f %% FA/h %.2f" % (
-                iv, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"]))
+            key = (x["miss_rate"], x["false_alarms_per_hour"], -iv, -th)
+            log("interval %4.0f ms exit threshold %.2f smoothing %4.0f ms: threshold %.2f miss %.2f %% FA/h %.2f"
+                " (OPs %.3f)" % (iv, th, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
+                                 r["ops_fraction_mean"]))
             if best is None or key < best[0]:
-                best = (key, {"interval_ms": iv, "smoothing_ms": sm, "refractory_ms": refractory_ms,
+                best = (key, {"interval_ms": iv, "exit_threshold": th, "smoothing_ms": sm,
+                              "refractory_ms": refractory_ms, "ops_fraction": r["ops_fraction_mean"],
                               "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
                               "val_false_alarms_per_hour": x["false_alarms_per_hour"]})
     if best is None:
@@ -192,9 +199,13 @@ def tune(a) -> int:
     import torch
     from .export import export_checkpoint
     model = Model(a.model)
-    best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour)
+    best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour,
+                            exit_thresholds=a.exit_thresholds)
     print("chosen on %s: %s" % (a.evalset, best))
     ck = torch.load(a.checkpoint, weights_only=False)
+    if best["exit_threshold"] != ck["threshold"]:
+        print("early-exit threshold %.2f -> %.2f (beenet.threshold)" % (ck["threshold"], best["exit_threshold"]))
+        ck["threshold"] = float(best["exit_threshold"])
     ck["detection"] = {"threshold": float(best["threshold"]), "smoothing_ms": float(best["smoothing_ms"]),
                        "refractory_ms": float(best["refractory_ms"])}
     ck["detection_choice"] = dict(best, evalset=os.path.normpath(a.evalset))

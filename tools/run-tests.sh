@@ -19,6 +19,9 @@ setup() {
 setup build --werror
 meson compile -C build
 meson test -C build --print-errorlogs --num-processes 2
+# The stable performance regression figure (issue 8): callgrind instructions
+# per window of the full-depth network; printed, never fails the run.
+bench/callgrind-ir.sh build || true
 
 setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false \
   -Dpython-tests=disabled

@@ -12,7 +12,7 @@ PACKAGES="
   espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
   festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
   festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-ca-ona-hts
-  sox alsa-utils pulseaudio pulseaudio-utils locales wamerican fortunes
+  sox alsa-utils pulseaudio pulseaudio-utils locales wamerican fortunes valgrind
   python3 python3-numpy python3-torch python3-matplotlib python3-gi gir1.2-gstreamer-1.0
 "
 

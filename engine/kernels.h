@@ -4,9 +4,11 @@
  * driver per op (kernels-driver.c) walks the output pixels, works out which
  * kernel taps are in bounds (zero padding is never materialised) and calls a
  * small per-ISA micro-kernel that computes up to BEENET_UK_MAX_BLOCKS blocks
- * of BEENET_LANES output channels for one output pixel, output channels in
- * the vector lanes.  A separate output transform (the same scalar code for
- * every set) turns accumulators into scale * acc + bias (+ relu).
+ * of BEENET_LANES output channels for one output pixel (float: up to
+ * BEENET_UK_MAX_PIXELS pixels with the same window shape), output channels
+ * in the vector lanes.  A separate per-ISA output transform (bfinish /
+ * ffinish, the same multiply-then-add order in every set) turns
+ * accumulators into scale * acc + bias (+ relu).
  *
  * Weights are rearranged ONCE at model load (beenet_*_prepare) into the
  * lane layout below; the layout is the same for every kernel set, so a set

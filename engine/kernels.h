@@ -51,9 +51,9 @@ typedef struct {
   uint32_t rows, n;
 } BeenetBTaps;
 
-/* Float micro-kernel operands for np output pixels (fgemv; fdw: one) that
- * share their window shape: rows x taps runs of n inputs; run (r, t) of
- * pixel p starts at a + p * a_ps + r * a_rs + t * a_ts.
+/* Float micro-kernel operands for np output pixels that share their
+ * window shape: rows x taps runs of n inputs; run (r, t) of pixel p starts
+ * at a + p * a_ps + r * a_rs + t * a_ts.
  *  gemv: weight of input i of run (r, t), lane l of block b at
  *        w[b * w_bs + r * w_rs + t * w_ts + i * BEENET_LANES + l];
  *  dw (depthwise, channels in lanes): weight of channel i of run (r, t) at
@@ -82,7 +82,8 @@ typedef struct BeenetKernels {
    * np pixels and nb blocks (runs in order r, t, i per lane, as the
    * portable one). */
   void (*fgemv) (const BeenetFTaps *t, uint32_t nb, float *acc);
-  /* acc[i] = sum over runs of a * w for i < n (acc is overwritten). */
+  /* acc[p * n + i] = sum over runs of a * w for i < n, np pixels (acc is
+   * overwritten). */
   void (*fdw) (const BeenetFTaps *t, float *acc);
   /* Output transforms, i < n: v = scale[i] * x + bias[i], then 0 if relu
    * and v < 0, with x = (float) (valid - 2 * acc[i]) (binary) or acc[i]

@@ -204,7 +204,7 @@ fdw_chunk (const BeenetFTaps *t, uint32_t i0, const uint32_t nv, float *acc)
 }
 
 TARGET static void
-fdw_avx2 (const BeenetFTaps *t, float *acc)
+fdw_pixel (const BeenetFTaps *t, float *acc)
 {
   uint32_t i = 0;
   for (; i + 32 <= t->n; i += 32)
@@ -218,6 +218,17 @@ fdw_avx2 (const BeenetFTaps *t, float *acc)
         s += t->w[r * t->w_rs + k * t->w_ts + i]
             * t->a[r * t->a_rs + k * t->a_ts + i];
     acc[i] = s;
+  }
+}
+
+/* np pixels (see BeenetFTaps): pixel p's channels at acc + p * n. */
+TARGET static void
+fdw_avx2 (const BeenetFTaps *t, float *acc)
+{
+  for (uint32_t p = 0; p < t->np; p++) {
+    BeenetFTaps tp = *t;
+    tp.a += p * t->a_ps;
+    fdw_pixel (&tp, acc + (size_t) p * t->n);
   }
 }
 

@@ -174,13 +174,24 @@ fdw_chunk (const BeenetFTaps *t, uint32_t i0, const uint32_t nv,
 }
 
 TARGET static void
-fdw_avx512 (const BeenetFTaps *t, float *acc)
+fdw_pixel (const BeenetFTaps *t, float *acc)
 {
   uint32_t i = 0;
   for (; i + 64 <= t->n; i += 64)
     fdw_chunk (t, i, 4, 0xffff, acc);
   for (; i < t->n; i += 16)
     fdw_chunk (t, i, 1, low_mask (t->n - i), acc);
+}
+
+/* np pixels (see BeenetFTaps): pixel p's channels at acc + p * n. */
+TARGET static void
+fdw_avx512 (const BeenetFTaps *t, float *acc)
+{
+  for (uint32_t p = 0; p < t->np; p++) {
+    BeenetFTaps tp = *t;
+    tp.a += p * t->a_ps;
+    fdw_pixel (&tp, acc + (size_t) p * t->n);
+  }
 }
 
 /* ---- output transforms ------------------------------------------------- */

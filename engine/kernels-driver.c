@@ -239,20 +239,25 @@ fgemv_blocks (const BeenetKernels *k, const BeenetFTaps *t, uint32_t cout,
   }
 }
 
+/* Depthwise: np consecutive output pixels, whose outputs are contiguous
+ * (channels of pixel p at o + p * c), computed in place. */
 static void
-depthwise_pixel (const BeenetKernels *k, const BeenetConvGeom *g,
-    const Window *win, const float *in, const float *prep, const float *scale,
-    const float *bias, float *o)
+depthwise_span (const BeenetKernels *k, const BeenetConvGeom *g,
+    const Window *win, uint32_t np, const float *in, const float *prep,
+    const float *scale, const float *bias, float *o)
 {
   const BeenetFTaps t = {
     .a = in + (win->y * g->w + win->x) * g->c,
     .w = prep + ((size_t) win->ky * g->kw + win->kx) * g->c,
     .a_rs = (size_t) g->w * g->c, .a_ts = g->c,
     .w_rs = (size_t) g->kw * g->c, .w_ts = g->c,
-    .rows = win->rows, .taps = win->cols, .n = g->c, .np = 1,
+    .a_ps = (size_t) g->sw * g->c,
+    .rows = win->rows, .taps = win->cols, .n = g->c, .np = np,
   };
   k->fdw (&t, o);
-  k->ffinish (o, g->cout, scale, bias, g->relu, o);
+  for (uint32_t p = 0; p < np; p++)
+    k->ffinish (o + (size_t) p * g->c, g->cout, scale, bias, g->relu,
+        o + (size_t) p * g->c);
 }
 
 /* np horizontally consecutive output pixels whose windows have the shape
@@ -305,18 +310,16 @@ beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     for (uint32_t wo = 0; wo < g->wo;) {
       const Window win = window_at (g, ho, wo);
       float *o = out + ((size_t) ho * g->wo + wo) * g->cout;
-      if (is_depthwise (g)) {
-        depthwise_pixel (k, g, &win, in, prep, scale, bias, o);
-        wo++;
-        continue;
-      }
       /* Interior pixels of a row share their window shape: batch them. */
       uint32_t np = 1;
       if (full_x (g, wo))
         while (np < BEENET_UK_MAX_PIXELS && wo + np < g->wo
             && full_x (g, wo + np))
           np++;
-      conv2d_span (k, g, &win, np, in, prep, scale, bias, o);
+      if (is_depthwise (g))
+        depthwise_span (k, g, &win, np, in, prep, scale, bias, o);
+      else
+        conv2d_span (k, g, &win, np, in, prep, scale, bias, o);
       wo += np;
     }
   }

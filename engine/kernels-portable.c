@@ -68,7 +68,7 @@ fgemv_portable (const BeenetFTaps *t, uint32_t nb, float *acc)
 }
 
 static void
-fdw_portable (const BeenetFTaps *t, float *acc)
+fdw_pixel (const BeenetFTaps *t, float *acc)
 {
   for (uint32_t i = 0; i < t->n; i++)
     acc[i] = 0.0f;
@@ -79,6 +79,17 @@ fdw_portable (const BeenetFTaps *t, float *acc)
       for (uint32_t i = 0; i < t->n; i++)
         acc[i] += w[i] * a[i];
     }
+}
+
+/* np pixels (see BeenetFTaps): pixel p's channels at acc + p * n. */
+static void
+fdw_portable (const BeenetFTaps *t, float *acc)
+{
+  for (uint32_t p = 0; p < t->np; p++) {
+    BeenetFTaps tp = *t;
+    tp.a += p * t->a_ps;
+    fdw_pixel (&tp, acc + (size_t) p * t->n);
+  }
 }
 
 static inline float

@@ -4,9 +4,11 @@
  * driver per op (kernels-driver.c) walks the output pixels, works out which
  * kernel taps are in bounds (zero padding is never materialised) and calls a
  * small per-ISA micro-kernel that computes up to BEENET_UK_MAX_BLOCKS blocks
- * of BEENET_LANES output channels for one output pixel, output channels in
- * the vector lanes.  A separate output transform (the same scalar code for
- * every set) turns accumulators into scale * acc + bias (+ relu).
+ * of BEENET_LANES output channels for one output pixel (float: up to
+ * BEENET_UK_MAX_PIXELS pixels with the same window shape), output channels
+ * in the vector lanes.  A separate per-ISA output transform (bfinish /
+ * ffinish, the same multiply-then-add order in every set) turns
+ * accumulators into scale * acc + bias (+ relu).
  *
  * Weights are rearranged ONCE at model load (beenet_*_prepare) into the
  * lane layout below; the layout is the same for every kernel set, so a set
@@ -49,9 +51,9 @@ typedef struct {
   uint32_t rows, n;
 } BeenetBTaps;
 
-/* Float micro-kernel operands for np output pixels (fgemv; fdw: one) that
- * share their window shape: rows x taps runs of n inputs; run (r, t) of
- * pixel p starts at a + p * a_ps + r * a_rs + t * a_ts.
+/* Float micro-kernel operands for np output pixels that share their
+ * window shape: rows x taps runs of n inputs; run (r, t) of pixel p starts
+ * at a + p * a_ps + r * a_rs + t * a_ts.
  *  gemv: weight of input i of run (r, t), lane l of block b at
  *        w[b * w_bs + r * w_rs + t * w_ts + i * BEENET_LANES + l];
  *  dw (depthwise, channels in lanes): weight of channel i of run (r, t) at
@@ -80,7 +82,8 @@ typedef struct BeenetKernels {
    * np pixels and nb blocks (runs in order r, t, i per lane, as the
    * portable one). */
   void (*fgemv) (const BeenetFTaps *t, uint32_t nb, float *acc);
-  /* acc[i] = sum over runs of a * w for i < n (acc is overwritten). */
+  /* acc[p * n + i] = sum over runs of a * w for i < n, np pixels (acc is
+   * overwritten). */
   void (*fdw) (const BeenetFTaps *t, float *acc);
   /* Output transforms, i < n: v = scale[i] * x + bias[i], then 0 if relu
    * and v < 0, with x = (float) (valid - 2 * acc[i]) (binary) or acc[i]

@@ -46,7 +46,7 @@ MIX = {"keywords": 0.58, "unknown_words": 0.20, "speech_crops": 0.15, "silence":
 SETS = {"clean": None, "babble10": ("babble", 10.0), "babble0": ("babble", 0.0),
         "noise5": ("sound", 5.0)}
 BLOCK_SECONDS = 30.0
-DEFAULT_MINUTES = {"test": (60.0, 30.0), "val": (20.0, 10.0)}
+DEFAULT_MINUTES = {"test": (60.0, 30.0), "val": (60.0, 20.0)}
 
 
 def _rms2(x):

@@ -28,6 +28,9 @@
 #if defined(BEENET_HAVE_AVX2) || defined(BEENET_HAVE_AVX512)
 #include <immintrin.h>
 #endif
+#if defined(BEENET_HAVE_NEON)
+#include <arm_neon.h>
+#endif
 
 static double
 now (void)
@@ -138,6 +141,43 @@ peak_avx512 (uint32_t seed, uint32_t *sink)
 }
 #endif
 
+#if defined(BEENET_HAVE_NEON)
+/* NEON: 4 blocks of 4 registers, XOR + CNT into byte counters widened
+ * with UADDLP/UADALP every 31 steps (the sequence of bdot_neon). */
+static uint64_t
+peak_neon (uint32_t seed, uint32_t *sink)
+{
+  const uint32x4_t inc = vdupq_n_u32 (0x9e3779b9u);
+  uint32x4_t a = vdupq_n_u32 (seed), w[16], c32[16];
+  uint8x16_t c8[16];
+#pragma GCC unroll 16
+  for (int v = 0; v < 16; v++) {
+    w[v] = vdupq_n_u32 (seed * (3u + 2u * (unsigned) v));
+    c8[v] = vdupq_n_u8 (0);
+    c32[v] = vdupq_n_u32 (0);
+  }
+  for (uint32_t i = 0; i < PEAK_STEPS / 31; i++) {
+    for (int k = 0; k < 31; k++) {
+#pragma GCC unroll 16
+      for (int v = 0; v < 16; v++)
+        c8[v] = vaddq_u8 (c8[v],
+            vcntq_u8 (vreinterpretq_u8_u32 (veorq_u32 (a, w[v]))));
+      a = vaddq_u32 (a, inc);
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < 16; v++) {
+      c32[v] = vpadalq_u16 (c32[v], vpaddlq_u8 (c8[v]));
+      c8[v] = vdupq_n_u8 (0);
+    }
+  }
+#pragma GCC unroll 16
+  for (int v = 1; v < 16; v++)
+    c32[0] = vaddq_u32 (c32[0], c32[v]);
+  *sink += vaddvq_u32 (c32[0]);
+  return (uint64_t) (PEAK_STEPS / 31) * 31 * 16 * 128;
+}
+#endif
+
 typedef uint64_t (*PeakFn) (uint32_t seed, uint32_t *sink);
 
 static PeakFn
@@ -150,6 +190,10 @@ peak_fn (const char *set)
 #if defined(BEENET_HAVE_AVX2)
   if (strcmp (set, "avx2") == 0)
     return peak_avx2;
+#endif
+#if defined(BEENET_HAVE_NEON)
+  if (strcmp (set, "neon") == 0)
+    return peak_neon;
 #endif
   return strcmp (set, "portable") == 0 ? peak_portable : NULL;
 }
@@ -322,8 +366,9 @@ inbounds_macs (const BeenetConvGeom *g)
 
 /* ---- main -------------------------------------------------------------- */
 
-static const char *const set_names[] = { "portable", "avx2", "avx512" };
-enum { N_SETS = 3 };
+static const char *const set_names[] = { "portable", "avx2", "avx512",
+  "neon" };
+enum { N_SETS = 4 };
 
 static void
 time_layer (const Layer *ly, const BeenetKernels *const *sets,

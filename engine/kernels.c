@@ -30,6 +30,17 @@ avx2_supported (void)
 }
 #endif
 
+#if defined(BEENET_HAVE_NEON)
+extern const BeenetKernels beenet_kernels_neon;
+/* Advanced SIMD is part of the aarch64 base architecture (and of its Linux
+ * ABI): nothing to check at run time. */
+static bool
+neon_supported (void)
+{
+  return true;
+}
+#endif
+
 /* Best first. */
 static const BeenetKernelCandidate candidates[] = {
 #if defined(BEENET_HAVE_AVX512)
@@ -37,6 +48,9 @@ static const BeenetKernelCandidate candidates[] = {
 #endif
 #if defined(BEENET_HAVE_AVX2)
   { &beenet_kernels_avx2, avx2_supported },
+#endif
+#if defined(BEENET_HAVE_NEON)
+  { &beenet_kernels_neon, neon_supported },
 #endif
   { &beenet_kernels_portable, NULL },
 };

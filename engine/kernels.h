@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 /* Output channels per weight block (one AVX-512 register of 32-bit lanes,
- * two AVX2 registers). */
+ * two AVX2 registers, four NEON registers). */
 #define BEENET_LANES 16u
 /* Blocks one micro-kernel call handles at most (accumulators in registers). */
 #define BEENET_UK_MAX_BLOCKS 4u
@@ -152,7 +152,7 @@ typedef struct {
  * Honours the environment variable BEENET_KERNELS=<name> to force a set
  * (ignored if that set is not compiled in or not supported). */
 const BeenetKernels *beenet_kernels_select (void);
-/* Lookup by name ("portable", "avx2", "avx512"); NULL if not compiled in or
+/* Lookup by name ("portable", "avx2", "avx512", "neon"); NULL if not compiled in or
  * not supported by this CPU.  For tests comparing implementations. */
 const BeenetKernels *beenet_kernels_get (const char *name);
 /* Whether a set of that name is compiled into this build (supported by

@@ -2,6 +2,7 @@
 # Set up, build and run the whole gst-beenet test suite, twice:
 #   build/       normal build (-Werror), every suite incl. the Python trainer tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build of the C code
+# then the aarch64 NEON kernels under qemu-user (tools/test-aarch64.sh).
 # This is the README's test command and what CI (.ci/run) runs.
 set -eu
 cd "$(dirname "$0")/.."
@@ -29,9 +30,17 @@ meson compile -C build-asan
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite acceptance
-# One closing line over both builds, counted from meson's JSON test logs.
-/usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
-import json, sys
+# The aarch64 NEON kernel set: the standalone kernel test cross-compiled and
+# run under qemu-user (installs gcc-aarch64-linux-gnu and qemu-user when
+# missing, ~20 s; the step itself ~10 s).  Exit 77 = SKIPPED (no toolchain
+# could be installed), counted as a skip below; any other failure fails
+# the run after the summary.
+aarch64_rc=0
+tools/test-aarch64.sh || aarch64_rc=$?
+# One closing line over both builds, counted from meson's JSON test logs,
+# plus the aarch64 step as one test.
+AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, os, sys
 ok = bad = skip = 0
 for path in sys.argv[1:]:
     for line in open(path, encoding="utf-8"):
@@ -39,5 +48,16 @@ for path in sys.argv[1:]:
         if r in ("OK", "EXPECTEDFAIL"): ok += 1
         elif r == "SKIP": skip += 1
         else: bad += 1
+rc = int(os.environ["AARCH64_RC"])
+if rc == 0: ok += 1
+elif rc == 77:
+    skip += 1
+    print("run-tests: aarch64 NEON kernel test SKIPPED")
+else:
+    bad += 1
+    print("run-tests: aarch64 NEON kernel test FAILED")
 print("run-tests: %d passed, %d failed, %d skipped" % (ok, bad, skip))
 PY
+if [ "$aarch64_rc" -ne 0 ] && [ "$aarch64_rc" -ne 77 ]; then
+  exit 1
+fi

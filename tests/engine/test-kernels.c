@@ -448,9 +448,10 @@ END_TEST
 /* engine/kernels-avx512.c built on tests/engine/avx512-emu.h. */
 extern const BeenetKernels beenet_kernels_avx512_emulated;
 static const char *const kernel_names[] = { "portable", "avx2", "avx512",
-  "avx512-emulated" };
+  "neon", "avx512-emulated" };
 #else
-static const char *const kernel_names[] = { "portable", "avx2", "avx512" };
+static const char *const kernel_names[] = { "portable", "avx2", "avx512",
+  "neon" };
 #endif
 
 static const BeenetKernels *

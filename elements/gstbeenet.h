@@ -27,7 +27,7 @@ GType gst_beenet_policy_get_type (void);
 
 /* Defaults.  The threshold default is the shipped model's recommended one
  * (beenet.threshold of models/kws12.gguf, chosen on validation data). */
-#define GST_BEENET_DEFAULT_THRESHOLD 0.5
+#define GST_BEENET_DEFAULT_THRESHOLD 0.75
 #define GST_BEENET_DEFAULT_POLICY BEENET_POLICY_ENTROPY
 #define GST_BEENET_DEFAULT_INTERVAL (GST_SECOND / 2)
 #define GST_BEENET_MIN_INTERVAL (10 * GST_MSECOND)

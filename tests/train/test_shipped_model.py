@@ -40,7 +40,8 @@ class ShippedModel(unittest.TestCase):
         self.assertLessEqual(os.path.getsize(MODEL), 256 * 1024)
         d = self.model.detection_defaults
         self.assertTrue(0.0 < d["threshold"] <= 1.0, d)
-        self.assertGreater(d["smoothing_ms"], 0.0)
+        self.assertGreaterEqual(d["smoothing_ms"], 0.0)
+        self.assertGreater(d["refractory_ms"], 0.0)
         self.assertEqual(self.model.labels[:2], ["_silence_", "_unknown_"])
 
 

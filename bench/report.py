@@ -34,6 +34,13 @@ KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go
 KWS_THRESHOLD = "1e-20"
 
 
+def element_default_threshold() -> str:
+    """The element's early-exit threshold default, as written in its header."""
+    with open(os.path.join(ROOT, "elements", "gstbeenet.h")) as f:
+        m = re.search(r"#define GST_BEENET_DEFAULT_THRESHOLD\s+([0-9.]+)", f.read())
+    return m.group(1) if m else "?"
+
+
 def log(msg):
     print("report: " + msg, file=sys.stderr, flush=True)
 
@@ -445,9 +452,10 @@ class Bench:
             w("```")
             w("")
             w("`beenet` runs with its defaults (built-in model = `models/kws12.gguf`, a window every 500 ms, "
-              "entropy threshold 0.5, keyword detector on). pocketsphinx (5prealpha, Debian's en-us acoustic "
-              "model) runs in keyword-spotting mode: `kws=` a keyphrase list of the ten keywords, each with "
-              "threshold %s (the element's other properties at their defaults)." % KWS_THRESHOLD)
+              "entropy threshold %s (`GST_BEENET_DEFAULT_THRESHOLD`), keyword detector on). pocketsphinx "
+              "(5prealpha, Debian's en-us acoustic model) runs in keyword-spotting mode: `kws=` a keyphrase list "
+              "of the ten keywords, each with threshold %s (the element's other properties at their defaults)."
+              % (element_default_threshold(), KWS_THRESHOLD))
             w("")
             w("| element | CPU s (median, whole pipeline) | CPU s minus identity | CPU s per audio s | "
               "peak RSS MiB | RSS minus identity MiB |")

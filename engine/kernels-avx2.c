@@ -280,6 +280,68 @@ ffinish_avx2 (const float *acc, uint32_t n, const float *scale,
     o[i] = finish1 (scale[i], acc[i], bias[i], relu);
 }
 
+/* ---- elementwise add, global average pool ----------------------------- */
+
+/* relu as max(0, v) (see finish8): -0.0 and NaN pass like the portable
+ * `v < 0 ? 0 : v`. */
+TARGET static void
+add_avx2 (const float *a, const float *b, size_t n, bool relu, float *o)
+{
+  const __m256 z = _mm256_setzero_ps ();
+  size_t i = 0;
+  if (relu) {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps (o + i, _mm256_max_ps (z,
+              _mm256_add_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i))));
+    for (; i < n; i++) {
+      const float v = a[i] + b[i];
+      o[i] = v < 0.0f ? 0.0f : v;
+    }
+  } else {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps (o + i,
+          _mm256_add_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i)));
+    for (; i < n; i++)
+      o[i] = a[i] + b[i];
+  }
+}
+
+/* Channels in the lanes, 32 then 8 at a time, pixels summed in order from
+ * +0.0 (as the portable loop), then one multiply. */
+TARGET static void
+gap_avx2 (const float *in, size_t hw, uint32_t c, float scale, float *out)
+{
+  const __m256 s = _mm256_set1_ps (scale);
+  uint32_t ch = 0;
+  for (; ch + 32 <= c; ch += 32) {
+    __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0;
+    const float *p = in + ch;
+    for (size_t q = 0; q < hw; q++, p += c) {
+      a0 = _mm256_add_ps (a0, _mm256_loadu_ps (p));
+      a1 = _mm256_add_ps (a1, _mm256_loadu_ps (p + 8));
+      a2 = _mm256_add_ps (a2, _mm256_loadu_ps (p + 16));
+      a3 = _mm256_add_ps (a3, _mm256_loadu_ps (p + 24));
+    }
+    _mm256_storeu_ps (out + ch, _mm256_mul_ps (a0, s));
+    _mm256_storeu_ps (out + ch + 8, _mm256_mul_ps (a1, s));
+    _mm256_storeu_ps (out + ch + 16, _mm256_mul_ps (a2, s));
+    _mm256_storeu_ps (out + ch + 24, _mm256_mul_ps (a3, s));
+  }
+  for (; ch + 8 <= c; ch += 8) {
+    __m256 a0 = _mm256_setzero_ps ();
+    const float *p = in + ch;
+    for (size_t q = 0; q < hw; q++, p += c)
+      a0 = _mm256_add_ps (a0, _mm256_loadu_ps (p));
+    _mm256_storeu_ps (out + ch, _mm256_mul_ps (a0, s));
+  }
+  for (; ch < c; ch++) {
+    float acc = 0.0f;
+    for (size_t q = 0; q < hw; q++)
+      acc += in[q * c + ch];
+    out[ch] = acc * scale;
+  }
+}
+
 const BeenetKernels beenet_kernels_avx2 = {
   .name = "avx2",
   .pack_signs = pack_signs_avx2,
@@ -288,6 +350,8 @@ const BeenetKernels beenet_kernels_avx2 = {
   .fdw = fdw_avx2,
   .bfinish = bfinish_avx2,
   .ffinish = ffinish_avx2,
+  .add = add_avx2,
+  .gap = gap_avx2,
 };
 
 #endif

@@ -236,6 +236,38 @@ ffinish_avx512 (const float *acc, uint32_t n, const float *scale,
   }
 }
 
+/* ---- elementwise add, global average pool ----------------------------- */
+
+/* relu as max(0, v) (see finish16).  Tails masked. */
+TARGET static void
+add_avx512 (const float *a, const float *b, size_t n, bool relu, float *o)
+{
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = low_mask ((uint32_t) (n - i < 16 ? n - i : 16));
+    __m512 v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, a + i),
+        _mm512_maskz_loadu_ps (m, b + i));
+    if (relu)
+      v = _mm512_max_ps (_mm512_setzero_ps (), v);
+    _mm512_mask_storeu_ps (o + i, m, v);
+  }
+}
+
+/* Channels in the lanes, 16 at a time (tail masked), pixels summed in
+ * order from +0.0 (as the portable loop), then one multiply. */
+TARGET static void
+gap_avx512 (const float *in, size_t hw, uint32_t c, float scale, float *out)
+{
+  const __m512 s = _mm512_set1_ps (scale);
+  for (uint32_t ch = 0; ch < c; ch += 16) {
+    const __mmask16 m = low_mask (c - ch);
+    __m512 acc = _mm512_setzero_ps ();
+    const float *p = in + ch;
+    for (size_t q = 0; q < hw; q++, p += c)
+      acc = _mm512_add_ps (acc, _mm512_maskz_loadu_ps (m, p));
+    _mm512_mask_storeu_ps (out + ch, m, _mm512_mul_ps (acc, s));
+  }
+}
+
 extern const BeenetKernels KERNELS;
 const BeenetKernels KERNELS = {
   .name = KERNELS_NAME,
@@ -245,6 +277,8 @@ const BeenetKernels KERNELS = {
   .fdw = fdw_avx512,
   .bfinish = bfinish_avx512,
   .ffinish = ffinish_avx512,
+  .add = add_avx512,
+  .gap = gap_avx512,
 };
 
 #endif

@@ -291,6 +291,71 @@ ffinish_neon (const float *acc, uint32_t n, const float *scale,
 }
 
 extern const BeenetKernels beenet_kernels_neon;
+/* ---- elementwise add, global average pool ----------------------------- */
+
+/* relu as a select on v < 0 (see finish4; FMAX would turn -0.0 into +0.0). */
+INLINE float32x4_t
+relu4 (float32x4_t v)
+{
+  const float32x4_t zero = vdupq_n_f32 (0.0f);
+  return vbslq_f32 (vcltq_f32 (v, zero), zero, v);
+}
+
+static void
+add_neon (const float *a, const float *b, size_t n, bool relu, float *o)
+{
+  size_t i = 0;
+  if (relu) {
+    for (; i + 4 <= n; i += 4)
+      vst1q_f32 (o + i, relu4 (vaddq_f32 (vld1q_f32 (a + i),
+                  vld1q_f32 (b + i))));
+    for (; i < n; i++) {
+      const float v = a[i] + b[i];
+      o[i] = v < 0.0f ? 0.0f : v;
+    }
+  } else {
+    for (; i + 4 <= n; i += 4)
+      vst1q_f32 (o + i, vaddq_f32 (vld1q_f32 (a + i), vld1q_f32 (b + i)));
+    for (; i < n; i++)
+      o[i] = a[i] + b[i];
+  }
+}
+
+/* Channels in the lanes, 16 then 4 at a time, pixels summed in order from
+ * +0.0 (as the portable loop), then one multiply. */
+static void
+gap_neon (const float *in, size_t hw, uint32_t c, float scale, float *out)
+{
+  uint32_t ch = 0;
+  for (; ch + 16 <= c; ch += 16) {
+    float32x4_t a0 = vdupq_n_f32 (0.0f), a1 = a0, a2 = a0, a3 = a0;
+    const float *p = in + ch;
+    for (size_t q = 0; q < hw; q++, p += c) {
+      a0 = vaddq_f32 (a0, vld1q_f32 (p));
+      a1 = vaddq_f32 (a1, vld1q_f32 (p + 4));
+      a2 = vaddq_f32 (a2, vld1q_f32 (p + 8));
+      a3 = vaddq_f32 (a3, vld1q_f32 (p + 12));
+    }
+    vst1q_f32 (out + ch, vmulq_n_f32 (a0, scale));
+    vst1q_f32 (out + ch + 4, vmulq_n_f32 (a1, scale));
+    vst1q_f32 (out + ch + 8, vmulq_n_f32 (a2, scale));
+    vst1q_f32 (out + ch + 12, vmulq_n_f32 (a3, scale));
+  }
+  for (; ch + 4 <= c; ch += 4) {
+    float32x4_t a0 = vdupq_n_f32 (0.0f);
+    const float *p = in + ch;
+    for (size_t q = 0; q < hw; q++, p += c)
+      a0 = vaddq_f32 (a0, vld1q_f32 (p));
+    vst1q_f32 (out + ch, vmulq_n_f32 (a0, scale));
+  }
+  for (; ch < c; ch++) {
+    float acc = 0.0f;
+    for (size_t q = 0; q < hw; q++)
+      acc += in[q * c + ch];
+    out[ch] = acc * scale;
+  }
+}
+
 const BeenetKernels beenet_kernels_neon = {
   .name = "neon",
   .pack_signs = pack_signs_neon,
@@ -299,6 +364,8 @@ const BeenetKernels beenet_kernels_neon = {
   .fdw = fdw_neon,
   .bfinish = bfinish_neon,
   .ffinish = ffinish_neon,
+  .add = add_neon,
+  .gap = gap_neon,
 };
 
 #endif

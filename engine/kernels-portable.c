@@ -115,6 +115,32 @@ ffinish_portable (const float *acc, uint32_t n, const float *scale,
     o[i] = finish (scale[i], acc[i], bias[i], relu);
 }
 
+static void
+add_portable (const float *a, const float *b, size_t n, bool relu, float *o)
+{
+  if (relu) {
+    for (size_t i = 0; i < n; i++) {
+      const float v = a[i] + b[i];
+      o[i] = v < 0.0f ? 0.0f : v;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++)
+      o[i] = a[i] + b[i];
+  }
+}
+
+static void
+gap_portable (const float *in, size_t hw, uint32_t c, float scale, float *out)
+{
+  for (uint32_t ch = 0; ch < c; ch++)
+    out[ch] = 0.0f;
+  for (size_t p = 0; p < hw; p++)
+    for (uint32_t ch = 0; ch < c; ch++)
+      out[ch] += in[p * c + ch];
+  for (uint32_t ch = 0; ch < c; ch++)
+    out[ch] *= scale;
+}
+
 const BeenetKernels beenet_kernels_portable = {
   .name = "portable",
   .pack_signs = pack_signs_portable,
@@ -123,4 +149,6 @@ const BeenetKernels beenet_kernels_portable = {
   .fdw = fdw_portable,
   .bfinish = bfinish_portable,
   .ffinish = ffinish_portable,
+  .add = add_portable,
+  .gap = gap_portable,
 };

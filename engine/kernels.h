@@ -93,6 +93,17 @@ typedef struct BeenetKernels {
       const float *scale, const float *bias, bool relu, float *o);
   void (*ffinish) (const float *acc, uint32_t n, const float *scale,
       const float *bias, bool relu, float *o);
+  /* Elementwise o[i] = a[i] + b[i] for i < n, then `v < 0 ? 0 : v` if relu
+   * (so -0.0 and NaN pass unchanged); o may equal a or b.  Identical bits
+   * in every set. */
+  void (*add) (const float *a, const float *b, size_t n, bool relu,
+      float *o);
+  /* Global average pool of hw pixels of c channels (HWC): out[ch] =
+   * (0.0f + in[ch] + in[c + ch] + ... in pixel order) * scale, channels in
+   * the lanes, so every set gives identical bits.  out must not overlap
+   * in. */
+  void (*gap) (const float *in, size_t hw, uint32_t c, float scale,
+      float *out);
 } BeenetKernels;
 
 extern const BeenetKernels beenet_kernels_portable;

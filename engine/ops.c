@@ -306,18 +306,8 @@ add_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 static void
 add_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
-  const float *a = ctx->acts[n->inputs[0]], *b = ctx->acts[n->inputs[1]];
-  float *o = ctx->acts[n->index + 1];
-  const size_t len = beenet_shape_size (n->out);
-  if (n->relu) {
-    for (size_t i = 0; i < len; i++) {
-      float v = a[i] + b[i];
-      o[i] = v < 0.0f ? 0.0f : v;
-    }
-  } else {
-    for (size_t i = 0; i < len; i++)
-      o[i] = a[i] + b[i];
-  }
+  ctx->k->add (ctx->acts[n->inputs[0]], ctx->acts[n->inputs[1]],
+      beenet_shape_size (n->out), n->relu, ctx->acts[n->index + 1]);
 }
 
 /* ---- pools ------------------------------------------------------------- */
@@ -422,18 +412,9 @@ gap_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 static void
 gap_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
-  const float *in = ctx->acts[n->inputs[0]];
-  float *out = ctx->acts[n->index + 1];
-  const uint32_t c = n->in.c;
   const size_t hw = (size_t) n->in.h * n->in.w;
-  for (uint32_t ch = 0; ch < c; ch++)
-    out[ch] = 0.0f;
-  for (size_t p = 0; p < hw; p++)
-    for (uint32_t ch = 0; ch < c; ch++)
-      out[ch] += in[p * c + ch];
-  const float inv = 1.0f / (float) hw;
-  for (uint32_t ch = 0; ch < c; ch++)
-    out[ch] *= inv;
+  ctx->k->gap (ctx->acts[n->inputs[0]], hw, n->in.c, 1.0f / (float) hw,
+      ctx->acts[n->index + 1]);
 }
 
 /* ---- exit -------------------------------------------------------------- */

@@ -13,9 +13,10 @@
  *     the same bits as with the portable set; beenet_conv2d (dense,
  *     depthwise, grouped) and beenet_dense within float rounding;
  *   - each micro-kernel directly (pack_signs, bdot, fgemv, fdw, bfinish,
- *     ffinish) with odd strides, row counts (0 included), run lengths
- *     across the 31-word byte-counter limit, and transform inputs with
- *     -0.0, infinities and NaN.
+ *     ffinish, add, gap) with odd strides, row counts (0 included), run
+ *     lengths across the 31-word byte-counter limit, vector tails, and
+ *     transform / add / pool inputs with -0.0, infinities and NaN (add and
+ *     gap must give the same bits as the portable set).
  * The portable set is itself checked against a naive sign-product
  * reference for the binary ops.
  *
@@ -687,6 +688,71 @@ test_finish (const BeenetKernels *k, const BeenetKernels *ref)
   free (iacc); free (facc); free (scale); free (bias); free (got); free (want);
 }
 
+/* Mostly ordinary values (so sums round), with -0.0, infinities and NaN. */
+static float
+mixed_float (void)
+{
+  return rnd (6) ? rndf () * 100.0f : special_float ();
+}
+
+/* Elementwise add (+relu) and global average pool: identical bits to the
+ * portable set, and to a naive loop written here (which catches a
+ * reference that drifted from `v < 0 ? 0 : v` or from pixel order). */
+static void
+test_add_gap (const BeenetKernels *k, const BeenetKernels *ref)
+{
+  char what[80];
+  const size_t n = rnd (4) ? rnd (70) : rnd (700);
+  const bool relu = rnd (2);
+  float *a = xmalloc (sizeof (float) * (n + 1)), *b = xmalloc (sizeof (float) * (n + 1));
+  float *got = xmalloc (sizeof (float) * (n + 1)), *want = xmalloc (sizeof (float) * (n + 1));
+  for (size_t i = 0; i < n; i++) {
+    a[i] = mixed_float ();
+    /* Some exact cancellations (+0.0) and sums of two -0.0. */
+    b[i] = rnd (8) ? mixed_float () : (rnd (2) ? -a[i] : -0.0f);
+    if (b[i] == -0.0f && !rnd (2))
+      a[i] = -0.0f;
+  }
+  k->add (a, b, n, relu, got);
+  ref->add (a, b, n, relu, want);
+  snprintf (what, sizeof what, "add n %zu relu %d", n, (int) relu);
+  check_exact_f (what, got, want, n);
+  for (size_t i = 0; i < n; i++) {
+    const float v = a[i] + b[i];
+    want[i] = relu && v < 0.0f ? 0.0f : v;
+  }
+  snprintf (what, sizeof what, "add n %zu relu %d (vs naive)", n, (int) relu);
+  check_exact_f (what, got, want, n);
+  /* In place (o == a). */
+  memcpy (got, a, sizeof (float) * n);
+  k->add (got, b, n, relu, got);
+  snprintf (what, sizeof what, "add in place n %zu relu %d", n, (int) relu);
+  check_exact_f (what, got, want, n);
+  free (a); free (b); free (got); free (want);
+
+  const size_t hw = 1 + rnd (rnd (4) ? 12 : 60);
+  const uint32_t c = 1 + rnd (rnd (2) ? 40 : 300);
+  const float scale = 1.0f / (float) hw;
+  float *in = xmalloc (sizeof (float) * hw * c);
+  float *go = xmalloc (sizeof (float) * c), *wo = xmalloc (sizeof (float) * c);
+  const bool specials = rnd (4) == 0;
+  for (size_t i = 0; i < hw * c; i++)
+    in[i] = specials ? mixed_float () : rndf () * 100.0f;
+  k->gap (in, hw, c, scale, go);
+  ref->gap (in, hw, c, scale, wo);
+  snprintf (what, sizeof what, "gap hw %zu c %u", hw, c);
+  check_exact_f (what, go, wo, c);
+  for (uint32_t ch = 0; ch < c; ch++) {
+    float acc = 0.0f;
+    for (size_t p = 0; p < hw; p++)
+      acc += in[p * c + ch];
+    wo[ch] = acc * scale;
+  }
+  snprintf (what, sizeof what, "gap hw %zu c %u (vs naive)", hw, c);
+  check_exact_f (what, go, wo, c);
+  free (in); free (go); free (wo);
+}
+
 /* ---- one set ----------------------------------------------------------- */
 
 /* Shapes like the shipped networks' layers (3x3 binary convs on 64..256
@@ -755,7 +821,8 @@ run_set (const BeenetKernels *k, const BeenetKernels *ref, unsigned iters,
       test_fgemv (k, ref);
       test_fdw (k, ref);
       test_finish (k, ref);
-      c.micro += 5;
+      test_add_gap (k, ref);
+      c.micro += 6;
     }
   }
   return c;

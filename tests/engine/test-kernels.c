@@ -681,6 +681,74 @@ START_TEST (test_kernel_set_float)
 }
 END_TEST
 
+/* Same bits, NaN matching any NaN (payloads are not part of the
+ * contract); -0.0 and +0.0 differ. */
+static void
+assert_same_bits (const BeenetKernels *k, const float *got, const float *want,
+    size_t n, const char *what)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (isnan (got[i]) && isnan (want[i]))
+      continue;
+    uint32_t g, w;
+    memcpy (&g, &got[i], sizeof g);
+    memcpy (&w, &want[i], sizeof w);
+    ck_assert_msg (g == w, "%s %s: element %zu: got %.9g (0x%08x) want %.9g "
+        "(0x%08x)", k->name, what, i, got[i], g, want[i], w);
+  }
+}
+
+static float
+mixed_float (void)
+{
+  static const float special[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN,
+    -NAN, 1e-40f, -1e-40f };
+  return rnd (5) ? test_rand_float (&rng) * 37.0f
+      : special[rnd (sizeof special / sizeof special[0])];
+}
+
+/* add (+relu) and global average pool of every set: identical bits to the
+ * portable set on random lengths (vector tails), -0.0, inf and NaN. */
+START_TEST (test_kernel_set_add_gap)
+{
+  const BeenetKernels *k = kernels_or_skip (kernel_names[_i]);
+  if (!k)
+    return;
+  const BeenetKernels *ref = beenet_kernels_get ("portable");
+  rng = 9200;
+  for (int iter = 0; iter < 300; iter++) {
+    const size_t n = rnd (iter % 4 ? 80 : 1100);
+    const bool relu = rnd (2);
+    float *a = malloc (sizeof (float) * (n + 1)), *b = malloc (sizeof (float) * (n + 1));
+    float *got = malloc (sizeof (float) * (n + 1)), *want = malloc (sizeof (float) * (n + 1));
+    for (size_t i = 0; i < n; i++) {
+      a[i] = mixed_float ();
+      b[i] = rnd (6) ? mixed_float () : -a[i];
+    }
+    k->add (a, b, n, relu, got);
+    ref->add (a, b, n, relu, want);
+    assert_same_bits (k, got, want, n, relu ? "add+relu" : "add");
+    for (size_t i = 0; i < n; i++) {
+      const float v = a[i] + b[i];
+      want[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+    assert_same_bits (k, got, want, n, "add (vs naive)");
+    free (a); free (b); free (got); free (want);
+
+    const size_t hw = 1 + rnd (iter % 3 ? 16 : 70);
+    const uint32_t c = 1 + rnd (iter % 2 ? 40 : 260);
+    float *in = malloc (sizeof (float) * hw * c);
+    float *go = malloc (sizeof (float) * c), *wo = malloc (sizeof (float) * c);
+    for (size_t i = 0; i < hw * c; i++)
+      in[i] = iter % 4 ? test_rand_float (&rng) * 37.0f : mixed_float ();
+    k->gap (in, hw, c, 1.0f / (float) hw, go);
+    ref->gap (in, hw, c, 1.0f / (float) hw, wo);
+    assert_same_bits (k, go, wo, c, "gap");
+    free (in); free (go); free (wo);
+  }
+}
+END_TEST
+
 START_TEST (test_kernel_name)
 {
   const char *name = beenet_kernel_name ();
@@ -706,6 +774,8 @@ kernels_suite (void)
       (int) (sizeof kernel_names / sizeof kernel_names[0]));
   tcase_add_loop_test (tc, test_kernel_set_float, 0,
       (int) (sizeof kernel_names / sizeof kernel_names[0]));
+  tcase_add_loop_test (tc, test_kernel_set_add_gap, 0,
+      (int) (sizeof kernel_names / sizeof kernel_names[0]));
   tcase_add_test (tc, test_kernel_name);
   suite_add_tcase (s, tc);
   return s;
@@ -720,6 +790,7 @@ kernel_set_suite (int i)
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_kernel_set_binary, i, i + 1);
   tcase_add_loop_test (tc, test_kernel_set_float, i, i + 1);
+  tcase_add_loop_test (tc, test_kernel_set_add_gap, i, i + 1);
   suite_add_tcase (s, tc);
   return s;
 }

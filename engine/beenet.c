@@ -64,13 +64,35 @@ beenet_clear_error (BeenetError *err)
   }
 }
 
+/* A float is inf or NaN iff its exponent bits are all ones, i.e. iff
+ * (bits & 0x7f800000) + 0x00800000 carries into bit 31.  OR-ing that over a
+ * fixed-size block has no branch per element and vectorises at -O2 (SSE2
+ * in the baseline build); one test per block keeps the early exit. */
+#define FINITE_BLOCK 64u
+
+static inline uint32_t
+nonfinite_bit (const float *p)
+{
+  uint32_t u;
+  memcpy (&u, p, sizeof u);
+  return (u & 0x7f800000u) + 0x00800000u;
+}
+
 bool
 beenet_all_finite (const float *v, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite (v[i]))
+  size_t i = 0;
+  for (; i + FINITE_BLOCK <= n; i += FINITE_BLOCK) {
+    uint32_t bad = 0;
+    for (uint32_t j = 0; j < FINITE_BLOCK; j++)
+      bad |= nonfinite_bit (v + i + j);
+    if (bad & 0x80000000u)
       return false;
-  return true;
+  }
+  uint32_t bad = 0;
+  for (; i < n; i++)
+    bad |= nonfinite_bit (v + i);
+  return !(bad & 0x80000000u);
 }
 
 void

@@ -4,6 +4,7 @@
  * padding, float/double accumulation).  Also compares every compiled-in
  * kernel set (engine/kernels.h) with the reference directly. */
 #include "beenet.h"
+#include "beenet-private.h"
 #include "kernels.h"
 #include "test-layers.h"
 #include "test-models.h"
@@ -749,6 +750,33 @@ START_TEST (test_kernel_set_add_gap)
 }
 END_TEST
 
+/* beenet_all_finite (block-wise bit test) against isfinite() per element,
+ * one non-finite value at every position of short arrays and at random
+ * positions of long ones. */
+START_TEST (test_all_finite)
+{
+  static const float bad[] = { INFINITY, -INFINITY, NAN, -NAN };
+  static const float good[] = { 0.0f, -0.0f, 1e-40f, -1e-40f, 3.4e38f,
+    -3.4e38f, 1.0f };
+  float v[300] = { 0.0f };
+  rng = 9300;
+  for (size_t n = 0; n <= 300; n += 1 + (n > 140) * rnd (9)) {
+    for (size_t i = 0; i < n; i++)
+      v[i] = good[rnd (sizeof good / sizeof good[0])];
+    ck_assert (beenet_all_finite (v, n));
+    const size_t first = n > 140 ? rnd ((unsigned) n) : 0;
+    for (size_t i = first; i < n; i += n > 140 ? n : 1) {
+      const float keep = v[i];
+      v[i] = bad[rnd (sizeof bad / sizeof bad[0])];
+      ck_assert_msg (!beenet_all_finite (v, n), "n %zu bad at %zu", n, i);
+      /* Only the first n elements count. */
+      ck_assert (i == 0 || beenet_all_finite (v, i));
+      v[i] = keep;
+    }
+  }
+}
+END_TEST
+
 START_TEST (test_kernel_name)
 {
   const char *name = beenet_kernel_name ();
@@ -777,6 +805,7 @@ kernels_suite (void)
   tcase_add_loop_test (tc, test_kernel_set_add_gap, 0,
       (int) (sizeof kernel_names / sizeof kernel_names[0]));
   tcase_add_test (tc, test_kernel_name);
+  tcase_add_test (tc, test_all_finite);
   suite_add_tcase (s, tc);
   return s;
 }

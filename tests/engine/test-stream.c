@@ -416,20 +416,7 @@ END_TEST
 /* ---- no allocation per push or window (as in test-session.c) -------- */
 
 #if defined(BEENET_TEST_WRAP_MALLOC)
-static volatile int counting;
-static volatile long n_allocs;
-void *__real_malloc (size_t);
-void *__real_calloc (size_t, size_t);
-void *__real_realloc (void *, size_t);
-void *__real_aligned_alloc (size_t, size_t);
-void *__wrap_malloc (size_t n);
-void *__wrap_calloc (size_t a, size_t b);
-void *__wrap_realloc (void *p, size_t n);
-void *__wrap_aligned_alloc (size_t a, size_t n);
-void *__wrap_malloc (size_t n) { if (counting) n_allocs++; return __real_malloc (n); }
-void *__wrap_calloc (size_t a, size_t b) { if (counting) n_allocs++; return __real_calloc (a, b); }
-void *__wrap_realloc (void *p, size_t n) { if (counting) n_allocs++; return __real_realloc (p, n); }
-void *__wrap_aligned_alloc (size_t a, size_t n) { if (counting) n_allocs++; return __real_aligned_alloc (a, n); }
+#include "alloc-count.h"
 
 START_TEST (test_no_allocation_per_push)
 {

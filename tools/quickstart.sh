@@ -17,4 +17,4 @@ echo "quickstart: classifying $wav"
 GST_PLUGIN_PATH=$PWD/build/gst gst-launch-1.0 -m \
   filesrc location="$wav" ! decodebin ! audioconvert ! audioresample ! \
   beenet threshold=0.5 ! fakesink 2>&1 | grep -E "\(element\): beenet|ERROR|WARNING" \
-  | sed -e 's/, probabilities=([^)]*)[^,;]*//'
+  | sed -e 's/, probabilities=([^)]*)<[^>]*>//'

@@ -22,6 +22,22 @@ BeenetStatus beenet_set_errorv (BeenetError *err, BeenetStatus code,
     const char *fmt, va_list ap) BEENET_PRINTF(3, 0);
 void beenet_clear_error (BeenetError *err);
 
+/* ORC's compiled x86 code switches on flush-to-zero and denormals-are-zero
+ * in MXCSR and leaves them on.  The engine must not change the
+ * floating-point environment of the thread that calls it (in GStreamer
+ * other elements share the streaming thread), so every ORC call site saves
+ * the state before and restores it after. */
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+typedef unsigned int BeenetFpState;
+static inline BeenetFpState beenet_fp_save (void) { return _mm_getcsr (); }
+static inline void beenet_fp_restore (BeenetFpState s) { _mm_setcsr (s); }
+#else
+typedef int BeenetFpState;
+static inline BeenetFpState beenet_fp_save (void) { return 0; }
+static inline void beenet_fp_restore (BeenetFpState s) { (void) s; }
+#endif
+
 /* Validate a front-end configuration (shared by beenet_frontend_new and the
  * model loader).  `what` prefixes messages (e.g. "beenet.frontend."). */
 BeenetStatus beenet_frontend_config_validate (const BeenetFrontendConfig *c,

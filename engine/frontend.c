@@ -421,9 +421,11 @@ beenet_frontend_frame (BeenetFrontend *fe, const float *src, float *dst)
   const BeenetFrontendConfig *c = &fe->cfg;
   const int n_bins = (int) (c->fft_size / 2 + 1);
   /* frame[frame_length..fft_size) stays zero from creation. */
+  const BeenetFpState fp = beenet_fp_save ();
   beenet_orc_mul_f32 (fe->frame, src, fe->window, (int) c->frame_length);
   gst_fft_f32_fft (fe->fft, fe->frame, fe->spectrum);
   beenet_orc_power_c32 (fe->power, (const orc_uint64 *) fe->spectrum, n_bins);
+  beenet_fp_restore (fp);
   for (uint32_t b = 0; b < fe->n_blocks; b++)
     mel_block (fe->power + fe->blk_start[b], fe->blk_w + fe->blk_offset[b],
         fe->blk_len[b], fe->energy + (size_t) b * MEL_LANES);
@@ -451,6 +453,7 @@ beenet_convert_s16 (const int16_t *in, float *out, size_t n)
   if (!in || !out)
     return;
   beenet_orc_init_once ();
+  const BeenetFpState fp = beenet_fp_save ();
   while (n > 0) {
     int chunk = n > (size_t) INT_MAX ? INT_MAX : (int) n;
     beenet_orc_convert_s16_f32 (out, in, 1.0f / 32768.0f, chunk);
@@ -458,6 +461,7 @@ beenet_convert_s16 (const int16_t *in, float *out, size_t n)
     out += chunk;
     n -= (size_t) chunk;
   }
+  beenet_fp_restore (fp);
 }
 
 void
@@ -475,6 +479,7 @@ beenet_mixdown_f32 (const float *in, float *out, size_t frames,
    * input is 8-byte aligned (always true for GStreamer buffers). */
   if (channels == 2 && ((uintptr_t) in & 7u) == 0) {
     beenet_orc_init_once ();
+    const BeenetFpState fp = beenet_fp_save ();
     while (frames > 0) {
       int chunk = frames > (size_t) INT_MAX ? INT_MAX : (int) frames;
       beenet_orc_mix_stereo_f32 (out, (const orc_uint64 *) in, 0.5f, chunk);
@@ -482,6 +487,7 @@ beenet_mixdown_f32 (const float *in, float *out, size_t frames,
       out += chunk;
       frames -= (size_t) chunk;
     }
+    beenet_fp_restore (fp);
     return;
   }
   /* Unaligned stereo or more than two channels (an interleaved stride is

@@ -181,6 +181,7 @@ static size_t
 last_nonfinite (const float *x, size_t n)
 {
   int acc = 0;
+  const BeenetFpState fp = beenet_fp_save ();
   for (size_t done = 0; done < n;) {
     int chunk = n - done > (size_t) INT_MAX ? INT_MAX : (int) (n - done);
     int a = 0;
@@ -188,6 +189,7 @@ last_nonfinite (const float *x, size_t n)
     acc |= a;
     done += (size_t) chunk;
   }
+  beenet_fp_restore (fp);
   if (!acc)
     return 0;
   for (size_t i = n; i > 0; i--)

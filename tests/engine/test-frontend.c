@@ -4,6 +4,9 @@
 #include "beenet.h"
 
 #include <check.h>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -219,12 +222,13 @@ END_TEST
 
 START_TEST (test_floors)
 {
-  /* Half silence, half noise, with the default and a tiny floor (the
-   * vectorised log's range reaches FLT_MIN) against the reference, the
-   * silent frames at the floor's logarithm.  (Subnormal floors are not
-   * tested: ORC's SSE code leaves denormals-are-zero set in MXCSR, so a
-   * subnormal floor reads as 0 once any ORC program ran in the thread.) */
-  static const float floors[] = { 1e-6f, 1e-30f };
+  /* Half silence, half noise, with the default, a tiny and a subnormal
+   * floor (the vectorised log's range reaches FLT_MIN; below it the scalar
+   * path) against the reference, the silent frames at the floor's
+   * logarithm.  The subnormal floor also needs the engine to leave MXCSR
+   * alone (test_fp_state): with ORC's denormals-are-zero left on it would
+   * read as 0. */
+  static const float floors[] = { 1e-6f, 1e-30f, 1e-40f };
   BeenetFrontendConfig c;
   beenet_frontend_config_default (&c);
   float *s = calloc (c.window_samples, sizeof (float));
@@ -431,6 +435,45 @@ START_TEST (test_mixdown)
 }
 END_TEST
 
+/* ORC's x86 code switches on flush-to-zero / denormals-are-zero and never
+ * switches them off; the engine restores the caller's MXCSR around every
+ * ORC call, so no entry point changes the thread's floating-point state. */
+START_TEST (test_fp_state)
+{
+#if defined(__SSE__) || defined(__x86_64__)
+  BeenetFrontendConfig c;
+  beenet_frontend_config_default (&c);
+  const size_t W = c.window_samples;
+  float *s = calloc (2 * W, sizeof (float));
+  int16_t *pcm = calloc (W, sizeof (int16_t));
+  float *out = malloc (sizeof (float) * c.n_frames * c.n_mels);
+  uint32_t st = 9;
+  for (size_t i = 0; i < 2 * W; i++)
+    s[i] = (float) ((double) (lcg (&st) >> 8) / 8388608.0 - 1.0) * 0.1f;
+  const unsigned before = _mm_getcsr ();
+  ck_assert_uint_eq (before & 0x8040u, 0);    /* FTZ and DAZ off to start */
+  BeenetFrontend *fe;
+  ck_assert_int_eq (beenet_frontend_new (&c, &fe, NULL), BEENET_OK);
+  ck_assert_int_eq (beenet_frontend_compute (fe, s, W, out, NULL), BEENET_OK);
+  ck_assert_uint_eq (_mm_getcsr (), before);
+  beenet_convert_s16 (pcm, s, W);
+  ck_assert_uint_eq (_mm_getcsr (), before);
+  beenet_mixdown_f32 (s, s + W, W / 2, 2);
+  ck_assert_uint_eq (_mm_getcsr (), before);
+  BeenetStream *str;
+  ck_assert_int_eq (beenet_stream_new (&c, NULL, &str, NULL), BEENET_OK);
+  ck_assert_int_eq (beenet_stream_push (str, s, W, NULL), BEENET_OK);
+  ck_assert_int_eq (beenet_stream_features (str, 0, out, NULL), BEENET_OK);
+  ck_assert_uint_eq (_mm_getcsr (), before);
+  beenet_stream_free (str);
+  beenet_frontend_free (fe);
+  free (out);
+  free (pcm);
+  free (s);
+#endif
+}
+END_TEST
+
 static Suite *
 frontend_suite (void)
 {
@@ -447,6 +490,7 @@ frontend_suite (void)
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_convert_s16);
   tcase_add_test (tc, test_mixdown);
+  tcase_add_test (tc, test_fp_state);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -111,20 +111,9 @@ class FloatTwin(nn.Module):
 
     def forward(self, feats):
         x = ((feats - self.feat_mean) * self.feat_inv_std).unsqueeze(1)
-        outs = []
-        for step in self.plan:
-            kind = step[0]
-            if kind == "stem":
-                x = self.stem(x)
-            elif kind == "transition":
-                x = self.transitions[step[1]](x)
-            elif kind == "block":
-                x = self.blocks[step[1]](x)
-            else:
-                outs.append(self.heads[step[1]](x))
-                if len(outs) >= self.max_exit:
-                    break
-        return torch.stack(outs, dim=1)
+        # the trained model's own walk over the plan (stem, transitions,
+        # blocks, heads), on the twin's float modules
+        return torch.stack(BeeNet.forward(self, x, self.max_exit), dim=1)
 
 
 def export_onnx(twin: FloatTwin, shape, path: str) -> None:

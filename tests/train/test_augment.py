@@ -122,6 +122,28 @@ class TestAugmenter(unittest.TestCase):
         self.assertGreater(len(shifts), 50)
         self.assertTrue(any(k < 0 for k in shifts) and any(k > 0 for k in shifts))
 
+    def test_shift_inside_keeps_the_word(self):
+        # a 300 ms burst at 0.5-0.8 s, shifts of up to 400 ms: the burst moves
+        # both ways and by more than 100 ms, but is never cut by the window edge
+        x = np.zeros(16000, np.float32)
+        x[8000:12800] = 0.25 * np.sin(np.arange(4800, dtype=np.float32))
+        energy = float(np.dot(x, x))
+        aug = Augmenter(None, 0, dict(OFF, p_shift=1.0, shift_ms=400.0, shift_inside=True))
+        lo, hi = aug.shift_range(x)
+        self.assertEqual(hi - 1, 16000 - 12800 - 320)   # the active region ends 20 ms after the burst
+        self.assertEqual(lo, -6400)                       # 400 ms, the whole range fits
+        rng = np.random.default_rng(0)
+        starts = []
+        for _ in range(200):
+            y = aug(x, rng)
+            self.assertAlmostEqual(float(np.dot(y, y)), energy, delta=1e-3 * energy)
+            starts.append(int(np.nonzero(y)[0][0]) - 8000)
+        self.assertLess(min(starts), -1600)
+        self.assertGreater(max(starts), 1600)
+        # without shift_inside the same range cuts the burst sometimes
+        plain = Augmenter(None, 0, dict(OFF, p_shift=1.0, shift_ms=400.0))
+        self.assertEqual(plain.shift_range(x), (-6400, 6401))
+
     def test_speed(self):
         n = 16000
         t = np.arange(n) / 16000

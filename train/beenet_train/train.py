@@ -5,6 +5,8 @@ on-the-fly augmented waveforms (data.augment.Augmenter).
 """
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import math
 import os
 import random
@@ -39,6 +41,10 @@ def seed_everything(seed: int) -> None:
 # Keywords are all keyword clips (recorded voices' clips counted
 # `recorded_weight` times); the other shares are drawn fresh every epoch.
 DEFAULT_MIX = {"keywords": 0.58, "unknown_words": 0.20, "speech_crops": 0.15, "silence": 0.07}
+# corpus v2 augmentation beyond the augmenter's defaults: a word anywhere in
+# the window, never cut (a stream's windows start every interval ms wherever
+# the word is; +-100 ms only covered centred words)
+V2_AUGMENT = {"shift_ms": 250.0, "shift_inside": True}
 SENTENCES_JSON = os.path.join("_sentences_", "sentences.json")
 SOUNDS_DIR = "_sounds_"
 
@@ -89,7 +95,7 @@ class Corpus:
     def __init__(self, root: str, seed: int = 0, augment_config: Optional[Dict] = None, max_per_split=None,
                  mix: Optional[Dict] = None, recorded_weight: int = 3):
         from .data import gsc
-        from .data.augment import Augmenter
+        from .data.augment import Augmenter, AugmentConfig
         self.root = root
         self.seed = seed
         self.labels = list(getattr(gsc, "KWS12_LABELS"))
@@ -111,6 +117,9 @@ class Corpus:
             self.splits[name] = exs
         self.noise = gsc.load_background_noise(root)
         train_noise = self.noise + load_sounds(root, "train")
+        if self.v2 and not isinstance(augment_config, AugmentConfig):
+            augment_config = dict(V2_AUGMENT, **(augment_config or {}))
+        self.augment_config = augment_config
         self.augmenter = Augmenter(train_noise, seed, augment_config,
                                    speech_bank=self.sentences.get("train"))
         self._gsc = gsc
@@ -275,6 +284,43 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator, n_time: int = 2, max
 DEFAULT_FEATURE_AUG = {"p_specaugment": 0.5, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), "p_context": 0.3}
 
 
+# batches prepared ahead by the prefetch thread while the network trains on the current one
+PREFETCH = 2
+
+
+def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augment: bool, fa: Dict,
+                  seed: int, epoch: int, b: int):
+    """Batch ``b`` of an epoch: augmented waveforms -> engine features (+ VTLP).
+
+    Its random numbers come from a generator of its own, seeded with
+    (seed, epoch, b), so a batch is the same whichever thread makes it and
+    whenever: the prefetch thread can run ahead, and a resumed run needs no
+    generator state.  Runs in the prefetch thread; the front-end call and
+    most numpy work release the GIL, so it overlaps the training step."""
+    t0 = time.time()
+    rng = np.random.default_rng([seed, 3, epoch, b])
+    aug = corpus.augmenter
+    batch = items[b * batch_size:(b + 1) * batch_size]
+    feats = np.empty((len(batch), fe.n_frames, fe.n_mels), np.float32)
+    ys = np.empty(len(batch), np.int64)
+    train_ex = corpus.splits["train"]
+    for j, (kind, i, label) in enumerate(batch):
+        if kind == "silence":
+            w = aug.make_silence(rng)
+        else:
+            w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", rng)
+            if augment:
+                if (kind == "clip" and label != corpus.unknown_index and aug.speech_bank
+                        and rng.random() < fa["p_context"]):
+                    w = aug.add_context(w, rng)
+                w = aug(w, rng)
+        fe.compute(w, feats[j])
+        if augment and kind != "silence" and rng.random() < fa["p_vtlp"]:
+            feats[j] = vtlp(feats[j], float(rng.uniform(*fa["vtlp"])))
+        ys[j] = label
+    return feats, ys, time.time() - t0
+
+
 def _save_resume(path: str, state: Dict) -> None:
     tmp = path + ".tmp"
     torch.save(state, tmp)
@@ -345,9 +391,6 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     steps_per_epoch = max(1, n_epoch_items // batch_size)
     total_steps = steps_per_epoch * epochs
     budget = minutes * 60.0 if minutes else None
-    aug = corpus.augmenter
-    arng = np.random.default_rng(seed + 3)
-    frng = np.random.default_rng(seed + 4)
     best = {"score": -1.0}
     history = []
     step = 0
@@ -357,14 +400,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         st = torch.load(resume, weights_only=False)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
-        arng.bit_generator.state, frng.bit_generator.state = st["arng"], st["frng"]
         torch.set_rng_state(st["torch_rng"])
         start_epoch, start_b, step, spent = st["epoch"], st["b"], st["step"], st["spent"]
         resumed_minutes = spent / 60.0
         best, history = st["best"], st["history"]
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
                                                                           spent / 60))
-    feats = np.empty((batch_size, fe.n_frames, fe.n_mels), np.float32)
+    batch_fe = Frontend()      # the prefetch thread's own front-end
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="beenet-batches")
     t_train = time.time() - spent
     last_save = time.time()
     stop = False
@@ -379,7 +422,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         correct = np.zeros(E)
         t_ep = time.time()
         t_feat = 0.0
-        for b in range(start_b if epoch == start_epoch else 0, steps_per_epoch):
+        first_b = start_b if epoch == start_epoch else 0
+        make_batch = functools.partial(prepare_batch, corpus, batch_fe, items, batch_size, augment, fa, seed, epoch)
+        pending = {nb: pool.submit(make_batch, nb)
+                   for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
+        for b in range(first_b, steps_per_epoch):
             # progress in [0, 1): by steps or by the wall-clock budget, whichever is further
             prog = step / total_steps
             if budget:
@@ -389,7 +436,6 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 break
             if resume and time.time() - last_save > resume_minutes * 60:
                 _save_resume(resume, {"model": model.state_dict(), "opt": opt.state_dict(),
-                                      "arng": arng.bit_generator.state, "frng": frng.bit_generator.state,
                                       "torch_rng": torch.get_rng_state(), "epoch": epoch, "b": b,
                                       "step": step, "spent": time.time() - t_train, "best": best,
                                       "history": history})
@@ -397,25 +443,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
             batch = items[b * batch_size:(b + 1) * batch_size]
-            ys = np.empty(len(batch), np.int64)
-            tf0 = time.time()
-            for j, (kind, i, label) in enumerate(batch):
-                if kind == "silence":
-                    w = aug.make_silence(arng)
-                else:
-                    w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", arng)
-                    if augment:
-                        if (kind == "clip" and label != corpus.unknown_index and aug.speech_bank
-                                and arng.random() < fa["p_context"]):
-                            w = aug.add_context(w, arng)
-                        w = aug(w, arng)
-                fe.compute(w, feats[j])
-                if augment and kind != "silence" and frng.random() < fa["p_vtlp"]:
-                    feats[j] = vtlp(feats[j], float(frng.uniform(*fa["vtlp"])))
-                ys[j] = label
-            t_feat += time.time() - tf0
-            x = model.normalise(torch.from_numpy(feats[:len(batch)]))
+            feats, ys, tb_feat = pending.pop(b).result()
+            for nb in range(b + 1, min(b + 1 + PREFETCH, steps_per_epoch)):
+                if nb not in pending:
+                    pending[nb] = pool.submit(make_batch, nb)
+            t_feat += tb_feat
+            x = model.normalise(torch.from_numpy(feats))
             if augment and fa["p_specaugment"] > 0:
+                frng = np.random.default_rng([seed, 4, epoch, b])
                 sel = [j for j in range(len(batch)) if frng.random() < fa["p_specaugment"]]
                 if sel:
                     x[sel] = spec_augment(x[sel].clone(), frng)
@@ -431,6 +466,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             n_seen += len(batch)
             for k, o in enumerate(outs):
                 correct[k] += float((o.argmax(1) == y).sum())
+        for f in pending.values():
+            f.cancel()
         if n_seen == 0:
             break
         vl = predict_logits(model, val_feats)
@@ -447,6 +484,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                     "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if stop:
             break
+    pool.shutdown(wait=True)
     model.load_state_dict(best["state_dict"])
     model.eval()
     # Recommended threshold: chosen on the validation split (never on test).
@@ -467,7 +505,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "val_final_accuracy": final_acc, "wall_minutes": round(wall / 60.0, 2),
         "exit_weights": [float(w) for w in w_exit], "torch": torch.__version__,
         "feature_aug": {k: list(v) if isinstance(v, tuple) else v for k, v in fa.items()},
-        "augment": bool(augment), "augment_config": augment_config or {},
+        "augment": bool(augment), "augment_config": corpus.augment_config or {},
         "mix": corpus.mix if corpus.v2 else None, "recorded_weight": corpus.recorded_weight,
         "train_minutes": round((time.time() - t_train) / 60.0, 2),
         "resumed_after_minutes": round(resumed_minutes, 2),

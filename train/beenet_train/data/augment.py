@@ -4,6 +4,11 @@
 with its own probability:
 
 1. time shift: integer shift uniform in [-shift_ms, +shift_ms], zero fill;
+   with ``shift_inside`` the range is narrowed per clip so the clip's active
+   region (``audio.active_region``, -40 dB) stays inside the window: a large
+   ``shift_ms`` then moves a word anywhere in the window without cutting it,
+   as in a stream where windows start every ``interval`` ms wherever the
+   word is;
 2. speed/pitch perturbation ("tape speed"): the clip is resampled by a
    factor uniform in ``speed`` around its centre with linear
    interpolation (``np.interp``); factor > 1 is faster and higher;
@@ -41,6 +46,7 @@ from .audio import CLIP_SAMPLES, SAMPLE_RATE
 class AugmentConfig:
     p_shift: float = 1.0
     shift_ms: float = 100.0
+    shift_inside: bool = False          # never shift the active region out of the window
     p_speed: float = 0.5
     speed: tuple = (0.9, 1.1)
     p_reverb: float = 0.25
@@ -182,6 +188,17 @@ class Augmenter:
                                                   np.linspace(0, 1, ramp, dtype=np.float32)])
         return (x + ctx).astype(np.float32)
 
+    def shift_range(self, x: np.ndarray) -> tuple:
+        """[lo, hi) of the shift in samples for this clip (see ``shift_inside``)."""
+        s = int(round(self.config.shift_ms * SAMPLE_RATE / 1000))
+        lo, hi = -s, s
+        if self.config.shift_inside:
+            from .audio import active_region
+            a, e = active_region(x, SAMPLE_RATE, rel_db=-40.0, margin_ms=20.0)
+            if e > a:
+                lo, hi = max(lo, min(0, -a)), min(hi, max(0, x.size - e))
+        return lo, hi + 1
+
     @staticmethod
     def shift(x: np.ndarray, k: int) -> np.ndarray:
         """Delay by k samples (k < 0: advance), zero filling."""
@@ -245,8 +262,7 @@ class Augmenter:
             raise ValueError("augment: waveform contains NaN or Inf")
         x = x.copy()
         if c.p_shift > 0 and rng.random() < c.p_shift:
-            s = int(round(c.shift_ms * SAMPLE_RATE / 1000))
-            x = self.shift(x, int(rng.integers(-s, s + 1)))
+            x = self.shift(x, int(rng.integers(*self.shift_range(x))))
         if c.p_speed > 0 and rng.random() < c.p_speed:
             x = self.speed_perturb(x, float(rng.uniform(*c.speed)))
         if c.p_reverb > 0 and rng.random() < c.p_reverb:

@@ -107,6 +107,10 @@ BEENET_API const char *beenet_status_name (BeenetStatus status);
 BEENET_API size_t beenet_policy_count (void);
 BEENET_API const char *beenet_policy_name (BeenetPolicy policy);
 BEENET_API const char *beenet_policy_description (BeenetPolicy policy);
+/* 1 if the policy's rule reads `threshold` (entropy, max-probability), 0 if
+ * not (patience) or unknown: tools only ask for a threshold when it
+ * matters. */
+BEENET_API int beenet_policy_uses_threshold (BeenetPolicy policy);
 /* INVALID_ARGUMENT (message listing the valid names) for an unknown or
  * NULL name; *out is left untouched then. */
 BEENET_API BeenetStatus beenet_policy_from_name (const char *name,

@@ -28,6 +28,7 @@ typedef struct {
   const char *name;         /* nick: model files, enum, options */
   const char *description;  /* one line, for help texts and the enum */
   BeenetPolicyParams defaults;
+  bool uses_threshold;
   float threshold_min, threshold_max;  /* accepted in model files */
   /* extra checks of the policy's own fields (NULL: none) */
   BeenetStatus (*validate) (const BeenetPolicyParams *p, BeenetError *err);

@@ -66,22 +66,32 @@ patience_validate (const BeenetPolicyParams *p, BeenetError *err)
 
 #define DEFAULT_PATIENCE 2u
 
+/* Indexed by BeenetPolicy.  Adding a policy = a BeenetPolicy value, its rule
+ * functions above and one entry here (plus fields in BeenetPolicyParams /
+ * BeenetPolicyState when it needs them). */
 static const BeenetPolicyImpl POLICIES[] = {
   [BEENET_POLICY_ENTROPY] = {
-    "entropy",
-    "Stop at the first exit whose entropy is below the threshold",
-    { BEENET_POLICY_ENTROPY, 0.5f, DEFAULT_PATIENCE, 0 },
-    0.0f, INFINITY, NULL, reset_nothing, entropy_stop },
+    .name = "entropy",
+    .description = "Stop at the first exit whose entropy is below the "
+        "threshold",
+    .defaults = { BEENET_POLICY_ENTROPY, 0.5f, DEFAULT_PATIENCE, 0 },
+    .uses_threshold = true, .threshold_min = 0.0f, .threshold_max = INFINITY,
+    .reset = reset_nothing, .should_stop = entropy_stop },
   [BEENET_POLICY_MAX_PROBABILITY] = {
-    "max-probability",
-    "Stop at the first exit whose top probability reaches the threshold",
-    { BEENET_POLICY_MAX_PROBABILITY, 0.9f, DEFAULT_PATIENCE, 0 },
-    0.0f, 1.0f, NULL, reset_nothing, max_probability_stop },
+    .name = "max-probability",
+    .description = "Stop at the first exit whose top probability reaches "
+        "the threshold",
+    .defaults = { BEENET_POLICY_MAX_PROBABILITY, 0.9f, DEFAULT_PATIENCE, 0 },
+    .uses_threshold = true, .threshold_min = 0.0f, .threshold_max = 1.0f,
+    .reset = reset_nothing, .should_stop = max_probability_stop },
   [BEENET_POLICY_PATIENCE] = {
-    "patience",
-    "Stop when the top class has been the same at patience consecutive exits",
-    { BEENET_POLICY_PATIENCE, 0.0f, DEFAULT_PATIENCE, 0 },
-    0.0f, INFINITY, patience_validate, patience_reset, patience_stop },
+    .name = "patience",
+    .description = "Stop when the top class has been the same at patience "
+        "consecutive exits",
+    .defaults = { BEENET_POLICY_PATIENCE, 0.0f, DEFAULT_PATIENCE, 0 },
+    .uses_threshold = false, .threshold_min = 0.0f,
+    .threshold_max = INFINITY, .validate = patience_validate,
+    .reset = patience_reset, .should_stop = patience_stop },
 };
 
 #define N_POLICIES (sizeof POLICIES / sizeof POLICIES[0])
@@ -136,6 +146,13 @@ beenet_policy_description (BeenetPolicy policy)
 {
   const BeenetPolicyImpl *impl = beenet_policy_impl (policy);
   return impl ? impl->description : NULL;
+}
+
+int
+beenet_policy_uses_threshold (BeenetPolicy policy)
+{
+  const BeenetPolicyImpl *impl = beenet_policy_impl (policy);
+  return impl && impl->uses_threshold;
 }
 
 BeenetStatus

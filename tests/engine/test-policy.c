@@ -104,6 +104,11 @@ START_TEST (test_table_round_trip)
     ck_assert_int_eq (beenet_policy_params_validate (&p, &err), BEENET_OK);
   }
   ck_assert_int_eq (BEENET_POLICY_PATIENCE, 2);
+  ck_assert_int_eq (beenet_policy_uses_threshold (BEENET_POLICY_ENTROPY), 1);
+  ck_assert_int_eq (beenet_policy_uses_threshold (
+          BEENET_POLICY_MAX_PROBABILITY), 1);
+  ck_assert_int_eq (beenet_policy_uses_threshold (BEENET_POLICY_PATIENCE), 0);
+  ck_assert_int_eq (beenet_policy_uses_threshold ((BeenetPolicy) 3), 0);
   ck_assert_ptr_null (beenet_policy_name ((BeenetPolicy) 3));
   ck_assert_ptr_null (beenet_policy_name ((BeenetPolicy) -1));
   ck_assert_ptr_null (beenet_policy_description ((BeenetPolicy) 3));

@@ -116,9 +116,10 @@ main (int argc, char **argv)
       "Windows per threshold (default 200)", "N" },
     { "thresholds", 't', 0, G_OPTION_ARG_STRING, &thresholds_arg,
       "Comma-separated thresholds (default: 0,0.5,1,1.5,2,100 for entropy; "
-      "0.5,0.7,0.9,0.99,1.01 for max-probability)", "LIST" },
+      "0.5,0.7,0.9,0.99,1.01 for max-probability; 0 for the others)", "LIST" },
     { "policy", 'p', 0, G_OPTION_ARG_STRING, &policy_arg,
-      "entropy (default) or max-probability", "POLICY" },
+      "A policy of the engine's table (beenet_policy_name; default entropy)",
+      "POLICY" },
     { "seed", 's', 0, G_OPTION_ARG_INT, &seed,
       "Seed of the built-in model and of the input audio", "SEED" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_arg,
@@ -160,10 +161,10 @@ main (int argc, char **argv)
   }
 
   BeenetPolicy policy = BEENET_POLICY_ENTROPY;
-  if (policy_arg && strcmp (policy_arg, "max-probability") == 0)
-    policy = BEENET_POLICY_MAX_PROBABILITY;
-  else if (policy_arg && strcmp (policy_arg, "entropy") != 0) {
-    fprintf (stderr, "bench-engine: unknown policy '%s'\n", policy_arg);
+  BeenetError policy_err;
+  if (policy_arg && beenet_policy_from_name (policy_arg, &policy,
+          &policy_err)) {
+    fprintf (stderr, "bench-engine: %s\n", policy_err.message);
     return 2;
   }
 
@@ -320,13 +321,13 @@ main (int argc, char **argv)
   }
 
   const char *defaults = policy == BEENET_POLICY_ENTROPY
-      ? "0,0.5,1,1.5,2,100" : "0.5,0.7,0.9,0.99,1.01";
+      ? "0,0.5,1,1.5,2,100" : policy == BEENET_POLICY_MAX_PROBABILITY
+      ? "0.5,0.7,0.9,0.99,1.01" : "0";
   gchar **ths = g_strsplit (thresholds_arg ? thresholds_arg : defaults, ",", -1);
   unsigned *hist = calloc (n_exits + 1, sizeof (unsigned));
   if (do_th) {
   printf ("\npolicy %s, %d windows per threshold (front-end + network):\n",
-      policy == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
-      n_windows);
+      beenet_policy_name (policy), n_windows);
   printf ("%10s %12s %10s %10s %10s  exit histogram\n", "threshold",
       "windows/s", "ms/window", "cpu ms", "mean ops");
   for (gchar **t = ths; *t; t++) {
@@ -392,8 +393,7 @@ main (int argc, char **argv)
     const double dt = now () - t0, dc = cpu_now () - c0;
     printf ("\nstream: %d windows, policy %s, threshold %g (the model's), "
         "detector %zu bytes\n", n_windows,
-        sp == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
-        (double) sth, heap_det);
+        beenet_policy_name (sp), (double) sth, heap_det);
     printf ("stream: %.1f windows/s wall, %.1f windows per CPU second "
         "(%.3f ms CPU/window), mean ops %.3f, %u detections, exits ",
         n_windows / dt, n_windows / dc, 1e3 * dc / n_windows,

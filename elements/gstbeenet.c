@@ -75,39 +75,42 @@ enum
   PROP_REFRACTORY,
   PROP_POST_DETECTIONS,
   PROP_LABELS,
-  PROP_NUM_EXITS
+  PROP_NUM_EXITS,
+  PROP_PATIENCE,
+  PROP_MAX_EXIT
 };
 
 #define gst_beenet_parent_class parent_class
 G_DEFINE_TYPE (GstBeenet, gst_beenet, GST_TYPE_AUDIO_FILTER);
 GST_ELEMENT_REGISTER_DEFINE (beenet, "beenet", GST_RANK_NONE, GST_TYPE_BEENET);
 
+/* The GEnum is built from the engine's policy table (beenet_policy_*), so a
+ * policy added to the engine appears here with its nick and description. */
+static GEnumValue *
+policy_enum_values (void)
+{
+  gsize i, n = beenet_policy_count ();
+  GEnumValue *values = g_new0 (GEnumValue, n + 1);      /* leaked: static type */
+
+  for (i = 0; i < n; i++) {
+    values[i].value = (gint) i;
+    values[i].value_name = beenet_policy_description ((BeenetPolicy) i);
+    values[i].value_nick = beenet_policy_name ((BeenetPolicy) i);
+  }
+  return values;
+}
+
 GType
 gst_beenet_policy_get_type (void)
 {
   static gsize id = 0;
-  static const GEnumValue values[] = {
-    {BEENET_POLICY_ENTROPY,
-        "Stop at the first exit whose entropy is below the threshold",
-        "entropy"},
-    {BEENET_POLICY_MAX_PROBABILITY,
-          "Stop at the first exit whose top probability reaches the threshold",
-        "max-probability"},
-    {0, NULL, NULL}
-  };
 
   if (g_once_init_enter (&id)) {
-    GType tmp = g_enum_register_static ("GstBeenetPolicy", values);
+    GType tmp = g_enum_register_static ("GstBeenetPolicy",
+        policy_enum_values ());
     g_once_init_leave (&id, tmp);
   }
   return (GType) id;
-}
-
-static const gchar *
-policy_nick (BeenetPolicy policy)
-{
-  return policy == BEENET_POLICY_MAX_PROBABILITY ? "max-probability" :
-      "entropy";
 }
 
 static void gst_beenet_set_property (GObject * object, guint prop_id,
@@ -149,7 +152,8 @@ gst_beenet_class_init (GstBeenetClass * klass)
    * Early-exit threshold.  With the entropy policy a window stops at the
    * first exit whose softmax entropy (nats) is strictly below it; with the
    * max-probability policy at the first exit whose top probability is at
-   * least it.  The last exit always stops.  Controllable.
+   * least it; the patience policy does not use it.  The last exit (or
+   * #GstBeenet:max-exit) always stops.  Controllable.
    */
   g_object_class_install_property (gobject_class, PROP_THRESHOLD,
       g_param_spec_double ("threshold", "Threshold",
@@ -164,6 +168,35 @@ gst_beenet_class_init (GstBeenetClass * klass)
           GST_TYPE_BEENET_POLICY, GST_BEENET_DEFAULT_POLICY,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstBeenet:patience:
+   *
+   * With the patience policy a window stops when the top class has been the
+   * same at this many consecutive exits (the first exit counts as 1).
+   * Ignored by the other policies.  Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_PATIENCE,
+      g_param_spec_uint ("patience", "Patience",
+          "Patience policy: stop when the top class has been the same at "
+          "this many consecutive exits (1 = the first exit)", 1, G_MAXUINT,
+          beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstBeenet:max-exit:
+   *
+   * Never run a window past this exit (1-based), whatever the policy; 0 =
+   * no limit, and so is a value beyond the model's number of exits.
+   * Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_EXIT,
+      g_param_spec_uint ("max-exit", "Maximum exit",
+          "Never run past this exit (1-based), for every policy; 0 = no "
+          "limit (as is a value beyond the model's exits)", 0, G_MAXUINT, 0,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
@@ -187,7 +220,8 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "(GstClockTime, as the level element), class (uint), label "
           "(string), confidence (double), entropy (double, nats), exit "
           "(uint, 1-based), num-exits (uint), threshold (double), policy "
-          "(string), probabilities (GValueArray of double, one per class), "
+          "(string), patience (uint), max-exit (uint), probabilities "
+          "(GValueArray of double, one per class), "
           "ops-fraction (double) and inference-time (guint64 ns)", TRUE,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
@@ -281,6 +315,9 @@ gst_beenet_init (GstBeenet * self)
 
   self->threshold = GST_BEENET_DEFAULT_THRESHOLD;
   self->policy = GST_BEENET_DEFAULT_POLICY;
+  self->patience =
+      beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience;
+  self->max_exit = 0;
   self->interval = GST_BEENET_DEFAULT_INTERVAL;
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
@@ -473,6 +510,16 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       self->policy = (BeenetPolicy) g_value_get_enum (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_PATIENCE:
+      GST_OBJECT_LOCK (self);
+      self->patience = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_MAX_EXIT:
+      GST_OBJECT_LOCK (self);
+      self->max_exit = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_MODEL:{
       GstState state;
 
@@ -540,6 +587,16 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_POLICY:
       GST_OBJECT_LOCK (self);
       g_value_set_enum (value, self->policy);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_PATIENCE:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint (value, self->patience);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_MAX_EXIT:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint (value, self->max_exit);
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_MODEL:
@@ -837,8 +894,8 @@ window_times (GstBeenet * self, GstClockTime timestamp, GstClockTime duration,
 
 static GstMessage *
 build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
-    const BeenetResult * res, gdouble threshold, BeenetPolicy policy,
-    guint64 inference_ns)
+    const BeenetResult * res, gdouble threshold,
+    const BeenetPolicyParams * policy, guint64 inference_ns)
 {
   GstStructure *s;
   GValue array = G_VALUE_INIT;
@@ -858,7 +915,9 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
       "exit", G_TYPE_UINT, res->exit_index,
       "num-exits", G_TYPE_UINT, res->num_exits,
       "threshold", G_TYPE_DOUBLE, threshold,
-      "policy", G_TYPE_STRING, policy_nick (policy),
+      "policy", G_TYPE_STRING, beenet_policy_name (policy->policy),
+      "patience", G_TYPE_UINT, policy->patience,
+      "max-exit", G_TYPE_UINT, policy->max_exit,
       "ops-fraction", G_TYPE_DOUBLE, res->ops_fraction,
       "inference-time", G_TYPE_UINT64, inference_ns, NULL);
 
@@ -881,6 +940,16 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
   return gst_message_new_element (GST_OBJECT (self), s);
 }
 
+/* The exit-policy parameters in force; call with the object lock held. */
+static void
+policy_params (GstBeenet * self, BeenetPolicyParams * p)
+{
+  *p = beenet_policy_default_params (self->policy);
+  p->threshold = (float) self->threshold;
+  p->patience = self->patience;
+  p->max_exit = self->max_exit;
+}
+
 /* BeenetWindowFunc: classify one window of the stream and post its
  * message. */
 static int
@@ -891,7 +960,7 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstClockTime timestamp = GST_CLOCK_TIME_NONE, duration;
   gdouble threshold;
-  BeenetPolicy policy;
+  BeenetPolicyParams policy;
   gboolean post;
   GstBeenetDetectionProps detection;
   GstBeenetWindowTimes times;
@@ -917,7 +986,7 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
 
   GST_OBJECT_LOCK (self);
   threshold = self->threshold;
-  policy = self->policy;
+  policy_params (self, &policy);
   post = self->post_messages;
   detection = self->detection;
   GST_OBJECT_UNLOCK (self);
@@ -926,8 +995,8 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
     return 0;
 
   t0 = monotonic_ns ();
-  status = beenet_session_classify_stream (self->session, stream, start,
-      policy, (float) threshold, &res, &err);
+  status = beenet_session_classify_stream_params (self->session, stream,
+      start, &policy, &res, &err);
   t1 = monotonic_ns ();
 
   if (status == BEENET_ERROR_NONFINITE) {
@@ -956,7 +1025,7 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
 
   window_times (self, timestamp, duration, &times);
   gst_element_post_message (GST_ELEMENT (self),
-      build_message (self, &times, &res, threshold, policy, t1 - t0));
+      build_message (self, &times, &res, threshold, &policy, t1 - t0));
 
   /* the detector's clock: window start since the last reset */
   detection_msg = gst_beenet_detection_window (GST_OBJECT (self),

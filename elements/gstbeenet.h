@@ -53,6 +53,8 @@ struct _GstBeenet
   /* properties, protected by the object lock */
   gdouble threshold;
   BeenetPolicy policy;
+  guint patience;
+  guint max_exit;
   gchar *model_path;
   guint64 interval;
   gboolean post_messages;

@@ -57,17 +57,72 @@ typedef struct {
   char message[BEENET_ERROR_MESSAGE_SIZE];
 } BeenetError;
 
-/* Exit policies (Algorithm 1 of the BEENet paper and its max-probability
- * variant).  ENTROPY: stop at the first exit whose softmax entropy (natural
- * log, nats) is strictly below the threshold.  MAX_PROBABILITY: stop at the
- * first exit whose largest probability is >= threshold.  The last exit always
- * stops. */
+/* Exit policies: where a window stops (docs/engine.md, "Exit policies").
+ * The engine keeps ONE table of policies (engine/policy.c): name, description,
+ * default parameters and the per-exit rule; the element, the tool and the
+ * trainer list and parse policies through beenet_policy_*() below.
+ *
+ *  ENTROPY          stop at the first exit whose softmax entropy (natural log,
+ *                   nats) is strictly below `threshold` (BEENet Algorithm 1).
+ *  MAX_PROBABILITY  stop at the first exit whose largest probability is
+ *                   >= `threshold`.
+ *  PATIENCE         stop when the argmax has been the same class at
+ *                   `patience` consecutive exits (PABEE, Zhou et al. 2020);
+ *                   the first exit counts as 1, so patience 1 stops at exit
+ *                   1.  `threshold` is not used.
+ *
+ * For every policy the last exit always stops, and so does exit `max_exit`
+ * when it is not 0. */
 typedef enum {
   BEENET_POLICY_ENTROPY = 0,
-  BEENET_POLICY_MAX_PROBABILITY = 1
+  BEENET_POLICY_MAX_PROBABILITY = 1,
+  BEENET_POLICY_PATIENCE = 2
 } BeenetPolicy;
 
+/* Parameters of an exit policy, in the style of whisper.cpp's
+ * whisper_full_params: always start from beenet_policy_default_params()
+ * (or beenet_model_default_params()) and change the fields you need, so
+ * fields added later get their defaults.  Fields are only ever appended. */
+typedef struct {
+  BeenetPolicy policy;
+  float threshold;    /* entropy: nats; max-probability: probability; any
+                         value but NaN (a threshold no exit reaches runs to
+                         the last exit); unused by patience */
+  uint32_t patience;  /* patience: consecutive exits with the same argmax,
+                         >= 1 (default 2); ignored by the other policies */
+  uint32_t max_exit;  /* never run past this exit (1-based), every policy;
+                         0 = no limit (default); a value beyond the model's
+                         number of exits also means no limit (clamped, not
+                         an error, so one setting fits models of any
+                         depth) */
+} BeenetPolicyParams;
+
 BEENET_API const char *beenet_status_name (BeenetStatus status);
+
+/* The policy table.  Policies are numbered 0 .. beenet_policy_count () - 1
+ * (the BeenetPolicy values).  Names are the short nicks used everywhere
+ * (model files, element enum, tool option, trainer): "entropy",
+ * "max-probability", "patience".  name/description return NULL for an
+ * unknown policy. */
+BEENET_API size_t beenet_policy_count (void);
+BEENET_API const char *beenet_policy_name (BeenetPolicy policy);
+BEENET_API const char *beenet_policy_description (BeenetPolicy policy);
+/* 1 if the policy's rule reads `threshold` (entropy, max-probability), 0 if
+ * not (patience) or unknown: tools only ask for a threshold when it
+ * matters. */
+BEENET_API int beenet_policy_uses_threshold (BeenetPolicy policy);
+/* INVALID_ARGUMENT (message listing the valid names) for an unknown or
+ * NULL name; *out is left untouched then. */
+BEENET_API BeenetStatus beenet_policy_from_name (const char *name,
+    BeenetPolicy *out, BeenetError *err);
+/* Default parameters of a policy (threshold, patience 2, max_exit 0).  For
+ * an unknown policy the other fields are the entropy defaults and `policy`
+ * keeps the given value, so beenet_policy_params_validate rejects it. */
+BEENET_API BeenetPolicyParams beenet_policy_default_params (BeenetPolicy policy);
+/* INVALID_ARGUMENT with a message naming the field: NULL params, unknown
+ * policy, NaN threshold, patience 0 (for the patience policy). */
+BEENET_API BeenetStatus beenet_policy_params_validate (
+    const BeenetPolicyParams *params, BeenetError *err);
 BEENET_API const char *beenet_version (void);
 /* Name of the kernel set chosen at run time ("portable", "avx2", ...). */
 BEENET_API const char *beenet_kernel_name (void);
@@ -209,6 +264,10 @@ BEENET_API void beenet_model_frontend_config (const BeenetModel *model,
 /* Policy and threshold recommended by the model's author. */
 BEENET_API BeenetPolicy beenet_model_default_policy (const BeenetModel *model);
 BEENET_API float beenet_model_default_threshold (const BeenetModel *model);
+/* beenet_policy_default_params of the model's policy with the model's
+ * threshold (model NULL: the entropy defaults). */
+BEENET_API BeenetPolicyParams beenet_model_default_params (
+    const BeenetModel *model);
 /* Operation counts of the whole model (all exits).  OPs = FLOPs + BOPs / 64. */
 BEENET_API uint64_t beenet_model_total_bops (const BeenetModel *model);
 BEENET_API uint64_t beenet_model_total_flops (const BeenetModel *model);
@@ -248,22 +307,38 @@ BEENET_API size_t beenet_session_activation_bytes (const BeenetSession *session)
 
 /* Classify one window: n >= window_samples mono float samples at the model's
  * sample rate.  Runs the front-end, normalisation and the network block by
- * block with early exit.  Returns BEENET_ERROR_NONFINITE (and leaves *result
- * untouched) when a sample is NaN or infinite. */
-BEENET_API BeenetStatus beenet_session_classify (BeenetSession *session,
-    const float *samples, size_t n, BeenetPolicy policy, float threshold,
+ * block with early exit under the policy `params` (beenet_policy_params_validate
+ * errors are returned as they are).  Returns BEENET_ERROR_NONFINITE (and
+ * leaves *result untouched) when a sample is NaN or infinite. */
+BEENET_API BeenetStatus beenet_session_classify_params (BeenetSession *session,
+    const float *samples, size_t n, const BeenetPolicyParams *params,
     BeenetResult *result, BeenetError *err);
 
 /* Same, from un-normalised log-Mel features (n_frames * n_mels, frame-major,
  * as beenet_frontend_compute writes them). */
+BEENET_API BeenetStatus beenet_session_classify_features_params (
+    BeenetSession *session, const float *features,
+    const BeenetPolicyParams *params, BeenetResult *result,
+    BeenetError *err);
+
+/* Same, for the window of `stream` starting at sample `start`
+ * (beenet_stream_features, then beenet_session_classify_features_params).
+ * The stream's front-end configuration must be the model's
+ * (INVALID_ARGUMENT otherwise); other errors as beenet_stream_features. */
+BEENET_API BeenetStatus beenet_session_classify_stream_params (
+    BeenetSession *session, BeenetStream *stream, uint64_t start,
+    const BeenetPolicyParams *params, BeenetResult *result,
+    BeenetError *err);
+
+/* The positional forms, kept for existing callers: each is the _params
+ * call with beenet_policy_default_params (policy) and `threshold` (so
+ * patience 2 and no max_exit). */
+BEENET_API BeenetStatus beenet_session_classify (BeenetSession *session,
+    const float *samples, size_t n, BeenetPolicy policy, float threshold,
+    BeenetResult *result, BeenetError *err);
 BEENET_API BeenetStatus beenet_session_classify_features (BeenetSession *session,
     const float *features, BeenetPolicy policy, float threshold,
     BeenetResult *result, BeenetError *err);
-
-/* Same, for the window of `stream` starting at sample `start`
- * (beenet_stream_features, then beenet_session_classify_features).  The
- * stream's front-end configuration must be the model's (INVALID_ARGUMENT
- * otherwise); other errors as beenet_stream_features. */
 BEENET_API BeenetStatus beenet_session_classify_stream (BeenetSession *session,
     BeenetStream *stream, uint64_t start, BeenetPolicy policy,
     float threshold, BeenetResult *result, BeenetError *err);

@@ -1,5 +1,6 @@
 /* Model loading and validation (docs/model-format.md sections 2 and 4). */
 #include "model-private.h"
+#include "policy-private.h"
 
 #include <errno.h>
 #include <math.h>
@@ -276,6 +277,33 @@ parse_frontend (BeenetModel *m, const GgufFile *f, BeenetError *err)
     return st;
   return beenet_frontend_config_validate (c, BEENET_ERROR_CORRUPT,
       "beenet.frontend.", err);
+}
+
+/* beenet.policy (a name of the policy table) and beenet.threshold (in the
+ * policy's range). */
+static BeenetStatus
+parse_policy (BeenetModel *m, const GgufFile *f, GgufStr name,
+    BeenetError *err)
+{
+  const int i = beenet_policy_lookup (name.ptr, name.len);
+  if (i < 0) {
+    char names[128];
+    beenet_policy_names (names, sizeof names);
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "beenet.policy must be %s", names);
+  }
+  m->policy = (BeenetPolicy) i;
+  BeenetStatus st = get_f32 (f, "beenet.threshold", &m->threshold, err);
+  if (st)
+    return st;
+  const BeenetPolicyImpl *impl = beenet_policy_impl (m->policy);
+  if (!(m->threshold >= impl->threshold_min
+          && m->threshold <= impl->threshold_max))
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "beenet.threshold %g out of range for policy %s ([%g, %g])",
+        (double) m->threshold, impl->name, (double) impl->threshold_min,
+        (double) impl->threshold_max);
+  return BEENET_OK;
 }
 
 /* beenet.keywords (optional array of u32 class indices, unique; default:
@@ -564,21 +592,8 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
 
   if ((st = get_string (f, "beenet.policy", true, &s, NULL, err)))
     return st;
-  if (gguf_str_eq (s, "entropy"))
-    m->policy = BEENET_POLICY_ENTROPY;
-  else if (gguf_str_eq (s, "max-probability"))
-    m->policy = BEENET_POLICY_MAX_PROBABILITY;
-  else
-    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
-        "beenet.policy must be \"entropy\" or \"max-probability\"");
-  if ((st = get_f32 (f, "beenet.threshold", &m->threshold, err)))
+  if ((st = parse_policy (m, f, s, err)))
     return st;
-  if (m->threshold < 0.0f
-      || (m->policy == BEENET_POLICY_MAX_PROBABILITY && m->threshold > 1.0f))
-    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
-        "beenet.threshold %g out of range for policy %s",
-        (double) m->threshold, m->policy == BEENET_POLICY_ENTROPY
-        ? "entropy (>= 0)" : "max-probability ([0, 1])");
 
   if ((st = parse_detection (m, f, err)))
     return st;
@@ -816,6 +831,16 @@ beenet_model_default_threshold (const BeenetModel *m)
   return m ? m->threshold : 0.0f;
 }
 
+BeenetPolicyParams
+beenet_model_default_params (const BeenetModel *m)
+{
+  BeenetPolicyParams p = beenet_policy_default_params (m ? m->policy
+      : BEENET_POLICY_ENTROPY);
+  if (m)
+    p.threshold = m->threshold;
+  return p;
+}
+
 uint64_t
 beenet_model_total_bops (const BeenetModel *m)
 {
@@ -894,7 +919,7 @@ beenet_model_describe (const BeenetModel *m)
       c->fft_size, c->n_mels, (double) c->fmin, (double) c->fmax, c->n_frames,
       (double) c->log_floor);
   str_printf (&s, "policy: %s, threshold %g\n",
-      m->policy == BEENET_POLICY_ENTROPY ? "entropy" : "max-probability",
+      beenet_policy_name (m->policy),
       (double) m->threshold);
   str_printf (&s, "keywords:");
   for (uint32_t i = 0, n = 0; i < m->n_classes; i++)

@@ -1,6 +1,7 @@
 /* Sessions: per-thread scratch and the early-exit graph interpreter
  * (Algorithm 1 of the BEENet paper). */
 #include "model-private.h"
+#include "policy-private.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct BeenetSession {
   size_t act_floats;   /* size of act_block */
   float **acts;        /* n_nodes + 1 pointers into act_block */
   uint32_t *bits;      /* packed-sign scratch */
+  BeenetPolicyState policy_state; /* per window, reset before each */
 };
 
 void
@@ -179,20 +181,13 @@ normalise (BeenetSession *s, const float *features, BeenetError *err)
 }
 
 static BeenetStatus
-check_args (BeenetSession *s, const void *p, BeenetPolicy policy,
-    float threshold, const void *result, BeenetError *err)
+check_args (BeenetSession *s, const void *p, const BeenetPolicyParams *params,
+    const void *result, BeenetError *err)
 {
   if (!s || !p || !result)
     return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
         "session, input and result must not be NULL");
-  if (policy != BEENET_POLICY_ENTROPY
-      && policy != BEENET_POLICY_MAX_PROBABILITY)
-    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
-        "unknown exit policy %d", (int) policy);
-  if (isnan (threshold))
-    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
-        "threshold is NaN");
-  return BEENET_OK;
+  return beenet_policy_params_validate (params, err);
 }
 
 static double
@@ -201,14 +196,47 @@ fraction (uint64_t done, uint64_t total)
   return total ? (double) done / (double) total : 1.0;
 }
 
+static void
+fill_result (const BeenetModel *m, uint32_t node, const BeenetExitView *x,
+    BeenetResult *result)
+{
+  const uint64_t bops = m->cum_bops[node], flops = m->cum_flops[node];
+  result->class_index = x->best;
+  result->label = m->labels[x->best];
+  result->exit_index = x->exit_number;
+  result->num_exits = m->n_exits;
+  result->entropy = x->entropy;
+  result->confidence = x->probs[x->best];
+  result->probabilities = x->probs;
+  result->num_classes = x->n_classes;
+  result->bops_executed = bops;
+  result->flops_executed = flops;
+  result->bops_fraction = fraction (bops, m->total_bops);
+  result->flops_fraction = fraction (flops, m->total_flops);
+  const double ops = (double) flops + (double) bops / 64.0;
+  const double total = (double) m->total_flops + (double) m->total_bops / 64.0;
+  result->ops_fraction = total > 0.0 ? ops / total : 1.0;
+}
+
+/* The exit that always stops: the last, or max_exit when it is lower. */
+static uint32_t
+final_exit (const BeenetModel *m, const BeenetPolicyParams *p)
+{
+  return p->max_exit && p->max_exit < m->n_exits ? p->max_exit : m->n_exits;
+}
+
+/* params were validated by the caller. */
 static BeenetStatus
-run_network (BeenetSession *s, BeenetPolicy policy, float threshold,
+run_network (BeenetSession *s, const BeenetPolicyParams *params,
     BeenetResult *result, BeenetError *err)
 {
   const BeenetModel *m = s->model;
   const BeenetRunCtx ctx = { m->kernels, s->acts, s->bits };
   const uint32_t K = m->n_classes;
+  const BeenetPolicyImpl *policy = beenet_policy_impl (params->policy);
+  const uint32_t last = final_exit (m, params);
 
+  policy->reset (&s->policy_state);
   for (uint32_t i = 0; i < m->n_nodes; i++) {
     const BeenetNode *n = &m->nodes[i];
     if (!n->exit_number) {
@@ -220,65 +248,48 @@ run_network (BeenetSession *s, BeenetPolicy policy, float threshold,
     if (!beenet_all_finite (logits, K))
       return beenet_set_error (err, BEENET_ERROR_NONFINITE,
           "exit %u produced non-finite logits", n->exit_number);
-    const float entropy = (float) beenet_softmax_entropy (logits, K, probs);
-    uint32_t best = 0;
+    BeenetExitView x = { probs, K, 0, 0.0f, n->exit_number };
+    x.entropy = (float) beenet_softmax_entropy (logits, K, probs);
     for (uint32_t k = 1; k < K; k++)
-      if (probs[k] > probs[best])
-        best = k;
-    const bool last = n->exit_number == m->n_exits;
-    const bool stop = last || (policy == BEENET_POLICY_ENTROPY
-        ? entropy < threshold : probs[best] >= threshold);
-    if (!stop)
-      continue;
-    const uint64_t bops = m->cum_bops[i], flops = m->cum_flops[i];
-    result->class_index = best;
-    result->label = m->labels[best];
-    result->exit_index = n->exit_number;
-    result->num_exits = m->n_exits;
-    result->entropy = entropy;
-    result->confidence = probs[best];
-    result->probabilities = probs;
-    result->num_classes = K;
-    result->bops_executed = bops;
-    result->flops_executed = flops;
-    result->bops_fraction = fraction (bops, m->total_bops);
-    result->flops_fraction = fraction (flops, m->total_flops);
-    const double ops = (double) flops + (double) bops / 64.0;
-    const double total = (double) m->total_flops + (double) m->total_bops / 64.0;
-    result->ops_fraction = total > 0.0 ? ops / total : 1.0;
-    return BEENET_OK;
+      if (probs[k] > probs[x.best])
+        x.best = k;
+    if (n->exit_number >= last
+        || policy->should_stop (params, &x, &s->policy_state)) {
+      fill_result (m, i, &x, result);
+      return BEENET_OK;
+    }
   }
   /* Unreachable: the loader guarantees the last node is an exit. */
   return beenet_set_error (err, BEENET_ERROR_CORRUPT, "graph has no exit");
 }
 
 BeenetStatus
-beenet_session_classify_features (BeenetSession *s, const float *features,
-    BeenetPolicy policy, float threshold, BeenetResult *result,
-    BeenetError *err)
+beenet_session_classify_features_params (BeenetSession *s,
+    const float *features, const BeenetPolicyParams *params,
+    BeenetResult *result, BeenetError *err)
 {
   beenet_clear_error (err);
-  BeenetStatus st = check_args (s, features, policy, threshold, result, err);
+  BeenetStatus st = check_args (s, features, params, result, err);
   if (st)
     return st;
   if ((st = normalise (s, features, err)))
     return st;
-  return run_network (s, policy, threshold, result, err);
+  return run_network (s, params, result, err);
 }
 
 BeenetStatus
-beenet_session_classify (BeenetSession *s, const float *samples, size_t n,
-    BeenetPolicy policy, float threshold, BeenetResult *result,
+beenet_session_classify_params (BeenetSession *s, const float *samples,
+    size_t n, const BeenetPolicyParams *params, BeenetResult *result,
     BeenetError *err)
 {
   beenet_clear_error (err);
-  BeenetStatus st = check_args (s, samples, policy, threshold, result, err);
+  BeenetStatus st = check_args (s, samples, params, result, err);
   if (st)
     return st;
   if ((st = beenet_frontend_compute (s->frontend, samples, n, s->features,
               err)))
     return st;
-  return beenet_session_classify_features (s, s->features, policy, threshold,
+  return beenet_session_classify_features_params (s, s->features, params,
       result, err);
 }
 
@@ -294,12 +305,12 @@ same_config (const BeenetFrontendConfig *a, const BeenetFrontendConfig *b)
 }
 
 BeenetStatus
-beenet_session_classify_stream (BeenetSession *s, BeenetStream *stream,
-    uint64_t start, BeenetPolicy policy, float threshold,
-    BeenetResult *result, BeenetError *err)
+beenet_session_classify_stream_params (BeenetSession *s, BeenetStream *stream,
+    uint64_t start, const BeenetPolicyParams *params, BeenetResult *result,
+    BeenetError *err)
 {
   beenet_clear_error (err);
-  BeenetStatus st = check_args (s, stream, policy, threshold, result, err);
+  BeenetStatus st = check_args (s, stream, params, result, err);
   if (st)
     return st;
   BeenetFrontendConfig c;
@@ -309,8 +320,47 @@ beenet_session_classify_stream (BeenetSession *s, BeenetStream *stream,
         "the stream's front-end configuration is not the model's");
   if ((st = beenet_stream_features (stream, start, s->features, err)))
     return st;
-  return beenet_session_classify_features (s, s->features, policy, threshold,
+  return beenet_session_classify_features_params (s, s->features, params,
       result, err);
+}
+
+/* ---- positional wrappers (older API) ------------------------------------ */
+
+static BeenetPolicyParams
+positional (BeenetPolicy policy, float threshold)
+{
+  BeenetPolicyParams p = beenet_policy_default_params (policy);
+  p.threshold = threshold;
+  return p;
+}
+
+BeenetStatus
+beenet_session_classify_features (BeenetSession *s, const float *features,
+    BeenetPolicy policy, float threshold, BeenetResult *result,
+    BeenetError *err)
+{
+  const BeenetPolicyParams p = positional (policy, threshold);
+  return beenet_session_classify_features_params (s, features, &p, result,
+      err);
+}
+
+BeenetStatus
+beenet_session_classify (BeenetSession *s, const float *samples, size_t n,
+    BeenetPolicy policy, float threshold, BeenetResult *result,
+    BeenetError *err)
+{
+  const BeenetPolicyParams p = positional (policy, threshold);
+  return beenet_session_classify_params (s, samples, n, &p, result, err);
+}
+
+BeenetStatus
+beenet_session_classify_stream (BeenetSession *s, BeenetStream *stream,
+    uint64_t start, BeenetPolicy policy, float threshold,
+    BeenetResult *result, BeenetError *err)
+{
+  const BeenetPolicyParams p = positional (policy, threshold);
+  return beenet_session_classify_stream_params (s, stream, start, &p, result,
+      err);
 }
 
 BeenetStatus

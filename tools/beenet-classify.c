@@ -13,10 +13,14 @@
  * window of audio is zero-padded and classified.
  *
  *   beenet-classify [--model FILE] [--threshold T]
- *                   [--policy entropy|max-probability] [--interval MS]
+ *                   [--policy NAME] [--patience K] [--max-exit N]
+ *                   [--interval MS]
  *                   [--describe] [--all-exits]
  *                   [--detections [--detection-threshold P] [--smoothing MS]
  *                    [--refractory MS]] FILE.wav...
+ *
+ * Policy names, their descriptions and defaults come from the engine's
+ * policy table (beenet_policy_*); --help lists them.
  *
  * Output (tab separated, one line per window):
  *   file  start(s)  duration(s)  label  confidence  entropy  exit/num-exits
@@ -199,8 +203,7 @@ typedef struct {
   BeenetStream *stream;         /* samples and log-Mel frames of a file */
   gfloat *features;
   gfloat *logits;
-  BeenetPolicy policy;
-  gfloat threshold;
+  BeenetPolicyParams policy;   /* exit policy and its parameters */
   gboolean all_exits;
   BeenetDetector *detector;     /* --detections */
   guint rate;
@@ -281,8 +284,8 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   BeenetStatus st;
   gdouble start_s = (gdouble) start / ctx->rate;
 
-  st = beenet_session_classify_stream (ctx->session, stream, start,
-      ctx->policy, ctx->threshold, &res, &err);
+  st = beenet_session_classify_stream_params (ctx->session, stream, start,
+      &ctx->policy, &res, &err);
   if (st == BEENET_ERROR_NONFINITE) {
     ctx->skipped++;
     return 0;
@@ -408,12 +411,92 @@ make_detector (Ctx * ctx, BeenetModel * model, gdouble threshold,
   return TRUE;
 }
 
+/* Help texts from the engine's policy table (g_free them): the --policy
+ * option ("entropy, max-probability or patience") and the list of policies
+ * with their descriptions (shown after the options). */
+static gchar *
+policy_option_help (void)
+{
+  GString *s = g_string_new ("Exit policy: ");
+  gsize i, n = beenet_policy_count ();
+
+  for (i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%s", i == 0 ? "" : i + 1 < n ? ", " :
+        " or ", beenet_policy_name ((BeenetPolicy) i));
+  g_string_append (s, " (default: the model's recommended one)");
+  return g_string_free (s, FALSE);
+}
+
+static gchar *
+policy_list_help (void)
+{
+  GString *s = g_string_new ("Exit policies (the last exit, or --max-exit, "
+      "always stops):\n");
+  gsize i;
+
+  for (i = 0; i < beenet_policy_count (); i++)
+    g_string_append_printf (s, "  %-17s %s\n",
+        beenet_policy_name ((BeenetPolicy) i),
+        beenet_policy_description ((BeenetPolicy) i));
+  return g_string_free (s, FALSE);
+}
+
+/* The exit policy from the options (NULL policy_str / negative values = not
+ * given) over the model's recommendation.  Prints why and returns FALSE on
+ * a bad combination. */
+static gboolean
+make_policy (BeenetPolicyParams * p, const BeenetModel * model,
+    const gchar * policy_str, gdouble threshold, gint patience, gint max_exit)
+{
+  BeenetPolicy policy = beenet_model_default_policy (model);
+  BeenetError err;
+
+  if (policy_str != NULL &&
+      beenet_policy_from_name (policy_str, &policy, &err) != BEENET_OK) {
+    g_printerr ("Invalid --policy: %s\n", err.message);
+    return FALSE;
+  }
+  if (policy == beenet_model_default_policy (model)) {
+    *p = beenet_model_default_params (model);
+  } else if (threshold < 0.0 && beenet_policy_uses_threshold (policy)) {
+    /* the model's recommended threshold belongs to its own policy */
+    g_printerr ("--threshold is required with --policy %s (the model "
+        "recommends %s)\n", policy_str,
+        beenet_policy_name (beenet_model_default_policy (model)));
+    return FALSE;
+  } else {
+    *p = beenet_policy_default_params (policy);
+  }
+  if (threshold >= 0.0)
+    p->threshold = (gfloat) threshold;
+  if (patience != -1)
+    p->patience = patience < 0 ? 0 : (guint) patience;
+  if (max_exit < -1) {
+    g_printerr ("--max-exit must be >= 0\n");
+    return FALSE;
+  }
+  if (max_exit != -1)
+    p->max_exit = (guint) max_exit;
+  if (beenet_policy_params_validate (p, &err) != BEENET_OK) {
+    g_printerr ("Invalid policy option: %s\n", err.message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
   gchar *model_path = NULL, *policy_str = NULL;
   gdouble threshold = -1.0, interval_ms = 500.0;
   gdouble det_threshold = -1.0, smoothing_ms = -1.0, refractory_ms = -1.0;
+  gint patience = -1, max_exit = -1;
+  gchar *policy_help = policy_option_help ();
+  gchar *policy_list = policy_list_help ();
+  gchar *patience_help = g_strdup_printf ("Patience policy: stop when the "
+      "top class has been the same at K consecutive exits, K >= 1 "
+      "(default: %u)",
+      beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience);
   gboolean describe = FALSE, all_exits = FALSE, detections = FALSE;
   gchar **files = NULL;
   GOptionEntry entries[] = {
@@ -421,9 +504,12 @@ main (int argc, char **argv)
         "Model file (default: the built-in model)", "FILE"},
     {"threshold", 't', 0, G_OPTION_ARG_DOUBLE, &threshold,
         "Early-exit threshold (default: the model's recommended one)", "T"},
-    {"policy", 'p', 0, G_OPTION_ARG_STRING, &policy_str,
-          "Exit policy: entropy or max-probability (default: the model's "
-        "recommended one)", "POLICY"},
+    {"policy", 'p', 0, G_OPTION_ARG_STRING, &policy_str, policy_help,
+        "POLICY"},
+    {"patience", 0, 0, G_OPTION_ARG_INT, &patience, patience_help, "K"},
+    {"max-exit", 0, 0, G_OPTION_ARG_INT, &max_exit,
+          "Never run past exit N (1-based), every policy; 0 = no limit "
+        "(default)", "N"},
     {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &interval_ms,
         "Milliseconds between window starts (default 500)", "MS"},
     {"describe", 'd', 0, G_OPTION_ARG_NONE, &describe,
@@ -462,12 +548,14 @@ main (int argc, char **argv)
       "Prints one line per window: file, start (s), duration (s), label,\n"
       "confidence, entropy (nats), exit/num-exits, ops-fraction.\n"
       "Input: 16 kHz WAV, 16-bit PCM or 32-bit float, any channel count.");
+  g_option_context_set_description (octx, policy_list);
   g_option_context_add_main_entries (octx, entries, NULL);
   if (!g_option_context_parse (octx, &argc, &argv, &gerr)) {
     g_printerr ("%s\n", gerr->message);
     g_error_free (gerr);
     g_option_context_free (octx);
-    return 2;
+    ret = 2;
+    goto out;
   }
   g_option_context_free (octx);
 
@@ -491,28 +579,11 @@ main (int argc, char **argv)
     goto out_model;
   }
 
-  ctx.policy = beenet_model_default_policy (model);
-  if (policy_str != NULL) {
-    if (g_strcmp0 (policy_str, "entropy") == 0)
-      ctx.policy = BEENET_POLICY_ENTROPY;
-    else if (g_strcmp0 (policy_str, "max-probability") == 0)
-      ctx.policy = BEENET_POLICY_MAX_PROBABILITY;
-    else {
-      g_printerr ("Unknown policy \"%s\" (entropy or max-probability)\n",
-          policy_str);
-      ret = 2;
-      goto out_model;
-    }
-  }
-  if (threshold < 0.0 && ctx.policy != beenet_model_default_policy (model)) {
-    /* the model's recommended threshold belongs to its own policy */
-    g_printerr ("--threshold is required with --policy %s (the model "
-        "recommends the other policy)\n", policy_str);
+  if (!make_policy (&ctx.policy, model, policy_str, threshold, patience,
+          max_exit)) {
     ret = 2;
     goto out_model;
   }
-  ctx.threshold = threshold >= 0.0 ? (gfloat) threshold :
-      beenet_model_default_threshold (model);
   if (!(interval_ms >= 10.0 && interval_ms <= 10000.0)) {
     g_printerr ("--interval must be between 10 and 10000 ms\n");
     ret = 2;
@@ -571,6 +642,9 @@ out_model:
 out:
   g_free (model_path);
   g_free (policy_str);
+  g_free (policy_help);
+  g_free (policy_list);
+  g_free (patience_help);
   g_strfreev (files);
   return ret;
 }

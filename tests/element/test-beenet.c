@@ -916,6 +916,176 @@ GST_START_TEST (test_policy_property)
 
 GST_END_TEST;
 
+/* patience and max-exit: a 5-exit, 2-class constant model whose argmax
+ * sequence is A, A, B, B, B (A = class0, B = class1). */
+static const float aabbb_logits[] = { 1.f, 0.f, 2.f, 0.f, 0.f, 3.f, 0.f,
+  4.f, 0.f, 5.f
+};
+
+static gchar *
+aabbb_model_path (void)
+{
+  size_t size = 0;
+  guint8 *bytes = test_models_constant_exits (5, 2, aabbb_logits, &size);
+  gchar *path;
+
+  fail_unless (bytes != NULL);
+  path = write_temp_model (bytes, size);
+  free (bytes);
+  return path;
+}
+
+static void
+check_policy_fields (GstMessage * m, const gchar * policy, guint patience,
+    guint max_exit, guint exit_no)
+{
+  const GstStructure *s = gst_message_get_structure (m);
+
+  fail_unless_equals_string (gst_structure_get_string (s, "policy"), policy);
+  fail_unless_equals_int (get_uint (s, "patience"), patience);
+  fail_unless_equals_int (get_uint (s, "max-exit"), max_exit);
+  fail_unless_equals_int (get_uint (s, "num-exits"), 5);
+  fail_unless_equals_int (get_uint (s, "exit"), exit_no);
+  fail_unless_equals_int (get_uint (s, "class"), exit_no <= 2 ? 0 : 1);
+}
+
+/* policy=patience, patience and max-exit changed while buffers flow: each
+ * window applies the values set before it. */
+GST_START_TEST (test_patience_and_max_exit_while_playing)
+{
+  static const struct
+  {
+    const gchar *policy;
+    guint patience, max_exit, exit;
+  } steps[] = {
+    {"patience", 1, 0, 1},
+    {"patience", 2, 0, 2},
+    {"patience", 3, 0, 5},      /* the A run only reaches 2 */
+    {"patience", 3, 4, 4},      /* capped */
+    {"patience", 2, 1, 1},
+    {"patience", 9, 7, 5},      /* beyond the exits: no limit */
+    {"entropy", 9, 3, 3},       /* threshold 0.0001: capped at 3 */
+    {"max-probability", 9, 2, 2},
+    {"entropy", 1, 0, 5},       /* patience is ignored by entropy */
+  };
+  gchar *model = aabbb_model_path ();
+  gfloat *audio = zeros (WINDOW);
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  g_object_set (f.element, "threshold", 0.0001, NULL);
+  for (i = 0; i < G_N_ELEMENTS (steps); i++) {
+    GstMessage *m;
+
+    if (g_str_equal (steps[i].policy, "max-probability"))
+      g_object_set (f.element, "threshold", 1.0, NULL);
+    gst_util_set_object_arg (G_OBJECT (f.element), "policy", steps[i].policy);
+    g_object_set (f.element, "patience", steps[i].patience, "max-exit",
+        steps[i].max_exit, NULL);
+    push_samples (&f, audio, WINDOW, 4000, i * GST_SECOND);
+    m = pop_beenet (f.bus);
+    fail_unless (m != NULL);
+    check_policy_fields (m, steps[i].policy, steps[i].patience,
+        steps[i].max_exit, steps[i].exit);
+    gst_message_unref (m);
+    if (g_str_equal (steps[i].policy, "max-probability"))
+      g_object_set (f.element, "threshold", 0.0001, NULL);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* max-exit and patience are controllable: windows at stream time 0, 1, 2 s
+ * see max-exit 1, 3, 0 (patience 3 throughout). */
+GST_START_TEST (test_max_exit_controller)
+{
+  static const guint expect_max[] = { 1, 3, 0 };
+  static const guint expect_exit[] = { 1, 3, 5 };
+  gchar *model = aabbb_model_path ();
+  gfloat *audio = zeros (3 * WINDOW);
+  GstControlSource *cs;
+  GstTimedValueControlSource *tvcs;
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  g_object_set (f.element, "policy", BEENET_POLICY_PATIENCE, "patience", 3,
+      NULL);
+  cs = gst_interpolation_control_source_new ();
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  gst_timed_value_control_source_set (tvcs, 0, 1.0);
+  gst_timed_value_control_source_set (tvcs, GST_SECOND, 3.0);
+  gst_timed_value_control_source_set (tvcs, 2 * GST_SECOND, 0.0);
+  fail_unless (gst_object_add_control_binding (GST_OBJECT (f.element),
+          gst_direct_control_binding_new_absolute (GST_OBJECT (f.element),
+              "max-exit", cs)));
+
+  push_samples (&f, audio, 3 * WINDOW, 1600, 0);
+  for (i = 0; i < 3; i++) {
+    GstMessage *m = pop_beenet (f.bus);
+
+    fail_unless (m != NULL);
+    check_policy_fields (m, "patience", 3, expect_max[i], expect_exit[i]);
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  gst_object_unref (cs);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* The enum comes from the engine's policy table; defaults from
+ * beenet_policy_default_params. */
+GST_START_TEST (test_policy_enum_from_engine_table)
+{
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+      "policy");
+  GEnumClass *klass = g_type_class_ref (pspec->value_type);
+  const gchar *names[] = { "patience", "max-exit" };
+  guint i, patience, max_exit;
+
+  fail_unless_equals_int (klass->n_values, beenet_policy_count ());
+  for (i = 0; i < beenet_policy_count (); i++) {
+    GEnumValue *v = g_enum_get_value (klass, i);
+    fail_unless (v != NULL);
+    fail_unless_equals_string (v->value_nick,
+        beenet_policy_name ((BeenetPolicy) i));
+    fail_unless_equals_string (v->value_name,
+        beenet_policy_description ((BeenetPolicy) i));
+  }
+  fail_unless (g_enum_get_value_by_nick (klass, "patience")->value ==
+      BEENET_POLICY_PATIENCE);
+  g_type_class_unref (klass);
+
+  g_object_get (e, "patience", &patience, "max-exit", &max_exit, NULL);
+  fail_unless_equals_int (patience,
+      beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience);
+  fail_unless_equals_int (max_exit, 0);
+  for (i = 0; i < G_N_ELEMENTS (names); i++) {
+    pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), names[i]);
+    fail_unless (pspec != NULL);
+    fail_unless (pspec->flags & GST_PARAM_CONTROLLABLE);
+    fail_unless (pspec->flags & GST_PARAM_MUTABLE_PLAYING);
+    fail_unless (pspec->flags & G_PARAM_STATIC_STRINGS);
+  }
+  /* patience 0 is refused by the property range (the engine's rule) */
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "patience");
+  fail_unless_equals_int (G_PARAM_SPEC_UINT (pspec)->minimum, 1);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 /* A control source drives the threshold: windows at stream time 0, 1 and
  * 2 s see 0.7, 0.5 and 0.0001. */
 GST_START_TEST (test_controller)
@@ -1322,6 +1492,9 @@ beenet_suite (void)
   tcase_add_test (tc, test_restart);
   tcase_add_test (tc, test_threshold_while_playing);
   tcase_add_test (tc, test_max_probability_policy);
+  tcase_add_test (tc, test_patience_and_max_exit_while_playing);
+  tcase_add_test (tc, test_max_exit_controller);
+  tcase_add_test (tc, test_policy_enum_from_engine_table);
   tcase_add_test (tc, test_policy_property);
   tcase_add_test (tc, test_controller);
   tcase_add_test (tc, test_post_messages_false);

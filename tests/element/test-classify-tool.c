@@ -204,6 +204,26 @@ run (gchar ** out, gchar ** err, ...)
   return -1;
 }
 
+/* Window lines of `file` whose label and exit/num-exits fields are the
+ * given ones. */
+static guint
+count_exit_lines (const gchar * out, const gchar * file, const gchar * label,
+    const gchar * exit_field)
+{
+  gchar **lines = g_strsplit (out, "\n", -1);
+  guint i, n = 0;
+
+  for (i = 0; lines[i]; i++) {
+    gchar **f = g_strsplit (lines[i], "\t", -1);
+    if (g_strv_length (f) == 8 && g_str_equal (f[0], file) &&
+        g_str_equal (f[3], label) && g_str_equal (f[6], exit_field))
+      n++;
+    g_strfreev (f);
+  }
+  g_strfreev (lines);
+  return n;
+}
+
 static guint
 count_window_lines (const gchar * out, const gchar * file)
 {
@@ -422,6 +442,68 @@ main (void)
   CHECK (st == 2);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+  /* --policy patience (argmax class1, class0, class1 at exits 1..3): no
+   * threshold needed; K=1 stops at exit 1, K=2 never before the last
+   * exit, --max-exit caps it; 2.5 s at 1000 ms = 3 windows */
+  {
+    static const struct
+    {
+      const gchar *patience, *max_exit, *label, *exit;
+    } cases[] = {
+      {"1", "0", "class1", "1/3"},
+      {"2", "0", "class1", "3/3"},
+      {"2", "2", "class0", "2/3"},
+      {"5", "9", "class1", "3/3"},      /* beyond the exits: no limit */
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+      st = run (&out, &err, "--model", model, "--policy", "patience",
+          "--patience", cases[i].patience, "--max-exit", cases[i].max_exit,
+          "--interval", "1000", mono16, NULL);
+      CHECK (st == 0);
+      CHECK (count_exit_lines (out, mono16, cases[i].label,
+              cases[i].exit) == 3);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+    }
+  }
+  /* --max-exit applies to the model's own policy (entropy 0.0001 would run
+   * to exit 3) */
+  st = run (&out, &err, "--model", model, "--threshold", "0.0001",
+      "--max-exit", "1", "--interval", "1000", mono16, NULL);
+  CHECK (st == 0);
+  CHECK (count_exit_lines (out, mono16, "class1", "1/3") == 3);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  /* invalid policy parameters: the engine's messages, status 2 */
+  st = run (&out, &err, "--model", model, "--policy", "patience",
+      "--patience", "0", mono16, NULL);
+  CHECK (st == 2);
+  CHECK (strstr (err, "patience must be >= 1") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  st = run (&out, &err, "--model", model, "--max-exit", "-3", mono16, NULL);
+  CHECK (st == 2);
+  CHECK (strstr (err, "--max-exit") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  st = run (&out, &err, "--model", model, "--policy", "max_probability",
+      mono16, NULL);
+  CHECK (st == 2);
+  /* the valid names come from the engine's table */
+  CHECK (strstr (err, "\"max-probability\"") != NULL);
+  CHECK (strstr (err, "\"patience\"") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  st = run (&out, &err, "--help", NULL);
+  CHECK (st == 0);
+  CHECK (strstr (out, "entropy, max-probability or patience") != NULL);
+  CHECK (strstr (out, "--max-exit") != NULL);
+  CHECK (strstr (out, "--patience") != NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   /* the test model recommends "entropy": another policy needs a threshold */
   st = run (&out, &err, "--model", model, "--policy", "max-probability",
       mono16, NULL);

@@ -452,6 +452,10 @@ START_TEST (test_no_allocation_per_window)
   /* Warm-up (ORC compiles its programs on first use, inside liborc). */
   ck_assert_int_eq (beenet_session_classify (s, x, 16000,
           BEENET_POLICY_ENTROPY, 0.0f, &r, NULL), BEENET_OK);
+  BeenetPolicyParams pat = beenet_policy_default_params (BEENET_POLICY_PATIENCE);
+  pat.patience = 3;
+  BeenetPolicyParams capped = pat;
+  capped.max_exit = 2;
   /* No ck_assert inside the counted region: Check itself allocates when it
    * records a passed assertion. */
   int bad = 0;
@@ -466,6 +470,10 @@ START_TEST (test_no_allocation_per_window)
     bad |= beenet_session_classify_features (s, feat, BEENET_POLICY_ENTROPY,
         0.5f, &r, NULL);
     bad |= beenet_session_run_all_exits (s, feat, logits, NULL);
+    /* patience keeps its run count in the session */
+    bad |= beenet_session_classify_params (s, x, 16000, &pat, &r, NULL);
+    bad |= beenet_session_classify_features_params (s, feat, &capped, &r,
+        NULL);
   }
   counting = 0;
   ck_assert_int_eq (bad, 0);

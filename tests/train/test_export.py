@@ -132,7 +132,7 @@ class TestEngineLoads(unittest.TestCase):
         self.assertEqual(em.num_exits, 2)
         self.assertEqual(em.name, "test-small")
         self.assertAlmostEqual(em.default_threshold, 0.3, places=6)
-        self.assertEqual(em.default_policy, fe.BEENET_POLICY_ENTROPY)
+        self.assertEqual(em.default_policy_name, "entropy")
         fr, tb, tf = exit_ops_fractions(build_graph(self.model))
         self.assertEqual(em.total_bops, tb)
         self.assertEqual(em.total_flops, tf)
@@ -154,10 +154,10 @@ class TestEngineLoads(unittest.TestCase):
         self.assertEqual(agree, n)
         # early exit via the engine with a huge threshold stops at exit 1 and reports its ops fraction
         fr, _, _ = exit_ops_fractions(build_graph(self.model))
-        r = s.classify_features(feats, fe.BEENET_POLICY_ENTROPY, 100.0)
+        r = s.classify_features(feats, "entropy", 100.0)
         self.assertEqual(r["exit_index"], 1)
         self.assertAlmostEqual(r["ops_fraction"], fr[0], places=5)
-        r = s.classify_features(feats, fe.BEENET_POLICY_ENTROPY, 0.0)
+        r = s.classify_features(feats, "entropy", 0.0)
         self.assertEqual(r["exit_index"], 2)
         self.assertAlmostEqual(r["ops_fraction"], 1.0, places=6)
 

@@ -99,7 +99,7 @@ class TestParity(unittest.TestCase):
         ent = -(p * np.log(np.maximum(p, 1e-30))).sum(-1)
         for th in (0.25, 1.0):
             for i in range(0, len(self.feats), 7):
-                r = s.classify_features(self.feats[i], fe.BEENET_POLICY_ENTROPY, th)
+                r = s.classify_features(self.feats[i], "entropy", th)
                 stop = np.nonzero(ent[:, i] < th)[0]
                 e = int(stop[0]) if len(stop) else L.shape[0] - 1
                 if (np.abs(ent[:e + 1, i] - th) < 1e-4).any():

@@ -1,4 +1,4 @@
-"""Command line: python3 -m beenet_train {train,export,evaluate,describe}."""
+"""Command line: python3 -m beenet_train {train,export,evaluate,streams,policies,describe,...}."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,26 @@ import json
 import os
 import shlex
 import sys
+
+
+_POLICY_HELP = "a policy of the engine's table (`python3 -m beenet_train policies` lists them)"
+
+
+def _policy_name(name: str) -> str:
+    """argparse type: a policy name the engine knows (beenet_policy_from_name)."""
+    from .frontend import BeenetError, policy_name
+    try:
+        return policy_name(name)
+    except BeenetError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
+def _policy_args(parser, help_text: str, threshold: bool = False) -> None:
+    parser.add_argument("--policy", type=_policy_name, help=help_text)
+    if threshold:
+        parser.add_argument("--threshold", type=float, help="threshold of --policy (default: the policy's)")
+    parser.add_argument("--patience", type=int, help="patience policy: consecutive exits with the same class")
+    parser.add_argument("--max-exit", type=int, help="never run past this exit (1-based; 0 = no limit)")
 
 
 def main(argv=None):
@@ -41,7 +61,7 @@ def main(argv=None):
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--out", required=True)
     e.add_argument("--threshold", type=float)
-    e.add_argument("--policy", choices=["entropy", "max-probability"])
+    e.add_argument("--policy", type=_policy_name, help="recommended policy written in the file: %s" % _POLICY_HELP)
 
     v = sub.add_parser("evaluate", help="evaluate a model file with the engine and write the model card")
     v.add_argument("--model", required=True)
@@ -51,6 +71,8 @@ def main(argv=None):
     v.add_argument("--card", help="write the markdown model card here")
     v.add_argument("--max-clips", type=int)
     v.add_argument("--json", help="also dump the results as JSON here")
+    _policy_args(v, "also measure this exit policy on the same clips (beside the entropy sweep): "
+                 + _POLICY_HELP, threshold=True)
 
     st = sub.add_parser("streams", help="false alarms per hour and miss rate on a stream set (engine)")
     st.add_argument("--model", required=True)
@@ -58,6 +80,7 @@ def main(argv=None):
     st.add_argument("--interval-ms", type=float, default=500.0)
     st.add_argument("--threshold", type=float, help="early-exit threshold (default: the model's)")
     st.add_argument("--detection", help="JSON dict overriding the model's detection parameters")
+    _policy_args(st, "exit policy (default: the model's): " + _POLICY_HELP)
     st.add_argument("--json", help="write all figures (incl. the ROC) here")
     st.add_argument("--roc", help="write the ROC plot (PNG) here")
 
@@ -86,6 +109,8 @@ def main(argv=None):
 
     d = sub.add_parser("describe", help="print the engine's description of a model file")
     d.add_argument("model")
+
+    sub.add_parser("policies", help="list the engine's exit policies (beenet_policy_*)")
 
     a = p.parse_args(argv)
     if a.cmd == "train":
@@ -118,10 +143,16 @@ def main(argv=None):
         from .evaluate import evaluate
         cmd = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + " ".join(
             shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
-        res = evaluate(a.model, a.data, a.split, a.checkpoint, a.card, cmd, a.max_clips)
+        from .frontend import policy_params
+        extra = [policy_params(a.policy, a.threshold, a.patience, a.max_exit)] if a.policy else []
+        res = evaluate(a.model, a.data, a.split, a.checkpoint, a.card, cmd, a.max_clips, policies=extra)
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(res, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    elif a.cmd == "policies":
+        from .frontend import policy_description, policy_names, policy_params
+        for name in policy_names():
+            print("%-16s %s (defaults: %s)" % (name, policy_description(name), policy_params(name).as_dict()))
     elif a.cmd == "describe":
         from .frontend import Model
         print(Model(a.model).describe())

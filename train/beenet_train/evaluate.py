@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .frontend import BEENET_POLICY_ENTROPY, Frontend, Model
+from .frontend import Frontend, Model, PolicyParams, policy_params
 from .gguf_writer import read_gguf
 from .model import exit_ops_fractions
 from .train import SWEEP_THRESHOLDS, Corpus, choose_threshold, eval_waves, predict_logits
@@ -40,21 +40,28 @@ def engine_logits(model: Model, feats: np.ndarray) -> np.ndarray:
     return out
 
 
-def engine_sweep(model: Model, feats: np.ndarray, y: np.ndarray, thresholds) -> List[Dict]:
-    """Early exit as the engine does it (beenet_session_classify_features, entropy policy)."""
+def engine_policy_row(model: Model, feats: np.ndarray, y: np.ndarray, params: PolicyParams) -> Dict:
+    """Early exit as the engine does it (beenet_session_classify_features_params) under one policy."""
     s = model.session()
+    pred = np.empty(len(feats), np.int64)
+    ex = np.empty(len(feats), np.int64)
+    ops = np.empty(len(feats))
+    for i in range(len(feats)):
+        r = s.classify_features(feats[i], params)
+        pred[i], ex[i], ops[i] = r["class_index"], r["exit_index"], r["ops_fraction"]
+    return {"params": params.as_dict(), "accuracy": float((pred == y).mean()), "avg_exit": float(ex.mean()),
+            "ops_fraction": float(ops.mean()),
+            "exit_histogram": np.bincount(ex - 1, minlength=model.num_exits).tolist(),
+            "pred": pred, "exit": ex}
+
+
+def engine_sweep(model: Model, feats: np.ndarray, y: np.ndarray, thresholds) -> List[Dict]:
+    """The entropy-threshold sweep (BEENet Fig. 2), one engine_policy_row per threshold."""
     rows = []
     for th in thresholds:
-        pred = np.empty(len(feats), np.int64)
-        ex = np.empty(len(feats), np.int64)
-        ops = np.empty(len(feats))
-        for i in range(len(feats)):
-            r = s.classify_features(feats[i], BEENET_POLICY_ENTROPY, th)
-            pred[i], ex[i], ops[i] = r["class_index"], r["exit_index"], r["ops_fraction"]
-        rows.append({"threshold": th, "accuracy": float((pred == y).mean()), "avg_exit": float(ex.mean()),
-                     "ops_fraction": float(ops.mean()),
-                     "exit_histogram": np.bincount(ex - 1, minlength=model.num_exits).tolist(),
-                     "pred": pred, "exit": ex})
+        r = engine_policy_row(model, feats, y, policy_params("entropy", th))
+        del r["params"]
+        rows.append(dict(r, threshold=th))
     return rows
 
 
@@ -106,7 +113,9 @@ def voice_breakdown(data: str, examples, y: np.ndarray, preds: List[np.ndarray])
 
 def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Optional[str] = None,
              card: Optional[str] = None, command: Optional[str] = None, max_clips: Optional[int] = None,
-             quiet: bool = False) -> Dict:
+             quiet: bool = False, policies: Sequence[PolicyParams] = ()) -> Dict:
+    """policies: extra exit policies (e.g. policy_params("patience", patience=2)) measured
+    on the same clips; reported in res["policies"] and in the card."""
     t0 = time.time()
     say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
     split = SPLIT_ALIASES.get(split, split)
@@ -141,6 +150,11 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
            "sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],
            "threshold": rec_th, "size_bytes": size, "total_bops": model.total_bops,
            "total_flops": model.total_flops, "test_choice": test_choice}
+    prows = [engine_policy_row(model, feats, y, p) for p in policies]
+    res["policies"] = [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in prows]
+    for r in res["policies"]:
+        say("policy %s: acc %.4f avg exit %.2f ops %.3f hist %s" % (
+            r["params"], r["accuracy"], r["avg_exit"], r["ops_fraction"], r["exit_histogram"]))
     # PyTorch vs engine parity
     parity = None
     if checkpoint:
@@ -255,6 +269,17 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
         for r in res["by_voice"]:
             L.append("| %s | %d | %.2f %% | %.2f %% |" % (r["group"], r["n"], 100 * r["accuracy"][0],
                                                          100 * r["accuracy"][1]))
+        L.append("")
+    if res.get("policies"):
+        L.append("## Other exit policies\n")
+        L.append("Measured by the engine on the same clips (`beenet_session_classify_features_params`).\n")
+        L.append("| policy | threshold | patience | max exit | accuracy | average exit | average OPs fraction "
+                 "| clips per exit |\n|---|---|---|---|---|---|---|---|")
+        for r in res["policies"]:
+            p = r["params"]
+            L.append("| %s | %.2f | %d | %s | %.2f %% | %.2f | %.3f | %s |" % (
+                p["policy"], p["threshold"], p["patience"], p["max_exit"] or "-", 100 * r["accuracy"],
+                r["avg_exit"], r["ops_fraction"], " / ".join(str(c) for c in r["exit_histogram"])))
         L.append("")
     L.append("## Confusion matrix, final exit\n")
     L.append(_md_confusion(conf_final, labels) + "\n")

@@ -11,12 +11,9 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
-
-BEENET_POLICY_ENTROPY = 0
-BEENET_POLICY_MAX_PROBABILITY = 1
 
 _STATUS_NAMES = ["OK", "INVALID_ARGUMENT", "IO", "FORMAT", "TRUNCATED", "CORRUPT",
                  "UNSUPPORTED", "NOMEM", "NONFINITE"]
@@ -60,6 +57,23 @@ class Result(ctypes.Structure):
         ("flops_fraction", ctypes.c_double),
         ("ops_fraction", ctypes.c_double),
     ]
+
+
+class PolicyParams(ctypes.Structure):
+    """BeenetPolicyParams (engine/beenet.h).  Build it with policy_params()
+    (the engine's defaults for the policy, then the given fields)."""
+    _fields_ = [
+        ("policy", ctypes.c_int),
+        ("threshold", ctypes.c_float),
+        ("patience", ctypes.c_uint32),
+        ("max_exit", ctypes.c_uint32),
+    ]
+
+    def as_dict(self) -> dict:
+        d = {name: getattr(self, name) for name, _ in self._fields_}
+        d["policy"] = policy_name(self.policy)
+        d["threshold"] = float("%.7g" % self.threshold)  # the float32 as written
+        return d
 
 
 class DetectorParams(ctypes.Structure):
@@ -139,6 +153,14 @@ def lib():
         "beenet_model_frontend_config": (None, [P, ctypes.POINTER(FrontendConfig)]),
         "beenet_model_default_policy": (ctypes.c_int, [P]),
         "beenet_model_default_threshold": (ctypes.c_float, [P]),
+        "beenet_model_default_params": (PolicyParams, [P]),
+        "beenet_policy_count": (ctypes.c_size_t, []),
+        "beenet_policy_name": (ctypes.c_char_p, [ctypes.c_int]),
+        "beenet_policy_description": (ctypes.c_char_p, [ctypes.c_int]),
+        "beenet_policy_uses_threshold": (ctypes.c_int, [ctypes.c_int]),
+        "beenet_policy_from_name": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), E]),
+        "beenet_policy_default_params": (PolicyParams, [ctypes.c_int]),
+        "beenet_policy_params_validate": (ctypes.c_int, [ctypes.POINTER(PolicyParams), E]),
         "beenet_model_total_bops": (ctypes.c_uint64, [P]),
         "beenet_model_total_flops": (ctypes.c_uint64, [P]),
         "beenet_model_describe": (ctypes.c_void_p, [P]),
@@ -148,6 +170,10 @@ def lib():
                                                    ctypes.POINTER(Result), E]),
         "beenet_session_classify_features": (ctypes.c_int, [P, fp, ctypes.c_int, ctypes.c_float,
                                                             ctypes.POINTER(Result), E]),
+        "beenet_session_classify_params": (ctypes.c_int, [P, fp, ctypes.c_size_t, ctypes.POINTER(PolicyParams),
+                                                          ctypes.POINTER(Result), E]),
+        "beenet_session_classify_features_params": (ctypes.c_int, [P, fp, ctypes.POINTER(PolicyParams),
+                                                                   ctypes.POINTER(Result), E]),
         "beenet_session_run_all_exits": (ctypes.c_int, [P, fp, fp, E]),
         "beenet_model_is_keyword": (ctypes.c_int, [P, ctypes.c_size_t]),
         "beenet_detector_params_default": (None, [P, ctypes.POINTER(DetectorParams)]),
@@ -180,6 +206,59 @@ def _check(status: int, err: _Error) -> None:
 
 def _fptr(a: np.ndarray):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+
+
+# ---------------------------------------------------------------------------
+# Exit policies: names, descriptions and defaults all come from the engine's
+# policy table (beenet_policy_*); nothing here lists them.
+
+def policy_names() -> List[str]:
+    """The engine's policy names, index = BeenetPolicy value."""
+    L = lib()
+    return [L.beenet_policy_name(i).decode() for i in range(L.beenet_policy_count())]
+
+
+def policy_description(policy: Union[int, str]) -> str:
+    return lib().beenet_policy_description(policy_id(policy)).decode()
+
+
+def policy_uses_threshold(policy: Union[int, str]) -> bool:
+    return bool(lib().beenet_policy_uses_threshold(policy_id(policy)))
+
+
+def policy_id(policy: Union[int, str]) -> int:
+    """BeenetPolicy value of a name (beenet_policy_from_name: BeenetError with
+    the valid names for an unknown one); an int is checked and returned."""
+    if isinstance(policy, str):
+        out, err = ctypes.c_int(), _Error()
+        _check(lib().beenet_policy_from_name(policy.encode(), ctypes.byref(out), ctypes.byref(err)), err)
+        return out.value
+    if lib().beenet_policy_name(int(policy)) is None:
+        raise BeenetError(1, "unknown exit policy %d" % int(policy))
+    return int(policy)
+
+
+def policy_name(policy: Union[int, str]) -> str:
+    return lib().beenet_policy_name(policy_id(policy)).decode()
+
+
+def policy_params(policy: Union[int, str, PolicyParams] = "entropy", threshold: Optional[float] = None,
+                  patience: Optional[int] = None, max_exit: Optional[int] = None) -> PolicyParams:
+    """beenet_policy_default_params(policy) (or a copy of the given params) with
+    the given fields replaced, checked by beenet_policy_params_validate
+    (BeenetError, INVALID_ARGUMENT, naming the bad field)."""
+    if isinstance(policy, PolicyParams):
+        p = PolicyParams.from_buffer_copy(policy)
+    else:
+        p = lib().beenet_policy_default_params(policy_id(policy))
+    for name, v in (("threshold", threshold), ("patience", patience), ("max_exit", max_exit)):
+        if v is not None:
+            if name != "threshold" and v < 0:
+                raise BeenetError(1, "%s must be >= 0 (got %d)" % (name, v))
+            setattr(p, name, v)
+    err = _Error()
+    _check(lib().beenet_policy_params_validate(ctypes.byref(p), ctypes.byref(err)), err)
+    return p
 
 
 def default_config() -> FrontendConfig:
@@ -264,6 +343,7 @@ class Model(_Handle):
         self.frontend_config = FrontendConfig()
         L.beenet_model_frontend_config(self._h, ctypes.byref(self.frontend_config))
         self.default_policy = int(L.beenet_model_default_policy(self._h))
+        self.default_policy_name = policy_name(self.default_policy)
         self.default_threshold = float(L.beenet_model_default_threshold(self._h))
         self.total_bops = int(L.beenet_model_total_bops(self._h))
         self.total_flops = int(L.beenet_model_total_flops(self._h))
@@ -273,6 +353,10 @@ class Model(_Handle):
         p = DetectorParams()
         L.beenet_detector_params_default(self._h, ctypes.byref(p))
         self.detection_defaults = p.as_dict()
+
+    def default_params(self) -> PolicyParams:
+        """beenet_model_default_params: the model's policy and threshold."""
+        return lib().beenet_model_default_params(self._h)
 
     def is_keyword(self, i: int) -> bool:
         return i in self.keywords
@@ -335,19 +419,28 @@ class Session(_Handle):
             "ops_fraction": r.ops_fraction,
         }
 
-    def classify_features(self, features: np.ndarray, policy: int = BEENET_POLICY_ENTROPY,
-                          threshold: float = 0.5) -> dict:
+    def classify_features(self, features: np.ndarray, policy: Union[int, str, PolicyParams] = "entropy",
+                          threshold: Optional[float] = None, patience: Optional[int] = None,
+                          max_exit: Optional[int] = None) -> dict:
+        """beenet_session_classify_features_params.  policy: a name, a
+        BeenetPolicy value or a PolicyParams; the other arguments override
+        its fields (default: the policy's engine defaults)."""
         f = self._features(features)
+        p = policy_params(policy, threshold, patience, max_exit)
         r = Result()
-        _check(lib().beenet_session_classify_features(self._h, _fptr(f), policy, threshold, ctypes.byref(r),
-                                                      ctypes.byref(self._err)), self._err)
+        _check(lib().beenet_session_classify_features_params(self._h, _fptr(f), ctypes.byref(p), ctypes.byref(r),
+                                                             ctypes.byref(self._err)), self._err)
         return self._result(r)
 
-    def classify(self, wave: np.ndarray, policy: int = BEENET_POLICY_ENTROPY, threshold: float = 0.5) -> dict:
+    def classify(self, wave: np.ndarray, policy: Union[int, str, PolicyParams] = "entropy",
+                 threshold: Optional[float] = None, patience: Optional[int] = None,
+                 max_exit: Optional[int] = None) -> dict:
+        """beenet_session_classify_params (audio in); arguments as classify_features."""
         w = np.ascontiguousarray(wave, dtype=np.float32).reshape(-1)
+        p = policy_params(policy, threshold, patience, max_exit)
         r = Result()
-        _check(lib().beenet_session_classify(self._h, _fptr(w), w.shape[0], policy, threshold, ctypes.byref(r),
-                                             ctypes.byref(self._err)), self._err)
+        _check(lib().beenet_session_classify_params(self._h, _fptr(w), w.shape[0], ctypes.byref(p),
+                                                    ctypes.byref(r), ctypes.byref(self._err)), self._err)
         return self._result(r)
 
 

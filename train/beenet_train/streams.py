@@ -7,8 +7,9 @@
 The stream set (``data.evalsets``) has ``negative.wav`` (running speech, no
 keyword) and ``keywords.wav`` with ``keywords.tsv`` (label, start, end).
 Windows of one model window start every ``interval`` ms, as in the element;
-each is classified by ``beenet_session_classify_features`` with the entropy
-policy at the model's (or the given) threshold, and the window
+each is classified by ``beenet_session_classify_features_params`` with the
+model's policy and threshold (or the given policy, threshold, patience and
+max exit: ``--policy patience --patience 2``), and the window
 probabilities go through the engine's detector (``beenet_detector_push``,
 time = window start).
 
@@ -29,15 +30,26 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .data.audio import read_wav
-from .frontend import BEENET_POLICY_ENTROPY, Frontend, Model
+from .frontend import Frontend, Model, PolicyParams, policy_params
 
 MATCH_AFTER_END_S = 1.0
 # 0.30-0.85 by 0.05, then 0.90-0.99 by 0.01 (integer steps: no float-rounding duplicates)
 ROC_THRESHOLDS = [k / 100 for k in range(30, 90, 5)] + [k / 100 for k in range(90, 100)]
 
 
-def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: float) -> Dict:
-    """Windows every interval_ms: start times (ns), probabilities, exits, OPs fractions."""
+def stream_policy(model: Model, threshold: Optional[float] = None, policy: Optional[str] = None,
+                  patience: Optional[int] = None, max_exit: Optional[int] = None) -> PolicyParams:
+    """The exit policy of the stream runs: the model's (beenet_model_default_params)
+    or the given policy's engine defaults, with the given fields."""
+    base = model.default_params() if policy is None or policy == model.default_policy_name else policy
+    return policy_params(base, threshold, patience, max_exit)
+
+
+def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: Optional[float],
+                    policy: Optional[PolicyParams] = None) -> Dict:
+    """Windows every interval_ms: start times (ns), probabilities, exits, OPs fractions.
+    policy: the exit policy (default: the model's, with `threshold` when given)."""
+    params = policy if policy is not None else stream_policy(model, threshold)
     fe = Frontend(model.frontend_config)
     sess = model.session()
     W = int(model.frontend_config.window_samples)
@@ -51,7 +63,7 @@ def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshol
     t0 = time.process_time()
     for i, s in enumerate(starts):
         fe.compute(wave[s:s + W], feats)
-        r = sess.classify_features(feats, BEENET_POLICY_ENTROPY, threshold)
+        r = sess.classify_features(feats, params)
         probs[i], exits[i], ops[i] = r["probabilities"], r["exit_index"], r["ops_fraction"]
     cpu = time.process_time() - t0
     return {"times_ns": [int(s * 1_000_000_000 // rate) for s in starts], "probs": probs, "exits": exits,
@@ -94,13 +106,20 @@ def detect(model: Model, stream: Dict, **params) -> List[Dict]:
 
 def evaluate_streams(model: Model, evalset: str, interval_ms: float = 500.0,
                      threshold: Optional[float] = None, detection: Optional[Dict] = None,
-                     roc_thresholds=ROC_THRESHOLDS, streams: Optional[Dict] = None) -> Dict:
+                     roc_thresholds=ROC_THRESHOLDS, streams: Optional[Dict] = None,
+                     policy: Optional[PolicyParams] = None) -> Dict:
     """Detection figures on <evalset>/stream at the model's (or given) detection
     parameters, plus the ROC over detection thresholds."""
-    th = model.default_threshold if threshold is None else threshold
+    if policy is None and streams is None:
+        policy = stream_policy(model, threshold)
+    if policy is not None:
+        th = float(policy.threshold)
+    else:  # streams classified by the caller at this threshold
+        th = model.default_threshold if threshold is None else threshold
     d = os.path.join(evalset, "stream")
     if streams is None:
-        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), interval_ms, th)
+        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), interval_ms, th,
+                                         policy)
                    for name in ("negative", "keywords")}
     kws = read_keywords(os.path.join(d, "keywords.tsv"))
     params = dict(model.detection_defaults, **(detection or {}))
@@ -120,7 +139,8 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: float = 500.0,
     roc = [at(dict(params, threshold=float(t))) for t in roc_thresholds]
     all_ops = np.concatenate([neg["ops"], pos["ops"]])
     all_exits = np.concatenate([neg["exits"], pos["exits"]])
-    return {"interval_ms": interval_ms, "early_exit_threshold": th, "detection": params,
+    return {"interval_ms": interval_ms, "early_exit_threshold": th, "policy": policy.as_dict() if policy is not None else None,
+            "detection": params,
             "negative_hours": hours, "keyword_stream_minutes": pos["seconds"] / 60.0,
             "windows": int(all_ops.size), "ops_fraction_mean": float(all_ops.mean()),
             "exit_histogram": np.bincount(all_exits - 1, minlength=model.num_exits).tolist(),
@@ -218,9 +238,11 @@ def tune(a) -> int:
 def main(a) -> int:
     model = Model(a.model)
     det = json.loads(a.detection) if a.detection else None
-    r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det)
+    pol = stream_policy(model, a.threshold, a.policy, a.patience, a.max_exit)
+    r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det, policy=pol)
     m = r["result"]
-    print("%s on %s: interval %.0f ms, detection %s" % (a.model, a.evalset, a.interval_ms, r["detection"]))
+    print("%s on %s: interval %.0f ms, policy %s, detection %s" % (a.model, a.evalset, a.interval_ms,
+                                                                   r["policy"], r["detection"]))
     print("  false alarms: %d in %.2f h of running speech = %.2f per hour; %d in the keyword stream" % (
         m["false_alarms_negative"], r["negative_hours"], m["false_alarms_per_hour"],
         m["false_alarms_keyword_stream"]))

@@ -1,0 +1,49 @@
+/* The exit-policy table (engine/policy.c), shared by the session and the
+ * model loader.  Not installed. */
+#ifndef BEENET_POLICY_PRIVATE_H
+#define BEENET_POLICY_PRIVATE_H
+
+#include "beenet-private.h"
+
+#include <stdio.h>
+
+/* What a policy sees of one exit. */
+typedef struct {
+  const float *probs;    /* softmax, n_classes values */
+  uint32_t n_classes;
+  uint32_t best;         /* argmax (lowest index on ties) */
+  float entropy;         /* nats */
+  uint32_t exit_number;  /* 1-based */
+} BeenetExitView;
+
+/* Per-window state of a policy across the exits of one window.  Lives in
+ * the session (no allocation per window); reset before each window.  A
+ * policy that needs more state adds fields here. */
+typedef struct {
+  uint32_t last_class;   /* patience: argmax of the previous exit */
+  uint32_t run;          /* patience: consecutive exits with last_class */
+} BeenetPolicyState;
+
+typedef struct {
+  const char *name;         /* nick: model files, enum, options */
+  const char *description;  /* one line, for help texts and the enum */
+  BeenetPolicyParams defaults;
+  bool uses_threshold;
+  float threshold_min, threshold_max;  /* accepted in model files */
+  /* extra checks of the policy's own fields (NULL: none) */
+  BeenetStatus (*validate) (const BeenetPolicyParams *p, BeenetError *err);
+  void (*reset) (BeenetPolicyState *state);
+  /* called at every exit but the last, in order; true = stop here */
+  bool (*should_stop) (const BeenetPolicyParams *p, const BeenetExitView *x,
+      BeenetPolicyState *state);
+} BeenetPolicyImpl;
+
+/* NULL for an unknown policy. */
+const BeenetPolicyImpl *beenet_policy_impl (BeenetPolicy policy);
+/* Index of the policy called name[0..len) (not NUL-terminated), or -1. */
+int beenet_policy_lookup (const char *name, size_t len);
+/* '"entropy", "max-probability" or "patience"' into buf (for messages);
+ * returns the length written. */
+size_t beenet_policy_names (char *buf, size_t size);
+
+#endif

@@ -52,15 +52,13 @@
 GST_DEBUG_CATEGORY (beenet_debug);
 #define GST_CAT_DEFAULT beenet_debug
 
-/* Frames converted to mono per step; bounds the scratch buffers. */
-#define CHUNK_FRAMES 4096
-
-#define REQUIRED_RATE 16000
-
+/* Any rate, channel count and layout (as level): the element only reads
+ * the samples; GstBeenetInput converts a mono copy to the model's rate. */
 #define ALLOWED_CAPS \
-  "audio/x-raw, format = (string) { S16LE, F32LE }, " \
-  "rate = (int) 16000, channels = (int) [ 1, MAX ], " \
-  "layout = (string) interleaved"
+  "audio/x-raw, format = (string) { " GST_AUDIO_NE (S16) ", " \
+  GST_AUDIO_NE (S32) ", " GST_AUDIO_NE (F32) ", " GST_AUDIO_NE (F64) " }, " \
+  "rate = (int) [ 1, MAX ], channels = (int) [ 1, MAX ], " \
+  "layout = (string) { interleaved, non-interleaved }"
 
 enum
 {
@@ -285,6 +283,7 @@ gst_beenet_init (GstBeenet * self)
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
   g_mutex_init (&self->model_lock);
+  gst_beenet_input_init (&self->input);
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
   self->window_ret = GST_FLOW_OK;
@@ -311,8 +310,7 @@ gst_beenet_finalize (GObject * object)
     beenet_model_unref (self->model);
   beenet_windower_clear (&self->windower);
   beenet_stream_free (self->stream);
-  g_free (self->mono);
-  g_free (self->scratch);
+  gst_beenet_input_clear (&self->input);
   g_free (self->model_path);
   g_free (self->model_loaded_path);
   g_mutex_clear (&self->model_lock);
@@ -621,7 +619,6 @@ gst_beenet_caps_probe (GstPad * pad, GstPadProbeInfo * info,
   const GstStructure *s;
   const gchar *name;
   gboolean ok;
-  gint rate = 0;
 
   if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
     return GST_PAD_PROBE_OK;
@@ -645,18 +642,11 @@ gst_beenet_caps_probe (GstPad * pad, GstPadProbeInfo * info,
                 "audioresample\"."), name),
         ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s", caps,
             ALLOWED_CAPS));
-  } else if (gst_structure_get_int (s, "rate", &rate)
-      && rate != REQUIRED_RATE) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        (_("Audio at %d Hz is not supported: beenet needs %d Hz. Add "
-                "\"audioresample\" before beenet."), rate, REQUIRED_RATE),
-        ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s; add "
-            "audioresample (and audioconvert) upstream", caps, ALLOWED_CAPS));
   } else {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        (_("This audio sample format is not supported: beenet needs "
-                "interleaved S16LE or F32LE samples. Add \"audioconvert\" "
-                "before beenet.")),
+        (_("This audio sample format is not supported: beenet reads S16, "
+                "S32, F32 or F64 samples. Add \"audioconvert\" before "
+                "beenet.")),
         ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s", caps,
             ALLOWED_CAPS));
   }
@@ -667,29 +657,17 @@ static gboolean
 gst_beenet_setup (GstAudioFilter * filter, const GstAudioInfo * info)
 {
   GstBeenet *self = GST_BEENET (filter);
-  guint channels = GST_AUDIO_INFO_CHANNELS (info);
-  GstAudioFormat format = GST_AUDIO_INFO_FORMAT (info);
 
-  if (GST_AUDIO_INFO_RATE (info) != REQUIRED_RATE || channels < 1 ||
-      (format != GST_AUDIO_FORMAT_S16LE && format != GST_AUDIO_FORMAT_F32LE)) {
-    /* cannot happen with the pad templates */
+  /* the converter itself is built at the next buffer */
+  if (!gst_beenet_input_set_format (&self->input, info)) {
     GST_ERROR_OBJECT (self, "unsupported audio info");
     return FALSE;
   }
-
-  self->rate = GST_AUDIO_INFO_RATE (info);
-  self->channels = channels;
-  self->is_s16 = (format == GST_AUDIO_FORMAT_S16LE);
-
-  g_free (self->mono);
-  self->mono = g_new (gfloat, CHUNK_FRAMES);
-  g_free (self->scratch);
-  self->scratch = NULL;
-  if (self->is_s16 && channels > 1)
-    self->scratch = g_new (gfloat, (gsize) CHUNK_FRAMES * channels);
-
-  GST_DEBUG_OBJECT (self, "%s, %u channel(s)", self->is_s16 ? "S16LE" :
-      "F32LE", channels);
+  GST_DEBUG_OBJECT (self, "%s %s, %d Hz, %u channel(s)",
+      GST_AUDIO_INFO_NAME (info),
+      GST_AUDIO_INFO_LAYOUT (info) == GST_AUDIO_LAYOUT_INTERLEAVED ?
+      "interleaved" : "non-interleaved", GST_AUDIO_INFO_RATE (info),
+      GST_AUDIO_INFO_CHANNELS (info));
   return TRUE;
 }
 
@@ -700,6 +678,7 @@ static void
 reset_stream (GstBeenet * self)
 {
   beenet_windower_reset (&self->windower);
+  gst_beenet_input_reset (&self->input);
   beenet_detector_reset (self->detector);
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
@@ -726,15 +705,6 @@ gst_beenet_start (GstBaseTransform * trans)
   g_free (path);
 
   beenet_model_frontend_config (self->model, &config);
-  if (config.sample_rate != REQUIRED_RATE || config.window_samples == 0) {
-    g_mutex_unlock (&self->model_lock);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ,
-        (_("The model expects %u Hz audio; only %d Hz models are "
-                "supported."), config.sample_rate, REQUIRED_RATE),
-        ("model frontend: sample_rate %u, window_samples %u",
-            config.sample_rate, config.window_samples));
-    return FALSE;
-  }
 
   status = beenet_session_new (self->model, &self->session, &err);
   if (status == BEENET_OK) {
@@ -751,6 +721,8 @@ gst_beenet_start (GstBaseTransform * trans)
   }
 
   self->window_samples = config.window_samples;
+  self->model_rate = config.sample_rate;
+  gst_beenet_input_set_out_rate (&self->input, (gint) config.sample_rate);
   beenet_windower_clear (&self->windower);
   g_clear_pointer (&self->stream, beenet_stream_free);
   status = beenet_stream_new (&config, NULL, &self->stream, &err);
@@ -794,8 +766,8 @@ gst_beenet_stop (GstBaseTransform * trans)
   }
   g_clear_pointer (&self->model_loaded_path, g_free);
   g_mutex_unlock (&self->model_lock);
-  /* mono/scratch stay allocated with the negotiated format: a restart with
-   * the same caps need not call setup() again.  Freed in finalize. */
+  /* self->input keeps the negotiated format: a restart with the same caps
+   * need not call setup() again.  Freed in finalize. */
   return TRUE;
 }
 
@@ -901,11 +873,11 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   BeenetStatus status;
   guint64 t0, t1;
 
-  duration = gst_util_uint64_scale_int (start + real, GST_SECOND, self->rate)
-      - gst_util_uint64_scale_int (start, GST_SECOND, self->rate);
+  duration = gst_util_uint64_scale_int (start + real, GST_SECOND, self->model_rate)
+      - gst_util_uint64_scale_int (start, GST_SECOND, self->model_rate);
   if (GST_CLOCK_TIME_IS_VALID (self->base_ts)) {
     timestamp = self->base_ts +
-        gst_util_uint64_scale_int (start, GST_SECOND, self->rate);
+        gst_util_uint64_scale_int (start, GST_SECOND, self->model_rate);
     /* controlled properties take the value at the window's start */
     if (trans->segment.format == GST_FORMAT_TIME) {
       GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
@@ -961,7 +933,7 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   /* the detector's clock: window start since the last reset */
   detection_msg = gst_beenet_detection_window (GST_OBJECT (self),
       self->detector, &detection, &self->model_detection,
-      (gint64) gst_util_uint64_scale_int (start, GST_SECOND, self->rate),
+      (gint64) gst_util_uint64_scale_int (start, GST_SECOND, self->model_rate),
       &times, &res);
   if (detection_msg)
     gst_element_post_message (GST_ELEMENT (self), detection_msg);
@@ -976,22 +948,44 @@ current_interval_samples (GstBeenet * self)
   GST_OBJECT_LOCK (self);
   interval = self->interval;
   GST_OBJECT_UNLOCK (self);
-  samples = gst_util_uint64_scale_int (interval, self->rate, GST_SECOND);
+  samples = gst_util_uint64_scale_int (interval, self->model_rate, GST_SECOND);
   return MAX (samples, 1);
+}
+
+/* GstBeenetInputFunc: mono samples at the model's rate into the windower */
+static gboolean
+push_mono (const gfloat * mono, gsize n, gpointer user_data)
+{
+  GstBeenet *self = GST_BEENET (user_data);
+
+  return beenet_windower_push (&self->windower, mono, n,
+      self->interval_samples, classify_window, self) != 0;
+}
+
+static void
+take_base_ts (GstBeenet * self, GstBuffer * buf)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  if (GST_BUFFER_PTS_IS_VALID (buf))
+    self->base_ts = GST_BUFFER_PTS (buf);
+  else if (trans->segment.format == GST_FORMAT_TIME)
+    self->base_ts = trans->segment.start;
+  else
+    self->base_ts = GST_CLOCK_TIME_NONE;
+  self->need_base_ts = FALSE;
+  GST_DEBUG_OBJECT (self, "sample 0 at %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (self->base_ts));
 }
 
 static GstFlowReturn
 gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 {
   GstBeenet *self = GST_BEENET (trans);
-  GstMapInfo map;
-  gsize bpf, frames, done;
-  guint64 interval;
-  gboolean gap;
+  const gchar *msg = NULL;
 
-  if (G_UNLIKELY (self->session == NULL || self->mono == NULL ||
-          self->windower.stream == NULL || (self->is_s16 && self->channels > 1
-              && self->scratch == NULL)))
+  if (G_UNLIKELY (self->session == NULL || self->windower.stream == NULL ||
+          !gst_beenet_input_is_ready (&self->input)))
     return GST_FLOW_NOT_NEGOTIATED;
 
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)
@@ -999,66 +993,17 @@ gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     GST_DEBUG_OBJECT (self, "discontinuity: dropping partial window");
     reset_stream (self);
   }
-  if (self->need_base_ts) {
-    if (GST_BUFFER_PTS_IS_VALID (buf))
-      self->base_ts = GST_BUFFER_PTS (buf);
-    else if (trans->segment.format == GST_FORMAT_TIME)
-      self->base_ts = trans->segment.start;
-    else
-      self->base_ts = GST_CLOCK_TIME_NONE;
-    self->need_base_ts = FALSE;
-    GST_DEBUG_OBJECT (self, "sample 0 at %" GST_TIME_FORMAT,
-        GST_TIME_ARGS (self->base_ts));
-  }
+  if (self->need_base_ts)
+    take_base_ts (self, buf);
 
-  bpf = (self->is_s16 ? 2 : 4) * self->channels;
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
-        ("could not map the input buffer"));
-    return GST_FLOW_ERROR;
-  }
-  if (map.size % bpf != 0) {
-    gst_buffer_unmap (buf, &map);
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
-        ("buffer of %" G_GSIZE_FORMAT " bytes is not a multiple of the frame "
-            "size %" G_GSIZE_FORMAT, map.size, bpf));
-    return GST_FLOW_ERROR;
-  }
-
-  frames = map.size / bpf;
-  gap = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
-  interval = current_interval_samples (self);
+  self->interval_samples = current_interval_samples (self);
   self->window_ret = GST_FLOW_OK;
-
-  for (done = 0; done < frames;) {
-    gsize n = MIN (frames - done, CHUNK_FRAMES);
-    const guint8 *data = map.data + done * bpf;
-
-    if (gap) {
-      memset (self->mono, 0, n * sizeof (gfloat));
-    } else if (self->is_s16) {
-      if (self->channels == 1) {
-        beenet_convert_s16 ((const int16_t *) data, self->mono, n);
-      } else {
-        beenet_convert_s16 ((const int16_t *) data, self->scratch,
-            n * self->channels);
-        beenet_mixdown_f32 (self->scratch, self->mono, n, self->channels);
-      }
-    } else {
-      if (self->channels == 1)
-        memcpy (self->mono, data, n * sizeof (gfloat));
-      else
-        beenet_mixdown_f32 ((const float *) data, self->mono, n,
-            self->channels);
-    }
-
-    if (beenet_windower_push (&self->windower, self->mono, n, interval,
-            classify_window, self))
-      break;
-    done += n;
+  if (!gst_beenet_input_process (&self->input, buf,
+          GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP), push_mono, self,
+          &msg)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL), ("%s", msg));
+    return GST_FLOW_ERROR;
   }
-  gst_buffer_unmap (buf, &map);
-
   return self->window_ret;
 }
 
@@ -1081,7 +1026,11 @@ gst_beenet_sink_event (GstBaseTransform * trans, GstEvent * event)
       reset_stream (self);
       break;
     case GST_EVENT_EOS:
-      if (self->session && self->mono && self->windower.stream) {
+      if (self->session && self->windower.stream &&
+          gst_beenet_input_is_ready (&self->input)) {
+        /* the resampler's delay first, then the padded last windows */
+        self->interval_samples = current_interval_samples (self);
+        gst_beenet_input_drain (&self->input, push_mono, self);
         beenet_windower_finish (&self->windower,
             current_interval_samples (self), classify_window, self);
       }

@@ -15,6 +15,7 @@
 
 #include "beenet.h"
 #include "beenet-windower.h"
+#include "beenet-input.h"
 #include "gstbeenet-detection.h"
 
 G_BEGIN_DECLS
@@ -70,12 +71,9 @@ struct _GstBeenet
   BeenetStream *stream;         /* samples and log-Mel frames of the stream */
   BeenetWindower windower;      /* when windows start; feeds the stream */
   guint window_samples;
-  guint rate;
-  guint channels;
-  gboolean is_s16;
-  gfloat *mono;                 /* CHUNK mono samples */
-  gfloat *scratch;              /* CHUNK * channels floats for S16 multichannel */
-  gsize scratch_frames;
+  guint model_rate;             /* the model's sample rate (windower's) */
+  GstBeenetInput input;         /* input -> mono F32 at model_rate */
+  guint64 interval_samples;     /* window hop of the current buffer */
   GstClockTime base_ts;         /* timestamp of sample 0 */
   gboolean need_base_ts;
   gboolean warned_nonfinite;

@@ -16,11 +16,13 @@
  * SECTION:element-beenet
  * @title: beenet
  *
- * beenet classifies 16 kHz audio with a binary early-exit network (BEENet)
- * and posts one element message named "beenet" per analysed window.  Audio
- * flows through unchanged.
+ * beenet classifies audio with a binary early-exit network (BEENet) and
+ * posts one element message named "beenet" per analysed window.  Audio of
+ * any rate, channel count and layout (S16, S32, F32 or F64) flows through
+ * unchanged; a mono copy is resampled to the model's rate internally
+ * (GstAudioConverter, Kaiser, default quality).
  *
- * Windows hold one model window (16000 samples = 1 s for the shipped model)
+ * Windows hold one model window (1 s for the shipped model)
  * and start every #GstBeenet:interval nanoseconds.  The window
  * probabilities also feed a keyword detector (smoothing, threshold,
  * refractory period) that posts one "beenet-detection" element message per
@@ -29,7 +31,7 @@
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m filesrc location=speech.wav ! decodebin ! audioconvert !
- *     audioresample ! beenet ! fakesink
+ *     beenet ! fakesink
  * ]|
  *
  * Inference runs in the streaming thread: one window takes a few
@@ -253,9 +255,9 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   gst_element_class_set_static_metadata (element_class,
       "Binary early-exit network classifier", "Filter/Analyzer/Audio",
-      "Classifies 16 kHz audio windows with a binary early-exit network and "
-      "posts the results as element messages",
-      "gst-beenet authors <gst-beenet@example.org>");
+      "Classifies audio windows (any rate, resampled internally to the "
+      "model's) with a binary early-exit network and posts the results as "
+      "element messages (docs/element.md)", "gst-beenet developers");
 
   caps = gst_caps_from_string (ALLOWED_CAPS);
   gst_audio_filter_class_add_pad_templates (filter_class, caps);

@@ -50,6 +50,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "gstbeenet.h"
+#include "gstbeenet-model.h"
 
 GST_DEBUG_CATEGORY (beenet_debug);
 #define GST_CAT_DEFAULT beenet_debug
@@ -167,9 +168,10 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of a beenet GGUF model file (NULL = built-in default model)",
-          NULL,
-          G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+          "Path of a beenet GGUF model file (NULL = built-in default model); "
+          "set while running, it is loaded in the setting thread and takes "
+          "over at the next window boundary (docs/element.md)", NULL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
@@ -313,6 +315,7 @@ gst_beenet_finalize (GObject * object)
   beenet_windower_clear (&self->windower);
   beenet_stream_free (self->stream);
   gst_beenet_input_clear (&self->input);
+  gst_beenet_model_state_free (self->pending);
   g_free (self->model_path);
   g_free (self->model_loaded_path);
   g_mutex_clear (&self->model_lock);
@@ -323,12 +326,9 @@ gst_beenet_finalize (GObject * object)
 /* ------------------------------------------------------------------------ */
 /* Model loading                                                            */
 
-typedef enum
-{
-  LOAD_OK,
-  LOAD_NO_DEFAULT,
-  LOAD_FAILED
-} LoadResult;
+typedef GstBeenetLoadResult LoadResult;
+#define LOAD_OK GST_BEENET_LOAD_OK
+#define LOAD_NO_DEFAULT GST_BEENET_LOAD_NO_DEFAULT
 
 /* Makes sure self->model is the model for the current `model` property.
  * Call with model_lock held.  On failure fills err (engine error) and
@@ -338,7 +338,7 @@ ensure_model_locked (GstBeenet * self, BeenetError * err, gchar ** path_out)
 {
   gchar *path;
   BeenetModel *model = NULL;
-  BeenetStatus status;
+  LoadResult res;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->model_path);
@@ -353,36 +353,11 @@ ensure_model_locked (GstBeenet * self, BeenetError * err, gchar ** path_out)
     return LOAD_OK;
   }
 
-  if (path != NULL) {
-    GST_DEBUG_OBJECT (self, "loading model from %s", path);
-    status = beenet_model_load_file (path, &model, err);
-  } else {
-    GError *gerr = NULL;
-    GBytes *bytes = g_resources_lookup_data (GST_BEENET_DEFAULT_MODEL_RESOURCE,
-        G_RESOURCE_LOOKUP_FLAGS_NONE, &gerr);
-    gsize size = 0;
-    gconstpointer data;
-
-    if (bytes == NULL) {
-      GST_DEBUG_OBJECT (self, "no built-in default model: %s", gerr->message);
-      g_error_free (gerr);
-      return LOAD_NO_DEFAULT;
-    }
-    data = g_bytes_get_data (bytes, &size);
-    GST_DEBUG_OBJECT (self, "loading built-in default model (%" G_GSIZE_FORMAT
-        " bytes)", size);
-    status = beenet_model_load_memory (data, size, &model, err);
-    g_bytes_unref (bytes);
-  }
-
-  if (status != BEENET_OK) {
-    GST_DEBUG_OBJECT (self, "model loading failed: %s: %s",
-        beenet_status_name (status), err->message);
-    err->code = status;
+  res = gst_beenet_model_load (self, path, &model, err);
+  if (res != LOAD_OK) {
     g_free (path);
-    return LOAD_FAILED;
+    return res;
   }
-
   if (self->model)
     beenet_model_unref (self->model);
   self->model = model;
@@ -474,19 +449,17 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_MODEL:{
-      GstState state;
+      gboolean started;
 
       GST_OBJECT_LOCK (self);
-      state = GST_STATE (self);
-      if (state > GST_STATE_READY) {
-        GST_OBJECT_UNLOCK (self);
-        GST_WARNING_OBJECT (self, "the \"model\" property can only be "
-            "changed in the NULL or READY state");
-        break;
-      }
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
+      started = self->started;
       GST_OBJECT_UNLOCK (self);
+      /* running: load here, off the streaming thread, which swaps it in
+       * at the next window boundary; otherwise start() loads it */
+      if (started)
+        gst_beenet_model_load_pending (self, g_value_get_string (value));
       break;
     }
     case PROP_INTERVAL:
@@ -580,11 +553,17 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_LABELS:
     case PROP_NUM_EXITS:{
       BeenetError err;
+      gboolean running;
 
       /* Reading these loads the configured model on demand (without
        * posting errors), so applications can inspect it before playing. */
+      GST_OBJECT_LOCK (self);
+      running = self->started;
+      GST_OBJECT_UNLOCK (self);
+      /* while running: the running model, not a pending or failed one */
       g_mutex_lock (&self->model_lock);
-      if (ensure_model_locked (self, &err, NULL) != LOAD_OK) {
+      if (!(running && self->model != NULL) &&
+          ensure_model_locked (self, &err, NULL) != LOAD_OK) {
         if (prop_id == PROP_LABELS)
           g_value_set_boxed (value, NULL);
         else
@@ -682,6 +661,7 @@ reset_stream (GstBeenet * self)
   beenet_windower_reset (&self->windower);
   gst_beenet_input_reset (&self->input);
   beenet_detector_reset (self->detector);
+  self->sample_offset = 0;
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
 }
@@ -690,11 +670,11 @@ static gboolean
 gst_beenet_start (GstBaseTransform * trans)
 {
   GstBeenet *self = GST_BEENET (trans);
+  GstBeenetModelState *st;
   BeenetError err;
-  BeenetFrontendConfig config;
   LoadResult res;
   gchar *path = NULL;
-  BeenetStatus status;
+  gboolean nomem = FALSE;
 
   g_mutex_lock (&self->model_lock);
   res = ensure_model_locked (self, &err, &path);
@@ -704,50 +684,33 @@ gst_beenet_start (GstBaseTransform * trans)
     g_free (path);
     return FALSE;
   }
-  g_free (path);
-
-  beenet_model_frontend_config (self->model, &config);
-
-  status = beenet_session_new (self->model, &self->session, &err);
-  if (status == BEENET_OK) {
-    beenet_detector_params_default (self->model, &self->model_detection);
-    status = beenet_detector_new (self->model, NULL, &self->detector, &err);
-  }
+  st = gst_beenet_model_state_new (self->model, path, &err, &nomem);
   g_mutex_unlock (&self->model_lock);
-  if (status != BEENET_OK) {
-    g_clear_pointer (&self->session, beenet_session_free);
+  g_free (path);
+  if (st == NULL && nomem) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        (_("Out of memory.")), ("%s: %s", beenet_status_name (err.code),
+            err.message));
+    return FALSE;
+  } else if (st == NULL) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         (_("Could not initialise the classifier.")),
-        ("%s: %s", beenet_status_name (status), err.message));
+        ("%s: %s", beenet_status_name (err.code), err.message));
     return FALSE;
   }
 
-  self->window_samples = config.window_samples;
-  self->model_rate = config.sample_rate;
-  gst_beenet_input_set_out_rate (&self->input, (gint) config.sample_rate);
-  beenet_windower_clear (&self->windower);
-  g_clear_pointer (&self->stream, beenet_stream_free);
-  status = beenet_stream_new (&config, NULL, &self->stream, &err);
-  if (status != BEENET_OK || beenet_windower_init (&self->windower,
-          self->stream, config.window_samples) != 0) {
-    g_clear_pointer (&self->session, beenet_session_free);
-    g_clear_pointer (&self->detector, beenet_detector_free);
-    g_clear_pointer (&self->stream, beenet_stream_free);
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        (_("Out of memory.")), ("window of %u samples",
-            config.window_samples));
-    return FALSE;
-  }
-
+  gst_beenet_model_install (self, st);
   reset_stream (self);
   self->warned_nonfinite = FALSE;
   self->caps_error_posted = FALSE;
   self->window_ret = GST_FLOW_OK;
-  GST_INFO_OBJECT (self, "model \"%s\": %" G_GSIZE_FORMAT " classes, %"
-      G_GSIZE_FORMAT " exits, window %u samples",
-      beenet_model_name (self->model),
-      beenet_model_num_classes (self->model),
-      beenet_model_num_exits (self->model), config.window_samples);
+  self->swap_now = self->finishing = self->announce_model = FALSE;
+  GST_OBJECT_LOCK (self);
+  /* a model set while stopping never ran: the property's is loaded above */
+  st = g_steal_pointer (&self->pending);
+  self->started = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  gst_beenet_model_state_free (st);
   return TRUE;
 }
 
@@ -755,7 +718,13 @@ static gboolean
 gst_beenet_stop (GstBaseTransform * trans)
 {
   GstBeenet *self = GST_BEENET (trans);
+  GstBeenetModelState *st;
 
+  GST_OBJECT_LOCK (self);
+  self->started = FALSE;
+  st = g_steal_pointer (&self->pending);
+  GST_OBJECT_UNLOCK (self);
+  gst_beenet_model_state_free (st);
   g_clear_pointer (&self->session, beenet_session_free);
   g_clear_pointer (&self->detector, beenet_detector_free);
   beenet_windower_clear (&self->windower);
@@ -855,10 +824,26 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
   return gst_message_new_element (GST_OBJECT (self), s);
 }
 
-/* BeenetWindowFunc: classify one window of the stream and post its
- * message. */
+/* Buffer time and duration of the window of `real` samples at start (a
+ * windower sample, counted from sample_offset). */
+static void
+window_span (GstBeenet * self, guint64 start, gsize real,
+    GstClockTime * timestamp, GstClockTime * duration)
+{
+  guint64 first = self->sample_offset + start;
+
+  *duration = gst_util_uint64_scale_int (first + real, GST_SECOND,
+      self->model_rate) - gst_util_uint64_scale_int (first, GST_SECOND,
+      self->model_rate);
+  *timestamp = GST_CLOCK_TIME_NONE;
+  if (GST_CLOCK_TIME_IS_VALID (self->base_ts))
+    *timestamp = self->base_ts + gst_util_uint64_scale_int (first, GST_SECOND,
+        self->model_rate);
+}
+
+/* Classify one window of the stream and post its message. */
 static int
-classify_window (BeenetStream * stream, uint64_t start, size_t real,
+classify_one (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
 {
   GstBeenet *self = GST_BEENET (user_data);
@@ -875,11 +860,8 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   BeenetStatus status;
   guint64 t0, t1;
 
-  duration = gst_util_uint64_scale_int (start + real, GST_SECOND, self->model_rate)
-      - gst_util_uint64_scale_int (start, GST_SECOND, self->model_rate);
-  if (GST_CLOCK_TIME_IS_VALID (self->base_ts)) {
-    timestamp = self->base_ts +
-        gst_util_uint64_scale_int (start, GST_SECOND, self->model_rate);
+  window_span (self, start, real, &timestamp, &duration);
+  if (GST_CLOCK_TIME_IS_VALID (timestamp)) {
     /* controlled properties take the value at the window's start */
     if (trans->segment.format == GST_FORMAT_TIME) {
       GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
@@ -942,6 +924,37 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   return 0;
 }
 
+/* BeenetWindowFunc: classifies the window; at this window boundary a
+ * pending model stops the push (push_mono swaps it in).  The first window
+ * of a new model is announced by a "beenet-model" message. */
+static int
+classify_window (BeenetStream * stream, uint64_t start, size_t real,
+    void *user_data)
+{
+  GstBeenet *self = GST_BEENET (user_data);
+  gboolean pending;
+  int stop;
+
+  if (self->announce_model) {
+    GstBeenetWindowTimes times;
+    GstClockTime timestamp, duration;
+
+    self->announce_model = FALSE;
+    window_span (self, start, real, &timestamp, &duration);
+    window_times (self, timestamp, duration, &times);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_beenet_model_message (self, &times));
+  }
+  stop = classify_one (stream, start, real, user_data);
+  GST_OBJECT_LOCK (self);
+  pending = self->pending != NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (stop || !pending || self->finishing)
+    return stop;
+  self->swap_now = TRUE;
+  return 1;
+}
+
 static guint64
 current_interval_samples (GstBeenet * self)
 {
@@ -954,14 +967,38 @@ current_interval_samples (GstBeenet * self)
   return MAX (samples, 1);
 }
 
-/* GstBeenetInputFunc: mono samples at the model's rate into the windower */
+/* GstBeenetInputFunc: mono samples at the model's rate into the windower.
+ * A model swapped in at a window boundary with the old model's rate goes on
+ * with the rest of the samples (its windows start where the last window of
+ * the old model ended); with another rate the stream restarts at the next
+ * buffer. */
 static gboolean
 push_mono (const gfloat * mono, gsize n, gpointer user_data)
 {
   GstBeenet *self = GST_BEENET (user_data);
 
-  return beenet_windower_push (&self->windower, mono, n,
-      self->interval_samples, classify_window, self) != 0;
+  while (n > 0) {
+    guint64 before = self->windower.pos, end;
+    gboolean same_rate = TRUE;
+
+    if (!beenet_windower_push (&self->windower, mono, n,
+            self->interval_samples, classify_window, self))
+      return FALSE;
+    if (self->window_ret != GST_FLOW_OK || !self->swap_now)
+      return TRUE;
+    self->swap_now = FALSE;
+    end = self->windower.pos;
+    if (gst_beenet_model_swap (self, &same_rate)) {
+      if (!same_rate) {
+        reset_stream (self);
+        return TRUE;
+      }
+      self->sample_offset += end;
+    }
+    mono += end - before;
+    n -= (gsize) (end - before);
+  }
+  return FALSE;
 }
 
 static void
@@ -1032,9 +1069,11 @@ gst_beenet_sink_event (GstBaseTransform * trans, GstEvent * event)
           gst_beenet_input_is_ready (&self->input)) {
         /* the resampler's delay first, then the padded last windows */
         self->interval_samples = current_interval_samples (self);
+        self->finishing = TRUE;
         gst_beenet_input_drain (&self->input, push_mono, self);
         beenet_windower_finish (&self->windower,
             current_interval_samples (self), classify_window, self);
+        self->finishing = FALSE;
       }
       reset_stream (self);
       break;

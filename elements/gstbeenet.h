@@ -42,6 +42,8 @@ GType gst_beenet_policy_get_type (void);
 
 GST_ELEMENT_REGISTER_DECLARE (beenet);
 
+typedef struct _GstBeenetModelState GstBeenetModelState;
+
 /**
  * GstBeenet:
  *
@@ -79,6 +81,15 @@ struct _GstBeenet
   gboolean warned_nonfinite;
   gboolean caps_error_posted;
   GstFlowReturn window_ret;
+
+  /* live model swap (gstbeenet-model.h) */
+  gboolean started;             /* object lock: a model is running */
+  GstBeenetModelState *pending; /* object lock: loaded, not yet swapped in */
+  guint64 sample_offset;        /* windower sample 0 = this model-rate
+                                 * sample after base_ts */
+  gboolean swap_now;            /* a window boundary was reached: swap */
+  gboolean finishing;           /* EOS: no swap before the last windows */
+  gboolean announce_model;      /* post "beenet-model" at the next window */
 };
 
 G_END_DECLS

@@ -44,7 +44,9 @@ gst_beenet_input_clear (GstBeenetInput * in)
   gst_beenet_input_init (in);
 }
 
-/* Sizes the output scratch for one chunk (grown later if ever needed). */
+/* Sizes the input chunk so that its output holds at most about
+ * CHUNK_FRAMES samples (upsampling from a low rate), and the output scratch
+ * for one chunk (grown later if ever needed). */
 static void
 size_out (GstBeenetInput * in)
 {
@@ -52,7 +54,9 @@ size_out (GstBeenetInput * in)
 
   if (in->info.rate <= 0 || in->out_rate <= 0)
     return;
-  need = gst_util_uint64_scale_int_ceil (CHUNK_FRAMES, in->out_rate,
+  in->chunk = (gsize) CLAMP (gst_util_uint64_scale_int (CHUNK_FRAMES,
+          in->info.rate, in->out_rate), 1, CHUNK_FRAMES);
+  need = gst_util_uint64_scale_int_ceil (in->chunk, in->out_rate,
       in->info.rate) + 64;
   if (need > in->out_frames) {
     g_free (in->out);
@@ -128,6 +132,8 @@ ensure_converter (GstBeenetInput * in)
     return TRUE;
   if (!gst_beenet_input_is_ready (in))
     return FALSE;
+  if (in->chunk == 0)
+    size_out (in);
 
   if (GST_AUDIO_INFO_FORMAT (&in->info) == GST_AUDIO_FORMAT_F32 &&
       channels == 1 && GST_AUDIO_INFO_RATE (&in->info) == in->out_rate) {
@@ -246,7 +252,7 @@ gst_beenet_input_process (GstBeenetInput * in, GstBuffer * buf,
 
   frames = abuf.n_samples;
   for (done = 0; ok && !stop && done < frames;) {
-    gsize n = MIN (frames - done, CHUNK_FRAMES);
+    gsize n = MIN (frames - done, in->chunk);
 
     set_planes (in, gap ? NULL : &abuf, done);
     ok = convert_chunk (in, n, TRUE, func, user_data, &stop);
@@ -276,7 +282,7 @@ gst_beenet_input_drain (GstBeenetInput * in, GstBeenetInputFunc func,
       in->out_rate) + 1;
   GST_DEBUG ("draining %" G_GSIZE_FORMAT " frames of resampler delay", left);
   while (left > 0 && !stop) {
-    gsize n = MIN (left, CHUNK_FRAMES);
+    gsize n = MIN (left, in->chunk);
 
     set_planes (in, NULL, 0);
     if (!convert_chunk (in, n, FALSE, func, user_data, &stop))

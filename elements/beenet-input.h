@@ -43,6 +43,7 @@ typedef struct
   gint out_rate;                /* the model's rate; 0 = unknown */
   GstAudioConverter *conv;      /* NULL = build at the next process() */
   gboolean passthrough;         /* F32 mono at out_rate: no conversion */
+  gsize chunk;                  /* input frames converted per step */
   gfloat *out;                  /* converted samples of one chunk */
   gsize out_frames;             /* capacity of out */
   gpointer *planes;             /* per-chunk input plane pointers */

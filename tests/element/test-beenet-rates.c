@@ -333,6 +333,39 @@ GST_START_TEST (test_timestamps_44100)
 
 GST_END_TEST;
 
+/* A DISCONT at 44.1 kHz resets the resampler with the windowing: the
+ * partial window is dropped and the next window starts exactly at the
+ * DISCONT buffer's time. */
+GST_START_TEST (test_discont_44100)
+{
+  gchar *model = constant_model_path ();
+  GstBuffer *buf;
+  GstMessage *m;
+  Fixture f;
+
+  fixture_setup (&f, model, 500 * GST_MSECOND, GST_AUDIO_FORMAT_S16, 44100,
+      2, FALSE);
+  push_frames (&f, NULL, 26460, 4410, 0);       /* 0.6 s: no window */
+  fail_unless (pop_beenet (f.bus) == NULL);
+  buf = make_buffer (&f, NULL, 0, 44100 + 22050);       /* 1.5 s */
+  GST_BUFFER_PTS (buf) = 10 * GST_SECOND;
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (f.h));
+  m = pop_beenet (f.bus);
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
+          "timestamp"), 10 * GST_SECOND);
+  gst_message_unref (m);
+  /* the window at 10.5 s needs the resampler's delay beyond 11.5 s */
+  fail_unless (pop_beenet (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_unlink (model);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* (b) 44.1 / 48 kHz against 16 kHz with the shipped model and real speech */
 
@@ -552,6 +585,7 @@ beenet_rates_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_passthrough_any_format);
   tcase_add_test (tc, test_timestamps_44100);
+  tcase_add_test (tc, test_discont_44100);
   tcase_add_test (tc, test_rates_match_16k);
   return s;
 }

@@ -427,8 +427,12 @@ GST_START_TEST (test_swap_every_window)
       "%u warnings\n", windows,
       sets, announced, warnings);
   fail_unless (windows >= 30, "only %u windows", windows);
-  fail_unless (announced >= 20, "only %u swaps", announced);
   fail_unless_equals_int (warnings, (sets + 1) / 4);
+  /* every loaded model was announced, but for the last one or two, still
+   * waiting for their window boundary at the end */
+  fail_unless (announced + 2 >= sets - warnings, "%u of %u swaps announced",
+      announced, sets - warnings);
+  fail_unless (announced >= 20, "only %u swaps", announced);
   fail_unless (last_ts >= 55 * GST_SECOND);
 
   fixture_teardown (&f);

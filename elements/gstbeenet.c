@@ -1032,8 +1032,14 @@ gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     GST_DEBUG_OBJECT (self, "discontinuity: dropping partial window");
     reset_stream (self);
   }
-  if (self->need_base_ts)
+  if (self->need_base_ts) {
+    gboolean same_rate;
+
+    /* a (re)starting stream is a window boundary too: a model set before
+     * the first buffer classifies it from its first sample */
+    gst_beenet_model_swap (self, &same_rate);
     take_base_ts (self, buf);
+  }
 
   self->interval_samples = current_interval_samples (self);
   self->window_ret = GST_FLOW_OK;

@@ -127,6 +127,7 @@ static gboolean gst_beenet_setup (GstAudioFilter * filter,
     const GstAudioInfo * info);
 static GstPadProbeReturn gst_beenet_caps_probe (GstPad * pad,
     GstPadProbeInfo * info, gpointer user_data);
+static gboolean push_mono (const gfloat * mono, gsize n, gpointer user_data);
 
 static void
 gst_beenet_class_init (GstBeenetClass * klass)
@@ -639,6 +640,11 @@ gst_beenet_setup (GstAudioFilter * filter, const GstAudioInfo * info)
 {
   GstBeenet *self = GST_BEENET (filter);
 
+  /* new caps mid-stream: the old converter's delay still holds input that
+   * belongs to the stream, so the windows go on without losing time */
+  if (self->session != NULL && !self->need_base_ts &&
+      gst_beenet_input_is_ready (&self->input))
+    gst_beenet_input_drain (&self->input, push_mono, self);
   /* the converter itself is built at the next buffer */
   if (!gst_beenet_input_set_format (&self->input, info)) {
     GST_ERROR_OBJECT (self, "unsupported audio info");

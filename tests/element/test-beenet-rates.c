@@ -366,6 +366,44 @@ GST_START_TEST (test_discont_44100)
 
 GST_END_TEST;
 
+/* New caps mid-stream (44.1 kHz -> 48 kHz, no DISCONT): the old
+ * converter is drained, so the windows go on in the same timeline and the
+ * last padded window still holds exactly 0.5 s of real audio. */
+GST_START_TEST (test_caps_change_midstream)
+{
+  gchar *model = constant_model_path ();
+  GstCaps *caps;
+  Fixture f;
+  guint k;
+
+  fixture_setup (&f, model, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, 44100,
+      1, FALSE);
+  push_frames (&f, NULL, 30870, 4410, 0);       /* 0.7 s */
+  gst_audio_info_set_format (&f.info, GST_AUDIO_FORMAT_S16, 48000, 2, NULL);
+  caps = gst_audio_info_to_caps (&f.info);
+  gst_harness_set_src_caps (f.h, caps);
+  push_frames (&f, NULL, 62400, 4800, 700 * GST_MSECOND);       /* 1.3 s */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  for (k = 0; k < 4; k++) {
+    GstMessage *m = pop_beenet (f.bus);
+    const GstStructure *s;
+
+    fail_unless (m != NULL, "window %u missing", k);
+    s = gst_message_get_structure (m);
+    fail_unless_equals_uint64 (get_u64 (s, "timestamp"),
+        k * 500 * GST_MSECOND);
+    fail_unless_equals_uint64 (get_u64 (s, "duration"),
+        k < 3 ? GST_SECOND : GST_SECOND / 2);
+    gst_message_unref (m);
+  }
+  fail_unless (pop_beenet (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_unlink (model);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* (b) 44.1 / 48 kHz against 16 kHz with the shipped model and real speech */
 
@@ -586,6 +624,7 @@ beenet_rates_suite (void)
   tcase_add_test (tc, test_passthrough_any_format);
   tcase_add_test (tc, test_timestamps_44100);
   tcase_add_test (tc, test_discont_44100);
+  tcase_add_test (tc, test_caps_change_midstream);
   tcase_add_test (tc, test_rates_match_16k);
   return s;
 }

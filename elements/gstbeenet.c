@@ -16,11 +16,13 @@
  * SECTION:element-beenet
  * @title: beenet
  *
- * beenet classifies 16 kHz audio with a binary early-exit network (BEENet)
- * and posts one element message named "beenet" per analysed window.  Audio
- * flows through unchanged.
+ * beenet classifies audio with a binary early-exit network (BEENet) and
+ * posts one element message named "beenet" per analysed window.  Audio of
+ * any rate, channel count and layout (S16, S32, F32 or F64) flows through
+ * unchanged; a mono copy is resampled to the model's rate internally
+ * (GstAudioConverter, Kaiser, default quality).
  *
- * Windows hold one model window (16000 samples = 1 s for the shipped model)
+ * Windows hold one model window (1 s for the shipped model)
  * and start every #GstBeenet:interval nanoseconds.  The window
  * probabilities also feed a keyword detector (smoothing, threshold,
  * refractory period) that posts one "beenet-detection" element message per
@@ -29,7 +31,7 @@
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m filesrc location=speech.wav ! decodebin ! audioconvert !
- *     audioresample ! beenet ! fakesink
+ *     beenet ! fakesink
  * ]|
  *
  * Inference runs in the streaming thread: one window takes a few
@@ -48,19 +50,18 @@
 #include <glib/gi18n-lib.h>
 
 #include "gstbeenet.h"
+#include "gstbeenet-model.h"
 
 GST_DEBUG_CATEGORY (beenet_debug);
 #define GST_CAT_DEFAULT beenet_debug
 
-/* Frames converted to mono per step; bounds the scratch buffers. */
-#define CHUNK_FRAMES 4096
-
-#define REQUIRED_RATE 16000
-
+/* Any rate, channel count and layout (as level): the element only reads
+ * the samples; GstBeenetInput converts a mono copy to the model's rate. */
 #define ALLOWED_CAPS \
-  "audio/x-raw, format = (string) { S16LE, F32LE }, " \
-  "rate = (int) 16000, channels = (int) [ 1, MAX ], " \
-  "layout = (string) interleaved"
+  "audio/x-raw, format = (string) { " GST_AUDIO_NE (S16) ", " \
+  GST_AUDIO_NE (S32) ", " GST_AUDIO_NE (F32) ", " GST_AUDIO_NE (F64) " }, " \
+  "rate = (int) [ 1, MAX ], channels = (int) [ 1, MAX ], " \
+  "layout = (string) { interleaved, non-interleaved }"
 
 enum
 {
@@ -129,6 +130,7 @@ static gboolean gst_beenet_setup (GstAudioFilter * filter,
     const GstAudioInfo * info);
 static GstPadProbeReturn gst_beenet_caps_probe (GstPad * pad,
     GstPadProbeInfo * info, gpointer user_data);
+static gboolean push_mono (const gfloat * mono, gsize n, gpointer user_data);
 
 static void
 gst_beenet_class_init (GstBeenetClass * klass)
@@ -200,9 +202,10 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of a beenet GGUF model file (NULL = built-in default model)",
-          NULL,
-          G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+          "Path of a beenet GGUF model file (NULL = built-in default model); "
+          "set while running, it is loaded in the setting thread and takes "
+          "over at the next window boundary (docs/element.md)", NULL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
@@ -289,9 +292,9 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   gst_element_class_set_static_metadata (element_class,
       "Binary early-exit network classifier", "Filter/Analyzer/Audio",
-      "Classifies 16 kHz audio windows with a binary early-exit network and "
-      "posts the results as element messages",
-      "gst-beenet authors <gst-beenet@example.org>");
+      "Classifies audio windows (any rate, resampled internally to the "
+      "model's) with a binary early-exit network and posts the results as "
+      "element messages (docs/element.md)", "gst-beenet developers");
 
   caps = gst_caps_from_string (ALLOWED_CAPS);
   gst_audio_filter_class_add_pad_templates (filter_class, caps);
@@ -322,6 +325,7 @@ gst_beenet_init (GstBeenet * self)
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
   g_mutex_init (&self->model_lock);
+  gst_beenet_input_init (&self->input);
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
   self->window_ret = GST_FLOW_OK;
@@ -348,8 +352,8 @@ gst_beenet_finalize (GObject * object)
     beenet_model_unref (self->model);
   beenet_windower_clear (&self->windower);
   beenet_stream_free (self->stream);
-  g_free (self->mono);
-  g_free (self->scratch);
+  gst_beenet_input_clear (&self->input);
+  gst_beenet_model_state_free (self->pending);
   g_free (self->model_path);
   g_free (self->model_loaded_path);
   g_mutex_clear (&self->model_lock);
@@ -360,12 +364,9 @@ gst_beenet_finalize (GObject * object)
 /* ------------------------------------------------------------------------ */
 /* Model loading                                                            */
 
-typedef enum
-{
-  LOAD_OK,
-  LOAD_NO_DEFAULT,
-  LOAD_FAILED
-} LoadResult;
+typedef GstBeenetLoadResult LoadResult;
+#define LOAD_OK GST_BEENET_LOAD_OK
+#define LOAD_NO_DEFAULT GST_BEENET_LOAD_NO_DEFAULT
 
 /* Makes sure self->model is the model for the current `model` property.
  * Call with model_lock held.  On failure fills err (engine error) and
@@ -375,7 +376,7 @@ ensure_model_locked (GstBeenet * self, BeenetError * err, gchar ** path_out)
 {
   gchar *path;
   BeenetModel *model = NULL;
-  BeenetStatus status;
+  LoadResult res;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->model_path);
@@ -390,36 +391,11 @@ ensure_model_locked (GstBeenet * self, BeenetError * err, gchar ** path_out)
     return LOAD_OK;
   }
 
-  if (path != NULL) {
-    GST_DEBUG_OBJECT (self, "loading model from %s", path);
-    status = beenet_model_load_file (path, &model, err);
-  } else {
-    GError *gerr = NULL;
-    GBytes *bytes = g_resources_lookup_data (GST_BEENET_DEFAULT_MODEL_RESOURCE,
-        G_RESOURCE_LOOKUP_FLAGS_NONE, &gerr);
-    gsize size = 0;
-    gconstpointer data;
-
-    if (bytes == NULL) {
-      GST_DEBUG_OBJECT (self, "no built-in default model: %s", gerr->message);
-      g_error_free (gerr);
-      return LOAD_NO_DEFAULT;
-    }
-    data = g_bytes_get_data (bytes, &size);
-    GST_DEBUG_OBJECT (self, "loading built-in default model (%" G_GSIZE_FORMAT
-        " bytes)", size);
-    status = beenet_model_load_memory (data, size, &model, err);
-    g_bytes_unref (bytes);
-  }
-
-  if (status != BEENET_OK) {
-    GST_DEBUG_OBJECT (self, "model loading failed: %s: %s",
-        beenet_status_name (status), err->message);
-    err->code = status;
+  res = gst_beenet_model_load (self, path, &model, err);
+  if (res != LOAD_OK) {
     g_free (path);
-    return LOAD_FAILED;
+    return res;
   }
-
   if (self->model)
     beenet_model_unref (self->model);
   self->model = model;
@@ -521,19 +497,17 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_MODEL:{
-      GstState state;
+      gboolean started;
 
       GST_OBJECT_LOCK (self);
-      state = GST_STATE (self);
-      if (state > GST_STATE_READY) {
-        GST_OBJECT_UNLOCK (self);
-        GST_WARNING_OBJECT (self, "the \"model\" property can only be "
-            "changed in the NULL or READY state");
-        break;
-      }
       g_free (self->model_path);
       self->model_path = g_value_dup_string (value);
+      started = self->started;
       GST_OBJECT_UNLOCK (self);
+      /* running: load here, off the streaming thread, which swaps it in
+       * at the next window boundary; otherwise start() loads it */
+      if (started)
+        gst_beenet_model_load_pending (self, g_value_get_string (value));
       break;
     }
     case PROP_INTERVAL:
@@ -637,11 +611,17 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_LABELS:
     case PROP_NUM_EXITS:{
       BeenetError err;
+      gboolean running;
 
       /* Reading these loads the configured model on demand (without
        * posting errors), so applications can inspect it before playing. */
+      GST_OBJECT_LOCK (self);
+      running = self->started;
+      GST_OBJECT_UNLOCK (self);
+      /* while running: the running model, not a pending or failed one */
       g_mutex_lock (&self->model_lock);
-      if (ensure_model_locked (self, &err, NULL) != LOAD_OK) {
+      if (!(running && self->model != NULL) &&
+          ensure_model_locked (self, &err, NULL) != LOAD_OK) {
         if (prop_id == PROP_LABELS)
           g_value_set_boxed (value, NULL);
         else
@@ -678,7 +658,6 @@ gst_beenet_caps_probe (GstPad * pad, GstPadProbeInfo * info,
   const GstStructure *s;
   const gchar *name;
   gboolean ok;
-  gint rate = 0;
 
   if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
     return GST_PAD_PROBE_OK;
@@ -702,18 +681,11 @@ gst_beenet_caps_probe (GstPad * pad, GstPadProbeInfo * info,
                 "audioresample\"."), name),
         ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s", caps,
             ALLOWED_CAPS));
-  } else if (gst_structure_get_int (s, "rate", &rate)
-      && rate != REQUIRED_RATE) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        (_("Audio at %d Hz is not supported: beenet needs %d Hz. Add "
-                "\"audioresample\" before beenet."), rate, REQUIRED_RATE),
-        ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s; add "
-            "audioresample (and audioconvert) upstream", caps, ALLOWED_CAPS));
   } else {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        (_("This audio sample format is not supported: beenet needs "
-                "interleaved S16LE or F32LE samples. Add \"audioconvert\" "
-                "before beenet.")),
+        (_("This audio sample format is not supported: beenet reads S16, "
+                "S32, F32 or F64 samples. Add \"audioconvert\" before "
+                "beenet.")),
         ("refused caps %" GST_PTR_FORMAT "; beenet accepts %s", caps,
             ALLOWED_CAPS));
   }
@@ -724,29 +696,22 @@ static gboolean
 gst_beenet_setup (GstAudioFilter * filter, const GstAudioInfo * info)
 {
   GstBeenet *self = GST_BEENET (filter);
-  guint channels = GST_AUDIO_INFO_CHANNELS (info);
-  GstAudioFormat format = GST_AUDIO_INFO_FORMAT (info);
 
-  if (GST_AUDIO_INFO_RATE (info) != REQUIRED_RATE || channels < 1 ||
-      (format != GST_AUDIO_FORMAT_S16LE && format != GST_AUDIO_FORMAT_F32LE)) {
-    /* cannot happen with the pad templates */
+  /* new caps mid-stream: the old converter's delay still holds input that
+   * belongs to the stream, so the windows go on without losing time */
+  if (self->session != NULL && !self->need_base_ts &&
+      gst_beenet_input_is_ready (&self->input))
+    gst_beenet_input_drain (&self->input, push_mono, self);
+  /* the converter itself is built at the next buffer */
+  if (!gst_beenet_input_set_format (&self->input, info)) {
     GST_ERROR_OBJECT (self, "unsupported audio info");
     return FALSE;
   }
-
-  self->rate = GST_AUDIO_INFO_RATE (info);
-  self->channels = channels;
-  self->is_s16 = (format == GST_AUDIO_FORMAT_S16LE);
-
-  g_free (self->mono);
-  self->mono = g_new (gfloat, CHUNK_FRAMES);
-  g_free (self->scratch);
-  self->scratch = NULL;
-  if (self->is_s16 && channels > 1)
-    self->scratch = g_new (gfloat, (gsize) CHUNK_FRAMES * channels);
-
-  GST_DEBUG_OBJECT (self, "%s, %u channel(s)", self->is_s16 ? "S16LE" :
-      "F32LE", channels);
+  GST_DEBUG_OBJECT (self, "%s %s, %d Hz, %u channel(s)",
+      GST_AUDIO_INFO_NAME (info),
+      GST_AUDIO_INFO_LAYOUT (info) == GST_AUDIO_LAYOUT_INTERLEAVED ?
+      "interleaved" : "non-interleaved", GST_AUDIO_INFO_RATE (info),
+      GST_AUDIO_INFO_CHANNELS (info));
   return TRUE;
 }
 
@@ -757,7 +722,9 @@ static void
 reset_stream (GstBeenet * self)
 {
   beenet_windower_reset (&self->windower);
+  gst_beenet_input_reset (&self->input);
   beenet_detector_reset (self->detector);
+  self->sample_offset = 0;
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
 }
@@ -766,11 +733,11 @@ static gboolean
 gst_beenet_start (GstBaseTransform * trans)
 {
   GstBeenet *self = GST_BEENET (trans);
+  GstBeenetModelState *st;
   BeenetError err;
-  BeenetFrontendConfig config;
   LoadResult res;
   gchar *path = NULL;
-  BeenetStatus status;
+  gboolean nomem = FALSE;
 
   g_mutex_lock (&self->model_lock);
   res = ensure_model_locked (self, &err, &path);
@@ -780,57 +747,33 @@ gst_beenet_start (GstBaseTransform * trans)
     g_free (path);
     return FALSE;
   }
-  g_free (path);
-
-  beenet_model_frontend_config (self->model, &config);
-  if (config.sample_rate != REQUIRED_RATE || config.window_samples == 0) {
-    g_mutex_unlock (&self->model_lock);
-    GST_ELEMENT_ERROR (self, RESOURCE, READ,
-        (_("The model expects %u Hz audio; only %d Hz models are "
-                "supported."), config.sample_rate, REQUIRED_RATE),
-        ("model frontend: sample_rate %u, window_samples %u",
-            config.sample_rate, config.window_samples));
-    return FALSE;
-  }
-
-  status = beenet_session_new (self->model, &self->session, &err);
-  if (status == BEENET_OK) {
-    beenet_detector_params_default (self->model, &self->model_detection);
-    status = beenet_detector_new (self->model, NULL, &self->detector, &err);
-  }
+  st = gst_beenet_model_state_new (self->model, path, &err, &nomem);
   g_mutex_unlock (&self->model_lock);
-  if (status != BEENET_OK) {
-    g_clear_pointer (&self->session, beenet_session_free);
+  g_free (path);
+  if (st == NULL && nomem) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        (_("Out of memory.")), ("%s: %s", beenet_status_name (err.code),
+            err.message));
+    return FALSE;
+  } else if (st == NULL) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         (_("Could not initialise the classifier.")),
-        ("%s: %s", beenet_status_name (status), err.message));
+        ("%s: %s", beenet_status_name (err.code), err.message));
     return FALSE;
   }
 
-  self->window_samples = config.window_samples;
-  beenet_windower_clear (&self->windower);
-  g_clear_pointer (&self->stream, beenet_stream_free);
-  status = beenet_stream_new (&config, NULL, &self->stream, &err);
-  if (status != BEENET_OK || beenet_windower_init (&self->windower,
-          self->stream, config.window_samples) != 0) {
-    g_clear_pointer (&self->session, beenet_session_free);
-    g_clear_pointer (&self->detector, beenet_detector_free);
-    g_clear_pointer (&self->stream, beenet_stream_free);
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        (_("Out of memory.")), ("window of %u samples",
-            config.window_samples));
-    return FALSE;
-  }
-
+  gst_beenet_model_install (self, st);
   reset_stream (self);
   self->warned_nonfinite = FALSE;
   self->caps_error_posted = FALSE;
   self->window_ret = GST_FLOW_OK;
-  GST_INFO_OBJECT (self, "model \"%s\": %" G_GSIZE_FORMAT " classes, %"
-      G_GSIZE_FORMAT " exits, window %u samples",
-      beenet_model_name (self->model),
-      beenet_model_num_classes (self->model),
-      beenet_model_num_exits (self->model), config.window_samples);
+  self->swap_now = self->finishing = self->announce_model = FALSE;
+  GST_OBJECT_LOCK (self);
+  /* a model set while stopping never ran: the property's is loaded above */
+  st = g_steal_pointer (&self->pending);
+  self->started = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  gst_beenet_model_state_free (st);
   return TRUE;
 }
 
@@ -838,7 +781,13 @@ static gboolean
 gst_beenet_stop (GstBaseTransform * trans)
 {
   GstBeenet *self = GST_BEENET (trans);
+  GstBeenetModelState *st;
 
+  GST_OBJECT_LOCK (self);
+  self->started = FALSE;
+  st = g_steal_pointer (&self->pending);
+  GST_OBJECT_UNLOCK (self);
+  gst_beenet_model_state_free (st);
   g_clear_pointer (&self->session, beenet_session_free);
   g_clear_pointer (&self->detector, beenet_detector_free);
   beenet_windower_clear (&self->windower);
@@ -851,8 +800,8 @@ gst_beenet_stop (GstBaseTransform * trans)
   }
   g_clear_pointer (&self->model_loaded_path, g_free);
   g_mutex_unlock (&self->model_lock);
-  /* mono/scratch stay allocated with the negotiated format: a restart with
-   * the same caps need not call setup() again.  Freed in finalize. */
+  /* self->input keeps the negotiated format: a restart with the same caps
+   * need not call setup() again.  Freed in finalize. */
   return TRUE;
 }
 
@@ -950,10 +899,26 @@ policy_params (GstBeenet * self, BeenetPolicyParams * p)
   p->max_exit = self->max_exit;
 }
 
-/* BeenetWindowFunc: classify one window of the stream and post its
- * message. */
+/* Buffer time and duration of the window of `real` samples at start (a
+ * windower sample, counted from sample_offset). */
+static void
+window_span (GstBeenet * self, guint64 start, gsize real,
+    GstClockTime * timestamp, GstClockTime * duration)
+{
+  guint64 first = self->sample_offset + start;
+
+  *duration = gst_util_uint64_scale_int (first + real, GST_SECOND,
+      self->model_rate) - gst_util_uint64_scale_int (first, GST_SECOND,
+      self->model_rate);
+  *timestamp = GST_CLOCK_TIME_NONE;
+  if (GST_CLOCK_TIME_IS_VALID (self->base_ts))
+    *timestamp = self->base_ts + gst_util_uint64_scale_int (first, GST_SECOND,
+        self->model_rate);
+}
+
+/* Classify one window of the stream and post its message. */
 static int
-classify_window (BeenetStream * stream, uint64_t start, size_t real,
+classify_one (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
 {
   GstBeenet *self = GST_BEENET (user_data);
@@ -970,11 +935,8 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   BeenetStatus status;
   guint64 t0, t1;
 
-  duration = gst_util_uint64_scale_int (start + real, GST_SECOND, self->rate)
-      - gst_util_uint64_scale_int (start, GST_SECOND, self->rate);
-  if (GST_CLOCK_TIME_IS_VALID (self->base_ts)) {
-    timestamp = self->base_ts +
-        gst_util_uint64_scale_int (start, GST_SECOND, self->rate);
+  window_span (self, start, real, &timestamp, &duration);
+  if (GST_CLOCK_TIME_IS_VALID (timestamp)) {
     /* controlled properties take the value at the window's start */
     if (trans->segment.format == GST_FORMAT_TIME) {
       GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
@@ -1030,11 +992,42 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
   /* the detector's clock: window start since the last reset */
   detection_msg = gst_beenet_detection_window (GST_OBJECT (self),
       self->detector, &detection, &self->model_detection,
-      (gint64) gst_util_uint64_scale_int (start, GST_SECOND, self->rate),
+      (gint64) gst_util_uint64_scale_int (start, GST_SECOND, self->model_rate),
       &times, &res);
   if (detection_msg)
     gst_element_post_message (GST_ELEMENT (self), detection_msg);
   return 0;
+}
+
+/* BeenetWindowFunc: classifies the window; at this window boundary a
+ * pending model stops the push (push_mono swaps it in).  The first window
+ * of a new model is announced by a "beenet-model" message. */
+static int
+classify_window (BeenetStream * stream, uint64_t start, size_t real,
+    void *user_data)
+{
+  GstBeenet *self = GST_BEENET (user_data);
+  gboolean pending;
+  int stop;
+
+  if (self->announce_model) {
+    GstBeenetWindowTimes times;
+    GstClockTime timestamp, duration;
+
+    self->announce_model = FALSE;
+    window_span (self, start, real, &timestamp, &duration);
+    window_times (self, timestamp, duration, &times);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_beenet_model_message (self, &times));
+  }
+  stop = classify_one (stream, start, real, user_data);
+  GST_OBJECT_LOCK (self);
+  pending = self->pending != NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (stop || !pending || self->finishing)
+    return stop;
+  self->swap_now = TRUE;
+  return 1;
 }
 
 static guint64
@@ -1045,22 +1038,68 @@ current_interval_samples (GstBeenet * self)
   GST_OBJECT_LOCK (self);
   interval = self->interval;
   GST_OBJECT_UNLOCK (self);
-  samples = gst_util_uint64_scale_int (interval, self->rate, GST_SECOND);
+  samples = gst_util_uint64_scale_int (interval, self->model_rate, GST_SECOND);
   return MAX (samples, 1);
+}
+
+/* GstBeenetInputFunc: mono samples at the model's rate into the windower.
+ * A model swapped in at a window boundary with the old model's rate goes on
+ * with the rest of the samples (its windows start where the last window of
+ * the old model ended); with another rate the stream restarts at the next
+ * buffer. */
+static gboolean
+push_mono (const gfloat * mono, gsize n, gpointer user_data)
+{
+  GstBeenet *self = GST_BEENET (user_data);
+
+  while (n > 0) {
+    guint64 before = self->windower.pos, end;
+    gboolean same_rate = TRUE;
+
+    if (!beenet_windower_push (&self->windower, mono, n,
+            self->interval_samples, classify_window, self))
+      return FALSE;
+    if (self->window_ret != GST_FLOW_OK || !self->swap_now)
+      return TRUE;
+    self->swap_now = FALSE;
+    end = self->windower.pos;
+    if (gst_beenet_model_swap (self, &same_rate)) {
+      if (!same_rate) {
+        reset_stream (self);
+        return TRUE;
+      }
+      self->sample_offset += end;
+    }
+    mono += end - before;
+    n -= (gsize) (end - before);
+  }
+  return FALSE;
+}
+
+static void
+take_base_ts (GstBeenet * self, GstBuffer * buf)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  if (GST_BUFFER_PTS_IS_VALID (buf))
+    self->base_ts = GST_BUFFER_PTS (buf);
+  else if (trans->segment.format == GST_FORMAT_TIME)
+    self->base_ts = trans->segment.start;
+  else
+    self->base_ts = GST_CLOCK_TIME_NONE;
+  self->need_base_ts = FALSE;
+  GST_DEBUG_OBJECT (self, "sample 0 at %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (self->base_ts));
 }
 
 static GstFlowReturn
 gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 {
   GstBeenet *self = GST_BEENET (trans);
-  GstMapInfo map;
-  gsize bpf, frames, done;
-  guint64 interval;
-  gboolean gap;
+  const gchar *msg = NULL;
 
-  if (G_UNLIKELY (self->session == NULL || self->mono == NULL ||
-          self->windower.stream == NULL || (self->is_s16 && self->channels > 1
-              && self->scratch == NULL)))
+  if (G_UNLIKELY (self->session == NULL || self->windower.stream == NULL ||
+          !gst_beenet_input_is_ready (&self->input)))
     return GST_FLOW_NOT_NEGOTIATED;
 
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)
@@ -1069,65 +1108,22 @@ gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     reset_stream (self);
   }
   if (self->need_base_ts) {
-    if (GST_BUFFER_PTS_IS_VALID (buf))
-      self->base_ts = GST_BUFFER_PTS (buf);
-    else if (trans->segment.format == GST_FORMAT_TIME)
-      self->base_ts = trans->segment.start;
-    else
-      self->base_ts = GST_CLOCK_TIME_NONE;
-    self->need_base_ts = FALSE;
-    GST_DEBUG_OBJECT (self, "sample 0 at %" GST_TIME_FORMAT,
-        GST_TIME_ARGS (self->base_ts));
+    gboolean same_rate;
+
+    /* a (re)starting stream is a window boundary too: a model set before
+     * the first buffer classifies it from its first sample */
+    gst_beenet_model_swap (self, &same_rate);
+    take_base_ts (self, buf);
   }
 
-  bpf = (self->is_s16 ? 2 : 4) * self->channels;
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
-        ("could not map the input buffer"));
-    return GST_FLOW_ERROR;
-  }
-  if (map.size % bpf != 0) {
-    gst_buffer_unmap (buf, &map);
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
-        ("buffer of %" G_GSIZE_FORMAT " bytes is not a multiple of the frame "
-            "size %" G_GSIZE_FORMAT, map.size, bpf));
-    return GST_FLOW_ERROR;
-  }
-
-  frames = map.size / bpf;
-  gap = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
-  interval = current_interval_samples (self);
+  self->interval_samples = current_interval_samples (self);
   self->window_ret = GST_FLOW_OK;
-
-  for (done = 0; done < frames;) {
-    gsize n = MIN (frames - done, CHUNK_FRAMES);
-    const guint8 *data = map.data + done * bpf;
-
-    if (gap) {
-      memset (self->mono, 0, n * sizeof (gfloat));
-    } else if (self->is_s16) {
-      if (self->channels == 1) {
-        beenet_convert_s16 ((const int16_t *) data, self->mono, n);
-      } else {
-        beenet_convert_s16 ((const int16_t *) data, self->scratch,
-            n * self->channels);
-        beenet_mixdown_f32 (self->scratch, self->mono, n, self->channels);
-      }
-    } else {
-      if (self->channels == 1)
-        memcpy (self->mono, data, n * sizeof (gfloat));
-      else
-        beenet_mixdown_f32 ((const float *) data, self->mono, n,
-            self->channels);
-    }
-
-    if (beenet_windower_push (&self->windower, self->mono, n, interval,
-            classify_window, self))
-      break;
-    done += n;
+  if (!gst_beenet_input_process (&self->input, buf,
+          GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP), push_mono, self,
+          &msg)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL), ("%s", msg));
+    return GST_FLOW_ERROR;
   }
-  gst_buffer_unmap (buf, &map);
-
   return self->window_ret;
 }
 
@@ -1150,9 +1146,15 @@ gst_beenet_sink_event (GstBaseTransform * trans, GstEvent * event)
       reset_stream (self);
       break;
     case GST_EVENT_EOS:
-      if (self->session && self->mono && self->windower.stream) {
+      if (self->session && self->windower.stream &&
+          gst_beenet_input_is_ready (&self->input)) {
+        /* the resampler's delay first, then the padded last windows */
+        self->interval_samples = current_interval_samples (self);
+        self->finishing = TRUE;
+        gst_beenet_input_drain (&self->input, push_mono, self);
         beenet_windower_finish (&self->windower,
             current_interval_samples (self), classify_window, self);
+        self->finishing = FALSE;
       }
       reset_stream (self);
       break;

@@ -15,6 +15,7 @@
 
 #include "beenet.h"
 #include "beenet-windower.h"
+#include "beenet-input.h"
 #include "gstbeenet-detection.h"
 
 G_BEGIN_DECLS
@@ -40,6 +41,8 @@ GType gst_beenet_policy_get_type (void);
 #define GST_BEENET_DEFAULT_MODEL_RESOURCE "/org/gstreamer/beenet/models/default.gguf"
 
 GST_ELEMENT_REGISTER_DECLARE (beenet);
+
+typedef struct _GstBeenetModelState GstBeenetModelState;
 
 /**
  * GstBeenet:
@@ -72,17 +75,23 @@ struct _GstBeenet
   BeenetStream *stream;         /* samples and log-Mel frames of the stream */
   BeenetWindower windower;      /* when windows start; feeds the stream */
   guint window_samples;
-  guint rate;
-  guint channels;
-  gboolean is_s16;
-  gfloat *mono;                 /* CHUNK mono samples */
-  gfloat *scratch;              /* CHUNK * channels floats for S16 multichannel */
-  gsize scratch_frames;
+  guint model_rate;             /* the model's sample rate (windower's) */
+  GstBeenetInput input;         /* input -> mono F32 at model_rate */
+  guint64 interval_samples;     /* window hop of the current buffer */
   GstClockTime base_ts;         /* timestamp of sample 0 */
   gboolean need_base_ts;
   gboolean warned_nonfinite;
   gboolean caps_error_posted;
   GstFlowReturn window_ret;
+
+  /* live model swap (gstbeenet-model.h) */
+  gboolean started;             /* object lock: a model is running */
+  GstBeenetModelState *pending; /* object lock: loaded, not yet swapped in */
+  guint64 sample_offset;        /* windower sample 0 = this model-rate
+                                 * sample after base_ts */
+  gboolean swap_now;            /* a window boundary was reached: swap */
+  gboolean finishing;           /* EOS: no swap before the last windows */
+  gboolean announce_model;      /* post "beenet-model" at the next window */
 };
 
 G_END_DECLS

@@ -11,5 +11,5 @@ set -eu
 . "$(dirname "$0")/env.sh"
 text=${1:-"yes. no. up. down. left. right. on. off. stop. go."}
 [ $# -gt 0 ] && shift
-exec gst-launch-1.0 -m espeak gap=100 text="$text" ! audioconvert ! audioresample ! \
+exec gst-launch-1.0 -m espeak gap=100 text="$text" ! audioconvert ! \
   beenet "$@" ! fakesink

@@ -15,4 +15,4 @@ fi
 file=$1
 shift
 exec gst-launch-1.0 -m filesrc location="$file" ! decodebin ! audioconvert ! \
-  audioresample ! beenet "$@" ! fakesink
+  beenet "$@" ! fakesink

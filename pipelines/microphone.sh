@@ -12,5 +12,5 @@ src="pulsesrc"
 [ -n "${DEVICE:-}" ] && src="$src device=$DEVICE"
 [ -n "${NUM_BUFFERS:-}" ] && src="$src num-buffers=$NUM_BUFFERS"
 # shellcheck disable=SC2086
-exec gst-launch-1.0 -m -e $src ! audioconvert ! audioresample ! \
+exec gst-launch-1.0 -m -e $src ! audioconvert ! \
   beenet "$@" ! fakesink

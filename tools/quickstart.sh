@@ -15,6 +15,6 @@ if [ $# -eq 0 ]; then
 fi
 echo "quickstart: classifying $wav"
 GST_PLUGIN_PATH=$PWD/build/gst gst-launch-1.0 -m \
-  filesrc location="$wav" ! decodebin ! audioconvert ! audioresample ! \
+  filesrc location="$wav" ! decodebin ! audioconvert ! \
   beenet threshold=0.5 ! fakesink 2>&1 | grep -E "\(element\): beenet|ERROR|WARNING" \
   | sed -e 's/, probabilities=([^)]*)<[^>]*>//'

@@ -3,6 +3,7 @@
  *                  policies, detection keys, small feature maps)
  *   OUTDIR/wav/    small WAV files (PCM16 / float32, mono / stereo,
  *                  WAVE_FORMAT_EXTENSIBLE, extra chunks, truncated data)
+ *   OUTDIR/element/ action scripts of fuzz-element
  * Copyright (C) 2026 gst-beenet authors, LGPL-2.1-or-later */
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,13 +174,41 @@ write_wavs (const char *dir)
   return rc;
 }
 
+/* Action scripts of fuzz-element: a caps byte, then actions (see
+ * fuzz-element.c): buffers of 8000 bytes (a 0.25 s S16 mono chunk) with
+ * timestamps and flags, a property change, a flush, an EOS. */
+static int
+write_element_scripts (const char *dir)
+{
+  static const uint8_t pushes[] = { 0x00,
+    0x00, 0x01, 0x1f, 0x40, 0x00, 0x00, 0x00,
+    0x00, 0x03, 0x1f, 0x40, 0x00, 0x00, 0x10,
+    0x02, 0x04, 0x10, 0x00, 0x04, 0x1f, 0x40, 0x03, 0x03
+  };
+  static const uint8_t f32_stereo[] = { 0x11,
+    0x01, 0x00, 0x1f, 0x40, 0x03, 0x00, 0x00, 0x1f, 0x40,
+    0x02, 0x02, 0x80, 0x00, 0x00, 0x1f, 0x40, 0x03, 0x01, 0x00, 0x10, 0x05
+  };
+  static const uint8_t refused[] = { 0x04, 0x00, 0x00, 0x00, 0x40, 0x03,
+    0x04, 0x01, 0x00, 0x00, 0x1f, 0x40
+  };
+  int rc = 0;
+
+  rc |= write_file (dir, "element", "pushes", pushes, sizeof pushes);
+  rc |= write_file (dir, "element", "f32-stereo", f32_stereo,
+      sizeof f32_stereo);
+  rc |= write_file (dir, "element", "refused", refused, sizeof refused);
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
   if (argc != 2) {
-    fprintf (stderr, "usage: %s OUTDIR (with OUTDIR/model and OUTDIR/wav)\n",
-        argv[0]);
+    fprintf (stderr, "usage: %s OUTDIR (with OUTDIR/model, OUTDIR/wav and "
+        "OUTDIR/element)\n", argv[0]);
     return 2;
   }
-  return (write_models (argv[1]) | write_wavs (argv[1])) ? 1 : 0;
+  return (write_models (argv[1]) | write_wavs (argv[1])
+      | write_element_scripts (argv[1])) ? 1 : 0;
 }

@@ -28,25 +28,31 @@ else
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dtests=disabled -Dpython-tests=disabled >/dev/null
 fi
-ninja -C "$build" tests/fuzz/fuzz-model tests/fuzz/fuzz-wav \
-  tests/fuzz/make-seeds >/dev/null
+harnesses="model wav element"
+targets="tests/fuzz/make-seeds"
+for h in $harnesses; do targets="$targets tests/fuzz/fuzz-$h"; done
+# shellcheck disable=SC2086
+ninja -C "$build" $targets >/dev/null
 
 seeds="$build/seeds"
-mkdir -p "$seeds/model" "$seeds/wav"
+mkdir -p "$seeds/model" "$seeds/wav" "$seeds/element"
 "$build/tests/fuzz/make-seeds" "$seeds"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
-for h in model wav; do
+for h in $harnesses; do
   corpus="$build/corpus/$h"
   art="$build/artifacts/$h"
   mkdir -p "$corpus" "$art"
   log="$build/fuzz-$h.log"
   rc=0
   # -max_len: the seeds are small; larger inputs only slow the mutations
+  dict=
+  if [ -f "tests/fuzz/$h.dict" ]; then dict="-dict=tests/fuzz/$h.dict"; fi
+  # shellcheck disable=SC2086
   "$build/tests/fuzz/fuzz-$h" -max_total_time="$seconds" \
-    -dict="tests/fuzz/$h.dict" -artifact_prefix="$art/" \
+    $dict -artifact_prefix="$art/" \
     -max_len=16384 -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
     ${FUZZ_FLAGS:-} "$corpus" "$seeds/$h" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -24,7 +24,7 @@ fi
 if [ -f "$build/build.ninja" ]; then
   meson setup --reconfigure "$build" >/dev/null
 else
-  CC=clang meson setup "$build" -Dfuzzing=enabled \
+  CC=clang meson setup "$build" --werror -Dfuzzing=enabled \
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dtests=disabled -Dpython-tests=disabled >/dev/null
 fi

@@ -2,7 +2,8 @@
 # Set up, build and run the whole gst-beenet test suite, twice:
 #   build/       normal build (-Werror), every suite incl. the Python trainer tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build of the C code
-# then the aarch64 NEON kernels under qemu-user (tools/test-aarch64.sh).
+# then the aarch64 NEON kernels under qemu-user (tools/test-aarch64.sh)
+# and the Debian packages (tools/test-debian-package.sh).
 # This is the README's test command and what CI (.ci/run) runs.
 set -eu
 cd "$(dirname "$0")/.."
@@ -37,9 +38,16 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 # the run after the summary.
 aarch64_rc=0
 tools/test-aarch64.sh || aarch64_rc=$?
+# The Debian packages (issue 11): dpkg-buildpackage from a copy of the tree,
+# install, gst-inspect-1.0 and a pipeline with no GST_PLUGIN_PATH, a program
+# built against libbeenet-dev, then the packages are purged again (about
+# 2 min: one more build of the project).  Exit 77 = SKIPPED.
+echo "run-tests: Debian package step (tools/test-debian-package.sh)"
+deb_rc=0
+tools/test-debian-package.sh || deb_rc=$?
 # One closing line over both builds, counted from meson's JSON test logs,
-# plus the aarch64 step as one test.
-AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+# plus the aarch64 and Debian package steps as one test each.
+DEB_RC=$deb_rc AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, os, sys
 ok = bad = skip = 0
 for path in sys.argv[1:]:
@@ -56,8 +64,18 @@ elif rc == 77:
 else:
     bad += 1
     print("run-tests: aarch64 NEON kernel test FAILED")
+rc = int(os.environ["DEB_RC"])
+if rc == 0: ok += 1
+elif rc == 77:
+    skip += 1
+    print("run-tests: Debian package test SKIPPED")
+else:
+    bad += 1
+    print("run-tests: Debian package test FAILED")
 print("run-tests: %d passed, %d failed, %d skipped" % (ok, bad, skip))
 PY
-if [ "$aarch64_rc" -ne 0 ] && [ "$aarch64_rc" -ne 77 ]; then
-  exit 1
-fi
+for rc in "$aarch64_rc" "$deb_rc"; do
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+    exit 1
+  fi
+done

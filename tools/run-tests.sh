@@ -40,8 +40,8 @@ aarch64_rc=0
 tools/test-aarch64.sh || aarch64_rc=$?
 # The Debian packages (issue 11): dpkg-buildpackage from a copy of the tree,
 # install, gst-inspect-1.0 and a pipeline with no GST_PLUGIN_PATH, a program
-# built against libbeenet-dev, then the packages are purged again (about
-# 2 min: one more build of the project).  Exit 77 = SKIPPED.
+# built against libbeenet-dev, then the packages are purged again (one
+# more build of the project, well under a minute on 2 cores).  Exit 77 = SKIPPED.
 echo "run-tests: Debian package step (tools/test-debian-package.sh)"
 deb_rc=0
 tools/test-debian-package.sh || deb_rc=$?

@@ -56,6 +56,8 @@ git ls-files -z -co --exclude-standard | \
   DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}" \
   dpkg-buildpackage -us -uc -b >"$tmp/build.log" 2>&1) || {
   tail -n 60 "$tmp/build.log"; say "FAIL: dpkg-buildpackage"; exit 1; }
+grep -E '^ *[0-9]+/[0-9]+ .*test-install' "$tmp/build.log" | \
+  sed 's/^/test-debian-package: dh_auto_test: /' || true
 ls "$tmp"/*.deb
 if [ -n "$out" ]; then mkdir -p "$out"; cp "$tmp"/*.deb "$out"/; fi
 

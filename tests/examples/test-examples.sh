@@ -66,6 +66,13 @@ check_examples() {
   fi
 }
 
+# README: "cc beenet-listen.c $(pkg-config --cflags --libs gstreamer-1.0)"
+# shellcheck disable=SC2046
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -o "$tmp/beenet-listen" \
+  "$src/examples/c/beenet-listen.c" $(pkg-config --cflags --libs gstreamer-1.0) \
+  && echo "beenet-listen.c builds on its own with pkg-config gstreamer-1.0" \
+  || fail "beenet-listen.c does not build on its own"
+
 check_examples beenet-listen "$c_listen"
 if /usr/bin/python3 -c 'import gi; gi.require_version("Gst", "1.0")' 2>/dev/null; then
   check_examples beenet_listen.py /usr/bin/python3 "$src/examples/python/beenet_listen.py"

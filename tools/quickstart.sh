@@ -1,7 +1,8 @@
 #!/bin/sh
 # Quick start: install dependencies, build, then run the main job - a spoken
 # keyword sequence through the beenet element on the embedded default model,
-# printing one `beenet` element message per window.
+# printing one readable line per window (label, exit, entropy) and per
+# detected keyword, with examples/c/beenet-listen.c (README "From C").
 set -eu
 cd "$(dirname "$0")/.."
 tools/setup-debian.sh
@@ -14,7 +15,4 @@ if [ $# -eq 0 ]; then
   espeak-ng -v en-us -g 40 -w "$wav" "yes. . . . stop. . . . go."
 fi
 echo "quickstart: classifying $wav"
-GST_PLUGIN_PATH=$PWD/build/gst gst-launch-1.0 -m \
-  filesrc location="$wav" ! decodebin ! audioconvert ! \
-  beenet threshold=0.5 ! fakesink 2>&1 | grep -E "\(element\): beenet|ERROR|WARNING" \
-  | sed -e 's/, probabilities=([^)]*)<[^>]*>//'
+GST_PLUGIN_PATH=$PWD/build/gst build/examples/beenet-listen --threshold 0.5 "$wav"

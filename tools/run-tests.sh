@@ -2,8 +2,9 @@
 # Set up, build and run the whole gst-beenet test suite, twice:
 #   build/       normal build (-Werror), every suite incl. the Python trainer tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build of the C code
-# then the aarch64 NEON kernels under qemu-user (tools/test-aarch64.sh) and
-# a short run of the libFuzzer harnesses (tests/fuzz/run.sh, build-fuzz/).
+# then the aarch64 NEON kernels under qemu-user (tools/test-aarch64.sh),
+# a short run of the libFuzzer harnesses (tests/fuzz/run.sh, build-fuzz/)
+# and the Debian packages (tools/test-debian-package.sh).
 # This is the README's test command and what CI (.ci/run) runs.
 set -eu
 cd "$(dirname "$0")/.."
@@ -44,9 +45,16 @@ tools/test-aarch64.sh || aarch64_rc=$?
 # leak or undefined behaviour found) fails the run after the summary.
 fuzz_rc=0
 tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || fuzz_rc=$?
+# The Debian packages (issue 11): dpkg-buildpackage from a copy of the tree,
+# install, gst-inspect-1.0 and a pipeline with no GST_PLUGIN_PATH, a program
+# built against libbeenet-dev, then the packages are purged again (one
+# more build of the project, well under a minute on 2 cores).  Exit 77 = SKIPPED.
+echo "run-tests: Debian package step (tools/test-debian-package.sh)"
+deb_rc=0
+tools/test-debian-package.sh || deb_rc=$?
 # One closing line over both builds, counted from meson's JSON test logs,
-# plus the aarch64 and fuzz steps as one test each.
-FUZZ_RC=$fuzz_rc AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+# plus the aarch64, fuzz and Debian package steps as one test each.
+DEB_RC=$deb_rc FUZZ_RC=$fuzz_rc AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, os, sys
 ok = bad = skip = 0
 for path in sys.argv[1:]:
@@ -63,17 +71,18 @@ elif rc == 77:
 else:
     bad += 1
     print("run-tests: aarch64 NEON kernel test FAILED")
-rc = int(os.environ["FUZZ_RC"])
-if rc == 0: ok += 1
-elif rc == 77:
-    skip += 1
-    print("run-tests: fuzz harnesses SKIPPED")
-else:
-    bad += 1
-    print("run-tests: fuzz harnesses FAILED")
+for name, var in (("fuzz harnesses", "FUZZ_RC"), ("Debian package test", "DEB_RC")):
+    rc = int(os.environ[var])
+    if rc == 0: ok += 1
+    elif rc == 77:
+        skip += 1
+        print("run-tests: %s SKIPPED" % name)
+    else:
+        bad += 1
+        print("run-tests: %s FAILED" % name)
 print("run-tests: %d passed, %d failed, %d skipped" % (ok, bad, skip))
 PY
-for rc in "$aarch64_rc" "$fuzz_rc"; do
+for rc in "$aarch64_rc" "$fuzz_rc" "$deb_rc"; do
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
     exit 1
   fi

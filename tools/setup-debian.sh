@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-  build-essential meson ninja-build pkg-config gettext
+  build-essential meson ninja-build pkg-config gettext dpkg-dev debhelper
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   liborc-0.4-dev liborc-0.4-dev-bin check clang
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good

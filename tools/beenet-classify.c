@@ -209,6 +209,11 @@ typedef struct {
   guint rate;
   gboolean failed;
   guint skipped;
+  BeenetBudget *budget;         /* --budget: controls the policy parameter */
+  guint64 segment_samples;      /* --segment: summary lines instead of windows */
+  guint64 segment_start;        /* first window start of the open segment */
+  guint segment_windows, file_windows;
+  gdouble segment_cost, file_cost;
 } Ctx;
 
 static void
@@ -274,6 +279,38 @@ detect (Ctx * ctx, const BeenetResult * res, uint64_t start)
   return 0;
 }
 
+/* --segment: one line per segment (file, start (s), windows, average
+ * ops-fraction, threshold and max-exit in force at its end). */
+static void
+print_segment (Ctx * ctx)
+{
+  BeenetBudgetState st;
+
+  if (ctx->segment_windows == 0)
+    return;
+  st.threshold = ctx->policy.threshold;
+  st.max_exit = ctx->policy.max_exit;
+  beenet_budget_get_state (ctx->budget, &st);  /* no-op without --budget */
+  g_print ("%s\t%.1f\t%u\t%.4f\t%.4f\t%.2f\n", ctx->file,
+      (gdouble) ctx->segment_start / ctx->rate, ctx->segment_windows,
+      ctx->segment_cost / ctx->segment_windows, st.threshold, st.max_exit);
+  ctx->segment_windows = 0;
+  ctx->segment_cost = 0.0;
+}
+
+static void
+add_to_segment (Ctx * ctx, uint64_t start, gdouble cost)
+{
+  if (start >= ctx->segment_start + ctx->segment_samples) {
+    print_segment (ctx);
+    ctx->segment_start = start - start % ctx->segment_samples;
+  }
+  ctx->segment_windows++;
+  ctx->segment_cost += cost;
+  ctx->file_windows++;
+  ctx->file_cost += cost;
+}
+
 static int
 window_cb (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
@@ -283,9 +320,11 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   BeenetError err;
   BeenetStatus st;
   gdouble start_s = (gdouble) start / ctx->rate;
+  BeenetPolicyParams policy = ctx->policy;
 
+  beenet_budget_apply (ctx->budget, &policy);
   st = beenet_session_classify_stream_params (ctx->session, stream, start,
-      &ctx->policy, &res, &err);
+      &policy, &res, &err);
   if (st == BEENET_ERROR_NONFINITE) {
     ctx->skipped++;
     return 0;
@@ -294,6 +333,11 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
     g_printerr ("%s: classification failed: %s\n", ctx->file, err.message);
     ctx->failed = TRUE;
     return 1;
+  }
+  beenet_budget_update (ctx->budget, res.ops_fraction);
+  if (ctx->segment_samples) {
+    add_to_segment (ctx, start, res.ops_fraction);
+    return 0;
   }
   if (ctx->detector)
     return detect (ctx, &res, start);
@@ -338,9 +382,17 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
   ctx->failed = FALSE;
   ctx->skipped = 0;
   beenet_detector_reset (ctx->detector);
+  beenet_budget_reset (ctx->budget);
+  ctx->segment_start = ctx->segment_windows = ctx->file_windows = 0;
+  ctx->segment_cost = ctx->file_cost = 0.0;
   if (beenet_windower_push (&w, mono, info.frames, interval_samples,
           window_cb, ctx) == 0)
     beenet_windower_finish (&w, interval_samples, window_cb, ctx);
+  if (ctx->segment_samples && ctx->file_windows) {
+    print_segment (ctx);
+    g_print ("%s\ttotal\t%u\t%.4f\n", path, ctx->file_windows,
+        ctx->file_cost / ctx->file_windows);
+  }
   if (ctx->skipped)
     g_printerr ("%s: warning: %u window(s) with NaN or infinite samples "
         "were skipped\n", path, ctx->skipped);
@@ -414,6 +466,25 @@ make_detector (Ctx * ctx, BeenetModel * model, gdouble threshold,
 /* Help texts from the engine's policy table (g_free them): the --policy
  * option ("entropy, max-probability or patience") and the list of policies
  * with their descriptions (shown after the options). */
+/* --budget: 1 = off (no controller). */
+static gboolean
+make_budget (Ctx * ctx, BeenetModel * model, gdouble budget)
+{
+  BeenetBudgetParams bp;
+  BeenetError err;
+
+  if (budget >= BEENET_BUDGET_OFF && budget <= BEENET_BUDGET_OFF)
+    return TRUE;
+  beenet_budget_params_default (model, &bp);
+  bp.target = budget;
+  if (!(budget <= 1.0) || beenet_budget_new (&bp, &ctx->budget, &err)
+      != BEENET_OK) {
+    g_printerr ("--budget must be in (0, 1] (got %g)\n", budget);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gchar *
 policy_option_help (void)
 {
@@ -491,6 +562,7 @@ main (int argc, char **argv)
   gdouble threshold = -1.0, interval_ms = 500.0;
   gdouble det_threshold = -1.0, smoothing_ms = -1.0, refractory_ms = -1.0;
   gint patience = -1, max_exit = -1;
+  gdouble budget = BEENET_BUDGET_OFF, segment_s = 0.0;
   gchar *policy_help = policy_option_help ();
   gchar *policy_list = policy_list_help ();
   gchar *patience_help = g_strdup_printf ("Patience policy: stop when the "
@@ -512,6 +584,14 @@ main (int argc, char **argv)
         "(default)", "N"},
     {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &interval_ms,
         "Milliseconds between window starts (default 500)", "MS"},
+    {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &budget,
+          "Average share of the network's operations per window, 0 < B <= 1: "
+          "the engine's budget controller adjusts the threshold (patience: "
+          "max-exit) window by window (default 1 = off)", "B"},
+    {"segment", 's', 0, G_OPTION_ARG_DOUBLE, &segment_s,
+          "Print one line per S seconds of windows (file, start, windows, "
+          "average ops-fraction, threshold and max-exit at its end) and a "
+          "total per file, instead of one line per window", "S"},
     {"describe", 'd', 0, G_OPTION_ARG_NONE, &describe,
         "Print the model description", NULL},
     {"all-exits", 'a', 0, G_OPTION_ARG_NONE, &all_exits,
@@ -590,8 +670,19 @@ main (int argc, char **argv)
     goto out_model;
   }
 
+  if (!make_budget (&ctx, model, budget)) {
+    ret = 2;
+    goto out_model;
+  }
+  if (!(segment_s >= 0.0 && segment_s <= 1e6)) {
+    g_printerr ("--segment must be between 0 and 1e6 s\n");
+    ret = 2;
+    goto out_model;
+  }
+
   beenet_model_frontend_config (model, &config);
   ctx.rate = config.sample_rate;
+  ctx.segment_samples = (guint64) llround (segment_s * config.sample_rate);
   ctx.model = model;
   ctx.all_exits = all_exits;
   interval_samples = (guint64) llround (interval_ms * config.sample_rate /
@@ -620,7 +711,10 @@ main (int argc, char **argv)
         beenet_model_num_classes (model));
   }
 
-  if (detections)
+  if (ctx.segment_samples)
+    g_print ("# file\tstart\twindows\tops-fraction\tthreshold\t"
+        "max-exit\n");
+  else if (detections)
     g_print ("# file\ttime\tkeyword\tscore\twindows\n");
   else
     g_print ("# file\tstart\tduration\tlabel\tconfidence\tentropy\texit\t"
@@ -637,6 +731,7 @@ out_session:
   beenet_stream_free (ctx.stream);
   beenet_session_free (ctx.session);
 out_model:
+  beenet_budget_free (ctx.budget);
   beenet_detector_free (ctx.detector);
   beenet_model_unref (model);
 out:

@@ -235,6 +235,14 @@ BEENET_API BeenetStatus beenet_stream_push_zeros (BeenetStream *stream,
 BEENET_API BeenetStatus beenet_stream_features (BeenetStream *stream,
     uint64_t start, float *out, BeenetError *err);
 
+/* Level of the window starting at `start` (as beenet_stream_features):
+ * 10 log10 of the mean square of its samples, dB relative to full scale
+ * (a full-scale square wave is 0 dB, a full-scale sine -3.01 dB, as the
+ * `level` element's rms); -INFINITY for digital silence.  Errors as
+ * beenet_stream_features. */
+BEENET_API BeenetStatus beenet_stream_level (BeenetStream *stream,
+    uint64_t start, double *dbfs, BeenetError *err);
+
 /* Sample conversion helpers (ORC-accelerated). */
 BEENET_API void beenet_convert_s16 (const int16_t *in, float *out, size_t n);
 /* Average `channels` interleaved channels into mono. */
@@ -342,6 +350,22 @@ BEENET_API BeenetStatus beenet_session_classify_features (BeenetSession *session
 BEENET_API BeenetStatus beenet_session_classify_stream (BeenetSession *session,
     BeenetStream *stream, uint64_t start, BeenetPolicy policy,
     float threshold, BeenetResult *result, BeenetError *err);
+
+/* Energy gate (docs/engine.md, "Energy gate"): the window starting at
+ * `start` is classified as beenet_session_classify_stream_params only when
+ * its level (beenet_stream_level) is >= gate_dbfs; a quieter window is not
+ * run at all and reported as the model's silence class (label "_silence_",
+ * else class 0) with confidence 1, entropy 0, exit_index 0 and every op
+ * count and fraction 0.  gate_dbfs = -INFINITY never gates.  *level_dbfs
+ * (may be NULL) receives the level.  INVALID_ARGUMENT for a NaN gate,
+ * other errors as beenet_session_classify_stream_params. */
+#define BEENET_SILENCE_LABEL "_silence_"
+BEENET_API BeenetStatus beenet_session_classify_stream_gated (
+    BeenetSession *session, BeenetStream *stream, uint64_t start,
+    const BeenetPolicyParams *params, double gate_dbfs, BeenetResult *result,
+    double *level_dbfs, BeenetError *err);
+/* Index of the class labelled "_silence_", or -1. */
+BEENET_API int beenet_model_silence_class (const BeenetModel *model);
 
 /* Run the whole network (no early exit) and write every exit's logits:
  * logits[e * num_classes + k] for exit e (0-based).  For parity tests and

@@ -213,6 +213,8 @@ typedef struct {
   guint64 segment_samples;      /* --segment: summary lines instead of windows */
   guint64 segment_start;        /* first window start of the open segment */
   guint segment_windows, file_windows;
+  guint segment_gated, file_gated;
+  gdouble energy_gate;          /* --energy-gate dBFS, -inf = off */
   gdouble segment_cost, file_cost;
 } Ctx;
 
@@ -291,21 +293,24 @@ print_segment (Ctx * ctx)
   st.threshold = ctx->policy.threshold;
   st.max_exit = ctx->policy.max_exit;
   beenet_budget_get_state (ctx->budget, &st);  /* no-op without --budget */
-  g_print ("%s\t%.1f\t%u\t%.4f\t%.4f\t%.2f\n", ctx->file,
+  g_print ("%s\t%.1f\t%u\t%.4f\t%.4f\t%.2f\t%u\n", ctx->file,
       (gdouble) ctx->segment_start / ctx->rate, ctx->segment_windows,
-      ctx->segment_cost / ctx->segment_windows, st.threshold, st.max_exit);
-  ctx->segment_windows = 0;
+      ctx->segment_cost / ctx->segment_windows, st.threshold, st.max_exit,
+      ctx->segment_gated);
+  ctx->segment_windows = ctx->segment_gated = 0;
   ctx->segment_cost = 0.0;
 }
 
 static void
-add_to_segment (Ctx * ctx, uint64_t start, gdouble cost)
+add_to_segment (Ctx * ctx, uint64_t start, gdouble cost, gboolean gated)
 {
   if (start >= ctx->segment_start + ctx->segment_samples) {
     print_segment (ctx);
     ctx->segment_start = start - start % ctx->segment_samples;
   }
   ctx->segment_windows++;
+  ctx->segment_gated += gated;
+  ctx->file_gated += gated;
   ctx->segment_cost += cost;
   ctx->file_windows++;
   ctx->file_cost += cost;
@@ -323,8 +328,8 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   BeenetPolicyParams policy = ctx->policy;
 
   beenet_budget_apply (ctx->budget, &policy);
-  st = beenet_session_classify_stream_params (ctx->session, stream, start,
-      &policy, &res, &err);
+  st = beenet_session_classify_stream_gated (ctx->session, stream, start,
+      &policy, ctx->energy_gate, &res, NULL, &err);
   if (st == BEENET_ERROR_NONFINITE) {
     ctx->skipped++;
     return 0;
@@ -336,7 +341,7 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   }
   beenet_budget_update (ctx->budget, res.ops_fraction);
   if (ctx->segment_samples) {
-    add_to_segment (ctx, start, res.ops_fraction);
+    add_to_segment (ctx, start, res.ops_fraction, res.exit_index == 0);
     return 0;
   }
   if (ctx->detector)
@@ -384,14 +389,15 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
   beenet_detector_reset (ctx->detector);
   beenet_budget_reset (ctx->budget);
   ctx->segment_start = ctx->segment_windows = ctx->file_windows = 0;
+  ctx->segment_gated = ctx->file_gated = 0;
   ctx->segment_cost = ctx->file_cost = 0.0;
   if (beenet_windower_push (&w, mono, info.frames, interval_samples,
           window_cb, ctx) == 0)
     beenet_windower_finish (&w, interval_samples, window_cb, ctx);
   if (ctx->segment_samples && ctx->file_windows) {
     print_segment (ctx);
-    g_print ("%s\ttotal\t%u\t%.4f\n", path, ctx->file_windows,
-        ctx->file_cost / ctx->file_windows);
+    g_print ("%s\ttotal\t%u\t%.4f\t\t\t%u\n", path, ctx->file_windows,
+        ctx->file_cost / ctx->file_windows, ctx->file_gated);
   }
   if (ctx->skipped)
     g_printerr ("%s: warning: %u window(s) with NaN or infinite samples "
@@ -563,6 +569,7 @@ main (int argc, char **argv)
   gdouble det_threshold = -1.0, smoothing_ms = -1.0, refractory_ms = -1.0;
   gint patience = -1, max_exit = -1;
   gdouble budget = BEENET_BUDGET_OFF, segment_s = 0.0;
+  gdouble energy_gate = -INFINITY;
   gchar *policy_help = policy_option_help ();
   gchar *policy_list = policy_list_help ();
   gchar *patience_help = g_strdup_printf ("Patience policy: stop when the "
@@ -588,6 +595,10 @@ main (int argc, char **argv)
           "Average share of the network's operations per window, 0 < B <= 1: "
           "the engine's budget controller adjusts the threshold (patience: "
           "max-exit) window by window (default 1 = off)", "B"},
+    {"energy-gate", 'g', 0, G_OPTION_ARG_DOUBLE, &energy_gate,
+          "Windows whose level (rms, dBFS) is below DB are reported as "
+          "_silence_ at exit 0 without running the network (default: off)",
+        "DB"},
     {"segment", 's', 0, G_OPTION_ARG_DOUBLE, &segment_s,
           "Print one line per S seconds of windows (file, start, windows, "
           "average ops-fraction, threshold and max-exit at its end) and a "
@@ -670,6 +681,11 @@ main (int argc, char **argv)
     goto out_model;
   }
 
+  if (isnan (energy_gate)) {
+    g_printerr ("--energy-gate must be a level in dBFS\n");
+    ret = 2;
+    goto out_model;
+  }
   if (!make_budget (&ctx, model, budget)) {
     ret = 2;
     goto out_model;
@@ -682,6 +698,7 @@ main (int argc, char **argv)
 
   beenet_model_frontend_config (model, &config);
   ctx.rate = config.sample_rate;
+  ctx.energy_gate = energy_gate;
   ctx.segment_samples = (guint64) llround (segment_s * config.sample_rate);
   ctx.model = model;
   ctx.all_exits = all_exits;
@@ -713,7 +730,7 @@ main (int argc, char **argv)
 
   if (ctx.segment_samples)
     g_print ("# file\tstart\twindows\tops-fraction\tthreshold\t"
-        "max-exit\n");
+        "max-exit\tgated\n");
   else if (detections)
     g_print ("# file\ttime\tkeyword\tscore\twindows\n");
   else

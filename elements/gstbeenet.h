@@ -16,6 +16,7 @@
 #include "beenet.h"
 #include "beenet-windower.h"
 #include "gstbeenet-detection.h"
+#include "gstbeenet-compute.h"
 
 G_BEGIN_DECLS
 
@@ -59,6 +60,7 @@ struct _GstBeenet
   guint64 interval;
   gboolean post_messages;
   GstBeenetDetectionProps detection;
+  GstBeenetComputeProps compute;
 
   /* model cache, protected by model_lock */
   GMutex model_lock;
@@ -83,6 +85,7 @@ struct _GstBeenet
   gboolean warned_nonfinite;
   gboolean caps_error_posted;
   GstFlowReturn window_ret;
+  GstBeenetCompute compute_state;  /* budget controller, QoS (its own doc) */
 };
 
 G_END_DECLS

@@ -210,6 +210,9 @@ typedef struct {
   gboolean failed;
   guint skipped;
   BeenetBudget *budget;         /* --budget: controls the policy parameter */
+  gdouble budget_initial;       /* --budget, at the start of each file */
+  GArray *budget_steps;         /* --budget-at, BudgetStep by time */
+  guint next_step;
   guint64 segment_samples;      /* --segment: summary lines instead of windows */
   guint64 segment_start;        /* first window start of the open segment */
   guint segment_windows, file_windows;
@@ -316,6 +319,25 @@ add_to_segment (Ctx * ctx, uint64_t start, gdouble cost, gboolean gated)
   ctx->file_cost += cost;
 }
 
+typedef struct {
+  guint64 sample;               /* from this window start on... */
+  gdouble target;               /* ...this budget */
+} BudgetStep;
+
+/* --budget-at: change the budget when its time has come. */
+static void
+budget_steps (Ctx * ctx, uint64_t start)
+{
+  while (ctx->budget_steps && ctx->next_step < ctx->budget_steps->len) {
+    const BudgetStep *st = &g_array_index (ctx->budget_steps, BudgetStep,
+        ctx->next_step);
+    if (st->sample > start)
+      break;
+    beenet_budget_set_target (ctx->budget, st->target, NULL);
+    ctx->next_step++;
+  }
+}
+
 static int
 window_cb (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
@@ -327,6 +349,7 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   gdouble start_s = (gdouble) start / ctx->rate;
   BeenetPolicyParams policy = ctx->policy;
 
+  budget_steps (ctx, start);
   beenet_budget_apply (ctx->budget, &policy);
   st = beenet_session_classify_stream_gated (ctx->session, stream, start,
       &policy, ctx->energy_gate, &res, NULL, &err);
@@ -388,6 +411,9 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
   ctx->skipped = 0;
   beenet_detector_reset (ctx->detector);
   beenet_budget_reset (ctx->budget);
+  if (ctx->budget)
+    beenet_budget_set_target (ctx->budget, ctx->budget_initial, NULL);
+  ctx->next_step = 0;
   ctx->segment_start = ctx->segment_windows = ctx->file_windows = 0;
   ctx->segment_gated = ctx->file_gated = 0;
   ctx->segment_cost = ctx->file_cost = 0.0;
@@ -472,20 +498,62 @@ make_detector (Ctx * ctx, BeenetModel * model, gdouble threshold,
 /* Help texts from the engine's policy table (g_free them): the --policy
  * option ("entropy, max-probability or patience") and the list of policies
  * with their descriptions (shown after the options). */
-/* --budget: 1 = off (no controller). */
+static gint
+compare_steps (gconstpointer a, gconstpointer b)
+{
+  const BudgetStep *x = a, *y = b;
+  return x->sample < y->sample ? -1 : x->sample > y->sample;
+}
+
+/* --budget-at S:B (repeatable) into ctx->budget_steps. */
 static gboolean
-make_budget (Ctx * ctx, BeenetModel * model, gdouble budget)
+parse_budget_steps (Ctx * ctx, gchar ** specs, guint rate)
+{
+  for (; specs && *specs; specs++) {
+    gchar *end = NULL;
+    gdouble t = g_ascii_strtod (*specs, &end), b;
+    BudgetStep st;
+
+    if (end == *specs || *end != ':' || !(t >= 0.0 && t <= 1e7)) {
+      g_printerr ("--budget-at wants SECONDS:BUDGET (got \"%s\")\n",
+          *specs);
+      return FALSE;
+    }
+    b = g_ascii_strtod (end + 1, &end);
+    if (*end != '\0' || !(b > 0.0 && b <= 1.0)) {
+      g_printerr ("--budget-at: budget must be in (0, 1] (got \"%s\")\n",
+          *specs);
+      return FALSE;
+    }
+    if (!ctx->budget_steps)
+      ctx->budget_steps = g_array_new (FALSE, FALSE, sizeof (BudgetStep));
+    st.sample = (guint64) llround (t * rate);
+    st.target = b;
+    g_array_append_val (ctx->budget_steps, st);
+  }
+  if (ctx->budget_steps)
+    g_array_sort (ctx->budget_steps, compare_steps);
+  return TRUE;
+}
+
+/* --budget: 1 = off (no controller, unless --budget-at changes it). */
+static gboolean
+make_budget (Ctx * ctx, BeenetModel * model, gdouble budget, gdouble gain)
 {
   BeenetBudgetParams bp;
   BeenetError err;
 
-  if (budget >= BEENET_BUDGET_OFF && budget <= BEENET_BUDGET_OFF)
+  ctx->budget_initial = budget;
+  if (budget >= BEENET_BUDGET_OFF && budget <= BEENET_BUDGET_OFF
+      && !ctx->budget_steps)
     return TRUE;
   beenet_budget_params_default (model, &bp);
   bp.target = budget;
-  if (!(budget <= 1.0) || beenet_budget_new (&bp, &ctx->budget, &err)
-      != BEENET_OK) {
-    g_printerr ("--budget must be in (0, 1] (got %g)\n", budget);
+  if (gain > 0.0)
+    bp.gain = gain;
+  if (!(budget <= 1.0) || !(gain <= 100.0) || beenet_budget_new (&bp,
+          &ctx->budget, &err) != BEENET_OK) {
+    g_printerr ("--budget must be in (0, 1], --budget-gain in (0, 100]\n");
     return FALSE;
   }
   return TRUE;
@@ -570,6 +638,8 @@ main (int argc, char **argv)
   gint patience = -1, max_exit = -1;
   gdouble budget = BEENET_BUDGET_OFF, segment_s = 0.0;
   gdouble energy_gate = -INFINITY;
+  gchar **budget_at = NULL;
+  gdouble budget_gain = 0.0;
   gchar *policy_help = policy_option_help ();
   gchar *policy_list = policy_list_help ();
   gchar *patience_help = g_strdup_printf ("Patience policy: stop when the "
@@ -595,6 +665,12 @@ main (int argc, char **argv)
           "Average share of the network's operations per window, 0 < B <= 1: "
           "the engine's budget controller adjusts the threshold (patience: "
           "max-exit) window by window (default 1 = off)", "B"},
+    {"budget-at", 0, 0, G_OPTION_ARG_STRING_ARRAY, &budget_at,
+          "Change the budget to B from S seconds into each file on "
+          "(repeatable)", "S:B"},
+    {"budget-gain", 0, 0, G_OPTION_ARG_DOUBLE, &budget_gain,
+          "Integral gain of the budget controller (default: the engine's, "
+          "1)", "G"},
     {"energy-gate", 'g', 0, G_OPTION_ARG_DOUBLE, &energy_gate,
           "Windows whose level (rms, dBFS) is below DB are reported as "
           "_silence_ at exit 0 without running the network (default: off)",
@@ -686,7 +762,9 @@ main (int argc, char **argv)
     ret = 2;
     goto out_model;
   }
-  if (!make_budget (&ctx, model, budget)) {
+  beenet_model_frontend_config (model, &config);
+  if (!parse_budget_steps (&ctx, budget_at, config.sample_rate)
+      || !make_budget (&ctx, model, budget, budget_gain)) {
     ret = 2;
     goto out_model;
   }
@@ -749,6 +827,8 @@ out_session:
   beenet_session_free (ctx.session);
 out_model:
   beenet_budget_free (ctx.budget);
+  if (ctx.budget_steps)
+    g_array_free (ctx.budget_steps, TRUE);
   beenet_detector_free (ctx.detector);
   beenet_model_unref (model);
 out:
@@ -758,5 +838,6 @@ out:
   g_free (policy_list);
   g_free (patience_help);
   g_strfreev (files);
+  g_strfreev (budget_at);
   return ret;
 }

@@ -53,7 +53,7 @@ gst_beenet_compute_src_event (GstBeenetCompute * c, GstObject * obj,
           GST_STIME_ARGS (diff), proportion);
     c->degraded = TRUE;
     c->on_time = 0;
-  } else if (diff <= 0 && c->degraded
+  } else if (diff < (GstClockTimeDiff) GST_BEENET_QOS_ON_TIME && c->degraded
       && ++c->on_time >= GST_BEENET_QOS_RECOVER) {
     GST_INFO_OBJECT (obj, "downstream on time again: full compute");
     c->degraded = FALSE;

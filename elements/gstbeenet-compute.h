@@ -28,8 +28,11 @@ G_BEGIN_DECLS
 #define GST_BEENET_ENERGY_GATE_OFF (-200.0)
 /* A QoS event reporting a buffer later than this degrades... */
 #define GST_BEENET_QOS_LATE (20 * GST_MSECOND)
-/* ...and this many consecutive on-time QoS events (jitter <= 0) recover. */
+/* ...and this many consecutive QoS events with a jitter below
+ * GST_BEENET_QOS_ON_TIME recover (a margin: without latency compensation
+ * a live pipeline's buffers are always a little late). */
 #define GST_BEENET_QOS_RECOVER 10
+#define GST_BEENET_QOS_ON_TIME (GST_BEENET_QOS_LATE / 2)
 
 /* Properties as set by the application (object lock). */
 typedef struct

@@ -19,6 +19,10 @@
 #include <gst/gst.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#if HAVE_GST_APP
+#include <gst/app/gstappsrc.h>
+#include <gst/app/gstappsink.h>
+#endif
 
 #include "beenet.h"
 #include "gstbeenet.h"
@@ -353,6 +357,162 @@ GST_START_TEST (test_qos_degrades_and_recovers)
 
 GST_END_TEST;
 
+#if HAVE_GST_APP
+/* A real pipeline with a deliberately slow sink: appsrc (fed in real time
+ * by a thread, 10 ms buffers) ! beenet interval=100ms ! appsink (sync,
+ * qos) whose render callback sleeps 25 ms per buffer while `slow` is set.
+ * The sink falls behind the clock and reports it in QoS events; once the
+ * element says degraded=TRUE the sleep stops, the sink catches up and the
+ * element must come back (degraded=FALSE).  Only the order of events is
+ * checked; the only limit is the length of the stream (60 s), a generous
+ * bound, not a measurement. */
+typedef struct
+{
+  GstElement *pipeline, *src, *sink;
+  gint slow;                    /* atomic */
+  gint stop;                    /* atomic */
+  gint phase;                   /* 0 running, 1 degraded seen, 2 recovered */
+  guint windows_degraded;
+  GMainLoop *loop;
+} SlowSink;
+
+static GstFlowReturn
+slow_new_sample (GstAppSink * sink, gpointer user_data)
+{
+  SlowSink *t = user_data;
+  GstSample *sample = gst_app_sink_pull_sample (sink);
+
+  if (g_atomic_int_get (&t->slow))
+    g_usleep (25000);
+  gst_sample_unref (sample);
+  return GST_FLOW_OK;
+}
+
+static gpointer
+feed_real_time (gpointer user_data)
+{
+  SlowSink *t = user_data;
+  const gsize n = 160;          /* 10 ms */
+  gint64 t0 = g_get_monotonic_time ();
+  guint64 i;
+
+  for (i = 0; !g_atomic_int_get (&t->stop) && i < 6000; i++) {
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, n * sizeof (gfloat), NULL);
+    GstMapInfo map;
+    gsize k;
+
+    gst_buffer_map (buf, &map, GST_MAP_WRITE);
+    for (k = 0; k < n; k++)
+      ((gfloat *) map.data)[k] = 0.1f * (gfloat) sin (2 * G_PI * 440.0 *
+          (i * n + k) / RATE);
+    gst_buffer_unmap (buf, &map);
+    GST_BUFFER_PTS (buf) = i * 10 * GST_MSECOND;
+    GST_BUFFER_DURATION (buf) = 10 * GST_MSECOND;
+    if (gst_app_src_push_buffer (GST_APP_SRC (t->src), buf) != GST_FLOW_OK)
+      break;
+    /* real time: buffer i+1 is due 10 ms after buffer i */
+    gint64 due = t0 + (gint64) (i + 1) * 10000;
+    gint64 now = g_get_monotonic_time ();
+    if (due > now)
+      g_usleep ((gulong) (due - now));
+  }
+  gst_app_src_end_of_stream (GST_APP_SRC (t->src));
+  return NULL;
+}
+
+static gboolean
+slow_bus (GstBus * bus, GstMessage * m, gpointer user_data)
+{
+  SlowSink *t = user_data;
+  const GstStructure *s = gst_message_get_structure (m);
+  gboolean degraded;
+
+  (void) bus;
+  switch (GST_MESSAGE_TYPE (m)) {
+    case GST_MESSAGE_ELEMENT:
+      if (!gst_message_has_name (m, "beenet"))
+        break;
+      degraded = get_bool (s, "degraded");
+      if (degraded) {
+        t->windows_degraded++;
+        fail_unless_equals_int (get_uint (s, "exit"), 1);
+        fail_unless_equals_int (get_uint (s, "max-exit"), 1);
+      }
+      if (t->phase == 0 && degraded) {
+        t->phase = 1;
+        g_atomic_int_set (&t->slow, 0);
+      } else if (t->phase == 1 && !degraded) {
+        t->phase = 2;
+        g_main_loop_quit (t->loop);
+      }
+      break;
+    case GST_MESSAGE_ERROR:
+    case GST_MESSAGE_EOS:
+      g_main_loop_quit (t->loop);
+      break;
+    default:
+      break;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+GST_START_TEST (test_qos_slow_sink_pipeline)
+{
+  SlowSink t = { 0 };
+  GstAppSinkCallbacks cb;
+  GstElement *beenet;
+  GstCaps *caps;
+  GstBus *bus;
+  GThread *feeder;
+  gchar *model = constant_model_path ();
+
+  memset (&cb, 0, sizeof cb);
+  cb.new_sample = slow_new_sample;
+  t.pipeline = gst_pipeline_new (NULL);
+  t.src = g_object_new (GST_TYPE_APP_SRC, NULL);
+  t.sink = g_object_new (GST_TYPE_APP_SINK, NULL);
+  beenet = gst_element_factory_make ("beenet", NULL);
+  fail_unless (t.src && t.sink && beenet);
+  caps = gst_caps_from_string ("audio/x-raw, format=F32LE, rate=16000, "
+      "channels=1, layout=interleaved");
+  /* a live source's latency: one buffer and a margin */
+  g_object_set (t.src, "caps", caps, "is-live", TRUE, "format",
+      GST_FORMAT_TIME, "min-latency", (gint64) (20 * GST_MSECOND), NULL);
+  gst_caps_unref (caps);
+  g_object_set (beenet, "model", model, "interval", 100 * GST_MSECOND,
+      "threshold", 0.5, "post-detections", FALSE, NULL);
+  g_object_set (t.sink, "sync", TRUE, "qos", TRUE, NULL);
+  gst_app_sink_set_callbacks (GST_APP_SINK (t.sink), &cb, &t, NULL);
+  gst_bin_add_many (GST_BIN (t.pipeline), t.src, beenet, t.sink, NULL);
+  fail_unless (gst_element_link_many (t.src, beenet, t.sink, NULL));
+
+  t.slow = 1;
+  t.loop = g_main_loop_new (NULL, FALSE);
+  bus = gst_element_get_bus (t.pipeline);
+  gst_bus_add_watch (bus, slow_bus, &t);
+  fail_unless (gst_element_set_state (t.pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  feeder = g_thread_new ("feeder", feed_real_time, &t);
+  g_main_loop_run (t.loop);
+  g_atomic_int_set (&t.stop, 1);
+  g_thread_join (feeder);
+  gst_element_set_state (t.pipeline, GST_STATE_NULL);
+
+  fail_unless (t.phase >= 1, "the slow sink never degraded the element");
+  fail_unless (t.windows_degraded >= 1);
+  fail_unless_equals_int (t.phase, 2);  /* and it recovered */
+
+  gst_bus_remove_watch (bus);
+  gst_object_unref (bus);
+  gst_object_unref (t.pipeline);
+  g_main_loop_unref (t.loop);
+  g_unlink (model);
+  g_free (model);
+}
+
+GST_END_TEST;
+#endif
+
 static Suite *
 beenet_compute_suite (void)
 {
@@ -364,6 +524,9 @@ beenet_compute_suite (void)
   tcase_add_test (tc, test_budget_follows);
   tcase_add_test (tc, test_energy_gate);
   tcase_add_test (tc, test_qos_degrades_and_recovers);
+#if HAVE_GST_APP
+  tcase_add_test (tc, test_qos_slow_sink_pipeline);
+#endif
   return s;
 }
 

@@ -544,6 +544,10 @@ make_budget (Ctx * ctx, BeenetModel * model, gdouble budget, gdouble gain)
   BeenetError err;
 
   ctx->budget_initial = budget;
+  if (!(gain >= 0.0 && gain <= 100.0)) {
+    g_printerr ("--budget-gain must be in (0, 100] (got %g)\n", gain);
+    return FALSE;
+  }
   if (budget >= BEENET_BUDGET_OFF && budget <= BEENET_BUDGET_OFF
       && !ctx->budget_steps)
     return TRUE;

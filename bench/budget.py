@@ -29,6 +29,7 @@ import argparse
 import array
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,10 +39,35 @@ RATE = 16000
 
 
 GAIN = []  # --gain: ["--budget-gain", G] for every run
+ELEMENT = []  # --element: [GST_PLUGIN_PATH]: run the element instead of the tool
+
+MESSAGE = re.compile(r"beenet, .*?running-time=\(guint64\)(\d+).*?label=\(string\)([^,]+),"
+                     r".*?exit=\(uint\)(\d+).*?ops-fraction=\(double\)([-0-9.e]+)")
+
+
+def classify_element(wav, *opts):
+    """The same rows from the beenet element's messages (gst-launch-1.0 -m);
+    opts: --budget B, --energy-gate=G (as the tool's) become properties."""
+    props, it = [], iter(opts)
+    for o in it:
+        if o == "--budget":
+            props.append("budget=" + next(it))
+        elif o.startswith("--energy-gate="):
+            props.append("energy-gate=" + o.split("=", 1)[1])
+        else:
+            raise ValueError("--element does not support " + o)
+    cmd = ["gst-launch-1.0", "-m", "filesrc", "location=" + wav, "!", "wavparse", "!", "audioconvert", "!",
+           "beenet", *props, "!", "fakesink"]
+    env = dict(os.environ, GST_PLUGIN_PATH=ELEMENT[0])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return [(int(m.group(1)) / 1e9, m.group(2), int(m.group(3)), float(m.group(4)))
+            for m in MESSAGE.finditer(out)]
 
 
 def classify(tool, wav, *opts):
     """Per-window rows (start s, label, exit, ops-fraction) of beenet-classify."""
+    if ELEMENT:
+        return classify_element(wav, *opts)
     out = subprocess.run([tool, *GAIN, *opts, wav], check=True, capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
@@ -192,6 +218,9 @@ def main(argv=None):
     p.add_argument("--classify", default="build/tools/beenet-classify")
     p.add_argument("--labels", help="TSV with label, start, end columns (keyword windows)")
     p.add_argument("--only", choices=("held", "steps", "gates", "accuracy"))
+    p.add_argument("--element", metavar="PLUGIN_DIR", nargs="?", const="build/gst",
+                   help="run the beenet element (gst-launch-1.0, plugin from PLUGIN_DIR, default build/gst) "
+                   "instead of beenet-classify; budgets held and gates only")
     p.add_argument("--gain", type=float, help="budget controller gain (default: the engine's, 1)")
     p.add_argument("--pauses", type=float, metavar="S",
                    help="insert S s of -60 dBFS white noise after every 10 s of the stream first "
@@ -199,6 +228,11 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.gain:
         GAIN[:] = ["--budget-gain", str(a.gain)]
+    if a.element:
+        if a.gain or a.labels or a.only in ("steps", "accuracy"):
+            p.error("--element runs the held budgets and the gates only")
+        ELEMENT[:] = [os.path.abspath(a.element)]
+        a.only = a.only or "element"
     if a.pauses:
         fd, tmp = tempfile.mkstemp(suffix=".wav")
         os.close(fd)
@@ -218,11 +252,11 @@ def main_on(a):
     duration = rows[-1][0] + 0.5 if rows else 0.0
     print("Stream: %s, %.0f s, %d windows at 500 ms; budget off: mean cost %.4f\n" % (
         a.wav, duration, len(rows), mean([r[3] for r in rows])))
-    if a.only in (None, "held"):
+    if a.only in (None, "held", "element"):
         held_budgets(a.classify, a.wav, duration)
     if a.only in (None, "steps"):
         steps(a.classify, a.wav, duration)
-    if a.only in (None, "gates"):
+    if a.only in (None, "gates", "element"):
         gates(a.classify, a.wav, a.labels)
     if a.labels and a.only in (None, "accuracy"):
         accuracy_table(a.classify, a.wav, a.labels)

@@ -20,11 +20,19 @@ gst_beenet_compute_props_init (GstBeenetComputeProps * props)
   props->energy_gate = GST_BEENET_ENERGY_GATE_OFF;
 }
 
-void
-gst_beenet_compute_clear (GstBeenetCompute * c)
+static void
+drop_budget (GstBeenetCompute * c)
 {
   g_clear_pointer (&c->budget, beenet_budget_free);
   c->model = NULL;
+}
+
+void
+gst_beenet_compute_clear (GstBeenetCompute * c)
+{
+  drop_budget (c);
+  c->degraded = FALSE;          /* a new run starts at full compute */
+  c->on_time = 0;
 }
 
 void
@@ -70,7 +78,7 @@ ensure_budget (GstBeenetCompute * c, const BeenetModel * model)
 
   if (c->budget && c->model == model)
     return TRUE;
-  gst_beenet_compute_clear (c);
+  drop_budget (c);
   beenet_budget_params_default (model, &bp);
   if (beenet_budget_new (&bp, &c->budget, NULL) != BEENET_OK)
     return FALSE;

@@ -258,6 +258,46 @@ GST_START_TEST (test_budget_follows)
 
 GST_END_TEST;
 
+/* policy=patience: the controller caps max-exit (dithered), the message
+ * shows the cap in force, the average follows the budget. */
+GST_START_TEST (test_budget_patience)
+{
+  Fixture f;
+  GstMessage *m;
+  gdouble c1, c3, budget, sum = 0.0;
+  guint n = 0, caps_seen = 0;
+
+  fixture_setup (&f);
+  push_tone (&f, RATE, -20.0);
+  gst_message_unref (last_beenet (f.bus));
+  c1 = exit_cost (&f, 0.7);
+  g_object_set (f.element, "policy", BEENET_POLICY_PATIENCE, NULL);
+  /* argmax 1, 0, 1: patience 2 never agrees, so the last exit */
+  c3 = exit_cost (&f, 0.5);
+  budget = (c1 + c3) / 2;
+  g_object_set (f.element, "budget", budget, NULL);
+  push_tone (&f, 100 * 160, -20.0);
+  gst_message_unref (last_beenet (f.bus));
+  push_tone (&f, 400 * 160, -20.0);
+  while ((m = pop_beenet (f.bus)) != NULL) {
+    const GstStructure *s = gst_message_get_structure (m);
+    guint cap = get_uint (s, "max-exit");
+    fail_unless (cap >= 1 && cap <= 3);
+    fail_unless_equals_int (get_uint (s, "exit"), cap);
+    caps_seen |= 1u << cap;
+    sum += get_double (s, "ops-fraction");
+    n++;
+    gst_message_unref (m);
+  }
+  fail_unless_equals_int (n, 400);
+  fail_unless (fabs (sum / n - budget) <= 0.05 * budget,
+      "mean cost %.4f, budget %.4f", sum / n, budget);
+  fail_unless (caps_seen & ~(1u << 3), "max-exit was never lowered");
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_energy_gate)
 {
   Fixture f;
@@ -522,6 +562,7 @@ beenet_compute_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_properties);
   tcase_add_test (tc, test_budget_follows);
+  tcase_add_test (tc, test_budget_patience);
   tcase_add_test (tc, test_energy_gate);
   tcase_add_test (tc, test_qos_degrades_and_recovers);
 #if HAVE_GST_APP

@@ -78,7 +78,9 @@ enum
   PROP_LABELS,
   PROP_NUM_EXITS,
   PROP_PATIENCE,
-  PROP_MAX_EXIT
+  PROP_MAX_EXIT,
+  PROP_BUDGET,
+  PROP_ENERGY_GATE
 };
 
 #define gst_beenet_parent_class parent_class
@@ -122,6 +124,8 @@ static void gst_beenet_finalize (GObject * object);
 
 static gboolean gst_beenet_start (GstBaseTransform * trans);
 static gboolean gst_beenet_stop (GstBaseTransform * trans);
+static gboolean gst_beenet_src_event (GstBaseTransform * trans,
+    GstEvent * event);
 static gboolean gst_beenet_sink_event (GstBaseTransform * trans,
     GstEvent * event);
 static GstFlowReturn gst_beenet_transform_ip (GstBaseTransform * trans,
@@ -225,7 +229,9 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "(uint, 1-based), num-exits (uint), threshold (double), policy "
           "(string), patience (uint), max-exit (uint), probabilities "
           "(GValueArray of double, one per class), "
-          "ops-fraction (double) and inference-time (guint64 ns)", TRUE,
+          "ops-fraction (double), inference-time (guint64 ns), budget "
+          "(double), average-cost (double), degraded (boolean), gated "
+          "(boolean) and level (double, dBFS)", TRUE,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
@@ -278,6 +284,38 @@ gst_beenet_class_init (GstBeenetClass * klass)
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * GstBeenet:budget:
+   *
+   * Average share of the network's operations per window (the messages'
+   * ops-fraction), 1 = no constraint.  Below 1 the engine's budget
+   * controller adjusts the threshold (patience: max-exit) from window to
+   * window so that the average cost follows it.  Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_BUDGET,
+      g_param_spec_double ("budget", "Compute budget",
+          "Average share of the network's operations per window (0.01-1, "
+          "1 = off): the threshold (patience policy: max-exit) is adjusted "
+          "window by window so that the average ops-fraction follows it",
+          GST_BEENET_MIN_BUDGET, 1.0, GST_BEENET_DEFAULT_BUDGET,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstBeenet:energy-gate:
+   *
+   * Windows whose rms level (dBFS) is below this are reported as silence
+   * at exit 0 without running the network.  -200 (the minimum) = off.
+   * Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_ENERGY_GATE,
+      g_param_spec_double ("energy-gate", "Energy gate",
+          "Windows whose rms level is below this (dBFS) are reported as "
+          "_silence_ at exit 0 without running the network; -200 = off",
+          GST_BEENET_ENERGY_GATE_OFF, 0.0, GST_BEENET_ENERGY_GATE_OFF,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_property (gobject_class, PROP_LABELS,
       g_param_spec_boxed ("labels", "Labels",
           "Class labels of the model, index = class id (NULL if the model "
@@ -303,6 +341,7 @@ gst_beenet_class_init (GstBeenetClass * klass)
   trans_class->start = GST_DEBUG_FUNCPTR (gst_beenet_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_beenet_stop);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_beenet_sink_event);
+  trans_class->src_event = GST_DEBUG_FUNCPTR (gst_beenet_src_event);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_beenet_transform_ip);
   trans_class->transform_ip_on_passthrough = TRUE;
   trans_class->passthrough_on_same_caps = TRUE;
@@ -324,6 +363,7 @@ gst_beenet_init (GstBeenet * self)
   self->interval = GST_BEENET_DEFAULT_INTERVAL;
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
+  gst_beenet_compute_props_init (&self->compute);
   g_mutex_init (&self->model_lock);
   gst_beenet_input_init (&self->input);
   self->base_ts = GST_CLOCK_TIME_NONE;
@@ -348,6 +388,7 @@ gst_beenet_finalize (GObject * object)
   if (self->session)
     beenet_session_free (self->session);
   beenet_detector_free (self->detector);
+  gst_beenet_compute_clear (&self->compute_state);
   if (self->model)
     beenet_model_unref (self->model);
   beenet_windower_clear (&self->windower);
@@ -540,6 +581,16 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       self->detection.post = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_BUDGET:
+      GST_OBJECT_LOCK (self);
+      self->compute.budget = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_ENERGY_GATE:
+      GST_OBJECT_LOCK (self);
+      self->compute.energy_gate = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -606,6 +657,16 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_POST_DETECTIONS:
       GST_OBJECT_LOCK (self);
       g_value_set_boolean (value, self->detection.post);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_BUDGET:
+      GST_OBJECT_LOCK (self);
+      g_value_set_double (value, self->compute.budget);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_ENERGY_GATE:
+      GST_OBJECT_LOCK (self);
+      g_value_set_double (value, self->compute.energy_gate);
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_LABELS:
@@ -725,6 +786,7 @@ reset_stream (GstBeenet * self)
   gst_beenet_input_reset (&self->input);
   beenet_detector_reset (self->detector);
   self->sample_offset = 0;
+  gst_beenet_compute_reset (&self->compute_state);
   self->base_ts = GST_CLOCK_TIME_NONE;
   self->need_base_ts = TRUE;
 }
@@ -790,6 +852,7 @@ gst_beenet_stop (GstBaseTransform * trans)
   gst_beenet_model_state_free (st);
   g_clear_pointer (&self->session, beenet_session_free);
   g_clear_pointer (&self->detector, beenet_detector_free);
+  gst_beenet_compute_clear (&self->compute_state);
   beenet_windower_clear (&self->windower);
   g_clear_pointer (&self->stream, beenet_stream_free);
   /* drop the cached model so the next start reads the file again */
@@ -928,6 +991,9 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
   BeenetPolicyParams policy;
   gboolean post;
   GstBeenetDetectionProps detection;
+  GstBeenetComputeProps compute;
+  gboolean degraded;
+  GstMessage *msg;
   GstBeenetWindowTimes times;
   GstMessage *detection_msg;
   BeenetResult res;
@@ -951,14 +1017,16 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
   policy_params (self, &policy);
   post = self->post_messages;
   detection = self->detection;
+  compute = self->compute;
+  degraded = self->compute_state.degraded;
   GST_OBJECT_UNLOCK (self);
 
   if (!post)
     return 0;
 
   t0 = monotonic_ns ();
-  status = beenet_session_classify_stream_params (self->session, stream,
-      start, &policy, &res, &err);
+  status = gst_beenet_compute_classify (&self->compute_state, self->session,
+      stream, start, &compute, degraded, &policy, &res, &err);
   t1 = monotonic_ns ();
 
   if (status == BEENET_ERROR_NONFINITE) {
@@ -986,8 +1054,13 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
       res.num_exits);
 
   window_times (self, timestamp, duration, &times);
-  gst_element_post_message (GST_ELEMENT (self),
-      build_message (self, &times, &res, threshold, &policy, t1 - t0));
+  /* the threshold in force: the controller's while it runs */
+  if (compute.budget < GST_BEENET_DEFAULT_BUDGET)
+    threshold = policy.threshold;
+  msg = build_message (self, &times, &res, threshold, &policy, t1 - t0);
+  gst_beenet_compute_add_fields (&self->compute_state, &res,
+      gst_message_writable_structure (msg));
+  gst_element_post_message (GST_ELEMENT (self), msg);
 
   /* the detector's clock: window start since the last reset */
   detection_msg = gst_beenet_detection_window (GST_OBJECT (self),
@@ -1125,6 +1198,18 @@ gst_beenet_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     return GST_FLOW_ERROR;
   }
   return self->window_ret;
+}
+
+/* QoS events from downstream degrade the compute while it runs late
+ * (gstbeenet-compute.c); every event goes on upstream as usual. */
+static gboolean
+gst_beenet_src_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstBeenet *self = GST_BEENET (trans);
+
+  gst_beenet_compute_src_event (&self->compute_state, GST_OBJECT (self),
+      event);
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->src_event (trans, event);
 }
 
 static gboolean

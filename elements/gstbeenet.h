@@ -17,6 +17,7 @@
 #include "beenet-windower.h"
 #include "beenet-input.h"
 #include "gstbeenet-detection.h"
+#include "gstbeenet-compute.h"
 
 G_BEGIN_DECLS
 
@@ -62,6 +63,7 @@ struct _GstBeenet
   guint64 interval;
   gboolean post_messages;
   GstBeenetDetectionProps detection;
+  GstBeenetComputeProps compute;
 
   /* model cache, protected by model_lock */
   GMutex model_lock;
@@ -92,6 +94,7 @@ struct _GstBeenet
   gboolean swap_now;            /* a window boundary was reached: swap */
   gboolean finishing;           /* EOS: no swap before the last windows */
   gboolean announce_model;      /* post "beenet-model" at the next window */
+  GstBeenetCompute compute_state;  /* budget controller, QoS (its own doc) */
 };
 
 G_END_DECLS

@@ -235,6 +235,14 @@ BEENET_API BeenetStatus beenet_stream_push_zeros (BeenetStream *stream,
 BEENET_API BeenetStatus beenet_stream_features (BeenetStream *stream,
     uint64_t start, float *out, BeenetError *err);
 
+/* Level of the window starting at `start` (as beenet_stream_features):
+ * 10 log10 of the mean square of its samples, dB relative to full scale
+ * (a full-scale square wave is 0 dB, a full-scale sine -3.01 dB, as the
+ * `level` element's rms); -INFINITY for digital silence.  Errors as
+ * beenet_stream_features. */
+BEENET_API BeenetStatus beenet_stream_level (BeenetStream *stream,
+    uint64_t start, double *dbfs, BeenetError *err);
+
 /* Sample conversion helpers (ORC-accelerated). */
 BEENET_API void beenet_convert_s16 (const int16_t *in, float *out, size_t n);
 /* Average `channels` interleaved channels into mono. */
@@ -343,11 +351,108 @@ BEENET_API BeenetStatus beenet_session_classify_stream (BeenetSession *session,
     BeenetStream *stream, uint64_t start, BeenetPolicy policy,
     float threshold, BeenetResult *result, BeenetError *err);
 
+/* Energy gate (docs/engine.md, "Energy gate"): the window starting at
+ * `start` is classified as beenet_session_classify_stream_params only when
+ * its level (beenet_stream_level) is >= gate_dbfs; a quieter window is not
+ * run at all and reported as the model's silence class (label "_silence_",
+ * else class 0) with confidence 1, entropy 0, exit_index 0 and every op
+ * count and fraction 0.  gate_dbfs = -INFINITY never gates.  *level_dbfs
+ * (may be NULL) receives the level.  INVALID_ARGUMENT for a NaN gate,
+ * other errors as beenet_session_classify_stream_params. */
+#define BEENET_SILENCE_LABEL "_silence_"
+BEENET_API BeenetStatus beenet_session_classify_stream_gated (
+    BeenetSession *session, BeenetStream *stream, uint64_t start,
+    const BeenetPolicyParams *params, double gate_dbfs, BeenetResult *result,
+    double *level_dbfs, BeenetError *err);
+/* Index of the class labelled "_silence_", or -1. */
+BEENET_API int beenet_model_silence_class (const BeenetModel *model);
+
 /* Run the whole network (no early exit) and write every exit's logits:
  * logits[e * num_classes + k] for exit e (0-based).  For parity tests and
  * threshold sweeps. */
 BEENET_API BeenetStatus beenet_session_run_all_exits (BeenetSession *session,
     const float *features, float *logits, BeenetError *err);
+
+/* ------------------------------------------------------------------------ */
+/* Budget controller                                                        */
+
+/* Keeps the average cost of a stream of windows (BeenetResult.ops_fraction)
+ * at a target share of the network's operations by adjusting the exit
+ * policy's parameter from window to window (docs/engine.md, "Budget
+ * controller"):
+ *
+ *   entropy          the threshold, in the domain x = ln(threshold)
+ *   max-probability  the threshold, in the domain x = ln(1 - threshold)
+ *   patience         max_exit, continuous m in [1, num_exits] in the domain
+ *                    x = -m, dithered to whole exits window by window
+ *
+ * In each domain a larger x means cheaper windows.  After every window an
+ * integral step x += gain * (ops_fraction - target) moves x (clamped to the
+ * policy's useful range: the clamp is the anti-windup), so as long as x is
+ * not at a bound the long-run mean cost equals the target.  The reported
+ * average cost is an exponential moving average over `smoothing` windows.
+ * A target >= 1 switches the controller off: the caller's parameters are
+ * used as they are.  When it is (re)started the controller starts from the
+ * caller's threshold (or max_exit).  Plain state, no allocation after
+ * beenet_budget_new; not thread-safe per object. */
+
+#define BEENET_BUDGET_OFF 1.0
+#define BEENET_BUDGET_DEFAULT_GAIN 1.0
+#define BEENET_BUDGET_DEFAULT_SMOOTHING 20.0
+
+typedef struct {
+  double target;        /* average ops_fraction per window, (0, 1]; 1 (or
+                           more) = off (default) */
+  double gain;          /* integral gain, (0, 100]: control-domain units per
+                           unit of cost error per window (default 1) */
+  double smoothing;     /* windows of the average-cost EMA, [1, 1e6]
+                           (default 20) */
+  uint32_t num_classes; /* >= 2: the range of useful thresholds */
+  uint32_t num_exits;   /* >= 1: the range of max_exit (patience) */
+} BeenetBudgetParams;
+
+typedef struct {
+  double target;        /* target in force */
+  int active;           /* 1 when the controller sets the parameters */
+  double average_cost;  /* EMA of the costs passed to update (0 before the
+                           first) */
+  float threshold;      /* entropy / max-probability: threshold in force */
+  double max_exit;      /* patience: mean max_exit in force (continuous) */
+  uint64_t windows;     /* updates since the last reset */
+} BeenetBudgetState;
+
+typedef struct BeenetBudget BeenetBudget;
+
+/* Defaults (target off, gain 1, smoothing 20) with the model's number of
+ * classes and exits (model NULL: 12 classes, 5 exits). */
+BEENET_API void beenet_budget_params_default (const BeenetModel *model,
+    BeenetBudgetParams *params);
+/* INVALID_ARGUMENT with a message naming the field. */
+BEENET_API BeenetStatus beenet_budget_params_validate (
+    const BeenetBudgetParams *params, BeenetError *err);
+BEENET_API BeenetStatus beenet_budget_new (const BeenetBudgetParams *params,
+    BeenetBudget **out, BeenetError *err);
+BEENET_API void beenet_budget_free (BeenetBudget *budget);
+/* Live change of the target (the control state is kept, so the cost moves
+ * smoothly to the new target).  INVALID_ARGUMENT outside (0, 1] or NaN;
+ * values above 1 are taken as 1 (off). */
+BEENET_API BeenetStatus beenet_budget_set_target (BeenetBudget *budget,
+    double target, BeenetError *err);
+/* Forget the control state and the average (a new stream). */
+BEENET_API void beenet_budget_reset (BeenetBudget *budget);
+/* Before a window: when the controller is on, replace params->threshold
+ * (entropy, max-probability) or lower params->max_exit (patience; a
+ * caller's max_exit stays an upper bound) by the controlled value.  When it
+ * is off, params is left as it is. */
+BEENET_API void beenet_budget_apply (BeenetBudget *budget,
+    BeenetPolicyParams *params);
+/* After a window classified with the params of the last apply: feed its
+ * cost (ops_fraction, [0, 1]; NaN ignored).  Returns the threshold for the
+ * next window (patience: the mean max_exit). */
+BEENET_API double beenet_budget_update (BeenetBudget *budget,
+    double ops_fraction);
+BEENET_API void beenet_budget_get_state (const BeenetBudget *budget,
+    BeenetBudgetState *state);
 
 /* ------------------------------------------------------------------------ */
 /* Keyword detector                                                         */

@@ -17,6 +17,7 @@ struct BeenetSession {
   float **acts;        /* n_nodes + 1 pointers into act_block */
   uint32_t *bits;      /* packed-sign scratch */
   BeenetPolicyState policy_state; /* per window, reset before each */
+  float *gate_probs;   /* num_classes: one-hot result of a gated window */
 };
 
 void
@@ -29,6 +30,7 @@ beenet_session_free (BeenetSession *s)
   free (s->act_block);
   free (s->acts);
   free (s->bits);
+  free (s->gate_probs);
   beenet_model_unref (s->model);
   free (s);
 }
@@ -132,7 +134,9 @@ beenet_session_new (BeenetModel *model, BeenetSession **out, BeenetError *err)
   s->acts = calloc (n_acts, sizeof (float *));
   s->bits = aligned_alloc (64, ((model->scratch_words + 15) / 16 * 16 + 16)
       * sizeof (uint32_t));
-  if (!off || !s->features || !s->act_block || !s->acts || !s->bits) {
+  s->gate_probs = calloc (model->n_classes, sizeof (float));
+  if (!off || !s->features || !s->act_block || !s->acts || !s->bits
+      || !s->gate_probs) {
     free (off);
     beenet_session_free (s);
     return beenet_set_error (err, BEENET_ERROR_NOMEM,
@@ -321,6 +325,63 @@ beenet_session_classify_stream_params (BeenetSession *s, BeenetStream *stream,
   if ((st = beenet_stream_features (stream, start, s->features, err)))
     return st;
   return beenet_session_classify_features_params (s, s->features, params,
+      result, err);
+}
+
+/* ---- energy gate ---------------------------------------------------------- */
+
+int
+beenet_model_silence_class (const BeenetModel *m)
+{
+  if (!m)
+    return -1;
+  for (uint32_t i = 0; i < m->n_classes; i++)
+    if (strcmp (m->labels[i], BEENET_SILENCE_LABEL) == 0)
+      return (int) i;
+  return -1;
+}
+
+/* The result of a window the gate stopped: the silence class (or class 0),
+ * certain, at exit 0, no operations. */
+static void
+gated_result (BeenetSession *s, BeenetResult *result)
+{
+  const BeenetModel *m = s->model;
+  const int sil = beenet_model_silence_class (m);
+  const uint32_t k = sil < 0 ? 0 : (uint32_t) sil;
+  memset (s->gate_probs, 0, sizeof (float) * m->n_classes);
+  s->gate_probs[k] = 1.0f;
+  memset (result, 0, sizeof *result);
+  result->class_index = k;
+  result->label = m->labels[k];
+  result->num_exits = m->n_exits;
+  result->confidence = 1.0f;
+  result->probabilities = s->gate_probs;
+  result->num_classes = m->n_classes;
+}
+
+BeenetStatus
+beenet_session_classify_stream_gated (BeenetSession *s, BeenetStream *stream,
+    uint64_t start, const BeenetPolicyParams *params, double gate_dbfs,
+    BeenetResult *result, double *level_dbfs, BeenetError *err)
+{
+  beenet_clear_error (err);
+  BeenetStatus st = check_args (s, stream, params, result, err);
+  if (st)
+    return st;
+  if (isnan (gate_dbfs))
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "energy gate is NaN");
+  double level;
+  if ((st = beenet_stream_level (stream, start, &level, err)))
+    return st;
+  if (level_dbfs)
+    *level_dbfs = level;
+  if (level < gate_dbfs) {
+    gated_result (s, result);
+    return BEENET_OK;
+  }
+  return beenet_session_classify_stream_params (s, stream, start, params,
       result, err);
 }
 

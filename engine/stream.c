@@ -17,6 +17,7 @@
 #include "beenet-orc.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -350,6 +351,30 @@ grid_window (BeenetStream *st, uint64_t start, float *out, BeenetError *err)
           "input samples too large: Mel energy of frame %u overflows", t);
     memcpy (out + (size_t) t * M, frame, M * sizeof (float));
   }
+  return BEENET_OK;
+}
+
+BeenetStatus
+beenet_stream_level (BeenetStream *st, uint64_t start, double *dbfs,
+    BeenetError *err)
+{
+  beenet_clear_error (err);
+  if (!st || !dbfs)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "beenet_stream_level: stream and dbfs must not be NULL");
+  BeenetStatus s = check_window (st, start, err);
+  if (s)
+    return s;
+  const size_t cap = st->params.history_samples;
+  const float *win = st->ring + (size_t) (start % cap);
+  if (window_nonfinite (st, start, win))
+    return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+        "input samples contain NaN or infinity");
+  const size_t n = st->cfg.window_samples;
+  double sum = 0.0;
+  for (size_t i = 0; i < n; i++)
+    sum += (double) win[i] * win[i];
+  *dbfs = sum > 0.0 ? 10.0 * log10 (sum / (double) n) : -INFINITY;
   return BEENET_OK;
 }
 

@@ -63,6 +63,16 @@ typedef struct {
   guint rate;
   gboolean failed;
   guint skipped;
+  BeenetBudget *budget;         /* --budget: controls the policy parameter */
+  gdouble budget_initial;       /* --budget, at the start of each file */
+  GArray *budget_steps;         /* --budget-at, BudgetStep by time */
+  guint next_step;
+  guint64 segment_samples;      /* --segment: summary lines instead of windows */
+  guint64 segment_start;        /* first window start of the open segment */
+  guint segment_windows, file_windows;
+  guint segment_gated, file_gated;
+  gdouble energy_gate;          /* --energy-gate dBFS, -inf = off */
+  gdouble segment_cost, file_cost;
 } Ctx;
 
 static void
@@ -128,6 +138,60 @@ detect (Ctx * ctx, const BeenetResult * res, uint64_t start)
   return 0;
 }
 
+/* --segment: one line per segment (file, start (s), windows, average
+ * ops-fraction, threshold and max-exit in force at its end). */
+static void
+print_segment (Ctx * ctx)
+{
+  BeenetBudgetState st;
+
+  if (ctx->segment_windows == 0)
+    return;
+  st.threshold = ctx->policy.threshold;
+  st.max_exit = ctx->policy.max_exit;
+  beenet_budget_get_state (ctx->budget, &st);  /* no-op without --budget */
+  g_print ("%s\t%.1f\t%u\t%.4f\t%.4f\t%.2f\t%u\n", ctx->file,
+      (gdouble) ctx->segment_start / ctx->rate, ctx->segment_windows,
+      ctx->segment_cost / ctx->segment_windows, st.threshold, st.max_exit,
+      ctx->segment_gated);
+  ctx->segment_windows = ctx->segment_gated = 0;
+  ctx->segment_cost = 0.0;
+}
+
+static void
+add_to_segment (Ctx * ctx, uint64_t start, gdouble cost, gboolean gated)
+{
+  if (start >= ctx->segment_start + ctx->segment_samples) {
+    print_segment (ctx);
+    ctx->segment_start = start - start % ctx->segment_samples;
+  }
+  ctx->segment_windows++;
+  ctx->segment_gated += gated;
+  ctx->file_gated += gated;
+  ctx->segment_cost += cost;
+  ctx->file_windows++;
+  ctx->file_cost += cost;
+}
+
+typedef struct {
+  guint64 sample;               /* from this window start on... */
+  gdouble target;               /* ...this budget */
+} BudgetStep;
+
+/* --budget-at: change the budget when its time has come. */
+static void
+budget_steps (Ctx * ctx, uint64_t start)
+{
+  while (ctx->budget_steps && ctx->next_step < ctx->budget_steps->len) {
+    const BudgetStep *st = &g_array_index (ctx->budget_steps, BudgetStep,
+        ctx->next_step);
+    if (st->sample > start)
+      break;
+    beenet_budget_set_target (ctx->budget, st->target, NULL);
+    ctx->next_step++;
+  }
+}
+
 static int
 window_cb (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
@@ -137,9 +201,12 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   BeenetError err;
   BeenetStatus st;
   gdouble start_s = (gdouble) start / ctx->rate;
+  BeenetPolicyParams policy = ctx->policy;
 
-  st = beenet_session_classify_stream_params (ctx->session, stream, start,
-      &ctx->policy, &res, &err);
+  budget_steps (ctx, start);
+  beenet_budget_apply (ctx->budget, &policy);
+  st = beenet_session_classify_stream_gated (ctx->session, stream, start,
+      &policy, ctx->energy_gate, &res, NULL, &err);
   if (st == BEENET_ERROR_NONFINITE) {
     ctx->skipped++;
     return 0;
@@ -148,6 +215,11 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
     g_printerr ("%s: classification failed: %s\n", ctx->file, err.message);
     ctx->failed = TRUE;
     return 1;
+  }
+  beenet_budget_update (ctx->budget, res.ops_fraction);
+  if (ctx->segment_samples) {
+    add_to_segment (ctx, start, res.ops_fraction, res.exit_index == 0);
+    return 0;
   }
   if (ctx->detector)
     return detect (ctx, &res, start);
@@ -196,9 +268,21 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
   ctx->failed = FALSE;
   ctx->skipped = 0;
   beenet_detector_reset (ctx->detector);
+  beenet_budget_reset (ctx->budget);
+  if (ctx->budget)
+    beenet_budget_set_target (ctx->budget, ctx->budget_initial, NULL);
+  ctx->next_step = 0;
+  ctx->segment_start = ctx->segment_windows = ctx->file_windows = 0;
+  ctx->segment_gated = ctx->file_gated = 0;
+  ctx->segment_cost = ctx->file_cost = 0.0;
   if (beenet_windower_push (&w, mono, info.frames, interval_samples,
           window_cb, ctx) == 0)
     beenet_windower_finish (&w, interval_samples, window_cb, ctx);
+  if (ctx->segment_samples && ctx->file_windows) {
+    print_segment (ctx);
+    g_print ("%s\ttotal\t%u\t%.4f\t\t\t%u\n", path, ctx->file_windows,
+        ctx->file_cost / ctx->file_windows, ctx->file_gated);
+  }
   if (ctx->skipped)
     g_printerr ("%s: warning: %u window(s) with NaN or infinite samples "
         "were skipped\n", path, ctx->skipped);
@@ -272,6 +356,71 @@ make_detector (Ctx * ctx, BeenetModel * model, gdouble threshold,
 /* Help texts from the engine's policy table (g_free them): the --policy
  * option ("entropy, max-probability or patience") and the list of policies
  * with their descriptions (shown after the options). */
+static gint
+compare_steps (gconstpointer a, gconstpointer b)
+{
+  const BudgetStep *x = a, *y = b;
+  return x->sample < y->sample ? -1 : x->sample > y->sample;
+}
+
+/* --budget-at S:B (repeatable) into ctx->budget_steps. */
+static gboolean
+parse_budget_steps (Ctx * ctx, gchar ** specs, guint rate)
+{
+  for (; specs && *specs; specs++) {
+    gchar *end = NULL;
+    gdouble t = g_ascii_strtod (*specs, &end), b;
+    BudgetStep st;
+
+    if (end == *specs || *end != ':' || !(t >= 0.0 && t <= 1e7)) {
+      g_printerr ("--budget-at wants SECONDS:BUDGET (got \"%s\")\n",
+          *specs);
+      return FALSE;
+    }
+    b = g_ascii_strtod (end + 1, &end);
+    if (*end != '\0' || !(b > 0.0 && b <= 1.0)) {
+      g_printerr ("--budget-at: budget must be in (0, 1] (got \"%s\")\n",
+          *specs);
+      return FALSE;
+    }
+    if (!ctx->budget_steps)
+      ctx->budget_steps = g_array_new (FALSE, FALSE, sizeof (BudgetStep));
+    st.sample = (guint64) llround (t * rate);
+    st.target = b;
+    g_array_append_val (ctx->budget_steps, st);
+  }
+  if (ctx->budget_steps)
+    g_array_sort (ctx->budget_steps, compare_steps);
+  return TRUE;
+}
+
+/* --budget: 1 = off (no controller, unless --budget-at changes it). */
+static gboolean
+make_budget (Ctx * ctx, BeenetModel * model, gdouble budget, gdouble gain)
+{
+  BeenetBudgetParams bp;
+  BeenetError err;
+
+  ctx->budget_initial = budget;
+  if (!(gain >= 0.0 && gain <= 100.0)) {
+    g_printerr ("--budget-gain must be in (0, 100] (got %g)\n", gain);
+    return FALSE;
+  }
+  if (budget >= BEENET_BUDGET_OFF && budget <= BEENET_BUDGET_OFF
+      && !ctx->budget_steps)
+    return TRUE;
+  beenet_budget_params_default (model, &bp);
+  bp.target = budget;
+  if (gain > 0.0)
+    bp.gain = gain;
+  if (!(budget <= 1.0) || !(gain <= 100.0) || beenet_budget_new (&bp,
+          &ctx->budget, &err) != BEENET_OK) {
+    g_printerr ("--budget must be in (0, 1], --budget-gain in (0, 100]\n");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gchar *
 policy_option_help (void)
 {
@@ -349,6 +498,10 @@ main (int argc, char **argv)
   gdouble threshold = -1.0, interval_ms = 500.0;
   gdouble det_threshold = -1.0, smoothing_ms = -1.0, refractory_ms = -1.0;
   gint patience = -1, max_exit = -1;
+  gdouble budget = BEENET_BUDGET_OFF, segment_s = 0.0;
+  gdouble energy_gate = -INFINITY;
+  gchar **budget_at = NULL;
+  gdouble budget_gain = 0.0;
   gchar *policy_help = policy_option_help ();
   gchar *policy_list = policy_list_help ();
   gchar *patience_help = g_strdup_printf ("Patience policy: stop when the "
@@ -370,6 +523,24 @@ main (int argc, char **argv)
         "(default)", "N"},
     {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &interval_ms,
         "Milliseconds between window starts (default 500)", "MS"},
+    {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &budget,
+          "Average share of the network's operations per window, 0 < B <= 1: "
+          "the engine's budget controller adjusts the threshold (patience: "
+          "max-exit) window by window (default 1 = off)", "B"},
+    {"budget-at", 0, 0, G_OPTION_ARG_STRING_ARRAY, &budget_at,
+          "Change the budget to B from S seconds into each file on "
+          "(repeatable)", "S:B"},
+    {"budget-gain", 0, 0, G_OPTION_ARG_DOUBLE, &budget_gain,
+          "Integral gain of the budget controller (default: the engine's, "
+          "1)", "G"},
+    {"energy-gate", 'g', 0, G_OPTION_ARG_DOUBLE, &energy_gate,
+          "Windows whose level (rms, dBFS) is below DB are reported as "
+          "_silence_ at exit 0 without running the network (default: off)",
+        "DB"},
+    {"segment", 's', 0, G_OPTION_ARG_DOUBLE, &segment_s,
+          "Print one line per S seconds of windows (file, start, windows, "
+          "average ops-fraction, threshold and max-exit at its end) and a "
+          "total per file, instead of one line per window", "S"},
     {"describe", 'd', 0, G_OPTION_ARG_NONE, &describe,
         "Print the model description", NULL},
     {"all-exits", 'a', 0, G_OPTION_ARG_NONE, &all_exits,
@@ -448,8 +619,27 @@ main (int argc, char **argv)
     goto out_model;
   }
 
+  if (isnan (energy_gate)) {
+    g_printerr ("--energy-gate must be a level in dBFS\n");
+    ret = 2;
+    goto out_model;
+  }
+  beenet_model_frontend_config (model, &config);
+  if (!parse_budget_steps (&ctx, budget_at, config.sample_rate)
+      || !make_budget (&ctx, model, budget, budget_gain)) {
+    ret = 2;
+    goto out_model;
+  }
+  if (!(segment_s >= 0.0 && segment_s <= 1e6)) {
+    g_printerr ("--segment must be between 0 and 1e6 s\n");
+    ret = 2;
+    goto out_model;
+  }
+
   beenet_model_frontend_config (model, &config);
   ctx.rate = config.sample_rate;
+  ctx.energy_gate = energy_gate;
+  ctx.segment_samples = (guint64) llround (segment_s * config.sample_rate);
   ctx.model = model;
   ctx.all_exits = all_exits;
   interval_samples = (guint64) llround (interval_ms * config.sample_rate /
@@ -478,7 +668,10 @@ main (int argc, char **argv)
         beenet_model_num_classes (model));
   }
 
-  if (detections)
+  if (ctx.segment_samples)
+    g_print ("# file\tstart\twindows\tops-fraction\tthreshold\t"
+        "max-exit\tgated\n");
+  else if (detections)
     g_print ("# file\ttime\tkeyword\tscore\twindows\n");
   else
     g_print ("# file\tstart\tduration\tlabel\tconfidence\tentropy\texit\t"
@@ -495,6 +688,9 @@ out_session:
   beenet_stream_free (ctx.stream);
   beenet_session_free (ctx.session);
 out_model:
+  beenet_budget_free (ctx.budget);
+  if (ctx.budget_steps)
+    g_array_free (ctx.budget_steps, TRUE);
   beenet_detector_free (ctx.detector);
   beenet_model_unref (model);
 out:
@@ -504,5 +700,6 @@ out:
   g_free (policy_list);
   g_free (patience_help);
   g_strfreev (files);
+  g_strfreev (budget_at);
   return ret;
 }

@@ -333,10 +333,61 @@ main (void)
         g_clear_pointer (&err, g_free);
       }
     }
+    /* --energy-gate: digital silence is _silence_ at exit 0, cost 0; the
+     * loud second is classified */
+    st = run (&out, &err, "--model", lmodel, "--interval", "1000",
+        "--energy-gate", "-60", sls, NULL);
+    CHECK (st == 0);
+    CHECK (count_exit_lines (out, sls, "_silence_", "0/1") == 2);
+    CHECK (count_exit_lines (out, sls, "yes", "1/1") == 1);
+    CHECK (strstr (out, "\t0/1\t0.0000\n") != NULL);
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+    /* --segment: one line per segment (gated windows counted) and a total */
+    st = run (&out, &err, "--model", lmodel, "--interval", "1000",
+        "--energy-gate", "-60", "--segment", "10", sls, NULL);
+    CHECK (st == 0);
+    p = g_strdup_printf ("%s\t0.0\t3\t", sls);
+    CHECK (strstr (out, p) != NULL);
+    g_free (p);
+    p = g_strdup_printf ("%s\ttotal\t3\t", sls);
+    CHECK (strstr (out, p) != NULL && g_str_has_suffix (out, "\t2\n"));
+    g_free (p);
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
     g_free (lmodel);
     g_free (bursts);
     g_free (lq);
     g_free (sls);
+  }
+
+  /* --budget: the controller runs (its threshold at the segment end is
+   * not the option's); bad budget options exit with status 2 */
+  st = run (&out, &err, "--model", model, "--threshold", "0.5", "--budget",
+      "0.5", "--budget-at", "1:0.9", "--segment", "100", mono16, NULL);
+  CHECK (st == 0);
+  p = g_strdup_printf ("%s\ttotal\t5\t", mono16);
+  CHECK (strstr (out, p) != NULL);
+  g_free (p);
+  CHECK (strstr (out, "\t0.5000\t0.00\t0\n") == NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  {
+    static const gchar *const bad[][2] = {
+      {"--budget", "0"}, {"--budget", "1.5"}, {"--budget-at", "x"},
+      {"--budget-at", "1:0"}, {"--budget-gain", "1000"},
+      {"--energy-gate", "nan"},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+      st = run (&out, &err, "--model", model, bad[i][0], bad[i][1], mono16,
+          NULL);
+      CHECK (st == 2);
+      CHECK (strstr (err, bad[i][0]) != NULL);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+    }
   }
 
   /* --describe */

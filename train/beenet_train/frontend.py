@@ -100,6 +100,34 @@ class Detection(ctypes.Structure):
     ]
 
 
+class BudgetParams(ctypes.Structure):
+    """BeenetBudgetParams (engine/beenet.h)."""
+    _fields_ = [
+        ("target", ctypes.c_double),
+        ("gain", ctypes.c_double),
+        ("smoothing", ctypes.c_double),
+        ("num_classes", ctypes.c_uint32),
+        ("num_exits", ctypes.c_uint32),
+    ]
+
+
+class BudgetState(ctypes.Structure):
+    """BeenetBudgetState (engine/beenet.h)."""
+    _fields_ = [
+        ("target", ctypes.c_double),
+        ("active", ctypes.c_int),
+        ("average_cost", ctypes.c_double),
+        ("threshold", ctypes.c_float),
+        ("max_exit", ctypes.c_double),
+        ("windows", ctypes.c_uint64),
+    ]
+
+    def as_dict(self) -> dict:
+        d = {name: getattr(self, name) for name, _ in self._fields_}
+        d["active"] = bool(d["active"])
+        return d
+
+
 class BeenetError(RuntimeError):
     def __init__(self, code: int, message: str):
         name = _STATUS_NAMES[code] if 0 <= code < len(_STATUS_NAMES) else str(code)
@@ -185,6 +213,14 @@ def lib():
         "beenet_detector_reset": (None, [P]),
         "beenet_detector_push": (ctypes.c_int, [P, ctypes.c_int64, fp, ctypes.c_uint32, ctypes.POINTER(Detection),
                                                 ctypes.POINTER(ctypes.c_int), E]),
+        "beenet_budget_params_default": (None, [P, ctypes.POINTER(BudgetParams)]),
+        "beenet_budget_new": (ctypes.c_int, [ctypes.POINTER(BudgetParams), ctypes.POINTER(P), E]),
+        "beenet_budget_free": (None, [P]),
+        "beenet_budget_set_target": (ctypes.c_int, [P, ctypes.c_double, E]),
+        "beenet_budget_reset": (None, [P]),
+        "beenet_budget_apply": (None, [P, ctypes.POINTER(PolicyParams)]),
+        "beenet_budget_update": (ctypes.c_double, [P, ctypes.c_double]),
+        "beenet_budget_get_state": (None, [P, ctypes.POINTER(BudgetState)]),
     }
     for name, (res, args) in list(sig.items()) + list(optional.items()):
         try:
@@ -508,3 +544,49 @@ class Detector(_Handle):
         self.reset()
         probs = np.asarray(probabilities, dtype=np.float32)
         return [d for d in (self.push(t, probs[i]) for i, t in enumerate(times_ns)) if d is not None]
+
+
+class Budget(_Handle):
+    """The engine's budget controller (beenet_budget_*, docs/engine.md "Budget
+    controller"), as the element's `budget` property and beenet-classify
+    --budget run it: for each window, params = apply(user_params), classify
+    with them, then update(result ops_fraction).  model (or None: 12
+    classes, 5 exits) sets the parameter ranges; target 1 = off."""
+
+    _free = "beenet_budget_free"
+
+    def __init__(self, model: Optional["Model"] = None, target: float = 1.0, gain: Optional[float] = None,
+                 smoothing: Optional[float] = None):
+        L = lib()
+        p = BudgetParams()
+        L.beenet_budget_params_default(model._h if model is not None else None, ctypes.byref(p))
+        p.target = target
+        if gain is not None:
+            p.gain = gain
+        if smoothing is not None:
+            p.smoothing = smoothing
+        self._h = ctypes.c_void_p()
+        err = _Error()
+        _check(L.beenet_budget_new(ctypes.byref(p), ctypes.byref(self._h), ctypes.byref(err)), err)
+        self._err = _Error()
+
+    def set_target(self, target: float) -> None:
+        _check(lib().beenet_budget_set_target(self._h, float(target), ctypes.byref(self._err)), self._err)
+
+    def reset(self) -> None:
+        lib().beenet_budget_reset(self._h)
+
+    def apply(self, params: PolicyParams) -> PolicyParams:
+        """A copy of params with the controlled threshold (patience: max_exit)."""
+        p = PolicyParams.from_buffer_copy(params)
+        lib().beenet_budget_apply(self._h, ctypes.byref(p))
+        return p
+
+    def update(self, ops_fraction: float) -> float:
+        return float(lib().beenet_budget_update(self._h, float(ops_fraction)))
+
+    @property
+    def state(self) -> dict:
+        st = BudgetState()
+        lib().beenet_budget_get_state(self._h, ctypes.byref(st))
+        return st.as_dict()

@@ -84,6 +84,12 @@ def main(argv=None):
     st.add_argument("--json", help="write all figures (incl. the ROC) here")
     st.add_argument("--roc", help="write the ROC plot (PNG) here")
 
+    kw = sub.add_parser("keyword-windows", help="per keyword of a stream set's keyword stream: is the window "
+                        "centred on it, or any window holding it, classified right (full depth)?")
+    kw.add_argument("--model", required=True)
+    kw.add_argument("--evalset", required=True, help="<eval out>/<split> written by data.evalsets")
+    kw.add_argument("--hop-ms", type=float, default=100.0)
+
     tu = sub.add_parser("tune-detection", help="choose the detection defaults on validation streams, "
                         "store them in the checkpoint and re-export")
     tu.add_argument("--model", required=True)
@@ -132,6 +138,13 @@ def main(argv=None):
     elif a.cmd == "tune-detection":
         from .streams import tune
         return tune(a)
+    elif a.cmd == "keyword-windows":
+        from .streams import keyword_windows
+        r = keyword_windows(a.model, a.evalset, a.hop_ms)
+        print("%d keywords, windows every %g ms, full depth: centred window right %.1f %%, some window "
+              "holding the word right %.1f %%; best right-class probability >= 0.9: %.1f %%, >= 0.98: %.1f %%"
+              % (r["keywords"], a.hop_ms, 100 * r["centred"], 100 * r["any"], 100 * r["best_ge_0.9"],
+                 100 * r["best_ge_0.98"]))
     elif a.cmd == "streams":
         from .streams import main as streams_main
         return streams_main(a)

@@ -139,10 +139,14 @@ class BeenetError(RuntimeError):
 def find_library() -> str:
     env = os.environ.get("BEENET_LIB")
     if env:
+        # the build dir holds libbeenet.so.0 (SONAME link) and .so.0.x.y;
+        # the unversioned .so link appears only on install
+        if not os.path.exists(env) and os.path.exists(env + ".0"):
+            return env + ".0"
         return env
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    cands = sorted(glob.glob(os.path.join(repo, "build*", "engine", "libbeenet.so")))
-    cands += sorted(glob.glob(os.path.join(os.path.dirname(repo), "build*", "engine", "libbeenet.so")))
+    cands = sorted(glob.glob(os.path.join(repo, "build*", "engine", "libbeenet.so.0")))
+    cands += sorted(glob.glob(os.path.join(os.path.dirname(repo), "build*", "engine", "libbeenet.so.0")))
     cands = [c for c in cands if os.path.exists(c)]
     if not cands:
         raise FileNotFoundError("libbeenet.so not found: set BEENET_LIB=<builddir>/engine/libbeenet.so")

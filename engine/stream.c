@@ -354,22 +354,36 @@ grid_window (BeenetStream *st, uint64_t start, float *out, BeenetError *err)
   return BEENET_OK;
 }
 
+/* The checks both window readers start with: arguments (`what` names
+ * them in the message), a window still in the ring, finite samples; on
+ * success *win is its first sample. */
+static BeenetStatus
+readable_window (BeenetStream *st, uint64_t start, const void *out,
+    const char *what, const float **win, BeenetError *err)
+{
+  beenet_clear_error (err);
+  if (!st || !out)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "%s must not be NULL", what);
+  BeenetStatus s = check_window (st, start, err);
+  if (s)
+    return s;
+  *win = st->ring + (size_t) (start % st->params.history_samples);
+  if (window_nonfinite (st, start, *win))
+    return beenet_set_error (err, BEENET_ERROR_NONFINITE,
+        "input samples contain NaN or infinity");
+  return BEENET_OK;
+}
+
 BeenetStatus
 beenet_stream_level (BeenetStream *st, uint64_t start, double *dbfs,
     BeenetError *err)
 {
-  beenet_clear_error (err);
-  if (!st || !dbfs)
-    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
-        "beenet_stream_level: stream and dbfs must not be NULL");
-  BeenetStatus s = check_window (st, start, err);
+  const float *win = NULL;
+  BeenetStatus s = readable_window (st, start, dbfs,
+      "beenet_stream_level: stream and dbfs", &win, err);
   if (s)
     return s;
-  const size_t cap = st->params.history_samples;
-  const float *win = st->ring + (size_t) (start % cap);
-  if (window_nonfinite (st, start, win))
-    return beenet_set_error (err, BEENET_ERROR_NONFINITE,
-        "input samples contain NaN or infinity");
   const size_t n = st->cfg.window_samples;
   double sum = 0.0;
   for (size_t i = 0; i < n; i++)
@@ -382,18 +396,11 @@ BeenetStatus
 beenet_stream_features (BeenetStream *st, uint64_t start, float *out,
     BeenetError *err)
 {
-  beenet_clear_error (err);
-  if (!st || !out)
-    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
-        "beenet_stream_features: stream and out must not be NULL");
-  BeenetStatus s = check_window (st, start, err);
+  const float *win = NULL;
+  BeenetStatus s = readable_window (st, start, out,
+      "beenet_stream_features: stream and out", &win, err);
   if (s)
     return s;
-  const size_t cap = st->params.history_samples;
-  const float *win = st->ring + (size_t) (start % cap);
-  if (window_nonfinite (st, start, win))
-    return beenet_set_error (err, BEENET_ERROR_NONFINITE,
-        "input samples contain NaN or infinity");
   s = grid_window (st, start, out, err);
   if (s == BEENET_OK)
     st->stats.windows++;

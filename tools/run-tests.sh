@@ -3,7 +3,8 @@
 #   build/       normal build (-Werror), every suite incl. the Python trainer tests
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build of the C code
 # then the aarch64 NEON kernels under qemu-user (tools/test-aarch64.sh),
-# a short run of the libFuzzer harnesses (tests/fuzz/run.sh, build-fuzz/)
+# a short run of the libFuzzer harnesses (tests/fuzz/run.sh, build-fuzz/),
+# the ThreadSanitizer concurrency test (tools/tsan-test.sh, build-tsan/)
 # and the Debian packages (tools/test-debian-package.sh).
 # This is the README's test command and what CI (.ci/run) runs.
 set -eu
@@ -45,6 +46,14 @@ tools/test-aarch64.sh || aarch64_rc=$?
 # leak or undefined behaviour found) fails the run after the summary.
 fuzz_rc=0
 tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || fuzz_rc=$?
+# The ThreadSanitizer build (issue 12, docs/reliability.md "Concurrency"):
+# build-tsan/ with -fsanitize=thread, only the plugin and
+# test-beenet-concurrency (writer threads set every live property, model
+# included, while audio flows), about a minute.  Exit 77 = SKIPPED (no
+# ThreadSanitizer runtime); a report or a failed check fails the run after
+# the summary.
+tsan_rc=0
+tools/tsan-test.sh || tsan_rc=$?
 # The Debian packages (issue 11): dpkg-buildpackage from a copy of the tree,
 # install, gst-inspect-1.0 and a pipeline with no GST_PLUGIN_PATH, a program
 # built against libbeenet-dev, then the packages are purged again (one
@@ -53,8 +62,9 @@ echo "run-tests: Debian package step (tools/test-debian-package.sh)"
 deb_rc=0
 tools/test-debian-package.sh || deb_rc=$?
 # One closing line over both builds, counted from meson's JSON test logs,
-# plus the aarch64, fuzz and Debian package steps as one test each.
-DEB_RC=$deb_rc FUZZ_RC=$fuzz_rc AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+# plus the aarch64, fuzz, ThreadSanitizer and Debian package steps as one
+# test each.
+DEB_RC=$deb_rc FUZZ_RC=$fuzz_rc TSAN_RC=$tsan_rc AARCH64_RC=$aarch64_rc /usr/bin/python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, os, sys
 ok = bad = skip = 0
 for path in sys.argv[1:]:
@@ -71,7 +81,9 @@ elif rc == 77:
 else:
     bad += 1
     print("run-tests: aarch64 NEON kernel test FAILED")
-for name, var in (("fuzz harnesses", "FUZZ_RC"), ("Debian package test", "DEB_RC")):
+for name, var in (("fuzz harnesses", "FUZZ_RC"),
+                  ("ThreadSanitizer test", "TSAN_RC"),
+                  ("Debian package test", "DEB_RC")):
     rc = int(os.environ[var])
     if rc == 0: ok += 1
     elif rc == 77:
@@ -82,7 +94,7 @@ for name, var in (("fuzz harnesses", "FUZZ_RC"), ("Debian package test", "DEB_RC
         print("run-tests: %s FAILED" % name)
 print("run-tests: %d passed, %d failed, %d skipped" % (ok, bad, skip))
 PY
-for rc in "$aarch64_rc" "$fuzz_rc" "$deb_rc"; do
+for rc in "$aarch64_rc" "$fuzz_rc" "$tsan_rc" "$deb_rc"; do
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
     exit 1
   fi

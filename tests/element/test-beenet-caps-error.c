@@ -24,6 +24,7 @@
 #include <gst/base/gstbasesrc.h>
 #include <gst/check/gstcheck.h>
 
+#include "harness.h"
 #include "test-models.h"
 
 #define ITERATIONS 150
@@ -124,23 +125,6 @@ test_any_sink_init (TestAnySink * self)
 
 /* ------------------------------------------------------------------------ */
 
-static gchar *
-write_model (void)
-{
-  static const float logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
-  size_t size = 0;
-  guint8 *bytes = test_models_constant_exits (3, 2, logits, &size);
-  GError *err = NULL;
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-test-XXXXXX.gguf", &path, &err);
-
-  fail_unless (bytes != NULL && fd >= 0);
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
-  free (bytes);
-  return path;
-}
-
 static GstElement *
 make_pipeline (const gchar * caps, const gchar * model)
 {
@@ -195,13 +179,12 @@ run_once (const gchar * caps, const gchar * model, guint iteration)
 
 GST_START_TEST (test_refused_caps_many_runs)
 {
-  gchar *model = write_model ();
+  gchar *model = fixture_constant_model ();
   guint i;
 
   for (i = 0; i < ITERATIONS; i++)
     run_once (refused_caps[i % G_N_ELEMENTS (refused_caps)], model, i);
-  g_unlink (model);
-  g_free (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;

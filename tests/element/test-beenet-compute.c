@@ -26,65 +26,22 @@
 
 #include "beenet.h"
 #include "gstbeenet.h"
+#include "harness.h"
 #include "test-models.h"
 
 #define RATE 16000
 #define NS_PER_SAMPLE (GST_SECOND / RATE)
 
-static const float const_logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
-
-typedef struct
-{
-  GstHarness *h;
-  GstBus *bus;
-  GstElement *element;
-  gchar *model;
-  GstClockTime pts;
-} Fixture;
-
-static gchar *
-constant_model_path (void)
-{
-  size_t size = 0;
-  guint8 *bytes = test_models_constant_exits (3, 2, const_logits, &size);
-  GError *err = NULL;
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-test-XXXXXX.gguf", &path, &err);
-
-  fail_unless (bytes != NULL && fd >= 0);
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
-  free (bytes);
-  return path;
-}
-
-/* interval 10 ms: 100 windows per second of audio */
+/* interval 10 ms: 100 windows per second of audio; F32 mono at 16 kHz */
 static void
-fixture_setup (Fixture * f)
+setup (Fixture * f)
 {
-  f->model = constant_model_path ();
-  f->element = gst_element_factory_make ("beenet", NULL);
-  fail_unless (f->element != NULL, "beenet element not found");
-  g_object_set (f->element, "model", f->model, "interval",
-      10 * GST_MSECOND, "threshold", 0.5, "post-detections", FALSE, NULL);
-  f->bus = gst_bus_new ();
-  gst_element_set_bus (f->element, f->bus);
-  f->h = gst_harness_new_with_element (f->element, "sink", "src");
-  gst_harness_set_src_caps_str (f->h, "audio/x-raw, format=F32LE, "
-      "rate=16000, channels=1, layout=interleaved");
-  f->pts = 0;
-}
+  gchar *model = fixture_constant_model ();
 
-static void
-fixture_teardown (Fixture * f)
-{
-  gst_harness_teardown (f->h);
-  gst_element_set_bus (f->element, NULL);
-  gst_object_unref (f->element);
-  gst_bus_set_flushing (f->bus, TRUE);
-  gst_object_unref (f->bus);
-  g_unlink (f->model);
-  g_free (f->model);
+  fixture_setup (f, model, 10 * GST_MSECOND, "threshold", 0.5,
+      "post-detections", FALSE, NULL);
+  f->model = model;
+  fixture_set_format (f, GST_AUDIO_FORMAT_F32, RATE, 1, FALSE);
 }
 
 /* Pushes n samples of a 1 kHz sine of peak `dbfs` (-inf: zeros). */
@@ -101,62 +58,19 @@ push_tone (Fixture * f, gsize n, gdouble dbfs)
     ((gfloat *) map.data)[i] = (gfloat) (a * sin (2 * G_PI * 1000.0 * i /
             RATE));
   gst_buffer_unmap (buf, &map);
-  GST_BUFFER_PTS (buf) = f->pts;
+  GST_BUFFER_PTS (buf) = f->pos * NS_PER_SAMPLE;
   GST_BUFFER_DURATION (buf) = n * NS_PER_SAMPLE;
-  f->pts += n * NS_PER_SAMPLE;
-  fail_unless_equals_int (gst_harness_push (f->h, buf), GST_FLOW_OK);
-  gst_buffer_unref (gst_harness_pull (f->h));
+  f->pos += n;
+  fixture_push (f, buf);
 }
 
-/* The next "beenet" message (NULL when none is left). */
-static GstMessage *
-pop_beenet (GstBus * bus)
-{
-  GstMessage *m;
-
-  while ((m = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT |
-              GST_MESSAGE_ERROR | GST_MESSAGE_WARNING)) != NULL) {
-    fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT,
-        "unexpected %s", GST_MESSAGE_TYPE_NAME (m));
-    if (gst_message_has_name (m, "beenet"))
-      return m;
-    gst_message_unref (m);
-  }
-  return NULL;
-}
-
-static gdouble
-get_double (const GstStructure * s, const gchar * field)
-{
-  gdouble v = 0;
-  fail_unless (gst_structure_get_double (s, field, &v), "no field %s", field);
-  return v;
-}
-
-static guint
-get_uint (const GstStructure * s, const gchar * field)
-{
-  guint v = 0;
-  fail_unless (gst_structure_get_uint (s, field, &v), "no field %s", field);
-  return v;
-}
-
-static gboolean
-get_bool (const GstStructure * s, const gchar * field)
-{
-  gboolean v = FALSE;
-  fail_unless (gst_structure_get_boolean (s, field, &v), "no field %s",
-      field);
-  return v;
-}
-
-/* The last message of the bus, with all before it dropped. */
+/* The last "beenet" message of the bus, with all before it dropped. */
 static GstMessage *
 last_beenet (GstBus * bus)
 {
   GstMessage *m, *last = NULL;
 
-  while ((m = pop_beenet (bus)) != NULL) {
+  while ((m = fixture_pop_named (bus, "beenet")) != NULL) {
     if (last)
       gst_message_unref (last);
     last = m;
@@ -212,7 +126,7 @@ GST_START_TEST (test_budget_follows)
   gdouble c1, c2, budget, sum = 0.0;
   guint n = 0, exits_seen = 0;
 
-  fixture_setup (&f);
+  setup (&f);
   push_tone (&f, RATE, -20.0);  /* the first window */
   gst_message_unref (last_beenet (f.bus));
   c1 = exit_cost (&f, 0.7);
@@ -224,7 +138,7 @@ GST_START_TEST (test_budget_follows)
   push_tone (&f, 100 * 160, -20.0);     /* 100 windows to settle */
   gst_message_unref (last_beenet (f.bus));
   push_tone (&f, 400 * 160, -20.0);
-  while ((m = pop_beenet (f.bus)) != NULL) {
+  while ((m = fixture_pop_named (f.bus, "beenet")) != NULL) {
     const GstStructure *s = gst_message_get_structure (m);
     fail_unless_equals_float (get_double (s, "budget"), budget);
     fail_if (get_bool (s, "degraded"));
@@ -267,7 +181,7 @@ GST_START_TEST (test_budget_patience)
   gdouble c1, c3, budget, sum = 0.0;
   guint n = 0, caps_seen = 0;
 
-  fixture_setup (&f);
+  setup (&f);
   push_tone (&f, RATE, -20.0);
   gst_message_unref (last_beenet (f.bus));
   c1 = exit_cost (&f, 0.7);
@@ -279,7 +193,7 @@ GST_START_TEST (test_budget_patience)
   push_tone (&f, 100 * 160, -20.0);
   gst_message_unref (last_beenet (f.bus));
   push_tone (&f, 400 * 160, -20.0);
-  while ((m = pop_beenet (f.bus)) != NULL) {
+  while ((m = fixture_pop_named (f.bus, "beenet")) != NULL) {
     const GstStructure *s = gst_message_get_structure (m);
     guint cap = get_uint (s, "max-exit");
     fail_unless (cap >= 1 && cap <= 3);
@@ -304,7 +218,7 @@ GST_START_TEST (test_energy_gate)
   GstMessage *m;
   const GstStructure *s;
 
-  fixture_setup (&f);
+  setup (&f);
   g_object_set (f.element, "energy-gate", -60.0, NULL);
   push_tone (&f, RATE, -INFINITY);      /* digital silence */
   m = last_beenet (f.bus);
@@ -348,7 +262,7 @@ push_qos (Fixture * f, GstClockTimeDiff diff)
 {
   fail_unless (gst_harness_push_upstream_event (f->h,
           gst_event_new_qos (GST_QOS_TYPE_UNDERFLOW, diff > 0 ? 1.5 : 1.0,
-              diff, f->pts)));
+              diff, f->pos * NS_PER_SAMPLE)));
 }
 
 /* A sink reporting late buffers degrades the element to the first exit
@@ -360,7 +274,7 @@ GST_START_TEST (test_qos_degrades_and_recovers)
   const GstStructure *s;
   guint i;
 
-  fixture_setup (&f);
+  setup (&f);
   push_tone (&f, RATE, -20.0);
   m = last_beenet (f.bus);
   s = gst_message_get_structure (m);
@@ -504,7 +418,7 @@ GST_START_TEST (test_qos_slow_sink_pipeline)
   GstCaps *caps;
   GstBus *bus;
   GThread *feeder;
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
 
   memset (&cb, 0, sizeof cb);
   cb.new_sample = slow_new_sample;
@@ -546,8 +460,7 @@ GST_START_TEST (test_qos_slow_sink_pipeline)
   gst_object_unref (bus);
   gst_object_unref (t.pipeline);
   g_main_loop_unref (t.loop);
-  g_unlink (model);
-  g_free (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;

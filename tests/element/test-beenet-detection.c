@@ -28,6 +28,7 @@
 
 #include "beenet.h"
 #include "gstbeenet.h"
+#include "harness.h"
 #include "test-models.h"
 
 #define RATE 16000
@@ -65,34 +66,14 @@ level_model (const char *const *labels, void (*extra) (GgufWriter *),
 }
 
 static gchar *
-write_temp_model (const guint8 * bytes, gsize size)
-{
-  GError *err = NULL;
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-detect-XXXXXX.gguf", &path, &err);
-
-  fail_unless (fd >= 0, "g_file_open_tmp: %s", err ? err->message : "?");
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
-  return path;
-}
-
-static gchar *
 level_model_path (const char *const *labels, void (*extra) (GgufWriter *))
 {
   size_t size = 0;
   guint8 *bytes = level_model (labels, extra, &size);
-  gchar *path = write_temp_model (bytes, size);
+  gchar *path = fixture_write_model_bytes (bytes, size);
 
   free (bytes);
   return path;
-}
-
-static void
-remove_model (gchar * path)
-{
-  g_unlink (path);
-  g_free (path);
 }
 
 /* Audio for a pattern: one segment of `seg` samples per character. */
@@ -113,49 +94,13 @@ pattern_audio (const gchar * pattern, gsize seg, gsize * n_out)
 }
 
 /* ------------------------------------------------------------------------ */
-/* harness                                                                  */
-
-typedef struct
-{
-  GstHarness *h;
-  GstBus *bus;
-  GstElement *element;
-} Fixture;
+/* harness (the shared part is in harness.c)                                */
 
 static void
-fixture_setup (Fixture * f, const gchar * model, guint64 interval)
+setup (Fixture * f, const gchar * model, guint64 interval)
 {
-  f->element = gst_element_factory_make ("beenet", NULL);
-  fail_unless (f->element != NULL, "beenet element not found");
-  g_object_set (f->element, "model", model, "interval", interval, NULL);
-  f->bus = gst_bus_new ();
-  gst_element_set_bus (f->element, f->bus);
-  f->h = gst_harness_new_with_element (f->element, "sink", "src");
-  gst_harness_set_src_caps_str (f->h, "audio/x-raw, format=F32LE, "
-      "rate=16000, channels=1, layout=interleaved");
-}
-
-static void
-fixture_segment (Fixture * f, GstClockTime start, GstClockTime time,
-    GstClockTime base)
-{
-  GstSegment seg;
-
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  seg.start = start;
-  seg.time = time;
-  seg.base = base;
-  fail_unless (gst_harness_push_event (f->h, gst_event_new_segment (&seg)));
-}
-
-static void
-fixture_teardown (Fixture * f)
-{
-  gst_harness_teardown (f->h);
-  gst_element_set_bus (f->element, NULL);
-  gst_object_unref (f->element);
-  gst_bus_set_flushing (f->bus, TRUE);
-  gst_object_unref (f->bus);
+  fixture_setup (f, model, interval, NULL);
+  fixture_set_format (f, GST_AUDIO_FORMAT_F32, RATE, 1, FALSE);
 }
 
 /* Pushes n samples from pts in buffers of 4000 frames; the first buffer
@@ -175,8 +120,7 @@ push_samples (Fixture * f, const gfloat * mono, gsize n, GstClockTime pts,
     GST_BUFFER_DURATION (buf) = len * NS_PER_SAMPLE;
     if (discont && done == 0)
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    fail_unless_equals_int (gst_harness_push (f->h, buf), GST_FLOW_OK);
-    gst_buffer_unref (gst_harness_pull (f->h));
+    fixture_push (f, buf);
   }
 }
 
@@ -209,30 +153,6 @@ typedef struct
   gchar window_labels[64][32];
 } Collected;
 
-static guint64
-get_u64 (const GstStructure * s, const gchar * field)
-{
-  guint64 v = 0;
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no field %s", field);
-  return v;
-}
-
-static guint
-get_uint (const GstStructure * s, const gchar * field)
-{
-  guint v = 0;
-  fail_unless (gst_structure_get_uint (s, field, &v), "no field %s", field);
-  return v;
-}
-
-static gdouble
-get_double (const GstStructure * s, const gchar * field)
-{
-  gdouble v = 0;
-  fail_unless (gst_structure_get_double (s, field, &v), "no field %s", field);
-  return v;
-}
-
 /* Pops every pending message: windows are counted, detections recorded;
  * a detection must follow the "beenet" message of its own window. */
 static void
@@ -242,12 +162,9 @@ collect (Fixture * f, Collected * c)
   GstClockTime last_window_ts = GST_CLOCK_TIME_NONE;
 
   memset (c, 0, sizeof (*c));
-  while ((m = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT |
-              GST_MESSAGE_ERROR | GST_MESSAGE_WARNING)) != NULL) {
+  while ((m = fixture_pop (f->bus, 0)) != NULL) {
     const GstStructure *s = gst_message_get_structure (m);
 
-    fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT,
-        "unexpected %s", GST_MESSAGE_TYPE_NAME (m));
     fail_unless (GST_MESSAGE_SRC (m) == GST_OBJECT (f->element));
     if (gst_structure_has_name (s, "beenet")) {
       last_window_ts = get_u64 (s, "timestamp");
@@ -315,7 +232,7 @@ GST_START_TEST (test_bursts)
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   fixture_segment (&f, seg_start, seg_time, seg_base);
   /*                          0123456789abcd */
   push_pattern (&f, "SSLLSSLSQSSQQS", seg_start, 0, FALSE);
@@ -341,7 +258,7 @@ GST_START_TEST (test_bursts)
     assert_close (d->threshold, 0.7, 1e-12);
   }
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -354,7 +271,7 @@ GST_START_TEST (test_properties_while_playing)
   Collected c;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   fail_unless_equals_int (GST_STATE (f.element), GST_STATE_PLAYING);
 
   /* refractory 1.5 s: "no" one second after "yes" is suppressed (and is
@@ -416,7 +333,7 @@ GST_START_TEST (test_properties_while_playing)
   fail_unless_equals_int (c.n_det, 0);
 
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -439,7 +356,7 @@ GST_START_TEST (test_model_defaults)
   Collected c;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   g_object_get (f.element, "detection-threshold", &th, "smoothing",
       &smoothing, "refractory", &refractory, NULL);
   fail_unless (th == -1.0);
@@ -454,7 +371,7 @@ GST_START_TEST (test_model_defaults)
   assert_close (c.det[0].threshold, 0.9f, 1e-12);
   fixture_teardown (&f);
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   g_object_set (f.element, "refractory", GST_SECOND, NULL);
   push_pattern (&f, "LSLSL", 0, 0, FALSE);
   collect (&f, &c);
@@ -462,7 +379,7 @@ GST_START_TEST (test_model_defaults)
   check_det (&c, 1, "yes", 0, 2, 1.0, 1);
   assert_close (c.det[1].threshold, 0.9f, 1e-12);
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -481,7 +398,7 @@ GST_START_TEST (test_model_keyword_list)
   Collected c;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   push_pattern (&f, "LSQS", 0, 0, FALSE);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   collect (&f, &c);
@@ -489,7 +406,7 @@ GST_START_TEST (test_model_keyword_list)
   fail_unless_equals_int (c.n_det, 1);
   check_det (&c, 0, "no", 0, 2, 1.0, 1);
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -501,7 +418,7 @@ GST_START_TEST (test_unknown_never_detected)
   Collected c;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   push_pattern (&f, "LLSLQS", 0, 0, FALSE);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   collect (&f, &c);
@@ -513,7 +430,7 @@ GST_START_TEST (test_unknown_never_detected)
   fail_unless_equals_int (c.det[0].cls, 3);
   fail_unless_equals_uint64 (c.det[0].timestamp, 4 * GST_SECOND);
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -527,7 +444,7 @@ GST_START_TEST (test_reset_on_discont_and_flush)
   Collected c;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND);
+  setup (&f, model, GST_SECOND);
   push_pattern (&f, "LL", 0, 0, FALSE);
   collect (&f, &c);
   fail_unless_equals_int (c.n_det, 1);
@@ -552,7 +469,7 @@ GST_START_TEST (test_reset_on_discont_and_flush)
   fail_unless_equals_int (c.n_det, 1);
   check_det (&c, 0, "yes", 0, 0, 1.0, 1);
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -567,7 +484,7 @@ GST_START_TEST (test_short_stream_at_eos)
   gsize n;
   Fixture f;
 
-  fixture_setup (&f, model, 500 * GST_MSECOND);
+  setup (&f, model, 500 * GST_MSECOND);
   fixture_segment (&f, 0, 0, 3 * GST_SECOND);
   /* 0.5 s of loud noise, zero-padded: half the frames at +3.4, half at
    * -13.8, so the window's mean level is in the "no" band (m about -5) */
@@ -585,7 +502,7 @@ GST_START_TEST (test_short_stream_at_eos)
   fail_unless_equals_uint64 (c.det[0].running_time, 10 * GST_SECOND);
   fail_unless_equals_uint64 (c.det[0].duration, GST_SECOND / 2);
   fixture_teardown (&f);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -601,7 +518,7 @@ GST_START_TEST (test_matches_engine)
   const gsize seg = 4000;       /* 250 ms */
   size_t size = 0;
   guint8 *bytes = level_model (kws_labels, NULL, &size);
-  gchar *model = write_temp_model (bytes, size);
+  gchar *model = fixture_write_model_bytes (bytes, size);
   BeenetModel *bm = NULL;
   BeenetSession *session = NULL;
   BeenetDetector *det = NULL;
@@ -619,7 +536,7 @@ GST_START_TEST (test_matches_engine)
       BEENET_OK);
   audio = pattern_audio (pattern, seg, &n);
 
-  fixture_setup (&f, model, 500 * GST_MSECOND);
+  setup (&f, model, 500 * GST_MSECOND);
   push_samples (&f, audio, n, 0, FALSE);
   collect (&f, &c);
 
@@ -660,7 +577,7 @@ GST_START_TEST (test_matches_engine)
   beenet_session_free (session);
   beenet_model_unref (bm);
   free (bytes);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;

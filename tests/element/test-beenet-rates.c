@@ -17,6 +17,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "harness.h"
 #include "test-models.h"
 
 #ifndef HAVE_DEFAULT_MODEL
@@ -37,73 +38,12 @@
 #define MAX_PROB_DIFF 0.25
 #define MEAN_PROB_DIFF 0.05
 
-static const float const_logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
-
-static gchar *
-constant_model_path (void)
-{
-  size_t size = 0;
-  guint8 *bytes = test_models_constant_exits (3, 2, const_logits, &size);
-  GError *err = NULL;
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-test-XXXXXX.gguf", &path, &err);
-
-  fail_unless (bytes != NULL && fd >= 0);
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
-  free (bytes);
-  return path;
-}
-
-typedef struct
-{
-  GstHarness *h;
-  GstBus *bus;
-  GstElement *element;
-  GstAudioInfo info;
-} Fixture;
-
 static void
-fixture_setup (Fixture * f, const gchar * model, guint64 interval,
+setup (Fixture * f, const gchar * model, guint64 interval,
     GstAudioFormat format, gint rate, guint channels, gboolean planar)
 {
-  GstCaps *caps;
-
-  f->element = gst_element_factory_make ("beenet", NULL);
-  fail_unless (f->element != NULL);
-  g_object_set (f->element, "model", model, "interval", interval,
-      "post-detections", FALSE, NULL);
-  f->bus = gst_bus_new ();
-  gst_element_set_bus (f->element, f->bus);
-  f->h = gst_harness_new_with_element (f->element, "sink", "src");
-  gst_audio_info_set_format (&f->info, format, rate, (gint) channels, NULL);
-  if (planar)
-    f->info.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
-  caps = gst_audio_info_to_caps (&f->info);
-  gst_harness_set_src_caps (f->h, caps);
-}
-
-static void
-fixture_segment (Fixture * f, GstClockTime start, GstClockTime time,
-    GstClockTime base)
-{
-  GstSegment seg;
-
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  seg.start = start;
-  seg.time = time;
-  seg.base = base;
-  fail_unless (gst_harness_push_event (f->h, gst_event_new_segment (&seg)));
-}
-
-static void
-fixture_teardown (Fixture * f)
-{
-  gst_harness_teardown (f->h);
-  gst_element_set_bus (f->element, NULL);
-  gst_object_unref (f->element);
-  gst_bus_set_flushing (f->bus, TRUE);
-  gst_object_unref (f->bus);
+  fixture_setup (f, model, interval, "post-detections", FALSE, NULL);
+  fixture_set_format (f, format, rate, channels, planar);
 }
 
 /* Sample i of channel c: a tone per channel, in [-0.5, 0.5]. */
@@ -170,59 +110,10 @@ push_frames (Fixture * f, const gfloat * mono, guint64 total, gsize chunk,
   for (pos = 0; pos < total; pos += chunk) {
     gsize n = (gsize) MIN (chunk, total - pos);
     GstBuffer *in = make_buffer (f, mono ? mono + pos : NULL, pos, n);
-    GstBuffer *copy, *out;
-    GstMapInfo a, b;
 
     GST_BUFFER_PTS (in) += pts0;
-    copy = gst_buffer_copy_deep (in);
-    fail_unless_equals_int (gst_harness_push (f->h, in), GST_FLOW_OK);
-    out = gst_harness_pull (f->h);
-    fail_unless (out != NULL);
-    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_BUFFER_PTS (copy));
-    gst_buffer_map (out, &a, GST_MAP_READ);
-    gst_buffer_map (copy, &b, GST_MAP_READ);
-    fail_unless_equals_int (a.size, b.size);
-    fail_unless (memcmp (a.data, b.data, a.size) == 0, "buffer at frame %"
-        G_GUINT64_FORMAT " changed", pos);
-    gst_buffer_unmap (out, &a);
-    gst_buffer_unmap (copy, &b);
-    gst_buffer_unref (out);
-    gst_buffer_unref (copy);
+    fixture_push_exact (f, in);
   }
-}
-
-/* Next "beenet" message (errors fail the test), NULL when none is left. */
-static GstMessage *
-pop_beenet (GstBus * bus)
-{
-  GstMessage *m;
-
-  while ((m = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT |
-              GST_MESSAGE_ERROR | GST_MESSAGE_WARNING)) != NULL) {
-    if (GST_MESSAGE_TYPE (m) != GST_MESSAGE_ELEMENT) {
-      GError *err = NULL;
-      gchar *dbg = NULL;
-
-      if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
-        gst_message_parse_error (m, &err, &dbg);
-      else
-        gst_message_parse_warning (m, &err, &dbg);
-      fail ("unexpected error/warning: %s (%s)", err->message, dbg);
-    }
-    if (gst_message_has_name (m, "beenet"))
-      return m;
-    gst_message_unref (m);
-  }
-  return NULL;
-}
-
-static guint64
-get_u64 (const GstStructure * s, const gchar * field)
-{
-  guint64 v = 0;
-
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s", field);
-  return v;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -249,7 +140,7 @@ GST_START_TEST (test_passthrough_any_format)
     {GST_AUDIO_FORMAT_S16, 16000, 3, TRUE},
     {GST_AUDIO_FORMAT_F32, 16000, 1, FALSE},
   };
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   guint i;
 
   for (i = 0; i < G_N_ELEMENTS (configs); i++) {
@@ -259,14 +150,14 @@ GST_START_TEST (test_passthrough_any_format)
     Fixture f;
     guint k;
 
-    fixture_setup (&f, model, 500 * GST_MSECOND, c->format, c->rate,
+    setup (&f, model, 500 * GST_MSECOND, c->format, c->rate,
         c->channels, c->planar);
     push_frames (&f, NULL, total, 1000 + 37 * i, 0);
     fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
     for (k = 0; k < 5; k++) {
       const GstStructure *s;
 
-      m = pop_beenet (f.bus);
+      m = fixture_pop_named (f.bus, "beenet");
       fail_unless (m != NULL, "config %u: window %u missing", i, k);
       s = gst_message_get_structure (m);
       fail_unless_equals_uint64 (get_u64 (s, "timestamp"),
@@ -275,11 +166,11 @@ GST_START_TEST (test_passthrough_any_format)
           k < 4 ? GST_SECOND : GST_SECOND / 2);
       gst_message_unref (m);
     }
-    fail_unless (pop_beenet (f.bus) == NULL, "config %u: extra window", i);
+    fail_unless (fixture_pop_named (f.bus, "beenet") == NULL,
+        "config %u: extra window", i);
     fixture_teardown (&f);
   }
-  g_unlink (model);
-  g_free (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -294,14 +185,14 @@ GST_START_TEST (test_timestamps_44100)
   const GstClockTime seg_start = 5 * GST_SECOND, seg_time = 100 * GST_SECOND,
       seg_base = 2 * GST_SECOND;
   const guint64 total = 44100 * 3 + 13230;      /* 3.3 s = 52800 samples at 16k */
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   guint ci;
 
   for (ci = 0; ci < G_N_ELEMENTS (chunks); ci++) {
     Fixture f;
     guint k;
 
-    fixture_setup (&f, model, 250 * GST_MSECOND, GST_AUDIO_FORMAT_F32, 44100,
+    setup (&f, model, 250 * GST_MSECOND, GST_AUDIO_FORMAT_F32, 44100,
         1, FALSE);
     fixture_segment (&f, seg_start, seg_time, seg_base);
     push_frames (&f, NULL, total, chunks[ci], seg_start);
@@ -309,7 +200,7 @@ GST_START_TEST (test_timestamps_44100)
     for (k = 0; k < 12; k++) {
       const guint64 start = k * 4000, real = MIN (16000, 52800 - start);
       const GstClockTime ts = seg_start + k * 250 * GST_MSECOND;
-      GstMessage *m = pop_beenet (f.bus);
+      GstMessage *m = fixture_pop_named (f.bus, "beenet");
       const GstStructure *s;
 
       fail_unless (m != NULL, "chunk %" G_GSIZE_FORMAT ": window %u missing",
@@ -323,12 +214,11 @@ GST_START_TEST (test_timestamps_44100)
           ts - seg_start + seg_base);
       gst_message_unref (m);
     }
-    fail_unless (pop_beenet (f.bus) == NULL, "chunk %" G_GSIZE_FORMAT
-        ": extra window", chunks[ci]);
+    fail_unless (fixture_pop_named (f.bus, "beenet") == NULL,
+        "chunk %" G_GSIZE_FORMAT ": extra window", chunks[ci]);
     fixture_teardown (&f);
   }
-  g_unlink (model);
-  g_free (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -338,30 +228,29 @@ GST_END_TEST;
  * DISCONT buffer's time. */
 GST_START_TEST (test_discont_44100)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   GstBuffer *buf;
   GstMessage *m;
   Fixture f;
 
-  fixture_setup (&f, model, 500 * GST_MSECOND, GST_AUDIO_FORMAT_S16, 44100,
+  setup (&f, model, 500 * GST_MSECOND, GST_AUDIO_FORMAT_S16, 44100,
       2, FALSE);
   push_frames (&f, NULL, 26460, 4410, 0);       /* 0.6 s: no window */
-  fail_unless (pop_beenet (f.bus) == NULL);
+  fail_unless (fixture_pop_named (f.bus, "beenet") == NULL);
   buf = make_buffer (&f, NULL, 0, 44100 + 22050);       /* 1.5 s */
   GST_BUFFER_PTS (buf) = 10 * GST_SECOND;
   GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (f.h));
-  m = pop_beenet (f.bus);
+  m = fixture_pop_named (f.bus, "beenet");
   fail_unless (m != NULL);
   fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
           "timestamp"), 10 * GST_SECOND);
   gst_message_unref (m);
   /* the window at 10.5 s needs the resampler's delay beyond 11.5 s */
-  fail_unless (pop_beenet (f.bus) == NULL);
+  fail_unless (fixture_pop_named (f.bus, "beenet") == NULL);
   fixture_teardown (&f);
-  g_unlink (model);
-  g_free (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -371,12 +260,12 @@ GST_END_TEST;
  * last padded window still holds exactly 0.5 s of real audio. */
 GST_START_TEST (test_caps_change_midstream)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   GstCaps *caps;
   Fixture f;
   guint k;
 
-  fixture_setup (&f, model, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, 44100,
+  setup (&f, model, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, 44100,
       1, FALSE);
   push_frames (&f, NULL, 30870, 4410, 0);       /* 0.7 s */
   gst_audio_info_set_format (&f.info, GST_AUDIO_FORMAT_S16, 48000, 2, NULL);
@@ -385,7 +274,7 @@ GST_START_TEST (test_caps_change_midstream)
   push_frames (&f, NULL, 62400, 4800, 700 * GST_MSECOND);       /* 1.3 s */
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   for (k = 0; k < 4; k++) {
-    GstMessage *m = pop_beenet (f.bus);
+    GstMessage *m = fixture_pop_named (f.bus, "beenet");
     const GstStructure *s;
 
     fail_unless (m != NULL, "window %u missing", k);
@@ -396,10 +285,9 @@ GST_START_TEST (test_caps_change_midstream)
         k < 3 ? GST_SECOND : GST_SECOND / 2);
     gst_message_unref (m);
   }
-  fail_unless (pop_beenet (f.bus) == NULL);
+  fail_unless (fixture_pop_named (f.bus, "beenet") == NULL);
   fixture_teardown (&f);
-  g_unlink (model);
-  g_free (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -498,12 +386,12 @@ classify_at (const gfloat * mono, gsize n, gint rate)
   GstMessage *m;
   Fixture f;
 
-  fixture_setup (&f, NULL, 250 * GST_MSECOND, GST_AUDIO_FORMAT_F32, rate, 1,
+  setup (&f, NULL, 250 * GST_MSECOND, GST_AUDIO_FORMAT_F32, rate, 1,
       FALSE);
   g_object_set (f.element, "threshold", 0.0, NULL);
   push_frames (&f, mono, n, rate / 100, 0);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  while ((m = pop_beenet (f.bus)) != NULL) {
+  while ((m = fixture_pop_named (f.bus, "beenet")) != NULL) {
     const GstStructure *s = gst_message_get_structure (m);
     const GValue *arr = gst_structure_get_value (s, "probabilities");
     GValueArray *probs;

@@ -22,6 +22,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "harness.h"
 #include "test-models.h"
 
 #define RATE 16000
@@ -31,32 +32,17 @@ static const float logits_a[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
 static const float logits_b[] = { 0.f, 1.f, 2.f, 3.f, 0.f, 0.f };
 
 static gchar *
-write_model (GgufWriter * w)
-{
-  size_t size = 0;
-  guint8 *bytes = gguf_writer_serialize (w, &size);
-  GError *err = NULL;
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-swap-XXXXXX.gguf", &path, &err);
-
-  fail_unless (bytes != NULL && fd >= 0);
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
-  free (bytes);
-  gguf_writer_free (w);
-  return path;
-}
-
-static gchar *
 model_a (void)
 {
-  return write_model (test_models_constant_exits_writer (3, 2, logits_a));
+  return fixture_write_model (test_models_constant_exits_writer (3, 2,
+          logits_a));
 }
 
 static gchar *
 model_b (void)
 {
-  return write_model (test_models_constant_exits_writer (2, 3, logits_b));
+  return fixture_write_model (test_models_constant_exits_writer (2, 3,
+          logits_b));
 }
 
 static gchar *
@@ -65,62 +51,35 @@ model_c (void)
   GgufWriter *w = test_models_constant_exits_writer (3, 2, logits_a);
 
   gguf_writer_replace_u32 (w, "beenet.frontend.sample_rate", 22050);
-  return write_model (w);
+  return fixture_write_model (w);
 }
 
-static void
-remove_model (gchar * path)
-{
-  g_unlink (path);
-  g_free (path);
-}
-
+/* notify::labels and notify::num-exits, counted */
 typedef struct
 {
-  GstHarness *h;
-  GstBus *bus;
-  GstElement *element;
-  GstAudioInfo info;
-  guint64 pos;                  /* frames pushed */
-  gint labels_notified, num_exits_notified;
-} Fixture;
+  gint labels, num_exits;
+} Notified;
 
 static void
-on_notify (G_GNUC_UNUSED GObject * obj, GParamSpec * pspec, Fixture * f)
+on_notify (G_GNUC_UNUSED GObject * obj, GParamSpec * pspec, Notified * n)
 {
   if (g_str_equal (pspec->name, "labels"))
-    g_atomic_int_inc (&f->labels_notified);
+    g_atomic_int_inc (&n->labels);
   else
-    g_atomic_int_inc (&f->num_exits_notified);
+    g_atomic_int_inc (&n->num_exits);
 }
 
 static void
-fixture_setup (Fixture * f, const gchar * model, guint64 interval,
+setup (Fixture * f, Notified * n, const gchar * model, guint64 interval,
     GstAudioFormat format, gint rate, guint channels)
 {
-  memset (f, 0, sizeof (*f));
-  f->element = gst_element_factory_make ("beenet", NULL);
-  fail_unless (f->element != NULL);
-  g_object_set (f->element, "model", model, "interval", interval,
-      "threshold", 0.5, "post-detections", FALSE, NULL);
-  g_signal_connect (f->element, "notify::labels", G_CALLBACK (on_notify), f);
+  fixture_setup (f, model, interval, "threshold", 0.5, "post-detections",
+      FALSE, NULL);
+  memset (n, 0, sizeof (*n));
+  g_signal_connect (f->element, "notify::labels", G_CALLBACK (on_notify), n);
   g_signal_connect (f->element, "notify::num-exits", G_CALLBACK (on_notify),
-      f);
-  f->bus = gst_bus_new ();
-  gst_element_set_bus (f->element, f->bus);
-  f->h = gst_harness_new_with_element (f->element, "sink", "src");
-  gst_audio_info_set_format (&f->info, format, rate, (gint) channels, NULL);
-  gst_harness_set_src_caps (f->h, gst_audio_info_to_caps (&f->info));
-}
-
-static void
-fixture_teardown (Fixture * f)
-{
-  gst_harness_teardown (f->h);
-  gst_element_set_bus (f->element, NULL);
-  gst_object_unref (f->element);
-  gst_bus_set_flushing (f->bus, TRUE);
-  gst_object_unref (f->bus);
+      n);
+  fixture_set_format (f, format, rate, channels, FALSE);
 }
 
 /* Pushes n frames of a low noise (deterministic) in buffers of `chunk`. */
@@ -144,8 +103,7 @@ push (Fixture * f, guint64 n, gsize chunk)
     gst_buffer_unmap (buf, &map);
     GST_BUFFER_PTS (buf) = gst_util_uint64_scale_int (f->pos, GST_SECOND,
         f->info.rate);
-    fail_unless_equals_int (gst_harness_push (f->h, buf), GST_FLOW_OK);
-    gst_buffer_unref (gst_harness_pull (f->h));
+    fixture_push (f, buf);
     f->pos += len;
   }
 }
@@ -154,34 +112,7 @@ push (Fixture * f, guint64 n, gsize chunk)
 static GstMessage *
 pop (GstBus * bus)
 {
-  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT |
-      GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
-
-  if (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
-    GError *err = NULL;
-
-    gst_message_parse_error (m, &err, NULL);
-    fail ("error: %s", err->message);
-  }
-  return m;
-}
-
-static guint64
-get_u64 (const GstStructure * s, const gchar * field)
-{
-  guint64 v = 0;
-
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s", field);
-  return v;
-}
-
-static guint
-get_uint (const GstStructure * s, const gchar * field)
-{
-  guint v = 0;
-
-  fail_unless (gst_structure_get_uint (s, field, &v), "no %s", field);
-  return v;
+  return fixture_pop (bus, GST_MESSAGE_WARNING);
 }
 
 /* Pops a "beenet" message for the window at ts from a model with
@@ -239,15 +170,16 @@ GST_START_TEST (test_swap_while_flowing)
 {
   gchar *a = model_a (), *b = model_b (), *prop = NULL, **labels = NULL;
   Fixture f;
+  Notified n;
 
-  fixture_setup (&f, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
+  setup (&f, &n, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
   push (&f, RATE * 16 / 10, BUF);       /* windows 0 and 0.5 s done */
   g_object_set (f.element, "model", b, NULL);
   /* loaded, but A runs until the next window boundary */
   g_object_get (f.element, "model", &prop, NULL);
   fail_unless_equals_string (prop, b);
   fail_unless_equals_int (num_exits (&f), 3);
-  fail_unless_equals_int (f.labels_notified, 0);
+  fail_unless_equals_int (n.labels, 0);
 
   push (&f, RATE * 2, BUF);     /* to 3.6 s */
   expect_window (&f, 0, 3);
@@ -259,8 +191,8 @@ GST_START_TEST (test_swap_while_flowing)
   expect_window (&f, 2500 * GST_MSECOND, 2);
   fail_unless (pop (f.bus) == NULL);
 
-  fail_unless_equals_int (f.labels_notified, 1);
-  fail_unless_equals_int (f.num_exits_notified, 1);
+  fail_unless_equals_int (n.labels, 1);
+  fail_unless_equals_int (n.num_exits, 1);
   fail_unless_equals_int (num_exits (&f), 2);
   g_object_get (f.element, "labels", &labels, NULL);
   fail_unless_equals_int (g_strv_length (labels), 3);
@@ -268,8 +200,8 @@ GST_START_TEST (test_swap_while_flowing)
   fixture_teardown (&f);
   g_strfreev (labels);
   g_free (prop);
-  remove_model (a);
-  remove_model (b);
+  fixture_remove_model (a);
+  fixture_remove_model (b);
 }
 
 GST_END_TEST;
@@ -280,19 +212,20 @@ GST_START_TEST (test_swap_before_first_buffer)
 {
   gchar *a = model_a (), *b = model_b ();
   Fixture f;
+  Notified n;
 
-  fixture_setup (&f, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
+  setup (&f, &n, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
   g_object_set (f.element, "model", b, NULL);
   fail_unless_equals_int (num_exits (&f), 3);
   push (&f, RATE * 16 / 10, BUF);
-  fail_unless_equals_int (f.labels_notified, 1);
+  fail_unless_equals_int (n.labels, 1);
   expect_model_message (&f, b, 0, 2, 3);
   expect_window (&f, 0, 2);
   expect_window (&f, 500 * GST_MSECOND, 2);
   fail_unless (pop (f.bus) == NULL);
   fixture_teardown (&f);
-  remove_model (a);
-  remove_model (b);
+  fixture_remove_model (a);
+  fixture_remove_model (b);
 }
 
 GST_END_TEST;
@@ -305,9 +238,10 @@ GST_START_TEST (test_swap_failed_keeps_model)
   GstMessage *m;
   GError *err = NULL;
   Fixture f;
+  Notified n;
   guint k;
 
-  fixture_setup (&f, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
+  setup (&f, &n, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
   push (&f, RATE * 12 / 10, BUF);
   g_object_set (f.element, "model", "/nonexistent/beenet/model.gguf", NULL);
   m = pop (f.bus);
@@ -331,12 +265,12 @@ GST_START_TEST (test_swap_failed_keeps_model)
   for (k = 1; k <= 4; k++)
     expect_window (&f, k * 500 * GST_MSECOND, 3);
   fail_unless (pop (f.bus) == NULL);
-  fail_unless_equals_int (f.labels_notified, 0);
+  fail_unless_equals_int (n.labels, 0);
   fail_unless_equals_int (num_exits (&f), 3);
 
   fixture_teardown (&f);
   g_free (prop);
-  remove_model (a);
+  fixture_remove_model (a);
 }
 
 GST_END_TEST;
@@ -348,8 +282,9 @@ GST_START_TEST (test_swap_other_rate)
   gchar *a = model_a (), *c = model_c ();
   GstMessage *m;
   Fixture f;
+  Notified n;
 
-  fixture_setup (&f, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
+  setup (&f, &n, a, 500 * GST_MSECOND, GST_AUDIO_FORMAT_F32, RATE, 1);
   push (&f, RATE * 16 / 10, BUF);
   g_object_set (f.element, "model", c, NULL);
   push (&f, RATE * 24 / 10, BUF);       /* to 4.0 s */
@@ -369,11 +304,11 @@ GST_START_TEST (test_swap_other_rate)
   expect_window (&f, 2500 * GST_MSECOND, 3);
   expect_window (&f, 3 * GST_SECOND, 3);
   fail_unless (pop (f.bus) == NULL);
-  fail_unless_equals_int (f.labels_notified, 1);
+  fail_unless_equals_int (n.labels, 1);
 
   fixture_teardown (&f);
-  remove_model (a);
-  remove_model (c);
+  fixture_remove_model (a);
+  fixture_remove_model (c);
 }
 
 GST_END_TEST;
@@ -409,12 +344,13 @@ GST_START_TEST (test_swap_every_window)
   guint windows = 0, announced = 0, warnings = 0, sets = 0, cur_exits = 3;
   GThread *reader;
   Fixture f;
+  Notified n;
 
   models[0] = model_a ();
   models[1] = model_b ();
   models[2] = model_c ();
   models[3] = g_strdup ("/nonexistent/beenet/model.gguf");
-  fixture_setup (&f, models[0], 250 * GST_MSECOND, GST_AUDIO_FORMAT_S16,
+  setup (&f, &n, models[0], 250 * GST_MSECOND, GST_AUDIO_FORMAT_S16,
       48000, 2);
   g_atomic_int_set (&stop_reader, 0);
   reader = g_thread_new ("reader", reader_thread, &f);
@@ -468,9 +404,9 @@ GST_START_TEST (test_swap_every_window)
   fail_unless (last_ts >= 55 * GST_SECOND);
 
   fixture_teardown (&f);
-  remove_model (models[0]);
-  remove_model (models[1]);
-  remove_model (models[2]);
+  fixture_remove_model (models[0]);
+  fixture_remove_model (models[1]);
+  fixture_remove_model (models[2]);
   g_free (models[3]);
 }
 

@@ -32,6 +32,7 @@
 
 #include "beenet.h"
 #include "gstbeenet.h"
+#include "harness.h"
 #include "test-models.h"
 
 #ifndef HAVE_DEFAULT_MODEL
@@ -58,40 +59,7 @@ static const ExitExpect exits_expected[3] = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* helpers                                                                  */
-
-static gchar *
-write_temp_model (const guint8 * bytes, gsize size)
-{
-  GError *err = NULL;
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-test-XXXXXX.gguf", &path, &err);
-
-  fail_unless (fd >= 0, "g_file_open_tmp: %s", err ? err->message : "?");
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, &err));
-  return path;
-}
-
-static gchar *
-constant_model_path (void)
-{
-  size_t size = 0;
-  guint8 *bytes = test_models_constant_exits (3, 2, const_logits, &size);
-  gchar *path;
-
-  fail_unless (bytes != NULL);
-  path = write_temp_model (bytes, size);
-  free (bytes);
-  return path;
-}
-
-static void
-remove_model (gchar * path)
-{
-  g_unlink (path);
-  g_free (path);
-}
+/* helpers (the harness itself is in harness.c)                             */
 
 /* A small model whose output follows the input: the time-averaged log-Mel
  * spectrum (avgpool 98x1 -> 1x64) feeds two dense exits (random weights
@@ -114,80 +82,37 @@ input_dependent_model (size_t * size)
   return test_model_finish_bytes (m, size);
 }
 
-typedef struct
-{
-  GstHarness *h;
-  GstBus *bus;
-  GstElement *element;
-  gboolean f32;
-  guint channels;
-} Fixture;
-
+/* 16 kHz audio, S16LE or F32LE: explicit threshold (the default may be
+ * retuned for the shipped model); these tests count the per-window
+ * messages only (keyword detections are tested in test-beenet-detection.c) */
 static void
-fixture_setup (Fixture * f, const gchar * model, guint64 interval,
-    gboolean f32, guint channels)
+setup (Fixture * f, const gchar * model, guint64 interval, gboolean f32,
+    guint channels)
 {
-  gchar *caps;
-
-  f->element = gst_element_factory_make ("beenet", NULL);
-  fail_unless (f->element != NULL, "beenet element not found");
-  /* explicit threshold: the default may be retuned for the shipped model;
-   * these tests count the per-window messages only (keyword detections are
-   * tested in test-beenet-detection.c) */
-  g_object_set (f->element, "model", model, "interval", interval,
-      "threshold", 0.5, "post-detections", FALSE, NULL);
-  f->bus = gst_bus_new ();
-  gst_element_set_bus (f->element, f->bus);
-  f->h = gst_harness_new_with_element (f->element, "sink", "src");
-  f->f32 = f32;
-  f->channels = channels;
-  caps = g_strdup_printf ("audio/x-raw, format=%s, rate=16000, channels=%u, "
-      "layout=interleaved%s", f32 ? "F32LE" : "S16LE", channels,
-      channels > 2 ? ", channel-mask=(bitmask)0" : "");
-  gst_harness_set_src_caps_str (f->h, caps);
-  g_free (caps);
-}
-
-static void
-fixture_segment (Fixture * f, GstClockTime start, GstClockTime time,
-    GstClockTime base)
-{
-  GstSegment seg;
-
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  seg.start = start;
-  seg.time = time;
-  seg.base = base;
-  fail_unless (gst_harness_push_event (f->h, gst_event_new_segment (&seg)));
-}
-
-static void
-fixture_teardown (Fixture * f)
-{
-  gst_harness_teardown (f->h);
-  gst_element_set_bus (f->element, NULL);
-  gst_object_unref (f->element);
-  gst_bus_set_flushing (f->bus, TRUE);
-  gst_object_unref (f->bus);
+  fixture_setup (f, model, interval, "threshold", 0.5, "post-detections",
+      FALSE, NULL);
+  fixture_set_format (f, f32 ? GST_AUDIO_FORMAT_F32 : GST_AUDIO_FORMAT_S16,
+      RATE, channels, FALSE);
 }
 
 /* Makes a buffer of n frames from mono samples (each channel a copy). */
 static GstBuffer *
 make_buffer (Fixture * f, const gfloat * mono, gsize n, GstClockTime pts)
 {
-  gsize bps = f->f32 ? 4 : 2;
-  GstBuffer *buf = gst_buffer_new_allocate (NULL, n * bps * f->channels,
-      NULL);
+  gboolean f32 = GST_AUDIO_INFO_FORMAT (&f->info) == GST_AUDIO_FORMAT_F32;
+  guint channels = GST_AUDIO_INFO_CHANNELS (&f->info);
+  GstBuffer *buf = gst_buffer_new_allocate (NULL,
+      n * GST_AUDIO_INFO_BPF (&f->info), NULL);
   GstMapInfo map;
   gsize i, c;
 
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
   for (i = 0; i < n; i++) {
-    for (c = 0; c < f->channels; c++) {
-      if (f->f32) {
-        ((gfloat *) map.data)[i * f->channels + c] = mono[i];
+    for (c = 0; c < channels; c++) {
+      if (f32) {
+        ((gfloat *) map.data)[i * channels + c] = mono[i];
       } else {
-        ((gint16 *) map.data)[i * f->channels + c] =
+        ((gint16 *) map.data)[i * channels + c] =
             (gint16) lrintf (mono[i] * 32768.0f);
       }
     }
@@ -206,27 +131,9 @@ push_samples (Fixture * f, const gfloat * mono, gsize n, gsize chunk,
 {
   gsize done;
 
-  for (done = 0; done < n; done += chunk) {
-    gsize len = MIN (chunk, n - done);
-    GstBuffer *in = make_buffer (f, mono + done, len,
-        pts + done * NS_PER_SAMPLE);
-    GstBuffer *copy = gst_buffer_copy_deep (in);
-    GstBuffer *out;
-    GstMapInfo a, b;
-
-    fail_unless_equals_int (gst_harness_push (f->h, in), GST_FLOW_OK);
-    out = gst_harness_pull (f->h);
-    fail_unless (out != NULL);
-    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_BUFFER_PTS (copy));
-    gst_buffer_map (out, &a, GST_MAP_READ);
-    gst_buffer_map (copy, &b, GST_MAP_READ);
-    fail_unless_equals_int (a.size, b.size);
-    fail_unless (memcmp (a.data, b.data, a.size) == 0);
-    gst_buffer_unmap (out, &a);
-    gst_buffer_unmap (copy, &b);
-    gst_buffer_unref (out);
-    gst_buffer_unref (copy);
-  }
+  for (done = 0; done < n; done += chunk)
+    fixture_push_exact (f, make_buffer (f, mono + done, MIN (chunk,
+                n - done), pts + done * NS_PER_SAMPLE));
 }
 
 static gfloat *
@@ -258,53 +165,19 @@ test_audio (gsize n, guint32 seed)
 static GstMessage *
 pop_message (GstBus * bus)
 {
-  return gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR |
-      GST_MESSAGE_WARNING);
+  return fixture_pop (bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
 }
 
+/* The next message, which must be a "beenet" one (NULL if none). */
 static GstMessage *
 pop_beenet (GstBus * bus)
 {
-  GstMessage *m = pop_message (bus);
+  GstMessage *m = fixture_pop (bus, 0);
 
-  if (m == NULL)
-    return NULL;
-  if (GST_MESSAGE_TYPE (m) != GST_MESSAGE_ELEMENT) {
-    GError *err = NULL;
-    gchar *dbg = NULL;
-    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
-      gst_message_parse_error (m, &err, &dbg);
-    else
-      gst_message_parse_warning (m, &err, &dbg);
-    fail ("unexpected %s: %s (%s)", GST_MESSAGE_TYPE_NAME (m),
-        err->message, dbg);
-  }
-  fail_unless (gst_message_has_name (m, "beenet"));
+  if (m != NULL)
+    fail_unless (gst_message_has_name (m, "beenet"), "%" GST_PTR_FORMAT,
+        gst_message_get_structure (m));
   return m;
-}
-
-static guint64
-get_u64 (const GstStructure * s, const gchar * field)
-{
-  guint64 v = 0;
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no field %s", field);
-  return v;
-}
-
-static guint
-get_uint (const GstStructure * s, const gchar * field)
-{
-  guint v = 0;
-  fail_unless (gst_structure_get_uint (s, field, &v), "no field %s", field);
-  return v;
-}
-
-static gdouble
-get_double (const GstStructure * s, const gchar * field)
-{
-  gdouble v = 0;
-  fail_unless (gst_structure_get_double (s, field, &v), "no field %s", field);
-  return v;
 }
 
 /* The "probabilities" field: a GValueArray of doubles (as level's rms). */
@@ -370,7 +243,7 @@ GST_START_TEST (test_timestamps)
   const GstClockTime seg_start = 5 * GST_SECOND, seg_time = 100 * GST_SECOND,
       seg_base = 2 * GST_SECOND;
   const gsize total = 3 * WINDOW + 5000;        /* 3.3125 s */
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (total);
   guint ci, ii;
 
@@ -382,7 +255,7 @@ GST_START_TEST (test_timestamps)
       GstMessage *m;
       gsize k, expected = 0;
 
-      fixture_setup (&f, model, interval, TRUE, 1);
+      setup (&f, model, interval, TRUE, 1);
       fixture_segment (&f, seg_start, seg_time, seg_base);
       push_samples (&f, audio, total, chunks[ci], seg_start);
       fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
@@ -422,7 +295,7 @@ GST_START_TEST (test_timestamps)
     }
   }
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -435,7 +308,7 @@ GST_START_TEST (test_window_contents)
   gfloat *audio = test_audio (total, 7);
   size_t size = 0;
   guint8 *bytes = input_dependent_model (&size);
-  gchar *model = write_temp_model (bytes, size);
+  gchar *model = fixture_write_model_bytes (bytes, size);
   BeenetModel *bm = NULL;
   gdouble first_p0 = -1.0;
   gboolean differs = FALSE;
@@ -448,7 +321,7 @@ GST_START_TEST (test_window_contents)
       BEENET_OK);
   fail_unless_equals_int (beenet_session_new (bm, &session, &err), BEENET_OK);
 
-  fixture_setup (&f, model, 250 * GST_MSECOND, TRUE, 1);
+  setup (&f, model, 250 * GST_MSECOND, TRUE, 1);
   g_object_set (f.element, "threshold", 0.3, NULL);
   push_samples (&f, audio, total, 333, 0);
 
@@ -491,7 +364,7 @@ GST_START_TEST (test_window_contents)
   beenet_model_unref (bm);
   free (bytes);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -510,7 +383,7 @@ GST_START_TEST (test_window_contents_intervals)
   gfloat *padded = g_new0 (gfloat, WINDOW);
   size_t size = 0;
   guint8 *bytes = input_dependent_model (&size);
-  gchar *model = write_temp_model (bytes, size);
+  gchar *model = fixture_write_model_bytes (bytes, size);
   BeenetModel *bm = NULL;
   BeenetSession *session = NULL;
   BeenetError err;
@@ -525,7 +398,7 @@ GST_START_TEST (test_window_contents_intervals)
       gsize k, n_windows = 0;
       Fixture f;
 
-      fixture_setup (&f, model, intervals_ms[ii] * GST_MSECOND, TRUE, 1);
+      setup (&f, model, intervals_ms[ii] * GST_MSECOND, TRUE, 1);
       g_object_set (f.element, "threshold", 0.3, NULL);
       push_samples (&f, audio, total, chunks[ci], 0);
       fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
@@ -570,7 +443,7 @@ GST_START_TEST (test_window_contents_intervals)
   free (bytes);
   g_free (padded);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -583,7 +456,7 @@ GST_START_TEST (test_formats_identical)
   gfloat *audio = test_audio (total, 11);
   size_t size = 0;
   guint8 *bytes = input_dependent_model (&size);
-  gchar *model = write_temp_model (bytes, size);
+  gchar *model = fixture_write_model_bytes (bytes, size);
   GPtrArray *ref = NULL;
   gint cfg;
 
@@ -596,7 +469,7 @@ GST_START_TEST (test_formats_identical)
     Fixture f;
     guint i;
 
-    fixture_setup (&f, model, 500 * GST_MSECOND, f32, channels);
+    setup (&f, model, 500 * GST_MSECOND, f32, channels);
     g_object_set (f.element, "threshold", 0.2, NULL);
     push_samples (&f, audio, total, 1234, 0);
     fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
@@ -636,20 +509,20 @@ GST_START_TEST (test_formats_identical)
   g_ptr_array_unref (ref);
   free (bytes);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_discont_resets)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstBuffer *buf;
   GstMessage *m;
   Fixture f;
 
-  fixture_setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
+  setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
   /* 0.6 s, not enough for a window */
   push_samples (&f, audio, 9600, 9600, 0);
   /* DISCONT at 10 s: the 0.6 s are dropped, counting restarts there */
@@ -678,20 +551,20 @@ GST_START_TEST (test_discont_resets)
 
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_flush_resets)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstSegment seg;
   GstMessage *m;
   Fixture f;
 
-  fixture_setup (&f, model, 500 * GST_MSECOND, FALSE, 1);
+  setup (&f, model, 500 * GST_MSECOND, FALSE, 1);
   push_samples (&f, audio, 12000, 4000, 0);     /* 0.75 s */
   fail_unless (pop_message (f.bus) == NULL);
 
@@ -717,20 +590,20 @@ GST_START_TEST (test_flush_resets)
 
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_eos_partial_window)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstMessage *m;
   Fixture f;
 
   /* exactly half a window: classified, zero-padded */
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW / 2, 1000, 0);
   fail_unless (pop_message (f.bus) == NULL);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
@@ -746,7 +619,7 @@ GST_START_TEST (test_eos_partial_window)
 
   /* after a full window, a trailing part one sample short of half a window
    * is not classified */
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW, 1000, 0);
   m = pop_beenet (f.bus);
   fail_unless (m != NULL);
@@ -758,7 +631,7 @@ GST_START_TEST (test_eos_partial_window)
 
   /* a whole stream shorter than half a window (espeak's "yes" is 0.49 s) is
    * still classified once, zero-padded */
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW / 2 - 1, 1000, 0);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   m = pop_beenet (f.bus);
@@ -770,14 +643,14 @@ GST_START_TEST (test_eos_partial_window)
   fixture_teardown (&f);
 
   /* ... but not when it is under a tenth of a window */
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW / 10 - 1, 1000, 0);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
 
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -786,12 +659,12 @@ GST_END_TEST;
  * restarts at the next buffer. */
 GST_START_TEST (test_restart)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstMessage *m;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND, FALSE, 2);
+  setup (&f, model, GST_SECOND, FALSE, 2);
   push_samples (&f, audio, 12000, 4000, 0);
   fail_unless_equals_int (gst_element_set_state (f.element, GST_STATE_READY),
       GST_STATE_CHANGE_SUCCESS);
@@ -809,7 +682,7 @@ GST_START_TEST (test_restart)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -821,12 +694,12 @@ GST_START_TEST (test_threshold_while_playing)
 {
   static const gdouble thresholds[] = { 0.7, 0.5, 0.0001, 0.6 };
   static const guint exits[] = { 1, 2, 3, 1 };
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   for (i = 0; i < G_N_ELEMENTS (thresholds); i++) {
     GstMessage *m;
 
@@ -840,7 +713,7 @@ GST_START_TEST (test_threshold_while_playing)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -849,13 +722,13 @@ GST_START_TEST (test_max_probability_policy)
 {
   static const gdouble thresholds[] = { 0.7, 0.9, 0.99999, 0.731 };
   static const guint exits[] = { 1, 2, 3, 1 };
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   gdouble ops[3] = { 0, 0, 0 };
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   g_object_set (f.element, "policy", BEENET_POLICY_MAX_PROBABILITY, NULL);
   for (i = 0; i < G_N_ELEMENTS (thresholds); i++) {
     GstMessage *m;
@@ -873,7 +746,7 @@ GST_START_TEST (test_max_probability_policy)
   fail_unless (ops[0] < ops[1] && ops[1] < ops[2]);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -931,7 +804,7 @@ aabbb_model_path (void)
   gchar *path;
 
   fail_unless (bytes != NULL);
-  path = write_temp_model (bytes, size);
+  path = fixture_write_model_bytes (bytes, size);
   free (bytes);
   return path;
 }
@@ -974,7 +847,7 @@ GST_START_TEST (test_patience_and_max_exit_while_playing)
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   g_object_set (f.element, "threshold", 0.0001, NULL);
   for (i = 0; i < G_N_ELEMENTS (steps); i++) {
     GstMessage *m;
@@ -996,7 +869,7 @@ GST_START_TEST (test_patience_and_max_exit_while_playing)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1014,7 +887,7 @@ GST_START_TEST (test_max_exit_controller)
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   g_object_set (f.element, "policy", BEENET_POLICY_PATIENCE, "patience", 3,
       NULL);
   cs = gst_interpolation_control_source_new ();
@@ -1039,7 +912,7 @@ GST_START_TEST (test_max_exit_controller)
   fixture_teardown (&f);
   gst_object_unref (cs);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1091,14 +964,14 @@ GST_END_TEST;
  * 2 s see 0.7, 0.5 and 0.0001. */
 GST_START_TEST (test_controller)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (3 * WINDOW);
   GstControlSource *cs;
   GstTimedValueControlSource *tvcs;
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   cs = gst_interpolation_control_source_new ();
   g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
   tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
@@ -1122,19 +995,19 @@ GST_START_TEST (test_controller)
   fixture_teardown (&f);
   gst_object_unref (cs);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_post_messages_false)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (2 * WINDOW);
   GstMessage *m;
   Fixture f;
 
-  fixture_setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
+  setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
   g_object_set (f.element, "post-messages", FALSE, NULL);
   push_samples (&f, audio, 2 * WINDOW, 800, 0);
   fail_unless (pop_message (f.bus) == NULL);
@@ -1149,7 +1022,7 @@ GST_START_TEST (test_post_messages_false)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1161,13 +1034,13 @@ GST_START_TEST (test_interval_while_playing)
   static const GstClockTime expect[] = { 0, GST_SECOND,
     GST_SECOND + GST_SECOND / 4, GST_SECOND + GST_SECOND / 2
   };
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   gchar *path = NULL;
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW, WINDOW, 0);
   g_object_set (f.element, "interval", 250 * GST_MSECOND, NULL);
   push_samples (&f, audio, WINDOW, WINDOW, GST_SECOND);
@@ -1190,7 +1063,7 @@ GST_START_TEST (test_interval_while_playing)
 
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1198,7 +1071,7 @@ GST_END_TEST;
 /* GAP buffers are silence, whatever their memory holds. */
 GST_START_TEST (test_gap_buffer_is_silence)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = g_new (gfloat, WINDOW);
   GstBuffer *buf;
   GstMessage *m;
@@ -1207,7 +1080,7 @@ GST_START_TEST (test_gap_buffer_is_silence)
 
   for (i = 0; i < WINDOW; i++)
     audio[i] = NAN;
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   buf = make_buffer (&f, audio, WINDOW, 0);
   GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
   fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
@@ -1219,7 +1092,7 @@ GST_START_TEST (test_gap_buffer_is_silence)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1229,14 +1102,14 @@ GST_END_TEST;
 
 GST_START_TEST (test_nonfinite_input)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstMessage *m;
   GError *err = NULL;
   gchar *dbg = NULL;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   audio[100] = NAN;
   push_samples (&f, audio, WINDOW, 4000, 0);    /* audio still flows */
   audio[100] = 0.0f;
@@ -1263,7 +1136,7 @@ GST_START_TEST (test_nonfinite_input)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1271,7 +1144,7 @@ GST_END_TEST;
 static void
 check_refused_caps (const gchar * caps_str, const gchar * expect_text)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   GstElement *e = gst_element_factory_make ("beenet", NULL);
   GstBus *bus = gst_bus_new ();
   GstHarness *h;
@@ -1307,7 +1180,7 @@ check_refused_caps (const gchar * caps_str, const gchar * expect_text)
   gst_element_set_bus (e, NULL);
   gst_object_unref (e);
   gst_object_unref (bus);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_START_TEST (test_caps_not_audio)
@@ -1372,13 +1245,13 @@ GST_START_TEST (test_bad_models)
   check_bad_model ("/nonexistent/beenet/model.gguf",
       GST_RESOURCE_ERROR_NOT_FOUND, "does not exist");
 
-  path = write_temp_model (bytes, size / 2);
+  path = fixture_write_model_bytes (bytes, size / 2);
   check_bad_model (path, GST_RESOURCE_ERROR_READ, "truncated");
-  remove_model (path);
+  fixture_remove_model (path);
 
-  path = write_temp_model (garbage, sizeof (garbage));
+  path = fixture_write_model_bytes (garbage, sizeof (garbage));
   check_bad_model (path, GST_RESOURCE_ERROR_READ, "not a beenet model");
-  remove_model (path);
+  fixture_remove_model (path);
 
   /* structurally valid GGUF with inconsistent beenet metadata */
   w = test_models_constant_exits_writer (3, 2, const_logits);
@@ -1386,9 +1259,9 @@ GST_START_TEST (test_bad_models)
   free (bytes);
   bytes = gguf_writer_serialize (w, &size);
   gguf_writer_free (w);
-  path = write_temp_model (bytes, size);
+  path = fixture_write_model_bytes (bytes, size);
   check_bad_model (path, GST_RESOURCE_ERROR_READ, "corrupt");
-  remove_model (path);
+  fixture_remove_model (path);
   free (bytes);
 
   /* a valid model for another sample rate starts: the element resamples
@@ -1397,7 +1270,7 @@ GST_START_TEST (test_bad_models)
   gguf_writer_replace_u32 (w, "beenet.frontend.sample_rate", 22050);
   bytes = gguf_writer_serialize (w, &size);
   gguf_writer_free (w);
-  path = write_temp_model (bytes, size);
+  path = fixture_write_model_bytes (bytes, size);
   {
     GstElement *e = gst_element_factory_make ("beenet", NULL);
 
@@ -1408,7 +1281,7 @@ GST_START_TEST (test_bad_models)
         GST_STATE_CHANGE_SUCCESS);
     gst_object_unref (e);
   }
-  remove_model (path);
+  fixture_remove_model (path);
   free (bytes);
 }
 
@@ -1416,7 +1289,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_labels_and_num_exits)
 {
-  gchar *model = constant_model_path ();
+  gchar *model = fixture_constant_model ();
   GstElement *e = gst_element_factory_make ("beenet", NULL);
   gchar **labels = NULL;
   guint num_exits = 0;
@@ -1437,7 +1310,7 @@ GST_START_TEST (test_labels_and_num_exits)
   fail_unless (labels == NULL);
   fail_unless_equals_int (num_exits, 0);
   gst_object_unref (e);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;

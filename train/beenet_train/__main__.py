@@ -123,7 +123,7 @@ def main(argv=None):
     x.add_argument("--out", help="write the model with beenet.class_exclusion.factors here")
     x.add_argument("--study", metavar="SPLIT", help="also measure entropy and class exclusion on this split")
     x.add_argument("--plot", help="--study: accuracy vs OPs plot (PNG)")
-    x.add_argument("--max-clips", type=int)
+    x.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips per split")
     x.add_argument("--json")
 
     d = sub.add_parser("describe", help="print the engine's description of a model file")

@@ -238,8 +238,10 @@ def split_logits(model, data: str, split: str, max_clips: Optional[int] = None):
     if corpus.labels != model.labels:
         raise SystemExit("model labels %s differ from the corpus labels %s" % (model.labels, corpus.labels))
     examples = corpus.splits[split]
-    if max_clips:
-        examples = examples[:max_clips]
+    if max_clips and max_clips < len(examples):
+        # a fixed random subset (the split lists are sorted by class)
+        pick = np.random.default_rng(EVAL_SEED).choice(len(examples), max_clips, replace=False)
+        examples = [examples[i] for i in sorted(pick)]
     feats = Frontend(model.frontend_config).compute_batch(eval_waves(corpus, examples, EVAL_SEED))
     y = np.array([ex.label_index for ex in examples])
     return feats, y, engine_logits(model, feats).transpose(1, 0, 2).copy()

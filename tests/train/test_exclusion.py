@@ -68,6 +68,25 @@ class TestSimulateIsTheEngine(unittest.TestCase):
                     self.assertLessEqual(left.sum(), r["classes_remaining"][r["exit_index"] - 1])
                     self.assertAlmostEqual(float(r["probabilities"].sum()), 1.0, places=5)
 
+    def test_study_rows(self):
+        # the study's entropy rows use the same rule as the engine, and a
+        # study on these clips runs and checks itself against the engine
+        E = self.model.num_exits
+        costs = ce.exit_costs_of(self.model, self.feats)
+        self.assertEqual(len(costs), E)
+        self.assertAlmostEqual(costs[-1], 1.0)
+        y = self.logits[:, -1].argmax(1)
+        found = {t: ce.search_factors(self.logits, y, costs, t)["factors"] for t in (0.0, 0.05)}
+        res = ce.study(self.model, self.feats, y, self.logits, costs, found, 0.05)
+        self.assertEqual(res["engine_mismatches"], {"entropy 0.75": 0, "class-exclusion scale 1": 0})
+        self.assertEqual(len(res["entropy"]), len(ce.ENTROPY_SWEEP))
+        self.assertIn("class-exclusion", ce.study_markdown(res))
+        for t in ce.ENTROPY_SWEEP:
+            sim = ce.simulate_entropy(self.logits, t)
+            r = [self.model.session().classify_features(f, "entropy", t) for f in self.feats]
+            self.assertEqual([x["exit_index"] for x in r], sim["exit"].tolist(), t)
+            self.assertEqual([x["class_index"] for x in r], sim["pred"].tolist(), t)
+
     def test_scale_zero_stops_at_exit_one(self):
         sim = ce.simulate(self.logits, ce.margins_of([0.5] * 5, 0.0))
         self.assertTrue((sim["exit"] == 1).all())

@@ -265,32 +265,59 @@ def paired_diff(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray) -> Tuple[
     return float(d / n), float(1.96 * np.sqrt(max(var, 0.0)))
 
 
-def _rows_with_preds(model, feats, y, params_list):
+def simulate_entropy(logits: np.ndarray, threshold: float) -> Dict[str, np.ndarray]:
+    """The entropy policy on every exit's logits (N, E, K): stop at the first
+    exit whose softmax entropy (nats) is below the threshold."""
+    x = np.asarray(logits, np.float64)
+    z = x - x.max(axis=2, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=2, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=2)          # (N, E)
+    stop = h < threshold
+    stop[:, -1] = True
+    ex = stop.argmax(axis=1)
+    n = x.shape[0]
+    return {"pred": x[np.arange(n), ex].argmax(axis=1), "exit": ex + 1,
+            "remaining": np.where(np.arange(x.shape[1])[None] <= ex[:, None], x.shape[2], 0)}
+
+
+def _row(params, sim, y, costs):
+    acc, cost = summary(sim, y, costs)
+    rem = sim["remaining"].astype(np.float64).mean(axis=0)
+    return {"params": params.as_dict(), "accuracy": acc, "ops_fraction": cost, "pred": sim["pred"],
+            "exit": sim["exit"], "remaining": rem.tolist()}
+
+
+def engine_check(model, feats, y, row) -> int:
+    """Clips whose class or exit differ between the engine
+    (beenet_session_classify_features_params) and the row's simulation."""
+    from .frontend import policy_params
+    d = row["params"]
+    p = policy_params(d["policy"], d["threshold"], d["patience"], d["max_exit"], d.get("exclusion_factors"))
     s = model.session()
-    out = []
-    for p in params_list:
-        pred = np.empty(len(feats), np.int64)
-        ops = np.empty(len(feats))
-        rem = np.zeros(model.num_exits)
-        for i in range(len(feats)):
-            r = s.classify_features(feats[i], p)
-            pred[i], ops[i] = r["class_index"], r["ops_fraction"]
-            rem += np.asarray(r["classes_remaining"])
-        out.append({"params": p.as_dict(), "accuracy": float((pred == y).mean()),
-                    "ops_fraction": float(ops.mean()), "pred": pred, "remaining": (rem / len(feats)).tolist()})
-    return out
+    bad = 0
+    for i in range(len(feats)):
+        r = s.classify_features(feats[i], p)
+        bad += int(r["class_index"] != row["pred"][i] or r["exit_index"] != row["exit"][i])
+    return bad
 
 
-def study(model, feats, y, factors_by_tol: Dict[float, List[float]], tolerance: float) -> Dict:
+def study(model, feats, y, logits, costs, factors_by_tol: Dict[float, List[float]], tolerance: float) -> Dict:
     """Entropy sweep and class exclusion (scale sweep of the `tolerance`
     factors, and the factors of every searched tolerance at scale 1) on the
-    same clips, through the engine; each class-exclusion row is compared
-    with the entropy row of the nearest cost."""
+    same clips, from the engine's exit logits with the engine's rules
+    (simulate, simulate_entropy; two rows are re-run through the engine's
+    classify call and must match clip by clip); each class-exclusion row is
+    compared with the entropy row of the nearest cost."""
     from .frontend import policy_params
-    ent = _rows_with_preds(model, feats, y, [policy_params("entropy", t) for t in ENTROPY_SWEEP])
-    ce = _rows_with_preds(model, feats, y, [exclusion_params(s, factors_by_tol[tolerance]) for s in SCALE_SWEEP])
-    ce_tol = _rows_with_preds(model, feats, y, [exclusion_params(1.0, factors_by_tol[t])
-                                                for t in sorted(factors_by_tol)])
+    ent = [_row(policy_params("entropy", t), simulate_entropy(logits, t), y, costs) for t in ENTROPY_SWEEP]
+    f = factors_by_tol[tolerance]
+    ce = [_row(exclusion_params(s, f), simulate(logits, margins_of(f, s)), y, costs) for s in SCALE_SWEEP]
+    ce_tol = [_row(exclusion_params(1.0, factors_by_tol[t]), simulate(logits, margins_of(factors_by_tol[t])),
+                   y, costs) for t in sorted(factors_by_tol)]
+    checks = {"entropy 0.75": engine_check(model, feats, y, ent[ENTROPY_SWEEP.index(0.75)]),
+              "class-exclusion scale 1": engine_check(model, feats, y, ce[SCALE_SWEEP.index(1.0)])}
     for r, t in zip(ce_tol, sorted(factors_by_tol)):
         r["tolerance"] = t
     for r in ce + ce_tol:
@@ -298,9 +325,9 @@ def study(model, feats, y, factors_by_tol: Dict[float, List[float]], tolerance: 
         r["vs_entropy"] = {"threshold": near["params"]["threshold"], "ops_fraction": near["ops_fraction"],
                            "accuracy": near["accuracy"]}
         r["vs_entropy"]["diff"], r["vs_entropy"]["ci95"] = paired_diff(r["pred"], near["pred"], y)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "pred"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows]  # noqa: E731
     return {"n": int(len(y)), "entropy": strip(ent), "class_exclusion_scale": strip(ce),
-            "class_exclusion_tolerance": strip(ce_tol)}
+            "class_exclusion_tolerance": strip(ce_tol), "engine_mismatches": checks}
 
 
 def study_markdown(res: Dict) -> str:
@@ -317,6 +344,9 @@ def study_markdown(res: Dict) -> str:
         L.append("| class-exclusion | %s | %.2f %% | %.3f | %s | %g, %.3f, %.2f %% | %+.2f +- %.2f points |" % (
             par, 100 * r["accuracy"], r["ops_fraction"], " ".join("%.2f" % v for v in r["remaining"]),
             v["threshold"], v["ops_fraction"], 100 * v["accuracy"], 100 * v["diff"], 100 * v["ci95"]))
+    L.append("")
+    L.append("%d clips; rows re-run through the engine's classify call, clips that differ: %s" % (
+        res["n"], ", ".join("%s: %d" % kv for kv in res["engine_mismatches"].items())))
     return "\n".join(L)
 
 
@@ -357,8 +387,8 @@ def main(a) -> int:
         n = write_factors(a.model, a.out, found[a.tolerance]["factors"])
         print("wrote %s (%d bytes) with %s" % (a.out, n, FACTORS_KEY))
     if a.study:
-        ef, ey, _ = split_logits(model, a.data, a.study, a.max_clips)
-        res["study"] = study(model, ef, ey, {t: found[t]["factors"] for t in tols}, a.tolerance)
+        ef, ey, el = split_logits(model, a.data, a.study, a.max_clips)
+        res["study"] = study(model, ef, ey, el, costs, {t: found[t]["factors"] for t in tols}, a.tolerance)
         print(study_markdown(res["study"]))
         if a.plot:
             plot(res["study"], a.plot, "%s, %s split (%d clips)" % (model.name, a.study, len(ey)))

@@ -158,13 +158,16 @@ gst_beenet_class_init (GstBeenetClass * klass)
    * Early-exit threshold.  With the entropy policy a window stops at the
    * first exit whose softmax entropy (nats) is strictly below it; with the
    * max-probability policy at the first exit whose top probability is at
-   * least it; the patience policy does not use it.  The last exit (or
-   * #GstBeenet:max-exit) always stops.  Controllable.
+   * least it; the patience policy does not use it.  With the
+   * class-exclusion policy it scales the model's exclusion margins (1 = the
+   * factors as searched by the trainer, smaller = cheaper).  The last exit
+   * (or #GstBeenet:max-exit) always stops.  Controllable.
    */
   g_object_class_install_property (gobject_class, PROP_THRESHOLD,
       g_param_spec_double ("threshold", "Threshold",
-          "Early-exit threshold: entropy in nats (entropy policy) or "
-          "probability (max-probability policy)", 0.0,
+          "Early-exit threshold: entropy in nats (entropy policy), "
+          "probability (max-probability policy) or exclusion-margin scale "
+          "(class-exclusion policy)", 0.0,
           GST_BEENET_MAX_THRESHOLD, GST_BEENET_DEFAULT_THRESHOLD,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
@@ -228,7 +231,9 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "(string), confidence (double), entropy (double, nats), exit "
           "(uint, 1-based), num-exits (uint), threshold (double), policy "
           "(string), patience (uint), max-exit (uint), probabilities "
-          "(GValueArray of double, one per class), "
+          "(GValueArray of double, one per class), classes-remaining "
+          "(GValueArray of uint: candidate classes after each exit that "
+          "ran; only class-exclusion narrows them), "
           "ops-fraction (double), inference-time (guint64 ns), budget "
           "(double), average-cost (double), degraded (boolean), gated "
           "(boolean) and level (double, dBFS)", TRUE,
@@ -904,6 +909,30 @@ window_times (GstBeenet * self, GstClockTime timestamp, GstClockTime duration,
   }
 }
 
+/* "classes-remaining": one uint per exit that ran (none for a gated
+ * window), a GValueArray like "probabilities". */
+static void
+add_classes_remaining (GstStructure * s, const BeenetResult * res)
+{
+  GValue array = G_VALUE_INIT;
+  GValue v = G_VALUE_INIT;
+  GValueArray *counts;
+  guint e;
+
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  counts = g_value_array_new (res->exit_index);
+  g_value_init (&v, G_TYPE_UINT);
+  for (e = 0; e < res->exit_index; e++) {
+    g_value_set_uint (&v, res->classes_remaining[e]);
+    g_value_array_append (counts, &v);
+  }
+  g_value_unset (&v);
+  g_value_init (&array, g_value_array_get_type ());
+  g_value_take_boxed (&array, counts);
+  gst_structure_take_value (s, "classes-remaining", &array);
+  G_GNUC_END_IGNORE_DEPRECATIONS;
+}
+
 static GstMessage *
 build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
     const BeenetResult * res, gdouble threshold,
@@ -948,6 +977,7 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
   g_value_take_boxed (&array, probs);
   gst_structure_take_value (s, "probabilities", &array);
   G_GNUC_END_IGNORE_DEPRECATIONS;
+  add_classes_remaining (s, res);
 
   return gst_message_new_element (GST_OBJECT (self), s);
 }
@@ -1041,6 +1071,13 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
               GST_TIME_ARGS (timestamp), err.message));
     }
     return 0;
+  } else if (status == BEENET_ERROR_UNSUPPORTED) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        (_("The model does not support the selected exit policy \"%s\"."),
+            beenet_policy_name (policy.policy)),
+        ("%s", err.message));
+    self->window_ret = GST_FLOW_ERROR;
+    return 1;
   } else if (status != BEENET_OK) {
     GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
         (_("Classification of an audio window failed.")),

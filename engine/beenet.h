@@ -70,13 +70,31 @@ typedef struct {
  *                   `patience` consecutive exits (PABEE, Zhou et al. 2020);
  *                   the first exit counts as 1, so patience 1 stops at exit
  *                   1.  `threshold` is not used.
+ *  CLASS_EXCLUSION  (Wang, Li, Zhang, "Early-Exit with Class Exclusion",
+ *                   2023) every exit removes from the window's set of
+ *                   candidate classes those it is sure are wrong: class k
+ *                   (still a candidate) is excluded at exit e when its logit
+ *                   is more than  -threshold * ln(factor[e])  below the
+ *                   largest candidate logit (i.e. its probability is below
+ *                   factor[e]^threshold times the top candidate's).  Later
+ *                   exits decide among the rest (their softmax is masked to
+ *                   the candidates); a window stops when one class remains.
+ *                   At the last exit the most probable candidate wins.  The
+ *                   per-exit factors in [0, 1] (0 = exclude nothing) come
+ *                   from the model (beenet.class_exclusion.factors, searched
+ *                   by the trainer) or from `exclusion_factors`; a model
+ *                   without them refuses the policy.  `threshold` scales the
+ *                   exclusion margins: 1 (default) = the factors as
+ *                   searched, smaller = cheaper, 0 keeps only the top class
+ *                   at exit 1 (except at exits whose factor is 0).
  *
  * For every policy the last exit always stops, and so does exit `max_exit`
  * when it is not 0. */
 typedef enum {
   BEENET_POLICY_ENTROPY = 0,
   BEENET_POLICY_MAX_PROBABILITY = 1,
-  BEENET_POLICY_PATIENCE = 2
+  BEENET_POLICY_PATIENCE = 2,
+  BEENET_POLICY_CLASS_EXCLUSION = 3
 } BeenetPolicy;
 
 /* Parameters of an exit policy, in the style of whisper.cpp's
@@ -95,6 +113,11 @@ typedef struct {
                          number of exits also means no limit (clamped, not
                          an error, so one setting fits models of any
                          depth) */
+  const float *exclusion_factors; /* class-exclusion: one factor in [0, 1]
+                         per exit (num_exclusion_factors = the model's
+                         number of exits), read during each classify call;
+                         NULL (default) = the model's factors */
+  uint32_t num_exclusion_factors;
 } BeenetPolicyParams;
 
 BEENET_API const char *beenet_status_name (BeenetStatus status);
@@ -120,7 +143,8 @@ BEENET_API BeenetStatus beenet_policy_from_name (const char *name,
  * keeps the given value, so beenet_policy_params_validate rejects it. */
 BEENET_API BeenetPolicyParams beenet_policy_default_params (BeenetPolicy policy);
 /* INVALID_ARGUMENT with a message naming the field: NULL params, unknown
- * policy, NaN threshold, patience 0 (for the patience policy). */
+ * policy, NaN threshold, patience 0 (for the patience policy), a negative
+ * threshold or a factor outside [0, 1] (class-exclusion). */
 BEENET_API BeenetStatus beenet_policy_params_validate (
     const BeenetPolicyParams *params, BeenetError *err);
 BEENET_API const char *beenet_version (void);
@@ -272,6 +296,17 @@ BEENET_API void beenet_model_frontend_config (const BeenetModel *model,
 /* Policy and threshold recommended by the model's author. */
 BEENET_API BeenetPolicy beenet_model_default_policy (const BeenetModel *model);
 BEENET_API float beenet_model_default_threshold (const BeenetModel *model);
+/* Class-exclusion factors of the model (beenet.class_exclusion.factors):
+ * copies min(n, number of exits) of them into out and returns the number of
+ * exits, or 0 when the model has none (then the policy is refused). */
+BEENET_API size_t beenet_model_exclusion_factors (const BeenetModel *model,
+    float *out, size_t n);
+/* beenet_policy_params_validate, then what the policy needs from this model
+ * (class-exclusion: factors in the params with one per exit, or in the
+ * model; UNSUPPORTED with a message saying so otherwise).  The classify
+ * calls run the same check. */
+BEENET_API BeenetStatus beenet_model_check_params (const BeenetModel *model,
+    const BeenetPolicyParams *params, BeenetError *err);
 /* beenet_policy_default_params of the model's policy with the model's
  * threshold (model NULL: the entropy defaults). */
 BEENET_API BeenetPolicyParams beenet_model_default_params (
@@ -302,6 +337,13 @@ typedef struct {
   double bops_fraction;        /* executed / total binary operations */
   double flops_fraction;       /* executed / total float operations */
   double ops_fraction;         /* (FLOPs + BOPs/64) executed / total */
+  const uint32_t *classes_remaining; /* num_exits values, owned by the
+                                  session like probabilities: the number of
+                                  candidate classes after exit e (0-based)
+                                  for the exits that ran (1..exit_index),
+                                  0 for the others; num_classes at every
+                                  exit that ran under the policies that
+                                  exclude nothing */
 } BeenetResult;
 
 /* A session holds a reference on the model. */

@@ -13,6 +13,9 @@
  * ln(num_classes) nats (or 1/num_classes) every window stops at exit 1. */
 #define ENTROPY_MIN 1e-3
 #define MAXPROB_MISS_MIN 1e-4
+/* Class exclusion: margin scales from 0.01 (practically every window stops
+ * at exit 1) to 100 (practically nothing excluded, the last exit). */
+#define EXCLUSION_SCALE_MAX 100.0
 
 struct BeenetBudget {
   BeenetBudgetParams params;
@@ -145,6 +148,12 @@ budget_start (BeenetBudget *b, const BeenetPolicyParams *p)
       b->x_max = log (1.0 - 1.0 / c);
       x = log (1.0 - clamp (p->threshold, 1.0 / c, 1.0 - MAXPROB_MISS_MIN));
       break;
+    case BEENET_POLICY_CLASS_EXCLUSION:
+      b->x_min = -log (EXCLUSION_SCALE_MAX);
+      b->x_max = log (EXCLUSION_SCALE_MAX);
+      x = -log (clamp (p->threshold, 1.0 / EXCLUSION_SCALE_MAX,
+              EXCLUSION_SCALE_MAX));
+      break;
     case BEENET_POLICY_PATIENCE:
       b->x_min = -n;
       b->x_max = -1.0;
@@ -171,6 +180,8 @@ budget_value (const BeenetBudget *b)
       return 1.0 - exp (b->x);
     case BEENET_POLICY_PATIENCE:
       return -b->x;
+    case BEENET_POLICY_CLASS_EXCLUSION:
+      return exp (-b->x);
     default:
       return exp (b->x);
   }

@@ -507,6 +507,15 @@ gguf_array_i32 (const GgufKV *kv, uint64_t i)
   return (int32_t) gguf_load_u32 (kv->arr_data + 4 * i);
 }
 
+float
+gguf_array_f32 (const GgufKV *kv, uint64_t i)
+{
+  const uint32_t bits = gguf_load_u32 (kv->arr_data + 4 * i);
+  float v;
+  memcpy (&v, &bits, sizeof v);
+  return v;
+}
+
 void
 gguf_array_strings (const GgufKV *kv, GgufStr *out)
 {

@@ -106,6 +106,7 @@ bool gguf_str_eq (GgufStr s, const char *cstr);
  * caller checks arr_type and i < arr_count). */
 uint32_t gguf_array_u32 (const GgufKV *kv, uint64_t i);
 int32_t gguf_array_i32 (const GgufKV *kv, uint64_t i);
+float gguf_array_f32 (const GgufKV *kv, uint64_t i);
 /* Walk an array of strings: fills out[0..arr_count). */
 void gguf_array_strings (const GgufKV *kv, GgufStr *out);
 

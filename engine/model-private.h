@@ -115,6 +115,8 @@ struct BeenetModel {
   float threshold;
   uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */
   BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
+  float *exclusion_factors;  /* n_exits (beenet.class_exclusion.factors) or
+                                NULL: the model has none */
   uint32_t n_nodes, n_exits;
   BeenetNode *nodes;
   BeenetShape *act_shapes;   /* n_nodes + 1 */

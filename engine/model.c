@@ -219,6 +219,7 @@ model_free (BeenetModel *m)
       free (m->labels[i]);
   free (m->labels);
   free (m->is_keyword);
+  free (m->exclusion_factors);
   free (m->name);
   free (m->description);
   if (m->nodes)
@@ -351,6 +352,36 @@ parse_detection (BeenetModel *m, const GgufFile *f, BeenetError *err)
     return st;
   return beenet_detector_params_check (p, BEENET_ERROR_CORRUPT,
       "beenet.detection.", err);
+}
+
+/* beenet.class_exclusion.factors: optional, one f32 in [0, 1] per exit (the
+ * class-exclusion policy, docs/policies.md); a file recommending that policy
+ * must have them.  Needs the graph (n_exits). */
+static BeenetStatus
+parse_exclusion (BeenetModel *m, const GgufFile *f, BeenetError *err)
+{
+  static const char key[] = "beenet.class_exclusion.factors";
+  const GgufKV *kv;
+  BeenetStatus st;
+  if (!gguf_find_kv (f, key)) {
+    if (m->policy == BEENET_POLICY_CLASS_EXCLUSION)
+      return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+          "beenet.policy is class-exclusion but '%s' is missing", key);
+    return BEENET_OK;
+  }
+  if ((st = get_array (f, key, GGUF_TYPE_FLOAT32, m->n_exits, m->n_exits,
+              &kv, err)))
+    return st;
+  if (!(m->exclusion_factors = malloc (sizeof (float) * m->n_exits)))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  for (uint32_t e = 0; e < m->n_exits; e++) {
+    const float v = gguf_array_f32 (kv, e);
+    if (!(v >= 0.0f && v <= 1.0f))
+      return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+          "key '%s': factor %u is %g, not in [0, 1]", key, e + 1, (double) v);
+    m->exclusion_factors[e] = v;
+  }
+  return BEENET_OK;
 }
 
 static BeenetStatus
@@ -655,7 +686,7 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
   m->total_bops = bops;
   m->total_flops = flops;
   m->kernels = beenet_kernels_select ();
-  return BEENET_OK;
+  return parse_exclusion (m, f, err);
 }
 
 BeenetStatus
@@ -831,6 +862,16 @@ beenet_model_default_threshold (const BeenetModel *m)
   return m ? m->threshold : 0.0f;
 }
 
+size_t
+beenet_model_exclusion_factors (const BeenetModel *m, float *out, size_t n)
+{
+  if (!m || !m->exclusion_factors)
+    return 0;
+  for (size_t e = 0; e < n && e < m->n_exits && out; e++)
+    out[e] = m->exclusion_factors[e];
+  return m->n_exits;
+}
+
 BeenetPolicyParams
 beenet_model_default_params (const BeenetModel *m)
 {
@@ -921,6 +962,12 @@ beenet_model_describe (const BeenetModel *m)
   str_printf (&s, "policy: %s, threshold %g\n",
       beenet_policy_name (m->policy),
       (double) m->threshold);
+  if (m->exclusion_factors) {
+    str_printf (&s, "class-exclusion factors:");
+    for (uint32_t e = 0; e < m->n_exits; e++)
+      str_printf (&s, " %g", (double) m->exclusion_factors[e]);
+    str_printf (&s, "\n");
+  }
   str_printf (&s, "keywords:");
   for (uint32_t i = 0, n = 0; i < m->n_classes; i++)
     if (m->is_keyword[i])

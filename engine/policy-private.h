@@ -7,9 +7,11 @@
 
 #include <stdio.h>
 
-/* What a policy sees of one exit. */
+/* What a policy sees of one exit.  A policy's restrict hook may narrow it
+ * to the classes it still considers (probs, best and entropy rewritten). */
 typedef struct {
-  const float *probs;    /* softmax, n_classes values */
+  const float *logits;   /* n_classes values */
+  float *probs;          /* softmax, n_classes values (session scratch) */
   uint32_t n_classes;
   uint32_t best;         /* argmax (lowest index on ties) */
   float entropy;         /* nats */
@@ -22,6 +24,16 @@ typedef struct {
 typedef struct {
   uint32_t last_class;   /* patience: argmax of the previous exit */
   uint32_t run;          /* patience: consecutive exits with last_class */
+  /* Candidate classes (every policy reports n_remaining per exit; only
+   * class-exclusion narrows them).  The bitmask is session memory
+   * (n_words = ceil(n_classes / 64)), set up once at session creation. */
+  uint32_t n_classes;
+  uint32_t n_remaining;
+  uint64_t *remaining;   /* bit k = class k still a candidate */
+  uint32_t n_words;
+  const float *factors;  /* class-exclusion: per-exit factors in force for
+                            this window (params or model), set by the
+                            session before reset */
 } BeenetPolicyState;
 
 typedef struct {
@@ -32,12 +44,22 @@ typedef struct {
   float threshold_min, threshold_max;  /* accepted in model files */
   /* extra checks of the policy's own fields (NULL: none) */
   BeenetStatus (*validate) (const BeenetPolicyParams *p, BeenetError *err);
+  /* checks against the model the window runs on (NULL: none) */
+  BeenetStatus (*check_model) (const BeenetPolicyParams *p,
+      const BeenetModel *model, BeenetError *err);
   void (*reset) (BeenetPolicyState *state);
+  /* called at every exit the window reaches, the last included, before
+   * should_stop (NULL: none): narrows the view to the policy's candidates */
+  void (*restrict_view) (const BeenetPolicyParams *p, BeenetExitView *x,
+      BeenetPolicyState *state);
   /* called at every exit but the last, in order; true = stop here */
   bool (*should_stop) (const BeenetPolicyParams *p, const BeenetExitView *x,
       BeenetPolicyState *state);
 } BeenetPolicyImpl;
 
+/* Start a window: every class a candidate, then the policy's reset. */
+void beenet_policy_state_begin (const BeenetPolicyImpl *impl,
+    BeenetPolicyState *state);
 /* NULL for an unknown policy. */
 const BeenetPolicyImpl *beenet_policy_impl (BeenetPolicy policy);
 /* Index of the policy called name[0..len) (not NUL-terminated), or -1. */

@@ -2,6 +2,7 @@
  * default parameters (docs/engine.md, "Exit policies").  Everything that
  * lists, parses or prints a policy (model loader, element enum, tool,
  * trainer binding) goes through this table; a new policy is one entry. */
+#include "model-private.h"
 #include "policy-private.h"
 
 #include <math.h>
@@ -62,6 +63,123 @@ patience_validate (const BeenetPolicyParams *p, BeenetError *err)
   return BEENET_OK;
 }
 
+/* Class exclusion (Wang, Li, Zhang 2023).  The candidate set is a bitmask
+ * in the session; the test runs on logits (exact where the softmax
+ * saturates): class k is excluded when its logit is more than
+ * margin = -threshold * ln(factor) below the top candidate's. */
+
+static bool
+is_candidate (const BeenetPolicyState *s, uint32_t k)
+{
+  return (s->remaining[k / 64] >> (k % 64)) & 1u;
+}
+
+static void
+exclusion_reset (BeenetPolicyState *s)
+{
+  for (uint32_t w = 0; w < s->n_words; w++) {
+    const uint32_t left = s->n_classes - w * 64;
+    s->remaining[w] = left >= 64 ? ~UINT64_C (0) : (UINT64_C (1) << left) - 1;
+  }
+}
+
+static float
+exclusion_margin (const BeenetPolicyParams *p, const BeenetPolicyState *s,
+    uint32_t exit_number)
+{
+  const float f = s->factors[exit_number - 1];
+  if (f <= 0.0f)
+    return INFINITY;
+  return p->threshold > 0.0f ? -p->threshold * logf (f) : 0.0f;
+}
+
+/* Top candidate by logit (lowest index on ties). */
+static uint32_t
+top_candidate (const BeenetExitView *x, const BeenetPolicyState *s)
+{
+  uint32_t best = UINT32_MAX;
+  for (uint32_t k = 0; k < x->n_classes; k++)
+    if (is_candidate (s, k)
+        && (best == UINT32_MAX || x->logits[k] > x->logits[best]))
+      best = k;
+  return best;
+}
+
+/* Drop the candidates below the margin, then mask and renormalise the
+ * softmax to the candidates left (entropy over them). */
+static void
+exclusion_restrict (const BeenetPolicyParams *p, BeenetExitView *x,
+    BeenetPolicyState *s)
+{
+  const uint32_t best = top_candidate (x, s);
+  const float margin = exclusion_margin (p, s, x->exit_number);
+  double sum = 0.0;
+  for (uint32_t k = 0; k < x->n_classes; k++) {
+    if (is_candidate (s, k) && x->logits[best] - x->logits[k] > margin) {
+      s->remaining[k / 64] &= ~(UINT64_C (1) << (k % 64));
+      s->n_remaining--;
+    }
+    if (!is_candidate (s, k))
+      x->probs[k] = 0.0f;
+    sum += x->probs[k];
+  }
+  double h = 0.0;
+  for (uint32_t k = 0; k < x->n_classes; k++) {
+    x->probs[k] = sum > 0.0 ? (float) (x->probs[k] / sum) : 0.0f;
+    if (x->probs[k] > 0.0f)
+      h -= x->probs[k] * log (x->probs[k]);
+  }
+  if (sum <= 0.0)  /* every candidate underflowed: the top one is certain */
+    x->probs[best] = 1.0f;
+  x->best = best;
+  x->entropy = (float) h;
+}
+
+static bool
+exclusion_stop (const BeenetPolicyParams *p, const BeenetExitView *x,
+    BeenetPolicyState *state)
+{
+  (void) p;
+  (void) x;
+  return state->n_remaining <= 1;
+}
+
+static BeenetStatus
+exclusion_validate (const BeenetPolicyParams *p, BeenetError *err)
+{
+  if (!(p->threshold >= 0.0f))
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "class-exclusion threshold (margin scale) must be >= 0 (got %g)",
+        (double) p->threshold);
+  if (p->exclusion_factors)
+    for (uint32_t e = 0; e < p->num_exclusion_factors; e++)
+      if (!(p->exclusion_factors[e] >= 0.0f && p->exclusion_factors[e] <= 1.0f))
+        return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+            "exclusion factor %u is %g, not in [0, 1]", e + 1,
+            (double) p->exclusion_factors[e]);
+  return BEENET_OK;
+}
+
+static BeenetStatus
+exclusion_check_model (const BeenetPolicyParams *p, const BeenetModel *m,
+    BeenetError *err)
+{
+  if (p->exclusion_factors) {
+    if (p->num_exclusion_factors != m->n_exits)
+      return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+          "%u exclusion factors given for a model with %u exits",
+          p->num_exclusion_factors, m->n_exits);
+    return BEENET_OK;
+  }
+  if (!m->exclusion_factors)
+    return beenet_set_error (err, BEENET_ERROR_UNSUPPORTED,
+        "model \"%s\" has no class-exclusion factors "
+        "(beenet.class_exclusion.factors): the class-exclusion policy needs "
+        "them (python3 -m beenet_train exclusion searches and writes them)",
+        m->name);
+  return BEENET_OK;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 #define DEFAULT_PATIENCE 2u
@@ -74,27 +192,46 @@ static const BeenetPolicyImpl POLICIES[] = {
     .name = "entropy",
     .description = "Stop at the first exit whose entropy is below the "
         "threshold",
-    .defaults = { BEENET_POLICY_ENTROPY, 0.5f, DEFAULT_PATIENCE, 0 },
+    .defaults = { BEENET_POLICY_ENTROPY, 0.5f, DEFAULT_PATIENCE, 0, NULL, 0 },
     .uses_threshold = true, .threshold_min = 0.0f, .threshold_max = INFINITY,
     .reset = reset_nothing, .should_stop = entropy_stop },
   [BEENET_POLICY_MAX_PROBABILITY] = {
     .name = "max-probability",
     .description = "Stop at the first exit whose top probability reaches "
         "the threshold",
-    .defaults = { BEENET_POLICY_MAX_PROBABILITY, 0.9f, DEFAULT_PATIENCE, 0 },
+    .defaults = { BEENET_POLICY_MAX_PROBABILITY, 0.9f, DEFAULT_PATIENCE, 0,
+      NULL, 0 },
     .uses_threshold = true, .threshold_min = 0.0f, .threshold_max = 1.0f,
     .reset = reset_nothing, .should_stop = max_probability_stop },
   [BEENET_POLICY_PATIENCE] = {
     .name = "patience",
     .description = "Stop when the top class has been the same at patience "
         "consecutive exits",
-    .defaults = { BEENET_POLICY_PATIENCE, 0.0f, DEFAULT_PATIENCE, 0 },
+    .defaults = { BEENET_POLICY_PATIENCE, 0.0f, DEFAULT_PATIENCE, 0, NULL, 0 },
     .uses_threshold = false, .threshold_min = 0.0f,
     .threshold_max = INFINITY, .validate = patience_validate,
     .reset = patience_reset, .should_stop = patience_stop },
+  [BEENET_POLICY_CLASS_EXCLUSION] = {
+    .name = "class-exclusion",
+    .description = "Each exit excludes the classes it is sure are wrong; "
+        "stop when one class remains",
+    .defaults = { BEENET_POLICY_CLASS_EXCLUSION, 1.0f, DEFAULT_PATIENCE, 0,
+      NULL, 0 },
+    .uses_threshold = true, .threshold_min = 0.0f,
+    .threshold_max = INFINITY, .validate = exclusion_validate,
+    .check_model = exclusion_check_model, .reset = exclusion_reset,
+    .restrict_view = exclusion_restrict, .should_stop = exclusion_stop },
 };
 
 #define N_POLICIES (sizeof POLICIES / sizeof POLICIES[0])
+
+void
+beenet_policy_state_begin (const BeenetPolicyImpl *impl,
+    BeenetPolicyState *state)
+{
+  state->n_remaining = state->n_classes;
+  impl->reset (state);
+}
 
 const BeenetPolicyImpl *
 beenet_policy_impl (BeenetPolicy policy)
@@ -195,4 +332,18 @@ beenet_policy_params_validate (const BeenetPolicyParams *p, BeenetError *err)
     return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
         "threshold is NaN");
   return impl->validate ? impl->validate (p, err) : BEENET_OK;
+}
+
+BeenetStatus
+beenet_model_check_params (const BeenetModel *m, const BeenetPolicyParams *p,
+    BeenetError *err)
+{
+  BeenetStatus st = beenet_policy_params_validate (p, err);
+  if (st)
+    return st;
+  if (!m)
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "model must not be NULL");
+  const BeenetPolicyImpl *impl = beenet_policy_impl (p->policy);
+  return impl->check_model ? impl->check_model (p, m, err) : BEENET_OK;
 }

@@ -18,6 +18,7 @@ struct BeenetSession {
   uint32_t *bits;      /* packed-sign scratch */
   BeenetPolicyState policy_state; /* per window, reset before each */
   float *gate_probs;   /* num_classes: one-hot result of a gated window */
+  uint32_t *remaining_counts; /* num_exits: BeenetResult.classes_remaining */
 };
 
 void
@@ -31,6 +32,8 @@ beenet_session_free (BeenetSession *s)
   free (s->acts);
   free (s->bits);
   free (s->gate_probs);
+  free (s->remaining_counts);
+  free (s->policy_state.remaining);
   beenet_model_unref (s->model);
   free (s);
 }
@@ -135,8 +138,14 @@ beenet_session_new (BeenetModel *model, BeenetSession **out, BeenetError *err)
   s->bits = aligned_alloc (64, ((model->scratch_words + 15) / 16 * 16 + 16)
       * sizeof (uint32_t));
   s->gate_probs = calloc (model->n_classes, sizeof (float));
+  s->remaining_counts = calloc (model->n_exits, sizeof (uint32_t));
+  s->policy_state.n_classes = model->n_classes;
+  s->policy_state.n_words = (model->n_classes + 63) / 64;
+  s->policy_state.remaining = calloc (s->policy_state.n_words,
+      sizeof (uint64_t));
   if (!off || !s->features || !s->act_block || !s->acts || !s->bits
-      || !s->gate_probs) {
+      || !s->gate_probs || !s->remaining_counts
+      || !s->policy_state.remaining) {
     free (off);
     beenet_session_free (s);
     return beenet_set_error (err, BEENET_ERROR_NOMEM,
@@ -191,7 +200,7 @@ check_args (BeenetSession *s, const void *p, const BeenetPolicyParams *params,
   if (!s || !p || !result)
     return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
         "session, input and result must not be NULL");
-  return beenet_policy_params_validate (params, err);
+  return beenet_model_check_params (s->model, params, err);
 }
 
 static double
@@ -222,6 +231,18 @@ fill_result (const BeenetModel *m, uint32_t node, const BeenetExitView *x,
   result->ops_fraction = total > 0.0 ? ops / total : 1.0;
 }
 
+/* Start a window: candidate set, factors in force, per-exit counts. */
+static void
+begin_window (BeenetSession *s, const BeenetPolicyImpl *policy,
+    const BeenetPolicyParams *params)
+{
+  const BeenetModel *m = s->model;
+  s->policy_state.factors = params->exclusion_factors
+      ? params->exclusion_factors : m->exclusion_factors;
+  beenet_policy_state_begin (policy, &s->policy_state);
+  memset (s->remaining_counts, 0, sizeof (uint32_t) * m->n_exits);
+}
+
 /* The exit that always stops: the last, or max_exit when it is lower. */
 static uint32_t
 final_exit (const BeenetModel *m, const BeenetPolicyParams *p)
@@ -240,7 +261,7 @@ run_network (BeenetSession *s, const BeenetPolicyParams *params,
   const BeenetPolicyImpl *policy = beenet_policy_impl (params->policy);
   const uint32_t last = final_exit (m, params);
 
-  policy->reset (&s->policy_state);
+  begin_window (s, policy, params);
   for (uint32_t i = 0; i < m->n_nodes; i++) {
     const BeenetNode *n = &m->nodes[i];
     if (!n->exit_number) {
@@ -252,14 +273,18 @@ run_network (BeenetSession *s, const BeenetPolicyParams *params,
     if (!beenet_all_finite (logits, K))
       return beenet_set_error (err, BEENET_ERROR_NONFINITE,
           "exit %u produced non-finite logits", n->exit_number);
-    BeenetExitView x = { probs, K, 0, 0.0f, n->exit_number };
+    BeenetExitView x = { logits, probs, K, 0, 0.0f, n->exit_number };
     x.entropy = (float) beenet_softmax_entropy (logits, K, probs);
     for (uint32_t k = 1; k < K; k++)
       if (probs[k] > probs[x.best])
         x.best = k;
+    if (policy->restrict_view)
+      policy->restrict_view (params, &x, &s->policy_state);
+    s->remaining_counts[n->exit_number - 1] = s->policy_state.n_remaining;
     if (n->exit_number >= last
         || policy->should_stop (params, &x, &s->policy_state)) {
       fill_result (m, i, &x, result);
+      result->classes_remaining = s->remaining_counts;
       return BEENET_OK;
     }
   }
@@ -358,6 +383,8 @@ gated_result (BeenetSession *s, BeenetResult *result)
   result->confidence = 1.0f;
   result->probabilities = s->gate_probs;
   result->num_classes = m->n_classes;
+  memset (s->remaining_counts, 0, sizeof (uint32_t) * m->n_exits);
+  result->classes_remaining = s->remaining_counts;
 }
 
 BeenetStatus

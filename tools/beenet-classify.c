@@ -15,7 +15,7 @@
  *   beenet-classify [--model FILE] [--threshold T]
  *                   [--policy NAME] [--patience K] [--max-exit N]
  *                   [--interval MS]
- *                   [--describe] [--all-exits]
+ *                   [--describe] [--all-exits] [--classes-remaining]
  *                   [--detections [--detection-threshold P] [--smoothing MS]
  *                    [--refractory MS]] FILE.wav...
  *
@@ -25,6 +25,9 @@
  * Output (tab separated, one line per window):
  *   file  start(s)  duration(s)  label  confidence  entropy  exit/num-exits
  *   ops-fraction
+ * With --classes-remaining the window line has one more column: the
+ * number of candidate classes after each exit that ran, comma-separated
+ * (BeenetResult.classes_remaining; only class-exclusion narrows them).
  * With --all-exits each window line is followed by one line per exit:
  *   file  start  "exit"  N  label  confidence  entropy
  * With --detections, instead, one line per detected keyword (the engine's
@@ -59,6 +62,7 @@ typedef struct {
   gfloat *logits;
   BeenetPolicyParams policy;   /* exit policy and its parameters */
   gboolean all_exits;
+  gboolean classes_remaining;   /* --classes-remaining column */
   BeenetDetector *detector;     /* --detections */
   guint rate;
   gboolean failed;
@@ -192,6 +196,19 @@ budget_steps (Ctx * ctx, uint64_t start)
   }
 }
 
+/* "\t2,1": candidates after each exit that ran ("\t-" for a gated window). */
+static void
+print_remaining (const BeenetResult * res)
+{
+  guint e;
+
+  g_print ("\t");
+  if (res->exit_index == 0)
+    g_print ("-");
+  for (e = 0; e < res->exit_index; e++)
+    g_print ("%s%u", e ? "," : "", res->classes_remaining[e]);
+}
+
 static int
 window_cb (BeenetStream * stream, uint64_t start, size_t real,
     void *user_data)
@@ -223,9 +240,12 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
   }
   if (ctx->detector)
     return detect (ctx, &res, start);
-  g_print ("%s\t%.3f\t%.3f\t%s\t%.4f\t%.4f\t%u/%u\t%.4f\n", ctx->file,
+  g_print ("%s\t%.3f\t%.3f\t%s\t%.4f\t%.4f\t%u/%u\t%.4f", ctx->file,
       start_s, (gdouble) real / ctx->rate, res.label, res.confidence,
       res.entropy, res.exit_index, res.num_exits, res.ops_fraction);
+  if (ctx->classes_remaining)
+    print_remaining (&res);
+  g_print ("\n");
   if (ctx->all_exits)
     print_all_exits (ctx, stream, start, start_s);
   return 0;
@@ -484,7 +504,7 @@ make_policy (BeenetPolicyParams * p, const BeenetModel * model,
   }
   if (max_exit != -1)
     p->max_exit = (guint) max_exit;
-  if (beenet_policy_params_validate (p, &err) != BEENET_OK) {
+  if (beenet_model_check_params (model, p, &err) != BEENET_OK) {
     g_printerr ("Invalid policy option: %s\n", err.message);
     return FALSE;
   }
@@ -509,6 +529,7 @@ main (int argc, char **argv)
       "(default: %u)",
       beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience);
   gboolean describe = FALSE, all_exits = FALSE, detections = FALSE;
+  gboolean classes_remaining = FALSE;
   gchar **files = NULL;
   GOptionEntry entries[] = {
     {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
@@ -543,6 +564,8 @@ main (int argc, char **argv)
           "total per file, instead of one line per window", "S"},
     {"describe", 'd', 0, G_OPTION_ARG_NONE, &describe,
         "Print the model description", NULL},
+    {"classes-remaining", 0, 0, G_OPTION_ARG_NONE, &classes_remaining,
+        "Add a column: candidate classes after each exit that ran", NULL},
     {"all-exits", 'a', 0, G_OPTION_ARG_NONE, &all_exits,
         "Also print every exit's prediction for each window", NULL},
     {"detections", 'D', 0, G_OPTION_ARG_NONE, &detections,
@@ -642,6 +665,7 @@ main (int argc, char **argv)
   ctx.segment_samples = (guint64) llround (segment_s * config.sample_rate);
   ctx.model = model;
   ctx.all_exits = all_exits;
+  ctx.classes_remaining = classes_remaining;
   interval_samples = (guint64) llround (interval_ms * config.sample_rate /
       1000.0);
   if (interval_samples == 0)
@@ -675,7 +699,7 @@ main (int argc, char **argv)
     g_print ("# file\ttime\tkeyword\tscore\twindows\n");
   else
     g_print ("# file\tstart\tduration\tlabel\tconfidence\tentropy\texit\t"
-        "ops-fraction\n");
+        "ops-fraction%s\n", classes_remaining ? "\tclasses-remaining" : "");
   for (i = 0; files[i] != NULL; i++) {
     if (!classify_file (&ctx, files[i], interval_samples,
             config.window_samples))

@@ -917,6 +917,147 @@ GST_START_TEST (test_max_exit_controller)
 
 GST_END_TEST;
 
+/* ---- class-exclusion ------------------------------------------------------
+ * The constant model with beenet.class_exclusion.factors e^-2, e^-0.5, 0
+ * (exclusion margins 2 and 0.5 nats at threshold 1):
+ *   exit 1 {0, 1}:  class 0 is 1 below class 1, within 2: 2 candidates;
+ *   exit 2 {10, 0}: class 1 is 10 below class 0: excluded, 1 left: stop at
+ *                   exit 2 with class 0, probability 1 (masked softmax).
+ * Threshold 0.4 (margin 0.8 at exit 1): class 0 is excluded at exit 1: stop
+ * there with class 1, certain. */
+
+static gchar *
+exclusion_model_path (gboolean with_factors)
+{
+  static const float factors[3] = { 0.13533528f, 0.60653066f, 0.0f };
+  GgufWriter *w = test_models_constant_exits_writer (3, 2, const_logits);
+  guint8 *bytes;
+  size_t size = 0;
+  gchar *path;
+
+  fail_unless (w != NULL);
+  if (with_factors)
+    gguf_writer_add_array_f32 (w, "beenet.class_exclusion.factors", factors,
+        3);
+  bytes = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  path = write_temp_model (bytes, size);
+  free (bytes);
+  return path;
+}
+
+/* The "classes-remaining" field: a GValueArray of uint, one per exit run. */
+static void
+check_remaining (const GstStructure * s, const guint * want, guint n)
+{
+  const GValue *v = gst_structure_get_value (s, "classes-remaining");
+  const GValueArray *arr;
+  guint i;
+
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  fail_unless (v != NULL && G_VALUE_HOLDS (v, g_value_array_get_type ()),
+      "no classes-remaining array");
+  G_GNUC_END_IGNORE_DEPRECATIONS;
+  arr = g_value_get_boxed (v);
+  fail_unless_equals_int (arr->n_values, n);
+  fail_unless_equals_int (n, get_uint (s, "exit"));
+  for (i = 0; i < n; i++) {
+    fail_unless (G_VALUE_HOLDS_UINT (&arr->values[i]));
+    fail_unless_equals_int (g_value_get_uint (&arr->values[i]), want[i]);
+  }
+}
+
+GST_START_TEST (test_class_exclusion_policy)
+{
+  static const struct
+  {
+    const gchar *policy;
+    gdouble threshold;
+    guint exit, cls, n;
+    guint remaining[3];
+  } steps[] = {
+    {"class-exclusion", 1.0, 2, 0, 2, {2, 1}},
+    {"class-exclusion", 0.4, 1, 1, 1, {1}},
+    {"entropy", 0.0001, 3, 1, 3, {2, 2, 2}},  /* nothing excluded */
+    {"class-exclusion", 1.0, 2, 0, 2, {2, 1}},
+  };
+  gchar *model = exclusion_model_path (TRUE);
+  gfloat *audio = zeros (WINDOW);
+  Fixture f;
+  guint i;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  for (i = 0; i < G_N_ELEMENTS (steps); i++) {
+    const GstStructure *s;
+    const GValueArray *probs;
+    GstMessage *m;
+
+    /* the enum nick is the engine's table name */
+    gst_util_set_object_arg (G_OBJECT (f.element), "policy", steps[i].policy);
+    g_object_set (f.element, "threshold", steps[i].threshold, NULL);
+    push_samples (&f, audio, WINDOW, WINDOW, i * GST_SECOND);
+    m = pop_beenet (f.bus);
+    fail_unless (m != NULL);
+    s = gst_message_get_structure (m);
+    fail_unless_equals_string (gst_structure_get_string (s, "policy"),
+        steps[i].policy);
+    fail_unless_equals_int (get_uint (s, "exit"), steps[i].exit);
+    fail_unless_equals_int (get_uint (s, "class"), steps[i].cls);
+    check_remaining (s, steps[i].remaining, steps[i].n);
+    probs = get_probabilities (s);
+    if (g_str_equal (steps[i].policy, "class-exclusion")) {
+      /* one candidate left: certain, the excluded class at 0 */
+      assert_close (get_double (s, "confidence"), 1.0, 1e-6);
+      assert_close (get_double (s, "entropy"), 0.0, 1e-6);
+      assert_close (g_value_get_double (&probs->values[1 - steps[i].cls]),
+          0.0, 0.0);
+      assert_close (get_double (s, "threshold"), steps[i].threshold, 1e-12);
+    }
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
+/* A model without factors refuses the policy with a clear error. */
+GST_START_TEST (test_class_exclusion_needs_factors)
+{
+  gchar *model = exclusion_model_path (FALSE);
+  gfloat *audio = zeros (WINDOW);
+  GstBuffer *buf;
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  Fixture f;
+
+  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  gst_util_set_object_arg (G_OBJECT (f.element), "policy", "class-exclusion");
+  g_object_set (f.element, "threshold", 1.0, NULL);
+  buf = make_buffer (&f, audio, WINDOW, 0);
+  fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_ERROR);
+  m = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_LIBRARY_ERROR,
+          GST_LIBRARY_ERROR_SETTINGS));
+  fail_unless (strstr (err->message, "\"class-exclusion\"") != NULL, "%s",
+      err->message);
+  fail_unless (strstr (dbg, "beenet.class_exclusion.factors") != NULL, "%s",
+      dbg);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (m);
+  fixture_teardown (&f);
+  g_free (audio);
+  remove_model (model);
+}
+
+GST_END_TEST;
+
 /* The enum comes from the engine's policy table; defaults from
  * beenet_policy_default_params. */
 GST_START_TEST (test_policy_enum_from_engine_table)
@@ -1367,6 +1508,8 @@ beenet_suite (void)
   tcase_add_test (tc, test_nonfinite_input);
   tcase_add_test (tc, test_caps_not_audio);
   tcase_add_test (tc, test_bad_models);
+  tcase_add_test (tc, test_class_exclusion_policy);
+  tcase_add_test (tc, test_class_exclusion_needs_factors);
   tcase_add_test (tc, test_labels_and_num_exits);
 #if !HAVE_DEFAULT_MODEL
   tcase_add_test (tc, test_no_model_no_default);

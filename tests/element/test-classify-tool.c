@@ -549,11 +549,67 @@ main (void)
   g_clear_pointer (&err, g_free);
   st = run (&out, &err, "--help", NULL);
   CHECK (st == 0);
-  CHECK (strstr (out, "entropy, max-probability or patience") != NULL);
+  CHECK (strstr (out, "entropy, max-probability, patience or "
+          "class-exclusion") != NULL);
+  CHECK (strstr (out, "--classes-remaining") != NULL);
   CHECK (strstr (out, "--max-exit") != NULL);
   CHECK (strstr (out, "--patience") != NULL);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+
+  /* class-exclusion: the model has no factors, so the tool refuses it
+   * before reading audio, naming the missing key */
+  st = run (&out, &err, "--model", model, "--policy", "class-exclusion",
+      "--threshold", "1", mono16, NULL);
+  CHECK (st == 2);
+  CHECK (strstr (err, "beenet.class_exclusion.factors") != NULL);
+  CHECK (count_window_lines (out, mono16) == 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  /* with factors e^-2, e^-0.5, 0 (margins 2, 0.5): exit 1 {0, 1} keeps both
+   * classes, exit 2 {10, 0} excludes class 1: stop at exit 2, class 0,
+   * certain; --classes-remaining prints "2,1" */
+  {
+    static const float factors[3] = { 0.13533528f, 0.60653066f, 0.0f };
+    GgufWriter *w = test_models_constant_exits_writer (3, 2, logits);
+    gchar *ce_model;
+
+    gguf_writer_add_array_f32 (w, "beenet.class_exclusion.factors", factors,
+        3);
+    bytes = gguf_writer_serialize (w, &size);
+    gguf_writer_free (w);
+    ce_model = save (dir, "ce.gguf", bytes, size);
+    free (bytes);
+    st = run (&out, &err, "--model", ce_model, "--policy", "class-exclusion",
+        "--threshold", "1", "--interval", "1000", "--classes-remaining",
+        mono16, NULL);
+    CHECK (st == 0);
+    {
+      /* the header names the column; three windows (0, 1 and 2 s), each
+       * stopped the same way */
+      gchar **lines = g_strsplit (out, "\n", -1);
+      guint i;
+      CHECK (g_strv_length (lines) == 5);
+      CHECK (g_str_has_suffix (lines[0], "\tops-fraction\tclasses-remaining"));
+      for (i = 1; lines[i] && lines[i][0]; i++) {
+        CHECK (strstr (lines[i], "\tclass0\t1.0000\t0.0000\t2/3\t") != NULL);
+        CHECK (g_str_has_suffix (lines[i], "\t2,1"));
+      }
+      g_strfreev (lines);
+    }
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+    /* margin scale 0.4: exit 1 already excludes class 0 */
+    st = run (&out, &err, "--model", ce_model, "--policy", "class-exclusion",
+        "--threshold", "0.4", "--interval", "1000", "--classes-remaining",
+        mono16, NULL);
+    CHECK (st == 0);
+    CHECK (strstr (out, "\tclass1\t1.0000\t0.0000\t1/3\t") != NULL);
+    CHECK (g_str_has_suffix (out, "\t1\n"));
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+    g_free (ce_model);
+  }
 
   /* the test model recommends "entropy": another policy needs a threshold */
   st = run (&out, &err, "--model", model, "--policy", "max-probability",

@@ -42,8 +42,16 @@ fixture (const float *logits, unsigned n_exits)
   Fixture f;
   size_t size;
   BeenetError err;
-  uint8_t *b = test_models_constant_exits (n_exits, K, logits, &size);
-  ck_assert_ptr_nonnull (b);
+  /* class-exclusion factors that exclude nothing, so every policy of the
+   * table runs on these networks (tests/engine/test-class-exclusion.c
+   * tests the policy itself) */
+  const float no_exclusion[8] = { 0 };
+  GgufWriter *w = test_models_constant_exits_writer (n_exits, K, logits);
+  ck_assert_ptr_nonnull (w);
+  gguf_writer_add_array_f32 (w, "beenet.class_exclusion.factors",
+      no_exclusion, n_exits);
+  uint8_t *b = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
   ck_assert_int_eq (beenet_model_load_memory (b, size, &f.model, &err),
       BEENET_OK);
   free (b);
@@ -84,8 +92,9 @@ patience (uint32_t k, uint32_t max_exit)
 
 START_TEST (test_table_round_trip)
 {
-  const char *want[] = { "entropy", "max-probability", "patience" };
-  ck_assert_uint_eq (beenet_policy_count (), 3);
+  const char *want[] = { "entropy", "max-probability", "patience",
+    "class-exclusion" };
+  ck_assert_uint_eq (beenet_policy_count (), 4);
   for (size_t i = 0; i < beenet_policy_count (); i++) {
     const char *name = beenet_policy_name ((BeenetPolicy) i);
     BeenetPolicy back = (BeenetPolicy) 99;
@@ -108,10 +117,11 @@ START_TEST (test_table_round_trip)
   ck_assert_int_eq (beenet_policy_uses_threshold (
           BEENET_POLICY_MAX_PROBABILITY), 1);
   ck_assert_int_eq (beenet_policy_uses_threshold (BEENET_POLICY_PATIENCE), 0);
-  ck_assert_int_eq (beenet_policy_uses_threshold ((BeenetPolicy) 3), 0);
-  ck_assert_ptr_null (beenet_policy_name ((BeenetPolicy) 3));
+  ck_assert_int_eq (BEENET_POLICY_CLASS_EXCLUSION, 3);
+  ck_assert_int_eq (beenet_policy_uses_threshold ((BeenetPolicy) 4), 0);
+  ck_assert_ptr_null (beenet_policy_name ((BeenetPolicy) 4));
   ck_assert_ptr_null (beenet_policy_name ((BeenetPolicy) -1));
-  ck_assert_ptr_null (beenet_policy_description ((BeenetPolicy) 3));
+  ck_assert_ptr_null (beenet_policy_description ((BeenetPolicy) 4));
 }
 END_TEST
 
@@ -292,6 +302,8 @@ START_TEST (test_positional_wrappers)
   const float thresholds[] = { -1.0f, 0.5f, 0.9f, 1.2f, 100.0f };
   for (size_t i = 0; i < beenet_policy_count (); i++)
     for (size_t t = 0; t < sizeof thresholds / sizeof thresholds[0]; t++) {
+      if (i == BEENET_POLICY_CLASS_EXCLUSION && thresholds[t] < 0.0f)
+        continue;   /* its margin scale must be >= 0 */
       BeenetPolicyParams p = beenet_policy_default_params ((BeenetPolicy) i);
       p.threshold = thresholds[t];
       BeenetResult a, b, c, d;

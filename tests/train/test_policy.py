@@ -25,9 +25,12 @@ TRAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tr
 AABBB = [[1, 0, 0], [2, 0, 0], [0, 3, 0], [0, 4, 0], [0, 5, 0]]
 
 
-def constant_exits_model(logits, policy="entropy", threshold=0.5):
+def constant_exits_model(logits, policy="entropy", threshold=0.5, exclusion_factors="none"):
     """Exit e always outputs logits[e]: global_avgpool -> dense (zero weights,
-    bias = logits) -> exit, per exit."""
+    bias = logits) -> exit, per exit.  exclusion_factors: "none" = factors 0
+    (class exclusion excludes nothing, so every policy runs), None = no key."""
+    if isinstance(exclusion_factors, str):
+        exclusion_factors = [0.0] * len(logits)
     k = len(logits[0])
     nodes = [{"op": "global_avgpool", "inputs": [0]}]
     for row in logits:
@@ -37,7 +40,7 @@ def constant_exits_model(logits, policy="entropy", threshold=0.5):
         nodes.append({"op": "exit", "inputs": [len(nodes)]})
     labels = ["class%d" % i for i in range(k)]
     data = graph_to_gguf(nodes, labels, np.zeros(64, np.float32), np.ones(64, np.float32), name="aabbb",
-                         policy=policy, threshold=threshold).to_bytes()
+                         policy=policy, threshold=threshold, exclusion_factors=exclusion_factors).to_bytes()
     return fe.Model(data=data)
 
 
@@ -83,7 +86,10 @@ class TestNamesFromEngine(unittest.TestCase):
 
 class TestParams(unittest.TestCase):
     def test_struct_layout(self):
-        self.assertEqual(ctypes.sizeof(fe.PolicyParams), 16)
+        # BeenetPolicyParams: policy, threshold, patience, max_exit, then the
+        # appended exclusion_factors pointer and its count
+        self.assertEqual(ctypes.sizeof(fe.PolicyParams), 16 + 2 * ctypes.sizeof(ctypes.c_void_p))
+        self.assertEqual(fe.PolicyParams.exclusion_factors.offset, 16)
 
     def test_defaults_and_overrides(self):
         p = fe.policy_params("patience")

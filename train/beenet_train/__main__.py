@@ -113,6 +113,19 @@ def main(argv=None):
     c.add_argument("--roc", help="write the ROC plot here")
     c.add_argument("--json")
 
+    x = sub.add_parser("exclusion", help="class-exclusion policy: search the per-exit exclusion factors on the "
+                       "validation split's exit outputs, write them into a model file, compare with entropy")
+    x.add_argument("--model", required=True)
+    x.add_argument("--data", required=True, help="corpus root (GSC layout, corpus v2 or --small synth)")
+    x.add_argument("--split", default="val", help="split the factors are searched on (default val)")
+    x.add_argument("--tolerance", type=float, default=0.01,
+                   help="accuracy the search may lose against the full network on --split (default 0.01)")
+    x.add_argument("--out", help="write the model with beenet.class_exclusion.factors here")
+    x.add_argument("--study", metavar="SPLIT", help="also measure entropy and class exclusion on this split")
+    x.add_argument("--plot", help="--study: accuracy vs OPs plot (PNG)")
+    x.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips per split")
+    x.add_argument("--json")
+
     d = sub.add_parser("describe", help="print the engine's description of a model file")
     d.add_argument("model")
 
@@ -135,6 +148,9 @@ def main(argv=None):
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \
             " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
         return card_main(a)
+    elif a.cmd == "exclusion":
+        from .exclusion import main as exclusion_main
+        return exclusion_main(a)
     elif a.cmd == "tune-detection":
         from .streams import tune
         return tune(a)

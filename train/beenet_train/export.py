@@ -62,7 +62,10 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
                   name: str = "kws12-quicknet-ee", frontend: Optional[Dict] = None,
                   policy: str = "entropy", threshold: float = 0.5, description: str = "",
                   training: Optional[Dict] = None, keywords: Optional[Sequence[Union[int, str]]] = None,
-                  detection: Optional[Dict] = None) -> GGUFWriter:
+                  detection: Optional[Dict] = None,
+                  exclusion_factors: Optional[Sequence[float]] = None) -> GGUFWriter:
+    """exclusion_factors: beenet.class_exclusion.factors, one per exit
+    (class-exclusion policy, beenet_train.exclusion); None = no key."""
     fe = dict(DEFAULT_FRONTEND)
     if frontend:
         fe.update(frontend)
@@ -80,6 +83,8 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
     w.add_string("beenet.policy", policy)
     w.add_f32("beenet.threshold", float(threshold))
     add_detection_keys(w, labels, keywords, detection)
+    if exclusion_factors is not None:
+        w.add_array("beenet.class_exclusion.factors", T_F32, [float(v) for v in exclusion_factors])
     w.add_u32("beenet.node_count", len(nodes))
     w.add_u32("beenet.exit_count", sum(1 for n in nodes if n["op"] == "exit"))
     for i, n in enumerate(nodes):
@@ -120,7 +125,8 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
 def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=0.5,
                   training: Optional[Dict] = None, frontend: Optional[Dict] = None,
                   keywords: Optional[Sequence[Union[int, str]]] = None,
-                  detection: Optional[Dict] = None) -> GGUFWriter:
+                  detection: Optional[Dict] = None,
+                  exclusion_factors: Optional[Sequence[float]] = None) -> GGUFWriter:
     """keywords / detection: optional beenet.keywords and beenet.detection.*
     keys (add_detection_keys); without them the engine uses its defaults."""
     model.eval()
@@ -131,7 +137,7 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
     return graph_to_gguf(nodes, labels, model.feat_mean.numpy(), model.feat_inv_std.numpy(),
                          name=model.config.get("name", "beenet"), frontend=frontend, policy=policy,
                          threshold=threshold, description=desc, training=training, keywords=keywords,
-                         detection=detection)
+                         detection=detection, exclusion_factors=exclusion_factors)
 
 
 def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = None,
@@ -140,7 +146,8 @@ def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = No
     th = threshold if threshold is not None else ck.get("threshold", 0.5)
     pol = policy or ck.get("policy", "entropy")
     w = model_to_gguf(model, ck["labels"], pol, th, training=ck.get("training"), frontend=ck.get("frontend"),
-                      keywords=ck.get("keywords"), detection=ck.get("detection"))
+                      keywords=ck.get("keywords"), detection=ck.get("detection"),
+                      exclusion_factors=ck.get("exclusion_factors"))
     d = os.path.dirname(os.path.abspath(out))
     os.makedirs(d, exist_ok=True)
     return w.write(out)

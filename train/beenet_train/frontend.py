@@ -56,6 +56,7 @@ class Result(ctypes.Structure):
         ("bops_fraction", ctypes.c_double),
         ("flops_fraction", ctypes.c_double),
         ("ops_fraction", ctypes.c_double),
+        ("classes_remaining", ctypes.POINTER(ctypes.c_uint32)),
     ]
 
 
@@ -67,12 +68,17 @@ class PolicyParams(ctypes.Structure):
         ("threshold", ctypes.c_float),
         ("patience", ctypes.c_uint32),
         ("max_exit", ctypes.c_uint32),
+        ("exclusion_factors", ctypes.POINTER(ctypes.c_float)),
+        ("num_exclusion_factors", ctypes.c_uint32),
     ]
 
     def as_dict(self) -> dict:
-        d = {name: getattr(self, name) for name, _ in self._fields_}
+        d = {name: getattr(self, name) for name, _ in self._fields_[:4]}
         d["policy"] = policy_name(self.policy)
         d["threshold"] = float("%.7g" % self.threshold)  # the float32 as written
+        if self.exclusion_factors:
+            d["exclusion_factors"] = [float("%.7g" % self.exclusion_factors[i])
+                                      for i in range(self.num_exclusion_factors)]
         return d
 
 
@@ -186,6 +192,8 @@ def lib():
         "beenet_model_default_policy": (ctypes.c_int, [P]),
         "beenet_model_default_threshold": (ctypes.c_float, [P]),
         "beenet_model_default_params": (PolicyParams, [P]),
+        "beenet_model_exclusion_factors": (ctypes.c_size_t, [P, fp, ctypes.c_size_t]),
+        "beenet_model_check_params": (ctypes.c_int, [P, ctypes.POINTER(PolicyParams), E]),
         "beenet_policy_count": (ctypes.c_size_t, []),
         "beenet_policy_name": (ctypes.c_char_p, [ctypes.c_int]),
         "beenet_policy_description": (ctypes.c_char_p, [ctypes.c_int]),
@@ -283,14 +291,21 @@ def policy_name(policy: Union[int, str]) -> str:
 
 
 def policy_params(policy: Union[int, str, PolicyParams] = "entropy", threshold: Optional[float] = None,
-                  patience: Optional[int] = None, max_exit: Optional[int] = None) -> PolicyParams:
+                  patience: Optional[int] = None, max_exit: Optional[int] = None,
+                  exclusion_factors: Optional[Sequence[float]] = None) -> PolicyParams:
     """beenet_policy_default_params(policy) (or a copy of the given params) with
     the given fields replaced, checked by beenet_policy_params_validate
-    (BeenetError, INVALID_ARGUMENT, naming the bad field)."""
+    (BeenetError, INVALID_ARGUMENT, naming the bad field).  exclusion_factors
+    (class-exclusion, one per exit) are kept alive by the returned struct."""
     if isinstance(policy, PolicyParams):
         p = PolicyParams.from_buffer_copy(policy)
+        p._factors = getattr(policy, "_factors", None)
     else:
         p = lib().beenet_policy_default_params(policy_id(policy))
+    if exclusion_factors is not None:
+        p._factors = (ctypes.c_float * len(exclusion_factors))(*[float(v) for v in exclusion_factors])
+        p.exclusion_factors = ctypes.cast(p._factors, ctypes.POINTER(ctypes.c_float))
+        p.num_exclusion_factors = len(exclusion_factors)
     for name, v in (("threshold", threshold), ("patience", patience), ("max_exit", max_exit)):
         if v is not None:
             if name != "threshold" and v < 0:
@@ -394,6 +409,22 @@ class Model(_Handle):
         L.beenet_detector_params_default(self._h, ctypes.byref(p))
         self.detection_defaults = p.as_dict()
 
+    @property
+    def exclusion_factors(self) -> Optional[List[float]]:
+        """beenet.class_exclusion.factors, or None when the file has none."""
+        n = int(lib().beenet_model_exclusion_factors(self._h, None, 0))
+        if n == 0:
+            return None
+        out = np.empty(n, np.float32)
+        lib().beenet_model_exclusion_factors(self._h, _fptr(out), n)
+        return [float(v) for v in out]
+
+    def check_params(self, params: PolicyParams) -> None:
+        """beenet_model_check_params: BeenetError when this model cannot run
+        params (e.g. class-exclusion without factors: UNSUPPORTED)."""
+        err = _Error()
+        _check(lib().beenet_model_check_params(self._h, ctypes.byref(params), ctypes.byref(err)), err)
+
     def default_params(self) -> PolicyParams:
         """beenet_model_default_params: the model's policy and threshold."""
         return lib().beenet_model_default_params(self._h)
@@ -457,6 +488,7 @@ class Session(_Handle):
             "probabilities": probs, "bops_executed": r.bops_executed, "flops_executed": r.flops_executed,
             "bops_fraction": r.bops_fraction, "flops_fraction": r.flops_fraction,
             "ops_fraction": r.ops_fraction,
+            "classes_remaining": [int(r.classes_remaining[e]) for e in range(r.num_exits)],
         }
 
     def classify_features(self, features: np.ndarray, policy: Union[int, str, PolicyParams] = "entropy",

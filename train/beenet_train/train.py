@@ -91,7 +91,9 @@ class Corpus:
     :meth:`epoch_items`).  Other corpora keep the GSC recipe's balancing."""
 
     def __init__(self, root: str, seed: int = 0, augment_config: Optional[Dict] = None, max_per_split=None,
-                 mix: Optional[Dict] = None, recorded_weight: int = 3):
+                 mix: Optional[Dict] = None, recorded_weight: int = 3, eval_only: bool = False):
+        """eval_only: skip what only training uses (running sentences,
+        recorded sounds for augmentation); the splits are the same."""
         from .data import gsc
         from .data.augment import Augmenter, AugmentConfig
         self.root = root
@@ -99,8 +101,8 @@ class Corpus:
         self.labels = list(getattr(gsc, "KWS12_LABELS"))
         self.silence_index = self.labels.index("_silence_")
         self.unknown_index = self.labels.index("_unknown_")
-        self.sentences = load_sentences(root)
-        self.v2 = bool(self.sentences)
+        self.sentences = {} if eval_only else load_sentences(root)
+        self.v2 = bool(self.sentences) or (eval_only and os.path.isfile(os.path.join(root, SENTENCES_JSON)))
         self.mix = dict(DEFAULT_MIX if mix is None else mix)
         self.recorded_weight = max(1, int(recorded_weight))
         self.recorded = recorded_speakers(root)
@@ -114,7 +116,7 @@ class Corpus:
                 exs = exs[:max_per_split[name]]
             self.splits[name] = exs
         self.noise = gsc.load_background_noise(root)
-        train_noise = self.noise + load_sounds(root, "train")
+        train_noise = self.noise + ([] if eval_only else load_sounds(root, "train"))
         if self.v2 and not isinstance(augment_config, AugmentConfig):
             augment_config = dict(V2_AUGMENT, **(augment_config or {}))
         self.augment_config = augment_config

@@ -13,6 +13,7 @@ PACKAGES="
   festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
   festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-ca-ona-hts
   sox alsa-utils pulseaudio pulseaudio-utils locales wamerican fortunes valgrind
+  hyperfine
   python3 python3-numpy python3-torch python3-matplotlib python3-gi gir1.2-gstreamer-1.0
 "
 

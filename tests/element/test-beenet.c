@@ -941,7 +941,7 @@ exclusion_model_path (gboolean with_factors)
         3);
   bytes = gguf_writer_serialize (w, &size);
   gguf_writer_free (w);
-  path = write_temp_model (bytes, size);
+  path = fixture_write_model_bytes (bytes, size);
   free (bytes);
   return path;
 }
@@ -986,7 +986,7 @@ GST_START_TEST (test_class_exclusion_policy)
   Fixture f;
   guint i;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   for (i = 0; i < G_N_ELEMENTS (steps); i++) {
     const GstStructure *s;
     const GValueArray *probs;
@@ -1018,7 +1018,7 @@ GST_START_TEST (test_class_exclusion_policy)
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1034,7 +1034,7 @@ GST_START_TEST (test_class_exclusion_needs_factors)
   gchar *dbg = NULL;
   Fixture f;
 
-  fixture_setup (&f, model, GST_SECOND, TRUE, 1);
+  setup (&f, model, GST_SECOND, TRUE, 1);
   gst_util_set_object_arg (G_OBJECT (f.element), "policy", "class-exclusion");
   g_object_set (f.element, "threshold", 1.0, NULL);
   buf = make_buffer (&f, audio, WINDOW, 0);
@@ -1053,7 +1053,7 @@ GST_START_TEST (test_class_exclusion_needs_factors)
   gst_message_unref (m);
   fixture_teardown (&f);
   g_free (audio);
-  remove_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;

@@ -17,6 +17,10 @@
 
 #include "test-models.h"
 
+#ifndef HAVE_DEFAULT_MODEL
+#define HAVE_DEFAULT_MODEL 0
+#endif
+
 static int failures = 0;
 
 #define CHECK(cond) do { if (!(cond)) { \
@@ -89,9 +93,9 @@ static gint run (gchar ** out, gchar ** err, ...);
 /* A float32 mono WAV of 1 s segments: 'S' silence, 'Q' noise of amplitude
  * 0.01, 'L' noise of amplitude 0.5 (for test_models_level_writer). */
 static GByteArray *
-make_level_wav (const gchar * pattern)
+make_level_wav_seeded (const gchar * pattern, guint32 state)
 {
-  guint32 frames = (guint32) strlen (pattern) * 16000, i, state = 5;
+  guint32 frames = (guint32) strlen (pattern) * 16000, i;
   GByteArray *a = make_wav (3, 32, 1, 16000, frames, 0);
   guint8 *data = a->data + a->len - (gsize) frames * 4;
 
@@ -102,6 +106,12 @@ make_level_wav (const gchar * pattern)
     memcpy (data + 4 * (gsize) i, &f, 4);
   }
   return a;
+}
+
+static GByteArray *
+make_level_wav (const gchar * pattern)
+{
+  return make_level_wav_seeded (pattern, 5);
 }
 
 /* The detection lines of `out` ("file time keyword score windows"),
@@ -202,6 +212,233 @@ run (gchar ** out, gchar ** err, ...)
   if (WIFEXITED (status))
     return WEXITSTATUS (status);
   return -1;
+}
+
+/* ---- batches: --jobs, directories, --format ------------------------- */
+
+/* The files of `out` in the order their records come, one entry per run
+ * of records of the same file ("a;b;c;"); format "tsv", "csv" or
+ * "json". */
+static gchar *
+file_order (const gchar * out, const gchar * format)
+{
+  gchar **lines = g_strsplit (out, "\n", -1);
+  GString *s = g_string_new (NULL);
+  gchar *last = g_strdup ("");
+  guint i;
+
+  for (i = 0; lines[i]; i++) {
+    const gchar *l = lines[i], *p;
+    GString *f = g_string_new (NULL);
+
+    if (l[0] == '\0' || l[0] == '#' || (i == 0 && g_str_equal (format,
+                "csv"))) {
+      g_string_free (f, TRUE);
+      continue;
+    }
+    if (g_str_equal (format, "json")) {
+      p = strstr (l, "\"file\":\"");
+      for (p = p ? p + 8 : ""; *p && *p != '"'; p++)
+        g_string_append_c (f, *p);
+    } else if (l[0] == '"') {   /* a quoted CSV field */
+      for (p = l + 1; *p && !(p[0] == '"' && p[1] != '"'); p++) {
+        g_string_append_c (f, *p);
+        if (*p == '"')
+          p++;
+      }
+    } else {
+      for (p = l; *p && *p != (g_str_equal (format, "csv") ? ',' : '\t');
+          p++)
+        g_string_append_c (f, *p);
+    }
+    if (!g_str_equal (f->str, last)) {
+      g_string_append_printf (s, "%s;", f->str);
+      g_free (last);
+      last = g_strdup (f->str);
+    }
+    g_string_free (f, TRUE);
+  }
+  g_free (last);
+  g_strfreev (lines);
+  return g_string_free (s, FALSE);
+}
+
+static guint
+count_lines_with (const gchar * out, const gchar * needle)
+{
+  gchar **lines = g_strsplit (out, "\n", -1);
+  guint i, n = 0;
+
+  for (i = 0; lines[i]; i++)
+    n += strstr (lines[i], needle) != NULL;
+  g_strfreev (lines);
+  return n;
+}
+
+/* Runs the tool with `jobs` ("" = the default) on the batch; returns its
+ * status, output in *out, *err. */
+static gint
+run_batch (gchar ** out, gchar ** err, const gchar * model,
+    const gchar * jobs, const gchar * format, const gchar * extra,
+    const gchar * first, const gchar * dir, const gchar * missing)
+{
+  const gchar *margs[2] = { model ? "--model" : "--interval",
+    model ? model : "1000"
+  };
+  if (*jobs)
+    return run (out, err, margs[0], margs[1], "--interval", "1000",
+        "--format", format, "--jobs", jobs, first, dir, missing,
+        extra, NULL);
+  return run (out, err, margs[0], margs[1], "--interval", "1000", "--format",
+      format, first, dir, missing, extra, NULL);
+}
+
+/* --jobs 2 (and 3, and the default) print exactly what --jobs 1 prints,
+ * in input order: first.wav, then the directory's .wav files sorted
+ * (notes.txt left out; bad.wav an error that does not stop the rest),
+ * then missing.wav (an error). model NULL: the built-in model. */
+static void
+check_batch (const gchar * tmp, const gchar * model, const gchar * format,
+    const gchar * extra)
+{
+  gchar *dir = g_build_filename (tmp, "batch", NULL);
+  gchar *sub = g_build_filename (dir, "sub", "deeper", NULL);
+  gchar *first = save_wav (tmp, "first.wav", make_level_wav_seeded ("LQS",
+          1));
+  gchar *missing = g_build_filename (tmp, "missing.wav", NULL);
+  static const struct
+  {
+    const gchar *name, *pattern;
+  } files[] = {
+    {"b.wav", "QLLS"}, {"a.wav", "SLQ"}, {"sub/c,x.wav", "LLLLLQ"},
+    {"sub/deeper/d.WAV", "QQ"}, {"sub/e.wav", "SSLSL"},
+  };
+  gchar *out1 = NULL, *err1 = NULL, *order, *expect, *p;
+  gboolean json = g_str_equal (format, "json");
+  const gchar *jobs[] = { "2", "3", "" };
+  guint i;
+  gint st;
+
+  g_mkdir_with_parents (sub, 0755);
+  for (i = 0; i < G_N_ELEMENTS (files); i++)
+    g_free (save_wav (dir, files[i].name,
+            make_level_wav_seeded (files[i].pattern, 10 + i)));
+  g_free (save (dir, "bad.wav", (const guint8 *) "RIFF\x10\0\0\0WA", 10));
+  g_free (save (dir, "notes.txt", (const guint8 *) "not audio", 9));
+
+  st = run_batch (&out1, &err1, model, "1", format, extra, first, dir,
+      missing);
+  g_print ("batch --format %s %s, --jobs 1: status %d\n%s%s", format,
+      extra ? extra : "", st, out1, err1);
+  CHECK (st == 1);
+  /* the error lines: stderr always, an error record in JSON */
+  p = g_strdup_printf ("%s/bad.wav: cannot use this WAV file: not a "
+      "RIFF/WAVE file\n", dir);
+  CHECK (strstr (err1, p) != NULL);
+  g_free (p);
+  p = g_strdup_printf ("%s: Failed to open file", missing);
+  CHECK (strstr (err1, p) != NULL);
+  g_free (p);
+  CHECK (count_lines_with (out1, "\"type\":\"error\"") == (json ? 2 : 0));
+  CHECK (strstr (out1, "notes.txt") == NULL);
+  /* input order: the arguments' order, each directory sorted */
+  order = file_order (out1, format);
+  if (json) {                   /* with the error records */
+    expect = g_strdup_printf ("%s;%s/a.wav;%s/b.wav;%s/bad.wav;"
+        "%s/sub/c,x.wav;%s/sub/deeper/d.WAV;%s/sub/e.wav;%s;", first, dir,
+        dir, dir, dir, dir, dir, missing);
+  } else {
+    expect = g_strdup_printf ("%s;%s/a.wav;%s/b.wav;%s/sub/c,x.wav;"
+        "%s/sub/deeper/d.WAV;%s/sub/e.wav;", first, dir, dir, dir, dir, dir);
+  }
+  if (!g_str_equal (order, expect)) {
+    g_printerr ("FAIL batch order: got %s, expected %s\n", order, expect);
+    failures++;
+  }
+  g_free (order);
+  g_free (expect);
+
+  for (i = 0; i < G_N_ELEMENTS (jobs); i++) {
+    gchar *out = NULL, *err = NULL;
+
+    st = run_batch (&out, &err, model, jobs[i], format, extra, first, dir,
+        missing);
+    CHECK (st == 1);
+    if (!g_str_equal (out, out1) || !g_str_equal (err, err1)) {
+      g_printerr ("FAIL --jobs %s differs from --jobs 1 (--format %s):\n"
+          "%s%s", jobs[i], format, out, err);
+      failures++;
+    }
+    g_free (out);
+    g_free (err);
+  }
+  g_free (out1);
+  g_free (err1);
+  {
+    gchar *cmd[] = { (gchar *) "rm", (gchar *) "-rf", dir, NULL };
+    g_spawn_sync (NULL, cmd, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+        NULL, NULL, NULL);
+  }
+  g_unlink (first);
+  g_free (first);
+  g_free (missing);
+  g_free (sub);
+  g_free (dir);
+}
+
+/* The record formats on one file. */
+static void
+check_formats (const gchar * tmp, const gchar * model)
+{
+  gchar *wav = save_wav (tmp, "fmt.wav", make_level_wav ("SL"));
+  gchar *out = NULL, *err = NULL, *p;
+  gint st;
+
+  st = run (&out, &err, "--model", model, "--interval", "1000", "--format",
+      "csv", wav, NULL);
+  CHECK (st == 0);
+  CHECK (g_str_has_prefix (out, "file,start,duration,label,confidence,"
+          "entropy,exit,num_exits,ops_fraction\n"));
+  p = g_strdup_printf ("%s,1.000,1.000,yes,1.0000,0.0000,1,1,1.0000\n", wav);
+  CHECK (strstr (out, p) != NULL);
+  g_free (p);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  st = run (&out, &err, "--model", model, "--interval", "1000", "--format",
+      "json", "--all-exits", wav, NULL);
+  CHECK (st == 0);
+  p = g_strdup_printf ("{\"type\":\"window\",\"file\":\"%s\",\"start\":1.000,"
+      "\"duration\":1.000,\"label\":\"yes\",\"confidence\":1.0000,"
+      "\"entropy\":0.0000,\"exit\":1,\"num_exits\":1,"
+      "\"ops_fraction\":1.0000}\n{\"type\":\"exit\",\"file\":\"%s\","
+      "\"start\":1.000,\"exit\":1,\"label\":\"yes\"", wav, wav);
+  CHECK (strstr (out, p) != NULL);
+  g_free (p);
+  CHECK (out[0] == '{');        /* no header in JSON lines */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* bad batch options: status 2 */
+  {
+    static const gchar *const bad[][3] = {
+      {"--jobs", "-1", "--jobs"}, {"--jobs", "5000", "--jobs"},
+      {"--format", "xml", "--format"}, {"--all-exits", "--format=csv",
+          "--all-exits"},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+      st = run (&out, &err, "--model", model, bad[i][0], bad[i][1], wav,
+          NULL);
+      CHECK (st == 2);
+      CHECK (strstr (err, bad[i][2]) != NULL);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+    }
+  }
+  g_unlink (wav);
+  g_free (wav);
 }
 
 /* Window lines of `file` whose label and exit/num-exits fields are the
@@ -355,6 +592,16 @@ main (void)
     g_free (p);
     g_clear_pointer (&out, g_free);
     g_clear_pointer (&err, g_free);
+    /* batches: the same results whatever --jobs, in input order */
+    check_formats (dir, lmodel);
+    check_batch (dir, lmodel, "tsv", NULL);
+    check_batch (dir, lmodel, "csv", NULL);
+    check_batch (dir, lmodel, "json", NULL);
+    check_batch (dir, lmodel, "tsv", "--detections");
+    check_batch (dir, lmodel, "json", "--segment=2");
+    /* the real network (a budget controller per worker) */
+    if (HAVE_DEFAULT_MODEL)
+      check_batch (dir, NULL, "tsv", "--budget=0.5");
     g_free (lmodel);
     g_free (bursts);
     g_free (lq);

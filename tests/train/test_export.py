@@ -187,12 +187,7 @@ class TestEngineLoads(unittest.TestCase):
     def test_newer_format_version_rejected(self):
         m = self.model
         from beenet_train import export
-        old = export.FORMAT_VERSION
-        try:
-            export.FORMAT_VERSION = 2
-            data = model_to_gguf(m, LABELS).to_bytes()
-        finally:
-            export.FORMAT_VERSION = old
+        data = model_to_gguf(m, LABELS, format_version=export.FORMAT_VERSION + 1).to_bytes()
         with self.assertRaises(fe.BeenetError) as cm:
             fe.Model(data=data)
         self.assertEqual(cm.exception.status, "UNSUPPORTED")

@@ -90,7 +90,8 @@ typedef struct {
 enum {
   BEENET_OPF_WINDOW = 1 << 0,       /* kernel, stride, padding keys */
   BEENET_OPF_GROUPS = 1 << 1,       /* groups key (required) */
-  BEENET_OPF_GROUPS_OPT = 1 << 2,   /* groups key (optional, must be 1) */
+  BEENET_OPF_GROUPS_OPT = 1 << 2,   /* groups key (optional, default 1;
+                                       must be 1 in format version 1) */
   BEENET_OPF_OUT_CHANNELS = 1 << 3, /* out_channels key */
   BEENET_OPF_ACTIVATION = 1 << 4,   /* activation key */
   BEENET_OPF_WEIGHTS = 1 << 5,      /* weight, scale, bias tensors */

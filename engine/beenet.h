@@ -36,7 +36,9 @@ extern "C" {
 #define BEENET_API
 #endif
 
-#define BEENET_FORMAT_VERSION 1
+/* Newest beenet.format_version this engine reads (it reads every older
+ * one too; docs/model-format.md). */
+#define BEENET_FORMAT_VERSION 2
 
 typedef enum {
   BEENET_OK = 0,
@@ -354,6 +356,10 @@ BEENET_API const BeenetModel *beenet_session_model (const BeenetSession *session
 /* Bytes of activation memory the session allocated: activations that are
  * never live at the same time share memory (planned at creation). */
 BEENET_API size_t beenet_session_activation_bytes (const BeenetSession *session);
+/* All the network's scratch the session allocated: the activation block
+ * above plus the packed-sign buffer of the binary layers (sized for the
+ * largest one).  The front-end's buffers are not included. */
+BEENET_API size_t beenet_session_scratch_bytes (const BeenetSession *session);
 
 /* Classify one window: n >= window_samples mono float samples at the model's
  * sample rate.  Runs the front-end, normalisation and the network block by

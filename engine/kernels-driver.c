@@ -63,10 +63,24 @@ window_at (const BeenetConvGeom *g, uint32_t ho, uint32_t wo)
 
 /* ---- binary ------------------------------------------------------------ */
 
+static inline uint32_t
+n_groups (const BeenetConvGeom *g)
+{
+  return g->groups ? g->groups : 1;
+}
+
+/* Prepared words of one group of a bconv2d. */
+static inline size_t
+bconv2d_group_size (const BeenetConvGeom *g)
+{
+  return (size_t) n_blocks (g->cout / n_groups (g)) * g->kh * g->kw
+      * g->words * L;
+}
+
 size_t
 beenet_bconv2d_prepared_size (const BeenetConvGeom *g)
 {
-  return (size_t) n_blocks (g->cout) * g->kh * g->kw * g->words * L;
+  return n_groups (g) * bconv2d_group_size (g);
 }
 
 /* [rows][row_words] -> [rows/16][row_words][16], zero-padded rows. */
@@ -87,7 +101,11 @@ void
 beenet_bconv2d_prepare (const BeenetConvGeom *g, const uint32_t *weight,
     uint32_t *prep)
 {
-  interleave_u32 (weight, g->cout, (size_t) g->kh * g->kw * g->words, prep);
+  const uint32_t cog = g->cout / n_groups (g);
+  const size_t row_words = (size_t) g->kh * g->kw * g->words;
+  for (uint32_t gi = 0; gi < n_groups (g); gi++)
+    interleave_u32 (weight + gi * cog * row_words, cog, row_words,
+        prep + gi * bconv2d_group_size (g));
 }
 
 size_t
@@ -122,10 +140,12 @@ bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
   }
 }
 
-void
-beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
-    const uint32_t *in_bits, const uint32_t *prep, const float *scale,
-    const float *bias, float *out)
+/* One group: cig input channels (packed image in_bits, g->words words per
+ * pixel) to cog output channels written at out (pixel stride g->cout). */
+static void
+bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
+    uint32_t cog, const uint32_t *in_bits, const uint32_t *prep,
+    const float *scale, const float *bias, float *out)
 {
   const uint32_t words = g->words;
   for (uint32_t ho = 0; ho < g->ho; ho++) {
@@ -139,11 +159,25 @@ beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
         .w_bs = (size_t) g->kh * g->kw * words * L,
         .rows = win.rows, .n = win.cols * words,
       };
-      const int32_t valid_bits = (int32_t) (win.rows * win.cols * g->c);
-      bdot_blocks (k, &t, g->cout, valid_bits, scale, bias, g->relu,
+      const int32_t valid_bits = (int32_t) (win.rows * win.cols * cig);
+      bdot_blocks (k, &t, cog, valid_bits, scale, bias, g->relu,
           out + ((size_t) ho * g->wo + wo) * g->cout);
     }
   }
+}
+
+void
+beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
+    const uint32_t *in_bits, const uint32_t *prep, const float *scale,
+    const float *bias, float *out)
+{
+  const uint32_t groups = n_groups (g);
+  const uint32_t cig = g->c / groups, cog = g->cout / groups;
+  const size_t plane = (size_t) g->h * g->w * g->words;
+  for (uint32_t gi = 0; gi < groups; gi++)
+    bconv2d_group (k, g, cig, cog, in_bits + gi * plane,
+        prep + gi * bconv2d_group_size (g), scale + (size_t) gi * cog,
+        bias + (size_t) gi * cog, out + (size_t) gi * cog);
 }
 
 void

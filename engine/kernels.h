@@ -35,8 +35,9 @@ typedef struct {
   uint32_t h, w, c;
   uint32_t ho, wo, cout;
   uint32_t kh, kw, sh, sw, ph, pw;
-  uint32_t groups;      /* conv2d only */
-  uint32_t words;       /* binary ops: ceil(c / 32) words per pixel */
+  uint32_t groups;      /* conv2d, bconv2d (0 is read as 1) */
+  uint32_t words;       /* binary ops: ceil(c / groups / 32) words per
+                           pixel and group */
   bool relu;
 } BeenetConvGeom;
 
@@ -112,8 +113,9 @@ extern const BeenetKernels beenet_kernels_portable;
  * Sizes are in elements (uint32 words / floats); buffers must be
  * 64-byte aligned and are filled once at load. */
 
-/* bconv2d weight [cout][kh][kw][words] -> [cout/16][kh][kw][words][16]
- * (padded output channels have zero weights; their outputs are dropped). */
+/* bconv2d weight [cout][kh][kw][words] -> per group
+ * [cog/16][kh][kw][words][16] (cog = cout / groups; padded output channels
+ * have zero weights; their outputs are dropped). */
 size_t beenet_bconv2d_prepared_size (const BeenetConvGeom *g);
 void beenet_bconv2d_prepare (const BeenetConvGeom *g, const uint32_t *weight,
     uint32_t *prep);
@@ -134,8 +136,11 @@ void beenet_dense_prepare (uint32_t cin, uint32_t cout, const float *weight,
 
 /* ---- drivers (kernels-driver.c), on prepared weights ------------------ */
 
-/* Binary conv on packed input (g->words words per pixel), exact zero
- * padding: out = scale * (valid_bits - 2 * popcount) + bias (+ relu). */
+/* Binary conv on packed input, exact zero padding:
+ * out = scale * (valid_bits - 2 * popcount) + bias (+ relu).  The input is
+ * one packed image per group, group-major ([group][h][w][g->words]; with
+ * one group simply the packed image); every group runs through the same
+ * per-ISA micro-kernels. */
 void beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,
     const float *bias, float *out);

@@ -19,6 +19,7 @@
 #define BEENET_MAX_ACT_ELEMENTS (1u << 26)     /* per activation */
 #define BEENET_MAX_TOTAL_ACT_ELEMENTS (1ull << 27)
 #define BEENET_MAX_BINARY_FANIN (1u << 24)     /* kh*kw*Cin exact in float */
+#define BEENET_MAX_INPUTS 1024u                /* per node (concat) */
 
 typedef struct {
   uint32_t h, w, c;
@@ -36,7 +37,7 @@ typedef struct {
   const BeenetOpDesc *op;
   uint32_t index;
   uint32_t n_inputs;
-  uint32_t inputs[2];
+  uint32_t *inputs;          /* n_inputs activation ids (owned) */
   BeenetShape in;            /* shape of inputs[0] */
   BeenetShape out;
   /* Windowed ops. */
@@ -58,19 +59,39 @@ typedef struct {
   /* Costs (docs/model-format.md "Operation counts"). */
   uint64_t bops, flops;
   uint32_t exit_number;      /* 1-based for exit nodes, else 0 */
+  /* Op-owned parameters: op->params_size zeroed bytes allocated by the
+   * loader, filled by op->parse, freed with the model (NULL when the op
+   * has none). */
+  void *params;
 } BeenetNode;
+
+/* What an op's parse function may read: the node's own keys
+ * ("beenet.node.<i>.<field>") of a file of the given format version. */
+typedef struct {
+  const GgufFile *f;
+  uint32_t node;
+  uint32_t version;
+} BeenetNodeKeys;
+
+/* Optional u32 key of the node; *out untouched when absent.  Fails when
+ * present with another type or outside [lo, hi]. */
+BeenetStatus beenet_node_u32 (const BeenetNodeKeys *k, const char *field,
+    bool required, uint32_t lo, uint32_t hi, uint32_t *out,
+    BeenetError *err);
 
 /* Execution context handed to run functions. */
 typedef struct {
   const BeenetKernels *k;
   float *const *acts;        /* activation buffers, index = activation id */
+  const BeenetShape *shapes; /* activation shapes, same index */
   uint32_t *bits;            /* packed-sign scratch */
 } BeenetRunCtx;
 
 enum {
   BEENET_OPF_WINDOW = 1 << 0,       /* kernel, stride, padding keys */
   BEENET_OPF_GROUPS = 1 << 1,       /* groups key (required) */
-  BEENET_OPF_GROUPS_OPT = 1 << 2,   /* groups key (optional, must be 1) */
+  BEENET_OPF_GROUPS_OPT = 1 << 2,   /* groups key (optional, default 1;
+                                       must be 1 in format version 1) */
   BEENET_OPF_OUT_CHANNELS = 1 << 3, /* out_channels key */
   BEENET_OPF_ACTIVATION = 1 << 4,   /* activation key */
   BEENET_OPF_WEIGHTS = 1 << 5,      /* weight, scale, bias tensors */
@@ -81,8 +102,16 @@ enum {
 /* One entry per op: everything the loader and the interpreter need. */
 struct BeenetOpDesc {
   const char *name;
-  uint32_t n_inputs;
+  uint32_t min_inputs, max_inputs;
+  uint32_t min_version;      /* first beenet.format_version with the op */
   unsigned flags;
+  /* Op-owned parameters (after TFLite Micro's init: op-private data):
+   * bytes the loader allocates for node->params, and the function reading
+   * the op's own keys into them (both 0/NULL: none).  Called before
+   * infer. */
+  size_t params_size;
+  BeenetStatus (*parse) (BeenetNode *n, const BeenetNodeKeys *keys,
+      BeenetError *err);
   /* Check the input shapes (node->in and the activation shapes), compute
    * node->out, and for weighted ops the expected weight tensor shape. */
   BeenetStatus (*infer) (BeenetNode *n, const BeenetShape *acts,
@@ -111,6 +140,7 @@ struct BeenetModel {
   char **labels;
   BeenetFrontendConfig fe;
   const float *mean, *inv_std;
+  uint32_t format_version;   /* of the file */
   BeenetPolicy policy;
   float threshold;
   uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */

@@ -223,8 +223,11 @@ model_free (BeenetModel *m)
   free (m->name);
   free (m->description);
   if (m->nodes)
-    for (uint32_t i = 0; i < m->n_nodes; i++)
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
       free (m->nodes[i].prep);
+      free (m->nodes[i].inputs);
+      free (m->nodes[i].params);
+    }
   free (m->nodes);
   free (m->act_shapes);
   free (m->exit_nodes);
@@ -384,41 +387,71 @@ parse_exclusion (BeenetModel *m, const GgufFile *f, BeenetError *err)
   return BEENET_OK;
 }
 
-static BeenetStatus
-parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
+BeenetStatus
+beenet_node_u32 (const BeenetNodeKeys *k, const char *field, bool required,
+    uint32_t lo, uint32_t hi, uint32_t *out, BeenetError *err)
 {
-  BeenetNode *n = &m->nodes[i];
   char key[96];
-  BeenetStatus st;
+  bool present;
+  uint32_t v = 0;
+  snprintf (key, sizeof key, "beenet.node.%u.%s", k->node, field);
+  BeenetStatus st = get_u32 (k->f, key, required, &v, &present, err);
+  if (st || !present)
+    return st;
+  if (v < lo || v > hi)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "key '%s' = %u out of range [%u, %u]", key, v, lo, hi);
+  *out = v;
+  return BEENET_OK;
+}
+
+/* The op of node i (by name) and whether the file's version has it. */
+static BeenetStatus
+parse_op (BeenetModel *m, const GgufFile *f, BeenetNode *n, BeenetError *err)
+{
+  char key[96];
   GgufStr op_name;
-  const GgufKV *kv;
   bool reserved;
-
-  n->index = i;
-#define KEY(field) (snprintf (key, sizeof key, "beenet.node.%u.%s", i, field), key)
-
-  if ((st = get_string (f, KEY ("op"), true, &op_name, NULL, err)))
+  BeenetStatus st;
+  snprintf (key, sizeof key, "beenet.node.%u.op", n->index);
+  if ((st = get_string (f, key, true, &op_name, NULL, err)))
     return st;
   n->op = beenet_op_lookup (op_name, &reserved);
-  if (!n->op) {
-    char shown[64];
-    uint32_t len = op_name.len < sizeof shown - 1 ? op_name.len : sizeof shown - 1;
-    for (uint32_t k = 0; k < len; k++) {
-      unsigned char ch = (unsigned char) op_name.ptr[k];
-      shown[k] = ch >= 0x20 && ch < 0x7f ? (char) ch : '?';
-    }
-    shown[len] = '\0';
-    return beenet_set_error (err, BEENET_ERROR_UNSUPPORTED,
-        "node %u: %s op '%s' (%s)", i, reserved ? "reserved" : "unknown",
-        shown, reserved ? "not supported in format version 1"
-        : "not supported by this engine");
+  if (n->op && n->op->min_version <= m->format_version)
+    return BEENET_OK;
+  char shown[64];
+  uint32_t len = op_name.len < sizeof shown - 1 ? op_name.len : sizeof shown - 1;
+  for (uint32_t k = 0; k < len; k++) {
+    unsigned char ch = (unsigned char) op_name.ptr[k];
+    shown[k] = ch >= 0x20 && ch < 0x7f ? (char) ch : '?';
   }
-  const unsigned fl = n->op->flags;
+  shown[len] = '\0';
+  if (n->op)
+    return beenet_set_error (err, BEENET_ERROR_UNSUPPORTED,
+        "node %u: op '%s' needs format version %u (the file is version %u)",
+        n->index, shown, n->op->min_version, m->format_version);
+  return beenet_set_error (err, BEENET_ERROR_UNSUPPORTED,
+      "node %u: %s op '%s' (%s)", n->index, reserved ? "reserved" : "unknown",
+      shown, reserved ? "not supported in this format version"
+      : "not supported by this engine");
+}
 
-  if ((st = get_array (f, KEY ("inputs"), GGUF_TYPE_INT32, n->op->n_inputs,
-              n->op->n_inputs, &kv, err)))
+/* inputs: min_inputs..max_inputs activation ids, each already computed. */
+static BeenetStatus
+parse_inputs (BeenetModel *m, const GgufFile *f, BeenetNode *n,
+    BeenetError *err)
+{
+  char key[96];
+  const GgufKV *kv;
+  const uint32_t i = n->index;
+  BeenetStatus st;
+  snprintf (key, sizeof key, "beenet.node.%u.inputs", i);
+  if ((st = get_array (f, key, GGUF_TYPE_INT32, n->op->min_inputs,
+              n->op->max_inputs, &kv, err)))
     return st;
-  n->n_inputs = n->op->n_inputs;
+  n->n_inputs = (uint32_t) kv->arr_count;
+  if (!(n->inputs = calloc (n->n_inputs, sizeof (uint32_t))))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
   for (uint32_t k = 0; k < n->n_inputs; k++) {
     int32_t a = gguf_array_i32 (kv, k);
     if (a < 0 || (uint32_t) a > i)
@@ -428,6 +461,36 @@ parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
     n->inputs[k] = (uint32_t) a;
   }
   n->in = m->act_shapes[n->inputs[0]];
+  return BEENET_OK;
+}
+
+/* The op's own parameters (op->parse into op->params_size bytes). */
+static BeenetStatus
+parse_params (BeenetModel *m, const GgufFile *f, BeenetNode *n,
+    BeenetError *err)
+{
+  if (!n->op->parse)
+    return BEENET_OK;
+  if (n->op->params_size && !(n->params = calloc (1, n->op->params_size)))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  const BeenetNodeKeys keys = { f, n->index, m->format_version };
+  return n->op->parse (n, &keys, err);
+}
+
+static BeenetStatus
+parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
+{
+  BeenetNode *n = &m->nodes[i];
+  char key[96];
+  BeenetStatus st;
+  const GgufKV *kv;
+
+  n->index = i;
+#define KEY(field) (snprintf (key, sizeof key, "beenet.node.%u.%s", i, field), key)
+
+  if ((st = parse_op (m, f, n, err)) || (st = parse_inputs (m, f, n, err)))
+    return st;
+  const unsigned fl = n->op->flags;
 
   if (fl & BEENET_OPF_WINDOW) {
     static const char *const names[3] = { "kernel", "stride", "padding" };
@@ -457,10 +520,11 @@ parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
     if (n->groups < 1)
       return beenet_set_error (err, BEENET_ERROR_CORRUPT,
           "key '%s' must be >= 1", key);
-    if ((fl & BEENET_OPF_GROUPS_OPT) && n->groups != 1)
+    if ((fl & BEENET_OPF_GROUPS_OPT) && n->groups != 1
+        && m->format_version < 2)
       return beenet_set_error (err, BEENET_ERROR_UNSUPPORTED,
-          "key '%s' = %u: grouped %s is not supported in format version 1",
-          key, n->groups, n->op->name);
+          "key '%s' = %u: grouped %s needs format version 2 (the file is "
+          "version %u)", key, n->groups, n->op->name, m->format_version);
   }
 
   if (fl & BEENET_OPF_OUT_CHANNELS) {
@@ -484,7 +548,8 @@ parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
           "key '%s': unknown activation (expected \"none\" or \"relu\")", key);
   }
 
-  if ((st = n->op->infer (n, m->act_shapes, m->n_classes, err)))
+  if ((st = parse_params (m, f, n, err))
+      || (st = n->op->infer (n, m->act_shapes, m->n_classes, err)))
     return st;
   const size_t out_elems = (size_t) n->out.h * n->out.w * n->out.c;
   if (n->out.h < 1 || n->out.w < 1 || n->out.c < 1
@@ -509,11 +574,12 @@ parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
       n->weight_f = (const float *) t->data;
     } else {
       n->weight_b = (const uint32_t *) t->data;
-      /* Bits for channels >= Cin in the last word of each row must be 0.
+      /* Bits for channels >= Cin (per group) in the last word of each row
+       * must be 0.
        * bconv2d binarises per pixel (Cin = channels), bdense the whole
        * flattened input. */
       const uint64_t real_cin = (fl & BEENET_OPF_WINDOW)
-          ? n->in.c : beenet_shape_size (n->in);
+          ? n->in.c / n->groups : beenet_shape_size (n->in);
       const uint32_t tail = (uint32_t) (real_cin % 32);
       if (tail) {
         const uint32_t mask = ~((1u << tail) - 1u);
@@ -574,6 +640,7 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
   if (version < 1)
     return beenet_set_error (err, BEENET_ERROR_CORRUPT,
         "beenet.format_version %u is invalid", version);
+  m->format_version = version;
 
   if ((st = get_string (f, "general.name", true, &s, NULL, err)))
     return st;

@@ -141,15 +141,21 @@ bconv2d_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
 {
   (void) acts; (void) n_classes;
   const uint32_t cin = n->in.c, cout = n->out_channels;
-  if ((uint64_t) n->kh * n->kw * cin > BEENET_MAX_BINARY_FANIN)
+  if (cin % n->groups || cout % n->groups)
     return beenet_set_error (err, BEENET_ERROR_CORRUPT,
-        "node %u (bconv2d): fan-in kh*kw*Cin = %llu exceeds %u", n->index,
-        (unsigned long long) n->kh * n->kw * cin, BEENET_MAX_BINARY_FANIN);
+        "node %u (bconv2d): groups %u must divide in channels %u and "
+        "out_channels %u", n->index, n->groups, cin, cout);
+  const uint32_t cig = cin / n->groups;
+  if ((uint64_t) n->kh * n->kw * cig > BEENET_MAX_BINARY_FANIN)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (bconv2d): fan-in kh*kw*Cin/groups = %llu exceeds %u",
+        n->index, (unsigned long long) n->kh * n->kw * cig,
+        BEENET_MAX_BINARY_FANIN);
   BeenetStatus st = window_out (n, n->in.h, n->in.w, &n->out.h, &n->out.w, err);
   if (st)
     return st;
   n->out.c = cout;
-  n->words = (cin + 31) / 32;
+  n->words = (cig + 31) / 32;   /* per pixel and group */
   set_weight (n, GGUF_TENSOR_I32, 4, n->words, n->kw, n->kh, cout);
   return BEENET_OK;
 }
@@ -159,14 +165,14 @@ bconv2d_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 {
   uint64_t hwc, taps;
   return mul3 (n->out.h, n->out.w, n->out.c, &hwc)
-      && mul3 (n->kh, n->kw, n->in.c, &taps)
+      && mul3 (n->kh, n->kw, n->in.c / n->groups, &taps)
       && mul3 (hwc, taps, 1, bops) && mul3 (hwc, 2, 1, flops);
 }
 
 static size_t
 bconv2d_scratch (const BeenetNode *n)
 {
-  return (size_t) n->in.h * n->in.w * n->words;
+  return (size_t) n->in.h * n->in.w * n->groups * n->words;
 }
 
 static BeenetStatus
@@ -183,8 +189,19 @@ static void
 bconv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
   BeenetConvGeom g = geom (n);
-  ctx->k->pack_signs (ctx->acts[n->inputs[0]], (size_t) n->in.h * n->in.w,
-      n->in.c, ctx->bits);
+  const float *in = ctx->acts[n->inputs[0]];
+  const size_t hw = (size_t) n->in.h * n->in.w;
+  if (n->groups == 1) {
+    ctx->k->pack_signs (in, hw, n->in.c, ctx->bits);
+  } else {
+    /* Group-major planes [group][pixel][words]: each group is a packed
+     * image of its own for the driver. */
+    const uint32_t cig = n->in.c / n->groups;
+    for (uint32_t gi = 0; gi < n->groups; gi++)
+      for (size_t p = 0; p < hw; p++)
+        ctx->k->pack_signs (in + p * n->in.c + (size_t) gi * cig, 1, cig,
+            ctx->bits + ((size_t) gi * hw + p) * n->words);
+  }
   beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias,
       ctx->acts[n->index + 1]);
 }
@@ -279,19 +296,56 @@ bdense_run (const BeenetRunCtx *ctx, const BeenetNode *n)
       n->bias, n->relu, ctx->acts[n->index + 1]);
 }
 
+/* ---- channel copies (concat, slice, add with an offset) ----------------- */
+
+/* c channels of n_pixels pixels from src (pixel stride ss) to dst (ds). */
+static void
+copy_channels (float *dst, size_t ds, const float *src, size_t ss,
+    size_t n_pixels, uint32_t c)
+{
+  for (size_t p = 0; p < n_pixels; p++)
+    memcpy (dst + p * ds, src + p * ss, c * sizeof (float));
+}
+
 /* ---- add --------------------------------------------------------------- */
+
+/* Version 2: the second input may have fewer channels and is added onto
+ * channels [channel_offset, channel_offset + C_b) of the first. */
+typedef struct {
+  uint32_t channel_offset;
+  uint32_t b_channels;       /* channels of the second input (infer) */
+  bool same_shape;           /* version 1: both inputs of one shape */
+} AddParams;
+
+static BeenetStatus
+add_parse (BeenetNode *n, const BeenetNodeKeys *keys, BeenetError *err)
+{
+  AddParams *p = n->params;
+  p->same_shape = keys->version < 2;
+  if (p->same_shape)
+    return BEENET_OK;   /* a version-1 reader ignored unknown keys */
+  return beenet_node_u32 (keys, "channel_offset", false, 0,
+      BEENET_MAX_CHANNELS, &p->channel_offset, err);
+}
 
 static BeenetStatus
 add_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
     BeenetError *err)
 {
   (void) n_classes;
+  const AddParams *p = n->params;
   const BeenetShape a = acts[n->inputs[0]], b = acts[n->inputs[1]];
-  if (a.h != b.h || a.w != b.w || a.c != b.c)
+  if (a.h != b.h || a.w != b.w || (p->same_shape && a.c != b.c))
     return beenet_set_error (err, BEENET_ERROR_CORRUPT,
         "node %u (add): input shapes differ: activation %u is %ux%ux%u, "
         "activation %u is %ux%ux%u", n->index, n->inputs[0], a.h, a.w, a.c,
         n->inputs[1], b.h, b.w, b.c);
+  if ((uint64_t) p->channel_offset + b.c > a.c)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (add): channel_offset %u + %u channels of activation %u "
+        "exceed the %u channels of activation %u", n->index,
+        p->channel_offset, b.c, n->inputs[1], a.c, n->inputs[0]);
+  ((AddParams *) n->params)->b_channels = b.c;
   n->out = a;
   return BEENET_OK;
 }
@@ -299,15 +353,118 @@ add_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
 static bool
 add_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 {
+  /* One FLOP per element read: all of the first input, all of the
+   * second (2*H*W*C for equal shapes, as in version 1). */
   *bops = 0;
-  return mul3 (beenet_shape_size (n->in), 2, 1, flops);
+  const uint64_t c = (uint64_t) n->in.c
+      + ((const AddParams *) n->params)->b_channels;
+  return mul3 (n->in.h, n->in.w, c, flops);
 }
 
 static void
 add_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
-  ctx->k->add (ctx->acts[n->inputs[0]], ctx->acts[n->inputs[1]],
-      beenet_shape_size (n->out), n->relu, ctx->acts[n->index + 1]);
+  const AddParams *p = n->params;
+  const float *a = ctx->acts[n->inputs[0]], *b = ctx->acts[n->inputs[1]];
+  float *o = ctx->acts[n->index + 1];
+  const uint32_t ca = n->out.c, cb = p->b_channels;
+  const size_t hw = (size_t) n->out.h * n->out.w;
+  if (cb == ca) {
+    ctx->k->add (a, b, beenet_shape_size (n->out), n->relu, o);
+    return;
+  }
+  copy_channels (o, ca, a, ca, hw, ca);
+  for (size_t px = 0; px < hw; px++)
+    ctx->k->add (o + px * ca + p->channel_offset, b + px * cb, cb, false,
+        o + px * ca + p->channel_offset);
+  if (n->relu)
+    for (size_t i = 0; i < hw * ca; i++)
+      o[i] = o[i] < 0.0f ? 0.0f : o[i];
+}
+
+/* ---- concat: channels of every input, in input order -------------------- */
+
+static BeenetStatus
+concat_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) n_classes;
+  uint64_t c = 0;
+  for (uint32_t k = 0; k < n->n_inputs; k++) {
+    const BeenetShape s = acts[n->inputs[k]];
+    if (s.h != n->in.h || s.w != n->in.w)
+      return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+          "node %u (concat): activation %u is %ux%u, activation %u is %ux%u "
+          "(H and W must agree)", n->index, n->inputs[0], n->in.h, n->in.w,
+          n->inputs[k], s.h, s.w);
+    c += s.c;
+  }
+  if (c > BEENET_MAX_CHANNELS)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (concat): %llu channels exceed %u", n->index,
+        (unsigned long long) c, BEENET_MAX_CHANNELS);
+  n->out = (BeenetShape) { n->in.h, n->in.w, (uint32_t) c };
+  return BEENET_OK;
+}
+
+static bool
+copy_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  /* One operation per element written (a copy). */
+  *bops = 0;
+  *flops = beenet_shape_size (n->out);
+  return true;
+}
+
+static void
+concat_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  float *o = ctx->acts[n->index + 1];
+  const size_t hw = (size_t) n->out.h * n->out.w;
+  uint32_t off = 0;
+  for (uint32_t k = 0; k < n->n_inputs; k++) {
+    const uint32_t c = ctx->shapes[n->inputs[k]].c;
+    copy_channels (o + off, n->out.c, ctx->acts[n->inputs[k]], c, hw, c);
+    off += c;
+  }
+}
+
+/* ---- slice: channels [channel_offset, channel_offset + out_channels) ---- */
+
+typedef struct {
+  uint32_t channel_offset;
+} SliceParams;
+
+static BeenetStatus
+slice_parse (BeenetNode *n, const BeenetNodeKeys *keys, BeenetError *err)
+{
+  SliceParams *p = n->params;
+  return beenet_node_u32 (keys, "channel_offset", true, 0,
+      BEENET_MAX_CHANNELS, &p->channel_offset, err);
+}
+
+static BeenetStatus
+slice_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  const SliceParams *p = n->params;
+  if ((uint64_t) p->channel_offset + n->out_channels > n->in.c)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (slice): channels %u..%u of a %u-channel activation",
+        n->index, p->channel_offset, p->channel_offset + n->out_channels,
+        n->in.c);
+  n->out = (BeenetShape) { n->in.h, n->in.w, n->out_channels };
+  return BEENET_OK;
+}
+
+static void
+slice_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  const SliceParams *p = n->params;
+  copy_channels (ctx->acts[n->index + 1], n->out.c,
+      ctx->acts[n->inputs[0]] + p->channel_offset, n->in.c,
+      (size_t) n->out.h * n->out.w, n->out.c);
 }
 
 /* ---- pools ------------------------------------------------------------- */
@@ -478,26 +635,54 @@ beenet_softmax_entropy (const float *logits, uint32_t n, float *probs)
 #define ACT BEENET_OPF_ACTIVATION
 #define WT BEENET_OPF_WEIGHTS
 
+/* One row per op (docs/model-format.md section 4; "Adding an op" in
+ * docs/engine.md).  min_version: the beenet.format_version that introduced
+ * it; a file of an older version naming it is UNSUPPORTED. */
 static const BeenetOpDesc ops[] = {
-  { "conv2d", 1, W | BEENET_OPF_GROUPS | OC | ACT | WT,
-    conv2d_infer, conv2d_cost, no_scratch, conv2d_run, conv2d_prepare },
-  { "bconv2d", 1, W | BEENET_OPF_GROUPS_OPT | OC | ACT | WT | BEENET_OPF_BINARY,
-    bconv2d_infer, bconv2d_cost, bconv2d_scratch, bconv2d_run,
-    bconv2d_prepare },
-  { "add", 2, ACT, add_infer, add_cost, no_scratch, add_run, NULL },
-  { "maxpool2d", 1, W, pool_infer, pool_cost, no_scratch, maxpool_run, NULL },
-  { "avgpool2d", 1, W, pool_infer, pool_cost, no_scratch, avgpool_run, NULL },
-  { "global_avgpool", 1, 0, gap_infer, gap_cost, no_scratch, gap_run, NULL },
-  { "dense", 1, OC | ACT | WT, dense_infer, dense_cost, no_scratch, dense_run,
-    dense_prepare },
-  { "bdense", 1, OC | ACT | WT | BEENET_OPF_BINARY,
-    bdense_infer, bdense_cost, bdense_scratch, bdense_run, bdense_prepare },
-  { "exit", 1, BEENET_OPF_EXIT, exit_infer, exit_cost, no_scratch, exit_run,
-    NULL },
+  { .name = "conv2d", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = W | BEENET_OPF_GROUPS | OC | ACT | WT,
+    .infer = conv2d_infer, .cost = conv2d_cost, .scratch_words = no_scratch,
+    .run = conv2d_run, .prepare = conv2d_prepare },
+  { .name = "bconv2d", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = W | BEENET_OPF_GROUPS_OPT | OC | ACT | WT | BEENET_OPF_BINARY,
+    .infer = bconv2d_infer, .cost = bconv2d_cost,
+    .scratch_words = bconv2d_scratch, .run = bconv2d_run,
+    .prepare = bconv2d_prepare },
+  { .name = "add", .min_inputs = 2, .max_inputs = 2, .min_version = 1,
+    .flags = ACT, .params_size = sizeof (AddParams), .parse = add_parse,
+    .infer = add_infer, .cost = add_cost, .scratch_words = no_scratch,
+    .run = add_run },
+  { .name = "maxpool2d", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = W, .infer = pool_infer, .cost = pool_cost,
+    .scratch_words = no_scratch, .run = maxpool_run },
+  { .name = "avgpool2d", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = W, .infer = pool_infer, .cost = pool_cost,
+    .scratch_words = no_scratch, .run = avgpool_run },
+  { .name = "global_avgpool", .min_inputs = 1, .max_inputs = 1,
+    .min_version = 1, .infer = gap_infer, .cost = gap_cost,
+    .scratch_words = no_scratch, .run = gap_run },
+  { .name = "dense", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = OC | ACT | WT, .infer = dense_infer, .cost = dense_cost,
+    .scratch_words = no_scratch, .run = dense_run, .prepare = dense_prepare },
+  { .name = "bdense", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = OC | ACT | WT | BEENET_OPF_BINARY, .infer = bdense_infer,
+    .cost = bdense_cost, .scratch_words = bdense_scratch, .run = bdense_run,
+    .prepare = bdense_prepare },
+  { .name = "exit", .min_inputs = 1, .max_inputs = 1, .min_version = 1,
+    .flags = BEENET_OPF_EXIT, .infer = exit_infer, .cost = exit_cost,
+    .scratch_words = no_scratch, .run = exit_run },
+  { .name = "concat", .min_inputs = 1, .max_inputs = BEENET_MAX_INPUTS,
+    .min_version = 2, .infer = concat_infer, .cost = copy_cost,
+    .scratch_words = no_scratch, .run = concat_run },
+  { .name = "slice", .min_inputs = 1, .max_inputs = 1, .min_version = 2,
+    .flags = OC, .params_size = sizeof (SliceParams), .parse = slice_parse,
+    .infer = slice_infer, .cost = copy_cost, .scratch_words = no_scratch,
+    .run = slice_run },
 };
 
-/* Names reserved for later format versions (UNSUPPORTED in v1). */
-static const char *const reserved_ops[] = { "concat", "global_maxpool" };
+
+/* Names reserved for later format versions (UNSUPPORTED). */
+static const char *const reserved_ops[] = { "global_maxpool" };
 
 const BeenetOpDesc *
 beenet_op_lookup (GgufStr name, bool *reserved)

@@ -16,6 +16,7 @@ struct BeenetSession {
   size_t act_floats;   /* size of act_block */
   float **acts;        /* n_nodes + 1 pointers into act_block */
   uint32_t *bits;      /* packed-sign scratch */
+  size_t bits_words;   /* size of bits */
   BeenetPolicyState policy_state; /* per window, reset before each */
   float *gate_probs;   /* num_classes: one-hot result of a gated window */
   uint32_t *remaining_counts; /* num_exits: BeenetResult.classes_remaining */
@@ -135,8 +136,8 @@ beenet_session_new (BeenetModel *model, BeenetSession **out, BeenetError *err)
   s->features = malloc (sizeof (float) * beenet_shape_size (model->act_shapes[0]));
   s->act_block = total ? aligned_alloc (64, total * sizeof (float)) : NULL;
   s->acts = calloc (n_acts, sizeof (float *));
-  s->bits = aligned_alloc (64, ((model->scratch_words + 15) / 16 * 16 + 16)
-      * sizeof (uint32_t));
+  s->bits_words = (model->scratch_words + 15) / 16 * 16 + 16;
+  s->bits = aligned_alloc (64, s->bits_words * sizeof (uint32_t));
   s->gate_probs = calloc (model->n_classes, sizeof (float));
   s->remaining_counts = calloc (model->n_exits, sizeof (uint32_t));
   s->policy_state.n_classes = model->n_classes;
@@ -163,6 +164,13 @@ size_t
 beenet_session_activation_bytes (const BeenetSession *s)
 {
   return s ? s->act_floats * sizeof (float) : 0;
+}
+
+size_t
+beenet_session_scratch_bytes (const BeenetSession *s)
+{
+  return s ? s->act_floats * sizeof (float) + s->bits_words * sizeof (uint32_t)
+      : 0;
 }
 
 const BeenetModel *
@@ -256,7 +264,7 @@ run_network (BeenetSession *s, const BeenetPolicyParams *params,
     BeenetResult *result, BeenetError *err)
 {
   const BeenetModel *m = s->model;
-  const BeenetRunCtx ctx = { m->kernels, s->acts, s->bits };
+  const BeenetRunCtx ctx = { m->kernels, s->acts, m->act_shapes, s->bits };
   const uint32_t K = m->n_classes;
   const BeenetPolicyImpl *policy = beenet_policy_impl (params->policy);
   const uint32_t last = final_exit (m, params);
@@ -463,7 +471,7 @@ beenet_session_run_all_exits (BeenetSession *s, const float *features,
   if (st)
     return st;
   const BeenetModel *m = s->model;
-  const BeenetRunCtx ctx = { m->kernels, s->acts, s->bits };
+  const BeenetRunCtx ctx = { m->kernels, s->acts, m->act_shapes, s->bits };
   const uint32_t K = m->n_classes;
   for (uint32_t i = 0; i < m->n_nodes; i++) {
     const BeenetNode *n = &m->nodes[i];

@@ -17,6 +17,8 @@ struct TestModel {
   float *mean, *inv_std;
   char policy[32];
   float threshold;
+  unsigned version;  /* beenet.format_version: 1, or 2 once a version-2
+                        feature is used */
 };
 
 uint32_t
@@ -67,6 +69,7 @@ test_model_new_with_shape (unsigned n_classes, unsigned n_frames,
     m->inv_std[i] = 1.0f;
   strcpy (m->policy, "entropy");
   m->threshold = 0.5f;
+  m->version = 1;
   return m;
 }
 
@@ -151,11 +154,14 @@ static void
 node_begin (TestModel *m, const char *op, const int *inputs, unsigned n_in)
 {
   char k[96];
-  int32_t in[2] = { inputs[0], n_in > 1 ? inputs[1] : 0 };
+  int32_t *in = xcalloc (n_in, sizeof (int32_t));
+  for (unsigned i = 0; i < n_in; i++)
+    in[i] = inputs[i];
   key (k, sizeof k, m->n_nodes, "op");
   gguf_writer_add_string (m->w, k, op);
   key (k, sizeof k, m->n_nodes, "inputs");
   gguf_writer_add_array_i32 (m->w, k, in, n_in);
+  free (in);
 }
 
 static void
@@ -285,16 +291,30 @@ test_model_bconv2d (TestModel *m, int input, unsigned kh, unsigned kw,
     unsigned sh, unsigned sw, unsigned ph, unsigned pw, unsigned cout,
     int relu, const uint32_t *weight, const float *scale, const float *bias)
 {
-  unsigned h, w, c, ho, wo;
-  if (!valid_input (m, input) || cout < 1)
+  return test_model_bconv2d_grouped (m, input, kh, kw, sh, sw, ph, pw, 1,
+      cout, relu, weight, scale, bias);
+}
+
+int
+test_model_bconv2d_grouped (TestModel *m, int input, unsigned kh,
+    unsigned kw, unsigned sh, unsigned sw, unsigned ph, unsigned pw,
+    unsigned groups, unsigned cout, int relu, const uint32_t *weight,
+    const float *scale, const float *bias)
+{
+  unsigned h, w, cin, ho, wo;
+  if (!valid_input (m, input) || cout < 1 || groups < 1)
     return -1;
-  test_model_shape (m, input, &h, &w, &c);
-  if (window_out (h, kh, sh, ph, &ho) || window_out (w, kw, sw, pw, &wo))
+  test_model_shape (m, input, &h, &w, &cin);
+  if (cin % groups || cout % groups || window_out (h, kh, sh, ph, &ho)
+      || window_out (w, kw, sw, pw, &wo))
     return -1;
+  if (groups > 1 && m->version < 2)
+    m->version = 2;
+  const unsigned c = cin / groups;   /* channels per group */
   const unsigned words = (c + 31) / 32;
   node_begin (m, "bconv2d", &input, 1);
   node_window (m, kh, kw, sh, sw, ph, pw);
-  node_u32 (m, "groups", 1);
+  node_u32 (m, "groups", groups);
   node_u32 (m, "out_channels", cout);
   node_act (m, relu);
   uint64_t ne[4] = { words, kw, kh, cout };
@@ -308,6 +328,57 @@ test_model_bconv2d (TestModel *m, int input, unsigned kh, unsigned kw,
   free (wt);
   node_scale_bias (m, cout, scale, bias, 1.0f / (float) (c * kh * kw));
   return node_end (m, ho, wo, cout);
+}
+
+int
+test_model_add_at (TestModel *m, int a, int b, unsigned channel_offset,
+    int relu)
+{
+  if (!valid_input (m, a) || !valid_input (m, b)
+      || m->shape[a][0] != m->shape[b][0] || m->shape[a][1] != m->shape[b][1]
+      || channel_offset + m->shape[b][2] > m->shape[a][2])
+    return -1;
+  if (m->version < 2)
+    m->version = 2;
+  int in[2] = { a, b };
+  node_begin (m, "add", in, 2);
+  node_u32 (m, "channel_offset", channel_offset);
+  node_act (m, relu);
+  return node_end (m, m->shape[a][0], m->shape[a][1], m->shape[a][2]);
+}
+
+int
+test_model_concat (TestModel *m, const int *inputs, unsigned n)
+{
+  unsigned c = 0;
+  if (n < 1)
+    return -1;
+  for (unsigned i = 0; i < n; i++) {
+    if (!valid_input (m, inputs[i])
+        || m->shape[inputs[i]][0] != m->shape[inputs[0]][0]
+        || m->shape[inputs[i]][1] != m->shape[inputs[0]][1])
+      return -1;
+    c += m->shape[inputs[i]][2];
+  }
+  if (m->version < 2)
+    m->version = 2;
+  node_begin (m, "concat", inputs, n);
+  return node_end (m, m->shape[inputs[0]][0], m->shape[inputs[0]][1], c);
+}
+
+int
+test_model_slice (TestModel *m, int input, unsigned channel_offset,
+    unsigned channels)
+{
+  if (!valid_input (m, input) || channels < 1
+      || channel_offset + channels > m->shape[input][2])
+    return -1;
+  if (m->version < 2)
+    m->version = 2;
+  node_begin (m, "slice", &input, 1);
+  node_u32 (m, "channel_offset", channel_offset);
+  node_u32 (m, "out_channels", channels);
+  return node_end (m, m->shape[input][0], m->shape[input][1], channels);
 }
 
 int
@@ -435,7 +506,7 @@ test_model_finish (TestModel *m)
   gguf_writer_add_string (w, "general.architecture", "beenet");
   gguf_writer_add_string (w, "general.name", "test-model");
   gguf_writer_add_string (w, "general.description", "built by tests/common");
-  gguf_writer_add_u32 (w, "beenet.format_version", 1);
+  gguf_writer_add_u32 (w, "beenet.format_version", m->version);
   gguf_writer_add_array_string (w, "beenet.labels",
       (const char *const *) labels, m->n_classes);
   gguf_writer_add_u32 (w, "beenet.frontend.sample_rate", 16000);

@@ -95,6 +95,21 @@ int test_model_bconv2d (TestModel *m, int input, unsigned kh, unsigned kw,
     unsigned sh, unsigned sw, unsigned ph, unsigned pw, unsigned cout,
     int relu, const uint32_t *weight, const float *scale, const float *bias);
 int test_model_add (TestModel *m, int a, int b, int relu);
+/* Format version 2 (the builder then writes beenet.format_version 2):
+ * grouped binary conv (Cin/groups channels per group; weight
+ * [ceil(Cin/groups/32)][kw][kh][Cout] words), add of b onto channels
+ * [channel_offset, channel_offset + C_b) of a, concat of n activations
+ * along channels, and a slice of `channels` channels from
+ * channel_offset. */
+int test_model_bconv2d_grouped (TestModel *m, int input, unsigned kh,
+    unsigned kw, unsigned sh, unsigned sw, unsigned ph, unsigned pw,
+    unsigned groups, unsigned cout, int relu, const uint32_t *weight,
+    const float *scale, const float *bias);
+int test_model_add_at (TestModel *m, int a, int b, unsigned channel_offset,
+    int relu);
+int test_model_concat (TestModel *m, const int *inputs, unsigned n);
+int test_model_slice (TestModel *m, int input, unsigned channel_offset,
+    unsigned channels);
 int test_model_maxpool (TestModel *m, int input, unsigned kh, unsigned kw,
     unsigned sh, unsigned sw, unsigned ph, unsigned pw);
 int test_model_avgpool (TestModel *m, int input, unsigned kh, unsigned kw,

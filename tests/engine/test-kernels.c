@@ -128,6 +128,41 @@ ref_bconv2d (const Act *in, unsigned kh, unsigned kw, unsigned sh,
       }
 }
 
+/* Channels [c0, c0 + n) of a as an activation of their own. */
+static Act
+act_slice (const Act *a, unsigned c0, unsigned n)
+{
+  Act s = { a->h, a->w, n, malloc (sizeof (float) * a->h * a->w * n) };
+  for (size_t p = 0; p < (size_t) a->h * a->w; p++)
+    memcpy (s.v + p * n, a->v + p * a->c + c0, sizeof (float) * n);
+  return s;
+}
+
+/* Reference grouped bconv2d: group gi is ref_bconv2d of input channels
+ * [gi*cig, (gi+1)*cig) with the weight rows of its cout/groups outputs
+ * (each row ceil(cig/32) words). */
+static void
+ref_bconv2d_grouped (const Act *in, unsigned kh, unsigned kw, unsigned sh,
+    unsigned sw, unsigned ph, unsigned pw, unsigned groups, unsigned cout,
+    const uint32_t *wb, const float *scale, const float *bias, int relu,
+    float *out)
+{
+  const unsigned cig = in->c / groups, cog = cout / groups;
+  const unsigned words = (cig + 31) / 32;
+  const size_t hw = (size_t) out_dim (in->h, kh, sh, ph) * out_dim (in->w, kw, sw, pw);
+  float *part = malloc (sizeof (float) * hw * cog);
+  for (unsigned gi = 0; gi < groups; gi++) {
+    Act sub = act_slice (in, gi * cig, cig);
+    ref_bconv2d (&sub, kh, kw, sh, sw, ph, pw, cog,
+        wb + (size_t) gi * cog * kh * kw * words, scale + gi * cog,
+        bias + gi * cog, relu, part);
+    for (size_t p = 0; p < hw; p++)
+      memcpy (out + p * cout + gi * cog, part + p * cog, sizeof (float) * cog);
+    free (sub.v);
+  }
+  free (part);
+}
+
 static void
 random_affine (unsigned n, float *scale, float *bias, int exact)
 {
@@ -193,6 +228,148 @@ START_TEST (test_bconv2d)
     free (f); free (in.v); free (wb); free (scale); free (bias);
     free (got); free (want);
     done++;
+  }
+}
+END_TEST
+
+/* Grouped binary conv (format version 2) through the API against the
+ * per-group reference, and against the engine's own ungrouped bconv2d on
+ * slices concatenated (the same integers, so bit-identical). */
+START_TEST (test_bconv2d_grouped)
+{
+  static const unsigned cigs[] = { 1, 7, 32, 33, 40, 64 };
+  unsigned done = 0;
+  rng = 3000 + (uint32_t) _i;
+  while (done < 30) {
+    unsigned groups = 2 + rnd (4), cig = cigs[rnd (6)], cin = groups * cig;
+    unsigned h = 1 + rnd (6), w = 1 + rnd (6), kh = 1 + rnd (3), kw = 1 + rnd (3);
+    unsigned sh = 1 + rnd (2), sw = 1 + rnd (2), ph = rnd (2), pw = rnd (2);
+    unsigned cout = groups * (1 + rnd (5));
+    int exact = done % 2 == 0, relu = (done / 2) % 2;
+    if (h + 2 * ph < kh || w + 2 * pw < kw)
+      continue;
+    unsigned ho = out_dim (h, kh, sh, ph), wo = out_dim (w, kw, sw, pw);
+    size_t k = (size_t) ho * wo * cout;
+    if (k < 2 || k > 1024)
+      continue;
+    float *f = make_features (h, w);
+    TestModel *m = test_model_new_with_shape (2, h, w);
+    Act in;
+    int x = add_expansion (m, f, h, w, cin, &in);
+    uint32_t *wb = random_bits (cig, (size_t) kh * kw * cout);
+    float *scale = malloc (sizeof (float) * cout), *bias = malloc (sizeof (float) * cout);
+    random_affine (cout, scale, bias, exact);
+    int y = test_model_bconv2d_grouped (m, x, kh, kw, sh, sw, ph, pw, groups,
+        cout, relu, wb, scale, bias);
+    ck_assert_int_ge (y, 0);
+    float *got = malloc (sizeof (float) * k), *want = malloc (sizeof (float) * k);
+    layer_run (m, y, f, got);
+    ref_bconv2d_grouped (&in, kh, kw, sh, sw, ph, pw, groups, cout, wb, scale,
+        bias, relu, want);
+    char what[160];
+    snprintf (what, sizeof what, "bconv2d in %ux%ux%u g%u k%ux%u s%ux%u "
+        "p%ux%u cout %u", h, w, cin, groups, kh, kw, sh, sw, ph, pw, cout);
+    if (exact)
+      for (size_t i = 0; i < k; i++)
+        ck_assert_msg (got[i] == want[i], "%s: element %zu: %g != %g", what, i,
+            got[i], want[i]);
+    else
+      assert_close (got, want, k, 1e-6, what);
+
+    /* The same layer as slice -> bconv2d per group -> concat. */
+    m = test_model_new_with_shape (2, h, w);
+    Act in2;
+    x = add_expansion (m, f, h, w, cin, &in2);
+    int parts[8];
+    const unsigned cog = cout / groups, words = (cig + 31) / 32;
+    for (unsigned gi = 0; gi < groups; gi++) {
+      int sl = test_model_slice (m, x, gi * cig, cig);
+      ck_assert_int_ge (sl, 0);
+      parts[gi] = test_model_bconv2d (m, sl, kh, kw, sh, sw, ph, pw, cog, relu,
+          wb + (size_t) gi * cog * kh * kw * words, scale + gi * cog,
+          bias + gi * cog);
+      ck_assert_int_ge (parts[gi], 0);
+    }
+    int cat = test_model_concat (m, parts, groups);
+    ck_assert_int_ge (cat, 0);
+    float *split = malloc (sizeof (float) * k), *want2 = malloc (sizeof (float) * k);
+    layer_run (m, cat, f, split);
+    ref_bconv2d_grouped (&in2, kh, kw, sh, sw, ph, pw, groups, cout, wb, scale,
+        bias, relu, want2);
+    for (size_t i = 0; i < k; i++)
+      ck_assert_msg (split[i] == want2[i], "%s as slices + concat: element "
+          "%zu: %g != %g", what, i, split[i], want2[i]);
+    free (f); free (in.v); free (in2.v); free (wb); free (scale); free (bias);
+    free (got); free (want); free (split); free (want2);
+    done++;
+  }
+}
+END_TEST
+
+/* concat (1..4 inputs), slice and add with a channel offset: exact copies
+ * and sums of the expansion's exact values. */
+START_TEST (test_concat_slice_add_at)
+{
+  rng = 4000;
+  for (int iter = 0; iter < 40; iter++) {
+    unsigned h = 1 + rnd (5), w = 1 + rnd (5), n = 1 + rnd (4);
+    float *f = make_features (h, w);
+    TestModel *m = test_model_new_with_shape (2, h, w);
+    Act a[4];
+    int ids[4];
+    unsigned ctot = 0;
+    for (unsigned i = 0; i < n; i++) {
+      ids[i] = add_expansion (m, f, h, w, 1 + rnd (9), &a[i]);
+      ctot += a[i].c;
+    }
+    int cat = test_model_concat (m, ids, n);
+    ck_assert_int_ge (cat, 0);
+    const unsigned off = rnd (ctot), cnt = 1 + rnd (ctot - off);
+    const int mode = iter % 3;   /* 0 concat, 1 slice of it, 2 add_at */
+    int y = cat;
+    if (mode == 1)
+      y = test_model_slice (m, cat, off, cnt);
+    else if (mode == 2)
+      y = test_model_add_at (m, cat, ids[n - 1], off < ctot - a[n - 1].c
+          ? off : ctot - a[n - 1].c, iter % 2);
+    ck_assert_int_ge (y, 0);
+    unsigned oh, ow, oc;
+    ck_assert_int_eq (test_model_shape (m, y, &oh, &ow, &oc), 0);
+    const size_t k = (size_t) oh * ow * oc;
+    if (k < 2) {
+      test_model_free (m);
+      for (unsigned i = 0; i < n; i++)
+        free (a[i].v);
+      free (f);
+      continue;
+    }
+    float *cv = malloc (sizeof (float) * h * w * ctot);
+    for (size_t p = 0; p < (size_t) h * w; p++)
+      for (unsigned i = 0, c0 = 0; i < n; c0 += a[i].c, i++)
+        memcpy (cv + p * ctot + c0, a[i].v + p * a[i].c, sizeof (float) * a[i].c);
+    float *want = malloc (sizeof (float) * k), *got = malloc (sizeof (float) * k);
+    for (size_t p = 0; p < (size_t) h * w; p++) {
+      if (mode == 1) {
+        memcpy (want + p * cnt, cv + p * ctot + off, sizeof (float) * cnt);
+        continue;
+      }
+      memcpy (want + p * ctot, cv + p * ctot, sizeof (float) * ctot);
+      if (mode == 2) {
+        const unsigned cb = a[n - 1].c, o2 = off < ctot - cb ? off : ctot - cb;
+        for (unsigned c = 0; c < cb; c++)
+          want[p * ctot + o2 + c] += a[n - 1].v[p * cb + c];
+        if (iter % 2)
+          for (unsigned c = 0; c < ctot; c++)
+            want[p * ctot + c] = want[p * ctot + c] < 0 ? 0.0f : want[p * ctot + c];
+      }
+    }
+    layer_run (m, y, f, got);
+    for (size_t i = 0; i < k; i++)
+      ck_assert_msg (got[i] == want[i], "mode %d n %u %ux%ux%u: element %zu: "
+          "%g != %g", mode, n, h, w, ctot, i, got[i], want[i]);
+    for (unsigned i = 0; i < n; i++)
+      free (a[i].v);
+    free (f); free (cv); free (want); free (got);
   }
 }
 END_TEST
@@ -577,6 +754,44 @@ check_bdense_set (const BeenetKernels *k, const Act *in, unsigned cout)
   free (fb); free (dw); free (prep); free (scale); free (bias); free (got);
 }
 
+/* A grouped bconv2d through one set's driver, input packed group-major as
+ * ops.c does, against the per-group reference. */
+static void
+check_bconv2d_grouped_set (const BeenetKernels *k, BeenetConvGeom g,
+    const Act *in0)
+{
+  g.groups = 2 + rnd (3);
+  const unsigned cig = 1 + rnd (70);
+  g.c = g.groups * cig;
+  g.cout = g.groups * (1 + rnd (20));
+  g.words = (cig + 31) / 32;
+  Act in = { g.h, g.w, g.c, malloc (sizeof (float) * g.h * g.w * g.c) };
+  for (size_t i = 0; i < (size_t) g.h * g.w * g.c; i++)
+    in.v[i] = in0->v[i % ((size_t) in0->h * in0->w * in0->c)];
+  const size_t hw = (size_t) g.h * g.w;
+  uint32_t *bits = malloc (sizeof (uint32_t) * hw * g.groups * g.words);
+  for (unsigned gi = 0; gi < g.groups; gi++)
+    for (size_t p = 0; p < hw; p++)
+      k->pack_signs (in.v + p * g.c + gi * cig, 1, cig,
+          bits + (gi * hw + p) * g.words);
+  uint32_t *wb = random_bits (cig, (size_t) g.kh * g.kw * g.cout);
+  uint32_t *prep = prepared_u32 (beenet_bconv2d_prepared_size (&g));
+  beenet_bconv2d_prepare (&g, wb, prep);
+  float *scale = malloc (sizeof (float) * g.cout), *bias = malloc (sizeof (float) * g.cout);
+  random_affine (g.cout, scale, bias, rnd (2));
+  const size_t n = (size_t) g.ho * g.wo * g.cout;
+  float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
+  beenet_bconv2d (k, &g, bits, prep, scale, bias, got);
+  ref_bconv2d_grouped (&in, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.groups,
+      g.cout, wb, scale, bias, g.relu, want);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg (got[i] == want[i], "%s bconv2d %ux%ux%u g%u k%ux%u s%ux%u "
+        "p%ux%u cout %u: %zu: %g vs %g", k->name, g.h, g.w, g.c, g.groups,
+        g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.cout, i, got[i], want[i]);
+  free (in.v); free (bits); free (wb); free (prep); free (scale); free (bias);
+  free (got); free (want);
+}
+
 START_TEST (test_kernel_set_binary)
 {
   const BeenetKernels *k = kernels_or_skip (kernel_names[_i]);
@@ -590,6 +805,8 @@ START_TEST (test_kernel_set_binary)
     for (size_t i = 0; i < (size_t) g.h * g.w * g.c; i++)
       in.v[i] = (float) ((int) rnd (5) - 2);     /* includes exact zeros */
     check_bconv2d_set (k, &g, &in);
+    if (iter % 5 == 0)
+      check_bconv2d_grouped_set (k, g, &in);
     check_bdense_set (k, &in, 1 + rnd (40));
     free (in.v);
   }
@@ -794,6 +1011,8 @@ kernels_suite (void)
   TCase *tc = tcase_create ("core");
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_bconv2d, 0, 3);
+  tcase_add_loop_test (tc, test_bconv2d_grouped, 0, 2);
+  tcase_add_test (tc, test_concat_slice_add_at);
   tcase_add_test (tc, test_bdense);
   tcase_add_test (tc, test_conv2d);
   tcase_add_test (tc, test_pools);

@@ -474,7 +474,8 @@ START_TEST (test_bad_keys)
   GgufWriter *w;
   /* Versions. */
   w = base_writer ();
-  gguf_writer_replace_u32 (w, "beenet.format_version", 2);
+  gguf_writer_replace_u32 (w, "beenet.format_version",
+      BEENET_FORMAT_VERSION + 1);
   EXPECT (w, BEENET_ERROR_UNSUPPORTED, "format_version");
   w = base_writer ();
   gguf_writer_replace_u32 (w, "beenet.format_version", 0);
@@ -740,8 +741,12 @@ START_TEST (test_bad_graph)
   gguf_writer_replace_string (w, "beenet.node.1.op", "softmax2d");
   EXPECT (w, BEENET_ERROR_UNSUPPORTED, "unknown op 'softmax2d'");
   w = base_writer ();
+  gguf_writer_replace_string (w, "beenet.node.1.op", "global_maxpool");
+  EXPECT (w, BEENET_ERROR_UNSUPPORTED, "reserved op 'global_maxpool'");
+  /* Version-2 ops and grouped bconv2d in a version-1 file. */
+  w = base_writer ();
   gguf_writer_replace_string (w, "beenet.node.1.op", "concat");
-  EXPECT (w, BEENET_ERROR_UNSUPPORTED, "reserved op 'concat'");
+  EXPECT (w, BEENET_ERROR_UNSUPPORTED, "'concat' needs format version 2");
   w = base_writer ();
   gguf_writer_replace_u32 (w, "beenet.node.4.groups", 2);
   EXPECT (w, BEENET_ERROR_UNSUPPORTED, "beenet.node.4.groups");

@@ -592,6 +592,60 @@ START_TEST (test_activation_plan)
 }
 END_TEST
 
+/* A dense block (format version 2): every binary conv's output is
+ * concatenated onto the running feature map.  With the liveness plan the
+ * block does not keep a buffer per layer: each concat's inputs die at the
+ * next concat, so the planned block stays well below one slice per
+ * activation, and the logits are bit-identical. */
+START_TEST (test_activation_plan_dense_block)
+{
+  TestModel *tm = test_model_new_with_shape (4, 24, 16);
+  int x = test_model_conv2d (tm, 0, 3, 3, 1, 1, 1, 1, 1, 16, 0, NULL, NULL,
+      NULL);
+  for (int l = 0; l < 6; l++) {
+    int y = test_model_bconv2d (tm, x, 3, 3, 1, 1, 1, 1, 8, 0, NULL, NULL,
+        NULL);
+    int in[2] = { x, y };
+    x = test_model_concat (tm, in, 2);
+    ck_assert_int_ge (x, 0);
+  }
+  int g = test_model_global_avgpool (tm, x);
+  int d = test_model_dense (tm, g, 4, 0, NULL, NULL, NULL);
+  ck_assert_int_ge (test_model_exit (tm, d), 0);
+  size_t size;
+  uint8_t *b = test_model_finish_bytes (tm, &size);
+  BeenetModel *m;
+  BeenetSession *planned, *flat;
+  ck_assert_int_eq (beenet_model_load_memory (b, size, &m, NULL), BEENET_OK);
+  free (b);
+  ck_assert_int_eq (beenet_session_new (m, &planned, NULL), BEENET_OK);
+  setenv ("BEENET_ACTIVATION_PLAN", "off", 1);
+  ck_assert_int_eq (beenet_session_new (m, &flat, NULL), BEENET_OK);
+  unsetenv ("BEENET_ACTIVATION_PLAN");
+  const size_t bp = beenet_session_activation_bytes (planned);
+  const size_t bf = beenet_session_activation_bytes (flat);
+  const size_t sp = beenet_session_scratch_bytes (planned);
+  printf ("dense block: activations planned %zu bytes, one slice each %zu "
+      "bytes; scratch %zu bytes\n", bp, bf, sp);
+  /* The largest concat (64 channels) and its inputs (56 + 8) must be live
+   * together: 24*16*(64+56+8) floats is a lower bound. */
+  ck_assert_uint_ge (bp, (size_t) 24 * 16 * (64 + 56 + 8) * 4);
+  ck_assert_uint_lt (2 * bp, bf);
+  ck_assert_uint_gt (sp, bp);   /* plus the packed-sign buffer */
+  const size_t n_feat = (size_t) 24 * 16;
+  float feat[24 * 16], l1[4], l2[4];
+  uint32_t seed = 5;
+  for (size_t i = 0; i < n_feat; i++)
+    feat[i] = 4.0f * test_rand_float (&seed);
+  ck_assert_int_eq (beenet_session_run_all_exits (planned, feat, l1, NULL), 0);
+  ck_assert_int_eq (beenet_session_run_all_exits (flat, feat, l2, NULL), 0);
+  ck_assert_mem_eq (l1, l2, sizeof l1);
+  beenet_session_free (planned);
+  beenet_session_free (flat);
+  beenet_model_unref (m);
+}
+END_TEST
+
 static Suite *
 session_suite (void)
 {
@@ -609,6 +663,7 @@ session_suite (void)
   tcase_add_test (tc, test_bad_arguments);
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_activation_plan);
+  tcase_add_test (tc, test_activation_plan_dense_block);
 #if defined(BEENET_TEST_WRAP_MALLOC)
   tcase_add_test (tc, test_no_allocation_per_window);
 #endif

@@ -116,6 +116,58 @@ class TestWriter(unittest.TestCase):
                 np.testing.assert_allclose(a, b[i].numpy(), rtol=1e-4, atol=1e-4)
 
 
+# Bi-Real Net with odd feature sizes (19 x 14 -> stem 5 x 3): the downsampling shortcut pools
+# with padding on odd sides; 24 and 40 channels exercise tail bits.
+BIREAL_SMALL = {"family": "birealnet", "name": "test-bireal", "in_shape": [19, 14],
+                "stages": [[24, 2], [40, 2]], "exits": [2, 4]}
+
+
+class TestBiRealExport(unittest.TestCase):
+    def test_engine_and_numpy_match_torch(self):
+        m = random_model(3, BIREAL_SMALL)
+        nodes = build_graph(m)
+        fr, tb, tf = exit_ops_fractions(nodes, (19, 14))
+        data = model_to_gguf(m, LABELS, frontend={"n_frames": 19, "n_mels": 14}).to_bytes()
+        kv, _ = read_gguf(data)
+        self.assertEqual(kv["beenet.format_version"], 1)     # Bi-Real Net needs no version-2 op
+        em = fe.Model(data=data)
+        self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
+        ops = [n["op"] for n in nodes]
+        self.assertEqual(ops.count("bconv2d"), 4)
+        self.assertEqual(ops.count("avgpool2d"), 1)
+        pool = nodes[ops.index("avgpool2d")]
+        self.assertEqual(pool["padding"], [1, 1])               # 5 x 3: both sides odd
+        s = em.session()
+        x = torch.randn(3, 19, 14)
+        with torch.no_grad():
+            ref = torch.stack(m(m.normalise(x))).numpy()       # (exits, N, K)
+        for i in range(3):
+            got = s.run_all_exits(x[i].numpy())
+            np.testing.assert_allclose(got, ref[:, i], rtol=1e-4, atol=1e-4)
+            npy = run_graph_numpy(nodes, m.normalise(x[i:i + 1])[0, 0].numpy())
+            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+
+    def test_version_2_graph(self):
+        # A grouped bconv2d makes the exporter write version 2; the engine and the numpy
+        # reference agree on it.
+        m = random_model(4)
+        nodes = build_graph(m)
+        i = next(k for k, n in enumerate(nodes) if n["op"] == "bconv2d")
+        n = nodes[i]
+        cin = n["out_channels"]
+        w = np.where(np.random.default_rng(0).random((cin, 3, 3, cin // 2)) < 0.5, -1.0, 1.0)
+        n["groups"], n["weight"] = 2, pack_signs(w, cin // 2)
+        from beenet_train.export import graph_format_version, graph_to_gguf
+        self.assertEqual(graph_format_version(nodes), 2)
+        data = graph_to_gguf(nodes, LABELS, m.feat_mean.numpy(), m.feat_inv_std.numpy()).to_bytes()
+        self.assertEqual(read_gguf(data)[0]["beenet.format_version"], 2)
+        em = fe.Model(data=data)
+        x = np.random.default_rng(1).normal(-5.0, 2.0, size=(98, 64)).astype(np.float32)
+        got = em.session().run_all_exits(x)
+        xn = (x - m.feat_mean.numpy()) * m.feat_inv_std.numpy()
+        np.testing.assert_allclose(got, np.stack(run_graph_numpy(nodes, xn)), rtol=1e-4, atol=1e-4)
+
+
 class TestEngineLoads(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -187,12 +239,7 @@ class TestEngineLoads(unittest.TestCase):
     def test_newer_format_version_rejected(self):
         m = self.model
         from beenet_train import export
-        old = export.FORMAT_VERSION
-        try:
-            export.FORMAT_VERSION = 2
-            data = model_to_gguf(m, LABELS).to_bytes()
-        finally:
-            export.FORMAT_VERSION = old
+        data = model_to_gguf(m, LABELS, format_version=export.FORMAT_VERSION + 1).to_bytes()
         with self.assertRaises(fe.BeenetError) as cm:
             fe.Model(data=data)
         self.assertEqual(cm.exception.status, "UNSUPPORTED")

@@ -44,7 +44,9 @@ def main(argv=None):
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--config", help="JSON dict overriding model.DEFAULT_CONFIG")
+    t.add_argument("--family", choices=("quicknet", "birealnet"), default="quicknet",
+                   help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
+    t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
     t.add_argument("--exit-weights", help="comma-separated loss weight per exit (default: all 1)")
     t.add_argument("--max-train", type=int, help="use at most this many training clips")
     t.add_argument("--max-eval", type=int, help="use at most this many validation/test clips")
@@ -135,7 +137,7 @@ def main(argv=None):
     if a.cmd == "train":
         from .train import train
         train(a.data, a.out, seed=a.seed, epochs=a.epochs, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
-              config=json.loads(a.config) if a.config else None,
+              config=dict({"family": a.family}, **(json.loads(a.config) if a.config else {})),
               exit_weights=[float(x) for x in a.exit_weights.split(",")] if a.exit_weights else None,
               threads=a.threads, max_train=a.max_train, max_eval=a.max_eval, checkpoint=a.checkpoint,
               augment=not a.no_augment,

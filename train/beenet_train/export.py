@@ -11,7 +11,20 @@ import torch
 from .gguf_writer import GGUFWriter, T_F32, T_I32, T_STRING, T_U32
 from .model import BeeNet, build_graph, exit_ops_fractions
 
-FORMAT_VERSION = 1
+# Newest beenet.format_version this exporter knows.  A file gets the lowest version that can
+# express its graph (graph_format_version), so version-1 readers still load QuickNet and Bi-Real
+# Net models.
+FORMAT_VERSION = 2
+
+
+def graph_format_version(nodes: List[Dict]) -> int:
+    """1, or 2 when the graph uses a version-2 feature (docs/model-format.md): concat, slice, an
+    add with channel_offset, a bconv2d with groups > 1."""
+    for n in nodes:
+        if n["op"] in ("concat", "slice") or "channel_offset" in n \
+                or (n["op"] == "bconv2d" and n.get("groups", 1) > 1):
+            return 2
+    return 1
 
 DEFAULT_FRONTEND = {
     "sample_rate": 16000, "window_samples": 16000, "frame_length": 400, "hop_length": 160,
@@ -63,9 +76,11 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
                   policy: str = "entropy", threshold: float = 0.5, description: str = "",
                   training: Optional[Dict] = None, keywords: Optional[Sequence[Union[int, str]]] = None,
                   detection: Optional[Dict] = None,
-                  exclusion_factors: Optional[Sequence[float]] = None) -> GGUFWriter:
+                  exclusion_factors: Optional[Sequence[float]] = None,
+                  format_version: Optional[int] = None) -> GGUFWriter:
     """exclusion_factors: beenet.class_exclusion.factors, one per exit
-    (class-exclusion policy, beenet_train.exclusion); None = no key."""
+    (class-exclusion policy, beenet_train.exclusion); None = no key.
+    format_version: None = the lowest that expresses the graph (graph_format_version)."""
     fe = dict(DEFAULT_FRONTEND)
     if frontend:
         fe.update(frontend)
@@ -74,7 +89,7 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
     w.add_string("general.name", name)
     if description:
         w.add_string("general.description", description)
-    w.add_u32("beenet.format_version", FORMAT_VERSION)
+    w.add_u32("beenet.format_version", format_version or graph_format_version(nodes))
     w.add_array("beenet.labels", T_STRING, labels)
     for k in _U32_FRONTEND:
         w.add_u32("beenet.frontend." + k, int(fe[k]))
@@ -96,6 +111,8 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
                 w.add_array(p + key, T_U32, [int(v) for v in n[key]])
         if "groups" in n:
             w.add_u32(p + "groups", int(n["groups"]))
+        if "channel_offset" in n:
+            w.add_u32(p + "channel_offset", int(n["channel_offset"]))
         if "out_channels" in n:
             w.add_u32(p + "out_channels", int(n["out_channels"]))
         if "activation" in n:
@@ -126,18 +143,22 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
                   training: Optional[Dict] = None, frontend: Optional[Dict] = None,
                   keywords: Optional[Sequence[Union[int, str]]] = None,
                   detection: Optional[Dict] = None,
-                  exclusion_factors: Optional[Sequence[float]] = None) -> GGUFWriter:
+                  exclusion_factors: Optional[Sequence[float]] = None,
+                  format_version: Optional[int] = None) -> GGUFWriter:
     """keywords / detection: optional beenet.keywords and beenet.detection.*
-    keys (add_detection_keys); without them the engine uses its defaults."""
+    keys (add_detection_keys); without them the engine uses its defaults.
+    format_version: None = the lowest that expresses the graph."""
     model.eval()
     nodes = build_graph(model)
     fr, tb, tf = exit_ops_fractions(nodes, tuple(model.config["in_shape"]), model.config["num_classes"])
-    desc = ("BEENet QuickNet-style binary early-exit KWS network, %d exits; exit OPs fractions %s"
-            % (model.num_exits, ", ".join("%.3f" % f for f in fr)))
+    family = {"quicknet": "QuickNet", "birealnet": "Bi-Real Net"}[model.config.get("family", "quicknet")]
+    desc = ("BEENet %s-style binary early-exit KWS network, %d exits; exit OPs fractions %s"
+            % (family, model.num_exits, ", ".join("%.3f" % f for f in fr)))
     return graph_to_gguf(nodes, labels, model.feat_mean.numpy(), model.feat_inv_std.numpy(),
                          name=model.config.get("name", "beenet"), frontend=frontend, policy=policy,
                          threshold=threshold, description=desc, training=training, keywords=keywords,
-                         detection=detection, exclusion_factors=exclusion_factors)
+                         detection=detection, exclusion_factors=exclusion_factors,
+                         format_version=format_version)
 
 
 def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = None,
@@ -174,7 +195,7 @@ def run_graph_numpy(nodes: List[Dict], x: np.ndarray) -> List[np.ndarray]:
             g = n.get("groups", 1)
             if op == "bconv2d":
                 a = np.where(a >= 0, 1.0, -1.0).astype(np.float32)
-                wt = unpack_signs(n["weight"], C)
+                wt = unpack_signs(n["weight"], C // g)
             else:
                 wt = n["weight"]
             ap = np.zeros((H + 2 * ph, W + 2 * pw, C), np.float32)
@@ -191,7 +212,27 @@ def run_graph_numpy(nodes: List[Dict], x: np.ndarray) -> List[np.ndarray]:
                             wt[gi * cout_g:(gi + 1) * cout_g, y, xx, :].T.astype(np.float64)
             out = n["scale"] * acc + n["bias"]
         elif op == "add":
-            out = a + acts[n["inputs"][1]]
+            out = a.copy()
+            b = acts[n["inputs"][1]]
+            o = n.get("channel_offset", 0)
+            out[:, :, o:o + b.shape[2]] += b
+        elif op == "concat":
+            out = np.concatenate([acts[i] for i in n["inputs"]], axis=2)
+        elif op == "slice":
+            o = n["channel_offset"]
+            out = a[:, :, o:o + n["out_channels"]]
+        elif op == "avgpool2d":
+            kh, kw = n["kernel"]
+            sh, sw = n["stride"]
+            ph, pw = n["padding"]
+            Ho = (H + 2 * ph - kh) // sh + 1
+            Wo = (W + 2 * pw - kw) // sw + 1
+            out = np.zeros((Ho, Wo, C), np.float32)
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    y0, x0 = max(ho * sh - ph, 0), max(wo * sw - pw, 0)
+                    y1, x1 = min(ho * sh - ph + kh, H), min(wo * sw - pw + kw, W)
+                    out[ho, wo] = a[y0:y1, x0:x1].mean(axis=(0, 1))   # in-bounds taps only
         elif op == "maxpool2d":
             kh, kw = n["kernel"]
             sh, sw = n["stride"]

@@ -1,12 +1,24 @@
-"""QuickNet-family binary early-exit network (BEENet) for (1, n_frames, n_mels) log-Mel input.
+"""Binary early-exit networks (BEENet) for (1, n_frames, n_mels) log-Mel input.
 
-Layout (torch NCHW; H = frames, W = mel bins; the engine's HWC uses the same H and W):
+Two families, chosen by the config's "family" key (FAMILY_CONFIGS holds each one's defaults):
+
+QuickNet ("quicknet", the default; torch NCHW; H = frames, W = mel bins; the engine's HWC uses
+the same H and W):
 
   stem        conv3x3/2 (1->c0) + BN + ReLU -> depthwise conv3x3/2 + BN -> conv1x1 (c0->C1) + BN
   stage s     n_s residual binary blocks   x = x + BN(bconv3x3(sign(x)))
   transition  maxpool2x2 -> depthwise conv3x3 + BN + ReLU -> conv1x1 (C_s -> C_{s+1}) + BN
   exit k      after a chosen block: global average pool -> BN (per-channel affine, i.e. a learned
               binarisation threshold) -> sign -> binary dense (C -> classes) -> per-class scale+bias
+
+Bi-Real Net ("birealnet", Liu et al. 2018, as Larq zoo's BiRealNet):
+
+  stem        conv3x3/2 (1->C1) + BN -> maxpool 2x2/2        (no ReLU: the binary convs need signs)
+  block       x = shortcut(x) + BN(bconv3x3/s(sign(x)))      one block per binary conv, so a
+              real-valued shortcut goes around every binary conv; no activation between them
+  shortcut    identity, or when the block downsamples or widens (first block of a stage):
+              avgpool 2x2/2 -> conv1x1 (C_s -> C_{s+1}) + BN (full precision)
+  exit k      after a chosen block: the same head as QuickNet
 
 Every layer maps 1:1 onto ops of docs/model-format.md (see :func:`build_graph`).
 """
@@ -33,6 +45,22 @@ DEFAULT_CONFIG: Dict = {
     "transition_groups": 2,         # groups of the transition 1x1 conv
     "head_relu": True,              # exit head: per-channel affine + ReLU before the global average pool
 }
+
+
+BIREALNET_CONFIG: Dict = {
+    "family": "birealnet",
+    "name": "kws12-birealnet-ee",
+    "in_shape": [98, 64],
+    "num_classes": 12,
+    # [channels, binary 3x3 convs]; the stem has stages[0][0] channels; 98x64 -> stem 24x16,
+    # then 12x8 and 6x4.  Sized for ~256 KiB (docs/training.md).
+    "stages": [[32, 4], [96, 4], [160, 4]],
+    # exit 1 after stage 1, then two per stage: every exit sees a whole stage more than the last
+    "exits": [4, 6, 8, 10, 12],
+    "head_relu": True,
+}
+
+FAMILY_CONFIGS: Dict[str, Dict] = {"quicknet": DEFAULT_CONFIG, "birealnet": BIREALNET_CONFIG}
 
 
 def _out(n, k, s, p):
@@ -101,23 +129,105 @@ class ExitHead(nn.Module):
         return self.fc(x) * self.scale + self.bias
 
 
+def _conv_node(conv: nn.Conv2d, bn, inp, activation):
+    w = conv.weight.detach().float().numpy()          # (Cout, Cin/g, kh, kw)
+    scale, bias = fold_bn(bn)
+    return {
+        "op": "conv2d", "inputs": [inp], "kernel": list(conv.kernel_size), "stride": list(conv.stride),
+        "padding": list(conv.padding), "groups": conv.groups, "out_channels": conv.out_channels,
+        "activation": activation,
+        "weight": np.ascontiguousarray(w.transpose(0, 2, 3, 1)),   # (Cout, kh, kw, Cin/g) -> ne [Cin/g,kw,kh,Cout]
+        "scale": scale.numpy(), "bias": bias.numpy(),
+    }
+
+
+def _bconv_node(conv: "BinaryConv2d", bn, inp):
+    w = conv.binary_weight().numpy().transpose(0, 2, 3, 1)        # (Cout, kh, kw, Cin)
+    scale, bias = fold_bn(bn)
+    return {"op": "bconv2d", "inputs": [inp], "kernel": list(conv.kernel_size), "stride": list(conv.stride),
+            "padding": list(conv.padding), "groups": 1, "out_channels": conv.out_channels,
+            "activation": "none", "weight": pack_signs(w, w.shape[-1]), "scale": scale.numpy(),
+            "bias": bias.numpy()}
+
+
+class BiRealStem(nn.Module):
+    """conv3x3/2 (1 -> c) + BN -> maxpool 2x2/2 (Bi-Real Net's 7x7/2 + maxpool, scaled down)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(1, c, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return F.max_pool2d(self.bn(self.conv(x)), 2, 2)
+
+    def export(self, add, x):
+        x = add(_conv_node(self.conv, self.bn, x, "none"))
+        return add({"op": "maxpool2d", "inputs": [x], "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
+
+
+class BiRealBlock(nn.Module):
+    """x -> shortcut(x) + BN(bconv3x3/stride(sign(x))): a real-valued shortcut around one binary
+    conv.  Downsampling/widening shortcut: avgpool 2x2/2 + conv1x1 + BN.  `in_hw` is the input's
+    (H, W): an odd side pools with padding 1 (count_include_pad=False, as the engine) so the
+    shortcut's shape matches the strided conv's."""
+
+    def __init__(self, cin, cout, stride, in_hw):
+        super().__init__()
+        self.conv = BinaryConv2d(cin, cout, 3, stride, 1)
+        self.bn = nn.BatchNorm2d(cout)
+        self.down = stride != 1 or cin != cout
+        if self.down:
+            self.pool = (2, 2) if stride != 1 else (1, 1)
+            self.pool_pad = tuple(n % 2 if stride != 1 else 0 for n in in_hw)
+            self.sc = nn.Conv2d(cin, cout, 1, bias=False)
+            self.bn_sc = nn.BatchNorm2d(cout)
+
+    def shortcut(self, x):
+        if not self.down:
+            return x
+        x = F.avg_pool2d(x, self.pool, self.pool, self.pool_pad, count_include_pad=False)
+        return self.bn_sc(self.sc(x))
+
+    def forward(self, x):
+        return self.shortcut(x) + self.bn(self.conv(x))
+
+    def export(self, add, x):
+        s = x
+        if self.down:
+            s = add({"op": "avgpool2d", "inputs": [x], "kernel": list(self.pool), "stride": list(self.pool),
+                     "padding": list(self.pool_pad)})
+            s = add(_conv_node(self.sc, self.bn_sc, s, "none"))
+        y = add(_bconv_node(self.conv, self.bn, x))
+        return add({"op": "add", "inputs": [s, y], "activation": "none"})
+
+
 class BeeNet(nn.Module):
     def __init__(self, config: Dict = None):
         super().__init__()
-        cfg = copy.deepcopy(DEFAULT_CONFIG)
+        family = (config or {}).get("family", "quicknet")
+        if family not in FAMILY_CONFIGS:
+            raise ValueError("unknown family %r (expected one of %s)" % (family, ", ".join(FAMILY_CONFIGS)))
+        cfg = copy.deepcopy(FAMILY_CONFIGS[family])
         if config:
             cfg.update(copy.deepcopy(config))
+        cfg["family"] = family
         self.config = cfg
         stages = cfg["stages"]
         n_blocks = sum(n for _, n in stages)
         exits = list(cfg["exits"])
         assert exits == sorted(set(exits)) and exits[-1] == n_blocks and exits[0] >= 1, \
             "exits must be increasing block counts ending with the last block"
-        self.stem = Stem(cfg["stem_channels"], stages[0][0], cfg.get("stem_pool", False))
         self.plan: List[Tuple] = [("stem",)]
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         self.heads = nn.ModuleList()
+        if family == "birealnet":
+            self._build_birealnet(cfg, exits)
+            self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
+            self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+            return
+        self.stem = Stem(cfg["stem_channels"], stages[0][0], cfg.get("stem_pool", False))
         done = 0
         for si, (c, n) in enumerate(stages):
             if si > 0:
@@ -133,6 +243,23 @@ class BeeNet(nn.Module):
         # per-Mel normalisation, filled from training statistics
         self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
         self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+
+    def _build_birealnet(self, cfg: Dict, exits: List[int]) -> None:
+        stages = cfg["stages"]
+        h, w = cfg["in_shape"]
+        self.stem = BiRealStem(stages[0][0])
+        h, w = _out(h, 3, 2, 1) // 2, _out(w, 3, 2, 1) // 2
+        cin, done = stages[0][0], 0
+        for si, (c, n) in enumerate(stages):
+            for k in range(n):
+                stride = 2 if si > 0 and k == 0 else 1
+                self.blocks.append(BiRealBlock(cin, c, stride, (h, w)))
+                self.plan.append(("block", len(self.blocks) - 1))
+                h, w, cin = _out(h, 3, stride, 1), _out(w, 3, stride, 1), c
+                done += 1
+                if done in exits:
+                    self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
+                    self.plan.append(("exit", len(self.heads) - 1))
 
     @property
     def num_exits(self) -> int:
@@ -168,18 +295,6 @@ class BeeNet(nn.Module):
 # ---------------------------------------------------------------------------
 # Graph export (docs/model-format.md section 4)
 
-def _conv_node(conv: nn.Conv2d, bn, inp, activation):
-    w = conv.weight.detach().float().numpy()          # (Cout, Cin/g, kh, kw)
-    scale, bias = fold_bn(bn)
-    return {
-        "op": "conv2d", "inputs": [inp], "kernel": list(conv.kernel_size), "stride": list(conv.stride),
-        "padding": list(conv.padding), "groups": conv.groups, "out_channels": conv.out_channels,
-        "activation": activation,
-        "weight": np.ascontiguousarray(w.transpose(0, 2, 3, 1)),   # (Cout, kh, kw, Cin/g) -> ne [Cin/g,kw,kh,Cout]
-        "scale": scale.numpy(), "bias": bias.numpy(),
-    }
-
-
 def build_graph(model: BeeNet) -> List[Dict]:
     """Translate a trained (eval-mode) model into the node list of the file format.
 
@@ -193,7 +308,11 @@ def build_graph(model: BeeNet) -> List[Dict]:
     x = 0
     for step in model.plan:
         kind = step[0]
-        if kind == "stem":
+        module = {"stem": lambda: model.stem, "block": lambda: model.blocks[step[1]],
+                  "transition": lambda: model.transitions[step[1]], "exit": lambda: None}[kind]()
+        if hasattr(module, "export"):
+            x = module.export(add, x)   # the module emits its own nodes (Bi-Real Net)
+        elif kind == "stem":
             s = model.stem
             x = add(_conv_node(s.conv, s.bn, x, "relu"))
             x = add(_conv_node(s.dw, s.bn_dw, x, "none"))
@@ -255,7 +374,7 @@ def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
                 flops = Ho * Wo * Co * kh * kw * C // n["groups"] + 2 * Ho * Wo * Co
             elif op == "bconv2d":
                 Co = n["out_channels"]
-                bops = Ho * Wo * Co * kh * kw * C
+                bops = Ho * Wo * Co * kh * kw * C // n.get("groups", 1)
                 flops = 2 * Ho * Wo * Co
             else:
                 Co = C
@@ -263,7 +382,13 @@ def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
             shape = (Ho, Wo, Co)
         elif op == "add":
             shape = (H, W, C)
-            flops = 2 * H * W * C
+            flops = H * W * (C + shapes[n["inputs"][1]][2])
+        elif op == "concat":
+            shape = (H, W, sum(shapes[a][2] for a in n["inputs"]))
+            flops = H * W * shape[2]
+        elif op == "slice":
+            shape = (H, W, n["out_channels"])
+            flops = H * W * shape[2]
         elif op == "global_avgpool":
             shape = (1, 1, C)
             flops = H * W * C

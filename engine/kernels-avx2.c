@@ -252,20 +252,51 @@ finish1 (float scale, float x, float bias, bool relu)
   return relu && v < 0.0f ? 0.0f : v;
 }
 
+/* The residual step of BeenetOutput: res + v, relu as max(0, s) (see
+ * finish8, and add_avx2 for the same operations unfused). */
+INLINE __m256
+residual8 (const float *res, __m256 v, bool relu)
+{
+  const __m256 s = _mm256_add_ps (_mm256_loadu_ps (res), v);
+  return relu ? _mm256_max_ps (_mm256_setzero_ps (), s) : s;
+}
+
+static inline float
+residual1 (float res, float v, bool relu)
+{
+  const float s = res + v;
+  return relu && s < 0.0f ? 0.0f : s;
+}
+
+/* acc -> x = valid - 2 * acc for 8 lanes. */
+INLINE __m256
+bvalue8 (__m256i vv, const int32_t *acc)
+{
+  const __m256i a = _mm256_loadu_si256 ((const __m256i *) acc);
+  return _mm256_cvtepi32_ps (_mm256_sub_epi32 (vv, _mm256_slli_epi32 (a, 1)));
+}
+
 TARGET static void
 bfinish_avx2 (const int32_t *acc, int32_t valid, uint32_t n,
-    const float *scale, const float *bias, bool relu, float *o)
+    const BeenetOutput *t, float *o)
 {
   const __m256i vv = _mm256_set1_epi32 (valid);
   uint32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i a = _mm256_loadu_si256 ((const __m256i *) (acc + i));
-    const __m256 x = _mm256_cvtepi32_ps (_mm256_sub_epi32 (vv,
-            _mm256_slli_epi32 (a, 1)));
-    _mm256_storeu_ps (o + i, finish8 (x, scale + i, bias + i, relu));
+  if (t->res) {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps (o + i, residual8 (t->res + i, finish8 (bvalue8 (vv,
+                      acc + i), t->scale + i, t->bias + i, t->relu),
+              t->res_relu));
+  } else {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps (o + i, finish8 (bvalue8 (vv, acc + i), t->scale + i,
+              t->bias + i, t->relu));
   }
-  for (; i < n; i++)
-    o[i] = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+  for (; i < n; i++) {
+    const float v = finish1 (t->scale[i], (float) (valid - 2 * acc[i]),
+        t->bias[i], t->relu);
+    o[i] = t->res ? residual1 (t->res[i], v, t->res_relu) : v;
+  }
 }
 
 TARGET static void

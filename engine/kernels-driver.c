@@ -104,11 +104,10 @@ beenet_bdense_prepare (uint32_t cin, uint32_t cout, const uint32_t *weight,
 }
 
 /* Blocks b0.. of one output pixel: micro-kernel, then transform with
- * acc = valid_bits - 2 * popcount. */
+ * acc = valid_bits - 2 * popcount (out: the pixel's output transform). */
 static void
 bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
-    int32_t valid_bits, const float *scale, const float *bias, bool relu,
-    float *o)
+    int32_t valid_bits, const BeenetOutput *out, float *o)
 {
   int32_t acc[MAXB * L];
   for (uint32_t b0 = 0; b0 * L < cout; b0 += MAXB) {
@@ -117,17 +116,21 @@ bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
     tb.w += b0 * t->w_bs;
     k->bdot (&tb, nb, acc);
     const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
-    k->bfinish (acc, valid_bits, c1 - c0, scale + c0, bias + c0, relu,
-        o + c0);
+    const BeenetOutput oc = {
+      out->scale + c0, out->bias + c0, out->res ? out->res + c0 : NULL,
+      out->relu, out->res_relu,
+    };
+    k->bfinish (acc, valid_bits, c1 - c0, &oc, o + c0);
   }
 }
 
 void
 beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,
-    const float *bias, float *out)
+    const float *bias, const BeenetResidual *res, float *out)
 {
   const uint32_t words = g->words;
+  BeenetOutput ot = { scale, bias, NULL, g->relu, res && res->relu };
   for (uint32_t ho = 0; ho < g->ho; ho++) {
     for (uint32_t wo = 0; wo < g->wo; wo++) {
       const Window win = window_at (g, ho, wo);
@@ -140,8 +143,9 @@ beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
         .rows = win.rows, .n = win.cols * words,
       };
       const int32_t valid_bits = (int32_t) (win.rows * win.cols * g->c);
-      bdot_blocks (k, &t, g->cout, valid_bits, scale, bias, g->relu,
-          out + ((size_t) ho * g->wo + wo) * g->cout);
+      const size_t px = ((size_t) ho * g->wo + wo) * g->cout;
+      ot.res = res ? res->res + px : NULL;
+      bdot_blocks (k, &t, g->cout, valid_bits, &ot, out + px);
     }
   }
 }
@@ -156,7 +160,8 @@ beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
     .a = in_bits, .w = prep, .a_rs = 0, .w_rs = 0,
     .w_bs = (size_t) words * L, .rows = 1, .n = words,
   };
-  bdot_blocks (k, &t, cout, (int32_t) cin, scale, bias, relu, out);
+  const BeenetOutput ot = { scale, bias, NULL, relu, false };
+  bdot_blocks (k, &t, cout, (int32_t) cin, &ot, out);
 }
 
 /* ---- float ------------------------------------------------------------- */

@@ -185,8 +185,14 @@ bconv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
   BeenetConvGeom g = geom (n);
   ctx->k->pack_signs (ctx->acts[n->inputs[0]], (size_t) n->in.h * n->in.w,
       n->in.c, ctx->bits);
-  beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias,
-      ctx->acts[n->index + 1]);
+  if (n->fused_res) {
+    const BeenetResidual res = { ctx->acts[n->res_act], n->res_relu };
+    beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias, &res,
+        ctx->acts[n->index + 2]);
+  } else {
+    beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias, NULL,
+        ctx->acts[n->index + 1]);
+  }
 }
 
 /* ---- dense / bdense ---------------------------------------------------- */
@@ -306,6 +312,8 @@ add_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 static void
 add_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
+  if (n->fused_away)
+    return;   /* computed by the bconv2d before it */
   ctx->k->add (ctx->acts[n->inputs[0]], ctx->acts[n->inputs[1]],
       beenet_shape_size (n->out), n->relu, ctx->acts[n->index + 1]);
 }

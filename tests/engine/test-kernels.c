@@ -197,6 +197,54 @@ START_TEST (test_bconv2d)
 }
 END_TEST
 
+/* bconv2d followed by add(residual, conv) (+ relu on either): the loader
+ * folds the add into the conv's output transform (its output is read by
+ * the add alone); the result must be the bits of the conv then the add.
+ * Cases with the conv's output read twice (add(conv, conv)) or the
+ * residual first/second exercise both the fused and the unfused graph. */
+START_TEST (test_bconv2d_residual)
+{
+  static const unsigned cins[] = { 1, 5, 31, 32, 33, 64, 70 };
+  rng = 5150 + (uint32_t) _i;
+  for (unsigned done = 0; done < 40; done++) {
+    unsigned h = 1 + rnd (7), w = 1 + rnd (7), c = cins[rnd (7)];
+    unsigned kh = 1 + 2 * rnd (2), kw = 1 + 2 * rnd (2);
+    int conv_relu = rnd (2), add_relu = rnd (2), order = rnd (3);
+    if ((size_t) h * w * c > 1024 || h * w * c < 2)
+      continue;
+    float *f = make_features (h, w);
+    TestModel *m = test_model_new_with_shape (2, h, w);
+    Act in;
+    int x = add_expansion (m, f, h, w, c, &in);
+    uint32_t *wb = random_bits (c, (size_t) kh * kw * c);
+    float *scale = malloc (sizeof (float) * c), *bias = malloc (sizeof (float) * c);
+    random_affine (c, scale, bias, 1);
+    int y = test_model_bconv2d (m, x, kh, kw, 1, 1, kh / 2, kw / 2, c,
+        conv_relu, wb, scale, bias);
+    ck_assert_int_ge (y, 0);
+    /* order 0: add(x, conv); 1: add(conv, x); 2: add(conv, conv). */
+    int z = test_model_add (m, order == 0 ? x : y, order == 2 ? y : (order ? x : y),
+        add_relu);
+    ck_assert_int_ge (z, 0);
+    const size_t k = (size_t) h * w * c;
+    float *got = malloc (sizeof (float) * k), *conv = malloc (sizeof (float) * k);
+    layer_run (m, z, f, got);
+    ref_bconv2d (&in, kh, kw, 1, 1, kh / 2, kw / 2, c, wb, scale, bias,
+        conv_relu, conv);
+    for (size_t i = 0; i < k; i++) {
+      const float a = order == 2 ? conv[i] : in.v[i];
+      float v = a + conv[i];
+      v = add_relu && v < 0.0f ? 0.0f : v;
+      ck_assert_msg (got[i] == v, "bconv2d+add in %ux%ux%u k%ux%u relu %d/%d "
+          "order %d: element %zu: %g != %g", h, w, c, kh, kw, conv_relu,
+          add_relu, order, i, got[i], v);
+    }
+    free (f); free (in.v); free (wb); free (scale); free (bias);
+    free (got); free (conv);
+  }
+}
+END_TEST
+
 START_TEST (test_bdense)
 {
   unsigned done = 0;
@@ -540,13 +588,25 @@ check_bconv2d_set (const BeenetKernels *k, const BeenetConvGeom *g,
   random_affine (g->cout, scale, bias, rnd (2));
   const size_t n = (size_t) g->ho * g->wo * g->cout;
   float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
-  beenet_bconv2d (k, g, bits, prep, scale, bias, got);
+  /* Every other case with a fused residual (dyadic, so the sum is exact). */
+  float *rv = malloc (sizeof (float) * (n + 1));
+  for (size_t i = 0; i < n; i++)
+    rv[i] = 0.25f * (float) ((int) rnd (41) - 20);
+  const BeenetResidual r = { rv, rnd (2) };
+  const BeenetResidual *res = rnd (2) ? &r : NULL;
+  beenet_bconv2d (k, g, bits, prep, scale, bias, res, got);
   ref_bconv2d (in, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, wb,
       scale, bias, g->relu, want);
+  for (size_t i = 0; res && i < n; i++) {
+    want[i] = rv[i] + want[i];
+    want[i] = r.relu && want[i] < 0.0f ? 0.0f : want[i];
+  }
   for (size_t i = 0; i < n; i++)
-    ck_assert_msg (got[i] == want[i], "%s bconv2d %ux%ux%u k%ux%u s%ux%u "
-        "p%ux%u cout %u: %zu: %g vs %g", k->name, g->h, g->w, g->c, g->kh,
-        g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, i, got[i], want[i]);
+    ck_assert_msg (got[i] == want[i], "%s bconv2d%s %ux%ux%u k%ux%u s%ux%u "
+        "p%ux%u cout %u: %zu: %g vs %g", k->name, res ? "+add" : "", g->h,
+        g->w, g->c, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, i,
+        got[i], want[i]);
+  free (rv);
   free (bits); free (wb); free (prep); free (scale); free (bias);
   free (got); free (want);
 }
@@ -794,6 +854,7 @@ kernels_suite (void)
   TCase *tc = tcase_create ("core");
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_bconv2d, 0, 3);
+  tcase_add_loop_test (tc, test_bconv2d_residual, 0, 2);
   tcase_add_test (tc, test_bdense);
   tcase_add_test (tc, test_conv2d);
   tcase_add_test (tc, test_pools);

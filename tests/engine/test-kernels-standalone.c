@@ -26,6 +26,7 @@
  *               is skipped.
  * Exit status: 0 all tested sets passed, 1 a mismatch, 77 see --set. */
 #include "kernels.h"
+#include "kernel-shapes.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -797,10 +798,7 @@ test_add_gap (const BeenetKernels *k, const BeenetKernels *ref)
 static void
 model_like (const BeenetKernels *k, const BeenetKernels *ref)
 {
-  static const unsigned shapes[][4] = {   /* h, w, c, cout */
-    { 12, 8, 64, 64 }, { 6, 4, 128, 128 }, { 3, 2, 256, 256 },
-    { 5, 5, 96, 80 }, { 4, 3, 160, 72 },
-  };
+  static const unsigned shapes[][4] = KERNEL_TEST_MODEL_SHAPES;
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     BeenetConvGeom g = { 0 };
     g.h = shapes[s][0]; g.w = shapes[s][1]; g.c = shapes[s][2];

@@ -6,6 +6,7 @@
 #include "beenet.h"
 #include "beenet-private.h"
 #include "kernels.h"
+#include "kernel-shapes.h"
 #include "test-layers.h"
 #include "test-models.h"
 
@@ -154,11 +155,12 @@ assert_close (const float *got, const float *want, size_t n, double tol,
 
 START_TEST (test_bconv2d)
 {
-  static const unsigned cins[] = { 1, 5, 31, 32, 33, 45, 64, 70 };
+  static const unsigned cins[] = KERNEL_TEST_BINARY_CINS;
+  const unsigned n_cins = sizeof cins / sizeof cins[0];
   unsigned done = 0;
   rng = 1000 + (uint32_t) _i;
   while (done < 60) {
-    unsigned h = 1 + rnd (8), w = 1 + rnd (8), c = cins[rnd (8)];
+    unsigned h = 1 + rnd (8), w = 1 + rnd (8), c = cins[rnd (n_cins)];
     unsigned kh = 1 + rnd (3), kw = 1 + rnd (3), sh = 1 + rnd (2), sw = 1 + rnd (2);
     unsigned ph = rnd (3), pw = rnd (3), cout = 1 + rnd (9);
     int exact = done % 2 == 0, relu = (done / 2) % 2;
@@ -204,10 +206,11 @@ END_TEST
  * residual first/second exercise both the fused and the unfused graph. */
 START_TEST (test_bconv2d_residual)
 {
-  static const unsigned cins[] = { 1, 5, 31, 32, 33, 64, 70 };
+  static const unsigned cins[] = KERNEL_TEST_BINARY_CINS;
+  const unsigned n_cins = sizeof cins / sizeof cins[0];
   rng = 5150 + (uint32_t) _i;
   for (unsigned done = 0; done < 40; done++) {
-    unsigned h = 1 + rnd (7), w = 1 + rnd (7), c = cins[rnd (7)];
+    unsigned h = 1 + rnd (7), w = 1 + rnd (7), c = cins[rnd (n_cins)];
     unsigned kh = 1 + 2 * rnd (2), kw = 1 + 2 * rnd (2);
     int conv_relu = rnd (2), add_relu = rnd (2), order = rnd (3);
     if ((size_t) h * w * c > 1024 || h * w * c < 2)
@@ -644,6 +647,21 @@ START_TEST (test_kernel_set_binary)
     return;
   ck_assert_str_eq (k->name, kernel_names[_i]);
   rng = 9000;
+  /* The shipped networks' layer shapes (3x3, stride 1, same padding). */
+  static const unsigned shapes[][4] = KERNEL_TEST_MODEL_SHAPES;
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    BeenetConvGeom g = { .h = shapes[s][0], .w = shapes[s][1],
+      .c = shapes[s][2], .cout = shapes[s][3], .kh = 3, .kw = 3, .sh = 1,
+      .sw = 1, .ph = 1, .pw = 1, .groups = 1, .relu = s % 2 };
+    g.ho = g.h;
+    g.wo = g.w;
+    g.words = (g.c + 31) / 32;
+    Act in = { g.h, g.w, g.c, malloc (sizeof (float) * g.h * g.w * g.c) };
+    for (size_t i = 0; i < (size_t) g.h * g.w * g.c; i++)
+      in.v[i] = (float) ((int) rnd (5) - 2);
+    check_bconv2d_set (k, &g, &in);
+    free (in.v);
+  }
   for (int iter = 0; iter < 150; iter++) {
     BeenetConvGeom g = random_geom (1);
     Act in = { g.h, g.w, g.c, malloc (sizeof (float) * g.h * g.w * g.c) };

@@ -63,6 +63,22 @@ die (const char *what, const BeenetError *err)
   exit (1);
 }
 
+/* Push audio (wrapping around its audio_len samples) into the stream from
+ * sample *pos up to sample `end`, as the element pushes its buffers. */
+static void
+push_until (BeenetStream *stream, const float *audio, size_t audio_len,
+    uint64_t *pos, uint64_t end)
+{
+  while (*pos < end) {
+    const size_t at = (size_t) (*pos % audio_len);
+    size_t k = audio_len - at;
+    if (k > end - *pos)
+      k = (size_t) (end - *pos);
+    beenet_stream_push (stream, audio + at, k, NULL);
+    *pos += k;
+  }
+}
+
 /* --stream-hop: the streaming front-end (BeenetStream) over n_windows
  * windows `hop` samples apart, samples pushed up to each window's end as
  * the element does; audio is the input recording (or the synthetic windows). */
@@ -78,15 +94,8 @@ bench_stream (const BeenetFrontendConfig *fc, const float *audio,
   uint64_t pos = 0;
   double t0 = now ();
   for (int i = 0; i < n_windows; i++) {
-    const uint64_t end = (uint64_t) i * hop + fc->window_samples;
-    while (pos < end) {         /* wrap around the audio */
-      const size_t at = (size_t) (pos % audio_len);
-      size_t k = audio_len - at;
-      if (k > end - pos)
-        k = (size_t) (end - pos);
-      beenet_stream_push (stream, audio + at, k, NULL);
-      pos += k;
-    }
+    push_until (stream, audio, audio_len, &pos,
+        (uint64_t) i * hop + fc->window_samples);
     if (beenet_stream_features (stream, (uint64_t) i * hop, feat, &err))
       die ("stream features", &err);
   }
@@ -365,22 +374,34 @@ main (int argc, char **argv)
   if (do_stream) {
     const BeenetPolicy sp = beenet_model_default_policy (model);
     const float sth = beenet_model_default_threshold (model);
+    const BeenetPolicyParams spp = beenet_model_default_params (model);
     BeenetDetector *det;
+    BeenetStream *stream;
     const size_t heap2 = heap_in_use ();
     if (beenet_detector_new (model, NULL, &det, &err))
       die ("creating the detector", &err);
     const size_t heap_det = heap_in_use () - heap2;
+    const size_t heap3 = heap_in_use ();
+    if (beenet_stream_new (&fc, NULL, &stream, &err))
+      die ("creating the stream", &err);
+    const size_t heap_stream = heap_in_use () - heap3;
     memset (hist, 0, sizeof (unsigned) * (n_exits + 1));
     double ops = 0.0;
     unsigned detections = 0;
+    uint64_t pos = 0;
     c0 = cpu_now ();
     t0 = now ();
+    /* As the element: the recording pushed into a BeenetStream (each 10 ms
+     * frame computed once), a window every `hop` samples classified from
+     * it (the energy gate off, its default). */
     for (int i = 0; i < n_windows; i++) {
       BeenetResult r;
       BeenetDetection d;
       int fired;
-      if (beenet_session_classify (session, WINDOW (i), fc.window_samples,
-              sp, sth, &r, &err))
+      push_until (stream, audio, n_audio, &pos,
+          (uint64_t) i * hop + fc.window_samples);
+      if (beenet_session_classify_stream_params (session, stream,
+              (uint64_t) i * hop, &spp, &r, &err))
         die ("classify", &err);
       if (beenet_detector_push (det, (int64_t) (i + 1) * (int64_t) hop
               * 1000000000 / fc.sample_rate, r.probabilities, r.num_classes,
@@ -401,6 +422,13 @@ main (int argc, char **argv)
     for (size_t e = 1; e <= n_exits; e++)
       printf ("%s%u", e > 1 ? "/" : "", hist[e]);
     printf ("\n");
+    BeenetStreamStats sst;
+    beenet_stream_get_stats (stream, &sst);
+    printf ("stream: BeenetStream %zu bytes, %.1f frames computed + %.1f "
+        "reused per window\n", heap_stream,
+        (double) sst.frames_computed / n_windows,
+        (double) sst.frames_reused / n_windows);
+    beenet_stream_free (stream);
     beenet_detector_free (det);
   }
   free (hist);

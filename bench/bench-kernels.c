@@ -217,7 +217,7 @@ run_job (const Job *j)
     beenet_bdense (j->k, g->c, g->cout, j->in, j->prep, j->scale, j->bias,
         g->relu, j->out);
   else if (j->binary)
-    beenet_bconv2d (j->k, g, j->in, j->prep, j->scale, j->bias, j->out);
+    beenet_bconv2d (j->k, g, j->in, j->prep, j->scale, j->bias, NULL, j->out);
   else
     beenet_conv2d (j->k, g, j->in, j->prep, j->scale, j->bias, j->out);
 }

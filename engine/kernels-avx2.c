@@ -252,20 +252,59 @@ finish1 (float scale, float x, float bias, bool relu)
   return relu && v < 0.0f ? 0.0f : v;
 }
 
+static inline float
+residual1 (float res, float v, bool relu)
+{
+  const float s = res + v;
+  return relu && s < 0.0f ? 0.0f : s;
+}
+
+/* acc -> x = valid - 2 * acc for 8 lanes. */
+INLINE __m256
+bvalue8 (__m256i vv, const int32_t *acc)
+{
+  const __m256i a = _mm256_loadu_si256 ((const __m256i *) acc);
+  return _mm256_cvtepi32_ps (_mm256_sub_epi32 (vv, _mm256_slli_epi32 (a, 1)));
+}
+
+/* The floor of a branch-free relu: max(floor, v) with floor +0.0 is the
+ * relu of finish8, with floor -inf it returns v unchanged (-0.0 and NaN
+ * included: MAXPS returns its second operand unless the first is
+ * greater). */
+INLINE __m256
+relu_floor (bool relu)
+{
+  return relu ? _mm256_setzero_ps () : _mm256_set1_ps (-__builtin_inff ());
+}
+
+/* With a residual (BeenetOutput): res + v, then its relu, as add_avx2. */
 TARGET static void
 bfinish_avx2 (const int32_t *acc, int32_t valid, uint32_t n,
-    const float *scale, const float *bias, bool relu, float *o)
+    const BeenetOutput *t, float *o)
 {
   const __m256i vv = _mm256_set1_epi32 (valid);
+  const float *scale = t->scale, *bias = t->bias, *res = t->res;
+  const __m256 lo = relu_floor (t->relu), rlo = relu_floor (t->res_relu);
   uint32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i a = _mm256_loadu_si256 ((const __m256i *) (acc + i));
-    const __m256 x = _mm256_cvtepi32_ps (_mm256_sub_epi32 (vv,
-            _mm256_slli_epi32 (a, 1)));
-    _mm256_storeu_ps (o + i, finish8 (x, scale + i, bias + i, relu));
+  if (res) {
+    for (; i + 8 <= n; i += 8) {
+      const __m256 v = _mm256_max_ps (lo, _mm256_add_ps (_mm256_mul_ps (
+                  _mm256_loadu_ps (scale + i), bvalue8 (vv, acc + i)),
+              _mm256_loadu_ps (bias + i)));
+      _mm256_storeu_ps (o + i, _mm256_max_ps (rlo,
+              _mm256_add_ps (_mm256_loadu_ps (res + i), v)));
+    }
+  } else {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps (o + i, _mm256_max_ps (lo, _mm256_add_ps (
+                  _mm256_mul_ps (_mm256_loadu_ps (scale + i),
+                      bvalue8 (vv, acc + i)), _mm256_loadu_ps (bias + i))));
   }
-  for (; i < n; i++)
-    o[i] = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+  for (; i < n; i++) {
+    const float v = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i],
+        t->relu);
+    o[i] = res ? residual1 (res[i], v, t->res_relu) : v;
+  }
 }
 
 TARGET static void

@@ -211,9 +211,25 @@ finish16 (__m512 x, __mmask16 m, const float *scale, const float *bias,
   _mm512_mask_storeu_ps (o, m, v);
 }
 
+/* finish16 with the residual step of BeenetOutput: res + v, relu as
+ * max(0, s) (the operations of add_avx512). */
+INLINE void
+finish16_res (__m512 x, __mmask16 m, const BeenetOutput *t, uint32_t i,
+    float *o)
+{
+  __m512 v = _mm512_add_ps (_mm512_mul_ps (_mm512_maskz_loadu_ps (m,
+              t->scale + i), x), _mm512_maskz_loadu_ps (m, t->bias + i));
+  if (t->relu)
+    v = _mm512_max_ps (_mm512_setzero_ps (), v);
+  v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, t->res + i), v);
+  if (t->res_relu)
+    v = _mm512_max_ps (_mm512_setzero_ps (), v);
+  _mm512_mask_storeu_ps (o + i, m, v);
+}
+
 TARGET static void
 bfinish_avx512 (const int32_t *acc, int32_t valid, uint32_t n,
-    const float *scale, const float *bias, bool relu, float *o)
+    const BeenetOutput *t, float *o)
 {
   const __m512i vv = _mm512_set1_epi32 (valid);
   for (uint32_t i = 0; i < n; i += 16) {
@@ -221,7 +237,10 @@ bfinish_avx512 (const int32_t *acc, int32_t valid, uint32_t n,
     const __m512i a = _mm512_maskz_loadu_epi32 (m, acc + i);
     const __m512 x = _mm512_cvtepi32_ps (_mm512_sub_epi32 (vv,
             _mm512_slli_epi32 (a, 1)));
-    finish16 (x, m, scale + i, bias + i, relu, o + i);
+    if (t->res)
+      finish16_res (x, m, t, i, o);
+    else
+      finish16 (x, m, t->scale + i, t->bias + i, t->relu, o + i);
   }
 }
 

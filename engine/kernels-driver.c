@@ -122,11 +122,10 @@ beenet_bdense_prepare (uint32_t cin, uint32_t cout, const uint32_t *weight,
 }
 
 /* Blocks b0.. of one output pixel: micro-kernel, then transform with
- * acc = valid_bits - 2 * popcount. */
+ * acc = valid_bits - 2 * popcount (out: the pixel's output transform). */
 static void
 bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
-    int32_t valid_bits, const float *scale, const float *bias, bool relu,
-    float *o)
+    int32_t valid_bits, const BeenetOutput *out, float *o)
 {
   int32_t acc[MAXB * L];
   for (uint32_t b0 = 0; b0 * L < cout; b0 += MAXB) {
@@ -135,19 +134,25 @@ bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
     tb.w += b0 * t->w_bs;
     k->bdot (&tb, nb, acc);
     const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
-    k->bfinish (acc, valid_bits, c1 - c0, scale + c0, bias + c0, relu,
-        o + c0);
+    const BeenetOutput oc = {
+      out->scale + c0, out->bias + c0, out->res ? out->res + c0 : NULL,
+      out->relu, out->res_relu,
+    };
+    k->bfinish (acc, valid_bits, c1 - c0, &oc, o + c0);
   }
 }
 
 /* One group: cig input channels (packed image in_bits, g->words words per
- * pixel) to cog output channels written at out (pixel stride g->cout). */
+ * pixel) to cog output channels written at out (pixel stride g->cout);
+ * res (NULL = none) is the fused residual at the same layout as out. */
 static void
 bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
     uint32_t cog, const uint32_t *in_bits, const uint32_t *prep,
-    const float *scale, const float *bias, float *out)
+    const float *scale, const float *bias, const float *res, bool res_relu,
+    float *out)
 {
   const uint32_t words = g->words;
+  BeenetOutput ot = { scale, bias, NULL, g->relu, res_relu };
   for (uint32_t ho = 0; ho < g->ho; ho++) {
     for (uint32_t wo = 0; wo < g->wo; wo++) {
       const Window win = window_at (g, ho, wo);
@@ -160,8 +165,9 @@ bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
         .rows = win.rows, .n = win.cols * words,
       };
       const int32_t valid_bits = (int32_t) (win.rows * win.cols * cig);
-      bdot_blocks (k, &t, cog, valid_bits, scale, bias, g->relu,
-          out + ((size_t) ho * g->wo + wo) * g->cout);
+      const size_t px = ((size_t) ho * g->wo + wo) * g->cout;
+      ot.res = res ? res + px : NULL;
+      bdot_blocks (k, &t, cog, valid_bits, &ot, out + px);
     }
   }
 }
@@ -169,7 +175,7 @@ bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
 void
 beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,
-    const float *bias, float *out)
+    const float *bias, const BeenetResidual *res, float *out)
 {
   const uint32_t groups = n_groups (g);
   const uint32_t cig = g->c / groups, cog = g->cout / groups;
@@ -177,7 +183,8 @@ beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
   for (uint32_t gi = 0; gi < groups; gi++)
     bconv2d_group (k, g, cig, cog, in_bits + gi * plane,
         prep + gi * bconv2d_group_size (g), scale + (size_t) gi * cog,
-        bias + (size_t) gi * cog, out + (size_t) gi * cog);
+        bias + (size_t) gi * cog, res ? res->res + (size_t) gi * cog : NULL,
+        res && res->relu, out + (size_t) gi * cog);
 }
 
 void
@@ -190,7 +197,8 @@ beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
     .a = in_bits, .w = prep, .a_rs = 0, .w_rs = 0,
     .w_bs = (size_t) words * L, .rows = 1, .n = words,
   };
-  bdot_blocks (k, &t, cout, (int32_t) cin, scale, bias, relu, out);
+  const BeenetOutput ot = { scale, bias, NULL, relu, false };
+  bdot_blocks (k, &t, cout, (int32_t) cin, &ot, out);
 }
 
 /* ---- float ------------------------------------------------------------- */

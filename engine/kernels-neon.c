@@ -262,9 +262,28 @@ finish1 (float scale, float x, float bias, bool relu)
   return relu && v < 0.0f ? 0.0f : v;
 }
 
+/* The residual step of BeenetOutput: res + v, relu as a select on s < 0
+ * (as finish4 and add_neon). */
+INLINE float32x4_t
+residual4 (const float *res, float32x4_t v, bool relu)
+{
+  const float32x4_t s = vaddq_f32 (vld1q_f32 (res), v);
+  if (!relu)
+    return s;
+  const float32x4_t zero = vdupq_n_f32 (0.0f);
+  return vbslq_f32 (vcltq_f32 (s, zero), zero, s);
+}
+
+static inline float
+residual1 (float res, float v, bool relu)
+{
+  const float s = res + v;
+  return relu && s < 0.0f ? 0.0f : s;
+}
+
 static void
 bfinish_neon (const int32_t *acc, int32_t valid, uint32_t n,
-    const float *scale, const float *bias, bool relu, float *o)
+    const BeenetOutput *t, float *o)
 {
   const int32x4_t vv = vdupq_n_s32 (valid);
   uint32_t i = 0;
@@ -272,10 +291,16 @@ bfinish_neon (const int32_t *acc, int32_t valid, uint32_t n,
     const int32x4_t a = vld1q_s32 (acc + i);
     /* SCVTF rounds to nearest like the C int -> float conversion. */
     const float32x4_t x = vcvtq_f32_s32 (vsubq_s32 (vv, vshlq_n_s32 (a, 1)));
-    vst1q_f32 (o + i, finish4 (x, scale + i, bias + i, relu));
+    float32x4_t v = finish4 (x, t->scale + i, t->bias + i, t->relu);
+    if (t->res)
+      v = residual4 (t->res + i, v, t->res_relu);
+    vst1q_f32 (o + i, v);
   }
-  for (; i < n; i++)
-    o[i] = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+  for (; i < n; i++) {
+    const float v = finish1 (t->scale[i], (float) (valid - 2 * acc[i]),
+        t->bias[i], t->relu);
+    o[i] = t->res ? residual1 (t->res[i], v, t->res_relu) : v;
+  }
 }
 
 static void

@@ -99,12 +99,24 @@ finish (float scale, float x, float bias, bool relu)
   return relu && v < 0.0f ? 0.0f : v;
 }
 
+/* The residual step of BeenetOutput: the add node's `a + b`, then its
+ * relu as `v < 0 ? 0 : v`. */
+static inline float
+residual (float res, float v, bool relu)
+{
+  const float s = res + v;
+  return relu && s < 0.0f ? 0.0f : s;
+}
+
 static void
 bfinish_portable (const int32_t *acc, int32_t valid, uint32_t n,
-    const float *scale, const float *bias, bool relu, float *o)
+    const BeenetOutput *t, float *o)
 {
-  for (uint32_t i = 0; i < n; i++)
-    o[i] = finish (scale[i], (float) (valid - 2 * acc[i]), bias[i], relu);
+  for (uint32_t i = 0; i < n; i++) {
+    const float v = finish (t->scale[i], (float) (valid - 2 * acc[i]),
+        t->bias[i], t->relu);
+    o[i] = t->res ? residual (t->res[i], v, t->res_relu) : v;
+  }
 }
 
 static void

@@ -69,6 +69,19 @@ typedef struct {
 /* Pixels one fgemv call handles at most. */
 #define BEENET_UK_MAX_PIXELS 8u
 
+/* Output transform of a binary op, n outputs starting at output channel
+ * 0 of these pointers: v = scale[i] * x + bias[i], then 0 if relu and
+ * v < 0; then, when res is not NULL (an `add` node folded into the conv
+ * that feeds it, Larq's fused output transform), v = res[i] + v, then 0 if
+ * res_relu and v < 0: the add node's own operations in its order, so the
+ * fused conv gives the bits of the conv followed by the add, with no pass
+ * of its own over the activations. */
+typedef struct {
+  const float *scale, *bias;
+  const float *res;
+  bool relu, res_relu;
+} BeenetOutput;
+
 typedef struct BeenetKernels {
   const char *name;
   /* Pack sign bits: for each of n_pixels pixels of c channels, write
@@ -89,9 +102,10 @@ typedef struct BeenetKernels {
   /* Output transforms, i < n: v = scale[i] * x + bias[i], then 0 if relu
    * and v < 0, with x = (float) (valid - 2 * acc[i]) (binary) or acc[i]
    * (float; acc may be o).  One multiply then one add (never fused), so
-   * every set gives identical bits. */
+   * every set gives identical bits.  bfinish also applies the residual of
+   * BeenetOutput (see there). */
   void (*bfinish) (const int32_t *acc, int32_t valid, uint32_t n,
-      const float *scale, const float *bias, bool relu, float *o);
+      const BeenetOutput *t, float *o);
   void (*ffinish) (const float *acc, uint32_t n, const float *scale,
       const float *bias, bool relu, float *o);
   /* Elementwise o[i] = a[i] + b[i] for i < n, then `v < 0 ? 0 : v` if relu
@@ -136,14 +150,22 @@ void beenet_dense_prepare (uint32_t cin, uint32_t cout, const float *weight,
 
 /* ---- drivers (kernels-driver.c), on prepared weights ------------------ */
 
+/* Residual added in a binary conv's output transform: res (HWC, the
+ * conv's output shape) is added to each output, then relu if relu. */
+typedef struct {
+  const float *res;
+  bool relu;
+} BeenetResidual;
+
 /* Binary conv on packed input, exact zero padding:
- * out = scale * (valid_bits - 2 * popcount) + bias (+ relu).  The input is
- * one packed image per group, group-major ([group][h][w][g->words]; with
- * one group simply the packed image); every group runs through the same
+ * out = scale * (valid_bits - 2 * popcount) + bias (+ relu), then + res
+ * (+ res relu) when res is not NULL (see BeenetOutput).  The input is one
+ * packed image per group, group-major ([group][h][w][g->words]; with one
+ * group simply the packed image); every group runs through the same
  * per-ISA micro-kernels. */
 void beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,
-    const float *bias, float *out);
+    const float *bias, const BeenetResidual *res, float *out);
 /* Binary dense: acc[co] = cin - 2 * popcount(in ^ w[co]). */
 void beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,

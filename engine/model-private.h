@@ -63,6 +63,15 @@ typedef struct {
    * loader, filled by op->parse, freed with the model (NULL when the op
    * has none). */
   void *params;
+  /* Residual fusion (beenet_model_fuse, at load): a bconv2d whose output
+   * only feeds the `add` node right after it adds that node's other input
+   * (activation res_act) in its output transform and writes the add's
+   * output activation (index + 2) directly; the add node is then
+   * fused_away and does nothing when run. */
+  bool fused_res;
+  bool res_relu;
+  uint32_t res_act;
+  bool fused_away;
 } BeenetNode;
 
 /* What an op's parse function may read: the node's own keys
@@ -157,6 +166,19 @@ struct BeenetModel {
   size_t total_act_elements;
   const BeenetKernels *kernels;
 };
+
+/* Fold each `add` that follows a bconv2d into it (see BeenetNode) unless
+ * the environment variable BEENET_FUSE=off (read at load, for
+ * comparisons).  Changes no result bit. */
+void beenet_model_fuse (BeenetModel *m);
+
+/* Time (node index + 1, 0 = normalisation) at which activation a is
+ * written: a, or a - 1 for the output of a fused-away add. */
+static inline uint32_t
+beenet_act_written (const BeenetModel *m, uint32_t a)
+{
+  return a >= 2 && m->nodes[a - 1].fused_away ? a - 1 : a;
+}
 
 /* Softmax of n logits into probs (stable); returns the entropy in nats
  * (0 ln 0 = 0) computed in double. */

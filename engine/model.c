@@ -753,6 +753,7 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
   m->total_bops = bops;
   m->total_flops = flops;
   m->kernels = beenet_kernels_select ();
+  beenet_model_fuse (m);
   return parse_exclusion (m, f, err);
 }
 

@@ -202,8 +202,14 @@ bconv2d_run (const BeenetRunCtx *ctx, const BeenetNode *n)
         ctx->k->pack_signs (in + p * n->in.c + (size_t) gi * cig, 1, cig,
             ctx->bits + ((size_t) gi * hw + p) * n->words);
   }
-  beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias,
-      ctx->acts[n->index + 1]);
+  if (n->fused_res) {
+    const BeenetResidual res = { ctx->acts[n->res_act], n->res_relu };
+    beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias, &res,
+        ctx->acts[n->index + 2]);
+  } else {
+    beenet_bconv2d (ctx->k, &g, ctx->bits, n->prep, n->scale, n->bias, NULL,
+        ctx->acts[n->index + 1]);
+  }
 }
 
 /* ---- dense / bdense ---------------------------------------------------- */
@@ -364,6 +370,8 @@ add_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
 static void
 add_run (const BeenetRunCtx *ctx, const BeenetNode *n)
 {
+  if (n->fused_away)
+    return;   /* computed by the bconv2d before it */
   const AddParams *p = n->params;
   const float *a = ctx->acts[n->inputs[0]], *b = ctx->acts[n->inputs[1]];
   float *o = ctx->acts[n->index + 1];

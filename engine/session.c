@@ -41,10 +41,12 @@ beenet_session_free (BeenetSession *s)
 
 /* ---- activation memory plan --------------------------------------------
  * Time t = 0 is normalisation, node i runs at t = i + 1.  Activation a is
- * written at t = a and read up to last[a] (its last reader; an activation
- * nobody reads, e.g. exit probabilities, only at t = a).  Two activations
- * may share memory iff their intervals [a, last] are disjoint; a node's
- * output is written while its inputs are read, so they never alias.
+ * written at t = a (t = a - 1 for the output of an add fused into the conv
+ * before it, beenet_act_written) and read up to last[a] (its last reader;
+ * an activation nobody reads, e.g. exit probabilities, only when written).
+ * Two activations may share memory iff their intervals [written, last] are
+ * disjoint; a node's output is written while its inputs are read, so they
+ * never alias.
  * Offsets are placed first fit in definition order.
  * BEENET_ACTIVATION_PLAN=off (read at session creation) keeps every
  * activation live for the whole run: one slice each, for comparisons. */
@@ -91,15 +93,22 @@ plan_activations (const BeenetModel *m, size_t *off)
   const bool keep_all = plan && strcmp (plan, "off") == 0;
   if (last && busy) {
     for (uint32_t a = 0; a < n_acts; a++)
-      last[a] = keep_all ? n_acts : a;
-    for (uint32_t i = 0; i < m->n_nodes; i++)
-      for (uint32_t k = 0; k < m->nodes[i].n_inputs; k++)
-        if (last[m->nodes[i].inputs[k]] < i + 1)
-          last[m->nodes[i].inputs[k]] = i + 1;
+      last[a] = keep_all ? n_acts : beenet_act_written (m, a);
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
+      /* A fused-away add's inputs are read by the conv before it; the
+       * conv's own output (activation i) is never written. */
+      const bool fused = m->nodes[i].fused_away;
+      for (uint32_t k = 0; k < m->nodes[i].n_inputs; k++) {
+        const uint32_t a = m->nodes[i].inputs[k], t = fused ? i : i + 1;
+        if (!(fused && a == i) && last[a] < t)
+          last[a] = t;
+      }
+    }
     for (uint32_t a = 0; a < n_acts; a++) {
+      const uint32_t born = beenet_act_written (m, a);
       size_t n = 0;
       for (uint32_t b = 0; b < a; b++)
-        if (last[b] >= a)
+        if (last[b] >= born)
           busy[n++] = (Span) { off[b], off[b] + act_floats (m, b) };
       off[a] = first_fit (busy, n, act_floats (m, a));
       if (off[a] + act_floats (m, a) > total)

@@ -26,6 +26,7 @@
  *               is skipped.
  * Exit status: 0 all tested sets passed, 1 a mismatch, 77 see --set. */
 #include "kernels.h"
+#include "kernel-shapes.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -307,6 +308,15 @@ describe (char *buf, size_t n, const char *op, const BeenetConvGeom *g)
       g->pw, g->cout, (int) g->relu);
 }
 
+/* The add node's `a + b` then `v < 0 ? 0 : v`, as the fused residual of
+ * BeenetOutput must compute it. */
+static float
+strict_residual (float res, float v, bool relu)
+{
+  const float s = res + v;
+  return relu && s < 0.0f ? 0.0f : s;
+}
+
 static void
 test_bconv2d (const BeenetKernels *k, const BeenetKernels *ref,
     const BeenetConvGeom *g)
@@ -331,17 +341,26 @@ test_bconv2d (const BeenetKernels *k, const BeenetKernels *ref,
   random_affine (g->cout, scale, bias, rnd (2));
   const size_t n = (size_t) g->ho * g->wo * g->cout;
   float *got = xmalloc (sizeof (float) * n), *want = xmalloc (sizeof (float) * n);
-  beenet_bconv2d (k, g, bits_ref, prep, scale, bias, got);
+  /* Every other case with a fused residual add (+ relu half the time). */
+  float *rv = xmalloc (sizeof (float) * n);
+  for (size_t i = 0; i < n; i++)
+    rv[i] = rndf () * 9.0f;
+  const BeenetResidual r = { rv, rnd (2) };
+  const BeenetResidual *res = rnd (2) ? &r : NULL;
+  beenet_bconv2d (k, g, bits_ref, prep, scale, bias, res, got);
   if (k == ref) {
     naive_bconv2d (g, in, wb, scale, bias, want);
-    describe (what, sizeof what, "bconv2d (vs naive)", g);
+    for (size_t i = 0; res && i < n; i++)
+      want[i] = strict_residual (rv[i], want[i], r.relu);
+    describe (what, sizeof what, res ? "bconv2d+add (vs naive)"
+        : "bconv2d (vs naive)", g);
   } else {
-    beenet_bconv2d (ref, g, bits_ref, prep, scale, bias, want);
-    describe (what, sizeof what, "bconv2d", g);
+    beenet_bconv2d (ref, g, bits_ref, prep, scale, bias, res, want);
+    describe (what, sizeof what, res ? "bconv2d+add" : "bconv2d", g);
   }
   check_exact_f (what, got, want, n);
   free (in); free (bits); free (bits_ref); free (wb); free (prep);
-  free (scale); free (bias); free (got); free (want);
+  free (scale); free (bias); free (got); free (want); free (rv);
 }
 
 static void
@@ -630,6 +649,13 @@ test_fdw (const BeenetKernels *k, const BeenetKernels *ref)
   free (mag);
 }
 
+/* Mostly ordinary values (so sums round), with -0.0, infinities and NaN. */
+static float
+mixed_float (void)
+{
+  return rnd (6) ? rndf () * 100.0f : special_float ();
+}
+
 /* The transform of kernels.h with the product rounded on its own (the
  * volatile store keeps any compiler from contracting it into an FMA). */
 static float
@@ -661,8 +687,9 @@ test_finish (const BeenetKernels *k, const BeenetKernels *ref)
     bias[i] = rnd (8) ? rndf () * 7.0f : special_float ();
   }
   char what[80];
-  k->bfinish (iacc, valid, n, scale, bias, relu, got);
-  ref->bfinish (iacc, valid, n, scale, bias, relu, want);
+  const BeenetOutput t = { scale, bias, NULL, relu, false };
+  k->bfinish (iacc, valid, n, &t, got);
+  ref->bfinish (iacc, valid, n, &t, want);
   snprintf (what, sizeof what, "bfinish n %u relu %d", n, (int) relu);
   check_exact_f (what, got, want, n);
   for (uint32_t i = 0; i < n; i++)
@@ -671,6 +698,23 @@ test_finish (const BeenetKernels *k, const BeenetKernels *ref)
   snprintf (what, sizeof what, "bfinish n %u relu %d (vs unfused)", n,
       (int) relu);
   check_exact_f (what, got, want, n);
+  /* With a residual (the fused add, + relu or not): res + v. */
+  float *res = xmalloc (sizeof (float) * (n + 1));
+  for (uint32_t i = 0; i < n; i++)
+    res[i] = mixed_float ();
+  const BeenetOutput tr = { scale, bias, res, relu, rnd (2) };
+  k->bfinish (iacc, valid, n, &tr, got);
+  ref->bfinish (iacc, valid, n, &tr, want);
+  snprintf (what, sizeof what, "bfinish+add n %u relu %d/%d", n, (int) relu,
+      (int) tr.res_relu);
+  check_exact_f (what, got, want, n);
+  for (uint32_t i = 0; i < n; i++)
+    want[i] = strict_residual (res[i], strict_finish (scale[i],
+            (float) (valid - 2 * iacc[i]), bias[i], relu), tr.res_relu);
+  snprintf (what, sizeof what, "bfinish+add n %u relu %d/%d (vs unfused)", n,
+      (int) relu, (int) tr.res_relu);
+  check_exact_f (what, got, want, n);
+  free (res);
   k->ffinish (facc, n, scale, bias, relu, got);
   ref->ffinish (facc, n, scale, bias, relu, want);
   snprintf (what, sizeof what, "ffinish n %u relu %d", n, (int) relu);
@@ -686,13 +730,6 @@ test_finish (const BeenetKernels *k, const BeenetKernels *ref)
   snprintf (what, sizeof what, "ffinish in place n %u relu %d", n, (int) relu);
   check_exact_f (what, got, want, n);
   free (iacc); free (facc); free (scale); free (bias); free (got); free (want);
-}
-
-/* Mostly ordinary values (so sums round), with -0.0, infinities and NaN. */
-static float
-mixed_float (void)
-{
-  return rnd (6) ? rndf () * 100.0f : special_float ();
 }
 
 /* Elementwise add (+relu) and global average pool: identical bits to the
@@ -761,10 +798,7 @@ test_add_gap (const BeenetKernels *k, const BeenetKernels *ref)
 static void
 model_like (const BeenetKernels *k, const BeenetKernels *ref)
 {
-  static const unsigned shapes[][4] = {   /* h, w, c, cout */
-    { 12, 8, 64, 64 }, { 6, 4, 128, 128 }, { 3, 2, 256, 256 },
-    { 5, 5, 96, 80 }, { 4, 3, 160, 72 },
-  };
+  static const unsigned shapes[][4] = KERNEL_TEST_MODEL_SHAPES;
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     BeenetConvGeom g = { 0 };
     g.h = shapes[s][0]; g.w = shapes[s][1]; g.c = shapes[s][2];

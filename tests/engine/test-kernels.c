@@ -6,6 +6,7 @@
 #include "beenet.h"
 #include "beenet-private.h"
 #include "kernels.h"
+#include "kernel-shapes.h"
 #include "test-layers.h"
 #include "test-models.h"
 
@@ -189,11 +190,12 @@ assert_close (const float *got, const float *want, size_t n, double tol,
 
 START_TEST (test_bconv2d)
 {
-  static const unsigned cins[] = { 1, 5, 31, 32, 33, 45, 64, 70 };
+  static const unsigned cins[] = KERNEL_TEST_BINARY_CINS;
+  const unsigned n_cins = sizeof cins / sizeof cins[0];
   unsigned done = 0;
   rng = 1000 + (uint32_t) _i;
   while (done < 60) {
-    unsigned h = 1 + rnd (8), w = 1 + rnd (8), c = cins[rnd (8)];
+    unsigned h = 1 + rnd (8), w = 1 + rnd (8), c = cins[rnd (n_cins)];
     unsigned kh = 1 + rnd (3), kw = 1 + rnd (3), sh = 1 + rnd (2), sw = 1 + rnd (2);
     unsigned ph = rnd (3), pw = rnd (3), cout = 1 + rnd (9);
     int exact = done % 2 == 0, relu = (done / 2) % 2;
@@ -370,6 +372,55 @@ START_TEST (test_concat_slice_add_at)
     for (unsigned i = 0; i < n; i++)
       free (a[i].v);
     free (f); free (cv); free (want); free (got);
+  }
+}
+END_TEST
+
+/* bconv2d followed by add(residual, conv) (+ relu on either): the loader
+ * folds the add into the conv's output transform (its output is read by
+ * the add alone); the result must be the bits of the conv then the add.
+ * Cases with the conv's output read twice (add(conv, conv)) or the
+ * residual first/second exercise both the fused and the unfused graph. */
+START_TEST (test_bconv2d_residual)
+{
+  static const unsigned cins[] = KERNEL_TEST_BINARY_CINS;
+  const unsigned n_cins = sizeof cins / sizeof cins[0];
+  rng = 5150 + (uint32_t) _i;
+  for (unsigned done = 0; done < 40; done++) {
+    unsigned h = 1 + rnd (7), w = 1 + rnd (7), c = cins[rnd (n_cins)];
+    unsigned kh = 1 + 2 * rnd (2), kw = 1 + 2 * rnd (2);
+    int conv_relu = rnd (2), add_relu = rnd (2), order = rnd (3);
+    if ((size_t) h * w * c > 1024 || h * w * c < 2)
+      continue;
+    float *f = make_features (h, w);
+    TestModel *m = test_model_new_with_shape (2, h, w);
+    Act in;
+    int x = add_expansion (m, f, h, w, c, &in);
+    uint32_t *wb = random_bits (c, (size_t) kh * kw * c);
+    float *scale = malloc (sizeof (float) * c), *bias = malloc (sizeof (float) * c);
+    random_affine (c, scale, bias, 1);
+    int y = test_model_bconv2d (m, x, kh, kw, 1, 1, kh / 2, kw / 2, c,
+        conv_relu, wb, scale, bias);
+    ck_assert_int_ge (y, 0);
+    /* order 0: add(x, conv); 1: add(conv, x); 2: add(conv, conv). */
+    int z = test_model_add (m, order == 0 ? x : y, order == 2 ? y : (order ? x : y),
+        add_relu);
+    ck_assert_int_ge (z, 0);
+    const size_t k = (size_t) h * w * c;
+    float *got = malloc (sizeof (float) * k), *conv = malloc (sizeof (float) * k);
+    layer_run (m, z, f, got);
+    ref_bconv2d (&in, kh, kw, 1, 1, kh / 2, kw / 2, c, wb, scale, bias,
+        conv_relu, conv);
+    for (size_t i = 0; i < k; i++) {
+      const float a = order == 2 ? conv[i] : in.v[i];
+      float v = a + conv[i];
+      v = add_relu && v < 0.0f ? 0.0f : v;
+      ck_assert_msg (got[i] == v, "bconv2d+add in %ux%ux%u k%ux%u relu %d/%d "
+          "order %d: element %zu: %g != %g", h, w, c, kh, kw, conv_relu,
+          add_relu, order, i, got[i], v);
+    }
+    free (f); free (in.v); free (wb); free (scale); free (bias);
+    free (got); free (conv);
   }
 }
 END_TEST
@@ -717,13 +768,25 @@ check_bconv2d_set (const BeenetKernels *k, const BeenetConvGeom *g,
   random_affine (g->cout, scale, bias, rnd (2));
   const size_t n = (size_t) g->ho * g->wo * g->cout;
   float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
-  beenet_bconv2d (k, g, bits, prep, scale, bias, got);
+  /* Every other case with a fused residual (dyadic, so the sum is exact). */
+  float *rv = malloc (sizeof (float) * (n + 1));
+  for (size_t i = 0; i < n; i++)
+    rv[i] = 0.25f * (float) ((int) rnd (41) - 20);
+  const BeenetResidual r = { rv, rnd (2) };
+  const BeenetResidual *res = rnd (2) ? &r : NULL;
+  beenet_bconv2d (k, g, bits, prep, scale, bias, res, got);
   ref_bconv2d (in, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, wb,
       scale, bias, g->relu, want);
+  for (size_t i = 0; res && i < n; i++) {
+    want[i] = rv[i] + want[i];
+    want[i] = r.relu && want[i] < 0.0f ? 0.0f : want[i];
+  }
   for (size_t i = 0; i < n; i++)
-    ck_assert_msg (got[i] == want[i], "%s bconv2d %ux%ux%u k%ux%u s%ux%u "
-        "p%ux%u cout %u: %zu: %g vs %g", k->name, g->h, g->w, g->c, g->kh,
-        g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, i, got[i], want[i]);
+    ck_assert_msg (got[i] == want[i], "%s bconv2d%s %ux%ux%u k%ux%u s%ux%u "
+        "p%ux%u cout %u: %zu: %g vs %g", k->name, res ? "+add" : "", g->h,
+        g->w, g->c, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, i,
+        got[i], want[i]);
+  free (rv);
   free (bits); free (wb); free (prep); free (scale); free (bias);
   free (got); free (want);
 }
@@ -781,15 +844,27 @@ check_bconv2d_grouped_set (const BeenetKernels *k, BeenetConvGeom g,
   random_affine (g.cout, scale, bias, rnd (2));
   const size_t n = (size_t) g.ho * g.wo * g.cout;
   float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
-  beenet_bconv2d (k, &g, bits, prep, scale, bias, got);
+  /* Every other case with a fused residual (dyadic, so the sum is exact):
+   * each group's outputs must meet their own residual channels. */
+  float *rv = malloc (sizeof (float) * (n + 1));
+  for (size_t i = 0; i < n; i++)
+    rv[i] = 0.25f * (float) ((int) rnd (41) - 20);
+  const BeenetResidual r = { rv, rnd (2) };
+  const BeenetResidual *res = rnd (2) ? &r : NULL;
+  beenet_bconv2d (k, &g, bits, prep, scale, bias, res, got);
   ref_bconv2d_grouped (&in, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.groups,
       g.cout, wb, scale, bias, g.relu, want);
+  for (size_t i = 0; res && i < n; i++) {
+    want[i] = rv[i] + want[i];
+    want[i] = r.relu && want[i] < 0.0f ? 0.0f : want[i];
+  }
   for (size_t i = 0; i < n; i++)
-    ck_assert_msg (got[i] == want[i], "%s bconv2d %ux%ux%u g%u k%ux%u s%ux%u "
-        "p%ux%u cout %u: %zu: %g vs %g", k->name, g.h, g.w, g.c, g.groups,
-        g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.cout, i, got[i], want[i]);
+    ck_assert_msg (got[i] == want[i], "%s bconv2d%s %ux%ux%u g%u k%ux%u "
+        "s%ux%u p%ux%u cout %u: %zu: %g vs %g", k->name, res ? "+add" : "",
+        g.h, g.w, g.c, g.groups, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.cout,
+        i, got[i], want[i]);
   free (in.v); free (bits); free (wb); free (prep); free (scale); free (bias);
-  free (got); free (want);
+  free (got); free (want); free (rv);
 }
 
 START_TEST (test_kernel_set_binary)
@@ -799,6 +874,21 @@ START_TEST (test_kernel_set_binary)
     return;
   ck_assert_str_eq (k->name, kernel_names[_i]);
   rng = 9000;
+  /* The shipped networks' layer shapes (3x3, stride 1, same padding). */
+  static const unsigned shapes[][4] = KERNEL_TEST_MODEL_SHAPES;
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    BeenetConvGeom g = { .h = shapes[s][0], .w = shapes[s][1],
+      .c = shapes[s][2], .cout = shapes[s][3], .kh = 3, .kw = 3, .sh = 1,
+      .sw = 1, .ph = 1, .pw = 1, .groups = 1, .relu = s % 2 };
+    g.ho = g.h;
+    g.wo = g.w;
+    g.words = (g.c + 31) / 32;
+    Act in = { g.h, g.w, g.c, malloc (sizeof (float) * g.h * g.w * g.c) };
+    for (size_t i = 0; i < (size_t) g.h * g.w * g.c; i++)
+      in.v[i] = (float) ((int) rnd (5) - 2);
+    check_bconv2d_set (k, &g, &in);
+    free (in.v);
+  }
   for (int iter = 0; iter < 150; iter++) {
     BeenetConvGeom g = random_geom (1);
     Act in = { g.h, g.w, g.c, malloc (sizeof (float) * g.h * g.w * g.c) };
@@ -1011,6 +1101,7 @@ kernels_suite (void)
   TCase *tc = tcase_create ("core");
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_bconv2d, 0, 3);
+  tcase_add_loop_test (tc, test_bconv2d_residual, 0, 2);
   tcase_add_loop_test (tc, test_bconv2d_grouped, 0, 2);
   tcase_add_test (tc, test_concat_slice_add_at);
   tcase_add_test (tc, test_bdense);

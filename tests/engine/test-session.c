@@ -3,6 +3,7 @@
  * fractions, normalisation, non-finite inputs, argument checks, and
  * concurrent sessions sharing one model. */
 #include "beenet.h"
+#include "model-private.h"
 #include "test-layers.h"
 #include "test-models.h"
 
@@ -646,6 +647,70 @@ START_TEST (test_activation_plan_dense_block)
 }
 END_TEST
 
+/* Fused-away add nodes of a loaded model (model-private.h). */
+static unsigned
+fused_adds (const BeenetModel *m)
+{
+  unsigned n = 0;
+  for (uint32_t i = 0; i < m->n_nodes; i++)
+    if (m->nodes[i].fused_away) {
+      ck_assert (i > 0 && m->nodes[i - 1].fused_res);
+      n++;
+    }
+  return n;
+}
+
+START_TEST (test_residual_fusion)
+{
+  /* The loader folds each bconv2d -> add into the conv's output transform
+   * (BEENET_FUSE=off keeps them apart): every exit's logits must be
+   * bit-identical, with the activation plan of either graph. */
+  size_t size;
+  uint8_t *b = test_models_realistic (11, &size);
+  BeenetModel *fused, *apart;
+  BeenetSession *s[3];
+  ck_assert_int_eq (beenet_model_load_memory (b, size, &fused, NULL), BEENET_OK);
+  setenv ("BEENET_FUSE", "off", 1);
+  ck_assert_int_eq (beenet_model_load_memory (b, size, &apart, NULL), BEENET_OK);
+  unsetenv ("BEENET_FUSE");
+  free (b);
+  const unsigned nf = fused_adds (fused);
+  printf ("residual adds fused: %u\n", nf);
+  ck_assert_uint_gt (nf, 0);
+  ck_assert_uint_eq (fused_adds (apart), 0);
+  ck_assert_int_eq (beenet_session_new (fused, &s[0], NULL), BEENET_OK);
+  ck_assert_int_eq (beenet_session_new (apart, &s[1], NULL), BEENET_OK);
+  setenv ("BEENET_ACTIVATION_PLAN", "off", 1);
+  ck_assert_int_eq (beenet_session_new (fused, &s[2], NULL), BEENET_OK);
+  unsetenv ("BEENET_ACTIVATION_PLAN");
+  BeenetFrontendConfig c;
+  beenet_model_frontend_config (fused, &c);
+  const size_t n_feat = (size_t) c.n_frames * c.n_mels;
+  const size_t n_log = beenet_model_num_exits (fused)
+      * beenet_model_num_classes (fused);
+  float *feat = malloc (sizeof (float) * n_feat);
+  float *l[3];
+  for (int k = 0; k < 3; k++)
+    l[k] = malloc (sizeof (float) * n_log);
+  uint32_t seed = 7;
+  for (int w = 0; w < 3; w++) {
+    for (size_t i = 0; i < n_feat; i++)
+      feat[i] = 4.0f * test_rand_float (&seed);
+    for (int k = 0; k < 3; k++)
+      ck_assert_int_eq (beenet_session_run_all_exits (s[k], feat, l[k], NULL), 0);
+    ck_assert_mem_eq (l[0], l[1], sizeof (float) * n_log);
+    ck_assert_mem_eq (l[2], l[1], sizeof (float) * n_log);
+  }
+  for (int k = 0; k < 3; k++) {
+    beenet_session_free (s[k]);
+    free (l[k]);
+  }
+  beenet_model_unref (fused);
+  beenet_model_unref (apart);
+  free (feat);
+}
+END_TEST
+
 static Suite *
 session_suite (void)
 {
@@ -663,6 +728,7 @@ session_suite (void)
   tcase_add_test (tc, test_bad_arguments);
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_activation_plan);
+  tcase_add_test (tc, test_residual_fusion);
   tcase_add_test (tc, test_activation_plan_dense_block);
 #if defined(BEENET_TEST_WRAP_MALLOC)
   tcase_add_test (tc, test_no_allocation_per_window);

@@ -285,7 +285,8 @@ classify_file (Ctx * ctx, const gchar * path, guint64 interval_samples,
   }
   if (ctx->skipped)
     g_printerr ("%s: warning: %u window(s) with NaN or infinite samples "
-        "were skipped\n", path, ctx->skipped);
+        "(or samples too large to analyse) were skipped\n", path,
+        ctx->skipped);
 
   beenet_windower_clear (&w);
   g_free (mono);

@@ -372,7 +372,7 @@ finish_file (Ctx * ctx)
   }
   if (ctx->skipped)
     report (ctx, FALSE, "warning: %u window(s) with NaN or infinite samples "
-        "were skipped", ctx->skipped);
+        "(or samples too large to analyse) were skipped", ctx->skipped);
 }
 
 /* The samples of a WAV file as mono float (g_free them), or NULL after

@@ -314,6 +314,18 @@ check_settled (Fixture * f, Seen * seen, Shared * sh)
   fail_unless_equals_uint64 (seen->last_ts, t0 + 2 * GST_SECOND);
 }
 
+/* Adds beenet.class_exclusion.factors (0.5 per exit) to w. */
+static GgufWriter *
+with_factors (GgufWriter * w, guint n_exits)
+{
+  static const float factors[] = { 0.5f, 0.5f, 0.5f, 0.5f };
+
+  fail_unless (n_exits <= G_N_ELEMENTS (factors));
+  gguf_writer_add_array_f32 (w, "beenet.class_exclusion.factors", factors,
+      n_exits);
+  return w;
+}
+
 GST_START_TEST (test_properties_while_flowing)
 {
   Worker writers[WRITERS], reader;
@@ -324,11 +336,14 @@ GST_START_TEST (test_properties_while_flowing)
   guint i;
 
   memset (&sh, 0, sizeof (sh));
-  sh.models[0] = fixture_write_model (test_models_constant_exits_writer (3,
-          2, logits_a));
-  sh.models[1] = fixture_write_model (test_models_constant_exits_writer (2,
-          3, logits_b));
-  c = test_models_constant_exits_writer (3, 2, logits_a);
+  /* Every model carries class-exclusion factors, so every policy the
+   * writers draw is valid for it (without them class-exclusion is a
+   * configuration error, tested in test-beenet.c). */
+  sh.models[0] = fixture_write_model (with_factors
+      (test_models_constant_exits_writer (3, 2, logits_a), 3));
+  sh.models[1] = fixture_write_model (with_factors
+      (test_models_constant_exits_writer (2, 3, logits_b), 2));
+  c = with_factors (test_models_constant_exits_writer (3, 2, logits_a), 3);
   gguf_writer_replace_u32 (c, "beenet.frontend.sample_rate", 22050);
   sh.models[2] = fixture_write_model (c);
   sh.models[3] = g_strdup (MISSING_MODEL);

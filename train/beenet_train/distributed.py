@@ -114,10 +114,10 @@ def all_sum(values: List[float], d: Dist) -> List[float]:
 
 class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are taken over the global batch
-    (all ranks), for CPU tensors.  Same arithmetic as ``nn.SyncBatchNorm``:
-    per-channel sum and sum of squares all-reduced (differentiably, so the
-    backward pass all-reduces their gradients), biased variance to
-    normalise, unbiased for the running estimate."""
+    (all ranks), for CPU tensors, as ``nn.SyncBatchNorm`` computes them:
+    the per-channel sums, then the sums of squared deviations, all-reduced
+    (differentiably, so the backward pass all-reduces their gradients);
+    biased variance to normalise, unbiased for the running estimate."""
 
     def _check_input_dim(self, x):
         if x.dim() < 2:
@@ -131,18 +131,19 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         from torch.distributed.nn.functional import all_reduce
         dims = [0] + list(range(2, x.dim()))
         count = torch.tensor([float(x.numel() // x.shape[1])], dtype=x.dtype)
-        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
         c = x.shape[1]
+        shape = [1, c] + [1] * (x.dim() - 2)
+        stats = all_reduce(torch.cat([x.sum(dims), count]))
         n = stats[-1]
         mean = stats[:c] / n
-        var = stats[c:2 * c] / n - mean * mean
+        # two passes, as F.batch_norm: E[x^2] - E[x]^2 loses digits when |mean| >> std
+        var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / n
         if self.track_running_stats:
             with torch.no_grad():
                 m = self.momentum if self.momentum is not None else 0.1
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
                 self.num_batches_tracked.add_(1)
-        shape = [1, c] + [1] * (x.dim() - 2)
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)

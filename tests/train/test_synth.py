@@ -213,6 +213,42 @@ class TestSmallCorpus(unittest.TestCase):
             self.assertNotEqual(o, fallback, f"{h} is not accepted by the espeak element")
         self.assertNotEqual(outs[0], outs[1])
 
+    def test_shards_union_is_the_corpus(self):
+        """Two shards (one from --shard/--num-shards, one from RANK/WORLD_SIZE
+        as under torchrun) make disjoint file sets; copied into one directory
+        and finished (--finish-shards) they are byte-for-byte the unsharded
+        corpus (corpus.json: all but the run time)."""
+        import filecmp
+        d = [os.path.join(self._tmp.name, f"shard{i}") for i in range(2)]
+        base = [PY, "-m", "beenet_train.data.synth", "--seed", "0", "--small", "--jobs", "1"]
+        procs = [subprocess.Popen(base + ["--out", d[0], "--shard", "0", "--num-shards", "2"], env=ENV,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+                 subprocess.Popen(base + ["--out", d[1]], env=dict(ENV, RANK="1", WORLD_SIZE="2"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+        for p in procs:
+            out = p.communicate(timeout=900)[0]
+            self.assertEqual(p.returncode, 0, out)
+
+        def files(root):
+            return {os.path.relpath(os.path.join(dp, f), root)
+                    for dp, _, fs in os.walk(root) for f in fs}
+        parts = [files(x) - {f for f in files(x) if f.startswith(synth.SHARDS_DIR)} for x in d]
+        self.assertTrue(parts[0] and parts[1])
+        self.assertEqual(parts[0] & parts[1], set())
+        self.assertFalse(os.path.exists(os.path.join(d[0], "corpus.json")))   # not complete yet
+        shutil.copytree(d[1], d[0], dirs_exist_ok=True)
+        r = run_cli("--out", d[0], "--finish-shards", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got, want = files(d[0]), files(self.root)
+        self.assertEqual(got, want)
+        for rel in sorted(want - {"corpus.json"}):
+            self.assertTrue(filecmp.cmp(os.path.join(d[0], rel), os.path.join(self.root, rel), shallow=False),
+                            rel)
+        with open(os.path.join(d[0], "corpus.json")) as f:
+            meta = json.load(f)
+        self.assertEqual({k: v for k, v in meta.items() if k != "seconds"},
+                         {k: v for k, v in self.meta.items() if k != "seconds"})
+
     def test_refuses_to_overwrite(self):
         r = run_cli("--out", self.root, "--small")
         self.assertEqual(r.returncode, 1)

@@ -41,7 +41,8 @@ def main(argv=None):
     t.add_argument("--minutes", type=float, default=50.0,
                    help="wall-clock budget of the training loop in minutes (the cosine LR schedule follows "
                         "whichever of epochs/minutes ends first; default 50, 0 = no limit)")
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, default=128,
+                   help="global batch (split evenly over the processes under torch.distributed)")
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--family", choices=("quicknet", "birealnet"), default="quicknet",
@@ -58,6 +59,9 @@ def main(argv=None):
                    help="corpus v2: recorded (non-eSpeak) voices' keyword clips count this many times")
     t.add_argument("--resume", help="resume file, saved every 5 minutes and continued from when it "
                    "exists (default: <out without .gguf>.resume.pt; 'none' disables)")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="under torch.distributed: batch-norm statistics over the global batch "
+                        "(SyncBatchNorm; docs/scale.md)")
 
     e = sub.add_parser("export", help="export a checkpoint to GGUF")
     e.add_argument("--checkpoint", required=True)
@@ -144,7 +148,8 @@ def main(argv=None):
               feature_aug=json.loads(a.feature_aug) if a.feature_aug else None,
               augment_config=json.loads(a.augment_config) if a.augment_config else None,
               recorded_weight=a.recorded_weight,
-              resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"))
+              resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"),
+              sync_bn=a.sync_bn)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

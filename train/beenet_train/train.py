@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import distributed as D
 from .frontend import Frontend
 from .model import BeeNet, build_graph, exit_ops_fractions
 
@@ -196,10 +197,11 @@ def norm_stats(feats: np.ndarray):
 def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 512) -> np.ndarray:
     """(N, n_frames, n_mels) un-normalised features -> (num_exits, N, classes) logits."""
     model.eval()
+    dev = model.feat_mean.device
     outs = []
     for i in range(0, len(feats), batch):
-        x = model.normalise(torch.from_numpy(feats[i:i + batch]))
-        outs.append(torch.stack(model(x)).numpy())
+        x = model.normalise(torch.from_numpy(feats[i:i + batch]).to(dev))
+        outs.append(torch.stack(model(x)).cpu().numpy())
     return np.concatenate(outs, axis=1)
 
 
@@ -298,21 +300,30 @@ def train_items(corpus: "Corpus", seed: int, epoch: int) -> List[tuple]:
 
 
 def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augment: bool, fa: Dict,
-                  seed: int, epoch: int, b: int):
+                  seed: int, epoch: int, b: int, positions: Optional[List[int]] = None):
     """Batch ``b`` of an epoch: augmented waveforms -> engine features (+ VTLP).
 
-    Its random numbers come from a generator of its own, seeded with
-    (seed, epoch, b), so a batch is the same whichever process makes it and
-    whenever: the worker can run ahead, and a resumed run needs no
-    generator state."""
+    ``batch_size`` is the global batch; ``positions`` the places in it this
+    process makes (default: all; a rank of a distributed run makes every
+    world-th one).  Example j of the global batch draws its random numbers
+    from a generator of its own, seeded with (seed, epoch, b, j), so a batch
+    is the same whichever process makes it, whenever, and however many
+    processes share it: the worker can run ahead, a resumed run needs no
+    generator state, and the result does not depend on the number of ranks."""
     t0 = time.time()
-    rng = np.random.default_rng([seed, 3, epoch, b])
     aug = corpus.augmenter
     batch = items[b * batch_size:(b + 1) * batch_size]
-    feats = np.empty((len(batch), fe.n_frames, fe.n_mels), np.float32)
-    ys = np.empty(len(batch), np.int64)
+    if positions is None:
+        positions = range(len(batch))
+    positions = [j for j in positions if j < len(batch)]
+    feats = np.empty((len(positions), fe.n_frames, fe.n_mels), np.float32)
+    ys = np.empty(len(positions), np.int64)
     train_ex = corpus.splits["train"]
-    for j, (kind, i, label) in enumerate(batch):
+    for n, j in enumerate(positions):
+        kind, i, label = batch[j]
+        if kind == "clip" and not getattr(train_ex[i], "path", None):
+            kind = "silence"   # a GSC-layout corpus' _silence_ example (no file)
+        rng = np.random.default_rng([seed, 3, epoch, b, j])
         if kind == "silence":
             w = aug.make_silence(rng)
         else:
@@ -322,11 +333,22 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
                         and rng.random() < fa["p_context"]):
                     w = aug.add_context(w, rng)
                 w = aug(w, rng)
-        fe.compute(w, feats[j])
+        fe.compute(w, feats[n])
         if augment and kind != "silence" and rng.random() < fa["p_vtlp"]:
-            feats[j] = vtlp(feats[j], float(rng.uniform(*fa["vtlp"])))
-        ys[j] = label
+            feats[n] = vtlp(feats[n], float(rng.uniform(*fa["vtlp"])))
+        ys[n] = label
     return feats, ys, time.time() - t0
+
+
+def spec_augment_batch(x: torch.Tensor, p: float, seed: int, epoch: int, b: int, positions) -> torch.Tensor:
+    """SpecAugment with probability ``p`` per example; example j of global
+    batch b draws from its own generator (seed, epoch, b, j), like
+    :func:`prepare_batch`."""
+    for n, j in enumerate(positions):
+        frng = np.random.default_rng([seed, 4, epoch, b, j])
+        if frng.random() < p:
+            x[n:n + 1] = spec_augment(x[n:n + 1].clone(), frng)
+    return x
 
 
 # The worker's job, set before the fork (inherited, never pickled: the corpus is large).
@@ -340,7 +362,7 @@ def _worker_batch(epoch: int, b: int):
     if "fe" not in j:
         j["fe"] = Frontend()
     return prepare_batch(j["corpus"], j["fe"], j["items"], j["batch_size"], j["augment"], j["fa"],
-                         j["seed"], epoch, b)
+                         j["seed"], epoch, b, j["positions"])
 
 
 class BatchMaker:
@@ -350,10 +372,12 @@ class BatchMaker:
     Python held the GIL between PyTorch's many small operations and the
     epoch got slower (346 s against 330 s sequential)."""
 
-    def __init__(self, corpus: "Corpus", batch_size: int, augment: bool, fa: Dict, seed: int):
+    def __init__(self, corpus: "Corpus", batch_size: int, augment: bool, fa: Dict, seed: int,
+                 positions: Optional[List[int]] = None):
         import multiprocessing
         _JOB.clear()
-        _JOB.update(corpus=corpus, batch_size=batch_size, augment=augment, fa=fa, seed=seed)
+        _JOB.update(corpus=corpus, batch_size=batch_size, augment=augment, fa=fa, seed=seed,
+                    positions=positions)
         self.pool = multiprocessing.get_context("fork").Pool(1)
 
     def submit(self, epoch: int, b: int):
@@ -376,16 +400,26 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           max_eval: Optional[int] = None, checkpoint: Optional[str] = None, augment: bool = True,
           quiet: bool = False, feature_aug: Optional[Dict] = None, recorded_weight: int = 3,
           augment_config: Optional[Dict] = None, resume: Optional[str] = None,
-          resume_minutes: float = 5.0) -> Dict:
+          resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0) -> Dict:
     """Train all exits jointly.  ``resume``: a file written every
     ``resume_minutes`` (model, optimiser, position, generators, elapsed
     time); when it exists the run continues from it, so a killed run
     resumes where its last save left it (the wall-clock budget counts the
-    time already spent)."""
+    time already spent).
+
+    Under torch.distributed (torchrun, or RANK/WORLD_SIZE/MASTER_ADDR/
+    MASTER_PORT set) ``batch_size`` is the global batch: each rank trains
+    every world-th example of it with DistributedDataParallel, rank 0 alone
+    logs and writes files (docs/scale.md).  ``sync_bn``: batch statistics
+    over the global batch.  Ranks other than 0 return only
+    ``final_state_dict`` (the weights after the last step, as on rank 0)."""
     t0 = time.time()
+    d = D.setup()
     torch.set_num_threads(threads)
     seed_everything(seed)
-    say = (lambda m: None) if quiet else log
+    say = (lambda m: None) if quiet or not d.main else log
+    positions = D.rank_positions(batch_size, d)
+    D.local_batch(batch_size, d)
     fa = dict(DEFAULT_FEATURE_AUG, **(feature_aug or {}))
     limits = None
     if max_train or max_eval:
@@ -397,29 +431,35 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     say("corpus %s%s: %s" % (data, " (v2: mix %s, recorded weight %d)" % (corpus.mix, corpus.recorded_weight)
                              if corpus.v2 else "", {k: len(v) for k, v in corpus.splits.items()}))
 
-    # Normalisation statistics on (un-augmented) training clips.
-    rng = np.random.default_rng(seed)
-    if corpus.v2:
-        stat_items = corpus.epoch_items("train", np.random.default_rng([seed, 1]))[:3000]
-        stat_feats = features_for(fe, item_waves(corpus, "train", stat_items, seed + 1))
-        val_items = corpus.epoch_items("val", np.random.default_rng([seed, 2]))
-        val_waves = item_waves(corpus, "val", val_items, seed + 2)
-        val_y = np.array([it[2] for it in val_items])
-    else:
-        stat_idx = rng.permutation(len(train_ex))[:3000]
-        stat_feats = features_for(fe, eval_waves(corpus, [train_ex[i] for i in stat_idx], seed + 1))
-        val_ex = corpus.splits["val"]
-        val_waves = eval_waves(corpus, val_ex, seed + 2)
-        val_y = np.array([ex.label_index for ex in val_ex])
-    mean, inv_std = norm_stats(stat_feats)
-    del stat_feats
-    val_feats = features_for(fe, val_waves)
-    del val_waves
-    say("normalisation + validation features ready (%d val examples, %.1fs)" % (len(val_y), time.time() - t0))
+    # Normalisation statistics on (un-augmented) training clips (rank 0; broadcast).
+    mean = inv_std = val_feats = val_y = None
+    if d.main:
+        rng = np.random.default_rng(seed)
+        if corpus.v2:
+            stat_items = corpus.epoch_items("train", np.random.default_rng([seed, 1]))[:3000]
+            stat_feats = features_for(fe, item_waves(corpus, "train", stat_items, seed + 1))
+            val_items = corpus.epoch_items("val", np.random.default_rng([seed, 2]))
+            val_waves = item_waves(corpus, "val", val_items, seed + 2)
+            val_y = np.array([it[2] for it in val_items])
+        else:
+            stat_idx = rng.permutation(len(train_ex))[:3000]
+            stat_feats = features_for(fe, eval_waves(corpus, [train_ex[i] for i in stat_idx], seed + 1))
+            val_ex = corpus.splits["val"]
+            val_waves = eval_waves(corpus, val_ex, seed + 2)
+            val_y = np.array([ex.label_index for ex in val_ex])
+        mean, inv_std = norm_stats(stat_feats)
+        del stat_feats
+        val_feats = features_for(fe, val_waves)
+        del val_waves
+        say("normalisation + validation features ready (%d val examples, %.1fs)" % (len(val_y), time.time() - t0))
+    mean, inv_std = D.broadcast_object((mean, inv_std), d)
 
     model = BeeNet(config)
     model.feat_mean.copy_(torch.from_numpy(mean))
     model.feat_inv_std.copy_(torch.from_numpy(inv_std))
+    if sync_bn and d.active:
+        D.convert_sync_bn(model, d)
+    model.to(d.device)
     E = model.num_exits
     w_exit = exit_weights or [1.0] * E
     assert len(w_exit) == E
@@ -439,8 +479,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     step = 0
     start_epoch, start_b, spent = 0, 0, 0.0
     resumed_minutes = 0.0
-    if resume and os.path.isfile(resume):
-        st = torch.load(resume, weights_only=False)
+    st = None
+    if resume and d.main and os.path.isfile(resume):
+        st = torch.load(resume, weights_only=False, map_location="cpu")
+    st = D.broadcast_object(st, d)   # every rank resumes from rank 0's file
+    if st:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         torch.set_rng_state(st["torch_rng"])
@@ -449,12 +492,17 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         best, history = st["best"], st["history"]
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
                                                                           spent / 60))
-    maker = BatchMaker(corpus, batch_size, augment, fa, seed)
+    net, counter = D.wrap_ddp(model, d)
+    say("%s: global batch %d, %d per process%s" % (
+        "%d processes (%s)" % (d.world, d.backend) if d.active else "1 process", batch_size,
+        batch_size // d.world, ", SyncBatchNorm" if sync_bn and d.active else ""))
+    progress = D.Progress(d.main and not quiet, total_steps, batch_size, progress_seconds)
+    maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions)
     t_train = time.time() - spent
     last_save = time.time()
     stop = False
     for epoch in range(start_epoch, epochs):
-        model.train()
+        net.train()
         items = train_items(corpus, seed, epoch)
         tot_loss, n_seen = 0.0, 0
         correct = np.zeros(E)
@@ -466,11 +514,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             # progress in [0, 1): by steps or by the wall-clock budget, whichever is further
             prog = step / total_steps
             if budget:
-                prog = max(prog, (time.time() - t_train) / budget)
+                prog = max(prog, D.broadcast_float(time.time() - t_train, d) / budget)
             if prog >= 1.0:
                 stop = True
                 break
-            if resume and time.time() - last_save > resume_minutes * 60:
+            if resume and d.main and time.time() - last_save > resume_minutes * 60:
                 _save_resume(resume, {"model": model.state_dict(), "opt": opt.state_dict(),
                                       "torch_rng": torch.get_rng_state(), "epoch": epoch, "b": b,
                                       "step": step, "spent": time.time() - t_train, "best": best,
@@ -478,32 +526,36 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 last_save = time.time()
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
-            batch = items[b * batch_size:(b + 1) * batch_size]
             feats, ys, tb_feat = pending.pop(b).get()
             for nb in range(b + 1, min(b + 1 + PREFETCH, steps_per_epoch)):
                 if nb not in pending:
                     pending[nb] = maker.submit(epoch, nb)
             t_feat += tb_feat
-            x = model.normalise(torch.from_numpy(feats))
+            x = model.normalise(torch.from_numpy(feats).to(d.device))
             if augment and fa["p_specaugment"] > 0:
-                frng = np.random.default_rng([seed, 4, epoch, b])
-                sel = [j for j in range(len(batch)) if frng.random() < fa["p_specaugment"]]
-                if sel:
-                    x[sel] = spec_augment(x[sel].clone(), frng)
-            y = torch.from_numpy(ys)
-            outs = model(x)
+                x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
+            y = torch.from_numpy(ys).to(d.device)
+            outs = net(x)
             loss = sum(wk * F.cross_entropy(o, y) for wk, o in zip(w_exit, outs))
             opt.zero_grad()
             loss.backward()
             opt.step()
             model.clip_()
             step += 1
-            tot_loss += float(loss) * len(batch)
-            n_seen += len(batch)
+            progress.step(epoch, epochs, step, prog)
+            tot_loss += float(loss) * len(ys)
+            n_seen += len(ys)
             for k, o in enumerate(outs):
                 correct[k] += float((o.argmax(1) == y).sum())
+        tot_loss, n_seen, *corr = D.all_sum([tot_loss, n_seen] + correct.tolist(), d)
+        correct = np.array(corr)
         if n_seen == 0:
             break
+        if not d.main:   # validation, selection and files: rank 0
+            if stop:
+                break
+            continue
+        progress.end_line()
         vl = predict_logits(model, val_feats)
         vacc = (vl.argmax(-1) == val_y[None]).mean(axis=1)
         score = float(vacc[-1]) + 1e-3 * float(vacc.mean())   # final exit, ties -> mean over exits
@@ -519,6 +571,15 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         if stop:
             break
     maker.close()
+    progress.end_line()
+    final_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    comm_bytes = counter.bytes / max(1, progress.steps) if counter else 0.0
+    D.shutdown(d)
+    if not d.main:
+        return {"final_state_dict": final_state, "rank": d.rank}
+    if d.active:
+        say("all-reduced %.0f bytes of gradients per step (DDP buckets)" % comm_bytes)
+    model.cpu()
     model.load_state_dict(best["state_dict"])
     model.eval()
     # Recommended threshold: chosen on the validation split (never on test).
@@ -543,6 +604,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "mix": corpus.mix if corpus.v2 else None, "recorded_weight": corpus.recorded_weight,
         "train_minutes": round((time.time() - t_train) / 60.0, 2),
         "resumed_after_minutes": round(resumed_minutes, 2),
+        "processes": d.world, "sync_bn": bool(sync_bn and d.active),
+        "allreduce_bytes_per_step": comm_bytes,
     }
     ck = {"config": model.config, "state_dict": model.state_dict(), "labels": corpus.labels,
           "threshold": threshold, "policy": "entropy", "training": training, "history": history,
@@ -559,4 +622,5 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         n = model_to_gguf(model, corpus.labels, "entropy", threshold, training=training).write(out)
         say("exported %s (%d bytes)" % (out, n))
     ck["model"] = model
+    ck["final_state_dict"] = final_state
     return ck

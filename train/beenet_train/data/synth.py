@@ -398,24 +398,58 @@ def build_plan(small: bool):
     return list(KWS12_KEYWORDS), unknown
 
 
+def shard_args(shard: int | None, num_shards: int | None) -> tuple[int, int]:
+    """(shard, count): the arguments, else RANK/WORLD_SIZE (torchrun, env://),
+    else (0, 1)."""
+    if num_shards is None:
+        num_shards = int(os.environ.get("WORLD_SIZE", "1"))
+        if shard is None:
+            shard = int(os.environ.get("RANK", "0"))
+    shard = 0 if shard is None else shard
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} of {num_shards}: need 0 <= shard < num_shards")
+    return shard, num_shards
+
+
+SHARDS_DIR = ".shards"   # per-shard results until the last shard writes the lists
+
+
 def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
                reps: int | None = None, unknown_reps: int | None = None,
                other_mult: int | None = None, force: bool = False,
-               log=sys.stderr) -> dict:
+               log=sys.stderr, shard: int = 0, num_shards: int = 1) -> dict | None:
+    """Synthesize the corpus, or with ``num_shards`` > 1 the disjoint part
+    ``shard`` of it: every num_shards-th voice (in the slow-voices-first
+    order), shard 0 also the voice-independent files (background noise,
+    recorded sounds, voices.json).  Shards write into ``out`` directly;
+    the shard that completes the set (all ``.shards/*.json`` present)
+    writes the lists and corpus.json from them (:func:`finish_shards`), so
+    the union of the shards is byte-for-byte the unsharded corpus (only
+    the run time in corpus.json differs, as between runs).  Returns the
+    corpus metadata, or None for a shard that did not complete the set."""
     t0 = time.time()
     reps = reps if reps is not None else (2 if small else 4)
     unknown_reps = unknown_reps if unknown_reps is not None else 1
     other_mult = other_mult if other_mult is not None else (1 if small else 5)
     jobs = max(1, min(2, jobs))
     final = out.rstrip("/")
-    if os.path.exists(final) and os.listdir(final) and not force:
-        raise FileExistsError(f"{final} exists and is not empty (use --force)")
-    # build in <out>.partial and swap it in at the end, so readers never see
-    # a half-written corpus (and --force replaces an old one atomically)
-    out = final + ".partial"
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
+    sharded = num_shards > 1
+    if sharded:
+        if os.path.exists(os.path.join(final, "corpus.json")) and not force:
+            raise FileExistsError(f"{final} holds a finished corpus (use --force)")
+        out = final
+        os.makedirs(out, exist_ok=True)
+    else:
+        if os.path.exists(final) and os.listdir(final) and not force:
+            raise FileExistsError(f"{final} exists and is not empty (use --force)")
+        # build in <out>.partial and swap it in at the end, so readers never see
+        # a half-written corpus (and --force replaces an old one atomically)
+        out = final + ".partial"
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.makedirs(out)
+    params = {"seed": seed, "small": small, "reps": reps, "unknown_reps": unknown_reps,
+              "other_mult": other_mult}
 
     keywords, unknown = build_plan(small)
     words = keywords + unknown
@@ -425,15 +459,21 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     split = V.assign_splits(voices, seed)
     print(f"[synth] {len(voices)} voices, {len(words)} words "
           f"({len(keywords)} keywords x {reps} reps, {len(unknown)} unknown x {unknown_reps}; "
-          f"flite/festival x{other_mult}), {jobs} processes", file=log, flush=True)
+          f"flite/festival x{other_mult}), {jobs} processes"
+          + (f", shard {shard} of {num_shards}" if sharded else ""), file=log, flush=True)
 
-    noise_dir = os.path.join(out, "_background_noise_")
+    # every shard makes the noise: its babble leaves libespeak-ng's global
+    # state as the voices' forked children must find it; shard 0 keeps it
     babble = [v for v in voices if v.family == "espeak" and split[v.name] == "train"]
-    noise = make_background_noise(noise_dir, seed, 5 if small else NOISE_SECONDS, babble)
-    print(f"[synth] background noise: {', '.join(noise)}", file=log, flush=True)
+    with tempfile.TemporaryDirectory(prefix="beenet-noise-") as tmp_noise:
+        noise_dir = os.path.join(out if shard == 0 else tmp_noise, "_background_noise_")
+        noise = make_background_noise(noise_dir, seed, 5 if small else NOISE_SECONDS, babble)
+    if shard == 0:
+        print(f"[synth] background noise: {', '.join(noise)}", file=log, flush=True)
+    else:
+        noise = []
 
     tasks = []
-    total = 0
     vocab_n = SMALL_VOCAB_WORDS if small else VOCAB_WORDS
     sent_n = SMALL_SENTENCES if small else SENTENCES
     vocab = [w for w in T.unknown_vocabulary() if w not in set(unknown)] if not small else []
@@ -451,7 +491,6 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
             pool = text_pool[split[v.name]]
             k = sent_n[(fam, split[v.name])]
             sents = tuple(pool[int(j)] for j in vrng.choice(len(pool), size=k, replace=False))
-        total += sum(r for _, r in plan) + len(sents)
         tasks.append((v, plan, seed, out, sents))
     for w in {w for _, plan, _, _, _ in tasks for w, _ in plan}:
         os.makedirs(os.path.join(out, w), exist_ok=True)
@@ -459,22 +498,94 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     # slow (process-spawning) voices first so the pool ends evenly
     order = {"festival": 0, "flite": 1, "espeak": 2}
     tasks.sort(key=lambda t: (order[t[0].family], t[0].name))
+    tasks = tasks[shard::num_shards]   # a voice's files depend only on (seed, voice)
+    total = sum(sum(r for _, r in t[1]) + len(t[4]) for t in tasks)
 
     done = 0
     results = []
     last = 0.0
     for r in synth_isolated(tasks, jobs):
-        results.append(r)
+        results.append({k: r[k] for k in ("voice", "counts", "failed", "long", "files", "sentences")})
         done += sum(r["counts"].values()) + len(r["failed"]) + len(r["sentences"])
         now = time.time()
         if now - last > 2.0 or done == total:
             el = now - t0
             eta = el / max(done, 1) * (total - done)
-            print(f"[synth] {done}/{total} clips ({100.0 * done / total:.1f} %), "
+            print(f"[synth] {done}/{total} clips ({100.0 * done / max(total, 1):.1f} %), "
                   f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=log, flush=True)
             last = now
 
-    failed = [(r["voice"], f) for r in results for f in r["failed"]]
+    sounds = []
+    if shard == 0:
+        from . import sounds as S
+        try:   # --small: a few files per package, enough for every split
+            sounds = S.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log,
+                                      max_files_per_source=4 if small else None)
+        except S.NoSoundsError as e:
+            print(f"[synth] warning: no recorded sounds: {e}", file=log, flush=True)
+        with open(os.path.join(out, "voices.json"), "w") as f:
+            json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
+    part = {"shard": shard, "num_shards": num_shards, "params": params, "results": results,
+            "background_noise": noise, "recorded_sounds": len(sounds), "seconds": time.time() - t0}
+    if sharded:
+        d = os.path.join(out, SHARDS_DIR)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, f"{shard}-of-{num_shards}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(part, f)
+        os.replace(path + ".tmp", path)
+        print(f"[synth] shard {shard} of {num_shards} done: {done} clips, {time.time() - t0:.0f} s",
+              file=log, flush=True)
+        try:
+            return finish_shards(out, num_shards, log)
+        except FileNotFoundError:   # other shards still running (or finished it just now)
+            return None
+    meta = write_metadata(out, [part], log)
+    if os.path.exists(final):
+        trash = f"{final}.old-{os.getpid()}"
+        os.rename(final, trash)
+        os.rename(out, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.rename(out, final)
+    return meta
+
+
+def finish_shards(out: str, num_shards: int, log=sys.stderr) -> dict:
+    """Write the lists and corpus.json of a corpus made by ``num_shards``
+    shards in ``out`` and remove their ``.shards`` results.  Raises
+    FileNotFoundError while a shard's result is missing."""
+    d = os.path.join(out, SHARDS_DIR)
+    parts = []
+    for i in range(num_shards):
+        with open(os.path.join(d, f"{i}-of-{num_shards}.json")) as f:
+            parts.append(json.load(f))
+    meta = write_metadata(out, parts, log)
+    shutil.rmtree(d, ignore_errors=True)
+    return meta
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Whole file or nothing (two shards may finish the same corpus at once)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_metadata(out: str, parts: list[dict], log=sys.stderr) -> dict:
+    """validation_list.txt, testing_list.txt, sentences.json and corpus.json
+    from the per-voice results of one run or of every shard."""
+    p = parts[0]["params"]
+    seed, small = p["seed"], p["small"]
+    keywords, unknown = build_plan(small)
+    voices = V.inventory(small=small)
+    split = V.assign_splits(voices, seed)
+    results = [r for part in parts for r in part["results"]]
+    noise = [n for part in parts for n in part["background_noise"]]
+    n_sounds = sum(part["recorded_sounds"] for part in parts)
+    done = sum(sum(r["counts"].values()) + len(r["failed"]) + len(r["sentences"]) for r in results)
+    failed = sorted((r["voice"], f) for r in results for f in r["failed"])
     n_long = sum(r["long"] for r in results)
     # lists, like GSC: relative paths, sorted
     by_split = {"val": [], "test": []}
@@ -482,31 +593,20 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         s = split[r["voice"]]
         if s in by_split:
             by_split[s].extend(r["files"])
-    with open(os.path.join(out, "validation_list.txt"), "w") as f:
-        f.write("".join(p + "\n" for p in sorted(by_split["val"])))
-    with open(os.path.join(out, "testing_list.txt"), "w") as f:
-        f.write("".join(p + "\n" for p in sorted(by_split["test"])))
+    _write_atomic(os.path.join(out, "validation_list.txt"), "".join(p + "\n" for p in sorted(by_split["val"])))
+    _write_atomic(os.path.join(out, "testing_list.txt"), "".join(p + "\n" for p in sorted(by_split["test"])))
     sent_meta = sorted((dict(m, split=split[m["voice"]]) for r in results for m in r["sentences"]),
                        key=lambda m: m["file"])
-    with open(os.path.join(out, SENTENCE_DIR, "sentences.json"), "w") as f:
-        json.dump(sent_meta, f, indent=0)
-    sounds = []
-    if True:
-        from . import sounds as S
-        try:   # --small: a few files per package, enough for every split
-            sounds = S.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log,
-                                      max_files_per_source=4 if small else None)
-        except S.NoSoundsError as e:
-            print(f"[synth] warning: no recorded sounds: {e}", file=log, flush=True)
-    with open(os.path.join(out, "voices.json"), "w") as f:
-        json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
-    elapsed = time.time() - t0
+    _write_atomic(os.path.join(out, SENTENCE_DIR, "sentences.json"), json.dumps(sent_meta, indent=0))
+    elapsed = max(part["seconds"] for part in parts)
+    vocab_n = SMALL_VOCAB_WORDS if small else VOCAB_WORDS
+    sent_n = SMALL_SENTENCES if small else SENTENCES
     meta = {
         "format": "google-speech-commands-v2-layout",
         "generator": "beenet_train.data.synth",
         "seed": seed, "small": small, "labels": KWS12_LABELS,
         "keywords": keywords, "unknown_words": unknown,
-        "reps": reps, "unknown_reps": unknown_reps, "other_reps_multiplier": other_mult,
+        "reps": p["reps"], "unknown_reps": p["unknown_reps"], "other_reps_multiplier": p["other_mult"],
         "prosody": {"espeak_rate": ESPEAK_RATE, "espeak_pitch": ESPEAK_PITCH,
                     "espeak_range": ESPEAK_RANGE, "stretch": STRETCH, "tape": TAPE,
                     "high_tape": HIGH_TAPE, "high_f0": HIGH_F0, "high_f0_std": HIGH_F0_STD,
@@ -520,19 +620,11 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         "sentences": len(sent_meta),
         "sentence_seconds": {sp: round(sum(m["seconds"] for m in sent_meta if m["split"] == sp), 1)
                              for sp in ("train", "val", "test")},
-        "recorded_sounds": len(sounds),
+        "recorded_sounds": n_sounds,
         "clips": done - len(failed) - len(sent_meta), "failed": failed, "too_long_retries": n_long,
         "seconds": round(elapsed, 1),
     }
-    with open(os.path.join(out, "corpus.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-    if os.path.exists(final):
-        trash = f"{final}.old-{os.getpid()}"
-        os.rename(final, trash)
-        os.rename(out, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(out, final)
+    _write_atomic(os.path.join(out, "corpus.json"), json.dumps(meta, indent=1))
     print(f"[synth] done: {done - len(failed)} clips, {len(failed)} failed, "
           f"{n_long} too-long retries, {elapsed:.0f} s", file=log, flush=True)
     return meta
@@ -553,6 +645,13 @@ def main(argv=None) -> int:
     ap.add_argument("--other-reps-multiplier", type=int, default=None,
                     help="reps multiplier for flite/festival voices (default 5; small 1)")
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    ap.add_argument("--shard", type=int, help="make only this part (0-based) of the corpus "
+                    "(default: $RANK, or the whole corpus)")
+    ap.add_argument("--num-shards", type=int, help="number of parts (default: $WORLD_SIZE, or 1); "
+                    "run every shard with the same --out, or copy them into one directory and run "
+                    "--finish-shards")
+    ap.add_argument("--finish-shards", type=int, metavar="N",
+                    help="write the lists and corpus.json of the N shards copied into --out")
     ap.add_argument("--stats", metavar="ROOT",
                     help="print the per-split/per-word and KWS-12 label counts of a corpus")
     a = ap.parse_args(argv)
@@ -562,9 +661,13 @@ def main(argv=None) -> int:
     if not a.out:
         ap.error("--out is required (or --stats ROOT)")
     try:
+        if a.finish_shards:
+            finish_shards(a.out, a.finish_shards)
+            return 0
+        shard, num_shards = shard_args(a.shard, a.num_shards)
         synthesize(a.out, a.seed, a.small, a.jobs, a.reps, a.unknown_reps,
-                   a.other_reps_multiplier, a.force)
-    except (FileExistsError, V.EspeakError, RuntimeError) as e:
+                   a.other_reps_multiplier, a.force, shard=shard, num_shards=num_shards)
+    except (FileExistsError, FileNotFoundError, ValueError, V.EspeakError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

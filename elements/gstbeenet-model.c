@@ -121,6 +121,7 @@ gst_beenet_model_install (GstBeenet * self, GstBeenetModelState * st)
   self->detector = g_steal_pointer (&st->detector);
   self->stream = g_steal_pointer (&st->stream);
   self->model_detection = st->detection;
+  self->model_keyword_exit = beenet_model_default_params (st->model).keyword_exit;
   self->window_samples = st->config.window_samples;
   self->model_rate = st->config.sample_rate;
   beenet_windower_init (&self->windower, self->stream, self->window_samples);

@@ -80,7 +80,8 @@ enum
   PROP_PATIENCE,
   PROP_MAX_EXIT,
   PROP_BUDGET,
-  PROP_ENERGY_GATE
+  PROP_ENERGY_GATE,
+  PROP_KEYWORD_EXIT
 };
 
 #define gst_beenet_parent_class parent_class
@@ -205,6 +206,25 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "Never run past this exit (1-based), for every policy; 0 = no "
           "limit (as is a value beyond the model's exits)", 0, G_MAXUINT, 0,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstBeenet:keyword-exit:
+   *
+   * A window whose best class at an exit is a keyword does not stop before
+   * this exit (1-based), whatever the policy: keyword candidates are
+   * decided by the deeper, more accurate exits while silence and other
+   * speech still leave early.  0 = no constraint; a value beyond the
+   * model's exits means the last exit; -1 (the default) = the model's
+   * value (beenet.keyword_exit, 0 when absent).  #GstBeenet:max-exit still
+   * wins.  Controllable.
+   */
+  g_object_class_install_property (gobject_class, PROP_KEYWORD_EXIT,
+      g_param_spec_int ("keyword-exit", "Keyword exit",
+          "A window whose best class is a keyword does not stop before this "
+          "exit (1-based; 0 = no constraint, beyond the model's exits = the "
+          "last); -1 = the model's value (beenet.keyword_exit)", -1, G_MAXINT,
+          -1, G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
@@ -365,6 +385,7 @@ gst_beenet_init (GstBeenet * self)
   self->patience =
       beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience;
   self->max_exit = 0;
+  self->keyword_exit = -1;
   self->interval = GST_BEENET_DEFAULT_INTERVAL;
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
@@ -542,6 +563,11 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       self->max_exit = g_value_get_uint (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_KEYWORD_EXIT:
+      GST_OBJECT_LOCK (self);
+      self->keyword_exit = g_value_get_int (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_MODEL:{
       gboolean started;
 
@@ -627,6 +653,11 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_MAX_EXIT:
       GST_OBJECT_LOCK (self);
       g_value_set_uint (value, self->max_exit);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_KEYWORD_EXIT:
+      GST_OBJECT_LOCK (self);
+      g_value_set_int (value, self->keyword_exit);
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_MODEL:
@@ -959,6 +990,7 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
       "policy", G_TYPE_STRING, beenet_policy_name (policy->policy),
       "patience", G_TYPE_UINT, policy->patience,
       "max-exit", G_TYPE_UINT, policy->max_exit,
+      "keyword-exit", G_TYPE_UINT, policy->keyword_exit,
       "ops-fraction", G_TYPE_DOUBLE, res->ops_fraction,
       "inference-time", G_TYPE_UINT64, inference_ns, NULL);
 
@@ -990,6 +1022,8 @@ policy_params (GstBeenet * self, BeenetPolicyParams * p)
   p->threshold = (float) self->threshold;
   p->patience = self->patience;
   p->max_exit = self->max_exit;
+  p->keyword_exit = self->keyword_exit < 0 ? self->model_keyword_exit
+      : (guint) self->keyword_exit;
 }
 
 /* Buffer time and duration of the window of `real` samples at start (a

@@ -59,6 +59,7 @@ struct _GstBeenet
   BeenetPolicy policy;
   guint patience;
   guint max_exit;
+  gint keyword_exit;            /* -1 = the model's beenet.keyword_exit */
   gchar *model_path;
   guint64 interval;
   gboolean post_messages;
@@ -74,6 +75,7 @@ struct _GstBeenet
   BeenetSession *session;
   BeenetDetector *detector;
   BeenetDetectorParams model_detection;   /* the model's detection defaults */
+  guint model_keyword_exit;     /* the model's beenet.keyword_exit */
   BeenetStream *stream;         /* samples and log-Mel frames of the stream */
   BeenetWindower windower;      /* when windows start; feeds the stream */
   guint window_samples;

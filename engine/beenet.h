@@ -120,6 +120,15 @@ typedef struct {
                          number of exits), read during each classify call;
                          NULL (default) = the model's factors */
   uint32_t num_exclusion_factors;
+  uint32_t keyword_exit; /* a window whose best class at an exit is a
+                         keyword (beenet_model_is_keyword) does not stop
+                         before this exit (1-based), every policy: keyword
+                         candidates are decided by the deeper exits while
+                         silence and other speech still leave early
+                         (docs/policies.md, "Keyword exit"); 0 = no
+                         constraint (beenet_policy_default_params); a value
+                         beyond the model's exits means the last exit;
+                         max_exit still wins */
 } BeenetPolicyParams;
 
 BEENET_API const char *beenet_status_name (BeenetStatus status);

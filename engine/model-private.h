@@ -152,6 +152,7 @@ struct BeenetModel {
   uint32_t format_version;   /* of the file */
   BeenetPolicy policy;
   float threshold;
+  uint32_t keyword_exit;     /* beenet.keyword_exit, 0 when absent */
   uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */
   BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
   float *exclusion_factors;  /* n_exits (beenet.class_exclusion.factors) or

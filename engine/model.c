@@ -283,8 +283,9 @@ parse_frontend (BeenetModel *m, const GgufFile *f, BeenetError *err)
       "beenet.frontend.", err);
 }
 
-/* beenet.policy (a name of the policy table) and beenet.threshold (in the
- * policy's range). */
+/* beenet.policy (a name of the policy table), beenet.threshold (in the
+ * policy's range) and the optional beenet.keyword_exit (any u32, as the
+ * params field). */
 static BeenetStatus
 parse_policy (BeenetModel *m, const GgufFile *f, GgufStr name,
     BeenetError *err)
@@ -298,7 +299,8 @@ parse_policy (BeenetModel *m, const GgufFile *f, GgufStr name,
   }
   m->policy = (BeenetPolicy) i;
   BeenetStatus st = get_f32 (f, "beenet.threshold", &m->threshold, err);
-  if (st)
+  if (st || (st = get_u32 (f, "beenet.keyword_exit", false, &m->keyword_exit,
+              NULL, err)))
     return st;
   const BeenetPolicyImpl *impl = beenet_policy_impl (m->policy);
   if (!(m->threshold >= impl->threshold_min
@@ -945,8 +947,10 @@ beenet_model_default_params (const BeenetModel *m)
 {
   BeenetPolicyParams p = beenet_policy_default_params (m ? m->policy
       : BEENET_POLICY_ENTROPY);
-  if (m)
+  if (m) {
     p.threshold = m->threshold;
+    p.keyword_exit = m->keyword_exit;
+  }
   return p;
 }
 
@@ -1027,9 +1031,11 @@ beenet_model_describe (const BeenetModel *m)
       c->sample_rate, c->window_samples, c->frame_length, c->hop_length,
       c->fft_size, c->n_mels, (double) c->fmin, (double) c->fmax, c->n_frames,
       (double) c->log_floor);
-  str_printf (&s, "policy: %s, threshold %g\n",
-      beenet_policy_name (m->policy),
+  str_printf (&s, "policy: %s, threshold %g", beenet_policy_name (m->policy),
       (double) m->threshold);
+  if (m->keyword_exit)
+    str_printf (&s, ", keyword exit %u", m->keyword_exit);
+  str_printf (&s, "\n");
   if (m->exclusion_factors) {
     str_printf (&s, "class-exclusion factors:");
     for (uint32_t e = 0; e < m->n_exits; e++)

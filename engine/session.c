@@ -267,6 +267,14 @@ final_exit (const BeenetModel *m, const BeenetPolicyParams *p)
   return p->max_exit && p->max_exit < m->n_exits ? p->max_exit : m->n_exits;
 }
 
+/* A keyword candidate before params->keyword_exit runs on. */
+static bool
+held_for_keyword (const BeenetModel *m, const BeenetPolicyParams *p,
+    const BeenetExitView *x)
+{
+  return x->exit_number < p->keyword_exit && m->is_keyword[x->best];
+}
+
 /* params were validated by the caller. */
 static BeenetStatus
 run_network (BeenetSession *s, const BeenetPolicyParams *params,
@@ -299,7 +307,8 @@ run_network (BeenetSession *s, const BeenetPolicyParams *params,
       policy->restrict_view (params, &x, &s->policy_state);
     s->remaining_counts[n->exit_number - 1] = s->policy_state.n_remaining;
     if (n->exit_number >= last
-        || policy->should_stop (params, &x, &s->policy_state)) {
+        || (policy->should_stop (params, &x, &s->policy_state)
+            && !held_for_keyword (m, params, &x))) {
       fill_result (m, i, &x, result);
       result->classes_remaining = s->remaining_counts;
       return BEENET_OK;

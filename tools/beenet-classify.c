@@ -14,6 +14,7 @@
  *
  *   beenet-classify [--model FILE] [--threshold T]
  *                   [--policy NAME] [--patience K] [--max-exit N]
+ *                   [--keyword-exit N]
  *                   [--interval MS]
  *                   [--describe] [--all-exits] [--classes-remaining]
  *                   [--detections [--detection-threshold P] [--smoothing MS]
@@ -647,7 +648,8 @@ policy_list_help (void)
  * a bad combination. */
 static gboolean
 make_policy (BeenetPolicyParams * p, const BeenetModel * model,
-    const gchar * policy_str, gdouble threshold, gint patience, gint max_exit)
+    const gchar * policy_str, gdouble threshold, gint patience, gint max_exit,
+    gint keyword_exit)
 {
   BeenetPolicy policy = beenet_model_default_policy (model);
   BeenetError err;
@@ -667,6 +669,8 @@ make_policy (BeenetPolicyParams * p, const BeenetModel * model,
     return FALSE;
   } else {
     *p = beenet_policy_default_params (policy);
+    /* the keyword exit is not tied to a policy */
+    p->keyword_exit = beenet_model_default_params (model).keyword_exit;
   }
   if (threshold >= 0.0)
     p->threshold = (gfloat) threshold;
@@ -678,6 +682,12 @@ make_policy (BeenetPolicyParams * p, const BeenetModel * model,
   }
   if (max_exit != -1)
     p->max_exit = (guint) max_exit;
+  if (keyword_exit < -1) {
+    g_printerr ("--keyword-exit must be >= 0\n");
+    return FALSE;
+  }
+  if (keyword_exit != -1)
+    p->keyword_exit = (guint) keyword_exit;
   if (beenet_model_check_params (model, p, &err) != BEENET_OK) {
     g_printerr ("Invalid policy option: %s\n", err.message);
     return FALSE;
@@ -690,7 +700,7 @@ typedef struct {
   gchar *model_path, *policy_str, *format_str;
   gdouble threshold, interval_ms;
   gdouble det_threshold, smoothing_ms, refractory_ms;
-  gint patience, max_exit, jobs;
+  gint patience, max_exit, keyword_exit, jobs;
   gdouble budget, segment_s, energy_gate, budget_gain;
   gchar **budget_at, **files;
   gboolean describe, all_exits, detections, classes_remaining;
@@ -721,6 +731,10 @@ parse_args (Args * a, int *argc, char ***argv)
     {"max-exit", 0, 0, G_OPTION_ARG_INT, &a->max_exit,
           "Never run past exit N (1-based), every policy; 0 = no limit "
         "(default)", "N"},
+    {"keyword-exit", 0, 0, G_OPTION_ARG_INT, &a->keyword_exit,
+          "A window whose best class is a keyword does not stop before exit "
+        "N (1-based; 0 = no constraint; default: the model's "
+        "beenet.keyword_exit)", "N"},
     {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &a->interval_ms,
         "Milliseconds between window starts (default 500)", "MS"},
     {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &a->budget,
@@ -838,7 +852,7 @@ make_options (Options * o, const Args * a)
   BeenetFrontendConfig *config = &o->config;
 
   if (!make_policy (&o->policy, o->model, a->policy_str, a->threshold,
-          a->patience, a->max_exit))
+          a->patience, a->max_exit, a->keyword_exit))
     return FALSE;
   if (!(a->interval_ms >= 10.0 && a->interval_ms <= 10000.0)) {
     g_printerr ("--interval must be between 10 and 10000 ms\n");
@@ -924,7 +938,7 @@ main (int argc, char **argv)
 {
   Args a = {.threshold = -1.0,.interval_ms = 500.0,.det_threshold = -1.0,
     .smoothing_ms = -1.0,.refractory_ms = -1.0,.patience = -1,
-    .max_exit = -1,.budget = BEENET_BUDGET_OFF,.energy_gate = -INFINITY
+    .max_exit = -1,.keyword_exit = -1,.budget = BEENET_BUDGET_OFF,.energy_gate = -INFINITY
   };
   Options o;
   int ret = 0;

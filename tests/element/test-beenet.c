@@ -823,6 +823,69 @@ check_policy_fields (GstMessage * m, const gchar * policy, guint patience,
   fail_unless_equals_int (get_uint (s, "class"), exit_no <= 2 ? 0 : 1);
 }
 
+/* keyword-exit: the aabbb model with class1 (B, exits 3-5) the only
+ * keyword and beenet.keyword_exit 4.  At threshold 0.3 nats exits 1-2 (A)
+ * do not stop and exit 3 (B) does, unless keyword-exit sends it on. */
+GST_START_TEST (test_keyword_exit_while_playing)
+{
+  static const struct
+  {
+    gint keyword_exit;
+    gdouble threshold;
+    guint reported, exit;
+  } steps[] = {
+    {-1, 0.3, 4, 4},            /* the model's value */
+    {0, 0.3, 0, 3},
+    {3, 0.3, 3, 3},
+    {5, 0.3, 5, 5},
+    {99, 0.3, 99, 5},           /* beyond the exits: the last */
+    {5, 1.0, 5, 1},             /* A is no keyword: it still leaves early */
+    {-1, 0.3, 4, 4},
+  };
+  const guint32 keywords[1] = { 1 };
+  size_t size = 0;
+  GgufWriter *w = test_models_constant_exits_writer (5, 2, aabbb_logits);
+  guint8 *bytes;
+  gchar *model;
+  gfloat *audio = zeros (WINDOW);
+  Fixture f;
+  guint i;
+
+  fail_unless (w != NULL);
+  gguf_writer_add_array_u32 (w, "beenet.keywords", keywords, 1);
+  gguf_writer_add_u32 (w, "beenet.keyword_exit", 4);
+  bytes = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  model = fixture_write_model_bytes (bytes, size);
+  free (bytes);
+  setup (&f, model, GST_SECOND, TRUE, 1);
+  for (i = 0; i < G_N_ELEMENTS (steps); i++) {
+    GstMessage *m;
+    gint got;
+    const GstStructure *s;
+
+    g_object_set (f.element, "keyword-exit", steps[i].keyword_exit,
+        "threshold", steps[i].threshold, NULL);
+    g_object_get (f.element, "keyword-exit", &got, NULL);
+    fail_unless_equals_int (got, steps[i].keyword_exit);
+    push_samples (&f, audio, WINDOW, 4000, i * GST_SECOND);
+    m = pop_beenet (f.bus);
+    fail_unless (m != NULL);
+    s = gst_message_get_structure (m);
+    fail_unless_equals_int (get_uint (s, "keyword-exit"), steps[i].reported);
+    fail_unless_equals_int (get_uint (s, "exit"), steps[i].exit);
+    fail_unless_equals_int (get_uint (s, "class"), steps[i].exit <= 2 ? 0 : 1);
+    gst_message_unref (m);
+  }
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+  g_free (audio);
+  g_unlink (model);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 /* policy=patience, patience and max-exit changed while buffers flow: each
  * window applies the values set before it. */
 GST_START_TEST (test_patience_and_max_exit_while_playing)
@@ -1498,6 +1561,7 @@ beenet_suite (void)
   tcase_add_test (tc, test_threshold_while_playing);
   tcase_add_test (tc, test_max_probability_policy);
   tcase_add_test (tc, test_patience_and_max_exit_while_playing);
+  tcase_add_test (tc, test_keyword_exit_while_playing);
   tcase_add_test (tc, test_max_exit_controller);
   tcase_add_test (tc, test_policy_enum_from_engine_table);
   tcase_add_test (tc, test_policy_property);

@@ -294,6 +294,98 @@ START_TEST (test_max_exit_caps_every_policy)
 }
 END_TEST
 
+/* ---- keyword_exit ---------------------------------------------------------- */
+
+/* AABBB with class 1 (B) the only keyword: a model whose exits 1-2 say A
+ * (not a keyword) and 3-5 say B (a keyword). */
+static Fixture
+keyword_fixture (uint32_t keyword_exit_key)
+{
+  Fixture f;
+  size_t size;
+  BeenetError err;
+  const uint32_t keywords[1] = { 1 };
+  GgufWriter *w = test_models_constant_exits_writer (5, K, AABBB);
+  ck_assert_ptr_nonnull (w);
+  gguf_writer_add_array_u32 (w, "beenet.keywords", keywords, 1);
+  if (keyword_exit_key)
+    gguf_writer_add_u32 (w, "beenet.keyword_exit", keyword_exit_key);
+  uint8_t *b = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  ck_assert_int_eq (beenet_model_load_memory (b, size, &f.model, &err),
+      BEENET_OK);
+  free (b);
+  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
+  f.features = calloc (98 * 64, sizeof (float));
+  return f;
+}
+
+START_TEST (test_keyword_exit_holds_keywords_only)
+{
+  Fixture f = keyword_fixture (0);
+  ck_assert (!beenet_model_is_keyword (f.model, 0));
+  ck_assert (beenet_model_is_keyword (f.model, 1));
+  ck_assert_uint_eq (beenet_model_default_params (f.model).keyword_exit, 0);
+  for (size_t i = 0; i < beenet_policy_count (); i++) {
+    if (i == BEENET_POLICY_CLASS_EXCLUSION)
+      continue;                 /* this model has no exclusion factors */
+    BeenetPolicyParams p = beenet_policy_default_params ((BeenetPolicy) i);
+    ck_assert_uint_eq (p.keyword_exit, 0);
+    /* settings under which every exit wants to stop */
+    p.threshold = i == BEENET_POLICY_ENTROPY ? 100.0f : 0.0f;
+    p.patience = 1;
+    ck_assert_uint_eq (run (&f, &p).exit_index, 1);
+    /* A (not a keyword) at exits 1-2 still leaves early */
+    p.keyword_exit = 5;
+    ck_assert_uint_eq (run (&f, &p).exit_index, 1);
+  }
+  fixture_free (&f);
+}
+END_TEST
+
+START_TEST (test_keyword_exit_runs_keyword_candidates_on)
+{
+  /* exits 3-5 say B (a keyword): with max_exit the window stops at exit 3
+   * unless keyword_exit sends it on; max_exit still wins */
+  Fixture f = keyword_fixture (0);
+  BeenetPolicyParams p = beenet_policy_default_params (BEENET_POLICY_ENTROPY);
+  /* exits 1-2 (A) do not stop: entropy of logits (1,0,0) and (2,0,0) is
+   * above 0.4 nats, (3,0,0) onwards below it for B */
+  p.threshold = 0.4f;
+  BeenetResult r = run (&f, &p);
+  ck_assert_uint_eq (r.exit_index, 3);
+  ck_assert_uint_eq (r.class_index, 1);
+  const struct { uint32_t keyword_exit, max_exit, exit; } cases[] = {
+    { 0, 0, 3 }, { 1, 0, 3 }, { 3, 0, 3 }, { 4, 0, 4 }, { 5, 0, 5 },
+    { 99, 0, 5 }, { 5, 4, 4 }, { 5, 3, 3 },
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    p.keyword_exit = cases[c].keyword_exit;
+    p.max_exit = cases[c].max_exit;
+    r = run (&f, &p);
+    ck_assert_msg (r.exit_index == cases[c].exit,
+        "keyword_exit %u max_exit %u: exit %u, want %u", p.keyword_exit,
+        p.max_exit, r.exit_index, cases[c].exit);
+    ck_assert_uint_eq (r.class_index, 1);
+  }
+  fixture_free (&f);
+}
+END_TEST
+
+START_TEST (test_keyword_exit_from_model)
+{
+  Fixture f = keyword_fixture (4);
+  BeenetPolicyParams p = beenet_model_default_params (f.model);
+  ck_assert_uint_eq (p.keyword_exit, 4);
+  p.threshold = 0.4f;
+  ck_assert_uint_eq (run (&f, &p).exit_index, 4);
+  char *d = beenet_model_describe (f.model);
+  ck_assert_ptr_nonnull (strstr (d, "keyword exit 4"));
+  free (d);
+  fixture_free (&f);
+}
+END_TEST
+
 /* The positional calls are the _params calls with the policy's defaults. */
 START_TEST (test_positional_wrappers)
 {
@@ -377,6 +469,9 @@ policy_suite (void)
   tcase_add_test (tc, test_patience_state_per_window);
   tcase_add_test (tc, test_max_exit_caps_every_policy);
   tcase_add_test (tc, test_positional_wrappers);
+  tcase_add_test (tc, test_keyword_exit_holds_keywords_only);
+  tcase_add_test (tc, test_keyword_exit_runs_keyword_candidates_on);
+  tcase_add_test (tc, test_keyword_exit_from_model);
   tcase_add_test (tc, test_model_default_params);
   suite_add_tcase (s, tc);
   return s;

@@ -90,10 +90,14 @@ class TestParams(unittest.TestCase):
         # appended exclusion_factors pointer and its count
         self.assertEqual(ctypes.sizeof(fe.PolicyParams), 16 + 2 * ctypes.sizeof(ctypes.c_void_p))
         self.assertEqual(fe.PolicyParams.exclusion_factors.offset, 16)
+        # keyword_exit appended after the count (in its padding on 64-bit)
+        self.assertEqual(fe.PolicyParams.keyword_exit.offset,
+                         fe.PolicyParams.num_exclusion_factors.offset + 4)
 
     def test_defaults_and_overrides(self):
         p = fe.policy_params("patience")
-        self.assertEqual(p.as_dict(), {"policy": "patience", "threshold": 0.0, "patience": 2, "max_exit": 0})
+        self.assertEqual(p.as_dict(), {"policy": "patience", "threshold": 0.0, "patience": 2, "max_exit": 0,
+                                       "keyword_exit": 0})
         p = fe.policy_params("patience", patience=4, max_exit=3)
         self.assertEqual((p.patience, p.max_exit), (4, 3))
         q = fe.policy_params(p, max_exit=0)        # a copy: p is unchanged
@@ -143,7 +147,8 @@ class TestSession(unittest.TestCase):
     def test_model_default_params(self):
         self.assertEqual(self.model.default_policy_name, "entropy")
         self.assertEqual(self.model.default_params().as_dict(),
-                         {"policy": "entropy", "threshold": 0.5, "patience": 2, "max_exit": 0})
+                         {"policy": "entropy", "threshold": 0.5, "patience": 2, "max_exit": 0,
+                          "keyword_exit": 0})
         m = constant_exits_model(AABBB, policy="patience", threshold=0.0)
         self.assertEqual(m.default_policy_name, "patience")
         self.assertEqual(m.session().classify_features(self.feats, m.default_params())["exit_index"], 2)

@@ -103,9 +103,12 @@ def main(argv=None):
     tu.add_argument("--evalset", required=True, help="<eval out>/val")
     tu.add_argument("--out", required=True)
     tu.add_argument("--intervals", type=float, nargs="+", default=[500.0])
-    tu.add_argument("--max-fa-per-hour", type=float, default=0.5)
+    tu.add_argument("--max-fa-per-hour", type=float, default=1.0,
+                    help="false alarms per hour of the validation negative stream allowed (the issue's target)")
     tu.add_argument("--exit-thresholds", type=float, nargs="+",
                     help="early-exit thresholds to try jointly (default: the model's own)")
+    tu.add_argument("--keyword-exits", type=int, nargs="+", default=[0],
+                    help="keyword_exit values to try jointly (0 = none; 5 = keyword candidates run to exit 5)")
 
     c = sub.add_parser("card", help="model card on the held-out evaluation sets (issue 7 figures)")
     c.add_argument("--model", required=True)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .data.audio import read_wav
 from .frontend import Frontend, Model
-from .evaluate import engine_logits, engine_sweep
+from .evaluate import engine_logits, engine_policy_row
 from .streams import evaluate_streams, roc_plot
 
 WINDOW_SETS = ["clean", "babble10", "babble0", "noise5"]
@@ -44,7 +44,8 @@ def window_set(model: Model, d: str) -> Dict:
     feats = fe.compute_batch([read_wav(os.path.join(d, r[0])) for r in rows])
     logits = engine_logits(model, feats)
     final = logits[-1].argmax(-1)
-    row = engine_sweep(model, feats, y, [model.default_threshold])[0]
+    # the model's own defaults: policy, threshold and keyword exit
+    row = engine_policy_row(model, feats, y, model.default_params())
     kw = np.array([r[2] == "keyword" for r in rows])
     return {"n": len(rows), "final": float((final == y).mean()), "at_threshold": row["accuracy"],
             "ops_fraction": row["ops_fraction"], "keywords_final": float((final[kw] == y[kw]).mean()),

@@ -77,9 +77,10 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
                   training: Optional[Dict] = None, keywords: Optional[Sequence[Union[int, str]]] = None,
                   detection: Optional[Dict] = None,
                   exclusion_factors: Optional[Sequence[float]] = None,
-                  format_version: Optional[int] = None) -> GGUFWriter:
+                  format_version: Optional[int] = None, keyword_exit: int = 0) -> GGUFWriter:
     """exclusion_factors: beenet.class_exclusion.factors, one per exit
     (class-exclusion policy, beenet_train.exclusion); None = no key.
+    keyword_exit: beenet.keyword_exit (the policy's keyword_exit), written when > 0.
     format_version: None = the lowest that expresses the graph (graph_format_version)."""
     fe = dict(DEFAULT_FRONTEND)
     if frontend:
@@ -97,6 +98,8 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
         w.add_f32("beenet.frontend." + k, float(fe[k]))
     w.add_string("beenet.policy", policy)
     w.add_f32("beenet.threshold", float(threshold))
+    if keyword_exit:
+        w.add_u32("beenet.keyword_exit", int(keyword_exit))
     add_detection_keys(w, labels, keywords, detection)
     if exclusion_factors is not None:
         w.add_array("beenet.class_exclusion.factors", T_F32, [float(v) for v in exclusion_factors])
@@ -144,7 +147,7 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
                   keywords: Optional[Sequence[Union[int, str]]] = None,
                   detection: Optional[Dict] = None,
                   exclusion_factors: Optional[Sequence[float]] = None,
-                  format_version: Optional[int] = None) -> GGUFWriter:
+                  format_version: Optional[int] = None, keyword_exit: int = 0) -> GGUFWriter:
     """keywords / detection: optional beenet.keywords and beenet.detection.*
     keys (add_detection_keys); without them the engine uses its defaults.
     format_version: None = the lowest that expresses the graph."""
@@ -158,7 +161,7 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
                          name=model.config.get("name", "beenet"), frontend=frontend, policy=policy,
                          threshold=threshold, description=desc, training=training, keywords=keywords,
                          detection=detection, exclusion_factors=exclusion_factors,
-                         format_version=format_version)
+                         format_version=format_version, keyword_exit=keyword_exit)
 
 
 def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = None,
@@ -168,7 +171,8 @@ def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = No
     pol = policy or ck.get("policy", "entropy")
     w = model_to_gguf(model, ck["labels"], pol, th, training=ck.get("training"), frontend=ck.get("frontend"),
                       keywords=ck.get("keywords"), detection=ck.get("detection"),
-                      exclusion_factors=ck.get("exclusion_factors"))
+                      exclusion_factors=ck.get("exclusion_factors"),
+                      keyword_exit=int(ck.get("keyword_exit", 0)))
     d = os.path.dirname(os.path.abspath(out))
     os.makedirs(d, exist_ok=True)
     return w.write(out)

@@ -70,10 +70,12 @@ class PolicyParams(ctypes.Structure):
         ("max_exit", ctypes.c_uint32),
         ("exclusion_factors", ctypes.POINTER(ctypes.c_float)),
         ("num_exclusion_factors", ctypes.c_uint32),
+        ("keyword_exit", ctypes.c_uint32),
     ]
 
     def as_dict(self) -> dict:
         d = {name: getattr(self, name) for name, _ in self._fields_[:4]}
+        d["keyword_exit"] = self.keyword_exit
         d["policy"] = policy_name(self.policy)
         d["threshold"] = float("%.7g" % self.threshold)  # the float32 as written
         if self.exclusion_factors:
@@ -292,7 +294,8 @@ def policy_name(policy: Union[int, str]) -> str:
 
 def policy_params(policy: Union[int, str, PolicyParams] = "entropy", threshold: Optional[float] = None,
                   patience: Optional[int] = None, max_exit: Optional[int] = None,
-                  exclusion_factors: Optional[Sequence[float]] = None) -> PolicyParams:
+                  exclusion_factors: Optional[Sequence[float]] = None,
+                  keyword_exit: Optional[int] = None) -> PolicyParams:
     """beenet_policy_default_params(policy) (or a copy of the given params) with
     the given fields replaced, checked by beenet_policy_params_validate
     (BeenetError, INVALID_ARGUMENT, naming the bad field).  exclusion_factors
@@ -306,7 +309,8 @@ def policy_params(policy: Union[int, str, PolicyParams] = "entropy", threshold: 
         p._factors = (ctypes.c_float * len(exclusion_factors))(*[float(v) for v in exclusion_factors])
         p.exclusion_factors = ctypes.cast(p._factors, ctypes.POINTER(ctypes.c_float))
         p.num_exclusion_factors = len(exclusion_factors)
-    for name, v in (("threshold", threshold), ("patience", patience), ("max_exit", max_exit)):
+    for name, v in (("threshold", threshold), ("patience", patience), ("max_exit", max_exit),
+                    ("keyword_exit", keyword_exit)):
         if v is not None:
             if name != "threshold" and v < 0:
                 raise BeenetError(1, "%s must be >= 0 (got %d)" % (name, v))

@@ -38,11 +38,12 @@ ROC_THRESHOLDS = [k / 100 for k in range(30, 90, 5)] + [k / 100 for k in range(9
 
 
 def stream_policy(model: Model, threshold: Optional[float] = None, policy: Optional[str] = None,
-                  patience: Optional[int] = None, max_exit: Optional[int] = None) -> PolicyParams:
-    """The exit policy of the stream runs: the model's (beenet_model_default_params)
-    or the given policy's engine defaults, with the given fields."""
+                  patience: Optional[int] = None, max_exit: Optional[int] = None,
+                  keyword_exit: Optional[int] = None) -> PolicyParams:
+    """The exit policy of the stream runs: the model's (beenet_model_default_params,
+    keyword_exit included) or the given policy's engine defaults, with the given fields."""
     base = model.default_params() if policy is None or policy == model.default_policy_name else policy
-    return policy_params(base, threshold, patience, max_exit)
+    return policy_params(base, threshold, patience, max_exit, keyword_exit=keyword_exit)
 
 
 def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: Optional[float],
@@ -178,21 +179,24 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: float = 500.0,
 
 
 def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
-                     refractory_ms: float = 1000.0, max_fa_per_hour: float = 0.5, exit_thresholds=None,
-                     log=print) -> Dict:
-    """Pick interval, early-exit threshold, smoothing and detection threshold
-    on a (validation) stream set: the lowest miss rate with at most
-    max_fa_per_hour false alarms per hour of negative speech (ties: fewer
-    false alarms, then the longer interval, then the larger early-exit
-    threshold, i.e. less CPU).  The early-exit threshold matters because the
-    detector sees the posteriors of the exit a window stopped at: a window
-    that stops early at entropy < t has a capped confidence.
+                     refractory_ms: float = 1000.0, max_fa_per_hour: float = 1.0, exit_thresholds=None,
+                     keyword_exits=(0,), log=print) -> Dict:
+    """Pick interval, early-exit threshold, keyword exit, smoothing and
+    detection threshold on a (validation) stream set: the lowest miss rate
+    with at most max_fa_per_hour false alarms per hour of negative speech
+    (ties: fewer false alarms, then the lower CPU cost = OPs fraction x
+    windows per second).  The early-exit threshold and the keyword exit
+    matter because the detector sees the posteriors of the exit a window
+    stopped at: a window that stops early at entropy < t has a capped
+    confidence, and keyword_exit = n sends keyword candidates on to exit n.
     ``exit_thresholds`` defaults to the model's own."""
     best = None
     d = os.path.join(evalset, "stream")
-    grid = [(iv, th) for iv in intervals for th in (exit_thresholds or [model.default_threshold])]
-    for iv, th in grid:
-        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), iv, th)
+    grid = [(iv, th, ke) for iv in intervals for th in (exit_thresholds or [model.default_threshold])
+            for ke in keyword_exits]
+    for iv, th, ke in grid:
+        pol = stream_policy(model, th, keyword_exit=ke)
+        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), iv, th, pol)
                    for name in ("negative", "keywords")}
         for sm in smoothings:
             r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
@@ -201,12 +205,13 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
             if not ok:
                 continue
             x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
-            key = (x["miss_rate"], x["false_alarms_per_hour"], -iv, -th)
-            log("interval %4.0f ms exit threshold %.2f smoothing %4.0f ms: threshold %.2f miss %.2f %% FA/h %.2f"
-                " (OPs %.3f)" % (iv, th, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
-                                 r["ops_fraction_mean"]))
+            cost = r["ops_fraction_mean"] * 1000.0 / iv
+            key = (x["miss_rate"], x["false_alarms_per_hour"], cost)
+            log("interval %4.0f ms exit threshold %.2f keyword exit %d smoothing %4.0f ms: threshold %.2f "
+                "miss %.2f %% FA/h %.2f (OPs %.3f)" % (iv, th, ke, sm, x["threshold"], 100 * x["miss_rate"],
+                                                      x["false_alarms_per_hour"], r["ops_fraction_mean"]))
             if best is None or key < best[0]:
-                best = (key, {"interval_ms": iv, "exit_threshold": th, "smoothing_ms": sm,
+                best = (key, {"interval_ms": iv, "exit_threshold": th, "keyword_exit": ke, "smoothing_ms": sm,
                               "refractory_ms": refractory_ms, "ops_fraction": r["ops_fraction_mean"],
                               "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
                               "val_false_alarms_per_hour": x["false_alarms_per_hour"]})
@@ -248,12 +253,13 @@ def tune(a) -> int:
     from .export import export_checkpoint
     model = Model(a.model)
     best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour,
-                            exit_thresholds=a.exit_thresholds)
+                            exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits))
     print("chosen on %s: %s" % (a.evalset, best))
     ck = torch.load(a.checkpoint, weights_only=False)
     if best["exit_threshold"] != ck["threshold"]:
         print("early-exit threshold %.2f -> %.2f (beenet.threshold)" % (ck["threshold"], best["exit_threshold"]))
         ck["threshold"] = float(best["exit_threshold"])
+    ck["keyword_exit"] = int(best["keyword_exit"])
     ck["detection"] = {"threshold": float(best["threshold"]), "smoothing_ms": float(best["smoothing_ms"]),
                        "refractory_ms": float(best["refractory_ms"])}
     ck["detection_choice"] = dict(best, evalset=os.path.normpath(a.evalset))

@@ -65,8 +65,11 @@ class FakeModel:
     def detector(self, **p):
         return FakeDetector(self.labels, p["threshold"])
 
+    def default_params(self):
+        return streams.policy_params("entropy", self.default_threshold)
 
-def fake_stream(kind, exit_threshold):
+
+def fake_stream(kind, exit_threshold, keyword_exit=0):
     """30 windows 0.5 s apart.  Keyword stream: "yes" said at 10.0-10.5 s,
     seen by the window starting at 9.5 s; a window that stopped early (exit
     threshold 0.75) is less confident (0.80) than one that went deeper
@@ -74,11 +77,13 @@ def fake_stream(kind, exit_threshold):
     at 0.85."""
     times = [int(i * 0.5e9) for i in range(30)]
     probs = np.tile(np.array([0.05, 0.9, 0.05], np.float32), (30, 1))
-    conf = 0.95 if exit_threshold <= 0.5 else 0.80
+    # keyword_exit sends the keyword window to the deep exit: confident again
+    conf = 0.95 if exit_threshold <= 0.5 or keyword_exit else 0.80
     i, c = (19, conf) if kind == "keywords" else (7, 0.85)
     probs[i] = [0.0, 1.0 - c, c]
     return {"times_ns": times, "probs": probs, "exits": np.ones(30, np.int32),
-            "ops": np.full(30, 0.3 if exit_threshold > 0.5 else 0.6), "window_s": 1.0, "seconds": 15.0,
+            "ops": np.full(30, (0.3 if exit_threshold > 0.5 else 0.6) + (0.05 if keyword_exit else 0.0)),
+            "window_s": 1.0, "seconds": 15.0,
             "cpu_seconds": 0.0}
 
 
@@ -91,7 +96,7 @@ class TestChooseDetection(unittest.TestCase):
             f.write("label\tstart\tend\tsource\nyes\t10.0\t10.5\ta.wav\n")
         self.saved = streams.classify_stream, streams.read_wav
         streams.read_wav = lambda path: os.path.basename(path)[:-4]      # "negative" / "keywords"
-        streams.classify_stream = lambda model, kind, iv, th: fake_stream(kind, th)
+        streams.classify_stream = lambda model, kind, iv, th, pol: fake_stream(kind, th, pol.keyword_exit)
 
     def tearDown(self):
         streams.classify_stream, streams.read_wav = self.saved
@@ -119,9 +124,18 @@ class TestChooseDetection(unittest.TestCase):
         self.assertEqual(best["threshold"], 0.9)      # lowest ROC threshold above 0.85
         self.assertAlmostEqual(best["ops_fraction"], 0.6)
 
+    def test_keyword_exit(self):
+        # at the model's exit threshold the keyword window is only detected
+        # when keyword_exit sends it deeper, which costs less than a lower
+        # exit threshold for every window
+        best = self.choose(exit_thresholds=[0.5, 0.75], keyword_exits=(0, 5))
+        self.assertEqual((best["exit_threshold"], best["keyword_exit"]), (0.75, 5))
+        self.assertEqual(best["val_miss_rate"], 0.0)
+        self.assertAlmostEqual(best["ops_fraction"], 0.35)
+
     def test_ties_prefer_cheaper(self):
         # both exit thresholds equally good: the larger (cheaper) one wins
-        streams.classify_stream = lambda model, kind, iv, th: fake_stream(kind, 0.5)
+        streams.classify_stream = lambda model, kind, iv, th, pol: fake_stream(kind, 0.5)
         best = self.choose(exit_thresholds=[0.25, 0.5])
         self.assertEqual(best["exit_threshold"], 0.5)
 

@@ -87,6 +87,8 @@ def main(argv=None):
     st.add_argument("--threshold", type=float, help="early-exit threshold (default: the model's)")
     st.add_argument("--detection", help="JSON dict overriding the model's detection parameters")
     _policy_args(st, "exit policy (default: the model's): " + _POLICY_HELP)
+    st.add_argument("--keyword-exit", type=int,
+                    help="keyword candidates do not stop before this exit (default: the model's; 0 = none)")
     st.add_argument("--json", help="write all figures (incl. the ROC) here")
     st.add_argument("--roc", help="write the ROC plot (PNG) here")
 

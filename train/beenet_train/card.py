@@ -154,12 +154,13 @@ def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: st
         _chk(R["size_bytes"] <= 262144)))
     L.append("")
     L.append("## Settings\n")
-    L.append("| model | early-exit threshold | detection threshold | smoothing | refractory | interval |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("| model | early-exit threshold | keyword exit | detection threshold | smoothing | refractory | interval |")
+    L.append("|---|---|---|---|---|---|---|")
     for n in names:
         d = results[n]["detection"]
-        L.append("| `%s` | %.2f | %.2f | %.0f ms | %.0f ms | %.0f ms |" % (
-            n, results[n]["threshold"], d["threshold"], d["smoothing_ms"], d["refractory_ms"],
+        ke = (results[n]["streams"].get("policy") or {}).get("keyword_exit", 0)
+        L.append("| `%s` | %.2f | %s | %.3g | %.0f ms | %.0f ms | %.0f ms |" % (
+            n, results[n]["threshold"], ke or "-", d["threshold"], d["smoothing_ms"], d["refractory_ms"],
             results[n]["streams"]["interval_ms"]))
     L.append("")
     L.append("## Per-window sets (test split; every keyword clip plus unknown words, running-speech crops "
@@ -184,19 +185,19 @@ def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: st
     S = R["streams"]
     L.append("`negative.wav`: %.2f h of held-out running speech without any keyword; `keywords.wav`: "
              "%.1f min of held-out sentences with %d keywords between them, in babble or recorded noise "
-             "at 10 dB SNR. Windows every %.0f ms through the engine's session (early exit at the model's "
-             "threshold) and detector. A detection is decided at the end of its window and is a hit when "
+             "at 10 dB SNR. Windows every %.0f ms through the engine's session (the model's exit policy: threshold and keyword exit"
+             ") and detector. A detection is decided at the end of its window and is a hit when "
              "a keyword of the same label started before and ended at most 1 s before that time.\n" % (
                  S["negative_hours"], S["keyword_stream_minutes"], st[main]["keywords"], S["interval_ms"]))
     L.append("Missed keywords by label (`%s`): %s\n" % (main, ", ".join(
         "%s %d" % kv for kv in st[main]["missed_by_label"].items())))
     L.append("ROC (false alarms per hour on `negative.wav` against miss rate on `keywords.wav`, detection "
-             "threshold %.2f-%.2f; circles: the default settings): ![ROC](kws12-roc.png)\n" % (
+             "threshold %.3g-%.3g; circles: the default settings): ![ROC](kws12-roc.png)\n" % (
                  S["roc"][0]["threshold"], S["roc"][-1]["threshold"]))
     L.append("| detection threshold | " + " | ".join("`%s` FA/h / miss" % n for n in names) +
              " |\n|---|" + "---|" * len(names))
     for i, r in enumerate(S["roc"]):
-        L.append("| %.2f | %s |" % (r["threshold"], " | ".join(
+        L.append("| %.3g | %s |" % (r["threshold"], " | ".join(
             "%.2f / %.2f %%" % (results[n]["streams"]["roc"][i]["false_alarms_per_hour"],
                                 100 * results[n]["streams"]["roc"][i]["miss_rate"]) for n in names)))
     L.append("")

@@ -145,11 +145,14 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
     rec_th = model.default_threshold
     rec_row = [r for r in rows if abs(r["threshold"] - rec_th) < 1e-6][0]
     test_choice = choose_threshold([r for r in rows if r["threshold"] in SWEEP_THRESHOLDS], final_acc)
+    # what the model ships: its policy, threshold and keyword exit (beenet_model_default_params)
+    ship = engine_policy_row(model, feats, y, model.default_params())
     size = os.path.getsize(model_path)
     res = {"split": split, "n": len(y), "exit_accuracy": exit_acc.tolist(), "exit_ops_fractions": exit_fracs,
            "sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],
            "threshold": rec_th, "size_bytes": size, "total_bops": model.total_bops,
-           "total_flops": model.total_flops, "test_choice": test_choice}
+           "total_flops": model.total_flops, "test_choice": test_choice,
+           "shipped": {k: v for k, v in ship.items() if k not in ("pred", "exit")}}
     prows = [engine_policy_row(model, feats, y, p) for p in policies]
     res["policies"] = [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in prows]
     for r in res["policies"]:
@@ -212,6 +215,13 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
         100 * rec_row["accuracy"], 100 * (rec_row["accuracy"] - res["exit_accuracy"][-1])))
     L.append("| average OPs fraction at the recommended threshold | %.3f |" % rec_row["ops_fraction"])
     L.append("| average exit at the recommended threshold | %.2f of %d |" % (rec_row["avg_exit"], E))
+    ship = res.get("shipped", dict(rec_row, params={}))
+    ke = ship["params"].get("keyword_exit", 0)
+    if ke:
+        L.append("| keyword exit (in the file): keyword candidates run on to exit %d | accuracy %.2f %% "
+                 "(%+.2f points vs final exit), OPs fraction %.3f, average exit %.2f |" % (
+                     ke, 100 * ship["accuracy"], 100 * (ship["accuracy"] - res["exit_accuracy"][-1]),
+                     ship["ops_fraction"], ship["avg_exit"]))
     if "parity" in res:
         p = res["parity"]
         L.append("| PyTorch vs engine: clips where the argmax of every exit agrees | %.2f %% |" % (
@@ -227,10 +237,10 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
     L.append("## Project targets\n")
     L.append("| target | measured | status |\n|---|---|---|")
     L.append("| final-exit accuracy >= 95 %% on held-out voices | %.2f %% | %s |" % (100 * fin, chk(fin >= 0.95)))
-    L.append("| accuracy at the shipped threshold within 1 point of the final exit | %+.2f points | %s |" % (
-        100 * (rec_row["accuracy"] - fin), chk(rec_row["accuracy"] >= fin - 0.01)))
-    L.append("| average OPs fraction at the shipped threshold <= 50 %% | %.1f %% | %s |" % (
-        100 * rec_row["ops_fraction"], chk(rec_row["ops_fraction"] <= 0.5)))
+    L.append("| accuracy at the shipped settings within 1 point of the final exit | %+.2f points | %s |" % (
+        100 * (ship["accuracy"] - fin), chk(ship["accuracy"] >= fin - 0.01)))
+    L.append("| average OPs fraction at the shipped settings <= 50 %% (keyword clips run deeper with a keyword "
+             "exit) | %.1f %% | %s |" % (100 * ship["ops_fraction"], chk(ship["ops_fraction"] <= 0.5)))
     L.append("| file size <= 256 KiB | %.1f KiB | %s |" % (res["size_bytes"] / 1024, chk(res["size_bytes"] <= 262144)))
     if "parity" in res:
         L.append("| PyTorch/engine every-exit argmax parity >= 99.5 %% | %.2f %% | %s |" % (

@@ -33,8 +33,11 @@ from .data.audio import read_wav
 from .frontend import Frontend, Model, PolicyParams, policy_params
 
 MATCH_AFTER_END_S = 1.0
-# 0.30-0.85 by 0.05, then 0.90-0.99 by 0.01 (integer steps: no float-rounding duplicates)
-ROC_THRESHOLDS = [k / 100 for k in range(30, 90, 5)] + [k / 100 for k in range(90, 100)]
+# 0.30-0.85 by 0.05, 0.90-0.99 by 0.01, then 0.995-0.999 (integer steps: no
+# float-rounding duplicates): a network trained without SpecAugment is
+# confident enough that 1 false alarm per hour lies above 0.99
+ROC_THRESHOLDS = ([k / 100 for k in range(30, 90, 5)] + [k / 100 for k in range(90, 100)]
+                  + [k / 1000 for k in (995, 998, 999)])
 
 
 def stream_policy(model: Model, threshold: Optional[float] = None, policy: Optional[str] = None,
@@ -185,7 +188,8 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     detection threshold on a (validation) stream set: the lowest miss rate
     with at most max_fa_per_hour false alarms per hour of negative speech
     (ties: fewer false alarms, then the lower CPU cost = OPs fraction x
-    windows per second).  The early-exit threshold and the keyword exit
+    windows per second, then the larger early-exit threshold and the
+    smaller keyword exit).  The early-exit threshold and the keyword exit
     matter because the detector sees the posteriors of the exit a window
     stopped at: a window that stops early at entropy < t has a capped
     confidence, and keyword_exit = n sends keyword candidates on to exit n.
@@ -206,8 +210,8 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
                 continue
             x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
             cost = r["ops_fraction_mean"] * 1000.0 / iv
-            key = (x["miss_rate"], x["false_alarms_per_hour"], cost)
-            log("interval %4.0f ms exit threshold %.2f keyword exit %d smoothing %4.0f ms: threshold %.2f "
+            key = (x["miss_rate"], x["false_alarms_per_hour"], cost, -th, ke)
+            log("interval %4.0f ms exit threshold %.2f keyword exit %d smoothing %4.0f ms: threshold %.3f "
                 "miss %.2f %% FA/h %.2f (OPs %.3f)" % (iv, th, ke, sm, x["threshold"], 100 * x["miss_rate"],
                                                       x["false_alarms_per_hour"], r["ops_fraction_mean"]))
             if best is None or key < best[0]:
@@ -272,7 +276,8 @@ def tune(a) -> int:
 def main(a) -> int:
     model = Model(a.model)
     det = json.loads(a.detection) if a.detection else None
-    pol = stream_policy(model, a.threshold, a.policy, a.patience, a.max_exit)
+    pol = stream_policy(model, a.threshold, a.policy, a.patience, a.max_exit,
+                        keyword_exit=getattr(a, "keyword_exit", None))
     r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det, policy=pol)
     m = r["result"]
     print("%s on %s: interval %.0f ms, policy %s, detection %s" % (a.model, a.evalset, a.interval_ms,

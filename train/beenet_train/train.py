@@ -283,7 +283,10 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator, n_time: int = 2, max
 
 # Feature-domain and sampling augmentation of corpus v2 (docs/training.md
 # ablation); the waveform augmentation is data.augment.AugmentConfig.
-DEFAULT_FEATURE_AUG = {"p_specaugment": 0.5, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), "p_context": 0.3}
+# SpecAugment is off: at the full 60-minute budget the same recipe without
+# it reached 95.7 % on validation against 95.1 % with it (p = 0.5), the
+# network underfits (train accuracy under augmentation ~0.88).
+DEFAULT_FEATURE_AUG = {"p_specaugment": 0.0, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), "p_context": 0.3}
 
 
 # batches prepared ahead by the worker process while the network trains on the current one

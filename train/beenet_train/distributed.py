@@ -91,6 +91,12 @@ def broadcast_object(obj, d: Dist):
     return box[0]
 
 
+def barrier(d: Dist) -> None:
+    """Wait for every rank (the feature cache's shards are complete)."""
+    if d.active:
+        dist.barrier()
+
+
 def broadcast_float(x: float, d: Dist) -> float:
     """Rank 0's value on every rank (the wall clock that drives the schedule)."""
     if not d.active:

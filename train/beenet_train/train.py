@@ -1,7 +1,9 @@
 """Joint training of all exits (BEENet): summed cross-entropy over exits.
 
 Features are always computed by the engine front-end (ctypes, frontend.py) from
-on-the-fly augmented waveforms (data.augment.Augmenter).
+on-the-fly augmented waveforms (data.augment.Augmenter), or, with
+``feature_cache``, read from the front-end's output cached once per clip and
+augmented in the feature domain (fcache.py, docs/scale.md).
 """
 from __future__ import annotations
 
@@ -303,7 +305,7 @@ def train_items(corpus: "Corpus", seed: int, epoch: int) -> List[tuple]:
 
 
 def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augment: bool, fa: Dict,
-                  seed: int, epoch: int, b: int, positions: Optional[List[int]] = None):
+                  seed: int, epoch: int, b: int, positions: Optional[List[int]] = None, cached=None):
     """Batch ``b`` of an epoch: augmented waveforms -> engine features (+ VTLP).
 
     ``batch_size`` is the global batch; ``positions`` the places in it this
@@ -312,7 +314,9 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
     from a generator of its own, seeded with (seed, epoch, b, j), so a batch
     is the same whichever process makes it, whenever, and however many
     processes share it: the worker can run ahead, a resumed run needs no
-    generator state, and the result does not depend on the number of ranks."""
+    generator state, and the result does not depend on the number of ranks.
+    ``cached``: an fcache.CachedExamples; the examples it returns features
+    for skip the waveform path."""
     t0 = time.time()
     aug = corpus.augmenter
     batch = items[b * batch_size:(b + 1) * batch_size]
@@ -327,7 +331,11 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
         if kind == "clip" and not getattr(train_ex[i], "path", None):
             kind = "silence"   # a GSC-layout corpus' _silence_ example (no file)
         rng = np.random.default_rng([seed, 3, epoch, b, j])
-        if kind == "silence":
+        x = None if cached is None else cached.features(kind, train_ex[i] if kind == "clip" else None, label,
+                                                        rng, augment, fa["p_context"])
+        if x is not None:
+            feats[n] = x
+        elif kind == "silence":
             w = aug.make_silence(rng)
         else:
             w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", rng)
@@ -336,7 +344,8 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
                         and rng.random() < fa["p_context"]):
                     w = aug.add_context(w, rng)
                 w = aug(w, rng)
-        fe.compute(w, feats[n])
+        if x is None:
+            fe.compute(w, feats[n])
         if augment and kind != "silence" and rng.random() < fa["p_vtlp"]:
             feats[n] = vtlp(feats[n], float(rng.uniform(*fa["vtlp"])))
         ys[n] = label
@@ -365,7 +374,7 @@ def _worker_batch(epoch: int, b: int):
     if "fe" not in j:
         j["fe"] = Frontend()
     return prepare_batch(j["corpus"], j["fe"], j["items"], j["batch_size"], j["augment"], j["fa"],
-                         j["seed"], epoch, b, j["positions"])
+                         j["seed"], epoch, b, j["positions"], j["cached"])
 
 
 class BatchMaker:
@@ -376,11 +385,11 @@ class BatchMaker:
     epoch got slower (346 s against 330 s sequential)."""
 
     def __init__(self, corpus: "Corpus", batch_size: int, augment: bool, fa: Dict, seed: int,
-                 positions: Optional[List[int]] = None):
+                 positions: Optional[List[int]] = None, cached=None):
         import multiprocessing
         _JOB.clear()
         _JOB.update(corpus=corpus, batch_size=batch_size, augment=augment, fa=fa, seed=seed,
-                    positions=positions)
+                    positions=positions, cached=cached)
         self.pool = multiprocessing.get_context("fork").Pool(1)
 
     def submit(self, epoch: int, b: int):
@@ -403,7 +412,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           max_eval: Optional[int] = None, checkpoint: Optional[str] = None, augment: bool = True,
           quiet: bool = False, feature_aug: Optional[Dict] = None, recorded_weight: int = 3,
           augment_config: Optional[Dict] = None, resume: Optional[str] = None,
-          resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0) -> Dict:
+          resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
+          feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25) -> Dict:
     """Train all exits jointly.  ``resume``: a file written every
     ``resume_minutes`` (model, optimiser, position, generators, elapsed
     time); when it exists the run continues from it, so a killed run
@@ -415,7 +425,12 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     every world-th example of it with DistributedDataParallel, rank 0 alone
     logs and writes files (docs/scale.md).  ``sync_bn``: batch statistics
     over the global batch.  Ranks other than 0 return only
-    ``final_state_dict`` (the weights after the last step, as on rank 0)."""
+    ``final_state_dict`` (the weights after the last step, as on rank 0).
+
+    ``feature_cache``: a directory for the front-end's output, built once
+    (sharded over the ranks) and rebuilt when stale; examples are then made
+    from cached features, a ``cache_wave_fraction`` of them (when
+    augmenting) on the waveform path (fcache.py, docs/scale.md)."""
     t0 = time.time()
     d = D.setup()
     torch.set_num_threads(threads)
@@ -431,6 +446,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                     augment_config=augment_config)
     fe = Frontend()
     train_ex = corpus.splits["train"]
+    cached = None
+    if feature_cache:
+        from . import fcache
+        cached = fcache.CachedExamples(fcache.prepare(feature_cache, corpus, fe, d, say), corpus,
+                                       cache_wave_fraction)
     say("corpus %s%s: %s" % (data, " (v2: mix %s, recorded weight %d)" % (corpus.mix, corpus.recorded_weight)
                              if corpus.v2 else "", {k: len(v) for k, v in corpus.splits.items()}))
 
@@ -500,7 +520,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "%d processes (%s)" % (d.world, d.backend) if d.active else "1 process", batch_size,
         batch_size // d.world, ", SyncBatchNorm" if sync_bn and d.active else ""))
     progress = D.Progress(d.main and not quiet, total_steps, batch_size, progress_seconds)
-    maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions)
+    maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions, cached)
     t_train = time.time() - spent
     last_save = time.time()
     stop = False
@@ -610,6 +630,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "processes": d.world, "sync_bn": bool(sync_bn and d.active),
         "allreduce_bytes_per_step": comm_bytes,
     }
+    if cached is not None:   # only then: the default run's metadata stays as it was
+        training["feature_cache"] = {"wave_fraction": cached.wave_fraction, "key": cached.cache.plan.key,
+                                     "shards": cached.cache.count}
     ck = {"config": model.config, "state_dict": model.state_dict(), "labels": corpus.labels,
           "threshold": threshold, "policy": "entropy", "training": training, "history": history,
           "val_sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],

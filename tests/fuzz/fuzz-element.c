@@ -43,8 +43,8 @@ take (Input * in, guint bytes)
 /* The graph of test_models_constant_exits (3 exits, 2 classes, logits
  * {0, 1}, {10, 0}, {0, 3}: every policy and max-exit stops somewhere
  * different) on a 0.1 s window of 8 frames x 16 Mel bands instead of 1 s
- * of 98 x 64: the element's code paths are the same, a window costs about
- * a tenth (docs/reliability.md, "Harness speed"). */
+ * of 98 x 64: the element's code paths are the same, a window computes 8
+ * frames instead of 98 (docs/reliability.md, "Harness speed"). */
 static uint8_t *
 small_model (size_t * size)
 {

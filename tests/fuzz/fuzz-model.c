@@ -113,8 +113,8 @@ classify (BeenetModel * model, uint32_t seed)
     fill_noise (x, n, seed);
     /* one window per input, through the one-shot path (then the detector)
      * or the streaming path with a policy and max_exit from the bytes:
-     * both reach the same network code, so classifying twice only halved
-     * the rate (docs/reliability.md, "Harness speed") */
+     * both reach the same network code, the second window only cost time
+     * (docs/reliability.md, "Harness speed") */
     if (seed & 0x10000u) {
       params.policy = (BeenetPolicy) (seed % beenet_policy_count ());
       params.max_exit = (seed >> 8) % 4;

@@ -5,57 +5,26 @@
  * data, and a model file rewritten while the element loads it.  Every
  * test checks that the audio comes out bit-exact and what is posted.
  *
- * Local helpers (each file of tests/element keeps its own).
+ * Set-up and pushing through the shared tests/element/harness.c.
  * Copyright (C) 2026 gst-beenet authors, LGPL-2.1-or-later */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <gst/audio/audio.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "harness.h"
 #include "test-models.h"
 
 #define RATE 16000
 #define WINDOW 16000
 #define HALF (GST_SECOND / 2)
-
-static const float const_logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
-
-typedef struct
-{
-  GstHarness *h;
-  GstBus *bus;
-  GstElement *element;
-  GstAudioInfo info;
-} Fx;
-
-static gchar *
-temp_model (const guint8 * bytes, gsize size)
-{
-  gchar *path = NULL;
-  gint fd = g_file_open_tmp ("beenet-bad-XXXXXX.gguf", &path, NULL);
-
-  fail_unless (fd >= 0);
-  close (fd);
-  fail_unless (g_file_set_contents (path, (const gchar *) bytes, size, NULL));
-  return path;
-}
-
-static gchar *
-constant_model (void)
-{
-  size_t size = 0;
-  guint8 *b = test_models_constant_exits (3, 2, const_logits, &size);
-  gchar *p = temp_model (b, size);
-
-  free (b);
-  return p;
-}
 
 /* The QuickNet-sized random network: its output depends on the input */
 static gchar *
@@ -63,71 +32,37 @@ realistic_model (void)
 {
   size_t size = 0;
   guint8 *b = test_models_realistic (3, &size);
-  gchar *p = temp_model (b, size);
+  gchar *p = fixture_write_model_bytes (b, size);
 
   free (b);
   return p;
 }
 
-static void
-drop_model (gchar * path)
-{
-  g_unlink (path);
-  g_free (path);
-}
-
 /* A harness with caps of `fmt` mono at RATE and a TIME segment at 0. */
 static void
-fx_setup (Fx * f, const gchar * model, GstAudioFormat fmt)
+setup (Fixture * f, const gchar * model, GstAudioFormat fmt)
 {
-  GstCaps *caps;
-
-  f->element = gst_element_factory_make ("beenet", NULL);
-  fail_unless (f->element != NULL);
-  g_object_set (f->element, "model", model, "post-detections", FALSE, NULL);
-  f->bus = gst_bus_new ();
-  gst_element_set_bus (f->element, f->bus);
-  f->h = gst_harness_new_with_element (f->element, "sink", "src");
-  gst_audio_info_set_format (&f->info, fmt, RATE, 1, NULL);
-  caps = gst_audio_info_to_caps (&f->info);
-  gst_harness_set_src_caps (f->h, caps);
-}
-
-static void
-fx_teardown (Fx * f)
-{
-  gst_harness_teardown (f->h);
-  gst_element_set_bus (f->element, NULL);
-  gst_object_unref (f->element);
-  gst_bus_set_flushing (f->bus, TRUE);
-  gst_object_unref (f->bus);
+  fixture_setup (f, model, HALF, "post-detections", FALSE, NULL);
+  fixture_set_format (f, fmt, RATE, 1, FALSE);
 }
 
 /* Pushes `size` bytes as one buffer, checks it comes out bit-exact. */
 static void
-push_bytes (Fx * f, const void *data, gsize size, GstClockTime pts,
+push_bytes (Fixture * f, const void *data, gsize size, GstClockTime pts,
     guint flags)
 {
   GstBuffer *in = size ? gst_buffer_new_memdup (data, size) :
-      gst_buffer_new (), *out;
-  GstMapInfo map;
+      gst_buffer_new ();
 
   GST_BUFFER_PTS (in) = pts;
   GST_BUFFER_FLAG_SET (in, flags);
-  fail_unless_equals_int (gst_harness_push (f->h, in), GST_FLOW_OK);
-  out = gst_harness_pull (f->h);
-  fail_unless (out != NULL);
-  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), pts);
-  gst_buffer_map (out, &map, GST_MAP_READ);
-  fail_unless_equals_uint64 (map.size, size);
-  fail_unless (size == 0 || memcmp (map.data, data, size) == 0);
-  gst_buffer_unmap (out, &map);
-  gst_buffer_unref (out);
+  fixture_push_exact (f, in);
 }
 
 /* n F32 frames in buffers of `chunk` frames from pts on. */
 static void
-push_f32 (Fx * f, const gfloat * s, gsize n, gsize chunk, GstClockTime pts)
+push_f32 (Fixture * f, const gfloat * s, gsize n, gsize chunk,
+    GstClockTime pts)
 {
   for (gsize done = 0; done < n; done += chunk) {
     gsize len = MIN (chunk, n - done);
@@ -139,18 +74,17 @@ push_f32 (Fx * f, const gfloat * s, gsize n, gsize chunk, GstClockTime pts)
 }
 
 static GstMessage *
-pop_any (Fx * f)
+pop_any (Fixture * f)
 {
-  return gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT |
-      GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+  return fixture_pop (f->bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
 }
 
 /* The next message must be a "beenet" window at ts; checks its numbers
  * are finite probabilities.  Returns the exit. */
 static guint
-expect_window (Fx * f, GstClockTime ts)
+expect_window (Fixture * f, GstClockTime ts)
 {
-  GstMessage *m = pop_any (f);
+  GstMessage *m = fixture_pop (f->bus, 0);      /* errors fail */
   const GstStructure *s;
   const GValue *probs;
   GstClockTime got = 0;
@@ -159,17 +93,6 @@ expect_window (Fx * f, GstClockTime ts)
 
   fail_unless (m != NULL, "no message, expected a window at %"
       GST_TIME_FORMAT, GST_TIME_ARGS (ts));
-  if (GST_MESSAGE_TYPE (m) != GST_MESSAGE_ELEMENT) {
-    GError *err = NULL;
-    gchar *dbg = NULL;
-
-    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
-      gst_message_parse_error (m, &err, &dbg);
-    else
-      gst_message_parse_warning (m, &err, &dbg);
-    fail ("expected a window at %" GST_TIME_FORMAT ", got %s: %s (%s)",
-        GST_TIME_ARGS (ts), GST_MESSAGE_TYPE_NAME (m), err->message, dbg);
-  }
   s = gst_message_get_structure (m);
   fail_unless (s != NULL && gst_structure_has_name (s, "beenet"),
       "expected a window at %" GST_TIME_FORMAT ", got %" GST_PTR_FORMAT,
@@ -199,7 +122,7 @@ expect_window (Fx * f, GstClockTime ts)
 }
 
 static void
-expect_nothing (Fx * f)
+expect_nothing (Fixture * f)
 {
   GstMessage *m = pop_any (f);
 
@@ -207,7 +130,7 @@ expect_nothing (Fx * f)
 }
 
 static void
-push_eos (Fx * f)
+push_eos (Fixture * f)
 {
   GstEvent *e;
 
@@ -229,20 +152,20 @@ GST_START_TEST (test_denormals)
 {
   gchar *model = realistic_model ();
   gfloat *s = g_new (gfloat, 2 * WINDOW);
-  Fx f;
+  Fixture f;
 
   for (gsize i = 0; i < 2 * WINDOW; i++)
     s[i] = (i % 3 == 0 ? FLT_TRUE_MIN : 1e-40f) * (i % 2 ? -1.f : 1.f) *
         (gfloat) (1 + i % 7);
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   push_f32 (&f, s, 2 * WINDOW, 1600, 0);
   expect_window (&f, 0);
   expect_window (&f, HALF);
   expect_window (&f, GST_SECOND);
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -258,7 +181,7 @@ check_full_scale (GstAudioFormat fmt, gdouble amplitude, gboolean overflow)
   gchar *model = realistic_model ();
   gsize n = 2 * WINDOW, bps = fmt == GST_AUDIO_FORMAT_S16 ? 2 : 4;
   guint8 *data = g_malloc (n * bps);
-  Fx f;
+  Fixture f;
 
   for (gsize i = 0; i < n; i++) {
     gboolean up = (i / 20) % 2 == 0;   /* 400 Hz square */
@@ -271,7 +194,7 @@ check_full_scale (GstAudioFormat fmt, gdouble amplitude, gboolean overflow)
       memcpy (data + 4 * i, &v, 4);
     }
   }
-  fx_setup (&f, model, fmt);
+  setup (&f, model, fmt);
   for (gsize done = 0; done < n; done += 4000)
     push_bytes (&f, data + done * bps, 4000 * bps,
         gst_util_uint64_scale_int (done, GST_SECOND, RATE), 0);
@@ -294,9 +217,9 @@ check_full_scale (GstAudioFormat fmt, gdouble amplitude, gboolean overflow)
     expect_window (&f, GST_SECOND);
   }
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (data);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_START_TEST (test_full_scale)
@@ -313,11 +236,11 @@ GST_END_TEST;
  * nothing; the first one's PTS is sample 0. */
 GST_START_TEST (test_empty_buffers)
 {
-  gchar *model = constant_model ();
+  gchar *model = fixture_constant_model ();
   gfloat *s = g_new0 (gfloat, WINDOW);
-  Fx f;
+  Fixture f;
 
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   push_bytes (&f, s, 0, 3 * GST_SECOND, 0);
   push_bytes (&f, s, 0, GST_CLOCK_TIME_NONE, 0);
   for (gsize done = 0; done < WINDOW; done += 4000) {
@@ -333,9 +256,9 @@ GST_START_TEST (test_empty_buffers)
   push_eos (&f);
   expect_window (&f, 10 * GST_SECOND + HALF);   /* half a window, padded */
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -343,15 +266,15 @@ GST_END_TEST;
 /* One buffer of 10 minutes: every window of it, timestamps exact. */
 GST_START_TEST (test_ten_minute_buffer)
 {
-  gchar *model = constant_model ();
+  gchar *model = fixture_constant_model ();
   gsize n = (gsize) RATE * 600;
   gfloat *s = g_new (gfloat, n);
-  Fx f;
+  Fixture f;
   guint k;
 
   for (gsize i = 0; i < n; i++)
     s[i] = 0.25f * sinf ((gfloat) i * 0.07f);
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   push_bytes (&f, s, n * sizeof (gfloat), 0, 0);
   /* windows at 0, 0.5, ..., 599 s: 1199 of them */
   for (k = 0; k < 1199; k++)
@@ -360,9 +283,9 @@ GST_START_TEST (test_ten_minute_buffer)
   push_eos (&f);
   expect_window (&f, 1199 * HALF);      /* 599.5 s: half a window, padded */
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -374,12 +297,12 @@ GST_START_TEST (test_gap_events)
   static const GstClockTime durations[] = { 0, 10 * 3600 * GST_SECOND,
     GST_CLOCK_TIME_NONE
   };
-  gchar *model = constant_model ();
+  gchar *model = fixture_constant_model ();
   gfloat *s = g_new0 (gfloat, 2 * WINDOW);
   GstClockTime t = 0;
-  Fx f;
+  Fixture f;
 
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   for (guint i = 0; i < G_N_ELEMENTS (durations); i++) {
     /* 1.2 s, then a gap in the middle of the second window */
     push_f32 (&f, s, WINDOW * 12 / 10, 1600, t);
@@ -394,9 +317,9 @@ GST_START_TEST (test_gap_events)
   push_f32 (&f, s, WINDOW, 1600, t);
   expect_window (&f, t);
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -405,14 +328,14 @@ GST_END_TEST;
  * the element counts samples from the first buffer's PTS. */
 GST_START_TEST (test_backwards_timestamps)
 {
-  gchar *model = constant_model ();
+  gchar *model = fixture_constant_model ();
   gfloat *s = g_new0 (gfloat, WINDOW / 4);
   static const GstClockTime pts[] = { 5 * GST_SECOND, 2 * GST_SECOND, 0,
     4 * GST_SECOND, 4 * GST_SECOND, 1 * GST_SECOND, 0, 0
   };
-  Fx f;
+  Fixture f;
 
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   for (guint i = 0; i < G_N_ELEMENTS (pts); i++)
     push_bytes (&f, s, WINDOW / 4 * sizeof (gfloat), pts[i], 0);
   /* 2 s of audio from 5 s on */
@@ -420,9 +343,9 @@ GST_START_TEST (test_backwards_timestamps)
   expect_window (&f, 5 * GST_SECOND + HALF);
   expect_window (&f, 6 * GST_SECOND);
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -430,12 +353,12 @@ GST_END_TEST;
 /* No timestamps at all: sample 0 is the segment's start. */
 GST_START_TEST (test_missing_timestamps)
 {
-  gchar *model = constant_model ();
+  gchar *model = fixture_constant_model ();
   gfloat *s = g_new0 (gfloat, 2 * WINDOW);
   GstSegment seg;
-  Fx f;
+  Fixture f;
 
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   gst_segment_init (&seg, GST_FORMAT_TIME);
   seg.start = seg.time = 42 * GST_SECOND;
   fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
@@ -444,9 +367,9 @@ GST_START_TEST (test_missing_timestamps)
   expect_window (&f, 42 * GST_SECOND + HALF);
   expect_window (&f, 43 * GST_SECOND);
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -455,14 +378,11 @@ GST_END_TEST;
  * goes downstream; the next stream is classified as usual. */
 GST_START_TEST (test_eos_without_data)
 {
-  gchar *model = constant_model ();
+  gchar *model = fixture_constant_model ();
   gfloat *s = g_new0 (gfloat, WINDOW);
-  GstElement *e;
-  GstHarness *h;
-  GstBus *bus;
-  Fx f;
+  Fixture f;
 
-  fx_setup (&f, model, GST_AUDIO_FORMAT_F32);
+  setup (&f, model, GST_AUDIO_FORMAT_F32);
   push_eos (&f);
   expect_nothing (&f);
   fail_unless (gst_harness_push_event (f.h,
@@ -476,26 +396,18 @@ GST_START_TEST (test_eos_without_data)
   push_f32 (&f, s, WINDOW, 4000, 0);
   expect_window (&f, 0);
   expect_nothing (&f);
-  fx_teardown (&f);
+  fixture_teardown (&f);
 
   /* no caps at all */
-  e = gst_element_factory_make ("beenet", NULL);
-  g_object_set (e, "model", model, NULL);
-  bus = gst_bus_new ();
-  gst_element_set_bus (e, bus);
-  h = gst_harness_new_with_element (e, "sink", "src");
-  gst_harness_play (h);
-  fail_unless (gst_pad_push_event (h->srcpad,
+  fixture_setup (&f, model, HALF, NULL);
+  gst_harness_play (f.h);
+  fail_unless (gst_pad_push_event (f.h->srcpad,
           gst_event_new_stream_start ("x")));
-  fail_unless (gst_pad_push_event (h->srcpad, gst_event_new_eos ()));
-  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT |
-          GST_MESSAGE_ERROR | GST_MESSAGE_WARNING) == NULL);
-  gst_harness_teardown (h);
-  gst_element_set_bus (e, NULL);
-  gst_object_unref (e);
-  gst_object_unref (bus);
+  fail_unless (gst_pad_push_event (f.h->srcpad, gst_event_new_eos ()));
+  expect_nothing (&f);
+  fixture_teardown (&f);
   g_free (s);
-  drop_model (model);
+  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -550,18 +462,18 @@ rewrite_thread (gpointer data)
  * flows, windows go on. */
 GST_START_TEST (test_model_rewritten_while_loading)
 {
-  gchar *first = constant_model ();
+  gchar *first = fixture_constant_model ();
   size_t size = 0;
   guint8 *good = test_models_realistic (5, &size);
-  gchar *path = temp_model (good, size);
+  gchar *path = fixture_write_model_bytes (good, size);
   Rewriter r = { path, good, size, 0, 0 };
   GThread *t;
   gfloat *s = g_new0 (gfloat, WINDOW / 2);
   guint warnings = 0, windows = 0, models = 0, i;
   GstMessage *m;
-  Fx f;
+  Fixture f;
 
-  fx_setup (&f, first, GST_AUDIO_FORMAT_F32);
+  setup (&f, first, GST_AUDIO_FORMAT_F32);
   t = g_thread_new ("rewrite", rewrite_thread, &r);
   for (i = 0; i < 200 || r.rewrites < 20; i++) {
     g_object_set (f.element, "model", path, NULL);
@@ -598,11 +510,11 @@ GST_START_TEST (test_model_rewritten_while_loading)
   fail_unless (r.rewrites >= 20);
   fail_unless (windows > 0);
   fail_unless (models + warnings > 0);
-  fx_teardown (&f);
+  fixture_teardown (&f);
   g_free (s);
   free (good);
-  drop_model (path);
-  drop_model (first);
+  fixture_remove_model (path);
+  fixture_remove_model (first);
 }
 
 GST_END_TEST;

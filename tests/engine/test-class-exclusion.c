@@ -6,6 +6,7 @@
  * and in the params, and no allocation per window.  Expected values are
  * computed by hand in the comments. */
 #include "beenet.h"
+#include "exits-fixture.h"
 #include "gguf-writer.h"
 #include "test-models.h"
 
@@ -19,7 +20,7 @@
 #include "alloc-count.h"
 #endif
 
-#define FACTORS_KEY "beenet.class_exclusion.factors"
+#define FACTORS_KEY EXITS_FACTORS_KEY
 #define K 4
 #define E 3
 
@@ -32,60 +33,10 @@ static const float LOGITS[E * K] = {
   2.0f, 1.0f, 0.0f, 9.0f,
 };
 
-typedef struct {
-  BeenetModel *model;
-  BeenetSession *session;
-  float *features;
-} Fixture;
-
-/* factors NULL: the file has no factors key. */
-static BeenetStatus
-load (const float *logits, unsigned n_exits, unsigned n_classes,
-    const float *factors, const char *policy, BeenetModel **out,
-    BeenetError *err)
-{
-  GgufWriter *w = test_models_constant_exits_writer (n_exits, n_classes,
-      logits);
-  ck_assert_ptr_nonnull (w);
-  if (factors)
-    gguf_writer_add_array_f32 (w, FACTORS_KEY, factors, n_exits);
-  if (policy) {
-    gguf_writer_replace_string (w, "beenet.policy", policy);
-    gguf_writer_replace_f32 (w, "beenet.threshold", 1.0f);
-  }
-  size_t size;
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  BeenetStatus st = beenet_model_load_memory (b, size, out, err);
-  free (b);
-  gguf_writer_free (w);
-  return st;
-}
-
-static Fixture
-fixture_n (const float *logits, unsigned n_exits, unsigned n_classes,
-    const float *factors)
-{
-  Fixture f;
-  BeenetError err;
-  ck_assert_msg (load (logits, n_exits, n_classes, factors, NULL, &f.model,
-          &err) == BEENET_OK, "%s", err.message);
-  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
-  f.features = calloc (98 * 64, sizeof (float));
-  return f;
-}
-
 static Fixture
 fixture (const float *factors)
 {
-  return fixture_n (LOGITS, E, K, factors);
-}
-
-static void
-fixture_free (Fixture *f)
-{
-  beenet_session_free (f->session);
-  beenet_model_unref (f->model);
-  free (f->features);
+  return exits_fixture (LOGITS, E, K, factors);
 }
 
 static BeenetPolicyParams
@@ -100,11 +51,7 @@ exclusion (float scale)
 static BeenetResult
 run (Fixture *f, const BeenetPolicyParams *p)
 {
-  BeenetResult r;
-  BeenetError err;
-  memset (&r, 0, sizeof r);
-  ck_assert_msg (beenet_session_classify_features_params (f->session,
-          f->features, p, &r, &err) == BEENET_OK, "%s", err.message);
+  BeenetResult r = fixture_run (f, p);
   ck_assert_ptr_nonnull (r.classes_remaining);
   return r;
 }
@@ -288,7 +235,7 @@ START_TEST (test_many_classes)
   logits[N + 3] = 1.0f;
   logits[N + 10] = 50.0f;  /* excluded at exit 1 */
   const float factors[2] = { 0.13533528f, 0.60653066f };
-  Fixture f = fixture_n (logits, 2, N, factors);
+  Fixture f = exits_fixture (logits, 2, N, factors);
   BeenetPolicyParams p = exclusion (1.0f);
   BeenetResult r = run (&f, &p);
   const uint32_t want[2] = { 3, 1 };
@@ -379,8 +326,8 @@ START_TEST (test_model_file_factors)
   BeenetModel *m;
   BeenetError err;
   /* read back, listed by describe, and the model may recommend the policy */
-  ck_assert_int_eq (load (LOGITS, E, K, FACTORS, "class-exclusion", &m, &err),
-      BEENET_OK);
+  ck_assert_int_eq (exits_model_load (LOGITS, E, K, FACTORS,
+          "class-exclusion", &m, &err), BEENET_OK);
   float got[E] = { -1, -1, -1 };
   ck_assert_uint_eq (beenet_model_exclusion_factors (m, got, E), E);
   for (unsigned e = 0; e < E; e++)
@@ -396,15 +343,15 @@ START_TEST (test_model_file_factors)
 
   /* recommending the policy without factors, a factor out of [0, 1], the
    * wrong number of factors: corrupt files */
-  ck_assert_int_eq (load (LOGITS, E, K, NULL, "class-exclusion", &m, &err),
-      BEENET_ERROR_CORRUPT);
+  ck_assert_int_eq (exits_model_load (LOGITS, E, K, NULL, "class-exclusion",
+          &m, &err), BEENET_ERROR_CORRUPT);
   ck_assert_ptr_nonnull (strstr (err.message, FACTORS_KEY));
   const float bad[E] = { 0.5f, -0.1f, 0.0f };
-  ck_assert_int_eq (load (LOGITS, E, K, bad, NULL, &m, &err),
+  ck_assert_int_eq (exits_model_load (LOGITS, E, K, bad, NULL, &m, &err),
       BEENET_ERROR_CORRUPT);
   ck_assert_ptr_nonnull (strstr (err.message, "factor 2"));
   const float nan_f[E] = { 0.5f, 0.5f, NAN };
-  ck_assert_int_eq (load (LOGITS, E, K, nan_f, NULL, &m, &err),
+  ck_assert_int_eq (exits_model_load (LOGITS, E, K, nan_f, NULL, &m, &err),
       BEENET_ERROR_CORRUPT);
   GgufWriter *w = test_models_constant_exits_writer (E, K, LOGITS);
   gguf_writer_add_array_f32 (w, FACTORS_KEY, FACTORS, E - 1);
@@ -441,9 +388,5 @@ exclusion_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (exclusion_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return exits_run_suite (exclusion_suite ());
 }

@@ -4,6 +4,7 @@
  * max_exit capping every policy.  Networks come from
  * test_models_constant_exits: exit e always outputs the given logits. */
 #include "beenet.h"
+#include "exits-fixture.h"
 #include "test-models.h"
 
 #include <check.h>
@@ -30,53 +31,14 @@ static const float ABAAC[5 * K] = {
   0.0f, 0.0f, 1.0f,
 };
 
-typedef struct {
-  BeenetModel *model;
-  BeenetSession *session;
-  float *features;
-} Fixture;
-
+/* class-exclusion factors that exclude nothing, so every policy of the
+ * table runs on these networks (tests/engine/test-class-exclusion.c tests
+ * the policy itself) */
 static Fixture
 fixture (const float *logits, unsigned n_exits)
 {
-  Fixture f;
-  size_t size;
-  BeenetError err;
-  /* class-exclusion factors that exclude nothing, so every policy of the
-   * table runs on these networks (tests/engine/test-class-exclusion.c
-   * tests the policy itself) */
   const float no_exclusion[8] = { 0 };
-  GgufWriter *w = test_models_constant_exits_writer (n_exits, K, logits);
-  ck_assert_ptr_nonnull (w);
-  gguf_writer_add_array_f32 (w, "beenet.class_exclusion.factors",
-      no_exclusion, n_exits);
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  gguf_writer_free (w);
-  ck_assert_int_eq (beenet_model_load_memory (b, size, &f.model, &err),
-      BEENET_OK);
-  free (b);
-  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
-  f.features = calloc (98 * 64, sizeof (float));
-  return f;
-}
-
-static void
-fixture_free (Fixture *f)
-{
-  beenet_session_free (f->session);
-  beenet_model_unref (f->model);
-  free (f->features);
-}
-
-static BeenetResult
-run (Fixture *f, const BeenetPolicyParams *p)
-{
-  BeenetResult r;
-  BeenetError err;
-  memset (&r, 0, sizeof r);
-  ck_assert_msg (beenet_session_classify_features_params (f->session,
-          f->features, p, &r, &err) == BEENET_OK, "%s", err.message);
-  return r;
+  return exits_fixture (logits, n_exits, K, no_exclusion);
 }
 
 static BeenetPolicyParams
@@ -212,7 +174,7 @@ START_TEST (test_patience_counts)
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     BeenetPolicyParams p = patience (cases[i].k, 0);
-    BeenetResult r = run (&f, &p);
+    BeenetResult r = fixture_run (&f, &p);
     ck_assert_msg (r.exit_index == cases[i].exit && r.class_index
         == cases[i].cls, "patience %u: exit %u class %u, want %u %u",
         cases[i].k, r.exit_index, r.class_index, cases[i].exit, cases[i].cls);
@@ -224,11 +186,11 @@ START_TEST (test_patience_counts)
    * runs to the end. */
   f = fixture (ABAAC, 5);
   BeenetPolicyParams p = patience (2, 0);
-  BeenetResult r = run (&f, &p);
+  BeenetResult r = fixture_run (&f, &p);
   ck_assert_uint_eq (r.exit_index, 4);
   ck_assert_uint_eq (r.class_index, 0);
   p = patience (3, 0);
-  r = run (&f, &p);
+  r = fixture_run (&f, &p);
   ck_assert_uint_eq (r.exit_index, 5);
   ck_assert_uint_eq (r.class_index, 2);
   fixture_free (&f);
@@ -243,10 +205,10 @@ START_TEST (test_patience_state_per_window)
   BeenetPolicyParams cut = patience (100, 2);
   BeenetPolicyParams k3 = patience (3, 0);
   for (int i = 0; i < 3; i++) {
-    BeenetResult r = run (&f, &cut);
+    BeenetResult r = fixture_run (&f, &cut);
     ck_assert_uint_eq (r.exit_index, 2);
     /* ... which must not carry into the next window: exit 1 counts 1 */
-    r = run (&f, &k3);
+    r = fixture_run (&f, &k3);
     ck_assert_uint_eq (r.exit_index, 5);
     ck_assert_uint_eq (r.class_index, 1);
   }
@@ -270,7 +232,7 @@ START_TEST (test_max_exit_caps_every_policy)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
       p.max_exit = cases[c].max_exit;
-      BeenetResult r = run (&f, &p);
+      BeenetResult r = fixture_run (&f, &p);
       ck_assert_msg (r.exit_index == cases[c].exit,
           "%s max_exit %u: exit %u, want %u", beenet_policy_name (p.policy),
           p.max_exit, r.exit_index, cases[c].exit);
@@ -285,11 +247,11 @@ START_TEST (test_max_exit_caps_every_policy)
   BeenetPolicyParams p = beenet_policy_default_params (BEENET_POLICY_ENTROPY);
   p.threshold = 100.0f;
   p.max_exit = 3;
-  ck_assert_uint_eq (run (&f, &p).exit_index, 1);
+  ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 1);
   p = patience (2, 4);
-  ck_assert_uint_eq (run (&f, &p).exit_index, 2);
+  ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 2);
   p = patience (3, 4);
-  ck_assert_uint_eq (run (&f, &p).exit_index, 4);
+  ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 4);
   fixture_free (&f);
 }
 END_TEST
@@ -401,7 +363,7 @@ START_TEST (test_positional_wrappers)
       BeenetResult a, b, c, d;
       ck_assert_int_eq (beenet_session_classify_features (f.session,
               f.features, (BeenetPolicy) i, thresholds[t], &a, NULL), 0);
-      b = run (&f, &p);
+      b = fixture_run (&f, &p);
       ck_assert_int_eq (beenet_session_classify (f.session, x, 16000,
               (BeenetPolicy) i, thresholds[t], &c, NULL), 0);
       ck_assert_int_eq (beenet_session_classify_params (f.session, x, 16000,
@@ -480,9 +442,5 @@ policy_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (policy_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return exits_run_suite (policy_suite ());
 }

@@ -5,7 +5,8 @@
  * DISCONT/GAP flags, flushes, gap and segment events, EOS and restart,
  * and property changes in between.  GLib criticals abort (a critical is a
  * bug found).  The element is registered statically (no plugin loading);
- * the model is the constant-exit test model of tests/common.
+ * the model is the constant-exit test model of tests/common on a short
+ * window (small_model below).
  * Copyright (C) 2026 gst-beenet authors, LGPL-2.1-or-later */
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,12 +40,41 @@ take (Input * in, guint bytes)
   return v;
 }
 
+/* The graph of test_models_constant_exits (3 exits, 2 classes, logits
+ * {0, 1}, {10, 0}, {0, 3}: every policy and max-exit stops somewhere
+ * different) on a 0.1 s window of 8 frames x 16 Mel bands instead of 1 s
+ * of 98 x 64: the element's code paths are the same, a window computes 8
+ * frames instead of 98 (docs/reliability.md, "Harness speed"). */
+static uint8_t *
+small_model (size_t * size)
+{
+  static const float logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
+  static const float zeros[8 * 2], ones[2] = { 1.f, 1.f };
+  TestModel *m = test_model_new_with_shape (2, 8, 16);
+  int trunk = test_model_conv2d (m, 0, 3, 3, 2, 2, 1, 1, 1, 8, 1, NULL, NULL,
+      NULL);
+  GgufWriter *w;
+  uint8_t *bytes;
+
+  for (guint e = 0; e < 3; e++) {
+    if (e > 0)
+      trunk = test_model_bconv2d (m, trunk, 3, 3, 1, 1, 1, 1, 8, 0, NULL,
+          NULL, NULL);
+    test_model_exit (m, test_model_dense (m, test_model_global_avgpool (m,
+                trunk), 2, 0, zeros, ones, logits + 2 * e));
+  }
+  w = test_model_finish (m);
+  gguf_writer_replace_u32 (w, "beenet.frontend.window_samples", 1600);
+  bytes = gguf_writer_serialize (w, size);
+  gguf_writer_free (w);
+  return bytes;
+}
+
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-  static const float logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
   size_t size = 0;
-  uint8_t *bytes = test_models_constant_exits (3, 2, logits, &size);
+  uint8_t *bytes = small_model (&size);
   gint fd;
 
   (void) argc;
@@ -82,10 +112,12 @@ set_caps (GstHarness * h, Input * in)
   guint c = take (in, 1);
   gchar *s = g_strdup_printf (caps_choices[c % G_N_ELEMENTS (caps_choices)],
       1 + (c >> 4) % 4);
+  GstCaps *caps = gst_caps_from_string (s);
   GstSegment seg;
 
-  gst_pad_push_event (h->srcpad, gst_event_new_caps (gst_caps_from_string
-          (s)));
+  /* gst_event_new_caps takes its own reference */
+  gst_pad_push_event (h->srcpad, gst_event_new_caps (caps));
+  gst_caps_unref (caps);
   g_free (s);
   gst_segment_init (&seg, GST_FORMAT_TIME);
   gst_pad_push_event (h->srcpad, gst_event_new_segment (&seg));

@@ -1,0 +1,35 @@
+/* Shared set-up of the policy tests (test-policy.c, test-class-exclusion.c):
+ * a session on a hand-made network whose exits output fixed logits
+ * (test_models_constant_exits_writer), and a Check main.  Every helper fails
+ * the running Check test on error.  Internal to tests/engine. */
+#ifndef BEENET_TEST_EXITS_FIXTURE_H
+#define BEENET_TEST_EXITS_FIXTURE_H
+
+#include "beenet.h"
+
+#include <check.h>
+
+#define EXITS_FACTORS_KEY "beenet.class_exclusion.factors"
+
+typedef struct {
+  BeenetModel *model;
+  BeenetSession *session;
+  float *features;              /* one window of zero features */
+} Fixture;
+
+/* Loads the network of n_exits x n_classes logits.  factors: the
+ * class-exclusion factors key (one per exit), NULL for none; policy: the
+ * file's default policy with threshold 1, NULL to keep the writer's. */
+BeenetStatus exits_model_load (const float *logits, unsigned n_exits,
+    unsigned n_classes, const float *factors, const char *policy,
+    BeenetModel **out, BeenetError *err);
+/* That network (no policy key change) with a session on it. */
+Fixture exits_fixture (const float *logits, unsigned n_exits,
+    unsigned n_classes, const float *factors);
+void fixture_free (Fixture *f);
+/* Classifies the fixture's features with p (must succeed). */
+BeenetResult fixture_run (Fixture *f, const BeenetPolicyParams *p);
+/* Runs the suite, returns main's exit status. */
+int exits_run_suite (Suite *s);
+
+#endif

@@ -296,10 +296,10 @@ START_TEST (test_keyword_exit_holds_keywords_only)
     /* settings under which every exit wants to stop */
     p.threshold = i == BEENET_POLICY_ENTROPY ? 100.0f : 0.0f;
     p.patience = 1;
-    ck_assert_uint_eq (run (&f, &p).exit_index, 1);
+    ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 1);
     /* A (not a keyword) at exits 1-2 still leaves early */
     p.keyword_exit = 5;
-    ck_assert_uint_eq (run (&f, &p).exit_index, 1);
+    ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 1);
   }
   fixture_free (&f);
 }
@@ -314,7 +314,7 @@ START_TEST (test_keyword_exit_runs_keyword_candidates_on)
   /* exits 1-2 (A) do not stop: entropy of logits (1,0,0) and (2,0,0) is
    * above 0.4 nats, (3,0,0) onwards below it for B */
   p.threshold = 0.4f;
-  BeenetResult r = run (&f, &p);
+  BeenetResult r = fixture_run (&f, &p);
   ck_assert_uint_eq (r.exit_index, 3);
   ck_assert_uint_eq (r.class_index, 1);
   const struct { uint32_t keyword_exit, max_exit, exit; } cases[] = {
@@ -324,7 +324,7 @@ START_TEST (test_keyword_exit_runs_keyword_candidates_on)
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     p.keyword_exit = cases[c].keyword_exit;
     p.max_exit = cases[c].max_exit;
-    r = run (&f, &p);
+    r = fixture_run (&f, &p);
     ck_assert_msg (r.exit_index == cases[c].exit,
         "keyword_exit %u max_exit %u: exit %u, want %u", p.keyword_exit,
         p.max_exit, r.exit_index, cases[c].exit);
@@ -340,7 +340,7 @@ START_TEST (test_keyword_exit_from_model)
   BeenetPolicyParams p = beenet_model_default_params (f.model);
   ck_assert_uint_eq (p.keyword_exit, 4);
   p.threshold = 0.4f;
-  ck_assert_uint_eq (run (&f, &p).exit_index, 4);
+  ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 4);
   char *d = beenet_model_describe (f.model);
   ck_assert_ptr_nonnull (strstr (d, "keyword exit 4"));
   free (d);

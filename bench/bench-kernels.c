@@ -192,7 +192,7 @@ static PeakFn
 peak_fn (const char *set)
 {
 #if defined(BEENET_HAVE_AVX512)
-  if (strcmp (set, "avx512") == 0)
+  if (strcmp (set, "avx512") == 0 || strcmp (set, "avx512-1px") == 0)
     return peak_avx512;
 #endif
 #if defined(BEENET_HAVE_AVX2)
@@ -374,9 +374,28 @@ inbounds_macs (const BeenetConvGeom *g)
 
 /* ---- main -------------------------------------------------------------- */
 
+/* "avx512-1px": the avx512 set without its multi-pixel bdot_px (the
+ * driver then calls bdot pixel by pixel), timed in the same run so the
+ * gain of bdot_px is a paired ratio. */
 static const char *const set_names[] = { "portable", "avx2", "avx512",
-  "neon" };
-enum { N_SETS = 4 };
+  "neon", "avx512-1px" };
+enum { N_SETS = 5 };
+
+static BeenetKernels avx512_1px;
+
+static const BeenetKernels *
+get_set (const char *name)
+{
+  if (strcmp (name, "avx512-1px") != 0)
+    return beenet_kernels_get (name);
+  const BeenetKernels *k = beenet_kernels_get ("avx512");
+  if (!k)
+    return NULL;
+  avx512_1px = *k;
+  avx512_1px.name = "avx512-1px";
+  avx512_1px.bdot_px = NULL;
+  return &avx512_1px;
+}
 
 static void
 time_layer (const Layer *ly, const BeenetKernels *const *sets,
@@ -494,11 +513,11 @@ main (int argc, char **argv)
   double peak[N_SETS] = { 0 };
   printf ("\npeak (register-blocked XNOR/popcount loop):\n");
   for (int s = 0; s < N_SETS; s++) {
-    sets[s] = beenet_kernels_get (set_names[s]);
+    sets[s] = get_set (set_names[s]);
     PeakFn fn = peak_fn (set_names[s]);
     if (!sets[s] || !fn) {
       printf ("  %-8s SKIPPED (%s)\n", set_names[s],
-          beenet_kernels_compiled (set_names[s])
+          beenet_kernels_compiled (s == 4 ? "avx512" : set_names[s])
           ? "not supported by this CPU" : "not compiled in");
       sets[s] = NULL;
       continue;

@@ -226,6 +226,14 @@ main (int argc, char **argv)
       heap_model, heap_session);
   printf ("activation memory: %.1f KiB\n",
       beenet_session_activation_bytes (session) / 1024.0);
+  /* Issue 8's figure: activations (liveness-planned, after residual
+   * fusion) + the packed-sign buffer, against 256 KiB. */
+  printf ("session scratch: %.1f KiB (activations %.1f KiB + packed signs "
+      "%.1f KiB; target <= 256 KiB)\n",
+      beenet_session_scratch_bytes (session) / 1024.0,
+      beenet_session_activation_bytes (session) / 1024.0,
+      (beenet_session_scratch_bytes (session)
+          - beenet_session_activation_bytes (session)) / 1024.0);
 
   /* Input windows: win[w] points at window_samples samples.  Synthetic:
    * a few distinct windows of noise + tones (fixed seed).  --audio: every

@@ -104,6 +104,67 @@ bdot_avx512 (const BeenetBTaps *t, uint32_t nb, int32_t *acc)
   }
 }
 
+/* np pixels x nb blocks (both compile-time constants at every call site,
+ * see bdot_px_avx512): each weight vector is loaded once per word and
+ * XORed with every pixel's broadcast input word, so the loads and the
+ * loop overhead are shared by np pixels (4 x 4 accumulators + 4 weight
+ * vectors fit the 32 zmm registers).  The sums are those of bdot_nb
+ * pixel by pixel (integer adds: any order gives the same bits). */
+INLINE void
+bdot_px_nb (const BeenetBTaps *t, size_t a_ps, const uint32_t np,
+    const uint32_t nb, int32_t *acc)
+{
+  __m512i s[BEENET_UK_MAX_BPIXELS][MAXB];
+#pragma GCC unroll 4
+  for (uint32_t p = 0; p < np; p++)
+#pragma GCC unroll 4
+    for (uint32_t b = 0; b < nb; b++)
+      s[p][b] = _mm512_setzero_si512 ();
+  for (uint32_t r = 0; r < t->rows; r++) {
+    const uint32_t *a = t->a + r * t->a_rs;
+    const uint32_t *w = t->w + r * t->w_rs;
+    for (uint32_t i = 0; i < t->n; i++) {
+      __m512i wv[MAXB];
+#pragma GCC unroll 4
+      for (uint32_t b = 0; b < nb; b++)
+        wv[b] = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
+#pragma GCC unroll 4
+      for (uint32_t p = 0; p < np; p++) {
+        const __m512i va = _mm512_set1_epi32 ((int) a[p * a_ps + i]);
+#pragma GCC unroll 4
+        for (uint32_t b = 0; b < nb; b++)
+          s[p][b] = _mm512_add_epi32 (s[p][b],
+              _mm512_popcnt_epi32 (_mm512_xor_si512 (va, wv[b])));
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (uint32_t p = 0; p < np; p++)
+#pragma GCC unroll 4
+    for (uint32_t b = 0; b < nb; b++)
+      _mm512_storeu_si512 (acc + (p * nb + b) * L, s[p][b]);
+}
+
+#define BDOT_PX_NB(np_) \
+  switch (nb) { \
+    case 1: bdot_px_nb (t, a_ps, np_, 1, acc); break; \
+    case 2: bdot_px_nb (t, a_ps, np_, 2, acc); break; \
+    case 3: bdot_px_nb (t, a_ps, np_, 3, acc); break; \
+    default: bdot_px_nb (t, a_ps, np_, 4, acc); break; \
+  }
+
+TARGET static void
+bdot_px_avx512 (const BeenetBTaps *t, size_t a_ps, uint32_t np, uint32_t nb,
+    int32_t *acc)
+{
+  switch (np) {
+    case 1: BDOT_PX_NB (1); break;
+    case 2: BDOT_PX_NB (2); break;
+    case 3: BDOT_PX_NB (3); break;
+    default: BDOT_PX_NB (4); break;
+  }
+}
+
 /* ---- float ------------------------------------------------------------- */
 
 INLINE void
@@ -292,6 +353,7 @@ const BeenetKernels KERNELS = {
   .name = KERNELS_NAME,
   .pack_signs = pack_signs_avx512,
   .bdot = bdot_avx512,
+  .bdot_px = bdot_px_avx512,
   .fgemv = fgemv_avx512,
   .fdw = fdw_avx512,
   .bfinish = bfinish_avx512,

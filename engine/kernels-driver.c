@@ -142,6 +142,53 @@ bdot_blocks (const BeenetKernels *k, const BeenetBTaps *t, uint32_t cout,
   }
 }
 
+/* Blocks b0.. of np output pixels with the same window shape through
+ * bdot_px (pixel p's input at t->a + p * a_ps, its outputs and residual at
+ * p * o_ps from out's), then each pixel's transform. */
+static void
+bdot_px_blocks (const BeenetKernels *k, const BeenetBTaps *t, size_t a_ps,
+    uint32_t np, uint32_t cout, int32_t valid_bits, const BeenetOutput *out,
+    float *o, size_t o_ps)
+{
+  int32_t acc[BEENET_UK_MAX_BPIXELS * MAXB * L];
+  for (uint32_t b0 = 0; b0 * L < cout; b0 += MAXB) {
+    const uint32_t nb = min_u32 (MAXB, n_blocks (cout) - b0);
+    BeenetBTaps tb = *t;
+    tb.w += b0 * t->w_bs;
+    k->bdot_px (&tb, a_ps, np, nb, acc);
+    const uint32_t c0 = b0 * L, c1 = min_u32 (cout, c0 + nb * L);
+    for (uint32_t p = 0; p < np; p++) {
+      const BeenetOutput oc = {
+        out->scale + c0, out->bias + c0,
+        out->res ? out->res + p * o_ps + c0 : NULL, out->relu, out->res_relu,
+      };
+      k->bfinish (acc + p * nb * L, valid_bits, c1 - c0, &oc,
+          o + p * o_ps + c0);
+    }
+  }
+}
+
+/* Whether output column wo's window lies inside the input horizontally. */
+static inline bool
+full_x (const BeenetConvGeom *g, uint32_t wo)
+{
+  const int64_t x0 = (int64_t) wo * g->sw - g->pw;
+  return x0 >= 0 && x0 + g->kw <= (int64_t) g->w;
+}
+
+/* Output pixels wo.. of a row that bdot_px can take together: interior
+ * columns share their window shape (1 without bdot_px or at a border). */
+static inline uint32_t
+span_px (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t wo)
+{
+  uint32_t np = 1;
+  if (k->bdot_px && full_x (g, wo))
+    while (np < BEENET_UK_MAX_BPIXELS && wo + np < g->wo
+        && full_x (g, wo + np))
+      np++;
+  return np;
+}
+
 /* One group: cig input channels (packed image in_bits, g->words words per
  * pixel) to cog output channels written at out (pixel stride g->cout);
  * res (NULL = none) is the fused residual at the same layout as out. */
@@ -154,7 +201,7 @@ bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
   const uint32_t words = g->words;
   BeenetOutput ot = { scale, bias, NULL, g->relu, res_relu };
   for (uint32_t ho = 0; ho < g->ho; ho++) {
-    for (uint32_t wo = 0; wo < g->wo; wo++) {
+    for (uint32_t wo = 0; wo < g->wo;) {
       const Window win = window_at (g, ho, wo);
       const BeenetBTaps t = {
         .a = in_bits + (win.y * g->w + win.x) * words,
@@ -167,7 +214,13 @@ bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
       const int32_t valid_bits = (int32_t) (win.rows * win.cols * cig);
       const size_t px = ((size_t) ho * g->wo + wo) * g->cout;
       ot.res = res ? res + px : NULL;
-      bdot_blocks (k, &t, cog, valid_bits, &ot, out + px);
+      const uint32_t np = span_px (k, g, wo);
+      if (k->bdot_px)
+        bdot_px_blocks (k, &t, (size_t) g->sw * words, np, cog, valid_bits,
+            &ot, out + px, g->cout);
+      else
+        bdot_blocks (k, &t, cog, valid_bits, &ot, out + px);
+      wo += np;
     }
   }
 }
@@ -333,14 +386,6 @@ conv2d_span (const BeenetKernels *k, const BeenetConvGeom *g,
     fgemv_blocks (k, &t, cog, scale + c0, bias + c0, g->relu, o + c0,
         g->cout);
   }
-}
-
-/* Whether output column wo's window lies inside the input horizontally. */
-static inline bool
-full_x (const BeenetConvGeom *g, uint32_t wo)
-{
-  const int64_t x0 = (int64_t) wo * g->sw - g->pw;
-  return x0 >= 0 && x0 + g->kw <= (int64_t) g->w;
 }
 
 void

@@ -66,6 +66,9 @@ typedef struct {
   uint32_t rows, taps, n, np;
 } BeenetFTaps;
 
+/* Pixels one bdot_px call handles at most. */
+#define BEENET_UK_MAX_BPIXELS 4u
+
 /* Pixels one fgemv call handles at most. */
 #define BEENET_UK_MAX_PIXELS 8u
 
@@ -92,6 +95,13 @@ typedef struct BeenetKernels {
   /* acc[b * LANES + l] = sum over rows and words of popcount(a ^ w) for
    * nb (1..BEENET_UK_MAX_BLOCKS) blocks. */
   void (*bdot) (const BeenetBTaps *t, uint32_t nb, int32_t *acc);
+  /* Optional (NULL: the driver calls bdot once per pixel): bdot for np
+   * (1..BEENET_UK_MAX_BPIXELS) output pixels with the same window shape,
+   * pixel p's input runs at t->a + p * a_ps, its sums at
+   * acc[(p * nb + b) * LANES + l].  Each weight vector loaded serves every
+   * pixel, and one call covers np pixels. */
+  void (*bdot_px) (const BeenetBTaps *t, size_t a_ps, uint32_t np,
+      uint32_t nb, int32_t *acc);
   /* acc[(p * nb + b) * LANES + l] = sum over runs and inputs of a * w for
    * np pixels and nb blocks (runs in order r, t, i per lane, as the
    * portable one). */

@@ -37,8 +37,22 @@ pulseaudio -n --daemonize=no --exit-idle-time=-1 --disable-shm=yes \
 pa_pid=$!
 player_pid=
 
+# The player goes first, its gst-launch-1.0 included (it is a child of the
+# loop's subshell, which a signal does not pass on to): a player still
+# running when the daemon exits would print ERROR blocks about the lost
+# connection at the end of a good run.
+stop_player() {
+  [ -n "$player_pid" ] || return 0
+  children=$(pgrep -P "$player_pid" || true)
+  kill "$player_pid" 2>/dev/null || true
+  # shellcheck disable=SC2086
+  [ -z "$children" ] || kill $children 2>/dev/null || true
+  wait "$player_pid" 2>/dev/null || true
+  player_pid=
+}
+
 cleanup() {
-  [ -n "$player_pid" ] && kill "$player_pid" 2>/dev/null || true
+  stop_player
   kill "$pa_pid" 2>/dev/null || true
   wait "$pa_pid" 2>/dev/null || true
   rm -rf "$tmp"
@@ -56,10 +70,14 @@ until pactl info >/dev/null 2>&1; do
   sleep 0.1
 done
 
-# feed the virtual microphone
+# feed the virtual microphone (its messages go to a log: they are not the
+# classifier's, and a player cut off at the end is no error)
 ( while :; do gst-launch-1.0 -q filesrc location="$file" ! decodebin ! \
     audioconvert ! audioresample ! pulsesink device=beenet_sink || exit 0; \
-  done ) &
+  done ) >"$tmp/player.log" 2>&1 &
 player_pid=$!
 
-DEVICE=beenet_mic NUM_BUFFERS=$num_buffers "$here/microphone.sh" "$@"
+status=0
+DEVICE=beenet_mic NUM_BUFFERS=$num_buffers "$here/microphone.sh" "$@" || status=$?
+stop_player
+exit $status

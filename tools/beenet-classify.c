@@ -376,8 +376,8 @@ finish_file (Ctx * ctx)
         "(or samples too large to analyse) were skipped", ctx->skipped);
 }
 
-/* The samples of a WAV file as mono float (g_free them), or NULL after
- * reporting why not. */
+/* The samples of a WAV file as mono float at the model's rate (g_free
+ * them), or NULL after reporting why not. */
 static gfloat *
 read_wav (Ctx * ctx, const gchar * path, gsize * frames)
 {
@@ -402,8 +402,12 @@ read_wav (Ctx * ctx, const gchar * path, gsize * frames)
     report (ctx, FALSE, "warning: data chunk claims %" G_GUINT64_FORMAT
         " bytes but only %" G_GSIZE_FORMAT " are present; using those",
         info.claimed_bytes, info.present_bytes);
-  mono = beenet_wav_to_mono (&info);
-  *frames = info.frames;
+  mono = beenet_wav_read_mono (&info, ctx->o->config.sample_rate, frames,
+      &why);
+  if (mono == NULL) {
+    report (ctx, TRUE, "cannot use this WAV file: %s", why);
+    g_free (why);
+  }
   g_free (contents);
   return mono;
 }
@@ -793,7 +797,8 @@ parse_args (Args * a, int *argc, char ***argv)
   g_option_context_set_summary (octx,
       "Prints one line per window: file, start (s), duration (s), label,\n"
       "confidence, entropy (nats), exit/num-exits, ops-fraction.\n"
-      "Input: 16 kHz WAV, 16-bit PCM or 32-bit float, any channel count;\n"
+      "Input: WAV at 1-768 kHz, 8/16/24/32-bit PCM or 32/64-bit float,\n"
+      "1-64 channels (converted to the model's rate like the element does);\n"
       "a directory stands for the .wav files below it, in sorted order.");
   g_option_context_set_description (octx, policy_list);
   g_option_context_add_main_entries (octx, entries, NULL);

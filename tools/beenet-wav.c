@@ -24,6 +24,52 @@ rd32 (const guint8 * p)
       ((guint32) p[3] << 24);
 }
 
+/* The sample formats read, as GStreamer names them. */
+static const struct
+{
+  guint16 tag;                  /* 1 = PCM, 3 = IEEE float */
+  guint16 bits;
+  const gchar *gst_name;
+} wav_formats[] = {
+  {1, 8, "U8"}, {1, 16, "S16LE"}, {1, 24, "S24LE"}, {1, 32, "S32LE"},
+  {3, 32, "F32LE"}, {3, 64, "F64LE"},
+};
+
+/* Sample format, channels, alignment and rate of a fmt chunk; FALSE with
+ * *why set when they cannot be read. */
+static gboolean
+check_format (BeenetWavInfo * info, gchar ** why)
+{
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (wav_formats); i++)
+    if (wav_formats[i].tag == info->format && wav_formats[i].bits == info->bits)
+      info->sample_format = wav_formats[i].gst_name;
+  if (info->sample_format == NULL) {
+    *why = g_strdup_printf ("unsupported sample format (format tag %u, "
+        "%u bits): 8/16/24/32-bit PCM and 32/64-bit float are supported; "
+        "convert with e.g. `sox in.wav -b 16 out.wav`", info->format,
+        info->bits);
+    return FALSE;
+  }
+  if (info->channels == 0 || info->channels > BEENET_WAV_MAX_CHANNELS) {
+    *why = g_strdup_printf ("%u channels: 1 to %u are supported",
+        info->channels, BEENET_WAV_MAX_CHANNELS);
+    return FALSE;
+  }
+  if (info->block_align != info->channels * (info->bits / 8)) {
+    *why = g_strdup_printf ("inconsistent block alignment %u for %u "
+        "channels of %u bits", info->block_align, info->channels, info->bits);
+    return FALSE;
+  }
+  if (info->rate < BEENET_WAV_MIN_RATE || info->rate > BEENET_WAV_MAX_RATE) {
+    *why = g_strdup_printf ("sample rate %u Hz is out of range (%u to %u Hz)",
+        info->rate, BEENET_WAV_MIN_RATE, BEENET_WAV_MAX_RATE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* A data chunk that claims more bytes than the file holds (streamed WAVs)
  * is clamped to the bytes present. */
 gboolean
@@ -81,26 +127,8 @@ beenet_wav_parse (const guint8 * buf, gsize len, BeenetWavInfo * info,
         *why = g_strdup ("zero channels");
         return FALSE;
       }
-      if (!((info->format == 1 && info->bits == 16) ||
-              (info->format == 3 && info->bits == 32))) {
-        *why = g_strdup_printf ("unsupported sample format (format tag %u, "
-            "%u bits): only 16-bit PCM and 32-bit float are supported; "
-            "convert with e.g. `sox in.wav -r 16000 -b 16 out.wav`",
-            info->format, info->bits);
+      if (!check_format (info, why))
         return FALSE;
-      }
-      if (info->block_align != info->channels * (info->bits / 8)) {
-        *why = g_strdup_printf ("inconsistent block alignment %u for %u "
-            "channels of %u bits", info->block_align, info->channels,
-            info->bits);
-        return FALSE;
-      }
-      if (info->rate != 16000) {
-        *why = g_strdup_printf ("sample rate %u Hz is not supported: beenet "
-            "needs 16000 Hz (resample with e.g. `sox in.wav -r 16000 "
-            "out.wav`)", info->rate);
-        return FALSE;
-      }
       info->data = buf + body;
       info->frames = (gsize) size / info->block_align;
       return TRUE;
@@ -113,32 +141,4 @@ beenet_wav_parse (const guint8 * buf, gsize len, BeenetWavInfo * info,
 
   *why = g_strdup (have_fmt ? "no data chunk" : "no fmt chunk");
   return FALSE;
-}
-
-gfloat *
-beenet_wav_to_mono (const BeenetWavInfo * info)
-{
-  gsize n = info->frames * info->channels;
-  gfloat *inter = g_new (gfloat, MAX (n, 1));
-  gfloat *mono;
-  gsize i;
-
-  if (info->format == 1) {
-    gint16 *s16 = g_new (gint16, MAX (n, 1));
-    for (i = 0; i < n; i++)
-      s16[i] = (gint16) rd16 (info->data + 2 * i);
-    beenet_convert_s16 (s16, inter, n);
-    g_free (s16);
-  } else {
-    for (i = 0; i < n; i++) {
-      guint32 bits = rd32 (info->data + 4 * i);
-      memcpy (&inter[i], &bits, sizeof (gfloat));
-    }
-  }
-  if (info->channels == 1)
-    return inter;
-  mono = g_new (gfloat, MAX (info->frames, 1));
-  beenet_mixdown_f32 (inter, mono, info->frames, info->channels);
-  g_free (inter);
-  return mono;
 }

@@ -1,7 +1,9 @@
 /* beenet-classify under bad input (issue 12, the bad-input table of
  * docs/reliability.md): NaN/Inf, denormal, full-scale and out-of-range
  * samples, a WAV without samples, a 10-minute WAV, a truncated and a
- * hostile model.  Runs the tool built by meson ($BEENET_CLASSIFY).
+ * hostile model; WAV headers at other rates, sample formats and channel
+ * counts (read and converted), and ones it refuses (rate, channels, sample
+ * format, block alignment: exit status 1 and the reason).  Runs the tool built by meson ($BEENET_CLASSIFY).
  * Copyright (C) 2026 gst-beenet authors, LGPL-2.1-or-later */
 #include <float.h>
 #include <math.h>
@@ -56,6 +58,37 @@ write_wav (const gchar * dir, const gchar * name, guint16 format,
   put (a, data, 4);
   if (data)
     g_byte_array_append (a, samples, data);     /* little-endian host */
+  if (!g_file_set_contents (path, (const gchar *) a->data, a->len, NULL))
+    g_error ("cannot write %s", path);
+  g_byte_array_unref (a);
+  return path;
+}
+
+/* A WAV with an arbitrary fmt chunk and `bytes` bytes of a ramp (a valid
+ * sample pattern in every format, 0 for 64-bit float). */
+static gchar *
+write_wav_fmt (const gchar * dir, const gchar * name, guint16 tag,
+    guint16 bits, guint16 channels, guint32 rate, guint16 align, guint32 bytes)
+{
+  GByteArray *a = g_byte_array_new ();
+  gchar *path = g_build_filename (dir, name, NULL);
+
+  g_byte_array_append (a, (const guint8 *) "RIFF", 4);
+  put (a, 4 + 8 + 16 + 8 + bytes, 4);
+  g_byte_array_append (a, (const guint8 *) "WAVEfmt ", 8);
+  put (a, 16, 4);
+  put (a, tag, 2);
+  put (a, channels, 2);
+  put (a, rate, 4);
+  put (a, rate * align, 4);
+  put (a, align, 2);
+  put (a, bits, 2);
+  g_byte_array_append (a, (const guint8 *) "data", 4);
+  put (a, bytes, 4);
+  for (guint32 i = 0; i < bytes; i++) {
+    guint8 b = tag == 3 ? 0 : (guint8) (i * 7);
+    g_byte_array_append (a, &b, 1);
+  }
   if (!g_file_set_contents (path, (const gchar *) a->data, a->len, NULL))
     g_error ("cannot write %s", path);
   g_byte_array_unref (a);
@@ -145,6 +178,60 @@ check_float (const gchar * dir, const gchar * model, const gchar * name,
   g_free (s);
 }
 
+/* Other rates, formats and channel counts: 2 s of audio are read and
+ * resampled (windows at 0, 0.5, 1.0 and the padded 1.5 s); bad fmt chunks
+ * are refused with their reason. */
+static void
+check_formats (const gchar * dir, const gchar * model)
+{
+  static const struct
+  {
+    guint16 tag, bits, channels;
+    guint32 rate;
+    gint16 align;               /* -1 = the right one */
+    const gchar *err;           /* NULL = classified */
+  } cases[] = {
+    {1, 8, 2, 44100, -1, NULL},
+    {1, 24, 8, 48000, -1, NULL},
+    {1, 32, 1, 96000, -1, NULL},
+    {3, 64, 3, 22050, -1, NULL},
+    {1, 16, 1, 8000, -1, NULL},
+    {1, 16, 1, 0, -1, "sample rate 0 Hz is out of range (1000 to 768000 Hz)"},
+    {1, 16, 1, 800000, -1, "sample rate 800000 Hz is out of range"},
+    {1, 16, 65, 16000, -1, "65 channels: 1 to 64 are supported"},
+    {6, 8, 1, 8000, -1, "unsupported sample format (format tag 6, 8 bits)"},
+    {1, 12, 1, 16000, 2, "unsupported sample format (format tag 1, 12 bits)"},
+    {3, 16, 1, 16000, -1, "unsupported sample format (format tag 3, 16 bits)"},
+    {1, 24, 2, 16000, 8, "inconsistent block alignment 8 for 2 channels"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    guint16 align = cases[i].align >= 0 ? (guint16) cases[i].align :
+        (guint16) (cases[i].channels * cases[i].bits / 8);
+    gchar *name = g_strdup_printf ("fmt%u.wav", i);
+    gchar *wav = write_wav_fmt (dir, name, cases[i].tag, cases[i].bits,
+        cases[i].channels, cases[i].rate, align, 2 * cases[i].rate * align);
+    gchar *out = NULL, *err = NULL;
+    gint status = run (&out, &err, model, wav);
+
+    if (cases[i].err == NULL) {
+      CHECK (status == 0);
+      CHECK (window_lines (out, 0.0) == 4);
+      CHECK (err[0] == '\0');
+    } else {
+      CHECK (status == 1);
+      CHECK (window_lines (out, -1) == 0);
+      CHECK (strstr (err, "cannot use this WAV file") != NULL);
+      CHECK (strstr (err, cases[i].err) != NULL);
+    }
+    g_free (out);
+    g_free (err);
+    g_unlink (wav);
+    g_free (wav);
+    g_free (name);
+  }
+}
+
 int
 main (void)
 {
@@ -193,6 +280,8 @@ main (void)
     g_free (wav);
     g_free (s);
   }
+
+  check_formats (dir, model);
 
   /* no samples at all: nothing to classify, not an error */
   wav = write_wav (dir, "empty.wav", 1, NULL, 0);

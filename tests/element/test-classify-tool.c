@@ -652,8 +652,8 @@ main (void)
       const gchar *expect;
     } bad[] = {
       {"short.wav", "not a RIFF/WAVE file"},
-      {"rate.wav", "44100 Hz is not supported"},
-      {"u8.wav", "unsupported sample format"},
+      {"rate.wav", "sample rate 500 Hz is out of range"},
+      {"pcm12.wav", "unsupported sample format (format tag 1, 12 bits)"},
       {"nodata.wav", "no data chunk"},
       {"hugefmt.wav", "malformed fmt chunk"},
     };
@@ -662,9 +662,9 @@ main (void)
 
     p = save (dir, bad[0].name, (const guint8 *) "RIFF\x10\0\0\0WA", 10);
     g_free (p);
-    p = save_wav (dir, bad[1].name, make_wav (1, 16, 1, 44100, 100, 0));
+    p = save_wav (dir, bad[1].name, make_wav (1, 16, 1, 500, 100, 0));
     g_free (p);
-    p = save_wav (dir, bad[2].name, make_wav (1, 8, 1, 16000, 100, 0));
+    p = save_wav (dir, bad[2].name, make_wav (1, 12, 1, 16000, 100, 0));
     g_free (p);
     a = make_wav (1, 16, 1, 16000, 100, 0);
     g_byte_array_set_size (a, 12 + 12 + 8 + 16);        /* cut before data */

@@ -149,7 +149,8 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
     res = {"split": split, "n": len(y), "exit_accuracy": exit_acc.tolist(), "exit_ops_fractions": exit_fracs,
            "sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],
            "threshold": rec_th, "size_bytes": size, "total_bops": model.total_bops,
-           "total_flops": model.total_flops, "test_choice": test_choice}
+           "total_flops": model.total_flops, "test_choice": test_choice,
+           "confusion": confusion(y, logits[-1].argmax(-1), K).tolist()}
     prows = [engine_policy_row(model, feats, y, p) for p in policies]
     res["policies"] = [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in prows]
     for r in res["policies"]:

@@ -18,6 +18,7 @@
 #include <gst/check/gstharness.h>
 
 #include "harness.h"
+#include "speech.h"
 #include "test-models.h"
 
 #ifndef HAVE_DEFAULT_MODEL
@@ -295,80 +296,6 @@ GST_END_TEST;
 /* ------------------------------------------------------------------------ */
 /* (b) 44.1 / 48 kHz against 16 kHz with the shipped model and real speech */
 
-/* Mono float samples of a 16-bit PCM WAV file, NULL if unreadable. */
-static gfloat *
-read_wav (const gchar * path, gint * rate, gsize * n)
-{
-  gchar *data = NULL;
-  gsize size = 0, off = 12;
-  gfloat *out = NULL;
-  guint channels = 0, bits = 0;
-
-  if (!g_file_get_contents (path, &data, &size, NULL) || size < 12 ||
-      memcmp (data, "RIFF", 4) != 0) {
-    g_free (data);
-    return NULL;
-  }
-  while (off + 8 <= size && out == NULL) {
-    guint32 len = GST_READ_UINT32_LE (data + off + 4);
-    const guint8 *body = (const guint8 *) data + off + 8;
-
-    if (memcmp (data + off, "fmt ", 4) == 0 && len >= 16) {
-      channels = GST_READ_UINT16_LE (body + 2);
-      *rate = (gint) GST_READ_UINT32_LE (body + 4);
-      bits = GST_READ_UINT16_LE (body + 14);
-    } else if (memcmp (data + off, "data", 4) == 0 && channels == 1 &&
-        bits == 16) {
-      gsize i;
-
-      /* espeak-ng streams to a pipe-friendly header: trust the file size */
-      len = (guint32) MIN ((gsize) len, size - off - 8);
-      *n = len / 2;
-      out = g_new (gfloat, *n);
-      for (i = 0; i < *n; i++)
-        out[i] = (gint16) GST_READ_UINT16_LE (body + 2 * i) / 32768.0f;
-    }
-    off += 8 + len + (len & 1);
-  }
-  g_free (data);
-  return out;
-}
-
-/* Resamples mono float audio with GStreamer's converter (Kaiser, as
- * audioresample), drained so the output covers the whole input. */
-static gfloat *
-resample (const gfloat * in, gsize n, gint in_rate, gint out_rate,
-    gsize * out_n)
-{
-  GstAudioInfo ii, oi;
-  GstAudioConverter *conv;
-  gsize lat, want, got = 0, cap;
-  gfloat *padded, *out;
-  gpointer ip, op;
-
-  gst_audio_info_set_format (&ii, GST_AUDIO_FORMAT_F32, in_rate, 1, NULL);
-  gst_audio_info_set_format (&oi, GST_AUDIO_FORMAT_F32, out_rate, 1, NULL);
-  conv = gst_audio_converter_new (GST_AUDIO_CONVERTER_FLAG_NONE, &ii, &oi,
-      gst_structure_new ("c", GST_AUDIO_CONVERTER_OPT_RESAMPLER_METHOD,
-          GST_TYPE_AUDIO_RESAMPLER_METHOD, GST_AUDIO_RESAMPLER_METHOD_KAISER,
-          NULL));
-  fail_unless (conv != NULL);
-  lat = gst_audio_converter_get_max_latency (conv) + 8;
-  padded = g_new0 (gfloat, n + lat);
-  memcpy (padded, in, n * sizeof (gfloat));
-  cap = gst_audio_converter_get_out_frames (conv, n + lat);
-  out = g_new0 (gfloat, cap);
-  ip = padded;
-  op = out;
-  got = gst_audio_converter_get_out_frames (conv, n + lat);
-  fail_unless (gst_audio_converter_samples (conv, 0, &ip, n + lat, &op, got));
-  want = gst_util_uint64_scale_int_ceil (n, out_rate, in_rate);
-  *out_n = MIN (want, got);
-  gst_audio_converter_free (conv);
-  g_free (padded);
-  return out;
-}
-
 typedef struct
 {
   GstClockTime ts;
@@ -443,19 +370,20 @@ GST_START_TEST (test_rates_match_16k)
   fail_unless (g_spawn_sync (NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL |
           G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status,
           &err), "espeak-ng: %s", err ? err->message : "?");
-  speech = read_wav (wav, &speech_rate, &n_speech);
+  speech = speech_read_wav (wav, &speech_rate, &n_speech);
   fail_unless (speech != NULL && n_speech > (gsize) speech_rate,
       "espeak-ng wrote no usable WAV");
 
   /* the reference: the same speech at the model's rate (element
    * passthrough, no conversion inside) */
-  ref_audio = resample (speech, n_speech, speech_rate, 16000, &n_ref);
+  ref_audio = speech_resample (speech, n_speech, speech_rate, 16000, &n_ref);
   ref = classify_at (ref_audio, n_ref, 16000);
   fail_unless (ref->len >= 10);
 
   for (ri = 0; ri < G_N_ELEMENTS (rates); ri++) {
     gsize n_hi = 0;
-    gfloat *hi = resample (speech, n_speech, speech_rate, rates[ri], &n_hi);
+    gfloat *hi = speech_resample (speech, n_speech, speech_rate, rates[ri],
+        &n_hi);
     GArray *got = classify_at (hi, n_hi, rates[ri]);
     gdouble max_diff = 0.0, sum_diff = 0.0;
     guint k, c, same = 0, confident = 0;

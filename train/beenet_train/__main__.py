@@ -1,4 +1,4 @@
-"""Command line: python3 -m beenet_train {train,export,evaluate,streams,policies,describe,...}."""
+"""Command line: python3 -m beenet_train {train,own,export,evaluate,streams,policies,describe,...}."""
 from __future__ import annotations
 
 import argparse
@@ -148,6 +148,9 @@ def main(argv=None):
 
     sub.add_parser("policies", help="list the engine's exit policies (beenet_policy_*)")
 
+    from .own import add_parser as own_parser
+    own_parser(sub)
+
     a = p.parse_args(argv)
     if a.cmd == "train":
         from .train import train
@@ -166,6 +169,9 @@ def main(argv=None):
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \
             " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
         return card_main(a)
+    elif a.cmd == "own":
+        from .own import main as own_main
+        return own_main(a, argv if argv is not None else sys.argv[1:])
     elif a.cmd == "exclusion":
         from .exclusion import main as exclusion_main
         return exclusion_main(a)

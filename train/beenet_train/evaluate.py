@@ -152,7 +152,8 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
            "sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],
            "threshold": rec_th, "size_bytes": size, "total_bops": model.total_bops,
            "total_flops": model.total_flops, "test_choice": test_choice,
-           "shipped": {k: v for k, v in ship.items() if k not in ("pred", "exit")}}
+           "shipped": {k: v for k, v in ship.items() if k not in ("pred", "exit")},
+           "confusion": confusion(y, logits[-1].argmax(-1), K).tolist()}
     prows = [engine_policy_row(model, feats, y, p) for p in policies]
     res["policies"] = [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in prows]
     for r in res["policies"]:

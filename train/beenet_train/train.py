@@ -99,17 +99,24 @@ class Corpus:
         recorded sounds for augmentation); the splits are the same."""
         from .data import gsc
         from .data.augment import Augmenter, AugmentConfig
+        from .data.task import corpus_task
         self.root = root
         self.seed = seed
-        self.labels = list(getattr(gsc, "KWS12_LABELS"))
-        self.silence_index = self.labels.index("_silence_")
-        self.unknown_index = self.labels.index("_unknown_")
+        self.task = corpus_task(root)   # <root>/task.json, else KWS-12
+        self.labels = list(self.task.labels)
+        if self.task.silence is None or self.task.unknown is None:
+            raise ValueError("%s: task %s: the trainer needs a silence and an unknown class"
+                             % (root, self.task.name))
+        self.silence_index = self.labels.index(self.task.silence)
+        self.unknown_index = self.labels.index(self.task.unknown)
         self.sentences = {} if eval_only else load_sentences(root)
         self.v2 = bool(self.sentences) or (eval_only and os.path.isfile(os.path.join(root, SENTENCES_JSON)))
         self.mix = dict(DEFAULT_MIX if mix is None else mix)
         self.recorded_weight = max(1, int(recorded_weight))
         self.recorded = recorded_speakers(root)
-        splits = gsc.load_gsc(root, unknown_fraction=None) if self.v2 else gsc.load_gsc(root)
+        # _unknown_: every folder that is not a keyword's (the task's unknown words and vocabulary)
+        splits = gsc.load_gsc(root, self.labels, unknown_fraction=None) if self.v2 \
+            else gsc.load_gsc(root, self.labels)
         self.splits = {}
         for name, exs in splits.items():
             exs = list(exs)
@@ -477,6 +484,13 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         say("normalisation + validation features ready (%d val examples, %.1fs)" % (len(val_y), time.time() - t0))
     mean, inv_std = D.broadcast_object((mean, inv_std), d)
 
+    config = dict(config or {})
+    config.setdefault("num_classes", len(corpus.labels))
+    if corpus.task.name != "kws12":
+        config.setdefault("name", "%s-%s-ee" % (corpus.task.name, config.get("family", "quicknet")))
+    if config["num_classes"] != len(corpus.labels):
+        raise ValueError("config num_classes %d, but task %s has %d labels"
+                         % (config["num_classes"], corpus.task.name, len(corpus.labels)))
     model = BeeNet(config)
     model.feat_mean.copy_(torch.from_numpy(mean))
     model.feat_inv_std.copy_(torch.from_numpy(inv_std))
@@ -627,13 +641,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "mix": corpus.mix if corpus.v2 else None, "recorded_weight": corpus.recorded_weight,
         "train_minutes": round((time.time() - t_train) / 60.0, 2),
         "resumed_after_minutes": round(resumed_minutes, 2),
-        "processes": d.world, "sync_bn": bool(sync_bn and d.active),
+        "processes": d.world, "sync_bn": bool(sync_bn and d.active), "task": corpus.task.name,
         "allreduce_bytes_per_step": comm_bytes,
     }
     if cached is not None:   # only then: the default run's metadata stays as it was
         training["feature_cache"] = {"wave_fraction": cached.wave_fraction, "key": cached.cache.plan.key,
                                      "shards": cached.cache.count}
     ck = {"config": model.config, "state_dict": model.state_dict(), "labels": corpus.labels,
+          "task": corpus.task.to_dict(),
           "threshold": threshold, "policy": "entropy", "training": training, "history": history,
           "val_sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],
           "exit_ops_fractions": exit_fracs}
@@ -645,6 +660,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         say("checkpoint %s" % checkpoint)
     if out:
         from .export import model_to_gguf
+        # the keyword classes are the labels not starting with "_" (the engine's default)
         n = model_to_gguf(model, corpus.labels, "entropy", threshold, training=training).write(out)
         say("exported %s (%d bytes)" % (out, n))
     ck["model"] = model

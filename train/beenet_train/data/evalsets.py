@@ -40,8 +40,6 @@ import numpy as np
 
 from .audio import CLIP_SAMPLES, SAMPLE_RATE, active_region, read_wav, write_wav
 
-LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right",
-          "on", "off", "stop", "go"]
 MIX = {"keywords": 0.58, "unknown_words": 0.20, "speech_crops": 0.15, "silence": 0.07}
 SETS = {"clean": None, "babble10": ("babble", 10.0), "babble0": ("babble", 0.0),
         "noise5": ("sound", 5.0)}
@@ -58,10 +56,13 @@ class Material:
 
     def __init__(self, corpus: str, split: str):
         from .gsc import load_gsc
+        from .task import corpus_task
         self.split = split
-        exs = load_gsc(corpus, unknown_fraction=None, silence_fraction=0.0)[split]
-        self.keywords = [e for e in exs if LABELS[e.label_index] not in ("_unknown_", "_silence_")]
-        self.unknown = [e for e in exs if LABELS[e.label_index] == "_unknown_"]
+        self.task = corpus_task(corpus)
+        self.labels = self.task.labels
+        exs = load_gsc(corpus, self.labels, unknown_fraction=None, silence_fraction=0.0)[split]
+        self.keywords = [e for e in exs if self.labels[e.label_index] in self.task.keywords]
+        self.unknown = [e for e in exs if self.labels[e.label_index] == self.task.unknown]
         with open(os.path.join(corpus, "_sentences_", "sentences.json")) as f:
             meta = [m for m in json.load(f) if m["split"] == split]
         if not meta:
@@ -113,7 +114,7 @@ def window_items(mat: Material, seed: int):
     n_unk = min(len(mat.unknown), int(round(total * MIX["unknown_words"])))
     n_crop = int(round(total * MIX["speech_crops"]))
     n_sil = int(round(total * MIX["silence"]))
-    items = [(LABELS[e.label_index], "keyword", e.path) for e in mat.keywords]
+    items = [(mat.labels[e.label_index], "keyword", e.path) for e in mat.keywords]
     items += [("_unknown_", "word", mat.unknown[int(i)].path)
               for i in sorted(rng.choice(len(mat.unknown), n_unk, replace=False))]
     items += [("_unknown_", "crop", "")] * n_crop + [("_silence_", "silence", "")] * n_sil
@@ -199,7 +200,7 @@ def keyword_stream(mat: Material, minutes: float, seed: int):
         # the keyword at the level of the sentence it follows (RMS over active speech)
         w = w * np.float32(np.sqrt(_rms2(s) / max(_rms2(w), 1e-12)))
         start = t + s.size + g1.size
-        rows.append((LABELS[e.label_index], round(start / SAMPLE_RATE, 4),
+        rows.append((mat.labels[e.label_index], round(start / SAMPLE_RATE, 4),
                      round((start + w.size) / SAMPLE_RATE, 4), os.path.basename(e.path)))
         parts += [s, g1, w, g2]
         t += s.size + g1.size + w.size + g2.size

@@ -41,9 +41,9 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .audio import CLIP_SAMPLES, SAMPLE_RATE, AudioFormatError, read_wav  # noqa: F401
+from .task import load_task
 
-KWS12_LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right",
-                "on", "off", "stop", "go"]
+KWS12_LABELS = load_task("kws12").labels   # tasks/kws12.json
 KWS12_KEYWORDS = KWS12_LABELS[2:]
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
@@ -257,7 +257,11 @@ def load_example(ex: Example, noise_bank: list[np.ndarray], rng: np.random.Gener
 # --------------------------------------------------------------------------
 # statistics (used by `python3 -m beenet_train.data.synth --stats ROOT`)
 
-def corpus_stats(root: str, labels: list[str] = KWS12_LABELS) -> dict:
+def corpus_stats(root: str, labels: Optional[list[str]] = None) -> dict:
+    """Counts per word folder and per label (default: the corpus' task's labels)."""
+    if labels is None:
+        from .task import corpus_task
+        labels = corpus_task(root).labels
     raw = scan(root)
     words = sorted({w for s in raw.values() for w in s})
     per_word = {w: {s: len(raw[s].get(w, [])) for s in SPLITS} for w in words}
@@ -292,6 +296,8 @@ def format_stats(st: dict) -> str:
     for name, title in (("balanced", "KWS-12 examples from load_gsc() defaults "
                                      "(unknown_fraction=0.1, silence_fraction=0.1)"),
                         ("all_unknown", "KWS-12 examples with unknown_fraction=None")):
+        if list(st["per_label"][name]) != KWS12_LABELS:
+            title = title.replace("KWS-12", "task")
         L.append("")
         L.append(title + ":")
         L.append(f"  {'idx':>3} {'label':<10} {'train':>7} {'val':>7} {'test':>7}")

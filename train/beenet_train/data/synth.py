@@ -1,9 +1,9 @@
-"""Synthesize a KWS-12 corpus in the Google Speech Commands v2 layout.
+"""Synthesize a keyword corpus (KWS-12, or any task file) in the Google Speech Commands v2 layout.
 
 Usage (from the repository root)::
 
     PYTHONPATH=train /usr/bin/python3 -m beenet_train.data.synth \\
-        --out data/kws12-synth --seed 0 [--small] [--jobs 2]
+        --out data/kws12-synth --seed 0 [--small] [--jobs 2] [--task kws12|FILE.json]
     PYTHONPATH=train /usr/bin/python3 -m beenet_train.data.synth --stats data/kws12-synth
 
 Output layout (identical to GSC v2, so ``gsc.load_gsc`` reads both)::
@@ -14,6 +14,7 @@ Output layout (identical to GSC v2, so ``gsc.load_gsc`` reads both)::
     <out>/_background_noise_/*.wav            long noise recordings
     <out>/voices.json                         {voice name: split}
     <out>/corpus.json                         parameters, voice metadata, counts
+    <out>/task.json                           the task (labels, keywords, unknown words)
 
 See docs/data.md for the voices, the split policy and the counts.
 """
@@ -34,17 +35,15 @@ import time
 import numpy as np
 
 from .audio import CLIP_SAMPLES, SAMPLE_RATE, active_region, resample, write_wav
-from .gsc import KWS12_LABELS, KWS12_KEYWORDS, format_stats, corpus_stats
+from .gsc import format_stats, corpus_stats
+from .task import CORPUS_TASK_FILE, Task, TaskError, load_task
 from . import texts as T
 from . import voices as V
 
-# 25 other GSC v2 words + 10 near-misses of the keywords
-GSC_OTHER_WORDS = ["backward", "bed", "bird", "cat", "dog", "eight", "five", "follow",
-                   "forward", "four", "happy", "house", "learn", "marvin", "nine", "one",
-                   "seven", "sheila", "six", "three", "tree", "two", "visual", "wow", "zero"]
-NEAR_MISS_WORDS = ["yet", "note", "cup", "town", "light", "ride", "in", "of", "top", "goat"]
-UNKNOWN_WORDS = sorted(GSC_OTHER_WORDS + NEAR_MISS_WORDS)
-SMALL_UNKNOWN_WORDS = ["bed", "cat", "yet", "town", "top"]
+# KWS-12's unknown words (tasks/kws12.json): the 25 other GSC v2 words and
+# 10 near-misses of the keywords; 5 of them in the --small corpus
+UNKNOWN_WORDS = load_task("kws12").unknown_for(small=False)
+SMALL_UNKNOWN_WORDS = load_task("kws12").unknown_for(small=True)
 
 # per-clip prosody ranges
 ESPEAK_RATE = (110, 230)      # words per minute (espeak default 175)
@@ -176,7 +175,7 @@ _ENGINE: dict = {}  # per-process eSpeak binding (inherited by forked children)
 
 
 def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
-                out_root: str | None, sentences: tuple = ()) -> dict:
+                out_root: str | None, sentences: tuple = (), texts: dict | None = None) -> dict:
     """Synthesize every (word, reps) of ``plan`` for one voice.
 
     Deterministic given (seed, voice) when each call starts from the same
@@ -185,6 +184,8 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     in which case the clips are returned in ``result["clips"]`` (for tests).
     ``sentences`` (texts) are read as running speech and written whole to
     ``<out_root>/_sentences_/<speaker>_<k>.wav`` (``result["sentences"]``).
+    ``texts``: {word folder: what to say} where that is not the folder's
+    name (a phrase: ``lights_on`` -> ``lights on``).
     """
     rng = np.random.default_rng([seed, int(voice.speaker_id, 16)])
     spk = voice.speaker_id
@@ -192,7 +193,7 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     jobs = []  # (word, i, text, params, clip_seed)
     for word, reps in plan:
         for i in range(reps):
-            text = V.text_for(voice, word) + punct[int(rng.choice(len(punct), p=pw))]
+            text = V.text_for(voice, (texts or {}).get(word, word)) + punct[int(rng.choice(len(punct), p=pw))]
             params = _prosody(voice, rng)
             clip_seed = int(rng.integers(0, 2**63 - 1))
             jobs.append((word, i, text, params, clip_seed))
@@ -393,9 +394,18 @@ def make_background_noise(out_dir: str, seed: int, seconds: int,
 # --------------------------------------------------------------------------
 # driver
 
-def build_plan(small: bool):
-    unknown = SMALL_UNKNOWN_WORDS if small else UNKNOWN_WORDS
-    return list(KWS12_KEYWORDS), unknown
+def build_plan(small: bool, task: Task | None = None):
+    """(keyword folders, unknown words) of a task (default KWS-12)."""
+    task = task or load_task("kws12")
+    return list(task.keywords), task.unknown_for(small)
+
+
+def task_voices(task: Task, small: bool) -> list:
+    """The voices of a task: the non-English recorded voices only where the
+    task has respellings for them (KWS-12)."""
+    if task.language != "en":
+        raise TaskError(f"task {task.name}: language {task.language!r}: only English voices exist")
+    return [v for v in V.inventory(small=small) if v.lang == "en" or task.foreign_voices]
 
 
 def shard_args(shard: int | None, num_shards: int | None) -> tuple[int, int]:
@@ -417,7 +427,8 @@ SHARDS_DIR = ".shards"   # per-shard results until the last shard writes the lis
 def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
                reps: int | None = None, unknown_reps: int | None = None,
                other_mult: int | None = None, force: bool = False,
-               log=sys.stderr, shard: int = 0, num_shards: int = 1) -> dict | None:
+               log=sys.stderr, shard: int = 0, num_shards: int = 1, task: Task | None = None,
+               vocab_words: dict | None = None, sentences: dict | None = None) -> dict | None:
     """Synthesize the corpus, or with ``num_shards`` > 1 the disjoint part
     ``shard`` of it: every num_shards-th voice (in the slow-voices-first
     order), shard 0 also the voice-independent files (background noise,
@@ -426,7 +437,10 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     writes the lists and corpus.json from them (:func:`finish_shards`), so
     the union of the shards is byte-for-byte the unsharded corpus (only
     the run time in corpus.json differs, as between runs).  Returns the
-    corpus metadata, or None for a shard that did not complete the set."""
+    corpus metadata, or None for a shard that did not complete the set.
+    ``task``: labels and words (default KWS-12, tasks/kws12.json);
+    ``vocab_words`` / ``sentences``: per-voice counts overriding
+    VOCAB_WORDS / SENTENCES (or their --small values)."""
     t0 = time.time()
     reps = reps if reps is not None else (2 if small else 4)
     unknown_reps = unknown_reps if unknown_reps is not None else 1
@@ -448,14 +462,18 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         if os.path.exists(out):
             shutil.rmtree(out)
         os.makedirs(out)
+    task = task or load_task("kws12")
+    vocab_n = dict(vocab_words or (SMALL_VOCAB_WORDS if small else VOCAB_WORDS))
+    sent_n = dict(sentences or (SMALL_SENTENCES if small else SENTENCES))
     params = {"seed": seed, "small": small, "reps": reps, "unknown_reps": unknown_reps,
-              "other_mult": other_mult}
+              "other_mult": other_mult, "task": task.to_dict(), "vocab_words": vocab_n,
+              "sentences": [[a, b, n] for (a, b), n in sent_n.items()]}
 
-    keywords, unknown = build_plan(small)
+    keywords, unknown = build_plan(small, task)
     words = keywords + unknown
     for w in words:
         os.makedirs(os.path.join(out, w), exist_ok=True)
-    voices = V.inventory(small=small)
+    voices = task_voices(task, small)
     split = V.assign_splits(voices, seed)
     print(f"[synth] {len(voices)} voices, {len(words)} words "
           f"({len(keywords)} keywords x {reps} reps, {len(unknown)} unknown x {unknown_reps}; "
@@ -474,10 +492,11 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         noise = []
 
     tasks = []
-    vocab_n = SMALL_VOCAB_WORDS if small else VOCAB_WORDS
-    sent_n = SMALL_SENTENCES if small else SENTENCES
-    vocab = [w for w in T.unknown_vocabulary() if w not in set(unknown)] if not small else []
-    text_pool = T.sentences(seed)
+    excluded = task.excluded_words()
+    vocab = [w for w in T.unknown_vocabulary(excluded=excluded) if w not in set(unknown)] \
+        if any(vocab_n.values()) else []
+    text_pool = T.sentences(seed, excluded=excluded, phrases=task.keyword_phrases())
+    texts = {k: task.text(k) for k in keywords if task.text(k) != k}
     for v in voices:
         kr, ur = _family_reps(v.family, reps, unknown_reps, other_mult)
         plan = [(w, kr) for w in keywords] + [(w, ur) for w in unknown]
@@ -491,8 +510,8 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
             pool = text_pool[split[v.name]]
             k = sent_n[(fam, split[v.name])]
             sents = tuple(pool[int(j)] for j in vrng.choice(len(pool), size=k, replace=False))
-        tasks.append((v, plan, seed, out, sents))
-    for w in {w for _, plan, _, _, _ in tasks for w, _ in plan}:
+        tasks.append((v, plan, seed, out, sents, texts))
+    for w in {w for _, plan, _, _, _, _ in tasks for w, _ in plan}:
         os.makedirs(os.path.join(out, w), exist_ok=True)
     os.makedirs(os.path.join(out, SENTENCE_DIR), exist_ok=True)
     # slow (process-spawning) voices first so the pool ends evenly
@@ -525,6 +544,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
             print(f"[synth] warning: no recorded sounds: {e}", file=log, flush=True)
         with open(os.path.join(out, "voices.json"), "w") as f:
             json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
+        task.save(os.path.join(out, CORPUS_TASK_FILE))
     part = {"shard": shard, "num_shards": num_shards, "params": params, "results": results,
             "background_noise": noise, "recorded_sounds": len(sounds), "seconds": time.time() - t0}
     if sharded:
@@ -578,8 +598,9 @@ def write_metadata(out: str, parts: list[dict], log=sys.stderr) -> dict:
     from the per-voice results of one run or of every shard."""
     p = parts[0]["params"]
     seed, small = p["seed"], p["small"]
-    keywords, unknown = build_plan(small)
-    voices = V.inventory(small=small)
+    task = Task.from_dict(p["task"], "shard parameters")
+    keywords, unknown = build_plan(small, task)
+    voices = task_voices(task, small)
     split = V.assign_splits(voices, seed)
     results = [r for part in parts for r in part["results"]]
     noise = [n for part in parts for n in part["background_noise"]]
@@ -599,12 +620,12 @@ def write_metadata(out: str, parts: list[dict], log=sys.stderr) -> dict:
                        key=lambda m: m["file"])
     _write_atomic(os.path.join(out, SENTENCE_DIR, "sentences.json"), json.dumps(sent_meta, indent=0))
     elapsed = max(part["seconds"] for part in parts)
-    vocab_n = SMALL_VOCAB_WORDS if small else VOCAB_WORDS
-    sent_n = SMALL_SENTENCES if small else SENTENCES
+    vocab_n = p["vocab_words"]
+    sent_n = {(a, b): n for a, b, n in p["sentences"]}
     meta = {
         "format": "google-speech-commands-v2-layout",
         "generator": "beenet_train.data.synth",
-        "seed": seed, "small": small, "labels": KWS12_LABELS,
+        "seed": seed, "small": small, "task": task.name, "labels": task.labels,
         "keywords": keywords, "unknown_words": unknown,
         "reps": p["reps"], "unknown_reps": p["unknown_reps"], "other_reps_multiplier": p["other_mult"],
         "prosody": {"espeak_rate": ESPEAK_RATE, "espeak_pitch": ESPEAK_PITCH,
@@ -644,6 +665,7 @@ def main(argv=None) -> int:
                     help="repetitions of each unknown word per eSpeak voice (default 1)")
     ap.add_argument("--other-reps-multiplier", type=int, default=None,
                     help="reps multiplier for flite/festival voices (default 5; small 1)")
+    ap.add_argument("--task", help="task name (tasks/NAME.json) or task file (default kws12)")
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     ap.add_argument("--shard", type=int, help="make only this part (0-based) of the corpus "
                     "(default: $RANK, or the whole corpus)")
@@ -666,7 +688,8 @@ def main(argv=None) -> int:
             return 0
         shard, num_shards = shard_args(a.shard, a.num_shards)
         synthesize(a.out, a.seed, a.small, a.jobs, a.reps, a.unknown_reps,
-                   a.other_reps_multiplier, a.force, shard=shard, num_shards=num_shards)
+                   a.other_reps_multiplier, a.force, shard=shard, num_shards=num_shards,
+                   task=load_task(a.task))
     except (FileExistsError, FileNotFoundError, ValueError, V.EspeakError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

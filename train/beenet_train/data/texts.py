@@ -36,20 +36,14 @@ FORTUNE_FILES = ["fortunes", "literature", "people", "wisdom", "humorists", "sci
                  "startrek", "cookie", "computers", "linuxcookie", "zippy", "goedel",
                  "drugs", "ethnic", "knghtbrd", "debian", "linux", "definitions"]
 
-KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-# inflections and clear homophones of the keywords (never _unknown_: too close to call)
-KEYWORD_LIKE = set(KEYWORDS) | {
-    "yeses", "yea", "yeah", "yep", "yup", "ya",
-    "nos", "noes", "know", "knows", "noh", "nope", "naw", "nah",
-    "ups", "upped", "upping",
-    "downs", "downed", "downing",
-    "lefts", "leftie", "lefty",
-    "rights", "righted", "righting", "write", "writes", "rite", "rites", "wright", "wrights",
-    "ons",
-    "offs",
-    "stops", "stopped", "stopping", "stopper",
-    "goes", "going", "gone", "goer", "goers", "gos",
-}
+# KWS-12 (tasks/kws12.json): its keywords, and the words never _unknown_
+# (the keywords, their inflections and clear homophones: too close to call).
+# Every function below takes another task's set (Task.excluded_words()).
+from .task import load_task as _load_task  # noqa: E402
+
+_KWS12 = _load_task("kws12")
+KEYWORDS = list(_KWS12.keywords)
+KEYWORD_LIKE = frozenset(_KWS12.excluded_words())
 SPLIT_FRACTIONS = (("test", 0.1), ("val", 0.1))   # the rest is train
 
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -59,8 +53,8 @@ class TextSourceError(RuntimeError):
     """A Debian text source the corpus needs is missing."""
 
 
-def is_keyword_like(word: str) -> bool:
-    return word.lower() in KEYWORD_LIKE
+def is_keyword_like(word: str, excluded=KEYWORD_LIKE) -> bool:
+    return word.lower() in excluded
 
 
 def _fortune_paths(root: str = FORTUNES_DIR) -> list[str]:
@@ -113,9 +107,14 @@ def all_sentences(root: str = FORTUNES_DIR) -> list[str]:
     return sorted(out)
 
 
-def has_keyword(sentence: str) -> bool:
-    return any(is_keyword_like(w) or is_keyword_like(w.split("'")[0])
-               for w in _WORD_RE.findall(sentence))
+def has_keyword(sentence: str, excluded=KEYWORD_LIKE, phrases=()) -> bool:
+    """A keyword-like word, or a multi-word keyword (``phrases``: word
+    lists) said in sequence."""
+    words = _WORD_RE.findall(sentence)
+    if any(is_keyword_like(w, excluded) or is_keyword_like(w.split("'")[0], excluded) for w in words):
+        return True
+    low = [w.lower() for w in words]
+    return any(low[i:i + len(p)] == list(p) for p in phrases for i in range(len(low) - len(p) + 1))
 
 
 def text_split(text: str, seed: int) -> str:
@@ -130,11 +129,12 @@ def text_split(text: str, seed: int) -> str:
     return "train"
 
 
-def sentences(seed: int, root: str = FORTUNES_DIR) -> dict[str, list[str]]:
+def sentences(seed: int, root: str = FORTUNES_DIR, excluded=KEYWORD_LIKE,
+              phrases=()) -> dict[str, list[str]]:
     """Keyword-free sentences per split: {"train": [...], "val": [...], "test": [...]}."""
     out = {"train": [], "val": [], "test": []}
     for s in all_sentences(root):
-        if not has_keyword(s):
+        if not has_keyword(s, excluded, phrases):
             out[text_split(s, seed)].append(s)
     return out
 
@@ -148,7 +148,8 @@ def word_counts(root: str = FORTUNES_DIR) -> Counter:
 
 
 def unknown_vocabulary(n: int = 3000, dict_path: str = DICT_PATH,
-                       root: str = FORTUNES_DIR, min_len: int = 2) -> list[str]:
+                       root: str = FORTUNES_DIR, min_len: int = 2,
+                       excluded=KEYWORD_LIKE) -> list[str]:
     """The ``n`` most frequent (in the fortunes) lower-case dictionary words
     that are not keyword-like; ties broken alphabetically.  Sorted."""
     if not os.path.isfile(dict_path):
@@ -157,7 +158,7 @@ def unknown_vocabulary(n: int = 3000, dict_path: str = DICT_PATH,
         dictionary = {w.strip() for w in f if re.fullmatch(r"[a-z]+", w.strip())}
     counts = word_counts(root)
     ranked = sorted((w for w in counts if w in dictionary and len(w) >= min_len
-                     and not is_keyword_like(w)), key=lambda w: (-counts[w], w))
+                     and not is_keyword_like(w, excluded)), key=lambda w: (-counts[w], w))
     if len(ranked) < n:
         raise TextSourceError(f"only {len(ranked)} usable words (wanted {n})")
     return sorted(ranked[:n])

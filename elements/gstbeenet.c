@@ -256,7 +256,8 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "ran; only class-exclusion narrows them), "
           "ops-fraction (double), inference-time (guint64 ns), budget "
           "(double), average-cost (double), degraded (boolean), gated "
-          "(boolean) and level (double, dBFS)", TRUE,
+          "(boolean), level (double, dBFS) and, with the eenet policy, "
+          "eenet-budget (double, the scheduler's budget in force)", TRUE,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
@@ -315,13 +316,18 @@ gst_beenet_class_init (GstBeenetClass * klass)
    * Average share of the network's operations per window (the messages'
    * ops-fraction), 1 = no constraint.  Below 1 the engine's budget
    * controller adjusts the threshold (patience: max-exit) from window to
-   * window so that the average cost follows it.  Controllable.
+   * window so that the average cost follows it.  With the eenet policy it
+   * selects the scheduler's thresholds for that budget (stored in the
+   * model), and below 1 the controller corrects the budget in force
+   * (message field eenet-budget) so that the average cost follows it.
+   * Controllable.
    */
   g_object_class_install_property (gobject_class, PROP_BUDGET,
       g_param_spec_double ("budget", "Compute budget",
           "Average share of the network's operations per window (0.01-1, "
-          "1 = off): the threshold (patience policy: max-exit) is adjusted "
-          "window by window so that the average ops-fraction follows it",
+          "1 = off): the threshold (patience policy: max-exit, eenet: the "
+          "scheduler's budget) is adjusted window by window so that the "
+          "average ops-fraction follows it",
           GST_BEENET_MIN_BUDGET, 1.0, GST_BEENET_DEFAULT_BUDGET,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
@@ -1010,6 +1016,9 @@ build_message (GstBeenet * self, const GstBeenetWindowTimes * t,
   gst_structure_take_value (s, "probabilities", &array);
   G_GNUC_END_IGNORE_DEPRECATIONS;
   add_classes_remaining (s, res);
+  if (policy->policy == BEENET_POLICY_EENET)
+    gst_structure_set (s, "eenet-budget", G_TYPE_DOUBLE,
+        (gdouble) policy->budget, NULL);
 
   return gst_message_new_element (GST_OBJECT (self), s);
 }
@@ -1024,6 +1033,9 @@ policy_params (GstBeenet * self, BeenetPolicyParams * p)
   p->max_exit = self->max_exit;
   p->keyword_exit = self->keyword_exit < 0 ? self->model_keyword_exit
       : (guint) self->keyword_exit;
+  /* eenet: the budget property selects the scheduler's thresholds (and,
+   * below 1, the budget controller corrects it window by window) */
+  p->budget = (float) self->compute.budget;
 }
 
 /* Buffer time and duration of the window of `real` samples at start (a

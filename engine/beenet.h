@@ -89,6 +89,22 @@ typedef struct {
  *                   exclusion margins: 1 (default) = the factors as
  *                   searched, smaller = cheaper, 0 keeps only the top class
  *                   at exit 1 (except at exits whose factor is 0).
+ *  EENET            (Ilhan et al., "EENet: Learning to Early Exit for
+ *                   Adaptive Inference", 2023) a small scheduler trained
+ *                   offline on the validation split's exit outputs: at exit
+ *                   e a per-exit MLP maps the exit's confidence measures
+ *                   (largest probability, entropy / ln(classes), margin of
+ *                   the two largest probabilities, share of the earlier
+ *                   exits that agree with its argmax) and its class-wise
+ *                   probabilities to a utility score q in (0, 1) (sigmoid);
+ *                   the window stops when q >= the exit's threshold for the
+ *                   average budget `budget` (share of the network's
+ *                   operations).  The model stores thresholds for a range of
+ *                   budgets (beenet.eenet.*, docs/policies.md); other
+ *                   budgets interpolate linearly between the two nearest,
+ *                   outside the range the nearest is used.  A model without
+ *                   the scheduler refuses the policy.  `threshold` is not
+ *                   used.
  *
  * For every policy the last exit always stops, and so does exit `max_exit`
  * when it is not 0. */
@@ -96,7 +112,8 @@ typedef enum {
   BEENET_POLICY_ENTROPY = 0,
   BEENET_POLICY_MAX_PROBABILITY = 1,
   BEENET_POLICY_PATIENCE = 2,
-  BEENET_POLICY_CLASS_EXCLUSION = 3
+  BEENET_POLICY_CLASS_EXCLUSION = 3,
+  BEENET_POLICY_EENET = 4
 } BeenetPolicy;
 
 /* Parameters of an exit policy, in the style of whisper.cpp's
@@ -129,6 +146,10 @@ typedef struct {
                          constraint (beenet_policy_default_params); a value
                          beyond the model's exits means the last exit;
                          max_exit still wins */
+  float budget;       /* eenet: average share of the network's operations
+                         the scheduler's thresholds are chosen for, (0, 1]
+                         (default 1: the model's most accurate stored
+                         point); ignored by the other policies */
 } BeenetPolicyParams;
 
 BEENET_API const char *beenet_status_name (BeenetStatus status);
@@ -155,7 +176,8 @@ BEENET_API BeenetStatus beenet_policy_from_name (const char *name,
 BEENET_API BeenetPolicyParams beenet_policy_default_params (BeenetPolicy policy);
 /* INVALID_ARGUMENT with a message naming the field: NULL params, unknown
  * policy, NaN threshold, patience 0 (for the patience policy), a negative
- * threshold or a factor outside [0, 1] (class-exclusion). */
+ * threshold or a factor outside [0, 1] (class-exclusion), a budget outside
+ * (0, 1] (eenet). */
 BEENET_API BeenetStatus beenet_policy_params_validate (
     const BeenetPolicyParams *params, BeenetError *err);
 BEENET_API const char *beenet_version (void);
@@ -312,9 +334,15 @@ BEENET_API float beenet_model_default_threshold (const BeenetModel *model);
  * exits, or 0 when the model has none (then the policy is refused). */
 BEENET_API size_t beenet_model_exclusion_factors (const BeenetModel *model,
     float *out, size_t n);
+/* Budgets the model's EENet scheduler stores thresholds for
+ * (beenet.eenet.budgets, increasing): copies min(n, count) of them into out
+ * and returns the count, or 0 when the model has no scheduler (then the
+ * eenet policy is refused). */
+BEENET_API size_t beenet_model_eenet_budgets (const BeenetModel *model,
+    float *out, size_t n);
 /* beenet_policy_params_validate, then what the policy needs from this model
  * (class-exclusion: factors in the params with one per exit, or in the
- * model; UNSUPPORTED with a message saying so otherwise).  The classify
+ * model; eenet: the model's scheduler; UNSUPPORTED with a message saying so otherwise).  The classify
  * calls run the same check. */
 BEENET_API BeenetStatus beenet_model_check_params (const BeenetModel *model,
     const BeenetPolicyParams *params, BeenetError *err);
@@ -442,6 +470,14 @@ BEENET_API BeenetStatus beenet_session_run_all_exits (BeenetSession *session,
  *   max-probability  the threshold, in the domain x = ln(1 - threshold)
  *   patience         max_exit, continuous m in [1, num_exits] in the domain
  *                    x = -m, dithered to whole exits window by window
+ *   class-exclusion  the margin scale (threshold), x = -ln(threshold)
+ *   eenet            the scheduler's budget, x = -8 * budget (the budget
+ *                    spans about 0.7, the other domains 4-9 units: the
+ *                    factor gives the same gain a similar speed); it
+ *                    starts at the target itself (the scheduler's
+ *                    thresholds for that budget), the integral action only
+ *                    corrects the difference between the validation split
+ *                    the thresholds were chosen on and the stream
  *
  * In each domain a larger x means cheaper windows.  After every window an
  * integral step x += gain * (ops_fraction - target) moves x (clamped to the
@@ -450,7 +486,7 @@ BEENET_API BeenetStatus beenet_session_run_all_exits (BeenetSession *session,
  * average cost is an exponential moving average over `smoothing` windows.
  * A target >= 1 switches the controller off: the caller's parameters are
  * used as they are.  When it is (re)started the controller starts from the
- * caller's threshold (or max_exit).  Plain state, no allocation after
+ * caller's threshold (or max_exit; eenet: from the target).  Plain state, no allocation after
  * beenet_budget_new; not thread-safe per object. */
 
 #define BEENET_BUDGET_OFF 1.0
@@ -473,7 +509,8 @@ typedef struct {
   int active;           /* 1 when the controller sets the parameters */
   double average_cost;  /* EMA of the costs passed to update (0 before the
                            first) */
-  float threshold;      /* entropy / max-probability: threshold in force */
+  float threshold;      /* entropy / max-probability / class-exclusion:
+                           threshold in force; eenet: the budget in force */
   double max_exit;      /* patience: mean max_exit in force (continuous) */
   uint64_t windows;     /* updates since the last reset */
 } BeenetBudgetState;
@@ -498,7 +535,8 @@ BEENET_API BeenetStatus beenet_budget_set_target (BeenetBudget *budget,
 /* Forget the control state and the average (a new stream). */
 BEENET_API void beenet_budget_reset (BeenetBudget *budget);
 /* Before a window: when the controller is on, replace params->threshold
- * (entropy, max-probability) or lower params->max_exit (patience; a
+ * (entropy, max-probability, class-exclusion), params->budget (eenet) or
+ * lower params->max_exit (patience; a
  * caller's max_exit stays an upper bound) by the controlled value.  When it
  * is off, params is left as it is. */
 BEENET_API void beenet_budget_apply (BeenetBudget *budget,

@@ -16,6 +16,12 @@
 /* Class exclusion: margin scales from 0.01 (practically every window stops
  * at exit 1) to 100 (practically nothing excluded, the last exit). */
 #define EXCLUSION_SCALE_MAX 100.0
+/* EENet: the controlled value is the scheduler's budget, x = -EENET_SCALE *
+ * budget over budgets (0, 1]; the scale makes the budget's useful span
+ * (about 0.7) as wide as the other domains (4-9), so the same gain gives
+ * a similar settling speed. */
+#define EENET_SCALE 8.0
+#define EENET_BUDGET_MIN 0.01
 
 struct BeenetBudget {
   BeenetBudgetParams params;
@@ -154,6 +160,11 @@ budget_start (BeenetBudget *b, const BeenetPolicyParams *p)
       x = -log (clamp (p->threshold, 1.0 / EXCLUSION_SCALE_MAX,
               EXCLUSION_SCALE_MAX));
       break;
+    case BEENET_POLICY_EENET:  /* start at the target's thresholds */
+      b->x_min = -EENET_SCALE;
+      b->x_max = -EENET_SCALE * EENET_BUDGET_MIN;
+      x = -EENET_SCALE * b->params.target;
+      break;
     case BEENET_POLICY_PATIENCE:
       b->x_min = -n;
       b->x_max = -1.0;
@@ -182,6 +193,8 @@ budget_value (const BeenetBudget *b)
       return -b->x;
     case BEENET_POLICY_CLASS_EXCLUSION:
       return exp (-b->x);
+    case BEENET_POLICY_EENET:
+      return -b->x / EENET_SCALE;
     default:
       return exp (b->x);
   }
@@ -209,11 +222,14 @@ beenet_budget_apply (BeenetBudget *budget, BeenetPolicyParams *params)
       uint32_t k = dither_exit (budget);
       if (params->max_exit == 0 || k < params->max_exit)
         params->max_exit = k;
+    } else if (params->policy == BEENET_POLICY_EENET) {
+      params->budget = (float) budget_value (budget);
     } else {
       params->threshold = (float) budget_value (budget);
     }
   }
-  budget->threshold_in_force = params->threshold;
+  budget->threshold_in_force = params->policy == BEENET_POLICY_EENET
+      ? params->budget : params->threshold;
   budget->max_exit_in_force = params->max_exit;
 }
 

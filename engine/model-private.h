@@ -139,6 +139,38 @@ struct BeenetOpDesc {
  * for later format versions. */
 const BeenetOpDesc *beenet_op_lookup (GgufStr name, bool *reserved);
 
+/* EENet scheduler (beenet.eenet.*, engine/eenet.c, docs/model-format.md):
+ * per exit e a one-hidden-layer MLP on n_inputs = BEENET_EENET_MEASURES +
+ * n_classes inputs (the confidence measures, then the class-wise
+ * probabilities), ReLU, one sigmoid output; thresholds[b * n_exits + e] is
+ * exit e's threshold at budgets[b].  One allocation, owned by the model. */
+#define BEENET_EENET_MEASURES 4u
+#define BEENET_EENET_MAX_HIDDEN 64u
+#define BEENET_EENET_MAX_BUDGETS 64u
+
+typedef struct {
+  uint32_t hidden, n_inputs, n_exits, n_budgets;
+  float *w1;          /* n_exits * hidden * n_inputs */
+  float *b1, *w2;     /* n_exits * hidden */
+  float *b2;          /* n_exits */
+  float *budgets;     /* n_budgets, strictly increasing in (0, 1] */
+  float *thresholds;  /* n_budgets * n_exits */
+} BeenetEENet;
+
+/* Reads beenet.eenet.* into m->eenet (left NULL when the file has none;
+ * CORRUPT when present but inconsistent, or absent for a file whose
+ * beenet.policy is eenet).  Needs the graph (n_exits, n_classes). */
+BeenetStatus beenet_eenet_parse (BeenetModel *m, const GgufFile *f,
+    BeenetError *err);
+/* Utility score q in (0, 1) of exit `exit_number` (1-based) for the
+ * measures and the n_classes probabilities. */
+double beenet_eenet_score (const BeenetEENet *s, uint32_t exit_number,
+    const double *measures, const float *probs);
+/* Threshold of exit `exit_number` at `budget` (linear between the two
+ * nearest stored budgets, the nearest outside their range). */
+double beenet_eenet_threshold (const BeenetEENet *s, float budget,
+    uint32_t exit_number);
+
 struct BeenetModel {
   atomic_int refcount;
   uint8_t *data;             /* owned, aligned copy of the file */
@@ -157,6 +189,7 @@ struct BeenetModel {
   BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
   float *exclusion_factors;  /* n_exits (beenet.class_exclusion.factors) or
                                 NULL: the model has none */
+  BeenetEENet *eenet;        /* beenet.eenet.* or NULL: the model has none */
   uint32_t n_nodes, n_exits;
   BeenetNode *nodes;
   BeenetShape *act_shapes;   /* n_nodes + 1 */

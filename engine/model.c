@@ -220,6 +220,7 @@ model_free (BeenetModel *m)
   free (m->labels);
   free (m->is_keyword);
   free (m->exclusion_factors);
+  free (m->eenet);
   free (m->name);
   free (m->description);
   if (m->nodes)
@@ -756,7 +757,9 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
   m->total_flops = flops;
   m->kernels = beenet_kernels_select ();
   beenet_model_fuse (m);
-  return parse_exclusion (m, f, err);
+  if ((st = parse_exclusion (m, f, err)))
+    return st;
+  return beenet_eenet_parse (m, f, err);
 }
 
 BeenetStatus
@@ -942,6 +945,16 @@ beenet_model_exclusion_factors (const BeenetModel *m, float *out, size_t n)
   return m->n_exits;
 }
 
+size_t
+beenet_model_eenet_budgets (const BeenetModel *m, float *out, size_t n)
+{
+  if (!m || !m->eenet)
+    return 0;
+  for (size_t b = 0; b < n && b < m->eenet->n_budgets && out; b++)
+    out[b] = m->eenet->budgets[b];
+  return m->eenet->n_budgets;
+}
+
 BeenetPolicyParams
 beenet_model_default_params (const BeenetModel *m)
 {
@@ -1040,6 +1053,13 @@ beenet_model_describe (const BeenetModel *m)
     str_printf (&s, "class-exclusion factors:");
     for (uint32_t e = 0; e < m->n_exits; e++)
       str_printf (&s, " %g", (double) m->exclusion_factors[e]);
+    str_printf (&s, "\n");
+  }
+  if (m->eenet) {
+    str_printf (&s, "eenet scheduler: %u hidden units, budgets",
+        m->eenet->hidden);
+    for (uint32_t b = 0; b < m->eenet->n_budgets; b++)
+      str_printf (&s, " %g", (double) m->eenet->budgets[b]);
     str_printf (&s, "\n");
   }
   str_printf (&s, "keywords:");

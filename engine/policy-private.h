@@ -3,7 +3,7 @@
 #ifndef BEENET_POLICY_PRIVATE_H
 #define BEENET_POLICY_PRIVATE_H
 
-#include "beenet-private.h"
+#include "model-private.h"
 
 #include <stdio.h>
 
@@ -34,6 +34,10 @@ typedef struct {
   const float *factors;  /* class-exclusion: per-exit factors in force for
                             this window (params or model), set by the
                             session before reset */
+  const BeenetEENet *eenet; /* eenet: the model's scheduler (or NULL), set
+                            by the session before reset */
+  uint32_t *exit_best;   /* eenet: argmax of each exit reached (n_exits,
+                            session memory) */
 } BeenetPolicyState;
 
 typedef struct {

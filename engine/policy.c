@@ -180,6 +180,65 @@ exclusion_check_model (const BeenetPolicyParams *p, const BeenetModel *m,
   return BEENET_OK;
 }
 
+/* EENet (Ilhan et al. 2023): the scheduler's utility score of the exit
+ * against the exit's threshold at the budget in force (engine/eenet.c). */
+
+/* The confidence measures, in the order of BEENET_EENET_MEASURES: largest
+ * probability, entropy / ln(classes), margin of the two largest
+ * probabilities, share of the earlier exits whose argmax agrees. */
+static void
+eenet_measures (const BeenetExitView *x, const BeenetPolicyState *s,
+    double *v)
+{
+  const float top = x->probs[x->best];
+  float second = 0.0f;
+  for (uint32_t k = 0; k < x->n_classes; k++)
+    if (k != x->best && x->probs[k] > second)
+      second = x->probs[k];
+  uint32_t agree = 0;
+  for (uint32_t j = 0; j + 1 < x->exit_number; j++)
+    agree += s->exit_best[j] == x->best;
+  v[0] = top;
+  v[1] = (double) x->entropy / log ((double) x->n_classes);
+  v[2] = (double) top - (double) second;
+  v[3] = x->exit_number > 1 ? (double) agree / (x->exit_number - 1) : 0.0;
+}
+
+static bool
+eenet_stop (const BeenetPolicyParams *p, const BeenetExitView *x,
+    BeenetPolicyState *state)
+{
+  double v[BEENET_EENET_MEASURES];
+  eenet_measures (x, state, v);
+  state->exit_best[x->exit_number - 1] = x->best;
+  const double q = beenet_eenet_score (state->eenet, x->exit_number, v,
+      x->probs);
+  return q >= beenet_eenet_threshold (state->eenet, p->budget,
+      x->exit_number);
+}
+
+static BeenetStatus
+eenet_validate (const BeenetPolicyParams *p, BeenetError *err)
+{
+  if (!(p->budget > 0.0f && p->budget <= 1.0f))
+    return beenet_set_error (err, BEENET_ERROR_INVALID_ARGUMENT,
+        "eenet budget must be in (0, 1] (got %g)", (double) p->budget);
+  return BEENET_OK;
+}
+
+static BeenetStatus
+eenet_check_model (const BeenetPolicyParams *p, const BeenetModel *m,
+    BeenetError *err)
+{
+  (void) p;
+  if (!m->eenet)
+    return beenet_set_error (err, BEENET_ERROR_UNSUPPORTED,
+        "model \"%s\" has no EENet scheduler (beenet.eenet.*): the eenet "
+        "policy needs it (python3 -m beenet_train eenet trains and writes "
+        "it)", m->name);
+  return BEENET_OK;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 #define DEFAULT_PATIENCE 2u
@@ -187,27 +246,32 @@ exclusion_check_model (const BeenetPolicyParams *p, const BeenetModel *m,
 /* Indexed by BeenetPolicy.  Adding a policy = a BeenetPolicy value, its rule
  * functions above and one entry here (plus fields in BeenetPolicyParams /
  * BeenetPolicyState when it needs them). */
+/* Every policy's defaults: no max_exit, the model's exclusion factors, no
+ * keyword exit, the eenet budget 1 (designated: fields are appended). */
+#define POLICY_DEFAULTS(pol, th) { .policy = (pol), .threshold = (th), \
+    .patience = DEFAULT_PATIENCE, .max_exit = 0, .exclusion_factors = NULL, \
+    .num_exclusion_factors = 0, .keyword_exit = 0, .budget = 1.0f }
+
 static const BeenetPolicyImpl POLICIES[] = {
   [BEENET_POLICY_ENTROPY] = {
     .name = "entropy",
     .description = "Stop at the first exit whose entropy is below the "
         "threshold",
-    .defaults = { BEENET_POLICY_ENTROPY, 0.5f, DEFAULT_PATIENCE, 0, NULL, 0 },
+    .defaults = POLICY_DEFAULTS (BEENET_POLICY_ENTROPY, 0.5f),
     .uses_threshold = true, .threshold_min = 0.0f, .threshold_max = INFINITY,
     .reset = reset_nothing, .should_stop = entropy_stop },
   [BEENET_POLICY_MAX_PROBABILITY] = {
     .name = "max-probability",
     .description = "Stop at the first exit whose top probability reaches "
         "the threshold",
-    .defaults = { BEENET_POLICY_MAX_PROBABILITY, 0.9f, DEFAULT_PATIENCE, 0,
-      NULL, 0 },
+    .defaults = POLICY_DEFAULTS (BEENET_POLICY_MAX_PROBABILITY, 0.9f),
     .uses_threshold = true, .threshold_min = 0.0f, .threshold_max = 1.0f,
     .reset = reset_nothing, .should_stop = max_probability_stop },
   [BEENET_POLICY_PATIENCE] = {
     .name = "patience",
     .description = "Stop when the top class has been the same at patience "
         "consecutive exits",
-    .defaults = { BEENET_POLICY_PATIENCE, 0.0f, DEFAULT_PATIENCE, 0, NULL, 0 },
+    .defaults = POLICY_DEFAULTS (BEENET_POLICY_PATIENCE, 0.0f),
     .uses_threshold = false, .threshold_min = 0.0f,
     .threshold_max = INFINITY, .validate = patience_validate,
     .reset = patience_reset, .should_stop = patience_stop },
@@ -215,12 +279,20 @@ static const BeenetPolicyImpl POLICIES[] = {
     .name = "class-exclusion",
     .description = "Each exit excludes the classes it is sure are wrong; "
         "stop when one class remains",
-    .defaults = { BEENET_POLICY_CLASS_EXCLUSION, 1.0f, DEFAULT_PATIENCE, 0,
-      NULL, 0 },
+    .defaults = POLICY_DEFAULTS (BEENET_POLICY_CLASS_EXCLUSION, 1.0f),
     .uses_threshold = true, .threshold_min = 0.0f,
     .threshold_max = INFINITY, .validate = exclusion_validate,
     .check_model = exclusion_check_model, .reset = exclusion_reset,
     .restrict_view = exclusion_restrict, .should_stop = exclusion_stop },
+  [BEENET_POLICY_EENET] = {
+    .name = "eenet",
+    .description = "A scheduler trained on validation exit outputs stops "
+        "where the exit's utility score reaches its threshold for the budget",
+    .defaults = POLICY_DEFAULTS (BEENET_POLICY_EENET, 0.0f),
+    .uses_threshold = false, .threshold_min = -INFINITY,
+    .threshold_max = INFINITY, .validate = eenet_validate,
+    .check_model = eenet_check_model, .reset = reset_nothing,
+    .should_stop = eenet_stop },
 };
 
 #define N_POLICIES (sizeof POLICIES / sizeof POLICIES[0])

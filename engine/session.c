@@ -35,6 +35,7 @@ beenet_session_free (BeenetSession *s)
   free (s->gate_probs);
   free (s->remaining_counts);
   free (s->policy_state.remaining);
+  free (s->policy_state.exit_best);
   beenet_model_unref (s->model);
   free (s);
 }
@@ -153,9 +154,10 @@ beenet_session_new (BeenetModel *model, BeenetSession **out, BeenetError *err)
   s->policy_state.n_words = (model->n_classes + 63) / 64;
   s->policy_state.remaining = calloc (s->policy_state.n_words,
       sizeof (uint64_t));
+  s->policy_state.exit_best = calloc (model->n_exits, sizeof (uint32_t));
   if (!off || !s->features || !s->act_block || !s->acts || !s->bits
       || !s->gate_probs || !s->remaining_counts
-      || !s->policy_state.remaining) {
+      || !s->policy_state.remaining || !s->policy_state.exit_best) {
     free (off);
     beenet_session_free (s);
     return beenet_set_error (err, BEENET_ERROR_NOMEM,
@@ -256,6 +258,7 @@ begin_window (BeenetSession *s, const BeenetPolicyImpl *policy,
   const BeenetModel *m = s->model;
   s->policy_state.factors = params->exclusion_factors
       ? params->exclusion_factors : m->exclusion_factors;
+  s->policy_state.eenet = m->eenet;
   beenet_policy_state_begin (policy, &s->policy_state);
   memset (s->remaining_counts, 0, sizeof (uint32_t) * m->n_exits);
 }

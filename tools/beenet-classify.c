@@ -653,7 +653,7 @@ policy_list_help (void)
 static gboolean
 make_policy (BeenetPolicyParams * p, const BeenetModel * model,
     const gchar * policy_str, gdouble threshold, gint patience, gint max_exit,
-    gint keyword_exit)
+    gint keyword_exit, gdouble budget)
 {
   BeenetPolicy policy = beenet_model_default_policy (model);
   BeenetError err;
@@ -692,6 +692,8 @@ make_policy (BeenetPolicyParams * p, const BeenetModel * model,
   }
   if (keyword_exit != -1)
     p->keyword_exit = (guint) keyword_exit;
+  if (budget > 0.0 && budget <= 1.0)
+    p->budget = (gfloat) budget;        /* eenet: the scheduler's budget */
   if (beenet_model_check_params (model, p, &err) != BEENET_OK) {
     g_printerr ("Invalid policy option: %s\n", err.message);
     return FALSE;
@@ -744,7 +746,8 @@ parse_args (Args * a, int *argc, char ***argv)
     {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &a->budget,
           "Average share of the network's operations per window, 0 < B <= 1: "
           "the engine's budget controller adjusts the threshold (patience: "
-          "max-exit) window by window (default 1 = off)", "B"},
+          "max-exit; eenet: the scheduler's budget, which starts at B) "
+          "window by window (default 1 = off)", "B"},
     {"budget-at", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->budget_at,
           "Change the budget to B from S seconds into each file on "
           "(repeatable)", "S:B"},
@@ -857,7 +860,7 @@ make_options (Options * o, const Args * a)
   BeenetFrontendConfig *config = &o->config;
 
   if (!make_policy (&o->policy, o->model, a->policy_str, a->threshold,
-          a->patience, a->max_exit, a->keyword_exit))
+          a->patience, a->max_exit, a->keyword_exit, a->budget))
     return FALSE;
   if (!(a->interval_ms >= 10.0 && a->interval_ms <= 10000.0)) {
     g_printerr ("--interval must be between 10 and 10000 ms\n");

@@ -314,15 +314,27 @@ check_settled (Fixture * f, Seen * seen, Shared * sh)
   fail_unless_equals_uint64 (seen->last_ts, t0 + 2 * GST_SECOND);
 }
 
-/* Adds beenet.class_exclusion.factors (0.5 per exit) to w. */
+/* Adds beenet.class_exclusion.factors (0.5 per exit) and an EENet
+ * scheduler (one hidden unit, zero weights: every utility is 0.5, every
+ * threshold 0.5, so eenet stops at exit 1) to w. */
 static GgufWriter *
-with_factors (GgufWriter * w, guint n_exits)
+with_factors (GgufWriter * w, guint n_exits, guint n_classes)
 {
   static const float factors[] = { 0.5f, 0.5f, 0.5f, 0.5f };
+  static const float zeros[64] = { 0 }, one = 1.0f;
 
   fail_unless (n_exits <= G_N_ELEMENTS (factors));
+  fail_unless (n_exits * (4 + n_classes) <= G_N_ELEMENTS (zeros));
   gguf_writer_add_array_f32 (w, "beenet.class_exclusion.factors", factors,
       n_exits);
+  gguf_writer_add_u32 (w, "beenet.eenet.hidden", 1);
+  gguf_writer_add_array_f32 (w, "beenet.eenet.w1", zeros,
+      n_exits * (4 + n_classes));
+  gguf_writer_add_array_f32 (w, "beenet.eenet.b1", zeros, n_exits);
+  gguf_writer_add_array_f32 (w, "beenet.eenet.w2", zeros, n_exits);
+  gguf_writer_add_array_f32 (w, "beenet.eenet.b2", zeros, n_exits);
+  gguf_writer_add_array_f32 (w, "beenet.eenet.budgets", &one, 1);
+  gguf_writer_add_array_f32 (w, "beenet.eenet.thresholds", factors, n_exits);
   return w;
 }
 
@@ -336,14 +348,16 @@ GST_START_TEST (test_properties_while_flowing)
   guint i;
 
   memset (&sh, 0, sizeof (sh));
-  /* Every model carries class-exclusion factors, so every policy the
-   * writers draw is valid for it (without them class-exclusion is a
-   * configuration error, tested in test-beenet.c). */
+  /* Every model carries class-exclusion factors and an EENet scheduler, so
+   * every policy the writers draw is valid for it (without them
+   * class-exclusion and eenet are configuration errors, tested in
+   * test-beenet.c and test-beenet-eenet.c). */
   sh.models[0] = fixture_write_model (with_factors
-      (test_models_constant_exits_writer (3, 2, logits_a), 3));
+      (test_models_constant_exits_writer (3, 2, logits_a), 3, 2));
   sh.models[1] = fixture_write_model (with_factors
-      (test_models_constant_exits_writer (2, 3, logits_b), 2));
-  c = with_factors (test_models_constant_exits_writer (3, 2, logits_a), 3);
+      (test_models_constant_exits_writer (2, 3, logits_b), 2, 3));
+  c = with_factors (test_models_constant_exits_writer (3, 2, logits_a), 3,
+      2);
   gguf_writer_replace_u32 (c, "beenet.frontend.sample_rate", 22050);
   sh.models[2] = fixture_write_model (c);
   sh.models[3] = g_strdup (MISSING_MODEL);

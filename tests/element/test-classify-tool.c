@@ -796,8 +796,8 @@ main (void)
   g_clear_pointer (&err, g_free);
   st = run (&out, &err, "--help", NULL);
   CHECK (st == 0);
-  CHECK (strstr (out, "entropy, max-probability, patience or "
-          "class-exclusion") != NULL);
+  CHECK (strstr (out, "entropy, max-probability, patience, "
+          "class-exclusion or eenet") != NULL);
   CHECK (strstr (out, "--classes-remaining") != NULL);
   CHECK (strstr (out, "--max-exit") != NULL);
   CHECK (strstr (out, "--patience") != NULL);
@@ -810,6 +810,14 @@ main (void)
       "--threshold", "1", mono16, NULL);
   CHECK (st == 2);
   CHECK (strstr (err, "beenet.class_exclusion.factors") != NULL);
+  CHECK (count_window_lines (out, mono16) == 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  /* eenet: no scheduler in the model, refused the same way */
+  st = run (&out, &err, "--model", model, "--policy", "eenet", "--budget",
+      "0.5", mono16, NULL);
+  CHECK (st == 2);
+  CHECK (strstr (err, "beenet.eenet") != NULL);
   CHECK (count_window_lines (out, mono16) == 0);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);

@@ -143,6 +143,24 @@ def main(argv=None):
     x.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips per split")
     x.add_argument("--json")
 
+    n = sub.add_parser("eenet", help="EENet policy: train the scheduler (utility functions, thresholds per budget) "
+                       "on the validation split's exit outputs, write it into a model file, compare the policies")
+    n.add_argument("--model", required=True)
+    n.add_argument("--data", required=True, help="corpus root (GSC layout, corpus v2 or --small synth)")
+    n.add_argument("--split", default="val", help="split the scheduler is trained on (default val)")
+    n.add_argument("--hidden", type=int, default=8, help="hidden units of each exit's utility MLP (default 8)")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--out", help="write the model with beenet.eenet.* here")
+    n.add_argument("--study", metavar="SPLIT", help="also measure every policy on this split")
+    n.add_argument("--tolerance", type=float, default=0.01,
+                   help="--study: class-exclusion factors searched at this tolerance on --split (default 0.01)")
+    n.add_argument("--check-budgets", nargs="*", default=["0.5", "0.7"],
+                   help="--study with --out: EENet budgets re-run clip by clip through the engine")
+    n.add_argument("--plot", help="--study: accuracy vs OPs plot (PNG)")
+    n.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips per split")
+    n.add_argument("--cache", help="directory keeping each split's features and exit logits between runs")
+    n.add_argument("--json")
+
     d = sub.add_parser("describe", help="print the engine's description of a model file")
     d.add_argument("model")
 
@@ -172,6 +190,9 @@ def main(argv=None):
     elif a.cmd == "own":
         from .own import main as own_main
         return own_main(a, argv if argv is not None else sys.argv[1:])
+    elif a.cmd == "eenet":
+        from .eenet import main as eenet_main
+        return eenet_main(a)
     elif a.cmd == "exclusion":
         from .exclusion import main as exclusion_main
         return exclusion_main(a)

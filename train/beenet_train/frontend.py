@@ -71,11 +71,14 @@ class PolicyParams(ctypes.Structure):
         ("exclusion_factors", ctypes.POINTER(ctypes.c_float)),
         ("num_exclusion_factors", ctypes.c_uint32),
         ("keyword_exit", ctypes.c_uint32),
+        ("budget", ctypes.c_float),
     ]
 
     def as_dict(self) -> dict:
         d = {name: getattr(self, name) for name, _ in self._fields_[:4]}
         d["keyword_exit"] = self.keyword_exit
+        if policy_name(self.policy) == "eenet":
+            d["budget"] = float("%.7g" % self.budget)
         d["policy"] = policy_name(self.policy)
         d["threshold"] = float("%.7g" % self.threshold)  # the float32 as written
         if self.exclusion_factors:
@@ -195,6 +198,7 @@ def lib():
         "beenet_model_default_threshold": (ctypes.c_float, [P]),
         "beenet_model_default_params": (PolicyParams, [P]),
         "beenet_model_exclusion_factors": (ctypes.c_size_t, [P, fp, ctypes.c_size_t]),
+        "beenet_model_eenet_budgets": (ctypes.c_size_t, [P, fp, ctypes.c_size_t]),
         "beenet_model_check_params": (ctypes.c_int, [P, ctypes.POINTER(PolicyParams), E]),
         "beenet_policy_count": (ctypes.c_size_t, []),
         "beenet_policy_name": (ctypes.c_char_p, [ctypes.c_int]),
@@ -295,11 +299,12 @@ def policy_name(policy: Union[int, str]) -> str:
 def policy_params(policy: Union[int, str, PolicyParams] = "entropy", threshold: Optional[float] = None,
                   patience: Optional[int] = None, max_exit: Optional[int] = None,
                   exclusion_factors: Optional[Sequence[float]] = None,
-                  keyword_exit: Optional[int] = None) -> PolicyParams:
+                  keyword_exit: Optional[int] = None, budget: Optional[float] = None) -> PolicyParams:
     """beenet_policy_default_params(policy) (or a copy of the given params) with
     the given fields replaced, checked by beenet_policy_params_validate
     (BeenetError, INVALID_ARGUMENT, naming the bad field).  exclusion_factors
-    (class-exclusion, one per exit) are kept alive by the returned struct."""
+    (class-exclusion, one per exit) are kept alive by the returned struct;
+    budget is the eenet scheduler's budget."""
     if isinstance(policy, PolicyParams):
         p = PolicyParams.from_buffer_copy(policy)
         p._factors = getattr(policy, "_factors", None)
@@ -309,6 +314,8 @@ def policy_params(policy: Union[int, str, PolicyParams] = "entropy", threshold: 
         p._factors = (ctypes.c_float * len(exclusion_factors))(*[float(v) for v in exclusion_factors])
         p.exclusion_factors = ctypes.cast(p._factors, ctypes.POINTER(ctypes.c_float))
         p.num_exclusion_factors = len(exclusion_factors)
+    if budget is not None:
+        p.budget = budget
     for name, v in (("threshold", threshold), ("patience", patience), ("max_exit", max_exit),
                     ("keyword_exit", keyword_exit)):
         if v is not None:
@@ -421,6 +428,17 @@ class Model(_Handle):
             return None
         out = np.empty(n, np.float32)
         lib().beenet_model_exclusion_factors(self._h, _fptr(out), n)
+        return [float(v) for v in out]
+
+    @property
+    def eenet_budgets(self) -> Optional[List[float]]:
+        """beenet.eenet.budgets (the EENet scheduler's), or None when the file
+        has no scheduler."""
+        n = int(lib().beenet_model_eenet_budgets(self._h, None, 0))
+        if n == 0:
+            return None
+        out = np.empty(n, np.float32)
+        lib().beenet_model_eenet_budgets(self._h, _fptr(out), n)
         return [float(v) for v in out]
 
     def check_params(self, params: PolicyParams) -> None:

@@ -111,7 +111,8 @@ def table(figs, lat, fe, cg, args, kernels) -> str:
              "Regenerate (every figure below; about %d min on the loaded machine):" % max(1, args.reps * 2),
              "", "    meson setup build && meson compile -C build",
              "    BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 bench/families.py \\",
-             "        --reps %d --windows %d --write docs/results.md" % (args.reps, args.windows), "",
+             "        --reps %d --windows %d --callgrind-windows %d --write docs/results.md" % (
+                 args.reps, args.windows, args.callgrind_windows), "",
              "Untrained full-size models (seed 0) exported by the trainer's exporter; "
              "engine kernels %s natively, avx2 under valgrind." % kernels, "",
              "| family | params: binary weights | params: real | binary bytes | float bytes | file | "

@@ -2,7 +2,7 @@
  *
  *   bench-engine [MODEL.gguf] [-n WINDOWS] [-t T1,T2,...] [-p POLICY]
  *       [-a AUDIO.s16] [--interval-ms MS] [--sections fe,net,th,stream]
- *       [--dump-features FILE] [--dump-logits FILE] [-H HOP_MS]
+ *       [--dump-features FILE] [--dump-logits FILE] [-H HOP_MS] [--exit E]
  *
  * Without a model file it uses test_models_realistic() from tests/common
  * (random weights: the exit statistics are meaningless, the timings are
@@ -109,6 +109,44 @@ bench_stream (const BeenetFrontendConfig *fc, const float *audio,
   beenet_stream_free (stream);
 }
 
+/* --sections exits: the latency of each exit including the front-end, i.e.
+ * beenet_session_classify_params from samples with max_exit = e and an
+ * entropy threshold no exit reaches (so exactly e exits run); every exit, or
+ * only `only_exit` when it is not 0.  Windows cycle through the n_win input
+ * windows `hop` samples apart. */
+static void
+bench_exits (BeenetSession *session, size_t n_exits, size_t only_exit,
+    const float *audio, size_t n_win, size_t hop, uint32_t window_samples,
+    int n_windows)
+{
+  BeenetPolicyParams pp = beenet_policy_default_params (BEENET_POLICY_ENTROPY);
+  BeenetError err;
+  pp.threshold = -1.0f;
+  printf ("\nper exit, front-end + network, %d windows each:\n", n_windows);
+  printf ("%6s %12s %10s %10s\n", "exit", "windows/s", "ms/window", "cpu ms");
+  for (size_t e = 1; e <= n_exits; e++) {
+    if (only_exit && e != only_exit)
+      continue;
+    pp.max_exit = (uint32_t) e;
+    double c0 = cpu_now (), t0 = now ();
+    for (int i = 0; i < n_windows; i++) {
+      BeenetResult r;
+      if (beenet_session_classify_params (session,
+              audio + ((size_t) i % n_win) * hop, window_samples, &pp, &r,
+              &err))
+        die ("classify", &err);
+      if (r.exit_index != e) {
+        fprintf (stderr, "bench-engine: stopped at exit %u, not %zu\n",
+            r.exit_index, e);
+        exit (1);
+      }
+    }
+    const double dt = now () - t0, dc = cpu_now () - c0;
+    printf ("%6zu %12.1f %10.4f %10.4f\n", e, n_windows / dt,
+        1e3 * dt / n_windows, 1e3 * dc / n_windows);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -120,6 +158,7 @@ main (int argc, char **argv)
   gdouble interval_ms = 500.0;
   gint n_inputs_max = 64;
   gdouble stream_hop_ms = 0.0;
+  gint only_exit = 0;
   GOptionEntry entries[] = {
     { "windows", 'n', 0, G_OPTION_ARG_INT, &n_windows,
       "Windows per threshold (default 200)", "N" },
@@ -144,7 +183,8 @@ main (int argc, char **argv)
       "What to time, comma-separated: fe (front-end), net (network, all "
       "exits, features given), th (threshold sweep), stream (the windows "
       "in order at the model's policy and threshold, with the keyword "
-      "detector, like the element); default fe,net,th", "LIST" },
+      "detector, like the element), exits (front-end + network up to each "
+      "exit, see --exit); default fe,net,th", "LIST" },
     { "dump-features", 0, 0, G_OPTION_ARG_FILENAME, &dump_features,
       "Write the log-Mel features of the distinct input windows (raw "
       "float32) for bench-onnx", "FILE" },
@@ -154,6 +194,9 @@ main (int argc, char **argv)
     { "stream-hop", 'H', 0, G_OPTION_ARG_DOUBLE, &stream_hop_ms,
       "Also time the streaming front-end with windows HOP ms apart "
       "(e.g. 500, 250)", "HOP_MS" },
+    { "exit", 'e', 0, G_OPTION_ARG_INT, &only_exit,
+      "The exits section times only this exit (1-based; default 0 = every "
+      "exit)", "E" },
     { NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL }
   };
   GError *gerr = NULL;
@@ -184,6 +227,8 @@ main (int argc, char **argv)
   const gboolean do_th = g_strv_contains ((const gchar * const *) sections, "th");
   const gboolean do_stream = g_strv_contains ((const gchar * const *) sections,
       "stream");
+  const gboolean do_exits = g_strv_contains ((const gchar * const *) sections,
+      "exits");
   g_strfreev (sections);
 
   BeenetModel *model;
@@ -335,6 +380,15 @@ main (int argc, char **argv)
     printf ("network, all exits (features given): %.1f windows/s (%.3f ms/window, "
         "%.3f ms CPU/window)\n", n_windows / t_all, 1e3 * t_all / n_windows,
         1e3 * c_all / n_windows);
+  }
+
+  if (do_exits) {
+    if (only_exit < 0 || (size_t) only_exit > n_exits) {
+      fprintf (stderr, "bench-engine: --exit must be in 0..%zu\n", n_exits);
+      return 2;
+    }
+    bench_exits (session, n_exits, (size_t) only_exit, audio, n_win, hop,
+        fc.window_samples, n_windows);
   }
 
   const char *defaults = policy == BEENET_POLICY_ENTROPY

@@ -168,6 +168,57 @@ class TestBiRealExport(unittest.TestCase):
         np.testing.assert_allclose(got, np.stack(run_graph_numpy(nodes, xn)), rtol=1e-4, atol=1e-4)
 
 
+# BinaryDenseNet and MeliusNet with odd feature sizes (27 x 22 -> stem 7 x 5 -> 3 x 2 -> 1 x 1) and
+# channel counts that are no multiple of 32 (tail bits in every bconv2d after a concat).
+DENSE_SMALL = {"family": "densenet", "name": "test-dense", "in_shape": [27, 22], "stem_channels": 20,
+               "stages": [[12, 2], [24, 2], [8, 1]], "transitions": [36, 28], "exits": [2, 3, 5]}
+MELIUS_SMALL = {"family": "meliusnet", "name": "test-melius", "in_shape": [27, 22], "stem": [6, 12],
+                "stem_groups": [2, 4], "stem_channels": 20, "stages": [[12, 2], [24, 1], [8, 1]],
+                "transitions": [36, 28], "exits": [1, 2, 4]}
+
+
+class TestDenseFamiliesExport(unittest.TestCase):
+    def check_family(self, seed, config, n_concat, offsets):
+        m = random_model(seed, config)
+        nodes = build_graph(m)
+        in_hw = tuple(config["in_shape"])
+        fr, tb, tf = exit_ops_fractions(nodes, in_hw)
+        data = model_to_gguf(m, LABELS, frontend={"n_frames": in_hw[0], "n_mels": in_hw[1]}).to_bytes()
+        kv, _ = read_gguf(data)
+        self.assertEqual(kv["beenet.format_version"], 2)       # concat / channel-offset add need v2
+        ops = [n["op"] for n in nodes]
+        self.assertEqual(ops.count("concat"), n_concat)
+        self.assertEqual([n["channel_offset"] for n in nodes if "channel_offset" in n], offsets)
+        em = fe.Model(data=data)
+        self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
+        self.assertEqual(em.num_exits, len(config["exits"]))
+        s = em.session()
+        x = torch.randn(3, *in_hw) * 2.0 - 5.0
+        with torch.no_grad():
+            ref = torch.stack(m(m.normalise(x))).numpy()       # (exits, N, K)
+        for i in range(3):
+            np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
+            npy = run_graph_numpy(nodes, m.normalise(x[i:i + 1])[0, 0].numpy())
+            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+        return nodes
+
+    def test_densenet_engine_and_numpy_match_torch(self):
+        nodes = self.check_family(5, DENSE_SMALL, 5, [])
+        # each concat appends its bconv2d's output to the running map it read
+        for i, n in enumerate(nodes):
+            if n["op"] == "concat":
+                conv = nodes[n["inputs"][1] - 1]
+                self.assertEqual(conv["op"], "bconv2d")
+                self.assertEqual(conv["inputs"][0], n["inputs"][0])
+
+    def test_meliusnet_engine_and_numpy_match_torch(self):
+        # each improvement layer adds onto the channels its unit's dense layer appended: the newest
+        # 12 of 32 and of 44, 24 of 60 and 8 of 36
+        nodes = self.check_family(6, MELIUS_SMALL, 4, [20, 32, 36, 28])
+        groups = [n["groups"] for n in nodes[:4] if n["op"] == "conv2d"]
+        self.assertEqual(groups, [1, 2, 4])                      # grouped stem convs
+
+
 class TestEngineLoads(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

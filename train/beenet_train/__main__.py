@@ -29,6 +29,7 @@ def _policy_args(parser, help_text: str, threshold: bool = False) -> None:
 
 
 def main(argv=None):
+    from .model import FAMILY_CONFIGS
     p = argparse.ArgumentParser(prog="python3 -m beenet_train")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -45,7 +46,7 @@ def main(argv=None):
                    help="global batch (split evenly over the processes under torch.distributed)")
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--family", choices=("quicknet", "birealnet"), default="quicknet",
+    t.add_argument("--family", choices=tuple(FAMILY_CONFIGS), default="quicknet",
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
     t.add_argument("--exit-weights", help="comma-separated loss weight per exit (default: all 1)")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .gguf_writer import GGUFWriter, T_F32, T_I32, T_STRING, T_U32
-from .model import BeeNet, build_graph, exit_ops_fractions
+from .model import FAMILY_NAMES, BeeNet, build_graph, exit_ops_fractions
 
 # Newest beenet.format_version this exporter knows.  A file gets the lowest version that can
 # express its graph (graph_format_version), so version-1 readers still load QuickNet and Bi-Real
@@ -154,7 +154,7 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
     model.eval()
     nodes = build_graph(model)
     fr, tb, tf = exit_ops_fractions(nodes, tuple(model.config["in_shape"]), model.config["num_classes"])
-    family = {"quicknet": "QuickNet", "birealnet": "Bi-Real Net"}[model.config.get("family", "quicknet")]
+    family = FAMILY_NAMES[model.config.get("family", "quicknet")]
     desc = ("BEENet %s-style binary early-exit KWS network, %d exits; exit OPs fractions %s"
             % (family, model.num_exits, ", ".join("%.3f" % f for f in fr)))
     return graph_to_gguf(nodes, labels, model.feat_mean.numpy(), model.feat_inv_std.numpy(),

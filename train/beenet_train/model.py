@@ -60,7 +60,46 @@ BIREALNET_CONFIG: Dict = {
     "head_relu": True,
 }
 
-FAMILY_CONFIGS: Dict[str, Dict] = {"quicknet": DEFAULT_CONFIG, "birealnet": BIREALNET_CONFIG}
+DENSENET_CONFIG: Dict = {
+    "family": "densenet",
+    "name": "kws12-binarydensenet-ee",
+    "in_shape": [98, 64],
+    "num_classes": 12,
+    "stem_channels": 32,
+    # [growth rate, dense layers] per dense block; 98x64 -> stem 24x16, then 12x8 and 6x4; the
+    # blocks end at 160, 240 and 328 channels.  Sized for <= 256 KiB (docs/training.md)
+    "stages": [[32, 4], [48, 4], [64, 4]],
+    # channels after each transition's 1x1 conv (a reduction of 3.3 in both)
+    "transitions": [48, 72],
+    # exit 1 after the first block, then two per block (as Bi-Real Net's)
+    "exits": [4, 6, 8, 10, 12],
+    "head_relu": True,
+}
+
+MELIUSNET_CONFIG: Dict = {
+    "family": "meliusnet",
+    "name": "kws12-meliusnet-ee",
+    "in_shape": [98, 64],
+    "num_classes": 12,
+    # stem: conv3x3/2 (1 -> c1) + BN + ReLU -> maxpool 2x2 -> grouped conv3x3 (c1 -> c2) + BN +
+    # ReLU -> grouped conv3x3 (c2 -> stem_channels) + BN; groups of the two grouped convs
+    "stem": [8, 16],
+    "stem_groups": [2, 8],
+    "stem_channels": 48,
+    # [growth rate, units] per stage; a unit is a dense layer followed by an improvement layer
+    # (two binary convs); 24x16, 12x8, 6x4 as BinaryDenseNet.  Sized for <= 256 KiB
+    "stages": [[32, 2], [48, 2], [64, 3]],
+    "transitions": [48, 80],
+    # exit 1 after the first stage, then after every unit but the third stage's first
+    "exits": [2, 3, 4, 6, 7],
+    "head_relu": True,
+}
+
+FAMILY_CONFIGS: Dict[str, Dict] = {"quicknet": DEFAULT_CONFIG, "birealnet": BIREALNET_CONFIG,
+                                   "densenet": DENSENET_CONFIG, "meliusnet": MELIUSNET_CONFIG}
+# the family's name in model descriptions and tables
+FAMILY_NAMES: Dict[str, str] = {"quicknet": "QuickNet", "birealnet": "Bi-Real Net",
+                                "densenet": "BinaryDenseNet", "meliusnet": "MeliusNet"}
 
 
 def _out(n, k, s, p):
@@ -202,6 +241,115 @@ class BiRealBlock(nn.Module):
         return add({"op": "add", "inputs": [s, y], "activation": "none"})
 
 
+def _affine_relu_node(bn, inp):
+    """A folded BN followed by ReLU as the file's depthwise 1x1 conv2d (weight 1)."""
+    c = bn.num_features
+    scale, bias = fold_bn(bn)
+    return {"op": "conv2d", "inputs": [inp], "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0],
+            "groups": c, "out_channels": c, "activation": "relu", "weight": np.ones((c, 1, 1, 1), np.float32),
+            "scale": scale.numpy(), "bias": bias.numpy()}
+
+
+class DenseLayer(nn.Module):
+    """BinaryDenseNet / MeliusNet dense layer: x -> concat(x, BN(bconv3x3(sign(x)))), `growth`
+    new channels.  The BN follows the binary conv (folded into it) rather than preceding the
+    sign as in Bethge et al.: a BN before the sign would need a full-precision copy of the
+    whole running feature map per layer."""
+
+    def __init__(self, cin, growth):
+        super().__init__()
+        self.conv = BinaryConv2d(cin, growth, 3, 1, 1)
+        self.bn = nn.BatchNorm2d(growth)
+
+    def forward(self, x):
+        return torch.cat([x, self.bn(self.conv(x))], 1)
+
+    def export(self, add, x):
+        y = add(_bconv_node(self.conv, self.bn, x))
+        return add({"op": "concat", "inputs": [x, y]})
+
+
+class ImprovementLayer(nn.Module):
+    """MeliusNet improvement layer: BN(bconv3x3(sign(x))) over all `cin` channels, added onto the
+    newest `growth` channels (the file's add with channel_offset = cin - growth)."""
+
+    def __init__(self, cin, growth):
+        super().__init__()
+        self.offset = cin - growth
+        self.conv = BinaryConv2d(cin, growth, 3, 1, 1)
+        self.bn = nn.BatchNorm2d(growth)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return torch.cat([x[:, :self.offset], x[:, self.offset:] + y], 1)
+
+    def export(self, add, x):
+        y = add(_bconv_node(self.conv, self.bn, x))
+        return add({"op": "add", "inputs": [x, y], "channel_offset": self.offset, "activation": "none"})
+
+
+class MeliusUnit(nn.Module):
+    """A dense layer followed by an improvement layer on the channels it added."""
+
+    def __init__(self, cin, growth):
+        super().__init__()
+        self.dense = DenseLayer(cin, growth)
+        self.improve = ImprovementLayer(cin + growth, growth)
+
+    def forward(self, x):
+        return self.improve(self.dense(x))
+
+    def export(self, add, x):
+        return self.improve.export(add, self.dense.export(add, x))
+
+
+class DenseTransition(nn.Module):
+    """maxpool 2x2/2 -> BN + ReLU -> conv1x1 (cin -> cout, full precision) + BN.  The pool comes
+    first (BinaryDenseNet: BN, pool, ReLU, 1x1 conv) so the affine + ReLU runs at a quarter of the
+    positions; its output is real-valued and un-rectified for the next block's signs."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.bn_pre = nn.BatchNorm2d(cin)
+        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        x = F.relu(self.bn_pre(F.max_pool2d(x, 2, 2)))
+        return self.bn(self.conv(x))
+
+    def export(self, add, x):
+        x = add({"op": "maxpool2d", "inputs": [x], "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
+        x = add(_affine_relu_node(self.bn_pre, x))
+        return add(_conv_node(self.conv, self.bn, x, "none"))
+
+
+class MeliusStem(nn.Module):
+    """conv3x3/2 (1 -> c1) + BN + ReLU -> maxpool 2x2/2 -> grouped conv3x3 (c1 -> c2, g1) + BN +
+    ReLU -> grouped conv3x3 (c2 -> c0, g2) + BN (MeliusNet's grouped stem, scaled down; no ReLU
+    at the end: the next layer binarises)."""
+
+    def __init__(self, c1, c2, c0, groups):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, c1, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1, groups=groups[0], bias=False)
+        self.bn2 = nn.BatchNorm2d(c2)
+        self.conv3 = nn.Conv2d(c2, c0, 3, padding=1, groups=groups[1], bias=False)
+        self.bn3 = nn.BatchNorm2d(c0)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2, 2)
+        x = F.relu(self.bn2(self.conv2(x)))
+        return self.bn3(self.conv3(x))
+
+    def export(self, add, x):
+        x = add(_conv_node(self.conv1, self.bn1, x, "relu"))
+        x = add({"op": "maxpool2d", "inputs": [x], "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
+        x = add(_conv_node(self.conv2, self.bn2, x, "relu"))
+        return add(_conv_node(self.conv3, self.bn3, x, "none"))
+
+
 class BeeNet(nn.Module):
     def __init__(self, config: Dict = None):
         super().__init__()
@@ -222,8 +370,9 @@ class BeeNet(nn.Module):
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         self.heads = nn.ModuleList()
-        if family == "birealnet":
-            self._build_birealnet(cfg, exits)
+        if family != "quicknet":
+            {"birealnet": self._build_birealnet, "densenet": self._build_dense,
+             "meliusnet": self._build_dense}[family](cfg, exits)
             self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
             self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
             return
@@ -257,6 +406,29 @@ class BeeNet(nn.Module):
                 self.plan.append(("block", len(self.blocks) - 1))
                 h, w, cin = _out(h, 3, stride, 1), _out(w, 3, stride, 1), c
                 done += 1
+                if done in exits:
+                    self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
+                    self.plan.append(("exit", len(self.heads) - 1))
+
+    def _build_dense(self, cfg: Dict, exits: List[int]) -> None:
+        """BinaryDenseNet (units = dense layers) and MeliusNet (units = dense + improvement)."""
+        melius = cfg["family"] == "meliusnet"
+        if melius:
+            self.stem = MeliusStem(cfg["stem"][0], cfg["stem"][1], cfg["stem_channels"], cfg["stem_groups"])
+        else:
+            self.stem = BiRealStem(cfg["stem_channels"])
+        unit = MeliusUnit if melius else DenseLayer
+        c, done = cfg["stem_channels"], 0
+        for si, (growth, n) in enumerate(cfg["stages"]):
+            if si > 0:
+                cout = cfg["transitions"][si - 1]
+                self.transitions.append(DenseTransition(c, cout))
+                self.plan.append(("transition", len(self.transitions) - 1))
+                c = cout
+            for _ in range(n):
+                self.blocks.append(unit(c, growth))
+                self.plan.append(("block", len(self.blocks) - 1))
+                c, done = c + growth, done + 1
                 if done in exits:
                     self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
                     self.plan.append(("exit", len(self.heads) - 1))

@@ -1,0 +1,81 @@
+"""Per-step training time of each family, and what a 45-minute budget buys (issue 9).
+
+One training step as train.py does it (forward through every exit, summed cross-entropy,
+backward, Adam, weight clipping) on a random batch of 128 normalised 98 x 64 inputs, for each
+family of model.FAMILY_CONFIGS at full size; REPS rounds that each time STEPS steps of every
+family in turn (interleaved, so a change of machine load hits all alike); the median per step
+of this process's CPU time (steadier than wall time on a shared machine) and of the wall time.
+
+The estimate scales a measured QuickNet epoch (--quicknet-epoch-s: seconds per epoch of the
+default model's training run, docs/training.md) by each family's step-time ratio to QuickNet:
+epoch_F = epoch_Q * step_F / step_Q, epochs in 45 min = 2700 / epoch_F.  It overestimates the
+epoch of a slower family (the batch worker's augmentation, about half of QuickNet's epoch, runs
+beside the steps and does not grow with the network).
+
+    PYTHONPATH=train /usr/bin/python3 bench/train_step.py [--reps 3] [--steps 5] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+
+from beenet_train.model import FAMILY_CONFIGS, FAMILY_NAMES, BeeNet  # noqa: E402
+
+
+def steps(model, opt, x, y, n):
+    c0, t0 = time.process_time(), time.time()
+    for _ in range(n):
+        loss = sum(F.cross_entropy(o, y) for o in model(x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.clip_()
+    return (time.process_time() - c0) / n, (time.time() - t0) / n
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--quicknet-epoch-s", type=float, default=269.0,
+                   help="seconds per epoch of the default model's run (docs/training.md: 232-308 s, "
+                        "epochs 1-13 of the shipped run average 269 s)")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    x = torch.randn(a.batch, 1, 98, 64)
+    y = torch.randint(0, 12, (a.batch,))
+    nets = {}
+    for fam in FAMILY_CONFIGS:
+        m = BeeNet({"family": fam}).train()
+        nets[fam] = (m, torch.optim.Adam(m.parameters(), lr=2e-3))
+        steps(*nets[fam], x, y, 1)                      # warm-up
+    cpu = {f: [] for f in nets}
+    wall = {f: [] for f in nets}
+    for _ in range(a.reps):
+        for fam, (m, opt) in nets.items():
+            c, w = steps(m, opt, x, y, a.steps)
+            cpu[fam].append(c)
+            wall[fam].append(w)
+    q = statistics.median(cpu["quicknet"])
+    print("| family | CPU s/step | wall s/step | ratio to QuickNet (CPU) | est. epoch | est. epochs in 45 min |")
+    print("|---|---|---|---|---|---|")
+    for fam in nets:
+        c = statistics.median(cpu[fam])
+        ep = a.quicknet_epoch_s * c / q
+        print("| %s | %.3f | %.3f | %.2f | %.0f s | %.1f |" % (
+            FAMILY_NAMES[fam], c, statistics.median(wall[fam]), c / q, ep, 2700.0 / ep))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,9 @@
 #  1. --headless (the same Tuner and Stats classes, no GTK): espeak-ng speech
 #     at the default threshold, set to 0 after 4 windows; every window after
 #     the change must run all exits (entropy is never below 0: exit 5/5,
-#     ops share 1), the windows before must stop earlier on average;
+#     ops share 1), the windows before must stop earlier on average (with
+#     keyword-exit 0: the default model sends keyword candidates to exit 5
+#     whatever the threshold);
 #  2. the GTK 4 window under Xvfb (xvfb-run): --self-test moves the slider
 #     to 0 after 4 windows, screenshots the screen before and after; the
 #     change must reach the element (windows classified at threshold 0),
@@ -48,13 +50,13 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-$py "$tune" --headless --set-threshold-after 4 --threshold 0 \
+$py "$tune" --headless --set-threshold-after 4 --threshold 0 --keyword-exit 0 \
   "$tmp/speech.wav" >"$tmp/headless.json" || { echo "FAIL: --headless"; failed=1; }
 check_summary "$tmp/headless.json"
 
 mkdir "$tmp/shots"
 GSK_RENDERER=cairo xvfb-run -a -s "-screen 0 900x560x24" \
-  $py "$tune" --self-test "$tmp/shots" --threshold 0 "$tmp/speech.wav" \
+  $py "$tune" --self-test "$tmp/shots" --threshold 0 --keyword-exit 0 "$tmp/speech.wav" \
   >"$tmp/gui.json" 2>"$tmp/gui.err" || { cat "$tmp/gui.err"; echo "FAIL: --self-test"; failed=1; }
 check_summary "$tmp/gui.json"
 if [ -s "$tmp/shots/before.png" ] && [ -s "$tmp/shots/after.png" ]; then

@@ -66,10 +66,10 @@ beenet_wav_read_mono (const BeenetWavInfo * info, guint out_rate, gsize * n,
   out = g_array_sized_new (FALSE, FALSE, sizeof (gfloat),
       (guint) MIN (gst_util_uint64_scale_int_ceil (info->frames, out_rate,
               info->rate) + 1, G_MAXUINT));
-  /* a copy: the data chunk may be misaligned for its sample size */
-  buf = gst_buffer_new_memdup (info->data, MAX (bytes, 1));
-  if (bytes == 0)
-    gst_buffer_set_size (buf, 0);
+  /* a copy: the data chunk may be misaligned for its sample size; no
+   * byte is read for an empty chunk (info->data may be the end of the
+   * file: fuzz-wav found the 1-byte over-read this used to do) */
+  buf = bytes ? gst_buffer_new_memdup (info->data, bytes) : gst_buffer_new ();
   ok = bytes == 0 || gst_beenet_input_process (&in, buf, FALSE,
       append_samples, out, &msg);
   if (ok)

@@ -52,16 +52,50 @@ class TestResume(unittest.TestCase):
         self.assertEqual(crop.shape, (16000,))
         self.assertGreater(float(np.abs(crop).max()), 0.01)
 
+    def test_hard_negatives(self):
+        """The pool holds the candidates with the highest keyword posterior, and its crops are those sentences'."""
+        import torch
+        from beenet_train.frontend import Frontend
+        from beenet_train.model import BeeNet
+        from beenet_train.train import Corpus, mine_hard_negatives, predict_logits
+        c = Corpus(self.root, seed=0)
+        torch.manual_seed(0)
+        model = BeeNet({"num_classes": len(c.labels)})
+        cfg = {"candidates": 64, "keep": 16}
+        hard, stats = mine_hard_negatives(model, c, Frontend(), 0, 0, cfg)
+        self.assertEqual(hard.shape, (16, 2))
+        again, _ = mine_hard_negatives(model, c, Frontend(), 0, 0, cfg)
+        np.testing.assert_array_equal(hard, again)   # same seed, epoch and weights: same pool
+        fe = Frontend()
+        z = predict_logits(model, fe.compute_batch([c.crop_at("train", int(i), int(o)) for i, o in hard]))[-1]
+        p = np.exp(z - z.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        kw = [k for k in range(len(c.labels)) if k not in (c.silence_index, c.unknown_index)]
+        self.assertGreaterEqual(float(p[:, kw].max(1).min()), stats["kept_min_post"] - 1e-5)
+        w = c.hard_crop(hard, 100.0, np.random.default_rng(0))
+        self.assertEqual(w.shape, (16000,))
+        last = c.sentences["train"][-1]
+        tail = c.crop_at("train", len(c.sentences["train"]) - 1, 10 ** 9)   # offset clamped into the sentence
+        self.assertEqual(tail.shape, (16000,))
+        if last.size >= 16000:
+            np.testing.assert_array_equal(tail, last[-16000:].astype(np.float32) / 32768.0)
+
     def test_resume_is_exact(self):
         import torch
         from beenet_train.train import train
         d = self._tmp.name
-        kw = dict(seed=0, epochs=2, minutes=0, threads=1, quiet=True, batch_size=32)
+        # hard negatives on: epoch 2 draws crops from the pool mined after epoch 1,
+        # so the resume file must carry that pool
+        kw = dict(seed=0, epochs=2, minutes=0, threads=1, quiet=True, batch_size=32,
+                  hard_negatives={"share": 0.5, "candidates": 200, "keep": 50})
         a = train(self.root, os.path.join(d, "a.gguf"), resume=os.path.join(d, "a.resume.pt"),
                   resume_minutes=0, **kw)
         saved = torch.load(os.path.join(d, "a.resume.pt"), weights_only=False)
         self.assertEqual(saved["epoch"], 1)    # saved before the last step of epoch 2
         self.assertGreater(saved["b"], 0)
+        self.assertEqual(saved["hard"].shape, (50, 2))
+        self.assertEqual(a["history"][0]["hard_negatives"]["epoch"], 1)
+        self.assertNotIn("hard_negatives", a["history"][1])   # nothing mined after the last epoch
         shutil.copy(os.path.join(d, "a.resume.pt"), os.path.join(d, "b.resume.pt"))
         b = train(self.root, os.path.join(d, "b.gguf"), resume=os.path.join(d, "b.resume.pt"), **kw)
         for k, v in a["state_dict"].items():

@@ -66,6 +66,9 @@ def main(argv=None):
     t.add_argument("--feature-cache", metavar="DIR",
                    help="cache the front-end's output per clip in DIR (memory-mapped, sharded by rank, "
                         "rebuilt when stale) and augment cached features (docs/scale.md; default: off)")
+    t.add_argument("--hard-negatives", help="JSON dict overriding train.DEFAULT_HARD_NEGATIVES (share, candidates, "
+                   "keep, jitter_ms); corpus v2: a share of the running-speech crops comes from those the "
+                   "network scored highest as a keyword after the previous epoch")
     t.add_argument("--cache-wave-fraction", type=float, default=0.25,
                    help="with --feature-cache and augmentation: share of the examples made on the "
                         "waveform path with the full augmentation (speed, reverberation; default 0.25)")
@@ -182,7 +185,8 @@ def main(argv=None):
               augment_config=json.loads(a.augment_config) if a.augment_config else None,
               recorded_weight=a.recorded_weight,
               resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"),
-              sync_bn=a.sync_bn, feature_cache=a.feature_cache, cache_wave_fraction=a.cache_wave_fraction)
+              sync_bn=a.sync_bn, feature_cache=a.feature_cache, cache_wave_fraction=a.cache_wave_fraction,
+              hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

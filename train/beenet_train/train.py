@@ -12,7 +12,7 @@ import os
 import random
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -163,6 +163,21 @@ class Corpus:
         seg = src[off:off + CLIP_SAMPLES].astype(np.float32) / 32768.0
         return np.pad(seg, (0, CLIP_SAMPLES - seg.size))
 
+    def crop_at(self, split: str, sentence: int, offset: int) -> np.ndarray:
+        """The 1 s crop of sentence `sentence` of `split` starting at sample `offset` (float32, zero-padded)."""
+        from .data.audio import CLIP_SAMPLES
+        src = self.sentences[split][sentence]
+        off = int(min(max(0, offset), max(0, src.size - CLIP_SAMPLES)))
+        seg = src[off:off + CLIP_SAMPLES].astype(np.float32) / 32768.0
+        return np.pad(seg, (0, CLIP_SAMPLES - seg.size))
+
+    def hard_crop(self, hard: np.ndarray, jitter_ms: float, rng: np.random.Generator) -> np.ndarray:
+        """A crop of a random entry of the hard-negative pool `hard` ((n, 2): sentence, offset), jittered."""
+        from .data.audio import CLIP_SAMPLES
+        sent, off = hard[int(rng.integers(len(hard)))]
+        j = int(round(jitter_ms * CLIP_SAMPLES / 1000.0))
+        return self.crop_at("train", int(sent), int(off) + int(rng.integers(-j, j + 1)))
+
     def wave(self, ex) -> Optional[np.ndarray]:
         """The clip's samples (float32, centred/padded to 1 s) or None for a silence example."""
         path = getattr(ex, "path", None)
@@ -212,6 +227,31 @@ def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 512) -> np.nda
         x = model.normalise(torch.from_numpy(feats[i:i + batch]).to(dev))
         outs.append(torch.stack(model(x)).cpu().numpy())
     return np.concatenate(outs, axis=1)
+
+
+def mine_hard_negatives(model: BeeNet, corpus: "Corpus", fe: Frontend, seed: int, epoch: int,
+                        cfg: Dict) -> Tuple[np.ndarray, Dict]:
+    """The hard-negative pool after `epoch` (DEFAULT_HARD_NEGATIVES): (keep, 2)
+    int64 (sentence, offset) of the candidate crops of the training sentences
+    with the highest keyword posterior at the final exit, plus statistics.
+    The candidates are drawn from (seed, 5, epoch): a resumed or distributed
+    run mines the same pool from the same weights."""
+    from .data.audio import CLIP_SAMPLES
+    bank = corpus.sentences["train"]
+    rng = np.random.default_rng([seed, 5, epoch])
+    n = int(cfg["candidates"])
+    sent = rng.integers(len(bank), size=n)
+    off = np.array([int(rng.integers(0, max(1, bank[i].size - CLIP_SAMPLES + 1))) for i in sent])
+    feats = features_for(fe, [corpus.crop_at("train", int(i), int(o)) for i, o in zip(sent, off)])
+    z = predict_logits(model, feats)[-1]
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    kw = [k for k in range(p.shape[1]) if k not in (corpus.silence_index, corpus.unknown_index)]
+    score = p[:, kw].max(1)
+    top = np.argsort(-score, kind="stable")[:int(cfg["keep"])]
+    stats = {"epoch": epoch + 1, "kw_post_ge_0.5": float((score >= 0.5).mean()),
+             "kw_post_ge_0.9": float((score >= 0.9).mean()), "kept_min_post": float(score[top].min())}
+    return np.stack([sent[top], off[top]], 1).astype(np.int64), stats
 
 
 def entropy_of(logits: np.ndarray) -> np.ndarray:
@@ -300,6 +340,13 @@ DEFAULT_FEATURE_AUG = {"p_specaugment": 0.0, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), 
 
 # batches prepared ahead by the worker process while the network trains on the current one
 PREFETCH = 3
+# Hard negatives (corpus v2): after every epoch the network scores
+# `candidates` random 1 s crops of the training sentences and keeps the
+# `keep` with the highest keyword posterior at the final exit; in the next
+# epoch a `share` of the running-speech crops are drawn from them (offset
+# jittered by up to `jitter_ms`, augmented as any crop).  The false alarms
+# of a keyword spotter on running speech are confident ones (docs/training.md).
+DEFAULT_HARD_NEGATIVES = {"share": 0.0, "candidates": 12000, "keep": 3000, "jitter_ms": 100.0}
 
 
 def train_items(corpus: "Corpus", seed: int, epoch: int) -> List[tuple]:
@@ -312,7 +359,8 @@ def train_items(corpus: "Corpus", seed: int, epoch: int) -> List[tuple]:
 
 
 def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augment: bool, fa: Dict,
-                  seed: int, epoch: int, b: int, positions: Optional[List[int]] = None, cached=None):
+                  seed: int, epoch: int, b: int, positions: Optional[List[int]] = None, cached=None,
+                  hard: Optional[np.ndarray] = None, hard_cfg: Optional[Dict] = None):
     """Batch ``b`` of an epoch: augmented waveforms -> engine features (+ VTLP).
 
     ``batch_size`` is the global batch; ``positions`` the places in it this
@@ -323,7 +371,9 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
     processes share it: the worker can run ahead, a resumed run needs no
     generator state, and the result does not depend on the number of ranks.
     ``cached``: an fcache.CachedExamples; the examples it returns features
-    for skip the waveform path."""
+    for skip the waveform path.  ``hard``: the hard-negative pool of this
+    epoch (:func:`mine_hard_negatives`); a ``hard_cfg["share"]`` of the
+    running-speech crops come from it."""
     t0 = time.time()
     aug = corpus.augmenter
     batch = items[b * batch_size:(b + 1) * batch_size]
@@ -338,14 +388,19 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
         if kind == "clip" and not getattr(train_ex[i], "path", None):
             kind = "silence"   # a GSC-layout corpus' _silence_ example (no file)
         rng = np.random.default_rng([seed, 3, epoch, b, j])
-        x = None if cached is None else cached.features(kind, train_ex[i] if kind == "clip" else None, label,
+        if kind == "crop" and hard is not None and len(hard) and rng.random() < hard_cfg["share"]:
+            kind = "hard"
+        x = None if cached is None or kind == "hard" else cached.features(kind, train_ex[i] if kind == "clip" else None, label,
                                                         rng, augment, fa["p_context"])
         if x is not None:
             feats[n] = x
         elif kind == "silence":
             w = aug.make_silence(rng)
         else:
-            w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", rng)
+            if kind == "hard":
+                w = corpus.hard_crop(hard, hard_cfg["jitter_ms"], rng)
+            else:
+                w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", rng)
             if augment:
                 if (kind == "clip" and label != corpus.unknown_index and aug.speech_bank
                         and rng.random() < fa["p_context"]):
@@ -374,14 +429,14 @@ def spec_augment_batch(x: torch.Tensor, p: float, seed: int, epoch: int, b: int,
 _JOB: Dict = {}
 
 
-def _worker_batch(epoch: int, b: int):
+def _worker_batch(epoch: int, b: int, hard: Optional[np.ndarray] = None):
     j = _JOB
     if j.get("epoch") != epoch:
         j["epoch"], j["items"] = epoch, train_items(j["corpus"], j["seed"], epoch)
     if "fe" not in j:
         j["fe"] = Frontend()
     return prepare_batch(j["corpus"], j["fe"], j["items"], j["batch_size"], j["augment"], j["fa"],
-                         j["seed"], epoch, b, j["positions"], j["cached"])
+                         j["seed"], epoch, b, j["positions"], j["cached"], hard, j["hard_cfg"])
 
 
 class BatchMaker:
@@ -392,15 +447,15 @@ class BatchMaker:
     epoch got slower (346 s against 330 s sequential)."""
 
     def __init__(self, corpus: "Corpus", batch_size: int, augment: bool, fa: Dict, seed: int,
-                 positions: Optional[List[int]] = None, cached=None):
+                 positions: Optional[List[int]] = None, cached=None, hard_cfg: Optional[Dict] = None):
         import multiprocessing
         _JOB.clear()
         _JOB.update(corpus=corpus, batch_size=batch_size, augment=augment, fa=fa, seed=seed,
-                    positions=positions, cached=cached)
+                    positions=positions, cached=cached, hard_cfg=hard_cfg)
         self.pool = multiprocessing.get_context("fork").Pool(1)
 
-    def submit(self, epoch: int, b: int):
-        return self.pool.apply_async(_worker_batch, (epoch, b))
+    def submit(self, epoch: int, b: int, hard: Optional[np.ndarray] = None):
+        return self.pool.apply_async(_worker_batch, (epoch, b, hard))
 
     def close(self) -> None:
         self.pool.terminate()
@@ -420,7 +475,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           quiet: bool = False, feature_aug: Optional[Dict] = None, recorded_weight: int = 3,
           augment_config: Optional[Dict] = None, resume: Optional[str] = None,
           resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
-          feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25) -> Dict:
+          feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
+          hard_negatives: Optional[Dict] = None) -> Dict:
     """Train all exits jointly.  ``resume``: a file written every
     ``resume_minutes`` (model, optimiser, position, generators, elapsed
     time); when it exists the run continues from it, so a killed run
@@ -437,7 +493,10 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     ``feature_cache``: a directory for the front-end's output, built once
     (sharded over the ranks) and rebuilt when stale; examples are then made
     from cached features, a ``cache_wave_fraction`` of them (when
-    augmenting) on the waveform path (fcache.py, docs/scale.md)."""
+    augmenting) on the waveform path (fcache.py, docs/scale.md).
+
+    ``hard_negatives``: overrides of DEFAULT_HARD_NEGATIVES (corpus v2 with
+    augmentation only; ``share`` 0 = off)."""
     t0 = time.time()
     d = D.setup()
     torch.set_num_threads(threads)
@@ -446,6 +505,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     positions = D.rank_positions(batch_size, d)
     D.local_batch(batch_size, d)
     fa = dict(DEFAULT_FEATURE_AUG, **(feature_aug or {}))
+    hn = dict(DEFAULT_HARD_NEGATIVES, **(hard_negatives or {}))
     limits = None
     if max_train or max_eval:
         limits = {"train": max_train or 10 ** 9, "val": max_eval or 10 ** 9, "test": max_eval or 10 ** 9}
@@ -517,6 +577,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     start_epoch, start_b, spent = 0, 0, 0.0
     resumed_minutes = 0.0
     st = None
+    hard = None   # the hard-negative pool of the current epoch
+    mine = corpus.v2 and augment and hn["share"] > 0 and bool(corpus.sentences.get("train"))
     if resume and d.main and os.path.isfile(resume):
         st = torch.load(resume, weights_only=False, map_location="cpu")
     st = D.broadcast_object(st, d)   # every rank resumes from rank 0's file
@@ -527,6 +589,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         start_epoch, start_b, step, spent = st["epoch"], st["b"], st["step"], st["spent"]
         resumed_minutes = spent / 60.0
         best, history = st["best"], st["history"]
+        hard = st.get("hard")
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
                                                                           spent / 60))
     net, counter = D.wrap_ddp(model, d)
@@ -534,7 +597,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "%d processes (%s)" % (d.world, d.backend) if d.active else "1 process", batch_size,
         batch_size // d.world, ", SyncBatchNorm" if sync_bn and d.active else ""))
     progress = D.Progress(d.main and not quiet, total_steps, batch_size, progress_seconds)
-    maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions, cached)
+    maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions, cached, hn)
     t_train = time.time() - spent
     last_save = time.time()
     stop = False
@@ -546,7 +609,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         t_ep = time.time()
         t_feat = 0.0
         first_b = start_b if epoch == start_epoch else 0
-        pending = {nb: maker.submit(epoch, nb) for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
+        pending = {nb: maker.submit(epoch, nb, hard)
+                   for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
         for b in range(first_b, steps_per_epoch):
             # progress in [0, 1): by steps or by the wall-clock budget, whichever is further
             prog = step / total_steps
@@ -559,14 +623,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 _save_resume(resume, {"model": model.state_dict(), "opt": opt.state_dict(),
                                       "torch_rng": torch.get_rng_state(), "epoch": epoch, "b": b,
                                       "step": step, "spent": time.time() - t_train, "best": best,
-                                      "history": history})
+                                      "history": history, "hard": hard})
                 last_save = time.time()
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
             feats, ys, tb_feat = pending.pop(b).get()
             for nb in range(b + 1, min(b + 1 + PREFETCH, steps_per_epoch)):
                 if nb not in pending:
-                    pending[nb] = maker.submit(epoch, nb)
+                    pending[nb] = maker.submit(epoch, nb, hard)
             t_feat += tb_feat
             x = model.normalise(torch.from_numpy(feats).to(d.device))
             if augment and fa["p_specaugment"] > 0:
@@ -588,6 +652,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         correct = np.array(corr)
         if n_seen == 0:
             break
+        stats = None
+        if mine and not stop and epoch + 1 < epochs:   # rank 0 mines, every rank uses its pool
+            if d.main:
+                hard, stats = mine_hard_negatives(model, corpus, fe, seed, epoch, hn)
+            hard = D.broadcast_object(hard, d)
         if not d.main:   # validation, selection and files: rank 0
             if stop:
                 break
@@ -598,6 +667,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         score = float(vacc[-1]) + 1e-3 * float(vacc.mean())   # final exit, ties -> mean over exits
         rec = {"epoch": epoch + 1, "loss": tot_loss / n_seen, "train_acc": (correct / n_seen).tolist(),
                "val_acc": vacc.tolist(), "seconds": time.time() - t_ep, "feature_seconds": t_feat}
+        if stats is not None:
+            rec["hard_negatives"] = stats
+            say("hard negatives for epoch %d: %.1f %% of %d crops score a keyword >= 0.5, %.1f %% >= 0.9; "
+                "kept %d down to %.3f" % (epoch + 2, 100 * stats["kw_post_ge_0.5"], hn["candidates"],
+                                          100 * stats["kw_post_ge_0.9"], hn["keep"], stats["kept_min_post"]))
         history.append(rec)
         say("epoch %d loss %.3f train %s val %s (%.0fs, features %.0fs, lr %.2e)" % (
             epoch + 1, rec["loss"], " ".join("%.3f" % a for a in rec["train_acc"]),
@@ -644,6 +718,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         "processes": d.world, "sync_bn": bool(sync_bn and d.active), "task": corpus.task.name,
         "allreduce_bytes_per_step": comm_bytes,
     }
+    if mine:   # only then: the metadata of runs without it stays as it was
+        training["hard_negatives"] = hn
     if cached is not None:   # only then: the default run's metadata stays as it was
         training["feature_cache"] = {"wave_fraction": cached.wave_fraction, "key": cached.cache.plan.key,
                                      "shards": cached.cache.count}

@@ -7,6 +7,7 @@
  * avx2 and fma.  Binary results are bit-identical to the portable set; the
  * float ones differ by FMA rounding only. */
 #include "kernels.h"
+#include "kernels-scalar.h"
 
 #if defined(BEENET_HAVE_AVX2)
 
@@ -245,20 +246,6 @@ finish8 (__m256 x, const float *scale, const float *bias, bool relu)
   return relu ? _mm256_max_ps (_mm256_setzero_ps (), v) : v;
 }
 
-static inline float
-finish1 (float scale, float x, float bias, bool relu)
-{
-  float v = scale * x + bias;
-  return relu && v < 0.0f ? 0.0f : v;
-}
-
-static inline float
-residual1 (float res, float v, bool relu)
-{
-  const float s = res + v;
-  return relu && s < 0.0f ? 0.0f : s;
-}
-
 /* acc -> x = valid - 2 * acc for 8 lanes. */
 INLINE __m256
 bvalue8 (__m256i vv, const int32_t *acc)
@@ -300,11 +287,7 @@ bfinish_avx2 (const int32_t *acc, int32_t valid, uint32_t n,
                   _mm256_mul_ps (_mm256_loadu_ps (scale + i),
                       bvalue8 (vv, acc + i)), _mm256_loadu_ps (bias + i))));
   }
-  for (; i < n; i++) {
-    const float v = finish1 (scale[i], (float) (valid - 2 * acc[i]), bias[i],
-        t->relu);
-    o[i] = res ? residual1 (res[i], v, t->res_relu) : v;
-  }
+  beenet_bfinish_scalar (acc, valid, i, n, t, o);
 }
 
 TARGET static void
@@ -315,8 +298,7 @@ ffinish_avx2 (const float *acc, uint32_t n, const float *scale,
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps (o + i, finish8 (_mm256_loadu_ps (acc + i), scale + i,
             bias + i, relu));
-  for (; i < n; i++)
-    o[i] = finish1 (scale[i], acc[i], bias[i], relu);
+  beenet_ffinish_scalar (acc, i, n, scale, bias, relu, o);
 }
 
 /* ---- elementwise add, global average pool ----------------------------- */
@@ -373,12 +355,7 @@ gap_avx2 (const float *in, size_t hw, uint32_t c, float scale, float *out)
       a0 = _mm256_add_ps (a0, _mm256_loadu_ps (p));
     _mm256_storeu_ps (out + ch, _mm256_mul_ps (a0, s));
   }
-  for (; ch < c; ch++) {
-    float acc = 0.0f;
-    for (size_t q = 0; q < hw; q++)
-      acc += in[q * c + ch];
-    out[ch] = acc * scale;
-  }
+  beenet_gap_scalar (in, hw, ch, c, scale, out);
 }
 
 const BeenetKernels beenet_kernels_avx2 = {

@@ -14,6 +14,7 @@
  * FMLA.  The project builds as ISO C11 (-std=c11), where GCC's default is
  * -ffp-contract=off; tools/test-aarch64.sh passes the same flags. */
 #include "kernels.h"
+#include "kernels-scalar.h"
 
 #if defined(BEENET_HAVE_NEON)
 
@@ -255,13 +256,6 @@ finish4 (float32x4_t x, const float *scale, const float *bias, bool relu)
   return vbslq_f32 (vcltq_f32 (v, zero), zero, v);
 }
 
-static inline float
-finish1 (float scale, float x, float bias, bool relu)
-{
-  float v = scale * x + bias;
-  return relu && v < 0.0f ? 0.0f : v;
-}
-
 /* The residual step of BeenetOutput: res + v, relu as a select on s < 0
  * (as finish4 and add_neon). */
 INLINE float32x4_t
@@ -272,13 +266,6 @@ residual4 (const float *res, float32x4_t v, bool relu)
     return s;
   const float32x4_t zero = vdupq_n_f32 (0.0f);
   return vbslq_f32 (vcltq_f32 (s, zero), zero, s);
-}
-
-static inline float
-residual1 (float res, float v, bool relu)
-{
-  const float s = res + v;
-  return relu && s < 0.0f ? 0.0f : s;
 }
 
 static void
@@ -296,11 +283,7 @@ bfinish_neon (const int32_t *acc, int32_t valid, uint32_t n,
       v = residual4 (t->res + i, v, t->res_relu);
     vst1q_f32 (o + i, v);
   }
-  for (; i < n; i++) {
-    const float v = finish1 (t->scale[i], (float) (valid - 2 * acc[i]),
-        t->bias[i], t->relu);
-    o[i] = t->res ? residual1 (t->res[i], v, t->res_relu) : v;
-  }
+  beenet_bfinish_scalar (acc, valid, i, n, t, o);
 }
 
 static void
@@ -311,8 +294,7 @@ ffinish_neon (const float *acc, uint32_t n, const float *scale,
   for (; i + 4 <= n; i += 4)
     vst1q_f32 (o + i, finish4 (vld1q_f32 (acc + i), scale + i, bias + i,
             relu));
-  for (; i < n; i++)
-    o[i] = finish1 (scale[i], acc[i], bias[i], relu);
+  beenet_ffinish_scalar (acc, i, n, scale, bias, relu, o);
 }
 
 extern const BeenetKernels beenet_kernels_neon;
@@ -373,12 +355,7 @@ gap_neon (const float *in, size_t hw, uint32_t c, float scale, float *out)
       a0 = vaddq_f32 (a0, vld1q_f32 (p));
     vst1q_f32 (out + ch, vmulq_n_f32 (a0, scale));
   }
-  for (; ch < c; ch++) {
-    float acc = 0.0f;
-    for (size_t q = 0; q < hw; q++)
-      acc += in[q * c + ch];
-    out[ch] = acc * scale;
-  }
+  beenet_gap_scalar (in, hw, ch, c, scale, out);
 }
 
 const BeenetKernels beenet_kernels_neon = {

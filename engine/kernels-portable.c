@@ -3,6 +3,7 @@
  * compiler can vectorise the lane loop.  Every other kernel set is tested
  * against these; the drivers are in kernels-driver.c. */
 #include "kernels.h"
+#include "kernels-scalar.h"
 
 #include <string.h>
 
@@ -92,39 +93,20 @@ fdw_portable (const BeenetFTaps *t, float *acc)
   }
 }
 
-static inline float
-finish (float scale, float x, float bias, bool relu)
-{
-  float v = scale * x + bias;
-  return relu && v < 0.0f ? 0.0f : v;
-}
-
-/* The residual step of BeenetOutput: the add node's `a + b`, then its
- * relu as `v < 0 ? 0 : v`. */
-static inline float
-residual (float res, float v, bool relu)
-{
-  const float s = res + v;
-  return relu && s < 0.0f ? 0.0f : s;
-}
-
+/* The output transforms: the scalar definitions (kernels-scalar.h) that
+ * every set's tail shares. */
 static void
 bfinish_portable (const int32_t *acc, int32_t valid, uint32_t n,
     const BeenetOutput *t, float *o)
 {
-  for (uint32_t i = 0; i < n; i++) {
-    const float v = finish (t->scale[i], (float) (valid - 2 * acc[i]),
-        t->bias[i], t->relu);
-    o[i] = t->res ? residual (t->res[i], v, t->res_relu) : v;
-  }
+  beenet_bfinish_scalar (acc, valid, 0, n, t, o);
 }
 
 static void
 ffinish_portable (const float *acc, uint32_t n, const float *scale,
     const float *bias, bool relu, float *o)
 {
-  for (uint32_t i = 0; i < n; i++)
-    o[i] = finish (scale[i], acc[i], bias[i], relu);
+  beenet_ffinish_scalar (acc, 0, n, scale, bias, relu, o);
 }
 
 static void

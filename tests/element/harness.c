@@ -178,39 +178,18 @@ fixture_pop_named (GstBus * bus, const gchar * name)
   return NULL;
 }
 
-guint64
-get_u64 (const GstStructure * s, const gchar * field)
-{
-  guint64 v = 0;
-
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no field %s", field);
-  return v;
+/* One getter a field type: the value, or the test fails. */
+#define DEFINE_GETTER(type, name, getter) \
+type \
+name (const GstStructure * s, const gchar * field) \
+{ \
+  type v = 0; \
+  \
+  fail_unless (getter (s, field, &v), "no field %s", field); \
+  return v; \
 }
 
-guint
-get_uint (const GstStructure * s, const gchar * field)
-{
-  guint v = 0;
-
-  fail_unless (gst_structure_get_uint (s, field, &v), "no field %s", field);
-  return v;
-}
-
-gdouble
-get_double (const GstStructure * s, const gchar * field)
-{
-  gdouble v = 0;
-
-  fail_unless (gst_structure_get_double (s, field, &v), "no field %s", field);
-  return v;
-}
-
-gboolean
-get_bool (const GstStructure * s, const gchar * field)
-{
-  gboolean v = FALSE;
-
-  fail_unless (gst_structure_get_boolean (s, field, &v), "no field %s",
-      field);
-  return v;
-}
+DEFINE_GETTER (guint64, get_u64, gst_structure_get_uint64)
+DEFINE_GETTER (guint, get_uint, gst_structure_get_uint)
+DEFINE_GETTER (gdouble, get_double, gst_structure_get_double)
+DEFINE_GETTER (gboolean, get_bool, gst_structure_get_boolean)

@@ -103,6 +103,17 @@ setup (Fixture * f, const gchar * model, guint64 interval)
   fixture_set_format (f, GST_AUDIO_FORMAT_F32, RATE, 1, FALSE);
 }
 
+/* setup() with a new level_model_path() (fixture_teardown() removes it). */
+static void
+setup_level (Fixture * f, const char *const *labels,
+    void (*extra) (GgufWriter *), guint64 interval)
+{
+  gchar *model = level_model_path (labels, extra);
+
+  setup (f, model, interval);
+  f->model = model;
+}
+
 /* Pushes n samples from pts in buffers of 4000 frames; the first buffer
  * is flagged DISCONT when asked. */
 static void
@@ -227,12 +238,11 @@ GST_START_TEST (test_bursts)
 {
   const GstClockTime seg_start = 5 * GST_SECOND, seg_time = 100 * GST_SECOND,
       seg_base = 2 * GST_SECOND;
-  gchar *model = level_model_path (kws_labels, NULL);
   Collected c;
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND);
+  setup_level (&f, kws_labels, NULL, GST_SECOND);
   fixture_segment (&f, seg_start, seg_time, seg_base);
   /*                          0123456789abcd */
   push_pattern (&f, "SSLLSSLSQSSQQS", seg_start, 0, FALSE);
@@ -258,7 +268,6 @@ GST_START_TEST (test_bursts)
     assert_close (d->threshold, 0.7, 1e-12);
   }
   fixture_teardown (&f);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -394,11 +403,10 @@ keyword_no_only (GgufWriter * w)
 /* beenet.keywords decides which classes are keywords. */
 GST_START_TEST (test_model_keyword_list)
 {
-  gchar *model = level_model_path (kws_labels, keyword_no_only);
   Collected c;
   Fixture f;
 
-  setup (&f, model, GST_SECOND);
+  setup_level (&f, kws_labels, keyword_no_only, GST_SECOND);
   push_pattern (&f, "LSQS", 0, 0, FALSE);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   collect (&f, &c);
@@ -406,7 +414,6 @@ GST_START_TEST (test_model_keyword_list)
   fail_unless_equals_int (c.n_det, 1);
   check_det (&c, 0, "no", 0, 2, 1.0, 1);
   fixture_teardown (&f);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -414,11 +421,10 @@ GST_END_TEST;
 /* _unknown_ (and _silence_) never fire, however confident. */
 GST_START_TEST (test_unknown_never_detected)
 {
-  gchar *model = level_model_path (unknown_labels, NULL);
   Collected c;
   Fixture f;
 
-  setup (&f, model, GST_SECOND);
+  setup_level (&f, unknown_labels, NULL, GST_SECOND);
   push_pattern (&f, "LLSLQS", 0, 0, FALSE);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   collect (&f, &c);
@@ -430,7 +436,6 @@ GST_START_TEST (test_unknown_never_detected)
   fail_unless_equals_int (c.det[0].cls, 3);
   fail_unless_equals_uint64 (c.det[0].timestamp, 4 * GST_SECOND);
   fixture_teardown (&f);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -439,12 +444,11 @@ GST_END_TEST;
  * is still above the threshold fires again in the new stream. */
 GST_START_TEST (test_reset_on_discont_and_flush)
 {
-  gchar *model = level_model_path (kws_labels, NULL);
   GstSegment seg;
   Collected c;
   Fixture f;
 
-  setup (&f, model, GST_SECOND);
+  setup_level (&f, kws_labels, NULL, GST_SECOND);
   push_pattern (&f, "LL", 0, 0, FALSE);
   collect (&f, &c);
   fail_unless_equals_int (c.n_det, 1);
@@ -469,7 +473,6 @@ GST_START_TEST (test_reset_on_discont_and_flush)
   fail_unless_equals_int (c.n_det, 1);
   check_det (&c, 0, "yes", 0, 0, 1.0, 1);
   fixture_teardown (&f);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -478,13 +481,12 @@ GST_END_TEST;
  * duration is the real audio. */
 GST_START_TEST (test_short_stream_at_eos)
 {
-  gchar *model = level_model_path (kws_labels, NULL);
   Collected c;
   gfloat *audio;
   gsize n;
   Fixture f;
 
-  setup (&f, model, 500 * GST_MSECOND);
+  setup_level (&f, kws_labels, NULL, 500 * GST_MSECOND);
   fixture_segment (&f, 0, 0, 3 * GST_SECOND);
   /* 0.5 s of loud noise, zero-padded: half the frames at +3.4, half at
    * -13.8, so the window's mean level is in the "no" band (m about -5) */
@@ -502,7 +504,6 @@ GST_START_TEST (test_short_stream_at_eos)
   fail_unless_equals_uint64 (c.det[0].running_time, 10 * GST_SECOND);
   fail_unless_equals_uint64 (c.det[0].duration, GST_SECOND / 2);
   fixture_teardown (&f);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;

@@ -231,6 +231,60 @@ check_constant_window (GstMessage * m, guint exit_no, gdouble threshold,
           G_TYPE_UINT64));
 }
 
+/* setup() with `model`, which fixture_teardown() then removes. */
+static void
+setup_owned (Fixture * f, gchar * model, guint64 interval, gboolean f32,
+    guint channels)
+{
+  setup (f, model, interval, f32, channels);
+  f->model = model;
+}
+
+/* setup_owned() with the constant model. */
+static void
+setup_constant (Fixture * f, guint64 interval, gboolean f32, guint channels)
+{
+  setup_owned (f, fixture_constant_model (), interval, f32, channels);
+}
+
+/* The next message is a window of the constant model (see
+ * check_constant_window()). */
+static void
+expect_constant_window (Fixture * f, guint exit_no, gdouble threshold,
+    const gchar * policy)
+{
+  GstMessage *m = pop_beenet (f->bus);
+
+  fail_unless (m != NULL);
+  check_constant_window (m, exit_no, threshold, policy);
+  gst_message_unref (m);
+}
+
+/* The next message is a window at `ts`, lasting `duration` unless that is
+ * GST_CLOCK_TIME_NONE (not checked). */
+static void
+expect_window (Fixture * f, GstClockTime ts, GstClockTime duration)
+{
+  GstMessage *m = pop_beenet (f->bus);
+  const GstStructure *s;
+
+  fail_unless (m != NULL);
+  s = gst_message_get_structure (m);
+  fail_unless_equals_uint64 (get_u64 (s, "timestamp"), ts);
+  if (duration != GST_CLOCK_TIME_NONE)
+    fail_unless_equals_uint64 (get_u64 (s, "duration"), duration);
+  gst_message_unref (m);
+}
+
+/* No message is left; tears f down and frees audio. */
+static void
+finish (Fixture * f, gfloat * audio)
+{
+  fail_unless (pop_message (f->bus) == NULL);
+  fixture_teardown (f);
+  g_free (audio);
+}
+
 /* ------------------------------------------------------------------------ */
 /* windowing and timestamps                                                 */
 
@@ -516,13 +570,11 @@ GST_END_TEST;
 
 GST_START_TEST (test_discont_resets)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstBuffer *buf;
-  GstMessage *m;
   Fixture f;
 
-  setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
+  setup_constant (&f, 500 * GST_MSECOND, TRUE, 1);
   /* 0.6 s, not enough for a window */
   push_samples (&f, audio, 9600, 9600, 0);
   /* DISCONT at 10 s: the 0.6 s are dropped, counting restarts there */
@@ -531,40 +583,25 @@ GST_START_TEST (test_discont_resets)
   fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (f.h));
 
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "timestamp"), 10 * GST_SECOND);
-  gst_message_unref (m);
+  expect_window (&f, 10 * GST_SECOND, GST_CLOCK_TIME_NONE);
   fail_unless (pop_message (f.bus) == NULL);
 
   /* EOS: 0.5 s after 10.5 s remain -> one zero-padded window */
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "timestamp"), 10 * GST_SECOND + GST_SECOND / 2);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "duration"), GST_SECOND / 2);
-  gst_message_unref (m);
-  fail_unless (pop_message (f.bus) == NULL);
-
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  expect_window (&f, 10 * GST_SECOND + GST_SECOND / 2, GST_SECOND / 2);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_flush_resets)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstSegment seg;
   GstMessage *m;
   Fixture f;
 
-  setup (&f, model, 500 * GST_MSECOND, FALSE, 1);
+  setup_constant (&f, 500 * GST_MSECOND, FALSE, 1);
   push_samples (&f, audio, 12000, 4000, 0);     /* 0.75 s */
   fail_unless (pop_message (f.bus) == NULL);
 
@@ -586,11 +623,7 @@ GST_START_TEST (test_flush_resets)
   fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
           "running-time"), 0);
   gst_message_unref (m);
-  fail_unless (pop_message (f.bus) == NULL);
-
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -599,7 +632,6 @@ GST_START_TEST (test_eos_partial_window)
 {
   gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
-  GstMessage *m;
   Fixture f;
 
   /* exactly half a window: classified, zero-padded */
@@ -607,13 +639,7 @@ GST_START_TEST (test_eos_partial_window)
   push_samples (&f, audio, WINDOW / 2, 1000, 0);
   fail_unless (pop_message (f.bus) == NULL);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "timestamp"), 0);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "duration"), GST_SECOND / 2);
-  gst_message_unref (m);
+  expect_window (&f, 0, GST_SECOND / 2);
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
 
@@ -621,9 +647,7 @@ GST_START_TEST (test_eos_partial_window)
    * is not classified */
   setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW, 1000, 0);
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  gst_message_unref (m);
+  expect_window (&f, 0, GST_CLOCK_TIME_NONE);
   push_samples (&f, audio, WINDOW / 2 - 1, 1000, GST_SECOND);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   fail_unless (pop_message (f.bus) == NULL);
@@ -634,11 +658,7 @@ GST_START_TEST (test_eos_partial_window)
   setup (&f, model, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW / 2 - 1, 1000, 0);
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "timestamp"), 0);
-  gst_message_unref (m);
+  expect_window (&f, 0, GST_CLOCK_TIME_NONE);
   fail_unless (pop_message (f.bus) == NULL);
   fixture_teardown (&f);
 
@@ -659,12 +679,11 @@ GST_END_TEST;
  * restarts at the next buffer. */
 GST_START_TEST (test_restart)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstMessage *m;
   Fixture f;
 
-  setup (&f, model, GST_SECOND, FALSE, 2);
+  setup_constant (&f, GST_SECOND, FALSE, 2);
   push_samples (&f, audio, 12000, 4000, 0);
   fail_unless_equals_int (gst_element_set_state (f.element, GST_STATE_READY),
       GST_STATE_CHANGE_SUCCESS);
@@ -679,10 +698,7 @@ GST_START_TEST (test_restart)
           "timestamp"), 30 * GST_SECOND);
   check_constant_window (m, 2, 0.5, "entropy");
   gst_message_unref (m);
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -694,26 +710,17 @@ GST_START_TEST (test_threshold_while_playing)
 {
   static const gdouble thresholds[] = { 0.7, 0.5, 0.0001, 0.6 };
   static const guint exits[] = { 1, 2, 3, 1 };
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_constant (&f, GST_SECOND, TRUE, 1);
   for (i = 0; i < G_N_ELEMENTS (thresholds); i++) {
-    GstMessage *m;
-
     g_object_set (f.element, "threshold", thresholds[i], NULL);
     push_samples (&f, audio, WINDOW, 4000, i * GST_SECOND);
-    m = pop_beenet (f.bus);
-    fail_unless (m != NULL);
-    check_constant_window (m, exits[i], thresholds[i], "entropy");
-    gst_message_unref (m);
+    expect_constant_window (&f, exits[i], thresholds[i], "entropy");
   }
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -722,13 +729,12 @@ GST_START_TEST (test_max_probability_policy)
 {
   static const gdouble thresholds[] = { 0.7, 0.9, 0.99999, 0.731 };
   static const guint exits[] = { 1, 2, 3, 1 };
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   gdouble ops[3] = { 0, 0, 0 };
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_constant (&f, GST_SECOND, TRUE, 1);
   g_object_set (f.element, "policy", BEENET_POLICY_MAX_PROBABILITY, NULL);
   for (i = 0; i < G_N_ELEMENTS (thresholds); i++) {
     GstMessage *m;
@@ -746,7 +752,6 @@ GST_START_TEST (test_max_probability_policy)
   fail_unless (ops[0] < ops[1] && ops[1] < ops[2]);
   fixture_teardown (&f);
   g_free (audio);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -858,7 +863,7 @@ GST_START_TEST (test_keyword_exit_while_playing)
   gguf_writer_free (w);
   model = fixture_write_model_bytes (bytes, size);
   free (bytes);
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_owned (&f, model, GST_SECOND, TRUE, 1);
   for (i = 0; i < G_N_ELEMENTS (steps); i++) {
     GstMessage *m;
     gint got;
@@ -877,11 +882,7 @@ GST_START_TEST (test_keyword_exit_while_playing)
     fail_unless_equals_int (get_uint (s, "class"), steps[i].exit <= 2 ? 0 : 1);
     gst_message_unref (m);
   }
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  g_unlink (model);
-  g_free (model);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -905,12 +906,11 @@ GST_START_TEST (test_patience_and_max_exit_while_playing)
     {"max-probability", 9, 2, 2},
     {"entropy", 1, 0, 5},       /* patience is ignored by entropy */
   };
-  gchar *model = aabbb_model_path ();
   gfloat *audio = zeros (WINDOW);
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_owned (&f, aabbb_model_path (), GST_SECOND, TRUE, 1);
   g_object_set (f.element, "threshold", 0.0001, NULL);
   for (i = 0; i < G_N_ELEMENTS (steps); i++) {
     GstMessage *m;
@@ -929,10 +929,7 @@ GST_START_TEST (test_patience_and_max_exit_while_playing)
     if (g_str_equal (steps[i].policy, "max-probability"))
       g_object_set (f.element, "threshold", 0.0001, NULL);
   }
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -943,14 +940,13 @@ GST_START_TEST (test_max_exit_controller)
 {
   static const guint expect_max[] = { 1, 3, 0 };
   static const guint expect_exit[] = { 1, 3, 5 };
-  gchar *model = aabbb_model_path ();
   gfloat *audio = zeros (3 * WINDOW);
   GstControlSource *cs;
   GstTimedValueControlSource *tvcs;
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_owned (&f, aabbb_model_path (), GST_SECOND, TRUE, 1);
   g_object_set (f.element, "policy", BEENET_POLICY_PATIENCE, "patience", 3,
       NULL);
   cs = gst_interpolation_control_source_new ();
@@ -971,11 +967,8 @@ GST_START_TEST (test_max_exit_controller)
     check_policy_fields (m, "patience", 3, expect_max[i], expect_exit[i]);
     gst_message_unref (m);
   }
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
+  finish (&f, audio);
   gst_object_unref (cs);
-  g_free (audio);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1044,12 +1037,11 @@ GST_START_TEST (test_class_exclusion_policy)
     {"entropy", 0.0001, 3, 1, 3, {2, 2, 2}},  /* nothing excluded */
     {"class-exclusion", 1.0, 2, 0, 2, {2, 1}},
   };
-  gchar *model = exclusion_model_path (TRUE);
   gfloat *audio = zeros (WINDOW);
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_owned (&f, exclusion_model_path (TRUE), GST_SECOND, TRUE, 1);
   for (i = 0; i < G_N_ELEMENTS (steps); i++) {
     const GstStructure *s;
     const GValueArray *probs;
@@ -1078,10 +1070,7 @@ GST_START_TEST (test_class_exclusion_policy)
     }
     gst_message_unref (m);
   }
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -1089,7 +1078,6 @@ GST_END_TEST;
 /* A model without factors refuses the policy with a clear error. */
 GST_START_TEST (test_class_exclusion_needs_factors)
 {
-  gchar *model = exclusion_model_path (FALSE);
   gfloat *audio = zeros (WINDOW);
   GstBuffer *buf;
   GstMessage *m;
@@ -1097,7 +1085,7 @@ GST_START_TEST (test_class_exclusion_needs_factors)
   gchar *dbg = NULL;
   Fixture f;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_owned (&f, exclusion_model_path (FALSE), GST_SECOND, TRUE, 1);
   gst_util_set_object_arg (G_OBJECT (f.element), "policy", "class-exclusion");
   g_object_set (f.element, "threshold", 1.0, NULL);
   buf = make_buffer (&f, audio, WINDOW, 0);
@@ -1116,7 +1104,6 @@ GST_START_TEST (test_class_exclusion_needs_factors)
   gst_message_unref (m);
   fixture_teardown (&f);
   g_free (audio);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1168,14 +1155,13 @@ GST_END_TEST;
  * 2 s see 0.7, 0.5 and 0.0001. */
 GST_START_TEST (test_controller)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (3 * WINDOW);
   GstControlSource *cs;
   GstTimedValueControlSource *tvcs;
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_constant (&f, GST_SECOND, TRUE, 1);
   cs = gst_interpolation_control_source_new ();
   g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
   tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
@@ -1188,45 +1174,30 @@ GST_START_TEST (test_controller)
 
   push_samples (&f, audio, 3 * WINDOW, 1600, 0);
   for (i = 0; i < 3; i++) {
-    GstMessage *m = pop_beenet (f.bus);
     static const gdouble expect_t[] = { 0.7, 0.5, 0.0001 };
 
-    fail_unless (m != NULL);
-    check_constant_window (m, i + 1, expect_t[i], "entropy");
-    gst_message_unref (m);
+    expect_constant_window (&f, i + 1, expect_t[i], "entropy");
   }
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
+  finish (&f, audio);
   gst_object_unref (cs);
-  g_free (audio);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_post_messages_false)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (2 * WINDOW);
-  GstMessage *m;
   Fixture f;
 
-  setup (&f, model, 500 * GST_MSECOND, TRUE, 1);
+  setup_constant (&f, 500 * GST_MSECOND, TRUE, 1);
   g_object_set (f.element, "post-messages", FALSE, NULL);
   push_samples (&f, audio, 2 * WINDOW, 800, 0);
   fail_unless (pop_message (f.bus) == NULL);
   /* switching back on while playing resumes at the next window (1.5 s) */
   g_object_set (f.element, "post-messages", TRUE, NULL);
   push_samples (&f, audio, WINDOW / 2, 800, 2 * GST_SECOND);
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "timestamp"), 3 * GST_SECOND / 2);
-  gst_message_unref (m);
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  expect_window (&f, 3 * GST_SECOND / 2, GST_CLOCK_TIME_NONE);
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -1238,36 +1209,28 @@ GST_START_TEST (test_interval_while_playing)
   static const GstClockTime expect[] = { 0, GST_SECOND,
     GST_SECOND + GST_SECOND / 4, GST_SECOND + GST_SECOND / 2
   };
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   gchar *path = NULL;
   Fixture f;
   guint i;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_constant (&f, GST_SECOND, TRUE, 1);
   push_samples (&f, audio, WINDOW, WINDOW, 0);
   g_object_set (f.element, "interval", 250 * GST_MSECOND, NULL);
   push_samples (&f, audio, WINDOW, WINDOW, GST_SECOND);
   push_samples (&f, audio, WINDOW / 2, WINDOW / 2, 2 * GST_SECOND);
-  for (i = 0; i < G_N_ELEMENTS (expect); i++) {
-    GstMessage *m = pop_beenet (f.bus);
-
-    fail_unless (m != NULL);
-    fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-            "timestamp"), expect[i]);
-    gst_message_unref (m);
-  }
+  for (i = 0; i < G_N_ELEMENTS (expect); i++)
+    expect_window (&f, expect[i], GST_CLOCK_TIME_NONE);
   fail_unless (pop_message (f.bus) == NULL);
 
   /* the model cannot change while playing: ignored */
   g_object_set (f.element, "model", "/nonexistent/other.gguf", NULL);
   g_object_get (f.element, "model", &path, NULL);
-  fail_unless_equals_string (path, model);
+  fail_unless_equals_string (path, f.model);
   g_free (path);
 
   fixture_teardown (&f);
   g_free (audio);
-  fixture_remove_model (model);
 }
 
 GST_END_TEST;
@@ -1275,28 +1238,21 @@ GST_END_TEST;
 /* GAP buffers are silence, whatever their memory holds. */
 GST_START_TEST (test_gap_buffer_is_silence)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = g_new (gfloat, WINDOW);
   GstBuffer *buf;
-  GstMessage *m;
   Fixture f;
   guint i;
 
   for (i = 0; i < WINDOW; i++)
     audio[i] = NAN;
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_constant (&f, GST_SECOND, TRUE, 1);
   buf = make_buffer (&f, audio, WINDOW, 0);
   GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
   fail_unless_equals_int (gst_harness_push (f.h, buf), GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (f.h));
-  m = pop_beenet (f.bus);       /* fails on a NaN warning */
-  fail_unless (m != NULL);
-  check_constant_window (m, 2, 0.5, "entropy");
-  gst_message_unref (m);
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  /* fails on a NaN warning */
+  expect_constant_window (&f, 2, 0.5, "entropy");
+  finish (&f, audio);
 }
 
 GST_END_TEST;
@@ -1306,14 +1262,13 @@ GST_END_TEST;
 
 GST_START_TEST (test_nonfinite_input)
 {
-  gchar *model = fixture_constant_model ();
   gfloat *audio = zeros (WINDOW);
   GstMessage *m;
   GError *err = NULL;
   gchar *dbg = NULL;
   Fixture f;
 
-  setup (&f, model, GST_SECOND, TRUE, 1);
+  setup_constant (&f, GST_SECOND, TRUE, 1);
   audio[100] = NAN;
   push_samples (&f, audio, WINDOW, 4000, 0);    /* audio still flows */
   audio[100] = 0.0f;
@@ -1332,15 +1287,8 @@ GST_START_TEST (test_nonfinite_input)
   gst_message_unref (m);
 
   /* only the clean window at 1 s is classified; one warning per stream */
-  m = pop_beenet (f.bus);
-  fail_unless (m != NULL);
-  fail_unless_equals_uint64 (get_u64 (gst_message_get_structure (m),
-          "timestamp"), GST_SECOND);
-  gst_message_unref (m);
-  fail_unless (pop_message (f.bus) == NULL);
-  fixture_teardown (&f);
-  g_free (audio);
-  fixture_remove_model (model);
+  expect_window (&f, GST_SECOND, GST_CLOCK_TIME_NONE);
+  finish (&f, audio);
 }
 
 GST_END_TEST;

@@ -33,46 +33,12 @@ put (GByteArray * a, guint32 v, guint bytes)
   }
 }
 
-/* A mono WAV at 16 kHz: format 1 (PCM16, `samples` as int16) or 3
- * (float32); `frames` frames. */
-static gchar *
-write_wav (const gchar * dir, const gchar * name, guint16 format,
-    const void *samples, guint32 frames)
+/* The RIFF/WAVE header with a 16-byte fmt chunk, up to the data chunk's
+ * size (`bytes` of data follow). */
+static void
+put_wav_header (GByteArray * a, guint16 tag, guint16 bits, guint16 channels,
+    guint32 rate, guint16 align, guint32 bytes)
 {
-  guint bits = format == 3 ? 32 : 16;
-  guint32 data = frames * bits / 8;
-  GByteArray *a = g_byte_array_new ();
-  gchar *path = g_build_filename (dir, name, NULL);
-
-  g_byte_array_append (a, (const guint8 *) "RIFF", 4);
-  put (a, 4 + 8 + 16 + 8 + data, 4);
-  g_byte_array_append (a, (const guint8 *) "WAVEfmt ", 8);
-  put (a, 16, 4);
-  put (a, format, 2);
-  put (a, 1, 2);
-  put (a, RATE, 4);
-  put (a, RATE * bits / 8, 4);
-  put (a, bits / 8, 2);
-  put (a, bits, 2);
-  g_byte_array_append (a, (const guint8 *) "data", 4);
-  put (a, data, 4);
-  if (data)
-    g_byte_array_append (a, samples, data);     /* little-endian host */
-  if (!g_file_set_contents (path, (const gchar *) a->data, a->len, NULL))
-    g_error ("cannot write %s", path);
-  g_byte_array_unref (a);
-  return path;
-}
-
-/* A WAV with an arbitrary fmt chunk and `bytes` bytes of a ramp (a valid
- * sample pattern in every format, 0 for 64-bit float). */
-static gchar *
-write_wav_fmt (const gchar * dir, const gchar * name, guint16 tag,
-    guint16 bits, guint16 channels, guint32 rate, guint16 align, guint32 bytes)
-{
-  GByteArray *a = g_byte_array_new ();
-  gchar *path = g_build_filename (dir, name, NULL);
-
   g_byte_array_append (a, (const guint8 *) "RIFF", 4);
   put (a, 4 + 8 + 16 + 8 + bytes, 4);
   g_byte_array_append (a, (const guint8 *) "WAVEfmt ", 8);
@@ -85,14 +51,50 @@ write_wav_fmt (const gchar * dir, const gchar * name, guint16 tag,
   put (a, bits, 2);
   g_byte_array_append (a, (const guint8 *) "data", 4);
   put (a, bytes, 4);
-  for (guint32 i = 0; i < bytes; i++) {
-    guint8 b = tag == 3 ? 0 : (guint8) (i * 7);
-    g_byte_array_append (a, &b, 1);
-  }
+}
+
+/* Writes a to dir/name, frees it and returns the path. */
+static gchar *
+write_bytes (const gchar * dir, const gchar * name, GByteArray * a)
+{
+  gchar *path = g_build_filename (dir, name, NULL);
+
   if (!g_file_set_contents (path, (const gchar *) a->data, a->len, NULL))
     g_error ("cannot write %s", path);
   g_byte_array_unref (a);
   return path;
+}
+
+/* A mono WAV at 16 kHz: format 1 (PCM16, `samples` as int16) or 3
+ * (float32); `frames` frames. */
+static gchar *
+write_wav (const gchar * dir, const gchar * name, guint16 format,
+    const void *samples, guint32 frames)
+{
+  guint16 bits = format == 3 ? 32 : 16;
+  guint32 data = frames * bits / 8;
+  GByteArray *a = g_byte_array_new ();
+
+  put_wav_header (a, format, bits, 1, RATE, bits / 8, data);
+  if (data)
+    g_byte_array_append (a, samples, data);     /* little-endian host */
+  return write_bytes (dir, name, a);
+}
+
+/* A WAV with an arbitrary fmt chunk and `bytes` bytes of a ramp (a valid
+ * sample pattern in every format, 0 for 64-bit float). */
+static gchar *
+write_wav_fmt (const gchar * dir, const gchar * name, guint16 tag,
+    guint16 bits, guint16 channels, guint32 rate, guint16 align, guint32 bytes)
+{
+  GByteArray *a = g_byte_array_new ();
+
+  put_wav_header (a, tag, bits, channels, rate, align, bytes);
+  for (guint32 i = 0; i < bytes; i++) {
+    guint8 b = tag == 3 ? 0 : (guint8) (i * 7);
+    g_byte_array_append (a, &b, 1);
+  }
+  return write_bytes (dir, name, a);
 }
 
 static gint

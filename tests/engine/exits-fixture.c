@@ -1,4 +1,5 @@
 /* Shared set-up of the policy tests (see exits-fixture.h). */
+#include "check-main.h"
 #include "exits-fixture.h"
 #include "gguf-writer.h"
 #include "test-models.h"
@@ -6,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-BeenetStatus
-exits_model_load (const float *logits, unsigned n_exits, unsigned n_classes,
-    const float *factors, const char *policy, BeenetModel **out,
+static BeenetStatus
+exits_model_load_with (const float *logits, unsigned n_exits,
+    unsigned n_classes, const float *factors, const char *policy,
+    ExitsExtraKeys extra, const void *data, BeenetModel **out,
     BeenetError *err)
 {
   GgufWriter *w = test_models_constant_exits_writer (n_exits, n_classes,
@@ -16,6 +18,8 @@ exits_model_load (const float *logits, unsigned n_exits, unsigned n_classes,
   ck_assert_ptr_nonnull (w);
   if (factors)
     gguf_writer_add_array_f32 (w, EXITS_FACTORS_KEY, factors, n_exits);
+  if (extra)
+    extra (w, data);
   if (policy) {
     gguf_writer_replace_string (w, "beenet.policy", policy);
     gguf_writer_replace_f32 (w, "beenet.threshold", 1.0f);
@@ -28,17 +32,34 @@ exits_model_load (const float *logits, unsigned n_exits, unsigned n_classes,
   return st;
 }
 
+BeenetStatus
+exits_model_load (const float *logits, unsigned n_exits, unsigned n_classes,
+    const float *factors, const char *policy, BeenetModel **out,
+    BeenetError *err)
+{
+  return exits_model_load_with (logits, n_exits, n_classes, factors, policy,
+      NULL, NULL, out, err);
+}
+
+Fixture
+exits_fixture_with (const float *logits, unsigned n_exits,
+    unsigned n_classes, const float *factors, ExitsExtraKeys extra,
+    const void *data)
+{
+  Fixture f;
+  BeenetError err;
+  ck_assert_msg (exits_model_load_with (logits, n_exits, n_classes, factors,
+          NULL, extra, data, &f.model, &err) == BEENET_OK, "%s", err.message);
+  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
+  f.features = calloc (98 * 64, sizeof (float));
+  return f;
+}
+
 Fixture
 exits_fixture (const float *logits, unsigned n_exits, unsigned n_classes,
     const float *factors)
 {
-  Fixture f;
-  BeenetError err;
-  ck_assert_msg (exits_model_load (logits, n_exits, n_classes, factors, NULL,
-          &f.model, &err) == BEENET_OK, "%s", err.message);
-  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
-  f.features = calloc (98 * 64, sizeof (float));
-  return f;
+  return exits_fixture_with (logits, n_exits, n_classes, factors, NULL, NULL);
 }
 
 void
@@ -63,9 +84,5 @@ fixture_run (Fixture *f, const BeenetPolicyParams *p)
 int
 exits_run_suite (Suite *s)
 {
-  SRunner *sr = srunner_create (s);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (s);
 }

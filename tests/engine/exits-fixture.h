@@ -6,6 +6,7 @@
 #define BEENET_TEST_EXITS_FIXTURE_H
 
 #include "beenet.h"
+#include "gguf-writer.h"
 
 #include <check.h>
 
@@ -23,9 +24,17 @@ typedef struct {
 BeenetStatus exits_model_load (const float *logits, unsigned n_exits,
     unsigned n_classes, const float *factors, const char *policy,
     BeenetModel **out, BeenetError *err);
+/* Adds metadata keys of a test's own to the network's writer (data is the
+ * test's, passed through). */
+typedef void (*ExitsExtraKeys) (GgufWriter *w, const void *data);
 /* That network (no policy key change) with a session on it. */
 Fixture exits_fixture (const float *logits, unsigned n_exits,
     unsigned n_classes, const float *factors);
+/* The same with extra (data) adding keys after the factors; extra may be
+ * NULL. */
+Fixture exits_fixture_with (const float *logits, unsigned n_exits,
+    unsigned n_classes, const float *factors, ExitsExtraKeys extra,
+    const void *data);
 void fixture_free (Fixture *f);
 /* Classifies the fixture's features with p (must succeed). */
 BeenetResult fixture_run (Fixture *f, const BeenetPolicyParams *p);

@@ -2,6 +2,7 @@
  * model of an early-exit network whose per-window cost is a monotone, noisy
  * function of the policy parameter (fixed-seed generator, no clock). */
 #include "beenet.h"
+#include "check-main.h"
 
 #include <check.h>
 #include <math.h>
@@ -312,9 +313,5 @@ budget_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (budget_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (budget_suite ());
 }

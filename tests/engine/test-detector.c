@@ -6,6 +6,7 @@
  * Model: 4 classes labelled _silence_, _unknown_, yes, no (keywords: yes
  * and no, from the labels); its network is never run. */
 #include "beenet.h"
+#include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
 
@@ -639,9 +640,5 @@ detector_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (detector_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (detector_suite ());
 }

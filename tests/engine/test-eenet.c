@@ -7,6 +7,7 @@
  * params checks, the budget controller driving the scheduler's budget, and
  * no allocation per window. */
 #include "beenet.h"
+#include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
 
@@ -477,9 +478,5 @@ eenet_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (eenet_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (eenet_suite ());
 }

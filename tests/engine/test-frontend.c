@@ -2,6 +2,7 @@
  * double-precision reference (naive O(N^2) DFT, Mel triangles evaluated
  * directly from the spec formulas), plus sample conversion helpers. */
 #include "beenet.h"
+#include "check-main.h"
 
 #include <check.h>
 #if defined(__SSE__) || defined(__x86_64__)
@@ -498,9 +499,5 @@ frontend_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (frontend_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (frontend_suite ());
 }

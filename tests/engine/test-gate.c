@@ -1,6 +1,7 @@
 /* Energy gate (beenet_stream_level, beenet_session_classify_stream_gated)
  * on synthetic audio: digital silence, tones at known dBFS. */
 #include "beenet.h"
+#include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
 
@@ -177,9 +178,5 @@ gate_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (gate_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (gate_suite ());
 }

@@ -231,35 +231,16 @@ count_shape (Coverage *c, const BeenetConvGeom *g)
   c->multi_block += g->cout > L * BEENET_UK_MAX_BLOCKS;
 }
 
-/* Random geometry: channel counts around multiples of 32 / 16, strides,
- * padding up to 3 (>= kernel size for small kernels: empty windows). */
+/* Random geometry (kernel-shapes.h): channel counts around multiples of
+ * 32 / 16, strides, padding up to 3 (>= kernel size for small kernels:
+ * empty windows). */
 static BeenetConvGeom
 random_geom (int binary, size_t max_work)
 {
   static const unsigned cins[] = { 1, 3, 7, 15, 16, 17, 31, 32, 33, 48, 63,
     64, 65, 96, 100, 128, 130, 160, 256, 257, 513 };
-  for (;;) {
-    BeenetConvGeom g = { 0 };
-    g.h = 1 + rnd (9);
-    g.w = 1 + rnd (9);
-    g.c = cins[rnd (sizeof cins / sizeof cins[0])];
-    g.kh = 1 + rnd (4);
-    g.kw = 1 + rnd (4);
-    g.sh = 1 + rnd (3);
-    g.sw = 1 + rnd (3);
-    g.ph = rnd (4);
-    g.pw = rnd (4);
-    g.cout = 1 + rnd (binary ? 90 : 70);
-    g.relu = rnd (2);
-    g.groups = 1;
-    if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
-      continue;
-    g.ho = out_dim (g.h, g.kh, g.sh, g.ph);
-    g.wo = out_dim (g.w, g.kw, g.sw, g.pw);
-    g.words = (g.c + 31) / 32;
-    if ((size_t) g.ho * g.wo * g.cout * g.kh * g.kw * g.c <= max_work)
-      return g;
-  }
+  return kernel_test_random_geom (rnd, cins, sizeof cins / sizeof cins[0],
+      9, binary, max_work);
 }
 
 /* ---- binary ops through the drivers ------------------------------------ */
@@ -402,14 +383,7 @@ static void
 test_conv2d (const BeenetKernels *k, const BeenetKernels *ref,
     BeenetConvGeom *g, unsigned mode)
 {
-  /* mode 0 dense conv, 1 depthwise, 2 grouped */
-  if (mode == 1)
-    g->cout = g->groups = g->c;
-  if (mode == 2) {
-    g->groups = 1 + rnd (4);
-    g->c = g->groups * (1 + rnd (40));
-    g->cout = g->groups * (1 + rnd (40));
-  }
+  kernel_test_conv_mode (rnd, g, mode);
   count_shape (&cov_float, g);
   const unsigned cig = g->c / g->groups;
   const size_t nin = (size_t) g->h * g->w * g->c;

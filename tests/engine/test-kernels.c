@@ -5,6 +5,7 @@
  * kernel set (engine/kernels.h) with the reference directly. */
 #include "beenet.h"
 #include "beenet-private.h"
+#include "check-main.h"
 #include "kernels.h"
 #include "kernel-shapes.h"
 #include "test-layers.h"
@@ -188,6 +189,52 @@ assert_close (const float *got, const float *want, size_t n, double tol,
         "%s: element %zu: engine %.9g reference %.9g", what, i, got[i], want[i]);
 }
 
+/* Same values when exact, else assert_close (tol 1e-6). */
+static void
+assert_result (const float *got, const float *want, size_t n, int exact,
+    const char *what)
+{
+  if (exact)
+    for (size_t i = 0; i < n; i++)
+      ck_assert_msg (got[i] == want[i], "%s: element %zu: %g != %g", what, i,
+          got[i], want[i]);
+  else
+    assert_close (got, want, n, 1e-6, what);
+}
+
+/* The inputs of a random binary layer, drawn in this order: features
+ * (h x w), a model reading them through the expansion to c channels
+ * (activation x, exact values in), `rows` rows of random weight bits over
+ * `bits_cin` channels and the affine output transform of cout outputs. */
+typedef struct {
+  float *f;
+  TestModel *m;
+  Act in;
+  int x;
+  uint32_t *wb;
+  float *scale, *bias;
+} BinLayer;
+
+static void
+bin_layer_init (BinLayer *b, unsigned h, unsigned w, unsigned c,
+    unsigned bits_cin, size_t rows, unsigned cout, int exact)
+{
+  b->f = make_features (h, w);
+  b->m = test_model_new_with_shape (2, h, w);
+  b->x = add_expansion (b->m, b->f, h, w, c, &b->in);
+  b->wb = random_bits (bits_cin, rows);
+  b->scale = malloc (sizeof (float) * cout);
+  b->bias = malloc (sizeof (float) * cout);
+  random_affine (cout, b->scale, b->bias, exact);
+}
+
+/* Frees all but the model (layer_run() frees it). */
+static void
+bin_layer_clear (BinLayer *b)
+{
+  free (b->f); free (b->in.v); free (b->wb); free (b->scale); free (b->bias);
+}
+
 START_TEST (test_bconv2d)
 {
   static const unsigned cins[] = KERNEL_TEST_BINARY_CINS;
@@ -205,29 +252,20 @@ START_TEST (test_bconv2d)
     size_t k = (size_t) ho * wo * cout;
     if (k < 2 || k > 1024)
       continue;
-    float *f = make_features (h, w);
-    TestModel *m = test_model_new_with_shape (2, h, w);
-    Act in;
-    int x = add_expansion (m, f, h, w, c, &in);
-    uint32_t *wb = random_bits (c, (size_t) kh * kw * cout);
-    float *scale = malloc (sizeof (float) * cout), *bias = malloc (sizeof (float) * cout);
-    random_affine (cout, scale, bias, exact);
-    int y = test_model_bconv2d (m, x, kh, kw, sh, sw, ph, pw, cout, relu, wb,
-        scale, bias);
+    BinLayer b;
+    bin_layer_init (&b, h, w, c, c, (size_t) kh * kw * cout, cout, exact);
+    int y = test_model_bconv2d (b.m, b.x, kh, kw, sh, sw, ph, pw, cout, relu,
+        b.wb, b.scale, b.bias);
     ck_assert_int_ge (y, 0);
     float *got = malloc (sizeof (float) * k), *want = malloc (sizeof (float) * k);
-    layer_run (m, y, f, got);
-    ref_bconv2d (&in, kh, kw, sh, sw, ph, pw, cout, wb, scale, bias, relu, want);
+    layer_run (b.m, y, b.f, got);
+    ref_bconv2d (&b.in, kh, kw, sh, sw, ph, pw, cout, b.wb, b.scale, b.bias,
+        relu, want);
     char what[160];
     snprintf (what, sizeof what, "bconv2d in %ux%ux%u k%ux%u s%ux%u p%ux%u cout %u",
         h, w, c, kh, kw, sh, sw, ph, pw, cout);
-    if (exact)
-      for (size_t i = 0; i < k; i++)
-        ck_assert_msg (got[i] == want[i], "%s: element %zu: %g != %g", what, i,
-            got[i], want[i]);
-    else
-      assert_close (got, want, k, 1e-6, what);
-    free (f); free (in.v); free (wb); free (scale); free (bias);
+    assert_result (got, want, k, exact, what);
+    bin_layer_clear (&b);
     free (got); free (want);
     done++;
   }
@@ -254,34 +292,26 @@ START_TEST (test_bconv2d_grouped)
     size_t k = (size_t) ho * wo * cout;
     if (k < 2 || k > 1024)
       continue;
-    float *f = make_features (h, w);
-    TestModel *m = test_model_new_with_shape (2, h, w);
-    Act in;
-    int x = add_expansion (m, f, h, w, cin, &in);
-    uint32_t *wb = random_bits (cig, (size_t) kh * kw * cout);
-    float *scale = malloc (sizeof (float) * cout), *bias = malloc (sizeof (float) * cout);
-    random_affine (cout, scale, bias, exact);
-    int y = test_model_bconv2d_grouped (m, x, kh, kw, sh, sw, ph, pw, groups,
-        cout, relu, wb, scale, bias);
+    BinLayer b;
+    bin_layer_init (&b, h, w, cin, cig, (size_t) kh * kw * cout, cout, exact);
+    uint32_t *wb = b.wb;
+    float *scale = b.scale, *bias = b.bias;
+    int y = test_model_bconv2d_grouped (b.m, b.x, kh, kw, sh, sw, ph, pw,
+        groups, cout, relu, wb, scale, bias);
     ck_assert_int_ge (y, 0);
     float *got = malloc (sizeof (float) * k), *want = malloc (sizeof (float) * k);
-    layer_run (m, y, f, got);
-    ref_bconv2d_grouped (&in, kh, kw, sh, sw, ph, pw, groups, cout, wb, scale,
+    layer_run (b.m, y, b.f, got);
+    ref_bconv2d_grouped (&b.in, kh, kw, sh, sw, ph, pw, groups, cout, wb, scale,
         bias, relu, want);
     char what[160];
     snprintf (what, sizeof what, "bconv2d in %ux%ux%u g%u k%ux%u s%ux%u "
         "p%ux%u cout %u", h, w, cin, groups, kh, kw, sh, sw, ph, pw, cout);
-    if (exact)
-      for (size_t i = 0; i < k; i++)
-        ck_assert_msg (got[i] == want[i], "%s: element %zu: %g != %g", what, i,
-            got[i], want[i]);
-    else
-      assert_close (got, want, k, 1e-6, what);
+    assert_result (got, want, k, exact, what);
 
     /* The same layer as slice -> bconv2d per group -> concat. */
-    m = test_model_new_with_shape (2, h, w);
+    TestModel *m = test_model_new_with_shape (2, h, w);
     Act in2;
-    x = add_expansion (m, f, h, w, cin, &in2);
+    int x = add_expansion (m, b.f, h, w, cin, &in2);
     int parts[8];
     const unsigned cog = cout / groups, words = (cig + 31) / 32;
     for (unsigned gi = 0; gi < groups; gi++) {
@@ -295,14 +325,14 @@ START_TEST (test_bconv2d_grouped)
     int cat = test_model_concat (m, parts, groups);
     ck_assert_int_ge (cat, 0);
     float *split = malloc (sizeof (float) * k), *want2 = malloc (sizeof (float) * k);
-    layer_run (m, cat, f, split);
+    layer_run (m, cat, b.f, split);
     ref_bconv2d_grouped (&in2, kh, kw, sh, sw, ph, pw, groups, cout, wb, scale,
         bias, relu, want2);
     for (size_t i = 0; i < k; i++)
       ck_assert_msg (split[i] == want2[i], "%s as slices + concat: element "
           "%zu: %g != %g", what, i, split[i], want2[i]);
-    free (f); free (in.v); free (in2.v); free (wb); free (scale); free (bias);
-    free (got); free (want); free (split); free (want2);
+    bin_layer_clear (&b);
+    free (in2.v); free (got); free (want); free (split); free (want2);
     done++;
   }
 }
@@ -392,34 +422,30 @@ START_TEST (test_bconv2d_residual)
     int conv_relu = rnd (2), add_relu = rnd (2), order = rnd (3);
     if ((size_t) h * w * c > 1024 || h * w * c < 2)
       continue;
-    float *f = make_features (h, w);
-    TestModel *m = test_model_new_with_shape (2, h, w);
-    Act in;
-    int x = add_expansion (m, f, h, w, c, &in);
-    uint32_t *wb = random_bits (c, (size_t) kh * kw * c);
-    float *scale = malloc (sizeof (float) * c), *bias = malloc (sizeof (float) * c);
-    random_affine (c, scale, bias, 1);
-    int y = test_model_bconv2d (m, x, kh, kw, 1, 1, kh / 2, kw / 2, c,
-        conv_relu, wb, scale, bias);
+    BinLayer b;
+    bin_layer_init (&b, h, w, c, c, (size_t) kh * kw * c, c, 1);
+    const int x = b.x;
+    int y = test_model_bconv2d (b.m, x, kh, kw, 1, 1, kh / 2, kw / 2, c,
+        conv_relu, b.wb, b.scale, b.bias);
     ck_assert_int_ge (y, 0);
     /* order 0: add(x, conv); 1: add(conv, x); 2: add(conv, conv). */
-    int z = test_model_add (m, order == 0 ? x : y, order == 2 ? y : (order ? x : y),
+    int z = test_model_add (b.m, order == 0 ? x : y, order == 2 ? y : (order ? x : y),
         add_relu);
     ck_assert_int_ge (z, 0);
     const size_t k = (size_t) h * w * c;
     float *got = malloc (sizeof (float) * k), *conv = malloc (sizeof (float) * k);
-    layer_run (m, z, f, got);
-    ref_bconv2d (&in, kh, kw, 1, 1, kh / 2, kw / 2, c, wb, scale, bias,
+    layer_run (b.m, z, b.f, got);
+    ref_bconv2d (&b.in, kh, kw, 1, 1, kh / 2, kw / 2, c, b.wb, b.scale, b.bias,
         conv_relu, conv);
     for (size_t i = 0; i < k; i++) {
-      const float a = order == 2 ? conv[i] : in.v[i];
+      const float a = order == 2 ? conv[i] : b.in.v[i];
       float v = a + conv[i];
       v = add_relu && v < 0.0f ? 0.0f : v;
       ck_assert_msg (got[i] == v, "bconv2d+add in %ux%ux%u k%ux%u relu %d/%d "
           "order %d: element %zu: %g != %g", h, w, c, kh, kw, conv_relu,
           add_relu, order, i, got[i], v);
     }
-    free (f); free (in.v); free (wb); free (scale); free (bias);
+    bin_layer_clear (&b);
     free (got); free (conv);
   }
 }
@@ -434,32 +460,24 @@ START_TEST (test_bdense)
     unsigned cout = 2 + rnd (30);
     int exact = done % 2 == 0, relu = (done / 2) % 2;
     const unsigned cin = h * w * c;
-    float *f = make_features (h, w);
-    TestModel *m = test_model_new_with_shape (2, h, w);
-    Act in;
-    int x = add_expansion (m, f, h, w, c, &in);
-    uint32_t *wb = random_bits (cin, cout);
-    float *scale = malloc (sizeof (float) * cout), *bias = malloc (sizeof (float) * cout);
-    random_affine (cout, scale, bias, exact);
-    int y = test_model_bdense (m, x, cout, relu, wb, scale, bias);
+    BinLayer b;
+    bin_layer_init (&b, h, w, c, cin, cout, cout, exact);
+    int y = test_model_bdense (b.m, b.x, cout, relu, b.wb, b.scale, b.bias);
     ck_assert_int_ge (y, 0);
     float got[64], want[64];
-    layer_run (m, y, f, got);
+    layer_run (b.m, y, b.f, got);
     const unsigned words = (cin + 31) / 32;
     for (unsigned co = 0; co < cout; co++) {
       float acc = 0.0f;
       for (unsigned i = 0; i < cin; i++)
-        acc += sgn (in.v[i]) * weight_sign (wb + (size_t) co * words, i);
-      float v = scale[co] * acc + bias[co];
+        acc += sgn (b.in.v[i]) * weight_sign (b.wb + (size_t) co * words, i);
+      float v = b.scale[co] * acc + b.bias[co];
       want[co] = relu && v < 0.0f ? 0.0f : v;
     }
-    if (exact)
-      for (unsigned i = 0; i < cout; i++)
-        ck_assert_msg (got[i] == want[i], "bdense cin %u: %u: %g != %g", cin,
-            i, got[i], want[i]);
-    else
-      assert_close (got, want, cout, 1e-6, "bdense");
-    free (f); free (in.v); free (wb); free (scale); free (bias);
+    char what[64];
+    snprintf (what, sizeof what, "bdense cin %u", cin);
+    assert_result (got, want, cout, exact, what);
+    bin_layer_clear (&b);
     done++;
   }
 }
@@ -705,35 +723,16 @@ kernels_or_skip (const char *name)
   return k;
 }
 
-/* Random geometry; channel counts around multiples of 32 / 16 and odd
- * padding and strides, including padding >= kernel (empty windows). */
+/* Random geometry (kernel-shapes.h); channel counts around multiples of
+ * 32 / 16 and odd padding and strides, including padding >= kernel (empty
+ * windows). */
 static BeenetConvGeom
 random_geom (int binary)
 {
   static const unsigned cins[] = { 1, 3, 7, 31, 32, 33, 64, 96, 100, 128,
     130, 160, 256, 257, 513 };
-  for (;;) {
-    BeenetConvGeom g = { 0 };
-    g.h = 1 + rnd (10);
-    g.w = 1 + rnd (10);
-    g.c = cins[rnd (sizeof cins / sizeof cins[0])];
-    g.kh = 1 + rnd (4);
-    g.kw = 1 + rnd (4);
-    g.sh = 1 + rnd (3);
-    g.sw = 1 + rnd (3);
-    g.ph = rnd (4);
-    g.pw = rnd (4);
-    g.cout = 1 + rnd (binary ? 90 : 70);
-    g.relu = rnd (2);
-    g.groups = 1;
-    if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
-      continue;
-    g.ho = out_dim (g.h, g.kh, g.sh, g.ph);
-    g.wo = out_dim (g.w, g.kw, g.sw, g.pw);
-    g.words = (g.c + 31) / 32;
-    if ((size_t) g.ho * g.wo * g.cout * g.kh * g.kw * g.c <= 4000000)
-      return g;
-  }
+  return kernel_test_random_geom (rnd, cins, sizeof cins / sizeof cins[0],
+      10, binary, 4000000);
 }
 
 static uint32_t *
@@ -746,6 +745,29 @@ static float *
 prepared_f32 (size_t n)
 {
   return aligned_alloc (64, (n * 4 + 63) / 64 * 64 + 64);
+}
+
+/* Every other case with a fused residual of n values (dyadic, so the sum
+ * is exact): r's values are malloc'd; NULL or r. */
+static const BeenetResidual *
+random_residual (BeenetResidual *r, size_t n)
+{
+  float *rv = malloc (sizeof (float) * (n + 1));
+  for (size_t i = 0; i < n; i++)
+    rv[i] = 0.25f * (float) ((int) rnd (41) - 20);
+  r->res = rv;
+  r->relu = rnd (2);
+  return rnd (2) ? r : NULL;
+}
+
+/* want += res (+ relu) when res is not NULL. */
+static void
+add_residual (const BeenetResidual *res, float *want, size_t n)
+{
+  for (size_t i = 0; res && i < n; i++) {
+    want[i] = res->res[i] + want[i];
+    want[i] = res->relu && want[i] < 0.0f ? 0.0f : want[i];
+  }
 }
 
 static void
@@ -768,25 +790,18 @@ check_bconv2d_set (const BeenetKernels *k, const BeenetConvGeom *g,
   random_affine (g->cout, scale, bias, rnd (2));
   const size_t n = (size_t) g->ho * g->wo * g->cout;
   float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
-  /* Every other case with a fused residual (dyadic, so the sum is exact). */
-  float *rv = malloc (sizeof (float) * (n + 1));
-  for (size_t i = 0; i < n; i++)
-    rv[i] = 0.25f * (float) ((int) rnd (41) - 20);
-  const BeenetResidual r = { rv, rnd (2) };
-  const BeenetResidual *res = rnd (2) ? &r : NULL;
+  BeenetResidual r;
+  const BeenetResidual *res = random_residual (&r, n);
   beenet_bconv2d (k, g, bits, prep, scale, bias, res, got);
   ref_bconv2d (in, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, wb,
       scale, bias, g->relu, want);
-  for (size_t i = 0; res && i < n; i++) {
-    want[i] = rv[i] + want[i];
-    want[i] = r.relu && want[i] < 0.0f ? 0.0f : want[i];
-  }
+  add_residual (res, want, n);
   for (size_t i = 0; i < n; i++)
     ck_assert_msg (got[i] == want[i], "%s bconv2d%s %ux%ux%u k%ux%u s%ux%u "
         "p%ux%u cout %u: %zu: %g vs %g", k->name, res ? "+add" : "", g->h,
         g->w, g->c, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->cout, i,
         got[i], want[i]);
-  free (rv);
+  free ((float *) r.res);
   free (bits); free (wb); free (prep); free (scale); free (bias);
   free (got); free (want);
 }
@@ -844,27 +859,20 @@ check_bconv2d_grouped_set (const BeenetKernels *k, BeenetConvGeom g,
   random_affine (g.cout, scale, bias, rnd (2));
   const size_t n = (size_t) g.ho * g.wo * g.cout;
   float *got = malloc (sizeof (float) * n), *want = malloc (sizeof (float) * n);
-  /* Every other case with a fused residual (dyadic, so the sum is exact):
-   * each group's outputs must meet their own residual channels. */
-  float *rv = malloc (sizeof (float) * (n + 1));
-  for (size_t i = 0; i < n; i++)
-    rv[i] = 0.25f * (float) ((int) rnd (41) - 20);
-  const BeenetResidual r = { rv, rnd (2) };
-  const BeenetResidual *res = rnd (2) ? &r : NULL;
+  /* each group's outputs must meet their own residual channels */
+  BeenetResidual r;
+  const BeenetResidual *res = random_residual (&r, n);
   beenet_bconv2d (k, &g, bits, prep, scale, bias, res, got);
   ref_bconv2d_grouped (&in, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.groups,
       g.cout, wb, scale, bias, g.relu, want);
-  for (size_t i = 0; res && i < n; i++) {
-    want[i] = rv[i] + want[i];
-    want[i] = r.relu && want[i] < 0.0f ? 0.0f : want[i];
-  }
+  add_residual (res, want, n);
   for (size_t i = 0; i < n; i++)
     ck_assert_msg (got[i] == want[i], "%s bconv2d%s %ux%ux%u g%u k%ux%u "
         "s%ux%u p%ux%u cout %u: %zu: %g vs %g", k->name, res ? "+add" : "",
         g.h, g.w, g.c, g.groups, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.cout,
         i, got[i], want[i]);
   free (in.v); free (bits); free (wb); free (prep); free (scale); free (bias);
-  free (got); free (want); free (rv);
+  free (got); free (want); free ((float *) r.res);
 }
 
 START_TEST (test_kernel_set_binary)
@@ -917,14 +925,7 @@ static void
 check_conv2d_set (const BeenetKernels *k, const BeenetKernels *ref,
     BeenetConvGeom *g, unsigned mode)
 {
-  /* mode 0 dense conv, 1 depthwise, 2 grouped */
-  if (mode == 1)
-    g->cout = g->groups = g->c;
-  if (mode == 2) {
-    g->groups = 1 + rnd (4);
-    g->c = g->groups * (1 + rnd (40));
-    g->cout = g->groups * (1 + rnd (40));
-  }
+  kernel_test_conv_mode (rnd, g, mode);
   const unsigned cig = g->c / g->groups;
   const size_t nin = (size_t) g->h * g->w * g->c;
   const size_t nw = (size_t) g->cout * g->kh * g->kw * cig;
@@ -1154,9 +1155,5 @@ main (void)
   } else {
     suite = kernels_suite ();
   }
-  SRunner *sr = srunner_create (suite);
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (suite);
 }

@@ -5,6 +5,7 @@
  * build runs this too).  test-model-load.c holds the systematic cases
  * (truncation at every length, header counts, keys, values). */
 #include "beenet.h"
+#include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
 
@@ -156,11 +157,5 @@ hostile_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (hostile_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (hostile_suite ());
 }

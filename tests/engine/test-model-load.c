@@ -3,6 +3,7 @@
  * corruption, bad header, bad keys, bad tensors, bad graph) fails with the
  * documented error code and a message naming the field, never crashes. */
 #include "beenet.h"
+#include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
 
@@ -906,9 +907,5 @@ load_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (load_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (load_suite ());
 }

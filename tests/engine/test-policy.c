@@ -264,26 +264,21 @@ END_TEST
 
 /* AABBB with class 1 (B) the only keyword: a model whose exits 1-2 say A
  * (not a keyword) and 3-5 say B (a keyword). */
-static Fixture
-keyword_fixture (uint32_t keyword_exit_key)
+static void
+add_keyword_keys (GgufWriter *w, const void *data)
 {
-  Fixture f;
-  size_t size;
-  BeenetError err;
+  const uint32_t keyword_exit_key = *(const uint32_t *) data;
   const uint32_t keywords[1] = { 1 };
-  GgufWriter *w = test_models_constant_exits_writer (5, K, AABBB);
-  ck_assert_ptr_nonnull (w);
   gguf_writer_add_array_u32 (w, "beenet.keywords", keywords, 1);
   if (keyword_exit_key)
     gguf_writer_add_u32 (w, "beenet.keyword_exit", keyword_exit_key);
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  gguf_writer_free (w);
-  ck_assert_int_eq (beenet_model_load_memory (b, size, &f.model, &err),
-      BEENET_OK);
-  free (b);
-  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
-  f.features = calloc (98 * 64, sizeof (float));
-  return f;
+}
+
+static Fixture
+keyword_fixture (uint32_t keyword_exit_key)
+{
+  return exits_fixture_with (AABBB, 5, K, NULL, add_keyword_keys,
+      &keyword_exit_key);
 }
 
 START_TEST (test_keyword_exit_holds_keywords_only)

@@ -3,6 +3,7 @@
  * fractions, normalisation, non-finite inputs, argument checks, and
  * concurrent sessions sharing one model. */
 #include "beenet.h"
+#include "check-main.h"
 #include "model-private.h"
 #include "test-layers.h"
 #include "test-models.h"
@@ -740,9 +741,5 @@ session_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (session_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (session_suite ());
 }

@@ -5,6 +5,7 @@
  * overflow are reported per window like the batch front-end, reset forgets
  * everything, and pushing/taking windows allocates nothing. */
 #include "beenet.h"
+#include "check-main.h"
 #include "test-models.h"
 
 #include <check.h>
@@ -501,9 +502,5 @@ stream_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (stream_suite ());
-  srunner_run_all (sr, CK_NORMAL);
-  int failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run_suite (stream_suite ());
 }

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .gguf_writer import GGUF_MAGIC, T_ARRAY, T_F32, T_U32, _pack_string
+from .gguf_writer import T_F32, T_U32
 
 POLICY = "eenet"                 # the engine's table name
 KEY_PREFIX = "beenet.eenet."
@@ -247,36 +246,13 @@ def set_keys(data: bytes, keys: Dict[str, tuple], drop_prefix: str = KEY_PREFIX)
     """The GGUF bytes with every key starting with drop_prefix removed and
     `keys` added (u32 scalars, f32 arrays); tensor data moves to the new
     aligned data start (offsets are relative to it)."""
-    from .exclusion import _kv_spans, _tensor_infos_end
-    from .gguf_writer import read_gguf
-    alignment = int(read_gguf(data)[0].get("general.alignment", 32))
-    n_t, spans, kv_end = _kv_spans(data)
-    infos_end = _tensor_infos_end(data, kv_end, n_t)
-    old_start = (infos_end + alignment - 1) // alignment * alignment
-    kept = [(s, e) for k, s, e in spans if not k.startswith(drop_prefix)]
-    new = b""
-    for key, (t, v) in keys.items():
-        if t == T_U32:
-            new += _pack_string(key) + struct.pack("<II", T_U32, v)
-        else:
-            new += _pack_string(key) + struct.pack("<IIQ", T_ARRAY, T_F32, len(v)) + struct.pack("<%df" % len(v), *v)
-    head = bytearray(struct.pack("<IIQQ", GGUF_MAGIC, struct.unpack_from("<I", data, 4)[0], n_t,
-                                 len(kept) + len(keys)))
-    for s, e in kept:
-        head += data[s:e]
-    head += new
-    head += data[kv_end:infos_end]
-    head += b"\0" * ((-len(head)) % alignment)
-    return bytes(head) + data[old_start:]
+    from .exclusion import rewrite_keys
+    return rewrite_keys(data, keys, lambda k: k.startswith(drop_prefix))
 
 
 def write_scheduler(src: str, out: str, sched: Dict) -> int:
-    with open(src, "rb") as f:
-        data = f.read()
-    new = set_keys(data, scheduler_keys(sched))
-    with open(out, "wb") as f:
-        f.write(new)
-    return len(new)
+    from .exclusion import rewrite_file
+    return rewrite_file(src, out, lambda data: set_keys(data, scheduler_keys(sched)))
 
 
 def read_scheduler(path: str) -> Optional[Dict]:
@@ -402,29 +378,17 @@ def study_markdown(res: Dict) -> str:
 
 
 def plot(res: Dict, path: str, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for key, lab, mk in (("entropy", "entropy (threshold sweep)", "o-"), ("patience", "patience (k = 1..E)", "v-"),
-                         ("class_exclusion", "class exclusion (margin scale sweep)", "s-"),
-                         ("eenet", "EENet (stored budgets)", "D-")):
-        rows = sorted(res[key], key=lambda r: r["ops_fraction"])
-        if rows:
-            ax.plot([r["ops_fraction"] for r in rows], [100 * r["accuracy"] for r in rows], mk, label=lab, ms=4)
-    ax.set_xlabel("average OPs fraction")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from .studyplot import plot_study
+    plot_study(res, (("entropy", "entropy (threshold sweep)", "o-"), ("patience", "patience (k = 1..E)", "v-"),
+                     ("class_exclusion", "class exclusion (margin scale sweep)", "s-"),
+                     ("eenet", "EENet (stored budgets)", "D-")), path, title, figsize=(6.5, 4.2), ms=4)
 
 
 def main(a) -> int:
     import json
     from .exclusion import exit_costs_of, search_factors
     from .frontend import Model, policy_params
+    from .studyplot import study_title
     model = Model(a.model)
     feats, y, logits = split_cached(model, a.model, a.data, a.split, a.max_clips, a.cache)
     costs = exit_costs_of(model, feats)
@@ -450,7 +414,7 @@ def main(a) -> int:
         del res["study"]["_sims"]
         print(study_markdown(res["study"]))
         if a.plot:
-            plot(res["study"], a.plot, "%s, %s split (%d clips)" % (model.name, a.study, len(ty)))
+            plot(res["study"], a.plot, study_title(model.name, a.study, len(ty)))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, default=float)

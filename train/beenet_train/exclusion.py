@@ -20,11 +20,11 @@ search; its step rule on the factor differs: it tunes exits one by one).
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .gguf_writer import GGUF_MAGIC, T_ARRAY, T_F32, _SCALAR_FMT, T_STRING, _pack_string
+from .gguf_writer import GGUF_MAGIC, T_ARRAY, T_F32, T_U32, _SCALAR_FMT, T_STRING, _pack_string
 
 POLICY = "class-exclusion"      # the engine's table name (beenet_policy_from_name)
 FACTORS_KEY = "beenet.class_exclusion.factors"
@@ -164,34 +164,51 @@ def _tensor_infos_end(data: bytes, pos: int, n_t: int) -> int:
     return pos
 
 
-def set_factors(data: bytes, factors: Sequence[float]) -> bytes:
-    """The GGUF file `data` with FACTORS_KEY set to `factors` (an existing key
-    is replaced); tensor data is moved to the new aligned data start, tensor
+def rewrite_keys(data: bytes, keys: Dict[str, tuple], drop: Callable[[str], bool]) -> bytes:
+    """The GGUF file `data` without the keys for which drop(key) holds and
+    with `keys` ({key: (T_U32, int) or (T_F32, floats)}) added after the
+    others; tensor data is moved to the new aligned data start, tensor
     offsets (relative to it) are unchanged."""
     from .gguf_writer import read_gguf
     alignment = int(read_gguf(data)[0].get("general.alignment", 32))
     n_t, spans, kv_end = _kv_spans(data)
     infos_end = _tensor_infos_end(data, kv_end, n_t)
     old_start = (infos_end + alignment - 1) // alignment * alignment
-    kept = [(s, e) for k, s, e in spans if k != FACTORS_KEY]
-    new_kv = _pack_string(FACTORS_KEY) + struct.pack("<IIQ", T_ARRAY, T_F32, len(factors)) + \
-        b"".join(struct.pack("<f", float(v)) for v in factors)
-    head = bytearray(struct.pack("<IIQQ", GGUF_MAGIC, struct.unpack_from("<I", data, 4)[0], n_t, len(kept) + 1))
+    kept = [(s, e) for k, s, e in spans if not drop(k)]
+    new = b""
+    for key, (t, v) in keys.items():
+        if t == T_U32:
+            new += _pack_string(key) + struct.pack("<II", T_U32, v)
+        else:
+            new += _pack_string(key) + struct.pack("<IIQ", T_ARRAY, T_F32, len(v)) + struct.pack("<%df" % len(v), *v)
+    head = bytearray(struct.pack("<IIQQ", GGUF_MAGIC, struct.unpack_from("<I", data, 4)[0], n_t,
+                                 len(kept) + len(keys)))
     for s, e in kept:
         head += data[s:e]
-    head += new_kv
+    head += new
     head += data[kv_end:infos_end]
     head += b"\0" * ((-len(head)) % alignment)
     return bytes(head) + data[old_start:]
 
 
-def write_factors(src: str, out: str, factors: Sequence[float]) -> int:
+def rewrite_file(src: str, out: str, rewrite: Callable[[bytes], bytes]) -> int:
+    """Writes rewrite(the bytes of src) to out; returns its size."""
     with open(src, "rb") as f:
         data = f.read()
-    new = set_factors(data, factors)
+    new = rewrite(data)
     with open(out, "wb") as f:
         f.write(new)
     return len(new)
+
+
+def set_factors(data: bytes, factors: Sequence[float]) -> bytes:
+    """The GGUF file `data` with FACTORS_KEY set to `factors` (an existing key
+    is replaced)."""
+    return rewrite_keys(data, {FACTORS_KEY: (T_F32, [float(v) for v in factors])}, lambda k: k == FACTORS_KEY)
+
+
+def write_factors(src: str, out: str, factors: Sequence[float]) -> int:
+    return rewrite_file(src, out, lambda data: set_factors(data, factors))
 
 
 # ---------------------------------------------------------------------------
@@ -351,27 +368,16 @@ def study_markdown(res: Dict) -> str:
 
 
 def plot(res: Dict, path: str, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, lab, mk in (("entropy", "entropy (threshold sweep)", "o-"),
-                         ("class_exclusion_scale", "class exclusion (margin scale sweep)", "s-"),
-                         ("class_exclusion_tolerance", "class exclusion (search tolerance)", "^--")):
-        rows = sorted(res[key], key=lambda r: r["ops_fraction"])
-        ax.plot([r["ops_fraction"] for r in rows], [100 * r["accuracy"] for r in rows], mk, label=lab)
-    ax.set_xlabel("average OPs fraction")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from .studyplot import plot_study
+    plot_study(res, (("entropy", "entropy (threshold sweep)", "o-"),
+                     ("class_exclusion_scale", "class exclusion (margin scale sweep)", "s-"),
+                     ("class_exclusion_tolerance", "class exclusion (search tolerance)", "^--")), path, title)
 
 
 def main(a) -> int:
     import json
     from .frontend import Model
+    from .studyplot import study_title
     model = Model(a.model)
     feats, y, logits = split_logits(model, a.data, a.split, a.max_clips)
     costs = exit_costs_of(model, feats)
@@ -391,7 +397,7 @@ def main(a) -> int:
         res["study"] = study(model, ef, ey, el, costs, {t: found[t]["factors"] for t in tols}, a.tolerance)
         print(study_markdown(res["study"]))
         if a.plot:
-            plot(res["study"], a.plot, "%s, %s split (%d clips)" % (model.name, a.study, len(ey)))
+            plot(res["study"], a.plot, study_title(model.name, a.study, len(ey)))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

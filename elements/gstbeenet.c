@@ -364,6 +364,8 @@ gst_beenet_class_init (GstBeenetClass * klass)
       "Classifies audio windows (any rate, resampled internally to the "
       "model's) with a binary early-exit network and posts the results as "
       "element messages (docs/element.md)", "gst-beenet developers");
+  gst_element_class_add_static_metadata (element_class,
+      GST_ELEMENT_METADATA_DOC_URI, BEENET_DOC_URI);
 
   caps = gst_caps_from_string (ALLOWED_CAPS);
   gst_audio_filter_class_add_pad_templates (filter_class, caps);

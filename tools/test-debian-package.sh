@@ -108,6 +108,19 @@ if beenet-classify --model /usr/share/beenet/models/kws12.gguf --describe >/dev/
 else
   say "FAIL: beenet-tools"; failed=1
 fi
+# the doc-uri and origin of the installed element name installed files
+# (uncompressed: debian/rules keeps dh_compress off the .md files)
+for f in 'Doc-uri' 'Origin URL'; do
+  uri=$(sed -n "s|^ *$f  *\(file://.*\)|\1|p" "$tmp/inspect.log")
+  if [ -n "$uri" ] && [ -f "${uri#file://}" ]; then say "ok: $f $uri"
+  else say "FAIL: $f '$uri' is not an installed file"; failed=1; fi
+done
+if beenet-tune --help >/dev/null && \
+    [ -f /usr/share/applications/beenet-tune.desktop ]; then
+  say "ok: beenet-tune --help and its desktop launcher"
+else
+  say "FAIL: beenet-tune"; failed=1
+fi
 # With the packages installed, which copy does a GST_PLUGIN_PATH build use?
 # (the test suite's situation on a machine with the package installed)
 if [ -f build/gst/libgstbeenet.so ]; then

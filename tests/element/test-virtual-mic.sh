@@ -1,45 +1,60 @@
 #!/bin/sh
 # The microphone path in CI (issue 11): pipelines/virtual-mic.sh starts a
 # private PulseAudio daemon (own HOME and XDG_RUNTIME_DIR under a temporary
-# directory) with a virtual microphone, plays speech into it in a loop, and
-# runs `pulsesrc ! audioconvert ! beenet ! fakesink` on it in real time with
-# the build's plugin and the built-in model.  Checks:
+# directory) with a virtual microphone, plays speech into it, and runs
+# `pulsesrc ! audioconvert ! beenet ! fakesink` on it in real time with the
+# build's plugin, the built-in model and the element's defaults.
+# The speech is held-out *recorded* speech: the ten keywords said by slt,
+# the recorded speaker of the test split (flite:slt; docs/data.md "Split
+# policy"), synthesised here with flite and laid out with `sox -R`
+# (recorded-keywords.py synth: a word every 2 s, 0.5 s into its slot).
+# Checks:
 #  - the run ends with status 0 and prints no ERROR (the script used to end
-#    a good run with ERROR blocks from its player);
-#  - windows were classified, and at least one keyword was detected, every
-#    detection being one of the keywords spoken.
-# The speech is espeak-ng's held-out voice en-us+m7
-# (models/kws12-heldout-voices.json), on which beenet-classify --detections
-# finds "yes" and "go" in the file itself.
-# Skips (77) without pulseaudio, pactl, pgrep, espeak-ng or the pulse plugin.
+#    a good run with ERROR blocks from its player); windows were classified;
+#  - (recorded-keywords.py check) the player's start offset is unknown: the
+#    one that puts most keyword windows at their words' times (modulo the
+#    20 s sequence) is used; every keyword detected must be a spoken word
+#    at its time (the window that fired overlaps half of that word or
+#    more), and at least 5 of the 10 words must have a window at their time
+#    classified as the word.
+# Detections are not required: at its shipped detection threshold (0.995,
+# chosen for under 0.5 false alarms an hour on running speech) the default
+# model detects 8 of 100 of this voice's words on file, with no wrong
+# detection, while its windows classify at least 7 of the 10 words in each
+# of 10 window phases (`recorded-keywords.py measure build/tools/beenet-classify`);
+# 5 leaves room for the microphone path (PulseAudio's resampling, samples
+# dropped on a loaded machine).  A lower threshold would not make a
+# detection check honest: at 0.7 the model detects 65 of 100 words but
+# fires 15 times on the wrong word (`... measure ... --detection-threshold=0.7`).
+# Skips (77) when the capture dropped audio (see below), and without pulseaudio, pactl, pgrep, flite (slt voice), sox,
+# /usr/bin/python3 or the pulse plugin.
 #
 #   test-virtual-mic.sh SOURCE_ROOT BUILD_ROOT
 set -eu
 src=$1
 build=$2
+here=$(cd "$(dirname "$0")" && pwd)
 export BEENET_BUILD_DIR=$build
 
-for p in pulseaudio pactl pgrep espeak-ng gst-launch-1.0; do
+for p in pulseaudio pactl pgrep flite sox /usr/bin/python3 gst-launch-1.0; do
   command -v $p >/dev/null 2>&1 || { echo "SKIP: $p not found"; exit 77; }
 done
+flite -lv | grep -qw slt || { echo "SKIP: flite has no slt voice"; exit 77; }
 for e in pulsesrc pulsesink decodebin; do
   gst-inspect-1.0 $e >/dev/null 2>&1 || { echo "SKIP: no $e element"; exit 77; }
 done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-spoken="yes stop go left off"
-espeak-ng -v en-us+m7 -g 40 -w "$tmp/speech.wav" \
-  "yes. . . . stop. . . . go. . . . left. . . . off."
+/usr/bin/python3 "$here/recorded-keywords.py" synth "$tmp"
 
-# 1000 buffers of 10 ms: the 6.5 s sentence plays about 1.5 times
+# 2200 buffers of 10 ms: 22 s, every word of the 20 s sequence at least
+# once (the 40 s file plays once: no restart gap inside the capture)
 status=0
-"$src/pipelines/virtual-mic.sh" "$tmp/speech.wav" 1000 >"$tmp/mic.log" 2>&1 ||
+"$src/pipelines/virtual-mic.sh" "$tmp/keywords.wav" 2200 >"$tmp/mic.log" 2>&1 ||
   status=$?
 windows=$(grep -c 'beenet, timestamp=' "$tmp/mic.log" || true)
-grep -o 'beenet-detection, .*keyword=(string)[a-z_]*' "$tmp/mic.log" |
-  sed 's/.*keyword=(string)//' >"$tmp/detections" || true
-echo "status $status, $windows windows, detections: $(tr '\n' ' ' <"$tmp/detections")"
+echo "status $status, $windows windows"
 
 failed=0
 fail() { echo "FAIL: $*"; failed=1; }
@@ -48,12 +63,22 @@ if grep -q 'ERROR' "$tmp/mic.log"; then
   fail "ERROR in the output:"
   grep -A3 'ERROR' "$tmp/mic.log"
 fi
-# 10 s of audio, a window every 0.5 s (fewer if the loaded machine dropped
+# 22 s of audio, a window every 0.5 s (fewer if the loaded machine dropped
 # samples: pulsesrc then warns and skips ahead)
-[ "$windows" -ge 10 ] || fail "only $windows windows"
-[ -s "$tmp/detections" ] || fail "no keyword detected"
-while read -r k; do
-  case " $spoken " in *" $k "*) ;; *) fail "detected \"$k\", not spoken" ;; esac
-done <"$tmp/detections"
+[ "$windows" -ge 30 ] || fail "only $windows windows"
+# A machine too loaded to record in real time drops audio (pulsesrc:
+# "Can't record audio fast enough"); the element then restarts its windows
+# at each gap and loses words.  Detections are still checked, the count of
+# recognised words is not, and the test reports SKIP instead of a pass.
+dropped=$(grep -c "Can't record audio fast enough" "$tmp/mic.log" || true)
+min_words=5
+[ "$dropped" -eq 0 ] || min_words=0
+/usr/bin/python3 "$here/recorded-keywords.py" check "$tmp/mic.log" "$tmp" \
+  $min_words || failed=1
 [ $failed -eq 0 ] || { tail -40 "$tmp/mic.log"; exit 1; }
+if [ "$dropped" -ne 0 ]; then
+  echo "SKIP: pulsesrc dropped audio $dropped times (machine too loaded);" \
+    "detections checked, the number of recognised words not"
+  exit 77
+fi
 echo "1 passed, 0 failed"

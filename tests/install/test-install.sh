@@ -3,7 +3,8 @@
 # and checks the Debian layout of README "Install": the plugin in
 # GStreamer's plugin directory, libbeenet.so.0 with its SONAME, the header,
 # a beenet.pc that pkg-config resolves, the models, beenet-classify and its
-# man page; then compiles and links a small C program against the installed
+# man page, beenet-tune and its launcher, the docs the plugin's origin and
+# the element's doc-uri name (checked through gst-inspect-1.0); then compiles and links a small C program against the installed
 # header and library through pkg-config and runs it.
 #
 #   test-install.sh BUILD_ROOT
@@ -47,10 +48,34 @@ check_file "$libdir/pkgconfig/beenet.pc"
 check_file "$datadir/beenet/models/kws12.gguf"
 check_file "$bindir/beenet-classify"
 check_file "$mandir/man1/beenet-classify.1"
+check_file "$bindir/beenet-tune"
+[ -x "$dest$bindir/beenet-tune" ] || fail "$bindir/beenet-tune is not executable"
+check_file "$datadir/applications/beenet-tune.desktop"
+# the plugin's origin and the element's doc-uri (file:// URIs of these)
+check_file "$datadir/doc/gst-beenet/README.md"
+check_file "$datadir/doc/gst-beenet/docs/element.md"
 for l in "libbeenet.so.$major" libbeenet.so; do
   if [ -L "$dest$libdir/$l" ]; then echo "ok: $libdir/$l (symlink)"
   else fail "missing symlink $libdir/$l"; fi
 done
+
+# The installed plugin's doc-uri and origin name installed files (the
+# element test test-beenet-metadata checks them against the source tree).
+if command -v gst-inspect-1.0 >/dev/null 2>&1; then
+  GST_PLUGIN_PATH="$dest$libdir/gstreamer-1.0" GST_PLUGIN_SYSTEM_PATH_1_0= \
+    GST_REGISTRY="$tmp/registry.bin" gst-inspect-1.0 beenet \
+    >"$tmp/inspect.log" 2>&1 || true
+  for f in 'Doc-uri' 'Origin URL'; do
+    uri=$(sed -n "s|^ *$f  *\(file://.*\)|\1|p" "$tmp/inspect.log")
+    if [ -n "$uri" ] && [ -f "$dest${uri#file://}" ]; then echo "ok: $f $uri"
+    else fail "$f '$uri' is not an installed file"; fi
+  done
+fi
+# beenet-tune starts from the install (python3-gi with Gst needed)
+if /usr/bin/python3 -c 'import gi; gi.require_version("Gst", "1.0")' 2>/dev/null; then
+  "$dest$bindir/beenet-tune" --help >/dev/null && echo "ok: beenet-tune --help" ||
+    fail "installed beenet-tune --help"
+fi
 
 soname=$(readelf -d "$dest$libdir/libbeenet.so.$version" | \
   sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')

@@ -192,7 +192,7 @@ static PeakFn
 peak_fn (const char *set)
 {
 #if defined(BEENET_HAVE_AVX512)
-  if (strcmp (set, "avx512") == 0 || strcmp (set, "avx512-1px") == 0)
+  if (strncmp (set, "avx512", 6) == 0)
     return peak_avx512;
 #endif
 #if defined(BEENET_HAVE_AVX2)
@@ -374,27 +374,38 @@ inbounds_macs (const BeenetConvGeom *g)
 
 /* ---- main -------------------------------------------------------------- */
 
-/* "avx512-1px": the avx512 set without its multi-pixel bdot_px (the
- * driver then calls bdot pixel by pixel), timed in the same run so the
- * gain of bdot_px is a paired ratio. */
+/* Variants of the avx512 set timed in the same run, so each gain is a
+ * paired ratio: "avx512-px" without its fused tile micro-kernel
+ * (bconv_tile: the driver then calls bdot_px for up to 4 interior pixels
+ * of a row, bdot at the borders, and bfinish per pixel: the kernel before
+ * it), "avx512-1px" without bdot_px either (bdot per pixel). */
 static const char *const set_names[] = { "portable", "avx2", "avx512",
-  "neon", "avx512-1px" };
-enum { N_SETS = 5 };
+  "neon", "avx512-px", "avx512-1px" };
+enum { N_SETS = 6 };
 
-static BeenetKernels avx512_1px;
+static BeenetKernels avx512_px, avx512_1px;
+
+/* The set a name stands for (variants: "avx512"). */
+static const char *
+base_name (const char *name)
+{
+  return strncmp (name, "avx512-", 7) == 0 ? "avx512" : name;
+}
 
 static const BeenetKernels *
 get_set (const char *name)
 {
-  if (strcmp (name, "avx512-1px") != 0)
-    return beenet_kernels_get (name);
-  const BeenetKernels *k = beenet_kernels_get ("avx512");
-  if (!k)
-    return NULL;
-  avx512_1px = *k;
-  avx512_1px.name = "avx512-1px";
-  avx512_1px.bdot_px = NULL;
-  return &avx512_1px;
+  const BeenetKernels *k = beenet_kernels_get (base_name (name));
+  if (!k || strcmp (name, base_name (name)) == 0)
+    return k;
+  BeenetKernels *v = strcmp (name, "avx512-px") == 0 ? &avx512_px
+      : &avx512_1px;
+  *v = *k;
+  v->name = name;
+  v->bconv_tile = NULL;
+  if (v == &avx512_1px)
+    v->bdot_px = NULL;
+  return v;
 }
 
 static void
@@ -517,7 +528,7 @@ main (int argc, char **argv)
     PeakFn fn = peak_fn (set_names[s]);
     if (!sets[s] || !fn) {
       printf ("  %-8s SKIPPED (%s)\n", set_names[s],
-          beenet_kernels_compiled (s == 4 ? "avx512" : set_names[s])
+          beenet_kernels_compiled (base_name (set_names[s]))
           ? "not supported by this CPU" : "not compiled in");
       sets[s] = NULL;
       continue;

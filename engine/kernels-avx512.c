@@ -165,6 +165,89 @@ bdot_px_avx512 (const BeenetBTaps *t, size_t a_ps, uint32_t np, uint32_t nb,
   }
 }
 
+/* Tile of np pixels x nb blocks with the output transform fused (np, nb
+ * compile-time constants at every call site, see bconv_tile_avx512): the
+ * loop of bdot_px_nb with each pixel's input at its own pointer, then for
+ * each block the scale and bias loaded once and every pixel's sums turned
+ * into outputs straight from the registers, with the operations of
+ * bfinish_avx512 in its order (identical bits). */
+INLINE void
+bconv_tile_nb (const BeenetBTile *tl, const uint32_t np, const uint32_t nb,
+    uint32_t n, const BeenetOutput *out)
+{
+  const BeenetBTaps *t = &tl->t;
+  __m512i s[BEENET_UK_MAX_TILE][MAXB];
+#pragma GCC unroll 4
+  for (uint32_t p = 0; p < np; p++)
+#pragma GCC unroll 4
+    for (uint32_t b = 0; b < nb; b++)
+      s[p][b] = _mm512_setzero_si512 ();
+  for (uint32_t r = 0; r < t->rows; r++) {
+    const uint32_t *a[BEENET_UK_MAX_TILE];
+#pragma GCC unroll 4
+    for (uint32_t p = 0; p < np; p++)
+      a[p] = tl->a[p] + r * t->a_rs;
+    const uint32_t *w = t->w + r * t->w_rs;
+    for (uint32_t i = 0; i < t->n; i++) {
+      __m512i wv[MAXB];
+#pragma GCC unroll 4
+      for (uint32_t b = 0; b < nb; b++)
+        wv[b] = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
+#pragma GCC unroll 4
+      for (uint32_t p = 0; p < np; p++) {
+        const __m512i va = _mm512_set1_epi32 ((int) a[p][i]);
+#pragma GCC unroll 4
+        for (uint32_t b = 0; b < nb; b++)
+          s[p][b] = _mm512_add_epi32 (s[p][b],
+              _mm512_popcnt_epi32 (_mm512_xor_si512 (va, wv[b])));
+      }
+    }
+  }
+  const __m512i vv = _mm512_set1_epi32 (tl->valid);
+  const __m512 zero = _mm512_setzero_ps ();
+  const bool res = tl->res[0] != NULL;
+#pragma GCC unroll 4
+  for (uint32_t b = 0; b < nb; b++) {
+    const __mmask16 m = low_mask (n - b * L);
+    const __m512 sc = _mm512_maskz_loadu_ps (m, out->scale + b * L);
+    const __m512 bi = _mm512_maskz_loadu_ps (m, out->bias + b * L);
+#pragma GCC unroll 4
+    for (uint32_t p = 0; p < np; p++) {
+      const __m512 x = _mm512_cvtepi32_ps (_mm512_sub_epi32 (vv,
+              _mm512_slli_epi32 (s[p][b], 1)));
+      __m512 v = _mm512_add_ps (_mm512_mul_ps (sc, x), bi);
+      if (out->relu)
+        v = _mm512_max_ps (zero, v);
+      if (res) {
+        v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, tl->res[p] + b * L), v);
+        if (out->res_relu)
+          v = _mm512_max_ps (zero, v);
+      }
+      _mm512_mask_storeu_ps (tl->o[p] + b * L, m, v);
+    }
+  }
+}
+
+#define BCONV_TILE_NB(np_) \
+  switch (nb) { \
+    case 1: bconv_tile_nb (t, np_, 1, n, out); break; \
+    case 2: bconv_tile_nb (t, np_, 2, n, out); break; \
+    case 3: bconv_tile_nb (t, np_, 3, n, out); break; \
+    default: bconv_tile_nb (t, np_, 4, n, out); break; \
+  }
+
+TARGET static void
+bconv_tile_avx512 (const BeenetBTile *t, uint32_t nb, uint32_t n,
+    const BeenetOutput *out)
+{
+  switch (t->np) {
+    case 1: BCONV_TILE_NB (1); break;
+    case 2: BCONV_TILE_NB (2); break;
+    case 3: BCONV_TILE_NB (3); break;
+    default: BCONV_TILE_NB (4); break;
+  }
+}
+
 /* ---- float ------------------------------------------------------------- */
 
 INLINE void
@@ -354,6 +437,7 @@ const BeenetKernels KERNELS = {
   .pack_signs = pack_signs_avx512,
   .bdot = bdot_avx512,
   .bdot_px = bdot_px_avx512,
+  .bconv_tile = bconv_tile_avx512,
   .fgemv = fgemv_avx512,
   .fdw = fdw_avx512,
   .bfinish = bfinish_avx512,

@@ -189,6 +189,109 @@ span_px (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t wo)
   return np;
 }
 
+/* ---- binary conv by tiles of same-shape windows (bconv_tile) --------- */
+
+/* End of the run of outputs o0.. (below o_n) whose tap range equals o0's
+ * (every empty range counts as one shape). */
+static uint32_t
+run_end (uint32_t o0, uint32_t s, uint32_t p, uint32_t k_size, uint32_t n,
+    uint32_t o_n)
+{
+  uint32_t lo0, hi0, lo, hi, o = o0 + 1;
+  tap_range (o0, s, p, k_size, n, &lo0, &hi0);
+  for (; o < o_n; o++) {
+    tap_range (o, s, p, k_size, n, &lo, &hi);
+    if (!(lo == lo0 && hi == hi0) && !(lo == hi && lo0 == hi0))
+      break;
+  }
+  return o;
+}
+
+/* One group's image and weights as the tile driver walks them. */
+typedef struct {
+  const BeenetConvGeom *g;
+  const uint32_t *in_bits, *prep;
+  const float *res;             /* NULL = no residual */
+  float *out;
+  BeenetOutput ot;              /* scale, bias at the group's channel 0 */
+  uint32_t cig, cog;
+} BGroup;
+
+/* Blocks b0.. of one full tile: micro-kernel with the fused transform. */
+static void
+tile_blocks (const BeenetKernels *k, const BGroup *bg, const BeenetBTile *t)
+{
+  for (uint32_t b0 = 0; b0 * L < bg->cog; b0 += MAXB) {
+    const uint32_t nb = min_u32 (MAXB, n_blocks (bg->cog) - b0);
+    const uint32_t c0 = b0 * L, c1 = min_u32 (bg->cog, c0 + nb * L);
+    BeenetBTile tb = *t;
+    tb.t.w += b0 * t->t.w_bs;
+    for (uint32_t p = 0; p < t->np; p++) {
+      tb.o[p] += c0;
+      tb.res[p] = bg->res ? t->res[p] + c0 : NULL;
+    }
+    const BeenetOutput oc = {
+      bg->ot.scale + c0, bg->ot.bias + c0, NULL, bg->ot.relu,
+      bg->ot.res_relu,
+    };
+    k->bconv_tile (&tb, nb, c1 - c0, &oc);
+  }
+}
+
+/* Output pixels [y0, y1) x [x0, x1), whose windows have one shape, in
+ * tiles of up to BEENET_UK_MAX_TILE pixels (row-major). */
+static void
+bconv2d_rect (const BeenetKernels *k, const BGroup *bg, uint32_t y0,
+    uint32_t y1, uint32_t x0, uint32_t x1)
+{
+  const BeenetConvGeom *g = bg->g;
+  const uint32_t words = g->words;
+  const Window win = window_at (g, y0, x0);
+  BeenetBTile t = {
+    .t = {
+      .a = NULL,
+      .w = bg->prep + ((size_t) win.ky * g->kw + win.kx) * words * L,
+      .a_rs = (size_t) g->w * words,
+      .w_rs = (size_t) g->kw * words * L,
+      .w_bs = (size_t) g->kh * g->kw * words * L,
+      .rows = win.rows, .n = win.cols * words,
+    },
+    .valid = (int32_t) (win.rows * win.cols * bg->cig),
+  };
+  const bool empty = win.rows == 0;
+  for (uint32_t ho = y0; ho < y1; ho++)
+    for (uint32_t wo = x0; wo < x1; wo++) {
+      /* Same shape: each pixel's window starts s pixels after the last. */
+      const size_t y = empty ? 0 : win.y + (size_t) (ho - y0) * g->sh;
+      const size_t x = empty ? 0 : win.x + (size_t) (wo - x0) * g->sw;
+      const size_t px = ((size_t) ho * g->wo + wo) * g->cout;
+      t.a[t.np] = bg->in_bits + (y * g->w + x) * words;
+      t.o[t.np] = bg->out + px;
+      t.res[t.np] = bg->res ? bg->res + px : NULL;
+      if (++t.np == BEENET_UK_MAX_TILE) {
+        tile_blocks (k, bg, &t);
+        t.np = 0;
+      }
+    }
+  if (t.np)
+    tile_blocks (k, bg, &t);
+}
+
+/* One group through bconv_tile: the output plane cut into rectangles of
+ * equal window shape (runs of equal vertical x horizontal tap ranges). */
+static void
+bconv2d_group_tiles (const BeenetKernels *k, const BGroup *bg)
+{
+  const BeenetConvGeom *g = bg->g;
+  for (uint32_t y0 = 0, y1; y0 < g->ho; y0 = y1) {
+    y1 = run_end (y0, g->sh, g->ph, g->kh, g->h, g->ho);
+    for (uint32_t x0 = 0, x1; x0 < g->wo; x0 = x1) {
+      x1 = run_end (x0, g->sw, g->pw, g->kw, g->w, g->wo);
+      bconv2d_rect (k, bg, y0, y1, x0, x1);
+    }
+  }
+}
+
 /* One group: cig input channels (packed image in_bits, g->words words per
  * pixel) to cog output channels written at out (pixel stride g->cout);
  * res (NULL = none) is the fused residual at the same layout as out. */
@@ -200,6 +303,11 @@ bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
 {
   const uint32_t words = g->words;
   BeenetOutput ot = { scale, bias, NULL, g->relu, res_relu };
+  if (k->bconv_tile) {
+    const BGroup bg = { g, in_bits, prep, res, out, ot, cig, cog };
+    bconv2d_group_tiles (k, &bg);
+    return;
+  }
   for (uint32_t ho = 0; ho < g->ho; ho++) {
     for (uint32_t wo = 0; wo < g->wo;) {
       const Window win = window_at (g, ho, wo);

@@ -69,6 +69,26 @@ typedef struct {
 /* Pixels one bdot_px call handles at most. */
 #define BEENET_UK_MAX_BPIXELS 4u
 
+/* Pixels one bconv_tile call handles at most. */
+#define BEENET_UK_MAX_TILE 4u
+
+/* Operands of a fused binary conv tile: np (1..BEENET_UK_MAX_TILE) output
+ * pixels whose in-bounds windows have the same shape (anywhere in the
+ * image: the driver groups them by window shape, borders included), all
+ * against the same weight words (t: rows, n, strides and weights as for
+ * bdot; t.a unused).  Pixel p's first in-bounds input word is a[p], its
+ * outputs go to o[p] and its residual (when res[0] is not NULL; see
+ * BeenetOutput) is read at res[p], each at the channel of the first weight
+ * block; valid = in-bounds taps x input channels of every pixel. */
+typedef struct {
+  BeenetBTaps t;
+  const uint32_t *a[BEENET_UK_MAX_TILE];
+  float *o[BEENET_UK_MAX_TILE];
+  const float *res[BEENET_UK_MAX_TILE];
+  uint32_t np;
+  int32_t valid;
+} BeenetBTile;
+
 /* Pixels one fgemv call handles at most. */
 #define BEENET_UK_MAX_PIXELS 8u
 
@@ -102,6 +122,17 @@ typedef struct BeenetKernels {
    * pixel, and one call covers np pixels. */
   void (*bdot_px) (const BeenetBTaps *t, size_t a_ps, uint32_t np,
       uint32_t nb, int32_t *acc);
+  /* Optional (NULL: the driver uses bdot_px / bdot and bfinish): nb
+   * (1..BEENET_UK_MAX_BLOCKS) blocks of every pixel of a tile with the
+   * output transform fused: o[p][i] for i < n (n channels of these blocks,
+   * (nb - 1) * LANES < n <= nb * LANES) = exactly what bfinish gives for
+   * the sums bdot would give (scale, bias at out, channel 0 of the first
+   * block; out->res is ignored, the residual comes from t->res).  The
+   * sums stay in registers: no accumulator store and reload, no call per
+   * pixel, and each weight vector loaded serves np pixels, border pixels
+   * too. */
+  void (*bconv_tile) (const BeenetBTile *t, uint32_t nb, uint32_t n,
+      const BeenetOutput *out);
   /* acc[(p * nb + b) * LANES + l] = sum over runs and inputs of a * w for
    * np pixels and nb blocks (runs in order r, t, i per lane, as the
    * portable one). */

@@ -1063,9 +1063,12 @@ beenet_model_describe (const BeenetModel *m)
     str_printf (&s, "\n");
   }
   str_printf (&s, "keywords:");
-  for (uint32_t i = 0, n = 0; i < m->n_classes; i++)
+  uint32_t n_kw = 0;
+  for (uint32_t i = 0; i < m->n_classes; i++)
     if (m->is_keyword[i])
-      str_printf (&s, "%s%s", n++ ? ", " : " ", m->labels[i]);
+      str_printf (&s, "%s%s", n_kw++ ? ", " : " ", m->labels[i]);
+  if (!n_kw)   /* empty beenet.keywords: a classifier such as LID-6 */
+    str_printf (&s, " none (classification only: nothing is detected)");
   str_printf (&s, "\ndetection: threshold %g, smoothing %g ms, refractory "
       "%g ms, min windows %u\n", m->detection.threshold,
       m->detection.smoothing_ms, m->detection.refractory_ms,

@@ -365,7 +365,8 @@ class TestExtraFestivalVoices(unittest.TestCase):
 class TestWordLists(unittest.TestCase):
     def test_every_word_has_a_respelling(self):
         words = set(gsc.KWS12_KEYWORDS) | set(synth.UNKNOWN_WORDS)
-        langs = {fv.lang for fv in V.FESTIVAL_VOICES.values()} - {"en"}
+        # ru: festvox-ru's voice reads LID-6 only; inventory() leaves it out
+        langs = {fv.lang for fv in V.FESTIVAL_VOICES.values()} - {"en", "ru"}
         self.assertEqual(langs, set(V.FOREIGN_SPELLINGS))
         for lang, table in V.FOREIGN_SPELLINGS.items():
             self.assertEqual(set(table), words, lang)

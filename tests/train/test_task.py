@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -179,6 +180,69 @@ class TestSynthTask(unittest.TestCase):
             for m in json.load(f):
                 self.assertFalse(T.has_keyword(m["text"], self.task.excluded_words(),
                                                self.task.keyword_phrases()), m["text"])
+
+
+class TestKws31File(unittest.TestCase):
+    def test_kws31(self):
+        t = K.load_task("kws31")
+        self.assertEqual(len(t.labels), 33)
+        self.assertEqual(t.labels[:2], ["_silence_", "_unknown_"])
+        self.assertEqual(len(t.keywords), 31)
+        self.assertEqual(t.detection_keywords, t.keywords)
+        self.assertFalse(t.foreign_voices)
+        # no keyword is another's inflection, and none is an _unknown_ word
+        ex = t.excluded_words()
+        for k in t.keywords:
+            self.assertIn(k, ex)
+            self.assertFalse(set(K.inflections(k)) & set(t.keywords), k)
+        self.assertFalse(set(t.unknown_words) & ex)
+        # KWS-12's keywords are near-misses here
+        for w in ("yes", "no", "stop", "go"):
+            self.assertIn(w, t.unknown_words)
+
+
+@unittest.skipUnless(HAVE_ESPEAK, "espeak-ng is not installed")
+class TestSynthKws31(unittest.TestCase):
+    """`synth --task kws31 --small`: every keyword folder, split by voice,
+    byte-identical when rebuilt."""
+    ARGS = dict(seed=0, small=True, reps=1, other_mult=1, vocab_words={"espeak": 0, "other": 0})
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.task = K.load_task("kws31")
+        cls.root = os.path.join(cls._tmp.name, "kws31")
+        with open(os.devnull, "w") as null:
+            cls.meta = synth.synthesize(cls.root, log=null, task=cls.task, **cls.ARGS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_labels_and_split(self):
+        self.assertEqual(self.meta["labels"], self.task.labels)
+        self.assertEqual(K.corpus_task(self.root).name, "kws31")
+        sp = gsc.load_gsc(self.root, self.task.labels)
+        split_of = {v["speaker"]: v["split"] for v in self.meta["voices"].values()}
+        for split in ("train", "val", "test"):
+            got = {self.task.labels[e.label_index] for e in sp[split]}
+            self.assertEqual(got, set(self.task.labels), split)
+            for e in sp[split]:
+                if e.path:
+                    self.assertEqual(split_of[e.speaker], split)
+        n = sum(gsc.corpus_stats(self.root)["per_word"]["water"].values())
+        self.assertEqual(n, len(self.meta["voices"]))   # one repetition per voice
+
+    def test_rebuild_is_byte_identical(self):
+        # in a fresh process, as a user regenerates it (a second build inside
+        # one process is not identical: libespeak-ng keeps state in the parent)
+        again = os.path.join(self._tmp.name, "again")
+        code = ("import os, sys; from beenet_train.data import synth, task; "
+                "synth.synthesize(sys.argv[1], log=open(os.devnull, 'w'), task=task.load_task('kws31'), "
+                "jobs=1, **%r)" % (self.ARGS,))
+        subprocess.run([sys.executable, "-c", code, again], check=True,
+                       env=dict(os.environ, PYTHONPATH=TRAIN_DIR))
+        self.assertEqual(_digest(again), _digest(self.root))
 
 
 if __name__ == "__main__":

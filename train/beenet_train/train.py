@@ -104,11 +104,13 @@ class Corpus:
         self.seed = seed
         self.task = corpus_task(root)   # <root>/task.json, else KWS-12
         self.labels = list(self.task.labels)
-        if self.task.silence is None or self.task.unknown is None:
-            raise ValueError("%s: task %s: the trainer needs a silence and an unknown class"
-                             % (root, self.task.name))
-        self.silence_index = self.labels.index(self.task.silence)
-        self.unknown_index = self.labels.index(self.task.unknown)
+        # None: a task without that class (LID-6: the languages only)
+        self.silence_index = self.labels.index(self.task.silence) if self.task.silence else None
+        self.unknown_index = self.labels.index(self.task.unknown) if self.task.unknown else None
+        if (self.silence_index is None or self.unknown_index is None) and \
+                os.path.isfile(os.path.join(root, SENTENCES_JSON)):
+            raise ValueError("%s: task %s: a corpus v2 (running sentences as _unknown_) needs a "
+                             "silence and an unknown class" % (root, self.task.name))
         self.sentences = {} if eval_only else load_sentences(root)
         self.v2 = bool(self.sentences) or (eval_only and os.path.isfile(os.path.join(root, SENTENCES_JSON)))
         self.mix = dict(DEFAULT_MIX if mix is None else mix)
@@ -728,6 +730,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           "threshold": threshold, "policy": "entropy", "training": training, "history": history,
           "val_sweep": [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows],
           "exit_ops_fractions": exit_fracs}
+    if corpus.task.kind != "keywords":   # beenet.keywords: none (LID-6); else the engine's default
+        ck["keywords"] = corpus.task.detection_keywords
     if checkpoint is None:
         checkpoint = os.path.splitext(out)[0] + ".pt" if out else None
     if checkpoint:
@@ -736,8 +740,10 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         say("checkpoint %s" % checkpoint)
     if out:
         from .export import model_to_gguf
-        # the keyword classes are the labels not starting with "_" (the engine's default)
-        n = model_to_gguf(model, corpus.labels, "entropy", threshold, training=training).write(out)
+        # the keyword classes are the labels not starting with "_" (the engine's
+        # default), none for a classification task (LID-6)
+        n = model_to_gguf(model, corpus.labels, "entropy", threshold, training=training,
+                          keywords=ck.get("keywords")).write(out)
         say("exported %s (%d bytes)" % (out, n))
     ck["model"] = model
     ck["final_state_dict"] = final_state

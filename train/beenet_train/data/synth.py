@@ -264,17 +264,18 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     return res
 
 
-def _child(conn, task):
+def _child(conn, task, fn):
     try:
-        conn.send(("ok", synth_voice(*task)))
+        conn.send(("ok", fn(*task)))
     except BaseException as e:  # report, never hang the parent
         conn.send(("error", f"{task[0].name}: {type(e).__name__}: {e}"))
     finally:
         conn.close()
 
 
-def synth_isolated(tasks, jobs: int = 2):
-    """Run ``synth_voice(*task)`` for each task, each in a fresh process.
+def synth_isolated(tasks, jobs: int = 2, fn=None):
+    """Run ``synth_voice(*task)`` (or ``fn(*task)``) for each task, each in
+    a fresh process.
 
     libespeak-ng keeps global synthesis state (pitch-flutter phase, libc
     ``rand()``) that carries over from one utterance to the next, so the
@@ -286,6 +287,7 @@ def synth_isolated(tasks, jobs: int = 2):
     children run at once.  Yields results as they complete.
     """
     ctx = mp.get_context("fork")
+    fn = fn or synth_voice
     jobs = max(1, min(2, jobs))
     pending = list(tasks)[::-1]
     if "espeak" not in _ENGINE and any(t[0].family == "espeak" for t in pending):
@@ -297,7 +299,7 @@ def synth_isolated(tasks, jobs: int = 2):
             while pending and len(running) < jobs:
                 task = pending.pop()
                 r, w = ctx.Pipe(duplex=False)
-                p = ctx.Process(target=_child, args=(w, task), daemon=True)
+                p = ctx.Process(target=_child, args=(w, task, fn), daemon=True)
                 p.start()
                 w.close()
                 running[r] = p

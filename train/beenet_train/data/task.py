@@ -23,6 +23,11 @@ Fields (docs/data.md, "Tasks"):
   (inflections and homophones of the keywords), besides the keywords
 * ``foreign_voices``: whether the non-English recorded voices take part
   (they need a respelling of every word: only KWS-12 has them)
+* ``kind``: ``"keywords"`` (default: the classes other than ``silence`` /
+  ``unknown`` are keywords the detector reports) or ``"classification"``
+  (no class is a keyword: the model labels every window and nothing is
+  ever detected, as for LID-6, ``tasks/lid6.json``); written only when not
+  the default, so older task files and corpora stay as they were
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ _WORD_RE = re.compile(r"^[a-z]+(?:'[a-z]+)?$")
 # suffixes whose words are too close to a single-word keyword to be _unknown_
 INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "'s")
 DEFAULT_TASK = "kws12"
+KINDS = ("keywords", "classification")
 MAX_PHRASE_WORDS = 4
 
 
@@ -62,6 +68,7 @@ class Task:
     keyword_like: List[str] = field(default_factory=list)
     foreign_voices: bool = False
     description: str = ""
+    kind: str = "keywords"
 
     def __post_init__(self):
         self.validate()
@@ -71,6 +78,11 @@ class Task:
     def keywords(self) -> List[str]:
         """Keyword labels (the word folders), in class order."""
         return [l for l in self.labels if l not in (self.silence, self.unknown)]
+
+    @property
+    def detection_keywords(self) -> List[str]:
+        """The classes the detector reports (none for a classification task)."""
+        return self.keywords if self.kind == "keywords" else []
 
     def text(self, label: str) -> str:
         """What a voice says for a keyword label or an unknown word."""
@@ -95,6 +107,8 @@ class Task:
 
     # ------------------------------------------------------------- validation
     def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise TaskError(f"task {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not self.labels or len(set(self.labels)) != len(self.labels):
             raise TaskError(f"task {self.name!r}: labels must be non-empty and unique: {self.labels}")
         for special in (self.silence, self.unknown):
@@ -125,6 +139,8 @@ class Task:
              "unknown_words": list(self.unknown_words),
              "small_unknown_words": self.small_unknown_words,
              "keyword_like": list(self.keyword_like), "foreign_voices": self.foreign_voices}
+        if self.kind != "keywords":
+            d["kind"] = self.kind
         return d
 
     def save(self, path: str) -> None:
@@ -137,7 +153,7 @@ class Task:
         if d.get("format") != FORMAT:
             raise TaskError(f"{where}: format must be {FORMAT!r}, not {d.get('format')!r}")
         known = {"format", "name", "description", "language", "labels", "silence", "unknown",
-                 "phrases", "unknown_words", "small_unknown_words", "keyword_like", "foreign_voices"}
+                 "phrases", "unknown_words", "small_unknown_words", "keyword_like", "foreign_voices", "kind"}
         extra = sorted(set(d) - known)
         if extra:
             raise TaskError(f"{where}: unknown fields {extra}")
@@ -149,7 +165,7 @@ class Task:
                        small_unknown_words=d.get("small_unknown_words"),
                        keyword_like=list(d.get("keyword_like") or []),
                        foreign_voices=bool(d.get("foreign_voices", False)),
-                       description=d.get("description", ""))
+                       description=d.get("description", ""), kind=d.get("kind", "keywords"))
         except KeyError as e:
             raise TaskError(f"{where}: missing field {e.args[0]!r}") from None
 

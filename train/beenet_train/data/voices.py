@@ -77,6 +77,9 @@ FESTIVAL_VOICES = {  # "voice[+variant]" -> how to drive it
     "czech_machac": FestivalVoice("(voice_czech_machac)", "cs", "iso-8859-2"),
     "czech_ph": FestivalVoice("(voice_czech_ph)", "cs", "iso-8859-2"),
     "upc_ca_ona_hts": FestivalVoice("(voice_upc_ca_ona_hts)", "ca"),
+    # Russian recorded speaker (festvox-ru): LID-6 only (data/lid.py), it has
+    # no respellings, so the keyword corpora leave it out (inventory)
+    "msu_ru_nsh_clunits": FestivalVoice("(voice_msu_ru_nsh_clunits)", "ru", "utf-8"),
 }
 # Debian packages of the non-English voices (tools/setup-debian.sh installs them)
 FOREIGN_VOICE_PACKAGES = ["festvox-italp16k", "festvox-itapc16k", "festvox-suopuhe-lj",
@@ -320,6 +323,7 @@ def inventory(small: bool = False) -> list[Voice]:
         fe = [v for v in fe if v == "kal_diphone"]
     for v in fl:
         voices.append(Voice(f"flite:{v}", "flite", v, "speaker:" + SPEAKER_GROUP[f"flite:{v}"]))
+    fe = [v for v in fe if FESTIVAL_VOICES[v].lang == "en" or FESTIVAL_VOICES[v].lang in FOREIGN_SPELLINGS]
     for v in fe:
         # a "+variant" of a recorded voice is the same speaker: same group
         base = v.partition("+")[0]
@@ -337,14 +341,17 @@ def _h(seed: int, s: str) -> str:
 
 
 def assign_splits(voices: list[Voice], seed: int,
-                  val_frac: float = 0.1, test_frac: float = 0.1) -> dict[str, str]:
+                  val_frac: float = 0.1, test_frac: float = 0.1,
+                  foreign_train_only: bool = True) -> dict[str, str]:
     """Deterministic by-voice split: {voice name: "train"|"val"|"test"}.
 
     Voices whose ``lang`` is not English (recorded non-English speakers
     reading respelled words) all go to train: they add real voices to
     learn from, while validation and test measure English speakers only,
     so the held-out figures stay comparable whatever such voices are
-    installed.  Three strata of the English voices are split
+    installed (``foreign_train_only=False``: they are split like the
+    English ones, as LID-6 needs, where every voice reads its own
+    language).  Three strata of the English voices are split
     independently: the standard eSpeak variant groups (no variant, m1..m8,
     f1..f5), the other ("named") eSpeak variant groups, and the
     recorded-speaker groups of flite/festival.  In each stratum groups are
@@ -357,7 +364,7 @@ def assign_splits(voices: list[Voice], seed: int,
     strata: dict[str, dict[str, list[Voice]]] = {}
     out: dict[str, str] = {}
     for v in voices:
-        if v.lang != "en":
+        if v.lang != "en" and foreign_train_only:
             out[v.name] = "train"
             continue
         if v.family == "espeak":

@@ -256,6 +256,25 @@ class TestSmallCorpus(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_ESPEAK, "espeak-ng is not installed")
+@unittest.skipUnless(shutil.which("espeak-ng"), "espeak-ng is not installed")
+class TestEspeakBinding(unittest.TestCase):
+    def test_one_binding_per_process(self):
+        """A second Espeak() is the first, so the library's one callback stays valid
+        (two syntheses in one process crashed the second's forked children before)."""
+        import gc
+        a = V.Espeak()
+        rate = a.rate
+        del a
+        gc.collect()
+        b = V.Espeak()
+        self.assertIs(b, V.Espeak())
+        self.assertEqual(b.rate, rate)
+        b.set_voice("en")
+        x, sr = b.synth("yes")
+        self.assertEqual(sr, rate)
+        self.assertGreater(len(x), 1000)
+
+
 class TestDeterminism(unittest.TestCase):
     def test_voice_synthesis_is_seeded(self):
         v = V.Voice("espeak:en-us+f2", "espeak", "en-us+f2", "espeak-variant:f2")

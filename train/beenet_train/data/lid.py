@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from .audio import CLIP_SAMPLES, SAMPLE_RATE, active_region, write_wav
+from .audio import CLIP_SAMPLES, SAMPLE_RATE, write_wav
 from .task import CORPUS_TASK_FILE, load_task
 from . import synth as S
 from . import texts as T
@@ -355,13 +355,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2, forc
             "seconds": round(time.time() - t0, 1)}
     with open(os.path.join(out, "corpus.json"), "w") as f:
         json.dump(meta, f, indent=1)
-    if os.path.exists(final):
-        trash = f"{final}.old-{os.getpid()}"
-        os.rename(final, trash)
-        os.rename(out, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(out, final)
+    S.replace_dir(out, final)
     print(f"[lid] done: {sum(sum(c.values()) for c in clips.values())} clips, "
           f"{len(meta['failed'])} failed, {meta['seconds']:.0f} s", file=log, flush=True)
     return meta

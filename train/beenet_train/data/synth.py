@@ -563,6 +563,13 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         except FileNotFoundError:   # other shards still running (or finished it just now)
             return None
     meta = write_metadata(out, [part], log)
+    replace_dir(out, final)
+    return meta
+
+
+def replace_dir(out: str, final: str) -> None:
+    """Put the finished corpus `out` in place of `final` (an older one is
+    moved aside first and removed after, so `final` is never half-written)."""
     if os.path.exists(final):
         trash = f"{final}.old-{os.getpid()}"
         os.rename(final, trash)
@@ -570,7 +577,6 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.rename(out, final)
-    return meta
 
 
 def finish_shards(out: str, num_shards: int, log=sys.stderr) -> dict:

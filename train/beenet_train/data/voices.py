@@ -170,9 +170,23 @@ class EspeakError(RuntimeError):
 
 
 class Espeak:
-    """Minimal synchronous binding of libespeak-ng (one per process)."""
+    """Minimal synchronous binding of libespeak-ng, one per process:
+    ``Espeak()`` always returns the same object.  libespeak-ng has one
+    global synthesis callback; a second binding re-initialised the library
+    and installed its own callback, and once that binding was garbage
+    collected the library called freed memory (a child forked after a
+    second ``synthesize`` in one process segfaulted in every run)."""
 
-    def __init__(self):
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            inst = super().__new__(cls)
+            inst._load()
+            cls._instance = inst
+        return cls._instance
+
+    def _load(self):
         path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
         try:
             lib = ctypes.CDLL(path)

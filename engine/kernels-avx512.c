@@ -28,6 +28,13 @@
 #define L BEENET_LANES
 #define MAXB BEENET_UK_MAX_BLOCKS
 #define INLINE TARGET static inline __attribute__((always_inline))
+#if defined(BEENET_AVX512_EMULATED)
+/* The emulated intrinsics are plain C over 16-lane structs: unrolled into
+ * the tile kernels they took GCC over 7 minutes to compile with ASan. */
+#define UNROLL4
+#else
+#define UNROLL4 _Pragma ("GCC unroll 4")
+#endif
 
 /* Lanes below n set (n <= 16). */
 INLINE __mmask16
@@ -72,7 +79,7 @@ INLINE void
 bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
 {
   __m512i s[MAXB];
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t b = 0; b < nb; b++)
     s[b] = _mm512_setzero_si512 ();
   for (uint32_t r = 0; r < t->rows; r++) {
@@ -80,7 +87,7 @@ bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
     const uint32_t *w = t->w + r * t->w_rs;
     for (uint32_t i = 0; i < t->n; i++) {
       const __m512i va = _mm512_set1_epi32 ((int) a[i]);
-#pragma GCC unroll 4
+UNROLL4
       for (uint32_t b = 0; b < nb; b++) {
         const __m512i wv = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
         s[b] = _mm512_add_epi32 (s[b],
@@ -88,7 +95,7 @@ bdot_nb (const BeenetBTaps *t, const uint32_t nb, int32_t *acc)
       }
     }
   }
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t b = 0; b < nb; b++)
     _mm512_storeu_si512 (acc + b * L, s[b]);
 }
@@ -115,9 +122,9 @@ bdot_px_nb (const BeenetBTaps *t, size_t a_ps, const uint32_t np,
     const uint32_t nb, int32_t *acc)
 {
   __m512i s[BEENET_UK_MAX_BPIXELS][MAXB];
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t p = 0; p < np; p++)
-#pragma GCC unroll 4
+UNROLL4
     for (uint32_t b = 0; b < nb; b++)
       s[p][b] = _mm512_setzero_si512 ();
   for (uint32_t r = 0; r < t->rows; r++) {
@@ -125,22 +132,22 @@ bdot_px_nb (const BeenetBTaps *t, size_t a_ps, const uint32_t np,
     const uint32_t *w = t->w + r * t->w_rs;
     for (uint32_t i = 0; i < t->n; i++) {
       __m512i wv[MAXB];
-#pragma GCC unroll 4
+UNROLL4
       for (uint32_t b = 0; b < nb; b++)
         wv[b] = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
-#pragma GCC unroll 4
+UNROLL4
       for (uint32_t p = 0; p < np; p++) {
         const __m512i va = _mm512_set1_epi32 ((int) a[p * a_ps + i]);
-#pragma GCC unroll 4
+UNROLL4
         for (uint32_t b = 0; b < nb; b++)
           s[p][b] = _mm512_add_epi32 (s[p][b],
               _mm512_popcnt_epi32 (_mm512_xor_si512 (va, wv[b])));
       }
     }
   }
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t p = 0; p < np; p++)
-#pragma GCC unroll 4
+UNROLL4
     for (uint32_t b = 0; b < nb; b++)
       _mm512_storeu_si512 (acc + (p * nb + b) * L, s[p][b]);
 }
@@ -177,26 +184,26 @@ bconv_tile_nb (const BeenetBTile *tl, const uint32_t np, const uint32_t nb,
 {
   const BeenetBTaps *t = &tl->t;
   __m512i s[BEENET_UK_MAX_TILE][MAXB];
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t p = 0; p < np; p++)
-#pragma GCC unroll 4
+UNROLL4
     for (uint32_t b = 0; b < nb; b++)
       s[p][b] = _mm512_setzero_si512 ();
   for (uint32_t r = 0; r < t->rows; r++) {
     const uint32_t *a[BEENET_UK_MAX_TILE];
-#pragma GCC unroll 4
+UNROLL4
     for (uint32_t p = 0; p < np; p++)
       a[p] = tl->a[p] + r * t->a_rs;
     const uint32_t *w = t->w + r * t->w_rs;
     for (uint32_t i = 0; i < t->n; i++) {
       __m512i wv[MAXB];
-#pragma GCC unroll 4
+UNROLL4
       for (uint32_t b = 0; b < nb; b++)
         wv[b] = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
-#pragma GCC unroll 4
+UNROLL4
       for (uint32_t p = 0; p < np; p++) {
         const __m512i va = _mm512_set1_epi32 ((int) a[p][i]);
-#pragma GCC unroll 4
+UNROLL4
         for (uint32_t b = 0; b < nb; b++)
           s[p][b] = _mm512_add_epi32 (s[p][b],
               _mm512_popcnt_epi32 (_mm512_xor_si512 (va, wv[b])));
@@ -206,12 +213,12 @@ bconv_tile_nb (const BeenetBTile *tl, const uint32_t np, const uint32_t nb,
   const __m512i vv = _mm512_set1_epi32 (tl->valid);
   const __m512 zero = _mm512_setzero_ps ();
   const bool res = tl->res[0] != NULL;
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t b = 0; b < nb; b++) {
     const __mmask16 m = low_mask (n - b * L);
     const __m512 sc = _mm512_maskz_loadu_ps (m, out->scale + b * L);
     const __m512 bi = _mm512_maskz_loadu_ps (m, out->bias + b * L);
-#pragma GCC unroll 4
+UNROLL4
     for (uint32_t p = 0; p < np; p++) {
       const __m512 x = _mm512_cvtepi32_ps (_mm512_sub_epi32 (vv,
               _mm512_slli_epi32 (s[p][b], 1)));
@@ -255,7 +262,7 @@ fgemv_nb (const BeenetFTaps *t, const float *ap, const uint32_t nb,
     float *acc)
 {
   __m512 s[MAXB];
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t b = 0; b < nb; b++)
     s[b] = _mm512_setzero_ps ();
   for (uint32_t r = 0; r < t->rows; r++)
@@ -264,13 +271,13 @@ fgemv_nb (const BeenetFTaps *t, const float *ap, const uint32_t nb,
       const float *w = t->w + r * t->w_rs + k * t->w_ts;
       for (uint32_t i = 0; i < t->n; i++) {
         const __m512 va = _mm512_set1_ps (a[i]);
-#pragma GCC unroll 4
+UNROLL4
         for (uint32_t b = 0; b < nb; b++)
           s[b] = _mm512_fmadd_ps (_mm512_loadu_ps (w + b * t->w_bs + i * L),
               va, s[b]);
       }
     }
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t b = 0; b < nb; b++)
     _mm512_storeu_ps (acc + b * L, s[b]);
 }
@@ -297,21 +304,21 @@ fdw_chunk (const BeenetFTaps *t, uint32_t i0, const uint32_t nv,
     __mmask16 last, float *acc)
 {
   __m512 s[4];
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t v = 0; v < nv; v++)
     s[v] = _mm512_setzero_ps ();
   for (uint32_t r = 0; r < t->rows; r++)
     for (uint32_t k = 0; k < t->taps; k++) {
       const float *a = t->a + r * t->a_rs + k * t->a_ts + i0;
       const float *w = t->w + r * t->w_rs + k * t->w_ts + i0;
-#pragma GCC unroll 4
+UNROLL4
       for (uint32_t v = 0; v < nv; v++) {
         const __mmask16 m = v + 1 == nv ? last : 0xffff;
         s[v] = _mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, w + 16 * v),
             _mm512_maskz_loadu_ps (m, a + 16 * v), s[v]);
       }
     }
-#pragma GCC unroll 4
+UNROLL4
   for (uint32_t v = 0; v < nv; v++)
     _mm512_mask_storeu_ps (acc + i0 + 16 * v, v + 1 == nv ? last : 0xffff,
         s[v]);

@@ -227,6 +227,10 @@ gst_beenet_model_swap (GstBeenet * self, gboolean * same_rate)
       g_object_class_find_property (klass, "labels"));
   g_object_notify_by_pspec (G_OBJECT (self),
       g_object_class_find_property (klass, "num-exits"));
+  g_object_notify_by_pspec (G_OBJECT (self),
+      g_object_class_find_property (klass, "task"));
+  g_object_notify_by_pspec (G_OBJECT (self),
+      g_object_class_find_property (klass, "architecture"));
   return TRUE;
 }
 
@@ -243,6 +247,9 @@ gst_beenet_model_message (GstBeenet * self, const GstBeenetWindowTimes * t)
   s = gst_structure_new ("beenet-model",
       "model", G_TYPE_STRING, self->model_loaded_path,
       "num-exits", G_TYPE_UINT, (guint) beenet_model_num_exits (self->model),
+      "task", G_TYPE_STRING, beenet_model_task (self->model),
+      "architecture", G_TYPE_STRING,
+      beenet_model_architecture (self->model),
       "timestamp", G_TYPE_UINT64, t->timestamp,
       "stream-time", G_TYPE_UINT64, t->stream_time,
       "running-time", G_TYPE_UINT64, t->running_time, NULL);

@@ -77,6 +77,8 @@ enum
   PROP_POST_DETECTIONS,
   PROP_LABELS,
   PROP_NUM_EXITS,
+  PROP_TASK,
+  PROP_ARCHITECTURE,
   PROP_PATIENCE,
   PROP_MAX_EXIT,
   PROP_BUDGET,
@@ -359,6 +361,18 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "loaded)", 0, G_MAXUINT, 0,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
+  g_object_class_install_property (gobject_class, PROP_TASK,
+      g_param_spec_string ("task", "Task",
+          "What the model is for, from its file: kws12, kws31, lid6, or a "
+          "user's own task name (NULL if the model does not say or cannot be "
+          "loaded)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_ARCHITECTURE,
+      g_param_spec_string ("architecture", "Architecture",
+          "Network family of the model, from its file: quicknet, birealnet, "
+          "densenet or meliusnet (NULL if the model does not say or cannot "
+          "be loaded)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
   gst_element_class_set_static_metadata (element_class,
       "Binary early-exit network classifier", "Filter/Analyzer/Audio",
       "Classifies audio windows (any rate, resampled internally to the "
@@ -636,6 +650,35 @@ gst_beenet_set_property (GObject * object, guint prop_id,
   }
 }
 
+/* The model-describing read-only properties of a loaded model. */
+static void
+get_model_property (const BeenetModel * model, guint prop_id, GValue * value)
+{
+  gsize i, n;
+  gchar **labels;
+
+  switch (prop_id) {
+    case PROP_LABELS:
+      n = beenet_model_num_classes (model);
+      labels = g_new0 (gchar *, n + 1);
+      for (i = 0; i < n; i++)
+        labels[i] = g_strdup (beenet_model_label (model, i));
+      g_value_take_boxed (value, labels);
+      break;
+    case PROP_NUM_EXITS:
+      g_value_set_uint (value, beenet_model_num_exits (model));
+      break;
+    case PROP_TASK:
+      g_value_set_string (value, beenet_model_task (model));
+      break;
+    case PROP_ARCHITECTURE:
+      g_value_set_string (value, beenet_model_architecture (model));
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+}
+
 static void
 gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
@@ -714,7 +757,9 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_LABELS:
-    case PROP_NUM_EXITS:{
+    case PROP_NUM_EXITS:
+    case PROP_TASK:
+    case PROP_ARCHITECTURE:{
       BeenetError err;
       gboolean running;
 
@@ -726,21 +771,10 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
       /* while running: the running model, not a pending or failed one */
       g_mutex_lock (&self->model_lock);
       if (!(running && self->model != NULL) &&
-          ensure_model_locked (self, &err, NULL) != LOAD_OK) {
-        if (prop_id == PROP_LABELS)
-          g_value_set_boxed (value, NULL);
-        else
-          g_value_set_uint (value, 0);
-      } else if (prop_id == PROP_LABELS) {
-        gsize i, n = beenet_model_num_classes (self->model);
-        gchar **labels = g_new0 (gchar *, n + 1);
-
-        for (i = 0; i < n; i++)
-          labels[i] = g_strdup (beenet_model_label (self->model, i));
-        g_value_take_boxed (value, labels);
-      } else {
-        g_value_set_uint (value, beenet_model_num_exits (self->model));
-      }
+          ensure_model_locked (self, &err, NULL) != LOAD_OK)
+        g_param_value_set_default (pspec, value);
+      else
+        get_model_property (self->model, prop_id, value);
       g_mutex_unlock (&self->model_lock);
       break;
     }

@@ -321,6 +321,11 @@ BEENET_API BeenetModel *beenet_model_ref (BeenetModel *model);
 BEENET_API void beenet_model_unref (BeenetModel *model);
 
 BEENET_API const char *beenet_model_name (const BeenetModel *model);
+/* What the model is for (beenet.task, e.g. "kws12", "lid6", "kws31") and
+ * its network family (beenet.architecture: "quicknet", "birealnet",
+ * "densenet", "meliusnet"); NULL when the file does not say. */
+BEENET_API const char *beenet_model_task (const BeenetModel *model);
+BEENET_API const char *beenet_model_architecture (const BeenetModel *model);
 BEENET_API size_t beenet_model_num_classes (const BeenetModel *model);
 BEENET_API const char *beenet_model_label (const BeenetModel *model, size_t i);
 BEENET_API size_t beenet_model_num_exits (const BeenetModel *model);

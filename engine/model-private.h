@@ -177,6 +177,8 @@ struct BeenetModel {
   size_t size;
   char *name;
   char *description;
+  char *task;                /* beenet.task (or beenet.training.task), NULL */
+  char *architecture;        /* beenet.architecture, NULL when absent */
   uint32_t n_classes;
   char **labels;
   BeenetFrontendConfig fe;

@@ -168,6 +168,23 @@ dup_str (GgufStr s)
   return d;
 }
 
+/* An optional UTF-8 string key copied into *out (left NULL when absent). */
+static BeenetStatus
+get_text (const GgufFile *f, const char *key, char **out, BeenetError *err)
+{
+  GgufStr s = { 0 };
+  bool present;
+  BeenetStatus st = get_string (f, key, false, &s, &present, err);
+  if (st || !present)
+    return st;
+  if (!valid_utf8 (s.ptr, s.len))
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "%s is not valid UTF-8", key);
+  if (!(*out = dup_str (s)))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  return BEENET_OK;
+}
+
 /* ---- tensors ----------------------------------------------------------- */
 
 static const char *
@@ -223,6 +240,8 @@ model_free (BeenetModel *m)
   free (m->eenet);
   free (m->name);
   free (m->description);
+  free (m->task);
+  free (m->architecture);
   if (m->nodes)
     for (uint32_t i = 0; i < m->n_nodes; i++) {
       free (m->nodes[i].prep);
@@ -623,7 +642,6 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
 {
   BeenetStatus st;
   GgufStr s;
-  bool present;
   uint32_t version;
   const GgufKV *kv;
 
@@ -652,15 +670,16 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
         "general.name is not valid UTF-8");
   if (!(m->name = dup_str (s)))
     return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
-  if ((st = get_string (f, "general.description", false, &s, &present, err)))
+  if ((st = get_text (f, "general.description", &m->description, err)))
     return st;
-  if (present) {
-    if (!valid_utf8 (s.ptr, s.len))
-      return beenet_set_error (err, BEENET_ERROR_CORRUPT,
-          "general.description is not valid UTF-8");
-    if (!(m->description = dup_str (s)))
-      return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
-  }
+  /* what the model is for and which network family it is (issue 9); older
+   * trainers stated the task only among the training metadata */
+  if ((st = get_text (f, "beenet.task", &m->task, err)))
+    return st;
+  if (!m->task && (st = get_text (f, "beenet.training.task", &m->task, err)))
+    return st;
+  if ((st = get_text (f, "beenet.architecture", &m->architecture, err)))
+    return st;
 
   /* Labels. */
   if ((st = get_array (f, "beenet.labels", GGUF_TYPE_STRING, 2,
@@ -897,6 +916,18 @@ beenet_model_name (const BeenetModel *m)
   return m ? m->name : NULL;
 }
 
+const char *
+beenet_model_task (const BeenetModel *m)
+{
+  return m ? m->task : NULL;
+}
+
+const char *
+beenet_model_architecture (const BeenetModel *m)
+{
+  return m ? m->architecture : NULL;
+}
+
 size_t
 beenet_model_num_classes (const BeenetModel *m)
 {
@@ -1036,6 +1067,9 @@ beenet_model_describe (const BeenetModel *m)
   str_printf (&s, "model: %s\n", m->name);
   if (m->description)
     str_printf (&s, "description: %s\n", m->description);
+  str_printf (&s, "task: %s\narchitecture: %s\n",
+      m->task ? m->task : "(not stated)",
+      m->architecture ? m->architecture : "(not stated)");
   str_printf (&s, "classes (%u):", m->n_classes);
   for (uint32_t i = 0; i < m->n_classes; i++)
     str_printf (&s, "%s%s", i ? ", " : " ", m->labels[i]);

@@ -28,6 +28,7 @@ main (int argc, char **argv)
   gchar **labels = NULL;
   guint num_exits = 0, cls = G_MAXUINT;
   const gchar *label;
+  gchar *task = NULL, *arch = NULL;
   gint n = 0;
 
   gst_init (&argc, &argv);
@@ -45,6 +46,12 @@ main (int argc, char **argv)
   CHECK (num_exits >= 1);
   g_print ("default model: %u labels, %u exits\n", g_strv_length (labels),
       num_exits);
+  /* the shipped default states what it is (models/kws12.gguf) */
+  g_object_get (e, "task", &task, "architecture", &arch, NULL);
+  CHECK (g_strcmp0 (task, "kws12") == 0);
+  CHECK (g_strcmp0 (arch, "quicknet") == 0);
+  g_free (task);
+  g_free (arch);
 
   bus = gst_bus_new ();
   gst_element_set_bus (e, bus);

@@ -147,6 +147,9 @@ expect_model_message (Fixture * f, const gchar * path, GstClockTime ts,
   fail_unless_equals_string (gst_structure_get_string (s, "model"), path);
   fail_unless_equals_uint64 (get_u64 (s, "timestamp"), ts);
   fail_unless_equals_int (get_uint (s, "num-exits"), num_exits);
+  /* what the new model is for (NULL: the test models do not say) */
+  fail_unless (gst_structure_has_field (s, "task"));
+  fail_unless (gst_structure_has_field (s, "architecture"));
   labels = gst_structure_get_value (s, "labels");
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
   fail_unless_equals_int (((GValueArray *) g_value_get_boxed

@@ -1443,7 +1443,7 @@ GST_START_TEST (test_labels_and_num_exits)
 {
   gchar *model = fixture_constant_model ();
   GstElement *e = gst_element_factory_make ("beenet", NULL);
-  gchar **labels = NULL;
+  gchar **labels = NULL, *task = NULL, *arch = NULL;
   guint num_exits = 0;
 
   /* readable in NULL state: the model is loaded on demand */
@@ -1455,12 +1455,17 @@ GST_START_TEST (test_labels_and_num_exits)
   fail_unless_equals_string (labels[1], "class1");
   fail_unless_equals_int (num_exits, 3);
   g_strfreev (labels);
+  /* a file that does not say what it is for: NULL */
+  g_object_get (e, "task", &task, "architecture", &arch, NULL);
+  fail_unless (task == NULL && arch == NULL);
 
   /* unloadable model: NULL / 0, no crash, no error posted */
   g_object_set (e, "model", "/nonexistent/model.gguf", NULL);
-  g_object_get (e, "labels", &labels, "num-exits", &num_exits, NULL);
+  g_object_get (e, "labels", &labels, "num-exits", &num_exits, "task", &task,
+      "architecture", &arch, NULL);
   fail_unless (labels == NULL);
   fail_unless_equals_int (num_exits, 0);
+  fail_unless (task == NULL && arch == NULL);
   gst_object_unref (e);
   fixture_remove_model (model);
 }

@@ -60,6 +60,21 @@ expect_status (GgufWriter *w, BeenetStatus code, const char *needle,
 
 #define EXPECT(w, code, needle) expect_status ((w), (code), (needle), __LINE__)
 
+/* Loads w (consumed) into *m; fails the test if it does not load. */
+static BeenetModel *
+load_ok (GgufWriter *w)
+{
+  size_t size;
+  uint8_t *b = gguf_writer_serialize (w, &size);
+  gguf_writer_free (w);
+  BeenetModel *m = NULL;
+  BeenetError e;
+  ck_assert_msg (beenet_model_load_memory (b, size, &m, &e) == BEENET_OK,
+      "%s", e.message);
+  free (b);
+  return m;
+}
+
 START_TEST (test_valid_metadata)
 {
   size_t size;
@@ -470,6 +485,52 @@ START_TEST (test_missing_keys)
 }
 END_TEST
 
+/* What the model is for and its family (beenet.task, beenet.architecture):
+ * optional; beenet.task falls back to beenet.training.task (older
+ * trainers); shown by describe; malformed values are CORRUPT. */
+static void
+expect_identity (GgufWriter *w, const char *task, const char *arch)
+{
+  BeenetModel *m = load_ok (w);
+  char *desc = beenet_model_describe (m), line[96];
+  if (task)
+    ck_assert_str_eq (beenet_model_task (m), task);
+  else
+    ck_assert_ptr_null (beenet_model_task (m));
+  if (arch)
+    ck_assert_str_eq (beenet_model_architecture (m), arch);
+  else
+    ck_assert_ptr_null (beenet_model_architecture (m));
+  snprintf (line, sizeof line, "task: %s\narchitecture: %s\n",
+      task ? task : "(not stated)", arch ? arch : "(not stated)");
+  ck_assert_msg (strstr (desc, line), "describe lacks '%s':\n%s", line, desc);
+  free (desc);
+  beenet_model_unref (m);
+}
+
+START_TEST (test_task_architecture)
+{
+  GgufWriter *w = base_writer ();
+  expect_identity (w, NULL, NULL);
+  w = base_writer ();
+  gguf_writer_add_string (w, "beenet.training.task", "kws12");
+  expect_identity (w, "kws12", NULL);
+  w = base_writer ();
+  gguf_writer_add_string (w, "beenet.training.task", "kws12");
+  gguf_writer_add_string (w, "beenet.task", "lid6");
+  gguf_writer_add_string (w, "beenet.architecture", "birealnet");
+  expect_identity (w, "lid6", "birealnet");
+  ck_assert_ptr_null (beenet_model_task (NULL));
+  ck_assert_ptr_null (beenet_model_architecture (NULL));
+  w = base_writer ();
+  gguf_writer_add_string (w, "beenet.task", "kws\xff");
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.task");
+  w = base_writer ();
+  gguf_writer_add_u32 (w, "beenet.architecture", 3);
+  EXPECT (w, BEENET_ERROR_CORRUPT, "beenet.architecture");
+}
+END_TEST
+
 START_TEST (test_bad_keys)
 {
   GgufWriter *w;
@@ -572,21 +633,6 @@ START_TEST (test_bad_keys)
   EXPECT (w, BEENET_ERROR_CORRUPT, "exit_count");
 }
 END_TEST
-
-/* Loads w (consumed) into *m; fails the test if it does not load. */
-static BeenetModel *
-load_ok (GgufWriter *w)
-{
-  size_t size;
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  gguf_writer_free (w);
-  BeenetModel *m = NULL;
-  BeenetError e;
-  ck_assert_msg (beenet_model_load_memory (b, size, &m, &e) == BEENET_OK,
-      "%s", e.message);
-  free (b);
-  return m;
-}
 
 static void
 replace_labels (GgufWriter *w, const char *const *labels)
@@ -897,6 +943,7 @@ load_suite (void)
   tcase_add_test (tc, test_bad_values);
   tcase_add_test (tc, test_missing_keys);
   tcase_add_test (tc, test_bad_keys);
+  tcase_add_test (tc, test_task_architecture);
   tcase_add_test (tc, test_detection_keys);
   tcase_add_test (tc, test_bad_graph);
   tcase_add_test (tc, test_binary_tail_bdense);

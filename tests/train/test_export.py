@@ -305,6 +305,20 @@ class TestDetection(unittest.TestCase):
         cls.model = random_model(3)
         cls.plain = fe.Model(data=model_to_gguf(cls.model, LABELS).to_bytes())
 
+    def test_task_and_architecture(self):
+        """beenet.task / beenet.architecture: written by the exporter, read by the engine."""
+        self.assertIsNone(self.plain.task)                  # no task given, no training metadata
+        self.assertEqual(self.plain.architecture, "quicknet")
+        data = model_to_gguf(self.model, LABELS, task="lid6").to_bytes()
+        kv, _ = read_gguf(data)
+        self.assertEqual((kv["beenet.task"], kv["beenet.architecture"]), ("lid6", "quicknet"))
+        self.assertIn("language-identification network", kv["general.description"])
+        m = fe.Model(data=data)
+        self.assertEqual((m.task, m.architecture), ("lid6", "quicknet"))
+        # older checkpoints: the task from the training metadata
+        m = fe.Model(data=model_to_gguf(self.model, LABELS, training={"task": "kws31"}).to_bytes())
+        self.assertEqual(m.task, "kws31")
+
     def test_defaults_without_keys(self):
         self.assertEqual(self.plain.keywords, list(range(2, 12)))      # not _silence_ / _unknown_
         self.assertFalse(self.plain.is_keyword(0))

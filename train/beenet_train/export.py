@@ -71,14 +71,21 @@ def load_checkpoint(path: str):
     return model, ck
 
 
+# the description's words for the built-in tasks (kws12's keeps older models' text)
+TASK_WORDS = {None: "KWS", "kws12": "KWS", "kws31": "KWS-31", "lid6": "language-identification"}
+
+
 def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_std: np.ndarray,
                   name: str = "kws12-quicknet-ee", frontend: Optional[Dict] = None,
                   policy: str = "entropy", threshold: float = 0.5, description: str = "",
                   training: Optional[Dict] = None, keywords: Optional[Sequence[Union[int, str]]] = None,
                   detection: Optional[Dict] = None,
                   exclusion_factors: Optional[Sequence[float]] = None,
-                  format_version: Optional[int] = None, keyword_exit: int = 0) -> GGUFWriter:
-    """exclusion_factors: beenet.class_exclusion.factors, one per exit
+                  format_version: Optional[int] = None, keyword_exit: int = 0,
+                  task: Optional[str] = None, architecture: Optional[str] = None) -> GGUFWriter:
+    """task / architecture: beenet.task / beenet.architecture (what the model
+    is for, its network family), written when given.
+    exclusion_factors: beenet.class_exclusion.factors, one per exit
     (class-exclusion policy, beenet_train.exclusion); None = no key.
     keyword_exit: beenet.keyword_exit (the policy's keyword_exit), written when > 0.
     format_version: None = the lowest that expresses the graph (graph_format_version)."""
@@ -90,6 +97,10 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
     w.add_string("general.name", name)
     if description:
         w.add_string("general.description", description)
+    if task:
+        w.add_string("beenet.task", task)
+    if architecture:
+        w.add_string("beenet.architecture", architecture)
     w.add_u32("beenet.format_version", format_version or graph_format_version(nodes))
     w.add_array("beenet.labels", T_STRING, labels)
     for k in _U32_FRONTEND:
@@ -147,21 +158,28 @@ def model_to_gguf(model: BeeNet, labels: List[str], policy="entropy", threshold=
                   keywords: Optional[Sequence[Union[int, str]]] = None,
                   detection: Optional[Dict] = None,
                   exclusion_factors: Optional[Sequence[float]] = None,
-                  format_version: Optional[int] = None, keyword_exit: int = 0) -> GGUFWriter:
-    """keywords / detection: optional beenet.keywords and beenet.detection.*
+                  format_version: Optional[int] = None, keyword_exit: int = 0,
+                  task: Optional[str] = None) -> GGUFWriter:
+    """task: the task's name (beenet.task; None = the training metadata's
+    "task", else unstated); beenet.architecture is the model's family.
+    keywords / detection: optional beenet.keywords and beenet.detection.*
     keys (add_detection_keys); without them the engine uses its defaults.
     format_version: None = the lowest that expresses the graph."""
     model.eval()
     nodes = build_graph(model)
     fr, tb, tf = exit_ops_fractions(nodes, tuple(model.config["in_shape"]), model.config["num_classes"])
-    family = FAMILY_NAMES[model.config.get("family", "quicknet")]
-    desc = ("BEENet %s-style binary early-exit KWS network, %d exits; exit OPs fractions %s"
-            % (family, model.num_exits, ", ".join("%.3f" % f for f in fr)))
+    family = model.config.get("family", "quicknet")
+    task = task or (training or {}).get("task")
+    what = ("%s network" % TASK_WORDS[task] if task in TASK_WORDS or not task
+            else "network for task %s" % task)
+    desc = ("BEENet %s-style binary early-exit %s, %d exits; exit OPs fractions %s"
+            % (FAMILY_NAMES[family], what, model.num_exits, ", ".join("%.3f" % f for f in fr)))
     return graph_to_gguf(nodes, labels, model.feat_mean.numpy(), model.feat_inv_std.numpy(),
                          name=model.config.get("name", "beenet"), frontend=frontend, policy=policy,
                          threshold=threshold, description=desc, training=training, keywords=keywords,
                          detection=detection, exclusion_factors=exclusion_factors,
-                         format_version=format_version, keyword_exit=keyword_exit)
+                         format_version=format_version, keyword_exit=keyword_exit,
+                         task=task, architecture=family)
 
 
 def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = None,
@@ -172,7 +190,8 @@ def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = No
     w = model_to_gguf(model, ck["labels"], pol, th, training=ck.get("training"), frontend=ck.get("frontend"),
                       keywords=ck.get("keywords"), detection=ck.get("detection"),
                       exclusion_factors=ck.get("exclusion_factors"),
-                      keyword_exit=int(ck.get("keyword_exit", 0)))
+                      keyword_exit=int(ck.get("keyword_exit", 0)),
+                      task=(ck.get("task") or {}).get("name"))
     d = os.path.dirname(os.path.abspath(out))
     os.makedirs(d, exist_ok=True)
     return w.write(out)

@@ -190,6 +190,8 @@ def lib():
         "beenet_model_load_memory": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(P), E]),
         "beenet_model_unref": (None, [P]),
         "beenet_model_name": (ctypes.c_char_p, [P]),
+        "beenet_model_task": (ctypes.c_char_p, [P]),
+        "beenet_model_architecture": (ctypes.c_char_p, [P]),
         "beenet_model_num_classes": (ctypes.c_size_t, [P]),
         "beenet_model_label": (ctypes.c_char_p, [P, ctypes.c_size_t]),
         "beenet_model_num_exits": (ctypes.c_size_t, [P]),
@@ -406,6 +408,9 @@ class Model(_Handle):
         self.num_exits = int(L.beenet_model_num_exits(self._h))
         self.labels = [L.beenet_model_label(self._h, i).decode() for i in range(self.num_classes)]
         self.name = L.beenet_model_name(self._h).decode()
+        # beenet.task / beenet.architecture: None when the file does not say
+        self.task, self.architecture = (None if v is None else v.decode() for v in (
+            L.beenet_model_task(self._h), L.beenet_model_architecture(self._h)))
         self.frontend_config = FrontendConfig()
         L.beenet_model_frontend_config(self._h, ctypes.byref(self.frontend_config))
         self.default_policy = int(L.beenet_model_default_policy(self._h))

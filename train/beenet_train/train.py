@@ -743,7 +743,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         # the keyword classes are the labels not starting with "_" (the engine's
         # default), none for a classification task (LID-6)
         n = model_to_gguf(model, corpus.labels, "entropy", threshold, training=training,
-                          keywords=ck.get("keywords")).write(out)
+                          keywords=ck.get("keywords"), task=corpus.task.name).write(out)
         say("exported %s (%d bytes)" % (out, n))
     ck["model"] = model
     ck["final_state_dict"] = final_state

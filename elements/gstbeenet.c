@@ -239,9 +239,12 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
       g_param_spec_uint64 ("interval", "Interval",
-          "Time between the starts of two analysed windows (in nanoseconds)",
-          GST_BEENET_MIN_INTERVAL, GST_BEENET_MAX_INTERVAL,
-          GST_BEENET_DEFAULT_INTERVAL,
+          "Time between the starts of two analysed windows (in nanoseconds, "
+          "10 ms to 10 s; longer values mean 10 s); 18446744073709551615 "
+          "(GST_CLOCK_TIME_NONE) = the model's value, the interval its "
+          "detection defaults were tuned for (beenet.detection.interval_ms, "
+          "else 500 ms)", GST_BEENET_MIN_INTERVAL, G_MAXUINT64,
+          GST_BEENET_INTERVAL_FROM_MODEL,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
@@ -408,7 +411,7 @@ gst_beenet_init (GstBeenet * self)
       beenet_policy_default_params (BEENET_POLICY_PATIENCE).patience;
   self->max_exit = 0;
   self->keyword_exit = -1;
-  self->interval = GST_BEENET_DEFAULT_INTERVAL;
+  self->interval = GST_BEENET_INTERVAL_FROM_MODEL;
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
   gst_beenet_compute_props_init (&self->compute);
@@ -1230,6 +1233,13 @@ current_interval_samples (GstBeenet * self)
   GST_OBJECT_LOCK (self);
   interval = self->interval;
   GST_OBJECT_UNLOCK (self);
+  if (interval == GST_BEENET_INTERVAL_FROM_MODEL) {
+    g_mutex_lock (&self->model_lock);
+    interval = (guint64) (beenet_model_interval_ms (self->model) *
+        GST_MSECOND + 0.5);
+    g_mutex_unlock (&self->model_lock);
+  }
+  interval = MIN (interval, GST_BEENET_MAX_INTERVAL);
   samples = gst_util_uint64_scale_int (interval, self->model_rate, GST_SECOND);
   return MAX (samples, 1);
 }

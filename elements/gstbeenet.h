@@ -31,7 +31,8 @@ GType gst_beenet_policy_get_type (void);
  * (beenet.threshold of models/kws12.gguf, chosen on validation data). */
 #define GST_BEENET_DEFAULT_THRESHOLD 0.75
 #define GST_BEENET_DEFAULT_POLICY BEENET_POLICY_ENTROPY
-#define GST_BEENET_DEFAULT_INTERVAL (GST_SECOND / 2)
+/* "interval" left at its default: the model's (beenet_model_interval_ms) */
+#define GST_BEENET_INTERVAL_FROM_MODEL GST_CLOCK_TIME_NONE
 #define GST_BEENET_MIN_INTERVAL (10 * GST_MSECOND)
 #define GST_BEENET_MAX_INTERVAL (10 * GST_SECOND)
 #define GST_BEENET_MAX_THRESHOLD 100.0

@@ -584,6 +584,12 @@ BEENET_API void beenet_budget_get_state (const BeenetBudget *budget,
 #define BEENET_DETECTOR_DEFAULT_SMOOTHING_MS 500.0
 #define BEENET_DETECTOR_DEFAULT_REFRACTORY_MS 1000.0
 #define BEENET_DETECTOR_DEFAULT_MIN_WINDOWS 1u
+/* The time between two window starts that the detection defaults assume
+ * when a model does not state its own (beenet.detection.interval_ms), and
+ * the range of that key. */
+#define BEENET_DEFAULT_INTERVAL_MS 500.0
+#define BEENET_MIN_INTERVAL_MS 10.0
+#define BEENET_MAX_INTERVAL_MS 10000.0
 /* Limits of the parameters (also enforced on the model keys). */
 #define BEENET_DETECTOR_MAX_SMOOTHING_MS 10000.0
 #define BEENET_DETECTOR_MAX_REFRACTORY_MS 60000.0
@@ -624,6 +630,13 @@ BEENET_API void beenet_detector_params_default (const BeenetModel *model,
  * field). */
 BEENET_API BeenetStatus beenet_detector_params_validate (
     const BeenetDetectorParams *params, BeenetError *err);
+
+/* The time between window starts (ms) the model's detection defaults were
+ * chosen for (beenet.detection.interval_ms, else BEENET_DEFAULT_INTERVAL_MS):
+ * smoothing and threshold are tuned on windows at that spacing, so a caller
+ * that windows the audio itself should use it unless told otherwise.
+ * 0 for a NULL model. */
+BEENET_API double beenet_model_interval_ms (const BeenetModel *model);
 
 /* A detector holds a reference on the model.  params NULL = the model's
  * defaults.  Allocates its whole history here; pushing allocates nothing. */

@@ -189,6 +189,7 @@ struct BeenetModel {
   uint32_t keyword_exit;     /* beenet.keyword_exit, 0 when absent */
   uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */
   BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
+  double interval_ms;        /* beenet.detection.interval_ms or the default */
   float *exclusion_factors;  /* n_exits (beenet.class_exclusion.factors) or
                                 NULL: the model has none */
   BeenetEENet *eenet;        /* beenet.eenet.* or NULL: the model has none */

@@ -365,6 +365,15 @@ parse_detection (BeenetModel *m, const GgufFile *f, BeenetError *err)
     }
   }
 
+  m->interval_ms = BEENET_DEFAULT_INTERVAL_MS;
+  if ((st = get_f32_opt (f, "beenet.detection.interval_ms", &m->interval_ms,
+              err)))
+    return st;
+  if (!(m->interval_ms >= BEENET_MIN_INTERVAL_MS
+          && m->interval_ms <= BEENET_MAX_INTERVAL_MS))
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "beenet.detection.interval_ms %g is outside [%g, %g]",
+        m->interval_ms, BEENET_MIN_INTERVAL_MS, BEENET_MAX_INTERVAL_MS);
   beenet_detector_params_default (NULL, p);
   if ((st = get_f32_opt (f, "beenet.detection.threshold", &p->threshold,
               err))
@@ -916,6 +925,12 @@ beenet_model_name (const BeenetModel *m)
   return m ? m->name : NULL;
 }
 
+double
+beenet_model_interval_ms (const BeenetModel *m)
+{
+  return m ? m->interval_ms : 0.0;
+}
+
 const char *
 beenet_model_task (const BeenetModel *m)
 {
@@ -1104,9 +1119,9 @@ beenet_model_describe (const BeenetModel *m)
   if (!n_kw)   /* empty beenet.keywords: a classifier such as LID-6 */
     str_printf (&s, " none (classification only: nothing is detected)");
   str_printf (&s, "\ndetection: threshold %g, smoothing %g ms, refractory "
-      "%g ms, min windows %u\n", m->detection.threshold,
+      "%g ms, min windows %u, a window every %g ms\n", m->detection.threshold,
       m->detection.smoothing_ms, m->detection.refractory_ms,
-      m->detection.min_windows);
+      m->detection.min_windows, m->interval_ms);
   str_printf (&s, "kernels: %s\n", m->kernels->name);
   str_printf (&s, "nodes (%u):\n", m->n_nodes);
   for (uint32_t i = 0; i < m->n_nodes; i++) {

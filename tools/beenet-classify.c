@@ -742,7 +742,8 @@ parse_args (Args * a, int *argc, char ***argv)
         "N (1-based; 0 = no constraint; default: the model's "
         "beenet.keyword_exit)", "N"},
     {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &a->interval_ms,
-        "Milliseconds between window starts (default 500)", "MS"},
+        "Milliseconds between window starts, 10-10000 (default: the "
+        "model's beenet.detection.interval_ms, else 500)", "MS"},
     {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &a->budget,
           "Average share of the network's operations per window, 0 < B <= 1: "
           "the engine's budget controller adjusts the threshold (patience: "
@@ -855,13 +856,15 @@ make_output (Options * o, const Args * a)
 
 /* Options from the arguments, checked; FALSE (printed) on a usage error. */
 static gboolean
-make_options (Options * o, const Args * a)
+make_options (Options * o, Args * a)
 {
   BeenetFrontendConfig *config = &o->config;
 
   if (!make_policy (&o->policy, o->model, a->policy_str, a->threshold,
           a->patience, a->max_exit, a->keyword_exit, a->budget))
     return FALSE;
+  if (a->interval_ms == 0.0)   /* not given: the model's */
+    a->interval_ms = beenet_model_interval_ms (o->model);
   if (!(a->interval_ms >= 10.0 && a->interval_ms <= 10000.0)) {
     g_printerr ("--interval must be between 10 and 10000 ms\n");
     return FALSE;
@@ -944,7 +947,7 @@ run (const Options * o, gchar ** files, gint jobs)
 int
 main (int argc, char **argv)
 {
-  Args a = {.threshold = -1.0,.interval_ms = 500.0,.det_threshold = -1.0,
+  Args a = {.threshold = -1.0,.interval_ms = 0.0,.det_threshold = -1.0,
     .smoothing_ms = -1.0,.refractory_ms = -1.0,.patience = -1,
     .max_exit = -1,.keyword_exit = -1,.budget = BEENET_BUDGET_OFF,.energy_gate = -INFINITY
   };

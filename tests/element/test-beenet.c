@@ -777,7 +777,8 @@ GST_START_TEST (test_policy_property)
       &interval, "post-messages", &post, NULL);
   fail_unless_equals_int (policy, BEENET_POLICY_ENTROPY);
   assert_close (threshold, GST_BEENET_DEFAULT_THRESHOLD, 0);
-  fail_unless_equals_uint64 (interval, 500 * GST_MSECOND);
+  /* the model's interval (test_interval_from_model) */
+  fail_unless_equals_uint64 (interval, GST_CLOCK_TIME_NONE);
   fail_unless (post);
   fail_unless (pspec->flags & GST_PARAM_MUTABLE_PLAYING);
   pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "threshold");
@@ -1204,6 +1205,49 @@ GST_END_TEST;
 
 /* A new interval applies from the window after the next one (the interval
  * is read once per buffer, when the buffer completing a window arrives). */
+/* "interval" left at its default follows the model's
+ * beenet.detection.interval_ms (the interval its detection defaults were
+ * tuned for); a set interval wins; models without the key get 500 ms. */
+GST_START_TEST (test_interval_from_model)
+{
+  static const float logits[] = { 0.f, 1.f, 10.f, 0.f, 0.f, 3.f };
+  GgufWriter *w = test_models_constant_exits_writer (3, 2, logits);
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  gfloat *audio = zeros (WINDOW + WINDOW / 2);
+  guint64 interval = 0;
+  Fixture f;
+
+  g_object_get (e, "interval", &interval, NULL);
+  fail_unless_equals_uint64 (interval, GST_CLOCK_TIME_NONE);
+  gst_object_unref (e);
+
+  gguf_writer_add_f32 (w, "beenet.detection.interval_ms", 250.0f);
+  setup_owned (&f, fixture_write_model (w), GST_CLOCK_TIME_NONE, TRUE, 1);
+  push_samples (&f, audio, WINDOW + WINDOW / 2, WINDOW / 4, 0);
+  expect_window (&f, 0, GST_CLOCK_TIME_NONE);
+  expect_window (&f, GST_SECOND / 4, GST_CLOCK_TIME_NONE);
+  expect_window (&f, GST_SECOND / 2, GST_CLOCK_TIME_NONE);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+
+  /* set: the property wins over the model */
+  setup_owned (&f, fixture_write_model (test_models_constant_exits_writer (3,
+              2, logits)), GST_SECOND / 2, TRUE, 1);
+  push_samples (&f, audio, WINDOW + WINDOW / 2, WINDOW / 4, 0);
+  expect_window (&f, 0, GST_CLOCK_TIME_NONE);
+  expect_window (&f, GST_SECOND / 2, GST_CLOCK_TIME_NONE);
+  fixture_teardown (&f);
+
+  /* no key: 500 ms */
+  setup_constant (&f, GST_CLOCK_TIME_NONE, TRUE, 1);
+  push_samples (&f, audio, WINDOW + WINDOW / 2, WINDOW / 4, 0);
+  expect_window (&f, 0, GST_CLOCK_TIME_NONE);
+  expect_window (&f, GST_SECOND / 2, GST_CLOCK_TIME_NONE);
+  finish (&f, audio);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_interval_while_playing)
 {
   static const GstClockTime expect[] = { 0, GST_SECOND,
@@ -1521,6 +1565,7 @@ beenet_suite (void)
   tcase_add_test (tc, test_controller);
   tcase_add_test (tc, test_post_messages_false);
   tcase_add_test (tc, test_interval_while_playing);
+  tcase_add_test (tc, test_interval_from_model);
   tcase_add_test (tc, test_gap_buffer_is_silence);
   tcase_add_test (tc, test_nonfinite_input);
   tcase_add_test (tc, test_caps_not_audio);

@@ -676,7 +676,11 @@ START_TEST (test_detection_keys)
   ck_assert_ptr_nonnull (strstr (desc, "keywords: class0, class1, class2, "
           "class3\n"));
   ck_assert_ptr_nonnull (strstr (desc, "detection: threshold 0.7, "
-          "smoothing 500 ms, refractory 1000 ms, min windows 1\n"));
+          "smoothing 500 ms, refractory 1000 ms, min windows 1, a window "
+          "every 500 ms\n"));
+  ck_assert (beenet_model_interval_ms (m) == BEENET_DEFAULT_INTERVAL_MS);
+  ck_assert (500.0 == BEENET_DEFAULT_INTERVAL_MS);
+  ck_assert (beenet_model_interval_ms (NULL) == 0.0);
   free (desc);
   expect_keywords (m, 1, 1, 1, 1);
   BeenetDetectorParams q;
@@ -706,7 +710,12 @@ START_TEST (test_detection_keys)
   gguf_writer_add_f32 (w, "beenet.detection.smoothing_ms", 250.0f);
   gguf_writer_add_f32 (w, "beenet.detection.refractory_ms", 1500.5f);
   gguf_writer_add_u32 (w, "beenet.detection.min_windows", 3);
+  gguf_writer_add_f32 (w, "beenet.detection.interval_ms", 250.0f);
   m = load_ok (w);
+  ck_assert (beenet_model_interval_ms (m) == 250.0);
+  desc = beenet_model_describe (m);
+  ck_assert_ptr_nonnull (strstr (desc, ", a window every 250 ms\n"));
+  free (desc);
   beenet_detector_params_default (m, &p);
   ck_assert (p.threshold == 0.625);
   ck_assert (p.smoothing_ms == 250.0);
@@ -757,6 +766,9 @@ START_TEST (test_detection_keys)
     { "beenet.detection.smoothing_ms", -1.0f, "beenet.detection.smoothing_ms" },
     { "beenet.detection.smoothing_ms", 10001.0f, "out of range [0, 10000]" },
     { "beenet.detection.smoothing_ms", INFINITY, "not finite" },
+    { "beenet.detection.interval_ms", 9.5f, "outside [10, 10000]" },
+    { "beenet.detection.interval_ms", 10001.0f, "beenet.detection.interval_ms" },
+    { "beenet.detection.interval_ms", NAN, "not finite" },
     { "beenet.detection.refractory_ms", 60001.0f, "beenet.detection.refractory_ms" },
     { "beenet.detection.refractory_ms", -0.5f, "beenet.detection.refractory_ms" },
   };

@@ -327,7 +327,8 @@ class TestDetection(unittest.TestCase):
                          {"threshold": 0.7, "smoothing_ms": 500.0, "refractory_ms": 1000.0, "min_windows": 1})
 
     def test_keys_round_trip(self):
-        det = {"threshold": 0.8, "smoothing_ms": 250, "refractory_ms": 1500.5, "min_windows": 2}
+        det = {"threshold": 0.8, "smoothing_ms": 250, "refractory_ms": 1500.5, "min_windows": 2,
+               "interval_ms": 250}
         data = model_to_gguf(self.model, LABELS, keywords=["yes", 3, "go"], detection=det).to_bytes()
         kv, _ = read_gguf(data)
         self.assertEqual(kv["beenet.keywords"], [2, 3, 11])
@@ -337,6 +338,8 @@ class TestDetection(unittest.TestCase):
         d = em.detection_defaults
         self.assertAlmostEqual(d["threshold"], 0.8, places=6)
         self.assertEqual((d["smoothing_ms"], d["refractory_ms"], d["min_windows"]), (250.0, 1500.5, 2))
+        self.assertEqual(em.interval_ms, 250.0)                 # the interval they were tuned for
+        self.assertEqual(self.plain.interval_ms, 500.0)         # unstated: the engine's default
         self.assertEqual(fe.Model(data=model_to_gguf(self.model, LABELS, keywords=[]).to_bytes()).keywords, [])
 
     def test_bad_keys(self):

@@ -69,7 +69,7 @@ def recorded_voices(ws: Dict, data: str) -> List[Dict]:
             for v, ix in sorted(out.items())]
 
 
-def element_cpu(model_path: str, wav: str, interval_ms: float, build: str) -> Dict:
+def element_cpu(model_path: str, wav: str, interval_ms: Optional[float], build: str) -> Dict:
     """CPU seconds per audio second of the beenet element on a file, minus an
     identity pipeline (gst-launch-1.0, same decode chain)."""
     env = dict(os.environ, GST_PLUGIN_PATH=os.path.join(build, "gst"))
@@ -84,13 +84,14 @@ def element_cpu(model_path: str, wav: str, interval_ms: float, build: str) -> Di
 
     seconds = read_wav(wav).size / 16000.0
     base = min(run(["identity"]) for _ in range(2))
-    el = min(run(["beenet", "model=" + os.path.abspath(model_path),
-                  "interval=%d" % int(interval_ms * 1e6)]) for _ in range(2))
+    el = min(run(["beenet", "model=" + os.path.abspath(model_path)]
+                 + (["interval=%d" % int(interval_ms * 1e6)] if interval_ms else [])) for _ in range(2))
     return {"audio_seconds": seconds, "identity_cpu_s": base, "beenet_cpu_s": el,
             "cpu_per_audio_second": (el - base) / seconds}
 
 
-def measure(model_path: str, data: str, evalset: str, interval_ms: float, build: Optional[str]) -> Dict:
+def measure(model_path: str, data: str, evalset: str, interval_ms: Optional[float], build: Optional[str]) -> Dict:
+    """interval_ms None: the model's own (the element's default)."""
     m = Model(model_path)
     t = os.path.join(evalset, "test")
     res = {"model": model_path, "size_bytes": os.path.getsize(model_path),

@@ -32,7 +32,8 @@ DEFAULT_FRONTEND = {
 }
 _U32_FRONTEND = ("sample_rate", "window_samples", "frame_length", "hop_length", "fft_size", "n_mels", "n_frames")
 # beenet.detection.* keys (docs/model-format.md): name -> GGUF type
-_DETECTION_KEYS = {"threshold": T_F32, "smoothing_ms": T_F32, "refractory_ms": T_F32, "min_windows": T_U32}
+_DETECTION_KEYS = {"threshold": T_F32, "smoothing_ms": T_F32, "refractory_ms": T_F32, "min_windows": T_U32,
+                   "interval_ms": T_F32}   # the window interval the others were tuned for
 
 
 def _keyword_indices(keywords: Sequence[Union[int, str]], labels: List[str]) -> List[int]:
@@ -50,7 +51,7 @@ def add_detection_keys(w: GGUFWriter, labels: List[str], keywords: Optional[Sequ
                        detection: Optional[Dict] = None) -> None:
     """Optional beenet.keywords (class indices or labels; None = every label not
     starting with '_', decided by the engine) and beenet.detection.* defaults
-    (dict with any of threshold, smoothing_ms, refractory_ms, min_windows).
+    (dict with any of threshold, smoothing_ms, refractory_ms, min_windows, interval_ms).
     Ranges are checked by the engine when it loads the file."""
     if keywords is not None:
         w.add_array("beenet.keywords", T_U32, _keyword_indices(keywords, labels))

@@ -191,6 +191,7 @@ def lib():
         "beenet_model_unref": (None, [P]),
         "beenet_model_name": (ctypes.c_char_p, [P]),
         "beenet_model_task": (ctypes.c_char_p, [P]),
+        "beenet_model_interval_ms": (ctypes.c_double, [P]),
         "beenet_model_architecture": (ctypes.c_char_p, [P]),
         "beenet_model_num_classes": (ctypes.c_size_t, [P]),
         "beenet_model_label": (ctypes.c_char_p, [P, ctypes.c_size_t]),
@@ -409,6 +410,8 @@ class Model(_Handle):
         self.labels = [L.beenet_model_label(self._h, i).decode() for i in range(self.num_classes)]
         self.name = L.beenet_model_name(self._h).decode()
         # beenet.task / beenet.architecture: None when the file does not say
+        # the window interval the detection defaults were tuned for (ms)
+        self.interval_ms = float(L.beenet_model_interval_ms(self._h))
         self.task, self.architecture = (None if v is None else v.decode() for v in (
             L.beenet_model_task(self._h), L.beenet_model_architecture(self._h)))
         self.frontend_config = FrontendConfig()

@@ -136,12 +136,14 @@ def detect(model: Model, stream: Dict, **params) -> List[Dict]:
     return det.run(stream["times_ns"], stream["probs"])
 
 
-def evaluate_streams(model: Model, evalset: str, interval_ms: float = 500.0,
+def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = None,
                      threshold: Optional[float] = None, detection: Optional[Dict] = None,
                      roc_thresholds=ROC_THRESHOLDS, streams: Optional[Dict] = None,
                      policy: Optional[PolicyParams] = None) -> Dict:
     """Detection figures on <evalset>/stream at the model's (or given) detection
-    parameters, plus the ROC over detection thresholds."""
+    parameters and window interval, plus the ROC over detection thresholds."""
+    if interval_ms is None:
+        interval_ms = model.interval_ms
     if policy is None and streams is None:
         policy = stream_policy(model, threshold)
     if policy is not None:
@@ -265,7 +267,7 @@ def tune(a) -> int:
         ck["threshold"] = float(best["exit_threshold"])
     ck["keyword_exit"] = int(best["keyword_exit"])
     ck["detection"] = {"threshold": float(best["threshold"]), "smoothing_ms": float(best["smoothing_ms"]),
-                       "refractory_ms": float(best["refractory_ms"])}
+                       "refractory_ms": float(best["refractory_ms"]), "interval_ms": float(best["interval_ms"])}
     ck["detection_choice"] = dict(best, evalset=os.path.normpath(a.evalset))
     torch.save(ck, a.checkpoint)
     n = export_checkpoint(a.checkpoint, a.out)

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "train"))
 sys.path.insert(0, os.path.join(HERE, "..", "train"))
 
+import benchio  # noqa: E402
 import test_distributed as T  # noqa: E402
 
 
@@ -97,15 +98,9 @@ def main() -> int:
                      r["feature_seconds"], r["allreduce_bytes_per_step"]), flush=True)
         grad_bytes = int(res["runs"][1]["allreduce_bytes_per_step"])
         res["allreduce"] = time_allreduce(grad_bytes // 4)
-        res["load_average_after"] = os.getloadavg()
-        print("gloo all-reduce of %d bytes between 2 local processes: %.1f ms; load average %s -> %s" % (
-            grad_bytes, 1e3 * res["allreduce"]["allreduce_seconds"],
-            " ".join("%.1f" % x for x in res["load_average_before"]),
-            " ".join("%.1f" % x for x in res["load_average_after"])))
-    if a.json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        print("gloo all-reduce of %d bytes between 2 local processes: %.1f ms; load average %s" % (
+            grad_bytes, 1e3 * res["allreduce"]["allreduce_seconds"], benchio.load_average_after(res)))
+    benchio.write_json(a.json, res)
     return 0
 
 

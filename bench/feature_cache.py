@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "train"))
 
 import numpy as np  # noqa: E402
 
+import benchio  # noqa: E402
+
 VARIANTS = (("on-the-fly", None), ("cache, wave fraction 0.25", 0.25), ("cache, wave fraction 0", 0.0))
 
 
@@ -123,13 +125,8 @@ def main() -> int:
             print("%s / on-the-fly: median %.2fx (min %.2fx, max %.2fx)" % (n, r["median"], r["min"], r["max"]))
     if a.train_epochs:
         res["training"] = train_runs(a, corpus, fe)
-    res["load_average_after"] = os.getloadavg()
-    print("load average %s -> %s" % (" ".join("%.1f" % x for x in res["load_average_before"]),
-                                     " ".join("%.1f" % x for x in res["load_average_after"])))
-    if a.json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+    print("load average %s" % benchio.load_average_after(res))
+    benchio.write_json(a.json, res)
     return 0
 
 

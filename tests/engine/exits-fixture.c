@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static BeenetStatus
+BeenetStatus
 exits_model_load_with (const float *logits, unsigned n_exits,
     unsigned n_classes, const float *factors, const char *policy,
     ExitsExtraKeys extra, const void *data, BeenetModel **out,

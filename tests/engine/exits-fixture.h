@@ -1,4 +1,5 @@
-/* Shared set-up of the policy tests (test-policy.c, test-class-exclusion.c):
+/* Shared set-up of the policy tests (test-policy.c, test-class-exclusion.c,
+ * test-eenet.c):
  * a session on a hand-made network whose exits output fixed logits
  * (test_models_constant_exits_writer), and a Check main.  Every helper fails
  * the running Check test on error.  Internal to tests/engine. */
@@ -27,6 +28,12 @@ BeenetStatus exits_model_load (const float *logits, unsigned n_exits,
 /* Adds metadata keys of a test's own to the network's writer (data is the
  * test's, passed through). */
 typedef void (*ExitsExtraKeys) (GgufWriter *w, const void *data);
+/* The same with extra (data) adding keys after the factors; extra may be
+ * NULL. */
+BeenetStatus exits_model_load_with (const float *logits, unsigned n_exits,
+    unsigned n_classes, const float *factors, const char *policy,
+    ExitsExtraKeys extra, const void *data, BeenetModel **out,
+    BeenetError *err);
 /* That network (no policy key change) with a session on it. */
 Fixture exits_fixture (const float *logits, unsigned n_exits,
     unsigned n_classes, const float *factors);

@@ -11,6 +11,7 @@
 #include "test-models.h"
 
 #include <check.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +69,23 @@ posteriors (float *p, int c, float v)
     p[SIL] = 1.0f - v;
 }
 
+/* The 4-class model of most tests (a checked fixture: made before each
+ * test, released after it). */
+static BeenetModel *model;
+
+static void
+model_setup (void)
+{
+  model = make_model (NULL);
+}
+
+static void
+model_teardown (void)
+{
+  beenet_model_unref (model);
+  model = NULL;
+}
+
 /* Pushes one window; returns 1 (and *det) on detection. */
 static int
 push (BeenetDetector *d, int64_t t, int c, float v, BeenetDetection *det)
@@ -82,12 +100,38 @@ push (BeenetDetector *d, int64_t t, int c, float v, BeenetDetection *det)
   return detected;
 }
 
+/* One window of a sequence: class c with probability v at time t, and
+ * whether it must fire a detection. */
+typedef struct
+{
+  int64_t t;
+  int c;
+  float v;
+  int fires;
+} Step;
+
+/* Pushes the steps in order, each must fire or not as it says; *det holds
+ * the last detection. */
+static void
+push_steps (BeenetDetector *d, const Step *steps, size_t n,
+    BeenetDetection *det)
+{
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg (push (d, steps[i].t, steps[i].c, steps[i].v, det)
+        == steps[i].fires, "step %zu (class %d, %g at %" PRId64 " ns)", i,
+        steps[i].c, steps[i].v, steps[i].t);
+}
+
+#define PUSH_STEPS(d, det, ...) do {                                    \
+    const Step steps_[] = { __VA_ARGS__ };                              \
+    push_steps ((d), steps_, sizeof steps_ / sizeof steps_[0], (det));  \
+  } while (0)
+
 /* One detection per keyword burst, at the first window of the burst, with
  * its exact time, and nothing in between. */
 START_TEST (test_one_detection_per_burst)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.7, 0.0, 1000.0, 1);
+  BeenetDetector *d = make_detector (model, 0.7, 0.0, 1000.0, 1);
   BeenetDetection det;
   /* 500 ms windows: silence, "yes" x3, silence x3, "no" x2, silence,
    * "yes" x4. */
@@ -115,20 +159,18 @@ START_TEST (test_one_detection_per_burst)
   ck_assert_int_eq (fired_at[1], 7);
   ck_assert_int_eq (fired_at[2], 10);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
 /* _silence_ and _unknown_ are never keywords, whatever their score. */
 START_TEST (test_not_keywords)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.5, 0.0, 0.0, 1);
+  BeenetDetector *d = make_detector (model, 0.5, 0.0, 0.0, 1);
   BeenetDetection det;
-  ck_assert_int_eq (beenet_model_is_keyword (m, SIL), 0);
-  ck_assert_int_eq (beenet_model_is_keyword (m, UNK), 0);
-  ck_assert_int_eq (beenet_model_is_keyword (m, YES), 1);
-  ck_assert_int_eq (beenet_model_is_keyword (m, NO), 1);
+  ck_assert_int_eq (beenet_model_is_keyword (model, SIL), 0);
+  ck_assert_int_eq (beenet_model_is_keyword (model, UNK), 0);
+  ck_assert_int_eq (beenet_model_is_keyword (model, YES), 1);
+  ck_assert_int_eq (beenet_model_is_keyword (model, NO), 1);
   for (int i = 0; i < 20; i++) {
     ck_assert_int_eq (push (d, i * 500 * MS, SIL, 1.0f, &det), 0);
     ck_assert_int_eq (push (d, i * 500 * MS + 250 * MS, UNK, 1.0f, &det), 0);
@@ -137,7 +179,6 @@ START_TEST (test_not_keywords)
   ck_assert_int_eq (push (d, 20 * 500 * MS, NO, 0.5f, &det), 1);
   ck_assert_uint_eq (det.class_index, NO);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -154,10 +195,9 @@ START_TEST (test_model_keyword_list)
   BeenetModel *m = make_model (keywords_silence_and_no);
   BeenetDetector *d = make_detector (m, 0.5, 0.0, 0.0, 1);
   BeenetDetection det;
-  ck_assert_int_eq (push (d, 0, YES, 1.0f, &det), 0);
-  ck_assert_int_eq (push (d, 500 * MS, SIL, 1.0f, &det), 1);
+  PUSH_STEPS (d, &det, { 0, YES, 1.0f, 0 }, { 500 * MS, SIL, 1.0f, 1 });
   ck_assert_str_eq (det.label, "_silence_");
-  ck_assert_int_eq (push (d, 1000 * MS, NO, 1.0f, &det), 1);
+  PUSH_STEPS (d, &det, { 1000 * MS, NO, 1.0f, 1 });
   ck_assert_str_eq (det.label, "no");
   beenet_detector_free (d);
   beenet_model_unref (m);
@@ -165,68 +205,63 @@ START_TEST (test_model_keyword_list)
 END_TEST
 
 /* Smoothed score = mean over the windows with now - t <= smoothing,
- * computed exactly (values exact in binary). */
-START_TEST (test_smoothing_arithmetic)
+ * computed exactly (values exact in binary): each case's last step fires
+ * with that score over that many windows. */
+static const struct
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.75, 1000.0, 0.0, 1);
-  BeenetDetection det;
+  double threshold, smoothing_ms;
+  uint32_t min_windows;
+  Step steps[3];
+  size_t n;
+  float score;
+  uint32_t num_windows;
+} SMOOTHING_CASES[] = {
   /* t = 0, 0.5, 1 s: means 0.5, (0.5+0.75)/2 = 0.625, (0.5+0.75+1)/3 = 0.75
    * (the window exactly 1000 ms old is included). */
-  ck_assert_int_eq (push (d, 0, YES, 0.5f, &det), 0);
-  ck_assert_int_eq (push (d, 500 * MS, YES, 0.75f, &det), 0);
-  ck_assert_int_eq (push (d, 1000 * MS, YES, 1.0f, &det), 1);
-  ck_assert (det.score == 0.75f);
-  ck_assert_uint_eq (det.num_windows, 3);
-  ck_assert_int_eq (det.time_ns, 1000 * MS);
-  beenet_detector_free (d);
-
+  { 0.75, 1000.0, 1, { { 0, YES, 0.5f, 0 }, { 500 * MS, YES, 0.75f, 0 },
+          { 1000 * MS, YES, 1.0f, 1 } }, 3, 0.75f, 3 },
   /* One nanosecond later the first window is out of the span: mean of
    * 0.625 and 1 = 0.8125 over 2 windows. */
-  d = make_detector (m, 0.75, 1000.0, 0.0, 1);
-  ck_assert_int_eq (push (d, 0, YES, 0.5f, &det), 0);
-  ck_assert_int_eq (push (d, 500 * MS, YES, 0.625f, &det), 0);
-  ck_assert_int_eq (push (d, 1000 * MS + 1, YES, 1.0f, &det), 1);
-  ck_assert (det.score == 0.8125f);
-  ck_assert_uint_eq (det.num_windows, 2);
-  beenet_detector_free (d);
-
+  { 0.75, 1000.0, 1, { { 0, YES, 0.5f, 0 }, { 500 * MS, YES, 0.625f, 0 },
+          { 1000 * MS + 1, YES, 1.0f, 1 } }, 3, 0.8125f, 2 },
   /* Thirds: (0.25 + 0.5 + 1) / 3 = 0.58333..., rounded once to float. */
-  d = make_detector (m, 0.5, 2000.0, 0.0, 3);
-  ck_assert_int_eq (push (d, 0, YES, 0.25f, &det), 0);
-  ck_assert_int_eq (push (d, 500 * MS, YES, 0.5f, &det), 0);
-  ck_assert_int_eq (push (d, 1000 * MS, YES, 1.0f, &det), 1);
-  ck_assert (det.score == (float) (1.75 / 3.0));
-  ck_assert_uint_eq (det.num_windows, 3);
-  beenet_detector_free (d);
-
+  { 0.5, 2000.0, 3, { { 0, YES, 0.25f, 0 }, { 500 * MS, YES, 0.5f, 0 },
+          { 1000 * MS, YES, 1.0f, 1 } }, 3, (float) (1.75 / 3.0), 3 },
   /* smoothing 0: the latest window only. */
-  d = make_detector (m, 0.75, 0.0, 0.0, 1);
-  ck_assert_int_eq (push (d, 0, YES, 0.0f, &det), 0);
-  ck_assert_int_eq (push (d, 1, YES, 0.75f, &det), 1);
-  ck_assert (det.score == 0.75f);
-  ck_assert_uint_eq (det.num_windows, 1);
-  beenet_detector_free (d);
-  beenet_model_unref (m);
+  { 0.75, 0.0, 1, { { 0, YES, 0.0f, 0 }, { 1, YES, 0.75f, 1 } }, 2, 0.75f,
+      1 },
+};
+
+START_TEST (test_smoothing_arithmetic)
+{
+  BeenetDetection det;
+  for (size_t i = 0; i < sizeof SMOOTHING_CASES / sizeof SMOOTHING_CASES[0];
+      i++) {
+    BeenetDetector *d = make_detector (model, SMOOTHING_CASES[i].threshold,
+        SMOOTHING_CASES[i].smoothing_ms, 0.0, SMOOTHING_CASES[i].min_windows);
+    push_steps (d, SMOOTHING_CASES[i].steps, SMOOTHING_CASES[i].n, &det);
+    ck_assert_msg (det.score == SMOOTHING_CASES[i].score, "case %zu: %.9g",
+        i, det.score);
+    ck_assert_uint_eq (det.num_windows, SMOOTHING_CASES[i].num_windows);
+    ck_assert_int_eq (det.time_ns,
+        SMOOTHING_CASES[i].steps[SMOOTHING_CASES[i].n - 1].t);
+    beenet_detector_free (d);
+  }
 }
 END_TEST
 
 /* min_windows: nothing fires until that many windows are averaged. */
 START_TEST (test_min_windows)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.5, 1000.0, 0.0, 3);
+  BeenetDetector *d = make_detector (model, 0.5, 1000.0, 0.0, 3);
   BeenetDetection det;
-  ck_assert_int_eq (push (d, 0, YES, 1.0f, &det), 0);
-  ck_assert_int_eq (push (d, 500 * MS, YES, 1.0f, &det), 0);
-  ck_assert_int_eq (push (d, 1000 * MS, YES, 1.0f, &det), 1);
+  PUSH_STEPS (d, &det, { 0, YES, 1.0f, 0 }, { 500 * MS, YES, 1.0f, 0 },
+      { 1000 * MS, YES, 1.0f, 1 });
   ck_assert_uint_eq (det.num_windows, 3);
   /* a gap longer than the span: only 1 window averaged again */
   beenet_detector_reset (d);
-  ck_assert_int_eq (push (d, 0, YES, 1.0f, &det), 0);
-  ck_assert_int_eq (push (d, 5000 * MS, YES, 1.0f, &det), 0);
+  PUSH_STEPS (d, &det, { 0, YES, 1.0f, 0 }, { 5000 * MS, YES, 1.0f, 0 });
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -234,24 +269,20 @@ END_TEST
  * is in single precision (0.7f reaches 0.7). */
 START_TEST (test_threshold_edge)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.75, 0.0, 0.0, 1);
+  static const struct
+  {
+    double threshold;
+    int c;
+    float at;
+  } edges[] = { { 0.75, YES, 0.75f }, { 0.7, NO, 0.7f }, { 1.0, NO, 1.0f } };
   BeenetDetection det;
-  ck_assert_int_eq (push (d, 0, YES, nextafterf (0.75f, 0.0f), &det), 0);
-  ck_assert_int_eq (push (d, 1, YES, 0.75f, &det), 1);
-  ck_assert (det.score == 0.75f);
-  beenet_detector_free (d);
-
-  d = make_detector (m, 0.7, 0.0, 0.0, 1);
-  ck_assert_int_eq (push (d, 0, NO, nextafterf (0.7f, 0.0f), &det), 0);
-  ck_assert_int_eq (push (d, 1, NO, 0.7f, &det), 1);
-  beenet_detector_free (d);
-
-  d = make_detector (m, 1.0, 0.0, 0.0, 1);
-  ck_assert_int_eq (push (d, 0, NO, nextafterf (1.0f, 0.0f), &det), 0);
-  ck_assert_int_eq (push (d, 1, NO, 1.0f, &det), 1);
-  beenet_detector_free (d);
-  beenet_model_unref (m);
+  for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+    BeenetDetector *d = make_detector (model, edges[i].threshold, 0.0, 0.0, 1);
+    PUSH_STEPS (d, &det, { 0, edges[i].c, nextafterf (edges[i].at, 0.0f), 0 },
+        { 1, edges[i].c, edges[i].at, 1 });
+    ck_assert (det.score == edges[i].at);
+    beenet_detector_free (d);
+  }
 }
 END_TEST
 
@@ -259,8 +290,7 @@ END_TEST
  * score falls strictly below the threshold (equal is not below). */
 START_TEST (test_rearm)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.75, 0.0, 1000.0, 1);
+  BeenetDetector *d = make_detector (model, 0.75, 0.0, 1000.0, 1);
   BeenetDetection det;
   int64_t t = 0;
   ck_assert_int_eq (push (d, t, YES, 0.9f, &det), 1);
@@ -281,7 +311,6 @@ START_TEST (test_rearm)
   ck_assert_int_eq (push (d, last + 1000 * MS, YES, 0.9f, &det), 1);
   ck_assert_int_eq (det.time_ns, last + 1000 * MS);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -289,31 +318,26 @@ END_TEST
  * a keyword that is still above the threshold when it ends fires then. */
 START_TEST (test_refractory)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.6, 0.0, 1500.0, 1);
+  BeenetDetector *d = make_detector (model, 0.6, 0.0, 1500.0, 1);
   BeenetDetection det;
-  ck_assert_int_eq (push (d, 0, YES, 0.9f, &det), 1);
-  ck_assert_int_eq (push (d, 500 * MS, NO, 0.9f, &det), 0);
-  ck_assert_int_eq (push (d, 1000 * MS, YES, 0.1f, &det), 0);   /* re-arms */
-  ck_assert_int_eq (push (d, 1250 * MS, YES, 0.95f, &det), 0);
-  ck_assert_int_eq (push (d, 1499 * MS, NO, 0.9f, &det), 0);
-  /* refractory over: "no" is armed (it never fired) and above */
-  ck_assert_int_eq (push (d, 1500 * MS, NO, 0.9f, &det), 1);
+  PUSH_STEPS (d, &det, { 0, YES, 0.9f, 1 }, { 500 * MS, NO, 0.9f, 0 },
+      { 1000 * MS, YES, 0.1f, 0 },      /* re-arms */
+      { 1250 * MS, YES, 0.95f, 0 }, { 1499 * MS, NO, 0.9f, 0 },
+      /* refractory over: "no" is armed (it never fired) and above */
+      { 1500 * MS, NO, 0.9f, 1 });
   ck_assert_uint_eq (det.class_index, NO);
   ck_assert_int_eq (det.time_ns, 1500 * MS);
   /* "yes" (armed, above) waits for the end of the new period */
-  ck_assert_int_eq (push (d, 2000 * MS, YES, 0.9f, &det), 0);
-  ck_assert_int_eq (push (d, 3000 * MS, YES, 0.9f, &det), 1);
+  PUSH_STEPS (d, &det, { 2000 * MS, YES, 0.9f, 0 },
+      { 3000 * MS, YES, 0.9f, 1 });
   ck_assert_uint_eq (det.class_index, YES);
   beenet_detector_free (d);
 
   /* refractory 0: another keyword may fire at the very next window */
-  d = make_detector (m, 0.6, 0.0, 0.0, 1);
-  ck_assert_int_eq (push (d, 0, YES, 0.9f, &det), 1);
-  ck_assert_int_eq (push (d, 1, NO, 0.9f, &det), 1);
-  ck_assert_int_eq (push (d, 2, NO, 0.9f, &det), 0);
+  d = make_detector (model, 0.6, 0.0, 0.0, 1);
+  PUSH_STEPS (d, &det, { 0, YES, 0.9f, 1 }, { 1, NO, 0.9f, 1 },
+      { 2, NO, 0.9f, 0 });
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -321,8 +345,7 @@ END_TEST
  * lowest class index on ties. */
 START_TEST (test_best_keyword)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.25, 0.0, 0.0, 1);
+  BeenetDetector *d = make_detector (model, 0.25, 0.0, 0.0, 1);
   BeenetDetection det;
   float p[NC] = { 0.0f, 0.2f, 0.375f, 0.425f };
   int detected;
@@ -342,18 +365,16 @@ START_TEST (test_best_keyword)
   ck_assert_int_eq (detected, 1);
   ck_assert_uint_eq (det.class_index, YES);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
 /* reset forgets history, refractory and arming; times may restart. */
 START_TEST (test_reset)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.75, 1000.0, 5000.0, 1);
+  BeenetDetector *d = make_detector (model, 0.75, 1000.0, 5000.0, 1);
   BeenetDetection det;
-  ck_assert_int_eq (push (d, 10000 * MS, YES, 1.0f, &det), 1);
-  ck_assert_int_eq (push (d, 10500 * MS, YES, 1.0f, &det), 0);
+  PUSH_STEPS (d, &det, { 10000 * MS, YES, 1.0f, 1 },
+      { 10500 * MS, YES, 1.0f, 0 });
   beenet_detector_reset (d);
   /* earlier time accepted; the old windows no longer count: a score of
    * 0.75 from this window alone (averaged with the 1.0 windows it would
@@ -362,21 +383,18 @@ START_TEST (test_reset)
   ck_assert (det.score == 0.75f);
   ck_assert_uint_eq (det.num_windows, 1);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
 /* set_params takes effect at the next push and keeps the history. */
 START_TEST (test_set_params_live)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.9, 0.0, 0.0, 1);
+  BeenetDetector *d = make_detector (model, 0.9, 0.0, 0.0, 1);
   BeenetDetectorParams p;
   BeenetDetection det;
   BeenetError e;
-  ck_assert_int_eq (push (d, 0, YES, 0.25f, &det), 0);
-  ck_assert_int_eq (push (d, 500 * MS, YES, 0.5f, &det), 0);
-  ck_assert_int_eq (push (d, 1000 * MS, YES, 0.8f, &det), 0);
+  PUSH_STEPS (d, &det, { 0, YES, 0.25f, 0 }, { 500 * MS, YES, 0.5f, 0 },
+      { 1000 * MS, YES, 0.8f, 0 });
   /* longer smoothing, lower threshold: the remembered windows count */
   beenet_detector_get_params (d, &p);
   ck_assert (p.threshold == 0.9);
@@ -393,8 +411,7 @@ START_TEST (test_set_params_live)
   p.threshold = 0.1;
   p.refractory_ms = 2000.0;
   ck_assert_int_eq (beenet_detector_set_params (d, &p, &e), BEENET_OK);
-  ck_assert_int_eq (push (d, 2000 * MS, NO, 1.0f, &det), 0);
-  ck_assert_int_eq (push (d, 3500 * MS, NO, 1.0f, &det), 1);
+  PUSH_STEPS (d, &det, { 2000 * MS, NO, 1.0f, 0 }, { 3500 * MS, NO, 1.0f, 1 });
   /* invalid parameters are refused and the old ones kept */
   BeenetDetectorParams bad = p;
   bad.threshold = 0.0;
@@ -408,7 +425,6 @@ START_TEST (test_set_params_live)
   ck_assert_int_eq (beenet_detector_set_params (d, NULL, &e),
       BEENET_ERROR_INVALID_ARGUMENT);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -431,10 +447,8 @@ START_TEST (test_model_defaults)
   beenet_detector_get_params (d, &p);
   ck_assert (p.threshold == 0.875 && p.smoothing_ms == 0.0
       && p.refractory_ms == 250.0 && p.min_windows == 1);
-  ck_assert_int_eq (push (d, 0, YES, 0.85f, &det), 0);
-  ck_assert_int_eq (push (d, 100 * MS, YES, 0.875f, &det), 1);
-  ck_assert_int_eq (push (d, 200 * MS, NO, 0.9f, &det), 0);
-  ck_assert_int_eq (push (d, 350 * MS, NO, 0.9f, &det), 1);
+  PUSH_STEPS (d, &det, { 0, YES, 0.85f, 0 }, { 100 * MS, YES, 0.875f, 1 },
+      { 200 * MS, NO, 0.9f, 0 }, { 350 * MS, NO, 0.9f, 1 });
   beenet_detector_free (d);
   beenet_model_unref (m);
 }
@@ -443,8 +457,7 @@ END_TEST
 /* Argument checks: clear errors, state unchanged. */
 START_TEST (test_invalid_args)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 0.5, 1000.0, 0.0, 1);
+  BeenetDetector *d = make_detector (model, 0.5, 1000.0, 0.0, 1);
   BeenetDetection det;
   BeenetError e;
   float p[NC] = { 0.5f, 0.0f, 0.5f, 0.0f };
@@ -503,7 +516,7 @@ START_TEST (test_invalid_args)
   BeenetDetector *d2 = (BeenetDetector *) 0x1;
   ck_assert_int_eq (beenet_detector_new (NULL, NULL, &d2, &e),
       BEENET_ERROR_INVALID_ARGUMENT);
-  ck_assert_int_eq (beenet_detector_new (m, NULL, NULL, &e),
+  ck_assert_int_eq (beenet_detector_new (model, NULL, NULL, &e),
       BEENET_ERROR_INVALID_ARGUMENT);
   static const BeenetDetectorParams bad[] = {
     { 0.0, 0.0, 0.0, 1 }, { -0.1, 0.0, 0.0, 1 }, { 1.01, 0.0, 0.0, 1 },
@@ -518,7 +531,7 @@ START_TEST (test_invalid_args)
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     d2 = (BeenetDetector *) 0x1;
-    ck_assert_int_eq (beenet_detector_new (m, &bad[i], &d2, &e),
+    ck_assert_int_eq (beenet_detector_new (model, &bad[i], &d2, &e),
         BEENET_ERROR_INVALID_ARGUMENT);
     ck_assert_ptr_null (d2);
     ck_assert_msg (strstr (e.message, field[i]) != NULL, "%zu: %s", i,
@@ -533,7 +546,6 @@ START_TEST (test_invalid_args)
   beenet_detector_free (NULL);
   beenet_detector_reset (NULL);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -541,8 +553,7 @@ END_TEST
  * times do not overflow. */
 START_TEST (test_history_and_extreme_times)
 {
-  BeenetModel *m = make_model (NULL);
-  BeenetDetector *d = make_detector (m, 1.0, 10000.0, 0.0, 1);
+  BeenetDetector *d = make_detector (model, 1.0, 10000.0, 0.0, 1);
   BeenetDetection det;
   int64_t t = 0;
   for (unsigned i = 0; i < BEENET_DETECTOR_HISTORY + 100; i++)
@@ -559,15 +570,14 @@ START_TEST (test_history_and_extreme_times)
   ck_assert (det.score == 0.5f);
   beenet_detector_free (d);
 
-  d = make_detector (m, 0.75, 10000.0, 60000.0, 1);
-  ck_assert_int_eq (push (d, INT64_MIN, YES, 1.0f, &det), 1);
+  d = make_detector (model, 0.75, 10000.0, 60000.0, 1);
+  PUSH_STEPS (d, &det, { INT64_MIN, YES, 1.0f, 1 });
   ck_assert_int_eq (det.time_ns, INT64_MIN);
-  ck_assert_int_eq (push (d, INT64_MIN + 1, YES, 0.0f, &det), 0);
-  ck_assert_int_eq (push (d, INT64_MAX - 1, YES, 1.0f, &det), 1);
+  PUSH_STEPS (d, &det, { INT64_MIN + 1, YES, 0.0f, 0 },
+      { INT64_MAX - 1, YES, 1.0f, 1 });
   ck_assert_uint_eq (det.num_windows, 1);
-  ck_assert_int_eq (push (d, INT64_MAX, NO, 1.0f, &det), 0);
+  PUSH_STEPS (d, &det, { INT64_MAX, NO, 1.0f, 0 });
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 
@@ -577,13 +587,12 @@ END_TEST
 /* Creation allocates, push / set_params / reset do not. */
 START_TEST (test_no_allocation_per_push)
 {
-  BeenetModel *m = make_model (NULL);
   BeenetDetector *d;
   BeenetDetectorParams p = { 0.5, 0.0, 100.0, 1 };
   BeenetDetection det;
   counting = 1;
   n_allocs = 0;
-  BeenetStatus st = beenet_detector_new (m, &p, &d, NULL);
+  BeenetStatus st = beenet_detector_new (model, &p, &d, NULL);
   counting = 0;
   ck_assert_int_eq (st, BEENET_OK);
   ck_assert_int_gt (n_allocs, 0);
@@ -606,7 +615,6 @@ START_TEST (test_no_allocation_per_push)
   ck_assert_int_gt (fired, 10);
   ck_assert_int_eq (n_allocs, 0);
   beenet_detector_free (d);
-  beenet_model_unref (m);
 }
 END_TEST
 #endif
@@ -616,6 +624,7 @@ detector_suite (void)
 {
   Suite *s = suite_create ("detector");
   TCase *tc = tcase_create ("core");
+  tcase_add_checked_fixture (tc, model_setup, model_teardown);
   tcase_add_test (tc, test_one_detection_per_burst);
   tcase_add_test (tc, test_not_keywords);
   tcase_add_test (tc, test_model_keyword_list);

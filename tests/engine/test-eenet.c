@@ -1,5 +1,5 @@
 /* The eenet policy (Ilhan et al. 2023) on hand-made networks whose exits
- * output fixed logits (test_models_constant_exits) and a hand-made
+ * output fixed logits (exits-fixture.h) and a hand-made
  * scheduler (beenet.eenet.*): the utility scores against a reference
  * computed here from the logits and the weights, the stop decisions at
  * stored and interpolated budgets (worked out by hand in the comments),
@@ -7,9 +7,8 @@
  * params checks, the budget controller driving the scheduler's budget, and
  * no allocation per window. */
 #include "beenet.h"
-#include "check-main.h"
+#include "exits-fixture.h"
 #include "gguf-writer.h"
-#include "test-models.h"
 
 #include <check.h>
 #include <math.h>
@@ -64,17 +63,11 @@ static const float THRESHOLDS[NB * E] = {
   0.95f, 0.95f, 0.0f,
 };
 
-typedef struct {
-  BeenetModel *model;
-  BeenetSession *session;
-  float *features;
-} Fixture;
-
-static GgufWriter *
-writer (const float *logits)
+/* The scheduler keys (exits_fixture_with's extra keys). */
+static void
+scheduler_keys (GgufWriter *w, const void *data)
 {
-  GgufWriter *w = test_models_constant_exits_writer (E, K, logits);
-  ck_assert_ptr_nonnull (w);
+  (void) data;
   gguf_writer_add_u32 (w, "beenet.eenet.hidden", H);
   gguf_writer_add_array_f32 (w, "beenet.eenet.w1", W1, E * H * D);
   gguf_writer_add_array_f32 (w, "beenet.eenet.b1", B1, E * H);
@@ -83,38 +76,12 @@ writer (const float *logits)
   gguf_writer_add_array_f32 (w, "beenet.eenet.budgets", BUDGETS, NB);
   gguf_writer_add_array_f32 (w, "beenet.eenet.thresholds", THRESHOLDS,
       NB * E);
-  return w;
-}
-
-static BeenetStatus
-load_writer (GgufWriter *w, BeenetModel **out, BeenetError *err)
-{
-  size_t size;
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  BeenetStatus st = beenet_model_load_memory (b, size, out, err);
-  free (b);
-  gguf_writer_free (w);
-  return st;
 }
 
 static Fixture
 fixture (const float *logits)
 {
-  Fixture f;
-  BeenetError err;
-  ck_assert_msg (load_writer (writer (logits), &f.model, &err) == BEENET_OK,
-      "%s", err.message);
-  ck_assert_int_eq (beenet_session_new (f.model, &f.session, &err), BEENET_OK);
-  f.features = calloc (98 * 64, sizeof (float));
-  return f;
-}
-
-static void
-fixture_free (Fixture *f)
-{
-  free (f->features);
-  beenet_session_free (f->session);
-  beenet_model_unref (f->model);
+  return exits_fixture_with (logits, E, K, NULL, scheduler_keys, NULL);
 }
 
 static BeenetResult
@@ -122,11 +89,7 @@ run_budget (Fixture *f, float budget)
 {
   BeenetPolicyParams p = beenet_policy_default_params (BEENET_POLICY_EENET);
   p.budget = budget;
-  BeenetResult r;
-  BeenetError err;
-  ck_assert_msg (beenet_session_classify_features_params (f->session,
-          f->features, &p, &r, &err) == BEENET_OK, "%s", err.message);
-  return r;
+  return fixture_run (f, &p);
 }
 
 /* ---- the reference, from the logits and the weights ---------------------- */
@@ -210,30 +173,29 @@ START_TEST (test_reference_scores)
 }
 END_TEST
 
-START_TEST (test_stored_budgets)
-{
-  Fixture f = fixture (LOGITS);
-  BeenetResult r = run_budget (&f, 0.4f);
-  ck_assert_uint_eq (r.exit_index, 1);
-  ck_assert_uint_eq (r.class_index, 0);
-  r = run_budget (&f, 1.0f);
-  ck_assert_uint_eq (r.exit_index, 3);
-  ck_assert_uint_eq (r.class_index, 1);
-  /* Below the stored range: the lowest budget's thresholds. */
-  ck_assert_uint_eq (run_budget (&f, 0.2f).exit_index, 1);
-  fixture_free (&f);
-}
-END_TEST
-
-/* Budget 0.7, halfway: thresholds 0.775 (exit 1: 0.649, go on) and 0.725
+/* Stored budgets: at 0.4 exit 1 stops (class 0), at 1.0 exit 3 (class 1);
+ * below the stored range the lowest budget's thresholds.  Interpolated:
+ * budget 0.7, halfway: thresholds 0.775 (exit 1: 0.649, go on) and 0.725
  * (exit 2: 0.839, stop).  Budget 0.9: 0.8917 and 0.875 -> exit 3. */
-START_TEST (test_interpolated_budgets)
+static const struct
+{
+  float budget;
+  unsigned exit, class_index;
+} BUDGET_CASES[] = {
+  { 0.4f, 1, 0 }, { 1.0f, 3, 1 }, { 0.2f, 1, 0 }, { 0.7f, 2, 1 },
+  { 0.9f, 3, 1 },
+};
+
+START_TEST (test_stored_and_interpolated_budgets)
 {
   Fixture f = fixture (LOGITS);
-  BeenetResult r = run_budget (&f, 0.7f);
-  ck_assert_uint_eq (r.exit_index, 2);
-  ck_assert_uint_eq (r.class_index, 1);
-  ck_assert_uint_eq (run_budget (&f, 0.9f).exit_index, 3);
+  for (size_t i = 0; i < sizeof BUDGET_CASES / sizeof BUDGET_CASES[0]; i++) {
+    BeenetResult r = run_budget (&f, BUDGET_CASES[i].budget);
+    ck_assert_msg (r.exit_index == BUDGET_CASES[i].exit
+        && r.class_index == BUDGET_CASES[i].class_index,
+        "budget %g: exit %u class %u", BUDGET_CASES[i].budget, r.exit_index,
+        r.class_index);
+  }
   fixture_free (&f);
 }
 END_TEST
@@ -288,11 +250,7 @@ START_TEST (test_max_exit)
   Fixture f = fixture (LOGITS);
   BeenetPolicyParams p = beenet_policy_default_params (BEENET_POLICY_EENET);
   p.max_exit = 2;
-  BeenetResult r;
-  BeenetError err;
-  ck_assert_int_eq (beenet_session_classify_features_params (f.session,
-          f.features, &p, &r, &err), BEENET_OK);
-  ck_assert_uint_eq (r.exit_index, 2);
+  ck_assert_uint_eq (fixture_run (&f, &p).exit_index, 2);
   fixture_free (&f);
 }
 END_TEST
@@ -314,39 +272,45 @@ END_TEST
 
 START_TEST (test_model_without_scheduler_refuses)
 {
-  size_t size;
-  uint8_t *b = test_models_constant_exits (E, K, LOGITS, &size);
-  BeenetModel *m;
+  Fixture f = exits_fixture (LOGITS, E, K, NULL);
   BeenetError err;
-  ck_assert_int_eq (beenet_model_load_memory (b, size, &m, &err), BEENET_OK);
-  free (b);
-  ck_assert_uint_eq (beenet_model_eenet_budgets (m, NULL, 0), 0);
+  ck_assert_uint_eq (beenet_model_eenet_budgets (f.model, NULL, 0), 0);
   BeenetPolicyParams p = beenet_policy_default_params (BEENET_POLICY_EENET);
-  ck_assert_int_eq (beenet_model_check_params (m, &p, &err),
+  ck_assert_int_eq (beenet_model_check_params (f.model, &p, &err),
       BEENET_ERROR_UNSUPPORTED);
   ck_assert_ptr_nonnull (strstr (err.message, "no EENet scheduler"));
   ck_assert_ptr_nonnull (strstr (err.message, "beenet_train eenet"));
-  BeenetSession *s;
-  ck_assert_int_eq (beenet_session_new (m, &s, &err), BEENET_OK);
-  float *feat = calloc (98 * 64, sizeof (float));
   BeenetResult r;
-  ck_assert_int_eq (beenet_session_classify_features_params (s, feat, &p, &r,
-          &err), BEENET_ERROR_UNSUPPORTED);
-  free (feat);
-  beenet_session_free (s);
-  beenet_model_unref (m);
+  ck_assert_int_eq (beenet_session_classify_features_params (f.session,
+          f.features, &p, &r, &err), BEENET_ERROR_UNSUPPORTED);
+  fixture_free (&f);
 }
 END_TEST
+
+typedef struct {
+  const char *key;
+  const float *v;               /* NULL: the key is left out */
+  size_t n;
+} KeyChange;
+
+/* The scheduler keys with one of them replaced (or removed). */
+static void
+changed_scheduler_keys (GgufWriter *w, const void *data)
+{
+  const KeyChange *c = data;
+  scheduler_keys (w, NULL);
+  gguf_writer_remove (w, c->key);
+  if (c->v)
+    gguf_writer_add_array_f32 (w, c->key, c->v, c->n);
+}
 
 static BeenetStatus
 load_changed (const char *key, const float *v, size_t n, BeenetError *err)
 {
-  GgufWriter *w = writer (LOGITS);
-  gguf_writer_remove (w, key);
-  if (v)
-    gguf_writer_add_array_f32 (w, key, v, n);
+  const KeyChange c = { key, v, n };
   BeenetModel *m = NULL;
-  BeenetStatus st = load_writer (w, &m, err);
+  BeenetStatus st = exits_model_load_with (LOGITS, E, K, NULL, NULL,
+      changed_scheduler_keys, &c, &m, err);
   beenet_model_unref (m);
   return st;
 }
@@ -370,10 +334,9 @@ START_TEST (test_corrupt_keys)
   ck_assert_int_eq (load_changed ("beenet.eenet.b2", nan, E, &err),
       BEENET_ERROR_CORRUPT);
   /* A file recommending eenet must carry the scheduler. */
-  GgufWriter *w = test_models_constant_exits_writer (E, K, LOGITS);
-  gguf_writer_replace_string (w, "beenet.policy", "eenet");
   BeenetModel *m = NULL;
-  ck_assert_int_eq (load_writer (w, &m, &err), BEENET_ERROR_CORRUPT);
+  ck_assert_int_eq (exits_model_load (LOGITS, E, K, NULL, "eenet", &m, &err),
+      BEENET_ERROR_CORRUPT);
   ck_assert_ptr_nonnull (strstr (err.message, "eenet"));
 }
 END_TEST
@@ -460,8 +423,7 @@ eenet_suite (void)
   TCase *tc = tcase_create ("core");
   tcase_set_timeout (tc, 300);
   tcase_add_test (tc, test_reference_scores);
-  tcase_add_test (tc, test_stored_budgets);
-  tcase_add_test (tc, test_interpolated_budgets);
+  tcase_add_test (tc, test_stored_and_interpolated_budgets);
   tcase_add_test (tc, test_grid_against_reference);
   tcase_add_test (tc, test_agreement);
   tcase_add_test (tc, test_max_exit);
@@ -478,5 +440,5 @@ eenet_suite (void)
 int
 main (void)
 {
-  return check_run_suite (eenet_suite ());
+  return exits_run_suite (eenet_suite ());
 }

@@ -3,7 +3,8 @@ synthetic set holds each stored budget on that set and trades accuracy for
 cost; the numpy rule is the engine's (same class and exit, clip by clip, on
 a copy of the shipped model carrying a scheduler fitted on its own exit
 logits); the scheduler round-trips through the model file; files without
-one refuse the policy.
+one refuse the policy; a split's exit logits are computed once per model
+and kept in the --cache directory (eenet and exclusion share it).
 
 Run: BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 tests/train/test_eenet.py
 """
@@ -143,6 +144,38 @@ class TestEngine(unittest.TestCase):
         self.assertIn("beenet_train eenet", str(cm.exception))
         with self.assertRaises(fe.BeenetError):
             fe.policy_params("eenet", budget=0.0)
+
+
+class TestSplitCache(unittest.TestCase):
+    def test_second_call_reads_the_cache(self):
+        """split_cached computes a split once per (model file, corpus,
+        split, max_clips) and reads it back; another model file misses."""
+        from beenet_train import exclusion
+        calls = []
+
+        def fake(model, data, split, max_clips=None):
+            calls.append(split)
+            n = len(calls)
+            return (np.full((2, 3), n, np.float32), np.array([n, n]), np.full((2, 4, 5), n, np.float32))
+
+        real = exclusion.split_logits
+        exclusion.split_logits = fake
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                other = os.path.join(d, "other.gguf")
+                with open(other, "wb") as f:
+                    f.write(b"not the shipped model")
+                first = eenet.split_cached(None, SHIPPED, "corpus", "val", None, d)
+                again = eenet.split_cached(None, SHIPPED, "corpus", "val", None, d)
+                test = eenet.split_cached(None, SHIPPED, "corpus", "test", None, d)
+                eenet.split_cached(None, other, "corpus", "val", None, d)
+                eenet.split_cached(None, SHIPPED, "corpus", "val", None, None)   # no cache: computed
+        finally:
+            exclusion.split_logits = real
+        self.assertEqual(calls, ["val", "test", "val", "val"])
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
+        self.assertEqual(int(test[1][0]), 2)
 
 
 if __name__ == "__main__":

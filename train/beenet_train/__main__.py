@@ -145,6 +145,8 @@ def main(argv=None):
     x.add_argument("--study", metavar="SPLIT", help="also measure entropy and class exclusion on this split")
     x.add_argument("--plot", help="--study: accuracy vs OPs plot (PNG)")
     x.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips per split")
+    x.add_argument("--cache", help="directory keeping each split's features and exit logits between runs "
+                   "(shared with eenet)")
     x.add_argument("--json")
 
     n = sub.add_parser("eenet", help="EENet policy: train the scheduler (utility functions, thresholds per budget) "

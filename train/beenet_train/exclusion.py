@@ -376,10 +376,11 @@ def plot(res: Dict, path: str, title: str) -> None:
 
 def main(a) -> int:
     import json
+    from .eenet import split_cached
     from .frontend import Model
     from .studyplot import study_title
     model = Model(a.model)
-    feats, y, logits = split_logits(model, a.data, a.split, a.max_clips)
+    feats, y, logits = split_cached(model, a.model, a.data, a.split, a.max_clips, a.cache)
     costs = exit_costs_of(model, feats)
     tols = sorted(set(TOLERANCES + [a.tolerance])) if a.study else [a.tolerance]
     found = {t: search_factors(logits, y, costs, t) for t in tols}
@@ -393,7 +394,7 @@ def main(a) -> int:
         n = write_factors(a.model, a.out, found[a.tolerance]["factors"])
         print("wrote %s (%d bytes) with %s" % (a.out, n, FACTORS_KEY))
     if a.study:
-        ef, ey, el = split_logits(model, a.data, a.study, a.max_clips)
+        ef, ey, el = split_cached(model, a.model, a.data, a.study, a.max_clips, a.cache)
         res["study"] = study(model, ef, ey, el, costs, {t: found[t]["factors"] for t in tols}, a.tolerance)
         print(study_markdown(res["study"]))
         if a.plot:

@@ -33,14 +33,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import time
 
 import numpy as np
 
 from .audio import CLIP_SAMPLES, SAMPLE_RATE, write_wav
-from .task import CORPUS_TASK_FILE, load_task
+from .task import load_task
 from . import synth as S
 from . import texts as T
 from . import voices as V
@@ -288,12 +287,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2, forc
     sounds) make a still smaller corpus for tests."""
     t0 = time.time()
     final = out.rstrip("/")
-    if os.path.exists(final) and os.listdir(final) and not force:
-        raise FileExistsError(f"{final} exists and is not empty (use --force)")
-    out = final + ".partial"
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
+    out = S.start_partial(final, force)
     task = load_task(TASK)
     voices = lid_voices(small, variants)
     split = splits(voices, seed)
@@ -321,15 +315,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2, forc
             print(f"[lid] {len(results)}/{len(work)} voices, {time.time() - t0:.0f} s",
                   file=log, flush=True)
             last = time.time()
-    from . import sounds as SN
-    n_sounds = 0
-    try:
-        if not sounds:
-            raise SN.NoSoundsError("left out (sounds=False)")
-        n_sounds = len(SN.collect_sounds(os.path.join(out, S.SOUNDS_DIR), seed, log=log,
-                                         max_files_per_source=4 if small else None))
-    except SN.NoSoundsError as e:
-        print(f"[lid] warning: no recorded sounds: {e}", file=log, flush=True)
+    n_sounds = S.write_shared_files(out, seed, small, voices, split, task, log, tag="lid", sounds=sounds)
     lists = {"val": [], "test": []}
     for r in results:
         if split[r["voice"]] in lists:
@@ -337,9 +323,6 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2, forc
     for name, key in (("validation_list.txt", "val"), ("testing_list.txt", "test")):
         with open(os.path.join(out, name), "w") as f:
             f.write("".join(p + "\n" for p in sorted(lists[key])))
-    with open(os.path.join(out, "voices.json"), "w") as f:
-        json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
-    task.save(os.path.join(out, CORPUS_TASK_FILE))
     clips = {s: {l: 0 for l in task.labels} for s in ("train", "val", "test")}
     for r in results:
         v = next(x for x in voices if x.name == r["voice"])

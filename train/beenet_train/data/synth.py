@@ -456,14 +456,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
         out = final
         os.makedirs(out, exist_ok=True)
     else:
-        if os.path.exists(final) and os.listdir(final) and not force:
-            raise FileExistsError(f"{final} exists and is not empty (use --force)")
-        # build in <out>.partial and swap it in at the end, so readers never see
-        # a half-written corpus (and --force replaces an old one atomically)
-        out = final + ".partial"
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.makedirs(out)
+        out = start_partial(final, force)
     task = task or load_task("kws12")
     vocab_n = dict(vocab_words or (SMALL_VOCAB_WORDS if small else VOCAB_WORDS))
     sent_n = dict(sentences or (SMALL_SENTENCES if small else SENTENCES))
@@ -536,19 +529,9 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
                   f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=log, flush=True)
             last = now
 
-    sounds = []
-    if shard == 0:
-        from . import sounds as S
-        try:   # --small: a few files per package, enough for every split
-            sounds = S.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log,
-                                      max_files_per_source=4 if small else None)
-        except S.NoSoundsError as e:
-            print(f"[synth] warning: no recorded sounds: {e}", file=log, flush=True)
-        with open(os.path.join(out, "voices.json"), "w") as f:
-            json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
-        task.save(os.path.join(out, CORPUS_TASK_FILE))
+    n_sounds = write_shared_files(out, seed, small, voices, split, task, log) if shard == 0 else 0
     part = {"shard": shard, "num_shards": num_shards, "params": params, "results": results,
-            "background_noise": noise, "recorded_sounds": len(sounds), "seconds": time.time() - t0}
+            "background_noise": noise, "recorded_sounds": n_sounds, "seconds": time.time() - t0}
     if sharded:
         d = os.path.join(out, SHARDS_DIR)
         os.makedirs(d, exist_ok=True)
@@ -565,6 +548,42 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     meta = write_metadata(out, [part], log)
     replace_dir(out, final)
     return meta
+
+
+def start_partial(final: str, force: bool) -> str:
+    """An empty ``<final>.partial`` to build a corpus in: :func:`replace_dir`
+    swaps it in at the end, so readers never see a half-written corpus (and
+    ``force`` replaces an old one atomically).  Raises FileExistsError when
+    ``final`` holds files and ``force`` is not set."""
+    if os.path.exists(final) and os.listdir(final) and not force:
+        raise FileExistsError(f"{final} exists and is not empty (use --force)")
+    out = final + ".partial"
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    return out
+
+
+def write_shared_files(out: str, seed: int, small: bool, voices: list, split: dict, task: Task,
+                       log=sys.stderr, tag: str = "synth", sounds: bool = True) -> int:
+    """The files of a corpus that no voice makes: the recorded sounds in
+    SOUNDS_DIR (--small: a few files per package, enough for every split; a
+    warning when there are none, ``sounds=False`` leaves them out),
+    voices.json (each voice's split) and the corpus's task file.  Returns
+    the number of recorded sounds."""
+    from . import sounds as SN
+    n_sounds = 0
+    try:
+        if not sounds:
+            raise SN.NoSoundsError("left out (sounds=False)")
+        n_sounds = len(SN.collect_sounds(os.path.join(out, SOUNDS_DIR), seed, log=log,
+                                         max_files_per_source=4 if small else None))
+    except SN.NoSoundsError as e:
+        print(f"[{tag}] warning: no recorded sounds: {e}", file=log, flush=True)
+    with open(os.path.join(out, "voices.json"), "w") as f:
+        json.dump({v.name: split[v.name] for v in voices}, f, indent=1, sort_keys=True)
+    task.save(os.path.join(out, CORPUS_TASK_FILE))
+    return n_sounds
 
 
 def replace_dir(out: str, final: str) -> None:

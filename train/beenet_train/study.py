@@ -2,7 +2,7 @@
 
     BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train.study \\
         [--catalogue models/catalogue.json] [--data kws12=data/kws12-v2] [--data lid6=data/lid6] \\
-        [--data kws31=data/kws31-v2] [--cache runs/study-cache] [--figures docs] [--write docs/results.md]
+        [--data kws31=data/kws31-v2] [--cache build/study-cache] [--figures docs] [--write docs/results.md]
 
 For every model of the catalogue (a JSON list of {"model", "task", "family"};
 paths relative to the catalogue's directory) the engine computes every exit's

@@ -30,6 +30,7 @@ from beenet_train import frontend as fe  # noqa: E402
 from beenet_train import study  # noqa: E402
 
 SHIPPED = os.path.abspath(os.path.join(HERE, "..", "..", "models", "kws12.gguf"))
+OWN = os.path.abspath(os.path.join(HERE, "..", "..", "models", "own-example.gguf"))   # other labels
 
 
 def hand_logits():
@@ -138,7 +139,8 @@ class TestCommand(unittest.TestCase):
         with open(cls.catalogue, "w") as f:
             json.dump([{"model": SHIPPED, "task": "kws12", "family": "quicknet"},
                        {"model": "kws12-birealnet.gguf", "task": "kws12", "family": "birealnet"},
-                       {"model": SHIPPED, "task": "lid6", "family": "quicknet"}], f)
+                       {"model": SHIPPED, "task": "lid6", "family": "quicknet"},
+                       {"model": OWN, "task": "kws12", "family": "quicknet"}], f)
         cls.md = os.path.join(d, "results.md")
         with open(cls.md, "w") as f:
             f.write("# before\n\n%s\nold\n%s\n\n# after\n" % (study.BEGIN, study.END))
@@ -162,6 +164,8 @@ class TestCommand(unittest.TestCase):
         self.assertEqual(st[0], "ok")
         self.assertEqual(st[1], "model file missing (not trained yet)")
         self.assertEqual(st[2], "corpus %s missing" % os.path.join(self.d, "no-lid6-corpus"))
+        if os.path.exists(OWN):   # a model of another task on this corpus: reported, the others measured
+            self.assertTrue(st[3].startswith("not measured: model labels"), st[3])
         ok = self.first[0]
         self.assertEqual(ok["engine_check"], {"checked": 6 * 5, "mismatches": 0})
         self.assertEqual([w["threshold"] for w in ok["rows"]], study.THRESHOLDS)

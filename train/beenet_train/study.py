@@ -175,7 +175,10 @@ def study_entry(entry: Dict, data: Optional[str], a) -> Dict:
         return dict(r, status="model file missing (not trained yet)")
     if not data or not os.path.isdir(data):
         return dict(r, status="corpus %s missing" % (data or "(none given)"))
-    out = exit_outputs(entry["path"], data, a.split, a.max_clips, a.cache, a.check_clips, a.thresholds)
+    try:
+        out = exit_outputs(entry["path"], data, a.split, a.max_clips, a.cache, a.check_clips, a.thresholds)
+    except SystemExit as e:   # split_logits: the model's labels are not the corpus' (wrong task or corpus)
+        return dict(r, status="not measured: %s" % e)
     y, logits = out["y"], out["logits"]
     r.update(status="ok", data=data, clips=int(len(y)), labels=out["labels"], exit_ops_fractions=out["costs"],
              exit_accuracy=(logits.argmax(axis=2) == y[:, None]).mean(axis=0).tolist(),

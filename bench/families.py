@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from beenet_train.export import model_to_gguf  # noqa: E402
 from beenet_train.gguf_writer import read_gguf  # noqa: E402
+from beenet_train.study import write_block  # noqa: E402
 from beenet_train.model import (FAMILY_CONFIGS, FAMILY_NAMES, BeeNet, build_graph,  # noqa: E402
                                 graph_shapes_and_ops, parameter_count)
 
@@ -145,16 +146,6 @@ def table(figs, lat, fe, cg, args, kernels) -> str:
     return "\n".join(lines)
 
 
-def write_block(path: str, block: str) -> None:
-    text = open(path).read() if os.path.exists(path) else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text + ("\n" if text else "") + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build", default="build")
@@ -189,7 +180,7 @@ def main(argv=None):
         block = table(figs, lat, fe, cg, a, kernels)
         print(block)
         if a.write:
-            write_block(a.write, block)
+            write_block(a.write, block, BEGIN, END)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -102,6 +102,29 @@ FAMILY_NAMES: Dict[str, str] = {"quicknet": "QuickNet", "birealnet": "Bi-Real Ne
                                 "densenet": "BinaryDenseNet", "meliusnet": "MeliusNet"}
 
 
+def single_exit_config(config: Dict, k: int) -> Dict:
+    """The config of the network truncated at exit k (1-based) of `config`
+    (a family's defaults plus overrides), with that exit's head only: the
+    stages are cut after the block the exit follows, so every layer up to
+    the exit is the one of the jointly trained network (Table 2's E_s;
+    docs/results.md).  "single_exit": [k, exits of the full network] is
+    informational (BeeNet does not read it), so the checkpoint's config
+    rebuilds the truncated network as it is."""
+    full = copy.deepcopy(FAMILY_CONFIGS[(config or {}).get("family", "quicknet")])
+    full.update(copy.deepcopy(config or {}))
+    exits = list(full["exits"])
+    if not 1 <= k <= len(exits):
+        raise ValueError("single exit %d: the network has exits 1..%d" % (k, len(exits)))
+    left, stages = exits[k - 1], []
+    for c, n in full["stages"]:
+        if left > 0:
+            stages.append([c, min(n, left)])
+            left -= n
+    full.update(stages=stages, exits=[exits[k - 1]], single_exit=[k, len(exits)],
+                name="%s-exit%d" % (full.get("name", "beenet"), k))
+    return full
+
+
 def _out(n, k, s, p):
     return (n + 2 * p - k) // s + 1
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from . import distributed as D
 from .frontend import Frontend
-from .model import BeeNet, build_graph, exit_ops_fractions
+from .model import BeeNet, build_graph, exit_ops_fractions, single_exit_config
 
 SWEEP_THRESHOLDS = [0.1, 0.25, 0.5, 0.75, 1.0]
 
@@ -478,8 +478,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           augment_config: Optional[Dict] = None, resume: Optional[str] = None,
           resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
-          hard_negatives: Optional[Dict] = None) -> Dict:
-    """Train all exits jointly.  ``resume``: a file written every
+          hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None) -> Dict:
+    """Train all exits jointly (``single_exit`` k: only the network up to
+    exit k, with that exit alone, model.single_exit_config).  ``resume``: a file written every
     ``resume_minutes`` (model, optimiser, position, generators, elapsed
     time); when it exists the run continues from it, so a killed run
     resumes where its last save left it (the wall-clock budget counts the
@@ -553,6 +554,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     if config["num_classes"] != len(corpus.labels):
         raise ValueError("config num_classes %d, but task %s has %d labels"
                          % (config["num_classes"], corpus.task.name, len(corpus.labels)))
+    if single_exit:
+        config = single_exit_config(config, single_exit)
     model = BeeNet(config)
     model.feat_mean.copy_(torch.from_numpy(mean))
     model.feat_inv_std.copy_(torch.from_numpy(inv_std))

@@ -60,6 +60,7 @@ class FakeDetector:
 class FakeModel:
     labels = ["_silence_", "_unknown_", "yes"]
     num_classes, num_exits, default_threshold = 3, 2, 0.75
+    interval_ms = 250.0      # beenet.detection.interval_ms
     detection_defaults = {"threshold": 0.7, "smoothing_ms": 500.0, "refractory_ms": 1000.0}
 
     def detector(self, **p):
@@ -132,6 +133,17 @@ class TestChooseDetection(unittest.TestCase):
         self.assertEqual((best["exit_threshold"], best["keyword_exit"]), (0.75, 5))
         self.assertEqual(best["val_miss_rate"], 0.0)
         self.assertAlmostEqual(best["ops_fraction"], 0.35)
+
+    def test_model_interval_by_default(self):
+        # no interval given: the model's own (the interval its defaults were tuned for)
+        seen = []
+        streams.classify_stream = lambda model, kind, iv, th, pol: seen.append(iv) or fake_stream(kind, th)
+        r = streams.evaluate_streams(FakeModel(), self.tmp.name)
+        self.assertEqual(seen, [250.0, 250.0])
+        self.assertEqual(r["interval_ms"], 250.0)
+        seen.clear()
+        self.assertEqual(streams.evaluate_streams(FakeModel(), self.tmp.name, 500.0)["interval_ms"], 500.0)
+        self.assertEqual(seen, [500.0, 500.0])
 
     def test_ties_prefer_cheaper(self):
         # both exit thresholds equally good: the larger (cheaper) one wins

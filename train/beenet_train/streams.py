@@ -282,7 +282,7 @@ def main(a) -> int:
                         keyword_exit=getattr(a, "keyword_exit", None))
     r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det, policy=pol)
     m = r["result"]
-    print("%s on %s: interval %.0f ms, policy %s, detection %s" % (a.model, a.evalset, a.interval_ms,
+    print("%s on %s: interval %.0f ms, policy %s, detection %s" % (a.model, a.evalset, r["interval_ms"],
                                                                    r["policy"], r["detection"]))
     print("  false alarms: %d in %.2f h of running speech = %.2f per hour; %d in the keyword stream" % (
         m["false_alarms_negative"], r["negative_hours"], m["false_alarms_per_hour"],

@@ -147,7 +147,7 @@ class TestCommand(unittest.TestCase):
         cls.args = ["--catalogue", cls.catalogue, "--data", "kws12=" + cls.data,
                     "--data", "lid6=" + os.path.join(d, "no-lid6-corpus"), "--cache", os.path.join(d, "cache"),
                     "--figures", os.path.join(d, "figs"), "--write", cls.md, "--check-clips", "6",
-                    "--per-class-task", "kws12"]
+                    "--per-class-task", "kws12", "--catalogue-md", os.path.join(d, "README.md")]
         study.main(cls.args + ["--json", os.path.join(d, "first.json")])
         study.main(cls.args + ["--json", os.path.join(d, "second.json")])
         with open(os.path.join(d, "first.json")) as f:
@@ -195,6 +195,15 @@ class TestCommand(unittest.TestCase):
         # Figure 2's accuracy at 0.5 as the table prints it
         self.assertIn("%.2f %%" % (100 * r["rows"][2]["accuracy"]), text)
         self.assertIn("![Figure 5]", text)
+
+    def test_catalogue_table(self):
+        with open(os.path.join(self.d, "README.md")) as f:
+            text = f.read()
+        self.assertEqual(text.count(study.CATALOGUE_BEGIN), 1)   # replaced on the rerun, not appended
+        r = self.first[0]
+        self.assertIn("%.1f KiB | %s |" % (os.path.getsize(SHIPPED) / 1024.0,
+                                          " / ".join("%.1f" % (100 * a) for a in r["exit_accuracy"])), text)
+        self.assertIn("| `kws12-birealnet.gguf` | | model file missing (not trained yet) |", text)
 
     def test_default_catalogue_lists_twelve_models(self):
         cat = study.load_catalogue(os.path.join(HERE, "..", "..", "models", "catalogue.json"))

@@ -111,7 +111,9 @@ def _chk(ok):
     return "met" if ok else "**not met**"
 
 
-def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: str) -> str:
+def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: str,
+                  roc_link: Optional[str] = None) -> str:
+    """roc_link: the ROC plot's path relative to the card (None: no image)."""
     R = results[main]
     names = list(results)
     L = ["# Model card: `%s`\n" % os.path.basename(R["model"]),
@@ -193,8 +195,9 @@ def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: st
     L.append("Missed keywords by label (`%s`): %s\n" % (main, ", ".join(
         "%s %d" % kv for kv in st[main]["missed_by_label"].items())))
     L.append("ROC (false alarms per hour on `negative.wav` against miss rate on `keywords.wav`, detection "
-             "threshold %.3g-%.3g; circles: the default settings): ![ROC](kws12-roc.png)\n" % (
-                 S["roc"][0]["threshold"], S["roc"][-1]["threshold"]))
+             "threshold %.3g-%.3g; circles: the default settings)%s\n" % (
+                 S["roc"][0]["threshold"], S["roc"][-1]["threshold"],
+                 ": ![ROC](%s)" % roc_link if roc_link else ""))
     L.append("| detection threshold | " + " | ".join("`%s` FA/h / miss" % n for n in names) +
              " |\n|---|" + "---|" * len(names))
     for i, r in enumerate(S["roc"]):
@@ -215,7 +218,9 @@ def main(a) -> int:
     for name, path in models.items():
         print("measuring %s (%s)" % (name, path), flush=True)
         results[name] = measure(path, a.data, a.evalset, a.interval_ms, a.build)
-    md = card_markdown(results, "new", a.command or "", a.evalset)
+    roc_link = (os.path.relpath(a.roc, os.path.dirname(os.path.abspath(a.card))) if a.card else a.roc) \
+        if a.roc else None
+    md = card_markdown(results, "new", a.command or "", a.evalset, roc_link)
     if a.roc:
         roc_plot({"%s (%s)" % (n, os.path.basename(p)): results[n]["streams"] for n, p in models.items()},
                  a.roc, "KWS-12 on held-out streams")

@@ -171,8 +171,11 @@ def exit_outputs(model_path: str, data: str, split: str = "test", max_clips: Opt
 def study_entry(entry: Dict, data: Optional[str], a) -> Dict:
     """One catalogue entry: its status, and its sweep when model and corpus exist."""
     r = {k: entry[k] for k in ("model", "task", "family")}
+    if "card" in entry:     # the model card's path relative to the catalogue (default: <model>.md)
+        r["card"] = entry["card"]
     if not os.path.isfile(entry["path"]):
         return dict(r, status="model file missing (not trained yet)")
+    r["size_bytes"] = os.path.getsize(entry["path"])
     if not data or not os.path.isdir(data):
         return dict(r, status="corpus %s missing" % (data or "(none given)"))
     try:
@@ -412,6 +415,28 @@ def markdown(results: List[Dict], a, figures: Dict[str, str], command: str) -> s
 # ---------------------------------------------------------------------------
 # Command line.
 
+CATALOGUE_BEGIN, CATALOGUE_END = "<!-- study.py catalogue begin -->", "<!-- study.py catalogue end -->"
+
+
+def catalogue_block(results: List[Dict], command: str, models_dir: str) -> str:
+    """models/README.md's table: every catalogue entry with its file size,
+    its test accuracy and cost per exit, and its card when one is shipped."""
+    L = [CATALOGUE_BEGIN, "", "Regenerate (with the study, docs/results.md):", "", "    " + command, "",
+         "| task | family | model | size | accuracy per exit on the test split (%) | OPs fraction per exit | card |",
+         "|---|---|---|---|---|---|---|"]
+    for r in results:
+        card = r.get("card") or os.path.splitext(r["model"])[0] + ".md"
+        card = "[%s](%s)" % (card, card) if os.path.isfile(os.path.join(models_dir, card)) else ""
+        head = "| %s | %s | `%s` | " % (TASK_NAMES.get(r["task"], r["task"]), _fam_name(r["family"]), r["model"])
+        if r["status"] != "ok":
+            L.append(head + "| %s | | %s |" % (r["status"], card))
+            continue
+        L.append(head + "%.1f KiB | %s | %s | %s |" % (
+            r["size_bytes"] / 1024.0, " / ".join("%.1f" % (100 * a) for a in r["exit_accuracy"]),
+            " / ".join("%.3f" % c for c in r["exit_ops_fractions"]), card))
+    return "\n".join(L + ["", CATALOGUE_END])
+
+
 def write_block(path: str, block: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace the text between begin and end (inclusive) of path, or append the block."""
     text = ""
@@ -486,6 +511,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--figures", default="docs", help="directory of the PNG figures (default docs)")
     ap.add_argument("--write", help="markdown file whose study block is replaced (or appended)")
     ap.add_argument("--json", help="also write every figure's numbers here")
+    ap.add_argument("--catalogue-md", help="markdown file (models/README.md) whose catalogue table is replaced")
     return ap
 
 
@@ -499,6 +525,9 @@ def main(argv=None) -> int:
     block = markdown(results, a, figures, command)
     if a.write:
         write_block(a.write, block)
+    if a.catalogue_md:
+        write_block(a.catalogue_md, catalogue_block(results, command, os.path.dirname(os.path.abspath(a.catalogue))),
+                    CATALOGUE_BEGIN, CATALOGUE_END)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

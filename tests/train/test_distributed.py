@@ -73,6 +73,16 @@ def make_corpus(root: str, n_speakers: int = 6) -> None:
               (0.05 * rng.standard_normal(3 * 16000)).astype(np.float32), rng=rng)
 
 
+def open_tiny_corpus(cls) -> str:
+    """For setUpClass: cls._tmp (a temporary directory, cleaned up by the
+    caller's tearDownClass), cls.d (its path) and cls.data (make_corpus in it)."""
+    cls._tmp = tempfile.TemporaryDirectory()
+    cls.d = cls._tmp.name
+    cls.data = os.path.join(cls.d, "corpus")
+    make_corpus(cls.data)
+    return cls.d
+
+
 def worker(args: dict) -> None:
     """One rank (RANK/WORLD_SIZE in the environment): train, save what it ends with."""
     import torch
@@ -116,10 +126,7 @@ class TestDistributed(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         import torch
-        cls._tmp = tempfile.TemporaryDirectory()
-        d = cls.d = cls._tmp.name
-        cls.data = os.path.join(d, "corpus")
-        make_corpus(cls.data)
+        d = open_tiny_corpus(cls)
         # 1 process
         run_ranks(1, {"data": cls.data, "out": os.path.join(d, "one.gguf"), "kw": {},
                       "save": os.path.join(d, "one-%d.pt")}, d)

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import unittest
 
 import numpy as np
@@ -130,11 +129,8 @@ class TestEngineAgreement(unittest.TestCase):
 class TestCommand(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from test_distributed import make_corpus
-        cls._tmp = tempfile.TemporaryDirectory()
-        d = cls.d = cls._tmp.name
-        cls.data = os.path.join(d, "corpus")
-        make_corpus(cls.data)
+        from test_distributed import open_tiny_corpus
+        d = open_tiny_corpus(cls)
         cls.catalogue = os.path.join(d, "catalogue.json")
         with open(cls.catalogue, "w") as f:
             json.dump([{"model": SHIPPED, "task": "kws12", "family": "quicknet"},

@@ -15,7 +15,6 @@ Run: BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train:tests/train /usr
 import json
 import os
 import sys
-import tempfile
 import unittest
 
 import numpy as np
@@ -88,11 +87,8 @@ class TestSingleExitConfig(unittest.TestCase):
 class TestDriver(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from test_distributed import make_corpus
-        cls._tmp = tempfile.TemporaryDirectory()
-        d = cls.d = cls._tmp.name
-        cls.data = os.path.join(d, "corpus")
-        make_corpus(cls.data)
+        from test_distributed import open_tiny_corpus
+        d = open_tiny_corpus(cls)
         cls.out = os.path.join(d, "runs")
         cls.md = os.path.join(d, "results.md")
         cls.args = ["--data", cls.data, "--out", cls.out, "--epochs", "2", "--families", "quicknet",

@@ -9,6 +9,7 @@
 #include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
+#include "writer-load.h"
 
 #include <check.h>
 #include <inttypes.h>
@@ -34,15 +35,7 @@ make_model (void (*extra) (GgufWriter *w))
   gguf_writer_add_array_string (w, "beenet.labels", labels, NC);
   if (extra)
     extra (w);
-  size_t size;
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  gguf_writer_free (w);
-  BeenetModel *m = NULL;
-  BeenetError e;
-  ck_assert_msg (beenet_model_load_memory (b, size, &m, &e) == BEENET_OK,
-      "%s", e.message);
-  free (b);
-  return m;
+  return writer_load_ok (w);
 }
 
 static BeenetDetector *

@@ -4,6 +4,7 @@
 #include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
+#include "writer-load.h"
 
 #include <check.h>
 #include <math.h>
@@ -20,16 +21,7 @@
 static BeenetModel *
 level_model (const char *const *labels)
 {
-  GgufWriter *w = test_models_level_writer (labels);
-  size_t size;
-  uint8_t *bytes = gguf_writer_serialize (w, &size);
-  BeenetModel *m = NULL;
-  BeenetError err;
-  ck_assert_int_eq (beenet_model_load_memory (bytes, size, &m, &err),
-      BEENET_OK);
-  free (bytes);
-  gguf_writer_free (w);
-  return m;
+  return writer_load_ok (test_models_level_writer (labels));
 }
 
 /* A sine of peak amplitude 10^(dbfs_peak / 20), 1 kHz. */

@@ -6,6 +6,7 @@
 #include "check-main.h"
 #include "gguf-writer.h"
 #include "test-models.h"
+#include "writer-load.h"
 
 #include <check.h>
 #include <math.h>
@@ -59,21 +60,6 @@ expect_status (GgufWriter *w, BeenetStatus code, const char *needle,
 }
 
 #define EXPECT(w, code, needle) expect_status ((w), (code), (needle), __LINE__)
-
-/* Loads w (consumed) into *m; fails the test if it does not load. */
-static BeenetModel *
-load_ok (GgufWriter *w)
-{
-  size_t size;
-  uint8_t *b = gguf_writer_serialize (w, &size);
-  gguf_writer_free (w);
-  BeenetModel *m = NULL;
-  BeenetError e;
-  ck_assert_msg (beenet_model_load_memory (b, size, &m, &e) == BEENET_OK,
-      "%s", e.message);
-  free (b);
-  return m;
-}
 
 START_TEST (test_valid_metadata)
 {
@@ -491,7 +477,7 @@ END_TEST
 static void
 expect_identity (GgufWriter *w, const char *task, const char *arch)
 {
-  BeenetModel *m = load_ok (w);
+  BeenetModel *m = writer_load_ok (w);
   char *desc = beenet_model_describe (m), line[96];
   if (task)
     ck_assert_str_eq (beenet_model_task (m), task);
@@ -663,7 +649,7 @@ START_TEST (test_detection_keys)
   GgufWriter *w;
 
   /* No keys (every model before them): labels decide, built-in params. */
-  m = load_ok (base_writer ());
+  m = writer_load_ok (base_writer ());
   beenet_detector_params_default (m, &p);
   ck_assert (p.threshold == BEENET_DETECTOR_DEFAULT_THRESHOLD);
   ck_assert (p.smoothing_ms == BEENET_DETECTOR_DEFAULT_SMOOTHING_MS);
@@ -692,17 +678,17 @@ START_TEST (test_detection_keys)
 
   w = base_writer ();
   replace_labels (w, kws);
-  expect_keywords (load_ok (w), 0, 0, 1, 1);
+  expect_keywords (writer_load_ok (w), 0, 0, 1, 1);
 
   /* Explicit list wins over the labels, even for '_' labels. */
   w = base_writer ();
   replace_labels (w, kws);
   const uint32_t list[2] = { 3, 1 };
   gguf_writer_add_array_u32 (w, "beenet.keywords", list, 2);
-  expect_keywords (load_ok (w), 0, 1, 0, 1);
+  expect_keywords (writer_load_ok (w), 0, 1, 0, 1);
   w = base_writer ();
   gguf_writer_add_array_u32 (w, "beenet.keywords", list, 0);
-  expect_keywords (load_ok (w), 0, 0, 0, 0);
+  expect_keywords (writer_load_ok (w), 0, 0, 0, 0);
 
   /* Detection defaults from the model (f32 keys). */
   w = base_writer ();
@@ -711,7 +697,7 @@ START_TEST (test_detection_keys)
   gguf_writer_add_f32 (w, "beenet.detection.refractory_ms", 1500.5f);
   gguf_writer_add_u32 (w, "beenet.detection.min_windows", 3);
   gguf_writer_add_f32 (w, "beenet.detection.interval_ms", 250.0f);
-  m = load_ok (w);
+  m = writer_load_ok (w);
   ck_assert (beenet_model_interval_ms (m) == 250.0);
   desc = beenet_model_describe (m);
   ck_assert_ptr_nonnull (strstr (desc, ", a window every 250 ms\n"));
@@ -726,7 +712,7 @@ START_TEST (test_detection_keys)
   w = base_writer ();
   gguf_writer_add_f32 (w, "beenet.detection.threshold", 1.0f);
   gguf_writer_add_f32 (w, "beenet.detection.smoothing_ms", 0.0f);
-  m = load_ok (w);
+  m = writer_load_ok (w);
   beenet_detector_params_default (m, &p);
   ck_assert (p.threshold == 1.0 && p.smoothing_ms == 0.0);
   ck_assert (p.refractory_ms == BEENET_DETECTOR_DEFAULT_REFRACTORY_MS);

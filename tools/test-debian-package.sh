@@ -108,6 +108,12 @@ if beenet-classify --model /usr/share/beenet/models/kws12.gguf --describe >/dev/
 else
   say "FAIL: beenet-tools"; failed=1
 fi
+# every installed model loads and states its network family
+for m in /usr/share/beenet/models/*.gguf; do
+  arch=$(beenet-classify --model "$m" --describe | sed -n 's/^architecture: //p')
+  if [ -n "$arch" ] && [ "$arch" != "(not stated)" ]; then say "ok: $m ($arch)"
+  else say "FAIL: $m does not load or states no architecture"; failed=1; fi
+done
 # the doc-uri and origin of the installed element name installed files
 # (uncompressed: debian/rules keeps dh_compress off the .md files)
 for f in 'Doc-uri' 'Origin URL'; do

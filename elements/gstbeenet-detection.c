@@ -120,5 +120,11 @@ gst_beenet_detection_window (GstObject * src, BeenetDetector * detector,
   if (!props->post)
     return NULL;
   beenet_detector_get_params (detector, &used);
-  return build_detection_message (src, &det, times, res, used.threshold);
+  /* the keyword's own threshold when the model moves it (class offsets;
+   * the engine holds it in single precision, so without an offset it is
+   * the parameter rounded to float, and the parameter itself is posted) */
+  const double own = beenet_detector_class_threshold (detector,
+      det.class_index);
+  return build_detection_message (src, &det, times, res,
+      own == (double) (float) used.threshold ? used.threshold : own);
 }

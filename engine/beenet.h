@@ -576,7 +576,16 @@ BEENET_API void beenet_budget_get_state (const BeenetBudget *budget,
  *    score (lowest class index on ties).
  *
  * Which classes are keywords comes from the model (beenet.keywords, or
- * every label not starting with '_'). */
+ * every label not starting with '_').
+ *
+ * Per-keyword thresholds: a model may carry one logit offset d_k per class
+ * (beenet.detection.class_offsets, chosen on validation streams by the
+ * trainer's tune-detection --per-class).  Keyword k then fires at
+ * sigmoid(logit(threshold) + d_k) instead of threshold, so the one
+ * threshold parameter still moves every keyword's threshold the same way
+ * (at the model's own threshold each keyword gets the threshold it was
+ * tuned to; a threshold of 1 is 1 for every keyword).  Without the key,
+ * or for d_k = 0, keyword k fires at threshold itself. */
 
 /* Built-in detection parameters, used when the model has no
  * beenet.detection.* keys. */
@@ -593,6 +602,8 @@ BEENET_API void beenet_budget_get_state (const BeenetBudget *budget,
 /* Limits of the parameters (also enforced on the model keys). */
 #define BEENET_DETECTOR_MAX_SMOOTHING_MS 10000.0
 #define BEENET_DETECTOR_MAX_REFRACTORY_MS 60000.0
+/* Largest magnitude of a per-class threshold offset (logit units). */
+#define BEENET_DETECTOR_MAX_CLASS_OFFSET 16.0
 /* Windows remembered for smoothing (allocated at creation): smoothing is
  * exact as long as the span holds at most this many windows, e.g. 10 s at
  * the element's smallest interval of 10 ms; beyond that the oldest windows
@@ -638,6 +649,12 @@ BEENET_API BeenetStatus beenet_detector_params_validate (
  * 0 for a NULL model. */
 BEENET_API double beenet_model_interval_ms (const BeenetModel *model);
 
+/* The logit offset of class i's detection threshold (beenet.h, "Per-keyword
+ * thresholds"): 0 when the model has none, i is out of range or model is
+ * NULL. */
+BEENET_API double beenet_model_detection_class_offset (
+    const BeenetModel *model, size_t i);
+
 /* A detector holds a reference on the model.  params NULL = the model's
  * defaults.  Allocates its whole history here; pushing allocates nothing. */
 BEENET_API BeenetStatus beenet_detector_new (BeenetModel *model,
@@ -650,6 +667,11 @@ BEENET_API BeenetStatus beenet_detector_set_params (BeenetDetector *detector,
     const BeenetDetectorParams *params, BeenetError *err);
 BEENET_API void beenet_detector_get_params (const BeenetDetector *detector,
     BeenetDetectorParams *params);
+/* The threshold class i fires at under the detector's current parameters
+ * (the threshold with the model's offset of class i applied); 0 for a
+ * non-keyword, an out-of-range i or a NULL detector. */
+BEENET_API double beenet_detector_class_threshold (
+    const BeenetDetector *detector, size_t i);
 /* Forget the history, the last detection and re-arm every keyword (a new
  * stream: discontinuity, flush, seek).  Times may restart anywhere. */
 BEENET_API void beenet_detector_reset (BeenetDetector *detector);

@@ -21,6 +21,8 @@ struct BeenetDetector {
   bool have_detection;
   int64_t last_detection;
   double *scores;            /* per class, scratch of push */
+  float *thresholds;         /* per class: params.threshold with the
+                                model's class offset applied */
 };
 
 /* ---- parameters -------------------------------------------------------- */
@@ -95,6 +97,24 @@ beenet_model_is_keyword (const BeenetModel *model, size_t i)
   return model && i < model->n_classes && model->is_keyword[i];
 }
 
+double
+beenet_model_detection_class_offset (const BeenetModel *model, size_t i)
+{
+  if (!model || !model->class_offsets || i >= model->n_classes)
+    return 0.0;
+  return model->class_offsets[i];
+}
+
+/* Threshold t moved by the logit offset d: sigmoid(logit(t) + d); t itself
+ * for d = 0 (exactly) and 1 for t = 1. */
+static double
+offset_threshold (double t, double d)
+{
+  if (d == 0.0 || t >= 1.0)
+    return t;
+  return 1.0 / (1.0 + exp (-(log (t / (1.0 - t)) + d)));
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 static void
@@ -104,6 +124,11 @@ apply_params (BeenetDetector *d, const BeenetDetectorParams *p)
   /* <= 60 s: exact in int64 nanoseconds */
   d->smoothing_ns = (int64_t) llround (p->smoothing_ms * 1e6);
   d->refractory_ns = (int64_t) llround (p->refractory_ms * 1e6);
+  /* Compared in single precision, the precision of the probabilities: a
+   * window of probability 0.7f reaches a threshold of 0.7. */
+  for (uint32_t k = 0; k < d->n_classes; k++)
+    d->thresholds[k] = (float) offset_threshold (p->threshold,
+        beenet_model_detection_class_offset (d->model, k));
 }
 
 BeenetStatus
@@ -134,7 +159,8 @@ beenet_detector_new (BeenetModel *model, const BeenetDetectorParams *params,
       sizeof (float));
   d->armed = calloc (d->n_classes, 1);
   d->scores = calloc (d->n_classes, sizeof (double));
-  if (!d->times || !d->probs || !d->armed || !d->scores) {
+  d->thresholds = calloc (d->n_classes, sizeof (float));
+  if (!d->times || !d->probs || !d->armed || !d->scores || !d->thresholds) {
     d->model = NULL;
     beenet_detector_free (d);
     return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
@@ -155,6 +181,7 @@ beenet_detector_free (BeenetDetector *d)
   free (d->probs);
   free (d->armed);
   free (d->scores);
+  free (d->thresholds);
   beenet_model_unref (d->model);
   free (d);
 }
@@ -182,6 +209,14 @@ beenet_detector_get_params (const BeenetDetector *d,
 {
   if (d && params)
     *params = d->params;
+}
+
+double
+beenet_detector_class_threshold (const BeenetDetector *d, size_t i)
+{
+  if (!d || i >= d->n_classes || !d->model->is_keyword[i])
+    return 0.0;
+  return d->thresholds[i];
 }
 
 void
@@ -287,14 +322,11 @@ beenet_detector_push (BeenetDetector *d, int64_t time_ns,
       nc * sizeof (float));
 
   const uint32_t n = smooth (d);
-  /* Compared in single precision, the precision of the probabilities: a
-   * window of probability 0.7f reaches a threshold of 0.7. */
-  const float th = (float) d->params.threshold;
   uint32_t best = nc;
   for (uint32_t k = 0; k < nc; k++) {
     if (!d->model->is_keyword[k])
       continue;
-    if ((float) d->scores[k] < th)
+    if ((float) d->scores[k] < d->thresholds[k])
       d->armed[k] = 1;          /* fell below the threshold: re-armed */
     else if (d->armed[k] && (best == nc || d->scores[k] > d->scores[best]))
       best = k;

@@ -190,6 +190,9 @@ struct BeenetModel {
   uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */
   BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
   double interval_ms;        /* beenet.detection.interval_ms or the default */
+  float *class_offsets;      /* n_classes logit offsets of the detection
+                                threshold (beenet.detection.class_offsets)
+                                or NULL: one threshold for every keyword */
   float *exclusion_factors;  /* n_exits (beenet.class_exclusion.factors) or
                                 NULL: the model has none */
   BeenetEENet *eenet;        /* beenet.eenet.* or NULL: the model has none */

@@ -237,6 +237,7 @@ model_free (BeenetModel *m)
   free (m->labels);
   free (m->is_keyword);
   free (m->exclusion_factors);
+  free (m->class_offsets);
   free (m->eenet);
   free (m->name);
   free (m->description);
@@ -332,6 +333,33 @@ parse_policy (BeenetModel *m, const GgufFile *f, GgufStr name,
   return BEENET_OK;
 }
 
+/* beenet.detection.class_offsets: optional, one finite f32 per class within
+ * +-BEENET_DETECTOR_MAX_CLASS_OFFSET (logit offsets of each keyword's
+ * detection threshold; beenet.h).  Needs the labels. */
+static BeenetStatus
+parse_class_offsets (BeenetModel *m, const GgufFile *f, BeenetError *err)
+{
+  static const char key[] = "beenet.detection.class_offsets";
+  const GgufKV *kv;
+  BeenetStatus st;
+  if (!gguf_find_kv (f, key))
+    return BEENET_OK;
+  if ((st = get_array (f, key, GGUF_TYPE_FLOAT32, m->n_classes, m->n_classes,
+              &kv, err)))
+    return st;
+  if (!(m->class_offsets = malloc (sizeof (float) * m->n_classes)))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  for (uint32_t c = 0; c < m->n_classes; c++) {
+    const float v = gguf_array_f32 (kv, c);
+    if (!(fabsf (v) <= BEENET_DETECTOR_MAX_CLASS_OFFSET))
+      return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+          "key '%s': offset of class %u ('%s') is %g, not within +-%g", key,
+          c, m->labels[c], (double) v, BEENET_DETECTOR_MAX_CLASS_OFFSET);
+    m->class_offsets[c] = v;
+  }
+  return BEENET_OK;
+}
+
 /* beenet.keywords (optional array of u32 class indices, unique; default:
  * every label not starting with '_') and the optional beenet.detection.*
  * defaults.  Needs the labels. */
@@ -374,6 +402,8 @@ parse_detection (BeenetModel *m, const GgufFile *f, BeenetError *err)
     return beenet_set_error (err, BEENET_ERROR_CORRUPT,
         "beenet.detection.interval_ms %g is outside [%g, %g]",
         m->interval_ms, BEENET_MIN_INTERVAL_MS, BEENET_MAX_INTERVAL_MS);
+  if ((st = parse_class_offsets (m, f, err)))
+    return st;
   beenet_detector_params_default (NULL, p);
   if ((st = get_f32_opt (f, "beenet.detection.threshold", &p->threshold,
               err))
@@ -1122,6 +1152,14 @@ beenet_model_describe (const BeenetModel *m)
       "%g ms, min windows %u, a window every %g ms\n", m->detection.threshold,
       m->detection.smoothing_ms, m->detection.refractory_ms,
       m->detection.min_windows, m->interval_ms);
+  if (m->class_offsets) {
+    str_printf (&s, "detection threshold offsets (logit):");
+    for (uint32_t i = 0; i < m->n_classes; i++)
+      if (m->is_keyword[i])
+        str_printf (&s, " %s %+.3g", m->labels[i],
+            (double) m->class_offsets[i]);
+    str_printf (&s, "\n");
+  }
   str_printf (&s, "kernels: %s\n", m->kernels->name);
   str_printf (&s, "nodes (%u):\n", m->n_nodes);
   for (uint32_t i = 0; i < m->n_nodes; i++) {

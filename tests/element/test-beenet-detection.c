@@ -394,6 +394,45 @@ GST_START_TEST (test_model_defaults)
 GST_END_TEST;
 
 static void
+class_offset_keys (GgufWriter * w)
+{
+  /* "yes" one logit unit stricter than the threshold, "no" as it is */
+  const float off[4] = { 0.0f, 0.0f, 1.0f, 0.0f };
+  gguf_writer_add_array_f32 (w, "beenet.detection.class_offsets", off, 4);
+}
+
+/* Per-keyword thresholds: at detection-threshold 0.4 "yes" needs
+ * sigmoid(logit(0.4) + 1) = 0.6444, so a lone loud window smoothed over
+ * 2 windows (score 1/2) fires "no" but not "yes"; the message carries each
+ * keyword's own threshold. */
+GST_START_TEST (test_class_offsets)
+{
+  Collected c;
+  Fixture f;
+
+  setup_level (&f, kws_labels, class_offset_keys, GST_SECOND);
+  g_object_set (f.element, "smoothing", GST_SECOND, "detection-threshold",
+      0.4, NULL);
+  push_pattern (&f, "SLSS", 0, 0, FALSE);
+  collect (&f, &c);
+  fail_unless_equals_int (c.n_det, 0);
+  push_pattern (&f, "QSS", 0, 4, FALSE);
+  collect (&f, &c);
+  fail_unless_equals_int (c.n_det, 1);
+  check_det (&c, 0, "no", 0, 4, 0.5, 2);
+  assert_close (c.det[0].threshold, 0.4, 1e-12);
+  push_pattern (&f, "LLSS", 0, 7, FALSE);
+  collect (&f, &c);
+  fail_unless_equals_int (c.n_det, 1);
+  check_det (&c, 0, "yes", 0, 8, 1.0, 2);
+  assert_close (c.det[0].threshold, 1.0 / (1.0 + exp (-(log (0.4 / 0.6)
+                  + 1.0))), 1e-6);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+static void
 keyword_no_only (GgufWriter * w)
 {
   const uint32_t k[1] = { NO };
@@ -633,6 +672,7 @@ beenet_detection_suite (void)
   tcase_add_test (tc, test_properties_while_playing);
   tcase_add_test (tc, test_model_defaults);
   tcase_add_test (tc, test_model_keyword_list);
+  tcase_add_test (tc, test_class_offsets);
   tcase_add_test (tc, test_unknown_never_detected);
   tcase_add_test (tc, test_reset_on_discont_and_flush);
   tcase_add_test (tc, test_short_stream_at_eos);

@@ -447,6 +447,97 @@ START_TEST (test_model_defaults)
 }
 END_TEST
 
+/* Per-keyword thresholds: yes at logit offset +ln 3, no at -ln 3, so at
+ * threshold 0.5 (logit 0) they fire at 0.75 and 0.25. */
+#define LN3 1.0986123f
+static void
+offset_keys (GgufWriter *w)
+{
+  const float off[NC] = { 0.0f, 0.0f, LN3, -LN3 };
+  gguf_writer_add_array_f32 (w, "beenet.detection.class_offsets", off, NC);
+}
+
+START_TEST (test_class_offsets)
+{
+  BeenetModel *m = make_model (offset_keys);
+  BeenetDetector *d = make_detector (m, 0.5, 0.0, 0.0, 1);
+  BeenetDetection det;
+  ck_assert_double_eq_tol (beenet_model_detection_class_offset (m, YES),
+      LN3, 1e-7);
+  ck_assert (beenet_model_detection_class_offset (m, NC) == 0.0);
+  ck_assert (beenet_model_detection_class_offset (NULL, YES) == 0.0);
+  ck_assert (beenet_detector_class_threshold (d, SIL) == 0.0);
+  ck_assert (beenet_detector_class_threshold (d, NC) == 0.0);
+  ck_assert (beenet_detector_class_threshold (NULL, YES) == 0.0);
+  ck_assert_double_eq_tol (beenet_detector_class_threshold (d, YES), 0.75,
+      1e-6);
+  ck_assert_double_eq_tol (beenet_detector_class_threshold (d, NO), 0.25,
+      1e-6);
+  /* yes needs 0.75 (0.5 no longer does), no fires at 0.3 */
+  PUSH_STEPS (d, &det, { 0, YES, 0.6f, 0 }, { 100 * MS, YES, 0.74f, 0 },
+      { 200 * MS, YES, 0.76f, 1 }, { 300 * MS, SIL, 1.0f, 0 },
+      { 400 * MS, NO, 0.3f, 1 });
+  ck_assert_str_eq (det.label, "no");
+  /* the one threshold still moves both: at 1 every keyword needs 1 */
+  BeenetDetectorParams p;
+  beenet_detector_get_params (d, &p);
+  p.threshold = 1.0;
+  ck_assert_int_eq (beenet_detector_set_params (d, &p, NULL), BEENET_OK);
+  ck_assert (beenet_detector_class_threshold (d, YES) == 1.0);
+  ck_assert (beenet_detector_class_threshold (d, NO) == 1.0);
+  PUSH_STEPS (d, &det, { 500 * MS, NO, 0.99f, 0 }, { 600 * MS, NO, 1.0f,
+          1 });
+  char *desc = beenet_model_describe (m);
+  ck_assert_msg (strstr (desc, "detection threshold offsets (logit): yes "
+          "+1.1 no -1.1\n"), "%s", desc);
+  free (desc);
+  beenet_detector_free (d);
+  beenet_model_unref (m);
+  /* without offsets every keyword's threshold is the threshold itself */
+  d = make_detector (model, 0.7, 0.0, 0.0, 1);
+  ck_assert (beenet_detector_class_threshold (d, YES) == (float) 0.7);
+  beenet_detector_free (d);
+}
+END_TEST
+
+/* Offsets of the wrong count, not finite or too large: refused. */
+START_TEST (test_class_offsets_refused)
+{
+  static const struct
+  {
+    float v[NC];
+    uint32_t n;
+    const char *needle;
+  } bad[] = {
+    { { 0, 0, 1, 1 }, NC - 1, "class_offsets" },
+    { { 0, 0, NAN, 1 }, NC, "offset of class 2 ('yes') is nan" },
+    { { 0, 0, 1, 17 }, NC, "offset of class 3 ('no') is 17, not within +-16" },
+    { { -INFINITY, 0, 0, 0 }, NC, "offset of class 0" },
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    static const char *const labels[NC] = { "_silence_", "_unknown_", "yes",
+      "no"
+    };
+    GgufWriter *w = test_models_constant_exits_writer (1, NC, zero_logits);
+    gguf_writer_remove (w, "beenet.labels");
+    gguf_writer_add_array_string (w, "beenet.labels", labels, NC);
+    gguf_writer_add_array_f32 (w, "beenet.detection.class_offsets", bad[i].v,
+        bad[i].n);
+    size_t size;
+    uint8_t *b = gguf_writer_serialize (w, &size);
+    gguf_writer_free (w);
+    BeenetModel *m = NULL;
+    BeenetError e;
+    ck_assert_int_eq (beenet_model_load_memory (b, size, &m, &e),
+        BEENET_ERROR_CORRUPT);
+    ck_assert_msg (strstr (e.message, bad[i].needle), "case %zu: %s", i,
+        e.message);
+    ck_assert_ptr_null (m);
+    free (b);
+  }
+}
+END_TEST
+
 /* Argument checks: clear errors, state unchanged. */
 START_TEST (test_invalid_args)
 {
@@ -630,6 +721,8 @@ detector_suite (void)
   tcase_add_test (tc, test_reset);
   tcase_add_test (tc, test_set_params_live);
   tcase_add_test (tc, test_model_defaults);
+  tcase_add_test (tc, test_class_offsets);
+  tcase_add_test (tc, test_class_offsets_refused);
   tcase_add_test (tc, test_invalid_args);
   tcase_add_test (tc, test_history_and_extreme_times);
 #if defined(BEENET_TEST_WRAP_MALLOC)

@@ -341,6 +341,21 @@ class TestDetection(unittest.TestCase):
         self.assertEqual(em.interval_ms, 250.0)                 # the interval they were tuned for
         self.assertEqual(self.plain.interval_ms, 500.0)         # unstated: the engine's default
         self.assertEqual(fe.Model(data=model_to_gguf(self.model, LABELS, keywords=[]).to_bytes()).keywords, [])
+        self.assertEqual(self.plain.detection_class_offsets, [0.0] * 12)
+
+    def test_class_offsets_round_trip(self):
+        off = [0.0] * 12
+        off[2], off[3] = 1.0986123, -0.5
+        em = fe.Model(data=model_to_gguf(self.model, LABELS, detection={"threshold": 0.5,
+                                                                        "class_offsets": off}).to_bytes())
+        self.assertAlmostEqual(em.detection_class_offsets[2], 1.0986123, places=6)
+        self.assertEqual(em.detection_class_offsets[3], -0.5)
+        d = em.detector()
+        self.assertAlmostEqual(d.class_threshold(2), 0.75, places=6)     # sigmoid(logit(0.5) + ln 3)
+        self.assertAlmostEqual(d.class_threshold(4), 0.5, places=7)      # no offset: the threshold itself
+        self.assertEqual(d.class_threshold(0), 0.0)                       # _silence_ is no keyword
+        with self.assertRaises(ValueError):
+            model_to_gguf(self.model, LABELS, detection={"class_offsets": off[:11]})
 
     def test_bad_keys(self):
         with self.assertRaises(ValueError):

@@ -53,8 +53,8 @@ class FakeDetector:
         self.labels, self.threshold = labels, threshold
 
     def run(self, times_ns, probs):
-        return [{"label": self.labels[int(p.argmax())], "time_ns": t} for t, p in zip(times_ns, probs)
-                if p.argmax() >= 2 and p.max() >= self.threshold]
+        return [{"label": self.labels[int(p.argmax())], "class_index": int(p.argmax()), "time_ns": t}
+                for t, p in zip(times_ns, probs) if p.argmax() >= 2 and p.max() >= self.threshold]
 
 
 class FakeModel:
@@ -150,6 +150,45 @@ class TestChooseDetection(unittest.TestCase):
         streams.classify_stream = lambda model, kind, iv, th, pol: fake_stream(kind, 0.5)
         best = self.choose(exit_thresholds=[0.25, 0.5])
         self.assertEqual(best["exit_threshold"], 0.5)
+
+
+class TestClassOffsets(unittest.TestCase):
+    """Per-keyword thresholds (choose_class_offsets) on a hand-made negative
+    stream of 2 h, a window every 0.5 s: "yes" looks like a keyword once in
+    each hour, at 0.72 in the first and 0.80 in the second; "no" never
+    reaches 0.5."""
+
+    class Model4(FakeModel):
+        labels = ["_silence_", "_unknown_", "yes", "no"]
+        num_classes, keywords = 4, [2, 3]
+
+    def stream(self):
+        n = 2 * 3600 * 2
+        probs = np.tile(np.array([0.05, 0.9, 0.05, 0.0], np.float32), (n, 1))
+        probs[1000] = [0.0, 0.28, 0.72, 0.0]
+        probs[n // 2 + 1000] = [0.0, 0.20, 0.80, 0.0]
+        probs[50] = [0.0, 0.55, 0.0, 0.45]
+        return {"times_ns": [int(i * 0.5e9) for i in range(n)], "probs": probs, "seconds": 7200.0}
+
+    def choose(self, max_fa):
+        return streams.choose_class_offsets(self.Model4(), self.stream(), {"threshold": 0.9},
+                                            max_fa_per_hour=max_fa, log=lambda m: None)
+
+    def test_margin_by_cross_validation(self):
+        # margin 0: "yes" fitted on the first hour (quiet from 0.75) fires in
+        # the second (0.80), fitted on the second (0.85) not in the first:
+        # 0.5 false alarms per held-out hour on average
+        c = self.choose(1.0)
+        self.assertEqual(c["margin"], 0)
+        self.assertEqual(c["thresholds"], {"yes": 0.85, "no": 0.5})
+        # within 0.4/h: margin 1 (0.8 still fires at 0.80) is not enough, 2 is
+        c = self.choose(0.4)
+        self.assertEqual(c["margin"], 2)
+        self.assertEqual(c["thresholds"], {"yes": 0.93, "no": 0.7})
+        logit = lambda p: np.log(p / (1 - p))
+        self.assertEqual(c["class_offsets"][:2], [0.0, 0.0])
+        self.assertAlmostEqual(c["class_offsets"][2], logit(0.93) - logit(0.9), places=4)
+        self.assertAlmostEqual(c["class_offsets"][3], logit(0.7) - logit(0.9), places=4)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,9 @@ def main(argv=None):
                     help="early-exit thresholds to try jointly (default: the model's own)")
     tu.add_argument("--keyword-exits", type=int, nargs="+", default=[0],
                     help="keyword_exit values to try jointly (0 = none; 5 = keyword candidates run to exit 5)")
+    tu.add_argument("--per-class", action="store_true",
+                    help="then per-keyword thresholds (beenet.detection.class_offsets), kept when they detect "
+                         "more validation keywords within the false-alarm limit")
 
     c = sub.add_parser("card", help="model card on the held-out evaluation sets (issue 7 figures)")
     c.add_argument("--model", required=True)

@@ -33,7 +33,8 @@ DEFAULT_FRONTEND = {
 _U32_FRONTEND = ("sample_rate", "window_samples", "frame_length", "hop_length", "fft_size", "n_mels", "n_frames")
 # beenet.detection.* keys (docs/model-format.md): name -> GGUF type
 _DETECTION_KEYS = {"threshold": T_F32, "smoothing_ms": T_F32, "refractory_ms": T_F32, "min_windows": T_U32,
-                   "interval_ms": T_F32}   # the window interval the others were tuned for
+                   "interval_ms": T_F32,   # the window interval the others were tuned for
+                   "class_offsets": T_F32}  # array: per-class logit offsets of the threshold
 
 
 def _keyword_indices(keywords: Sequence[Union[int, str]], labels: List[str]) -> List[int]:
@@ -51,14 +52,19 @@ def add_detection_keys(w: GGUFWriter, labels: List[str], keywords: Optional[Sequ
                        detection: Optional[Dict] = None) -> None:
     """Optional beenet.keywords (class indices or labels; None = every label not
     starting with '_', decided by the engine) and beenet.detection.* defaults
-    (dict with any of threshold, smoothing_ms, refractory_ms, min_windows, interval_ms).
+    (dict with any of threshold, smoothing_ms, refractory_ms, min_windows, interval_ms,
+    and class_offsets: one logit offset per label, beenet.h "Per-keyword thresholds").
     Ranges are checked by the engine when it loads the file."""
     if keywords is not None:
         w.add_array("beenet.keywords", T_U32, _keyword_indices(keywords, labels))
     for k, v in (detection or {}).items():
         if k not in _DETECTION_KEYS:
             raise ValueError("unknown detection parameter %r (expected one of %s)" % (k, ", ".join(_DETECTION_KEYS)))
-        if _DETECTION_KEYS[k] == T_U32:
+        if k == "class_offsets":
+            if len(v) != len(labels):
+                raise ValueError("class_offsets: %d values for %d labels" % (len(v), len(labels)))
+            w.add_array("beenet.detection." + k, T_F32, [float(x) for x in v])
+        elif _DETECTION_KEYS[k] == T_U32:
             w.add_u32("beenet.detection." + k, int(v))
         else:
             w.add_f32("beenet.detection." + k, float(v))

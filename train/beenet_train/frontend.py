@@ -225,6 +225,8 @@ def lib():
                                                                    ctypes.POINTER(Result), E]),
         "beenet_session_run_all_exits": (ctypes.c_int, [P, fp, fp, E]),
         "beenet_model_is_keyword": (ctypes.c_int, [P, ctypes.c_size_t]),
+        "beenet_model_detection_class_offset": (ctypes.c_double, [P, ctypes.c_size_t]),
+        "beenet_detector_class_threshold": (ctypes.c_double, [P, ctypes.c_size_t]),
         "beenet_detector_params_default": (None, [P, ctypes.POINTER(DetectorParams)]),
         "beenet_detector_params_validate": (ctypes.c_int, [ctypes.POINTER(DetectorParams), E]),
         "beenet_detector_new": (ctypes.c_int, [P, ctypes.POINTER(DetectorParams), ctypes.POINTER(P), E]),
@@ -427,6 +429,9 @@ class Model(_Handle):
         p = DetectorParams()
         L.beenet_detector_params_default(self._h, ctypes.byref(p))
         self.detection_defaults = p.as_dict()
+        # per-class logit offsets of the detection threshold (0 where the file has none)
+        self.detection_class_offsets = [float(L.beenet_model_detection_class_offset(self._h, i))
+                                        for i in range(self.num_classes)]
 
     @property
     def exclusion_factors(self) -> Optional[List[float]]:
@@ -585,6 +590,10 @@ class Detector(_Handle):
         p = DetectorParams()
         lib().beenet_detector_get_params(self._h, ctypes.byref(p))
         return p.as_dict()
+
+    def class_threshold(self, i: int) -> float:
+        """The threshold class i fires at now (the model's class offset applied; 0 for non-keywords)."""
+        return float(lib().beenet_detector_class_threshold(self._h, i))
 
     def set_params(self, threshold: Optional[float] = None, smoothing_ms: Optional[float] = None,
                    refractory_ms: Optional[float] = None, min_windows: Optional[int] = None) -> None:

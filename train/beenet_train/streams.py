@@ -226,6 +226,77 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     return best[1]
 
 
+# Per-keyword thresholds (tune-detection --per-class): candidate thresholds
+# of one keyword, and the safety margins (in steps of this grid) tried.
+CLASS_GRID = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
+CLASS_MARGINS = (0, 1, 2, 3)
+
+
+def _class_false_alarms(model: Model, run: Dict, params: Dict, keywords: List[int]) -> np.ndarray:
+    """(len(CLASS_GRID), len(keywords)) detections of each keyword on a
+    keyword-free run at each grid threshold (one threshold for all)."""
+    out = np.zeros((len(CLASS_GRID), len(keywords)), np.int64)
+    for g, t in enumerate(CLASS_GRID):
+        for d in detect(model, run, **dict(params, threshold=t)):
+            out[g, keywords.index(d["class_index"])] += 1
+    return out
+
+
+def _lowest_quiet(fa: np.ndarray, margin: int) -> np.ndarray:
+    """Per keyword: the grid index above which it has no false alarm at any
+    grid threshold, plus margin steps (capped at the grid's end)."""
+    idx = np.empty(fa.shape[1], np.int64)
+    for k in range(fa.shape[1]):
+        noisy = np.nonzero(fa[:, k])[0]
+        idx[k] = 0 if noisy.size == 0 else noisy[-1] + 1
+    return np.minimum(idx + margin, len(CLASS_GRID) - 1)
+
+
+def _half(run: Dict, first: bool) -> Dict:
+    """The first or second half (in time) of a classified stream."""
+    t = np.asarray(run["times_ns"])
+    sel = t < (t[0] + t[-1]) / 2 if first else t >= (t[0] + t[-1]) / 2
+    return {"times_ns": t[sel].tolist(), "probs": run["probs"][sel], "seconds": run["seconds"] / 2}
+
+
+def choose_class_offsets(model: Model, neg: Dict, params: Dict, max_fa_per_hour: float = 1.0,
+                         log=print) -> Dict:
+    """Per-keyword thresholds on a validation negative stream (classified at the
+    chosen interval and exit policy), as logit offsets from params["threshold"].
+
+    Keyword k gets the lowest threshold of CLASS_GRID above which it caused
+    no false alarm on the stream, raised by a margin of grid steps.  The
+    margin is chosen by two-fold cross-validation on the stream's halves:
+    thresholds chosen on one half, false alarms counted on the other; the
+    smallest margin whose mean false alarms per hour on the held-out halves
+    is within max_fa_per_hour (the largest margin when none is).  The
+    thresholds are then chosen again on the whole stream with that margin."""
+    kws = list(model.keywords)
+    folds = [(_half(neg, True), _half(neg, False)), (_half(neg, False), _half(neg, True))]
+    fa = {id(h): _class_false_alarms(model, h, params, kws) for pair in folds for h in pair}
+    margin = CLASS_MARGINS[-1]
+    for m in CLASS_MARGINS:
+        rates = []
+        for fit, held in folds:
+            pick = _lowest_quiet(fa[id(fit)], m)
+            rates.append(sum(fa[id(held)][pick[k], k] for k in range(len(kws))) / (held["seconds"] / 3600.0))
+        log("per-class margin %d: false alarms per hour on the held-out half %.2f, %.2f" % (m, *rates))
+        if np.mean(rates) <= max_fa_per_hour:
+            margin = m
+            break
+    pick = _lowest_quiet(_class_false_alarms(model, neg, params, kws), margin)
+    t0 = float(params["threshold"])
+    logit = lambda p: float(np.log(p / (1.0 - p)))
+    offsets = [0.0] * model.num_classes
+    thresholds = {}
+    for k, c in enumerate(kws):
+        t = CLASS_GRID[pick[k]]
+        thresholds[model.labels[c]] = t
+        offsets[c] = 0.0 if t == t0 else round(logit(t) - logit(min(t0, 0.9999)), 4)
+    log("per-class thresholds (margin %d): %s" % (margin, thresholds))
+    return {"margin": margin, "thresholds": thresholds, "class_offsets": offsets}
+
+
 def roc_plot(results: Dict[str, Dict], path: str, title: str) -> None:
     """False alarms per hour against miss rate, one curve per result."""
     import matplotlib
@@ -258,10 +329,14 @@ def tune(a) -> int:
     import torch
     from .export import export_checkpoint
     model = Model(a.model)
+    if any(model.detection_class_offsets):
+        raise SystemExit("%s already has per-class threshold offsets; tune from a file without them "
+                         "(export the checkpoint after removing detection.class_offsets)" % a.model)
     best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour,
                             exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits))
     print("chosen on %s: %s" % (a.evalset, best))
     ck = torch.load(a.checkpoint, weights_only=False)
+    offsets = per_class(model, a, best, ck) if getattr(a, "per_class", False) else None
     if best["exit_threshold"] != ck["threshold"]:
         print("early-exit threshold %.2f -> %.2f (beenet.threshold)" % (ck["threshold"], best["exit_threshold"]))
         ck["threshold"] = float(best["exit_threshold"])
@@ -269,10 +344,44 @@ def tune(a) -> int:
     ck["detection"] = {"threshold": float(best["threshold"]), "smoothing_ms": float(best["smoothing_ms"]),
                        "refractory_ms": float(best["refractory_ms"]), "interval_ms": float(best["interval_ms"])}
     ck["detection_choice"] = dict(best, evalset=os.path.normpath(a.evalset))
+    if offsets:
+        ck["detection"]["class_offsets"] = offsets["class_offsets"]
+        ck["detection_choice"]["per_class"] = offsets
     torch.save(ck, a.checkpoint)
     n = export_checkpoint(a.checkpoint, a.out)
     print("wrote %s (%d bytes) with detection %s" % (a.out, n, ck["detection"]))
     return 0
+
+
+def per_class(model: Model, a, best: Dict, ck: Dict) -> Optional[Dict]:
+    """tune-detection --per-class: per-keyword thresholds (choose_class_offsets)
+    on the validation streams at the chosen settings, kept only when they
+    detect more validation keywords than the one threshold within the
+    false-alarm limit."""
+    import tempfile
+    import torch
+    from .export import export_checkpoint
+    d = os.path.join(a.evalset, "stream")
+    pol = stream_policy(model, best["exit_threshold"], keyword_exit=best["keyword_exit"])
+    streams = {n: classify_stream(model, read_wav(os.path.join(d, n + ".wav")), best["interval_ms"],
+                                  best["exit_threshold"], pol) for n in ("negative", "keywords")}
+    params = dict(model.detection_defaults, threshold=best["threshold"], smoothing_ms=best["smoothing_ms"],
+                  refractory_ms=best["refractory_ms"])
+    choice = choose_class_offsets(model, streams["negative"], params, a.max_fa_per_hour)
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = dict(ck, detection={k: params[k] for k in ("threshold", "smoothing_ms", "refractory_ms")})
+        trial["detection"]["class_offsets"] = choice["class_offsets"]
+        trial["threshold"], trial["keyword_exit"] = float(best["exit_threshold"]), int(best["keyword_exit"])
+        torch.save(trial, os.path.join(tmp, "ck.pt"))
+        export_checkpoint(os.path.join(tmp, "ck.pt"), os.path.join(tmp, "m.gguf"))
+        r = evaluate_streams(Model(os.path.join(tmp, "m.gguf")), a.evalset, best["interval_ms"],
+                             best["exit_threshold"], streams=streams, roc_thresholds=())["result"]
+    choice.update(val_miss_rate=r["miss_rate"], val_false_alarms_per_hour=r["false_alarms_per_hour"])
+    keep = r["false_alarms_per_hour"] <= a.max_fa_per_hour and r["miss_rate"] < best["val_miss_rate"]
+    print("per-class thresholds on %s: miss %.2f %% FA/h %.2f (one threshold: miss %.2f %% FA/h %.2f): %s" % (
+        a.evalset, 100 * r["miss_rate"], r["false_alarms_per_hour"], 100 * best["val_miss_rate"],
+        best["val_false_alarms_per_hour"], "kept" if keep else "not kept"))
+    return choice if keep else None
 
 
 def main(a) -> int:

@@ -117,6 +117,23 @@ get_array (const GgufFile *f, const char *key, uint32_t elem_type,
   return BEENET_OK;
 }
 
+/* The f32 array `key` of exactly n elements, copied into a new buffer
+ * (*out, the model's to free; left NULL on error). */
+static BeenetStatus
+get_f32_array (const GgufFile *f, const char *key, uint32_t n, float **out,
+    BeenetError *err)
+{
+  const GgufKV *kv;
+  BeenetStatus st = get_array (f, key, GGUF_TYPE_FLOAT32, n, n, &kv, err);
+  if (st)
+    return st;
+  if (!(*out = malloc (sizeof (float) * n)))
+    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++)
+    (*out)[i] = gguf_array_f32 (kv, i);
+  return BEENET_OK;
+}
+
 /* Strict UTF-8 check (no overlongs, surrogates or code points > U+10FFFF),
  * NUL bytes rejected: names and labels end up in C strings and bus
  * messages. */
@@ -340,22 +357,17 @@ static BeenetStatus
 parse_class_offsets (BeenetModel *m, const GgufFile *f, BeenetError *err)
 {
   static const char key[] = "beenet.detection.class_offsets";
-  const GgufKV *kv;
   BeenetStatus st;
   if (!gguf_find_kv (f, key))
     return BEENET_OK;
-  if ((st = get_array (f, key, GGUF_TYPE_FLOAT32, m->n_classes, m->n_classes,
-              &kv, err)))
+  if ((st = get_f32_array (f, key, m->n_classes, &m->class_offsets, err)))
     return st;
-  if (!(m->class_offsets = malloc (sizeof (float) * m->n_classes)))
-    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
   for (uint32_t c = 0; c < m->n_classes; c++) {
-    const float v = gguf_array_f32 (kv, c);
+    const float v = m->class_offsets[c];
     if (!(fabsf (v) <= BEENET_DETECTOR_MAX_CLASS_OFFSET))
       return beenet_set_error (err, BEENET_ERROR_CORRUPT,
           "key '%s': offset of class %u ('%s') is %g, not within +-%g", key,
           c, m->labels[c], (double) v, BEENET_DETECTOR_MAX_CLASS_OFFSET);
-    m->class_offsets[c] = v;
   }
   return BEENET_OK;
 }
@@ -425,7 +437,6 @@ static BeenetStatus
 parse_exclusion (BeenetModel *m, const GgufFile *f, BeenetError *err)
 {
   static const char key[] = "beenet.class_exclusion.factors";
-  const GgufKV *kv;
   BeenetStatus st;
   if (!gguf_find_kv (f, key)) {
     if (m->policy == BEENET_POLICY_CLASS_EXCLUSION)
@@ -433,17 +444,13 @@ parse_exclusion (BeenetModel *m, const GgufFile *f, BeenetError *err)
           "beenet.policy is class-exclusion but '%s' is missing", key);
     return BEENET_OK;
   }
-  if ((st = get_array (f, key, GGUF_TYPE_FLOAT32, m->n_exits, m->n_exits,
-              &kv, err)))
+  if ((st = get_f32_array (f, key, m->n_exits, &m->exclusion_factors, err)))
     return st;
-  if (!(m->exclusion_factors = malloc (sizeof (float) * m->n_exits)))
-    return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
   for (uint32_t e = 0; e < m->n_exits; e++) {
-    const float v = gguf_array_f32 (kv, e);
+    const float v = m->exclusion_factors[e];
     if (!(v >= 0.0f && v <= 1.0f))
       return beenet_set_error (err, BEENET_ERROR_CORRUPT,
           "key '%s': factor %u is %g, not in [0, 1]", key, e + 1, (double) v);
-    m->exclusion_factors[e] = v;
   }
   return BEENET_OK;
 }

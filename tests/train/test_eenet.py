@@ -86,18 +86,24 @@ class TestFit(unittest.TestCase):
         np.testing.assert_array_equal(eenet.thresholds_at(self.sched, 0.1), self.sched["thresholds"][0])
 
 
+def shipped_exit_logits(n: int):
+    """The shipped model, n windows of random log-Mel-like features (seed 3)
+    and the engine's logits of every exit for them, (n, E, K)."""
+    model = fe.Model(SHIPPED)
+    feats = np.random.default_rng(3).normal(-6.0, 2.5, (n, 98, 64)).astype(np.float32)
+    s = model.session()
+    return model, feats, np.stack([s.run_all_exits(f) for f in feats])
+
+
 class TestEngine(unittest.TestCase):
     """A scheduler fitted on the shipped model's own exit logits (random
     features, labels = the last exit's argmax), written into a copy."""
 
     @classmethod
     def setUpClass(cls):
-        cls.model = fe.Model(SHIPPED)
-        rng = np.random.default_rng(3)
-        cls.feats = rng.normal(-6.0, 2.5, (120, 98, 64)).astype(np.float32)
-        s = cls.model.session()
-        cls.logits = np.stack([s.run_all_exits(f) for f in cls.feats])
+        cls.model, cls.feats, cls.logits = shipped_exit_logits(120)
         cls.y = cls.logits[:, -1].argmax(axis=1)
+        s = cls.model.session()
         cls.costs = [s.classify_features(cls.feats[0], fe.policy_params("entropy", -1.0, max_exit=e + 1))
                      ["ops_fraction"] for e in range(cls.model.num_exits)]
         cls.sched = eenet.fit(cls.logits, cls.y, cls.costs, budgets=[0.4, 0.6, 0.8, 1.0], hidden=3)

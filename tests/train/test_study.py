@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 
 from beenet_train import frontend as fe  # noqa: E402
 from beenet_train import study  # noqa: E402
+import test_eenet  # noqa: E402  (the module, so unittest does not collect its tests here too)
 
 SHIPPED = os.path.abspath(os.path.join(HERE, "..", "..", "models", "kws12.gguf"))
 OWN = os.path.abspath(os.path.join(HERE, "..", "..", "models", "own-example.gguf"))   # other labels
@@ -101,11 +102,7 @@ class TestEngineAgreement(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.model = fe.Model(SHIPPED)
-        rng = np.random.default_rng(3)
-        cls.feats = rng.normal(-6.0, 2.5, (40, 98, 64)).astype(np.float32)
-        s = cls.model.session()
-        cls.logits = np.stack([s.run_all_exits(f) for f in cls.feats])     # (N, E, K)
+        cls.model, cls.feats, cls.logits = test_eenet.shipped_exit_logits(40)     # logits (N, E, K)
 
     def test_engine_reports_this_entropy(self):
         _, h, best = study.engine_softmax(self.logits)

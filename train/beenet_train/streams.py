@@ -272,14 +272,14 @@ def choose_class_offsets(model: Model, neg: Dict, params: Dict, max_fa_per_hour:
     is within max_fa_per_hour (the largest margin when none is).  The
     thresholds are then chosen again on the whole stream with that margin."""
     kws = list(model.keywords)
-    folds = [(_half(neg, True), _half(neg, False)), (_half(neg, False), _half(neg, True))]
-    fa = {id(h): _class_false_alarms(model, h, params, kws) for pair in folds for h in pair}
+    halves = [_half(neg, True), _half(neg, False)]
+    fa = [_class_false_alarms(model, h, params, kws) for h in halves]
     margin = CLASS_MARGINS[-1]
     for m in CLASS_MARGINS:
         rates = []
-        for fit, held in folds:
-            pick = _lowest_quiet(fa[id(fit)], m)
-            rates.append(sum(fa[id(held)][pick[k], k] for k in range(len(kws))) / (held["seconds"] / 3600.0))
+        for fit, held in ((0, 1), (1, 0)):
+            pick = _lowest_quiet(fa[fit], m)
+            rates.append(sum(fa[held][pick[k], k] for k in range(len(kws))) / (halves[held]["seconds"] / 3600.0))
         log("per-class margin %d: false alarms per hour on the held-out half %.2f, %.2f" % (m, *rates))
         if np.mean(rates) <= max_fa_per_hour:
             margin = m

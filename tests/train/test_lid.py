@@ -23,7 +23,7 @@ import numpy as np
 TRAIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train")
 sys.path.insert(0, TRAIN_DIR)
 
-from beenet_train.data import gsc, lid, task as K  # noqa: E402
+from beenet_train.data import gsc, lid, task as K, voices as V  # noqa: E402
 from beenet_train.data.audio import CLIP_SAMPLES  # noqa: E402
 from test_task import _digest  # noqa: E402
 
@@ -65,6 +65,17 @@ class TestLidTask(unittest.TestCase):
         self.assertIsNone(lid.clean_sentence("Il y a 3 paquets ici pour vous.", "fr"))
         self.assertEqual(lid.clean_sentence("Chi vive sperando, muore digiuno.", "it"),
                          "Chi vive sperando, muore digiuno.")
+
+    def test_words_only(self):
+        """The festival Russian voice stops on punctuation standing alone or
+        before a word (found by the first full LID-6 build): it is given the
+        words, commas glued to them, and the final mark."""
+        self.assertTrue(V.FESTIVAL_VOICES["msu_ru_nsh_clunits"].words_only)
+        self.assertFalse(V.FESTIVAL_VOICES["lp_diphone"].words_only)
+        self.assertEqual(V.words_only('А, что такое "ничего"?'), "А, что такое ничего?")
+        self.assertEqual(V.words_only("больше, чем ...чужая жизнь!!!"), "больше, чем чужая жизнь!")
+        self.assertEqual(V.words_only('Человек - кузнец своего счастья".'), "Человек кузнец своего счастья.")
+        self.assertEqual(V.words_only("Овца и волк по-разному; в этом"), "Овца и волк по-разному в этом.")
 
     def test_random_crops(self):
         rng = np.random.default_rng(0)

@@ -28,6 +28,7 @@ import ctypes.util
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -53,6 +54,8 @@ class FestivalVoice:
     lang: str = "en"         # language of its letter-to-sound rules
     encoding: str = "latin-1"  # text encoding festival expects for it
     raise_f0: bool = False   # pseudo-speaker: F0 raised, formants shifted up
+    words_only: bool = False  # its letter-to-sound rules fail on any punctuation that
+    #                           is not glued to the end of a word: say words_only(text)
 
 
 FESTIVAL_VOICES = {  # "voice[+variant]" -> how to drive it
@@ -79,7 +82,9 @@ FESTIVAL_VOICES = {  # "voice[+variant]" -> how to drive it
     "upc_ca_ona_hts": FestivalVoice("(voice_upc_ca_ona_hts)", "ca"),
     # Russian recorded speaker (festvox-ru): LID-6 only (data/lid.py), it has
     # no respellings, so the keyword corpora leave it out (inventory)
-    "msu_ru_nsh_clunits": FestivalVoice("(voice_msu_ru_nsh_clunits)", "ru", "utf-8"),
+    # (its "russian_downcase" rules stop festival on a quote, a dash or "..."
+    # standing alone or before a word: words_only)
+    "msu_ru_nsh_clunits": FestivalVoice("(voice_msu_ru_nsh_clunits)", "ru", "utf-8", words_only=True),
 }
 # Debian packages of the non-English voices (tools/setup-debian.sh installs them)
 FOREIGN_VOICE_PACKAGES = ["festvox-italp16k", "festvox-itapc16k", "festvox-suopuhe-lj",
@@ -265,6 +270,16 @@ def flite_synth(voice: str, text: str, stretch: float, tmpdir: str) -> tuple[np.
     return read_wav_rate(out)
 
 
+def words_only(text: str) -> str:
+    """The words of ``text`` (hyphenated ones kept whole, a comma glued to a
+    word kept for the phrasing) separated by single spaces, then the
+    sentence's final ``.``, ``?`` or ``!``: what a festival voice whose
+    tokenizer knows no other punctuation can say."""
+    words = re.findall(r"\w+(?:-\w+)*,?", text)
+    last = text.rstrip(" \"'»)")[-1:]
+    return " ".join(words) + (last if last in ("?", "!") else ".")
+
+
 def festival_synth_batch(voice: str, items: list[tuple],
                          tmpdir: str) -> list[tuple[np.ndarray, int]]:
     """Synthesize [(text, duration_stretch[, (f0_mean, f0_std)])] with one
@@ -278,7 +293,7 @@ def festival_synth_batch(voice: str, items: list[tuple],
         f0 = item[2] if len(item) > 2 else None
         out = os.path.join(tmpdir, f"fest_{i}.wav")
         outs.append(out)
-        t = text.replace("\\", " ").replace('"', " ")
+        t = words_only(text) if fv.words_only else text.replace("\\", " ").replace('"', " ")
         if f0 is not None:
             lines.append("(set! int_lr_params '((target_f0_mean %.1f) (target_f0_std %.1f) "
                          "(model_f0_mean 170) (model_f0_std 34)))" % (f0[0], f0[1]))

@@ -188,6 +188,14 @@ class TestCommand(unittest.TestCase):
         # Figure 2's accuracy at 0.5 as the table prints it
         self.assertIn("%.2f %%" % (100 * r["rows"][2]["accuracy"]), text)
         self.assertIn("![Figure 5]", text)
+        # the per-class accuracy row: final exit on each class's clips, recomputed from the sweep's inputs
+        self.assertEqual(len(r["class_accuracy"]), len(r["labels"]))
+        self.assertIn("| %s | %s |" % (study._fam_name("quicknet"), " | ".join(
+            "" if v is None else "%.1f" % (100 * v) for v in r["class_accuracy"])), text)
+
+    def test_class_accuracy(self):
+        logits = np.array([[5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 0], [0, 0, 5.0]])
+        self.assertEqual(study.class_accuracy(logits, np.array([0, 1, 1, 1]), 4), [1.0, 1 / 3, None, None])
 
     def test_catalogue_table(self):
         with open(os.path.join(self.d, "README.md")) as f:

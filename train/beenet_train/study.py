@@ -168,6 +168,12 @@ def exit_outputs(model_path: str, data: str, split: str = "test", max_clips: Opt
     return res
 
 
+def class_accuracy(final_logits: np.ndarray, y: np.ndarray, n_classes: int) -> List[Optional[float]]:
+    """Final-exit accuracy on the clips of each class (None: no clip)."""
+    pred = final_logits.argmax(axis=1)
+    return [float((pred[y == k] == k).mean()) if (y == k).any() else None for k in range(n_classes)]
+
+
 def study_entry(entry: Dict, data: Optional[str], a) -> Dict:
     """One catalogue entry: its status, and its sweep when model and corpus exist."""
     r = {k: entry[k] for k in ("model", "task", "family")}
@@ -185,6 +191,7 @@ def study_entry(entry: Dict, data: Optional[str], a) -> Dict:
     y, logits = out["y"], out["logits"]
     r.update(status="ok", data=data, clips=int(len(y)), labels=out["labels"], exit_ops_fractions=out["costs"],
              exit_accuracy=(logits.argmax(axis=2) == y[:, None]).mean(axis=0).tolist(),
+             class_accuracy=class_accuracy(logits[:, -1], y, len(out["labels"])),
              engine_check={"checked": out["checked"], "mismatches": out["mismatches"]}, cached=out["cached"],
              rows=[sweep_row(logits, y, out["costs"], t, len(out["labels"])) for t in a.thresholds])
     return r
@@ -383,6 +390,23 @@ def fig5_table(results: List[Dict], task: str, threshold: float) -> List[str]:
     return L
 
 
+def class_accuracy_tables(results: List[Dict]) -> List[str]:
+    """Per task, one row per family: final-exit accuracy on each class's clips."""
+    L = []
+    for task in _task_order(results):
+        ok = [r for r in results if r["task"] == task and r["status"] == "ok"]
+        if not ok:
+            continue
+        labels = ok[0]["labels"]
+        L += ["", "%s (clips per class: %s)" % (TASK_NAMES.get(task, task), ", ".join(
+            "%s %d" % (lab, n) for lab, n in zip(labels, _row_at(ok[0], 0.0)["class_counts"]))), "",
+              "| family | " + " | ".join("`%s`" % lab for lab in labels) + " |", "|---|" + "---|" * len(labels)]
+        for r in ok:
+            L.append("| %s | %s |" % (_fam_name(r["family"]), " | ".join(
+                "" if v is None else "%.1f" % (100 * v) for v in r["class_accuracy"])))
+    return L
+
+
 def markdown(results: List[Dict], a, figures: Dict[str, str], command: str) -> str:
     rel = lambda p: os.path.relpath(p, os.path.dirname(os.path.abspath(a.write))) if a.write else p  # noqa: E731
     ok = [r for r in results if r["status"] == "ok"]
@@ -392,6 +416,9 @@ def markdown(results: List[Dict], a, figures: Dict[str, str], command: str) -> s
          "re-runs the first clips through the engine's classify call at every threshold." % (
              a.split, ", at most %d clips" % a.max_clips if a.max_clips else ""), ""]
     L += models_table(results)
+    if ok:
+        L += ["", "Final-exit accuracy per class (%) on the held-out split (per language for LID-6):"]
+        L += class_accuracy_tables(results)
     L += ["", "**Figure 2**: accuracy per entropy threshold (one line a family, one panel a task)."]
     L += (["", "![Figure 2](%s)" % rel(figures["fig2"]), ""] + fig2_table(results, a.thresholds)) if ok else \
         ["", "No model measured."]

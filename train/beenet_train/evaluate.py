@@ -236,6 +236,8 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
     fin = res["exit_accuracy"][-1]
     chk = lambda ok: "met" if ok else "**NOT met**"
     L.append("## Project targets\n")
+    L.append("The targets set for the KWS-12 default model (issues 3 and 7), shown for every model "
+             "for comparison.\n")
     L.append("| target | measured | status |\n|---|---|---|")
     L.append("| final-exit accuracy >= 95 %% on held-out voices | %.2f %% | %s |" % (100 * fin, chk(fin >= 0.95)))
     L.append("| accuracy at the shipped settings within 1 point of the final exit | %+.2f points | %s |" % (
@@ -274,7 +276,7 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
         L.append("")
     if res.get("by_voice"):
         L.append("## Accuracy by held-out voice\n")
-        L.append("eSpeak voices grouped by variant (each variant in all its English accents); recorded "
+        L.append("eSpeak voices grouped by variant (each variant in all its accents and languages); recorded "
                  "voices (flite, festival) one per row. Worst first.\n")
         L.append("| voice | clips | final exit | at threshold %.2f |\n|---|---|---|---|" % res["threshold"])
         for r in res["by_voice"]:

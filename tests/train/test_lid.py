@@ -23,7 +23,7 @@ import numpy as np
 TRAIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train")
 sys.path.insert(0, TRAIN_DIR)
 
-from beenet_train.data import gsc, lid, task as K, voices as V  # noqa: E402
+from beenet_train.data import gsc, lid, synth as S, task as K, voices as V  # noqa: E402
 from beenet_train.data.audio import CLIP_SAMPLES  # noqa: E402
 from test_task import _digest  # noqa: E402
 
@@ -146,6 +146,37 @@ class TestLidCorpus(unittest.TestCase):
                        env=dict(os.environ, PYTHONPATH=TRAIN_DIR))
         self.assertEqual(_digest(again), _digest(self.root))
         shutil.rmtree(again)
+
+    def test_interrupted_build_continues(self):
+        """A build stopped part-way (--max-voices, as a session ending
+        would) is continued by the same command, and the corpus is byte for
+        byte the uninterrupted one; a partial build of other settings is
+        started again, not continued."""
+        again = os.path.join(self._tmp.name, "lid-resumed")
+        code = ("import os, sys; from beenet_train.data import lid; "
+                "m = lid.synthesize(sys.argv[1], seed=0, small=True, log=open(os.devnull, 'w'), "
+                "variants=%r, sounds=False, jobs=1, max_voices=int(sys.argv[2]) or None); "
+                "sys.exit(3 if m is None else 0)" % (VARIANTS,))
+        env = dict(os.environ, PYTHONPATH=TRAIN_DIR)
+        run = lambda n: subprocess.run([sys.executable, "-c", code, again, str(n)], env=env).returncode  # noqa: E731
+        self.assertEqual(run(4), 3)
+        journal = os.path.join(again + ".partial", S.RESUME_DIR)
+        self.assertEqual(len([f for f in os.listdir(journal) if f.endswith(".pkl")]), 4)
+        self.assertFalse(os.path.exists(again))
+        self.assertEqual(run(3), 3)                 # a second session: 3 more
+        self.assertEqual(len([f for f in os.listdir(journal) if f.endswith(".pkl")]), 7)
+        self.assertEqual(run(0), 0)                 # the rest
+        self.assertFalse(os.path.exists(again + ".partial"))
+        self.assertEqual(_digest(again), _digest(self.root))
+        shutil.rmtree(again)
+        # another key: the partial directory is not continued
+        part = S.start_partial(again, False, "key-a")
+        open(os.path.join(part, "clip.wav"), "w").close()
+        self.assertEqual(S.start_partial(again, False, "key-a"), part)
+        self.assertTrue(os.path.exists(os.path.join(part, "clip.wav")))
+        S.start_partial(again, False, "key-b")
+        self.assertFalse(os.path.exists(os.path.join(part, "clip.wav")))
+        shutil.rmtree(part)
 
     def test_train_export_engine_element(self):
         if "BEENET_LIB" not in os.environ:

@@ -235,13 +235,20 @@ class TestSynthKws31(unittest.TestCase):
 
     def test_rebuild_is_byte_identical(self):
         # in a fresh process, as a user regenerates it (a second build inside
-        # one process is not identical: libespeak-ng keeps state in the parent)
+        # one process is not identical: libespeak-ng keeps state in the parent);
+        # with one process, and stopped after 5 voices then continued by a
+        # second run (as a build spread over two sessions is)
         again = os.path.join(self._tmp.name, "again")
         code = ("import os, sys; from beenet_train.data import synth, task; "
-                "synth.synthesize(sys.argv[1], log=open(os.devnull, 'w'), task=task.load_task('kws31'), "
-                "jobs=1, **%r)" % (self.ARGS,))
-        subprocess.run([sys.executable, "-c", code, again], check=True,
-                       env=dict(os.environ, PYTHONPATH=TRAIN_DIR))
+                "m = synth.synthesize(sys.argv[1], log=open(os.devnull, 'w'), task=task.load_task('kws31'), "
+                "jobs=1, max_voices=int(sys.argv[2]) or None, **%r); sys.exit(3 if m is None else 0)"
+                % (self.ARGS,))
+        env = dict(os.environ, PYTHONPATH=TRAIN_DIR)
+        self.assertEqual(subprocess.run([sys.executable, "-c", code, again, "5"], env=env).returncode, 3)
+        self.assertTrue(os.path.isdir(again + ".partial"))
+        self.assertFalse(os.path.exists(again))
+        self.assertEqual(subprocess.run([sys.executable, "-c", code, again, "0"], env=env).returncode, 0)
+        self.assertFalse(os.path.exists(again + ".partial"))
         self.assertEqual(_digest(again), _digest(self.root))
 
 

@@ -281,19 +281,23 @@ def lid_voice(voice: V.Voice, texts: tuple, seed: int, out_root: str, crops: int
 
 
 def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2, force: bool = False,
-               log=sys.stderr, variants: list[str] | None = None, sounds: bool = True) -> dict:
+               log=sys.stderr, variants: list[str] | None = None, sounds: bool = True,
+               max_voices: int | None = None) -> dict | None:
     """The LID-6 corpus in ``out`` (built in ``<out>.partial``, renamed at the
-    end).  ``variants`` (eSpeak variants) and ``sounds=False`` (no recorded
-    sounds) make a still smaller corpus for tests."""
+    end; resumable as synth.synthesize is, ``max_voices`` as there: None is
+    returned when it stopped the build).  ``variants`` (eSpeak variants) and
+    ``sounds=False`` (no recorded sounds) make a still smaller corpus for
+    tests."""
     t0 = time.time()
     final = out.rstrip("/")
-    out = S.start_partial(final, force)
     task = load_task(TASK)
     voices = lid_voices(small, variants)
+    crops = SMALL_CROPS if small else CROPS
+    out = S.start_partial(final, force, S.build_key("lid", seed, small, crops, sounds, task.to_dict(),
+                                                    [v.name for v in voices]), log)
     split = splits(voices, seed)
     n_sent = sentence_counts(voices, split, small)
     pools = sentences(seed)
-    crops = SMALL_CROPS if small else CROPS
     for lang in task.labels:
         os.makedirs(os.path.join(out, lang), exist_ok=True)
     print(f"[lid] {len(voices)} voices, {sum(n_sent.values())} sentences x {crops} crops, "
@@ -309,12 +313,16 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2, forc
     order = {"festival": 0, "flite": 1, "espeak": 2}
     work.sort(key=lambda t: (order[t[0].family], t[0].name))
     results, last = [], 0.0
-    for r in S.synth_isolated(work, jobs, fn=lid_voice):
+    for r in S.run_voices(work, out, jobs, fn=lid_voice, max_voices=max_voices):
         results.append(r)
         if time.time() - last > 5.0 or len(results) == len(work):
             print(f"[lid] {len(results)}/{len(work)} voices, {time.time() - t0:.0f} s",
                   file=log, flush=True)
             last = time.time()
+    if len(results) < len(work):
+        print(f"[lid] stopped after {len(results)} of {len(work)} voices (--max-voices): "
+              f"rerun the same command to continue", file=log, flush=True)
+        return None
     n_sounds = S.write_shared_files(out, seed, small, voices, split, task, log, tag="lid", sounds=sounds)
     lists = {"val": [], "test": []}
     for r in results:
@@ -363,6 +371,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="processes (max 2)")
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     ap.add_argument("--texts", action="store_true", help="print the sentences per language and split")
+    S.add_max_voices(ap)
     a = ap.parse_args(argv)
     if a.texts:
         print(text_stats(a.seed))
@@ -370,7 +379,8 @@ def main(argv=None) -> int:
     if not a.out:
         ap.error("--out is required (or --texts)")
     try:
-        synthesize(a.out, a.seed, a.small, a.jobs, a.force)
+        if synthesize(a.out, a.seed, a.small, a.jobs, a.force, max_voices=a.max_voices) is None:
+            return S.UNFINISHED
     except (FileExistsError, ValueError, V.EspeakError, RuntimeError, T.TextSourceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

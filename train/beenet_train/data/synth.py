@@ -22,10 +22,12 @@ See docs/data.md for the voices, the split policy and the counts.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import multiprocessing.connection
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -424,13 +426,16 @@ def shard_args(shard: int | None, num_shards: int | None) -> tuple[int, int]:
 
 
 SHARDS_DIR = ".shards"   # per-shard results until the last shard writes the lists
+RESUME_DIR = ".resume"   # in <out>.partial: the build's key and each finished voice's result
+UNFINISHED = 3           # exit status of a build stopped by --max-voices (rerun to continue)
 
 
 def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
                reps: int | None = None, unknown_reps: int | None = None,
                other_mult: int | None = None, force: bool = False,
                log=sys.stderr, shard: int = 0, num_shards: int = 1, task: Task | None = None,
-               vocab_words: dict | None = None, sentences: dict | None = None) -> dict | None:
+               vocab_words: dict | None = None, sentences: dict | None = None,
+               max_voices: int | None = None) -> dict | None:
     """Synthesize the corpus, or with ``num_shards`` > 1 the disjoint part
     ``shard`` of it: every num_shards-th voice (in the slow-voices-first
     order), shard 0 also the voice-independent files (background noise,
@@ -442,7 +447,12 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     corpus metadata, or None for a shard that did not complete the set.
     ``task``: labels and words (default KWS-12, tasks/kws12.json);
     ``vocab_words`` / ``sentences``: per-voice counts overriding
-    VOCAB_WORDS / SENTENCES (or their --small values)."""
+    VOCAB_WORDS / SENTENCES (or their --small values).
+
+    Unsharded builds are resumable (:func:`start_partial`, :func:`run_voices`):
+    rerunning the same command after an interruption continues it;
+    ``max_voices`` stops after that many more voices (returns None: rerun to
+    continue), to spread a long build over several sessions."""
     t0 = time.time()
     reps = reps if reps is not None else (2 if small else 4)
     unknown_reps = unknown_reps if unknown_reps is not None else 1
@@ -455,20 +465,20 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
             raise FileExistsError(f"{final} holds a finished corpus (use --force)")
         out = final
         os.makedirs(out, exist_ok=True)
-    else:
-        out = start_partial(final, force)
     task = task or load_task("kws12")
     vocab_n = dict(vocab_words or (SMALL_VOCAB_WORDS if small else VOCAB_WORDS))
     sent_n = dict(sentences or (SMALL_SENTENCES if small else SENTENCES))
     params = {"seed": seed, "small": small, "reps": reps, "unknown_reps": unknown_reps,
               "other_mult": other_mult, "task": task.to_dict(), "vocab_words": vocab_n,
               "sentences": [[a, b, n] for (a, b), n in sent_n.items()]}
+    voices = task_voices(task, small)
+    if not sharded:
+        out = start_partial(final, force, build_key("synth", params, [v.name for v in voices]), log)
 
     keywords, unknown = build_plan(small, task)
     words = keywords + unknown
     for w in words:
         os.makedirs(os.path.join(out, w), exist_ok=True)
-    voices = task_voices(task, small)
     split = V.assign_splits(voices, seed)
     print(f"[synth] {len(voices)} voices, {len(words)} words "
           f"({len(keywords)} keywords x {reps} reps, {len(unknown)} unknown x {unknown_reps}; "
@@ -518,7 +528,7 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     done = 0
     results = []
     last = 0.0
-    for r in synth_isolated(tasks, jobs):
+    for r in run_voices(tasks, out, jobs, max_voices=max_voices):
         results.append({k: r[k] for k in ("voice", "counts", "failed", "long", "files", "sentences")})
         done += sum(r["counts"].values()) + len(r["failed"]) + len(r["sentences"])
         now = time.time()
@@ -529,6 +539,10 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
                   f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=log, flush=True)
             last = now
 
+    if len(results) < len(tasks):
+        print(f"[synth] stopped after {len(results)} of {len(tasks)} voices (--max-voices): "
+              f"rerun the same command to continue", file=log, flush=True)
+        return None
     n_sounds = write_shared_files(out, seed, small, voices, split, task, log) if shard == 0 else 0
     part = {"shard": shard, "num_shards": num_shards, "params": params, "results": results,
             "background_noise": noise, "recorded_sounds": n_sounds, "seconds": time.time() - t0}
@@ -550,18 +564,72 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     return meta
 
 
-def start_partial(final: str, force: bool) -> str:
+def start_partial(final: str, force: bool, key: str | None = None, log=None) -> str:
     """An empty ``<final>.partial`` to build a corpus in: :func:`replace_dir`
     swaps it in at the end, so readers never see a half-written corpus (and
     ``force`` replaces an old one atomically).  Raises FileExistsError when
-    ``final`` holds files and ``force`` is not set."""
+    ``final`` holds files and ``force`` is not set.
+
+    ``key`` (:func:`build_key`: everything the build's files depend on)
+    makes the build resumable: a ``<final>.partial`` left by an interrupted
+    build with the same key is kept and continued (:func:`run_voices`
+    skips its finished voices); one with another key, or none, is
+    started again."""
     if os.path.exists(final) and os.listdir(final) and not force:
         raise FileExistsError(f"{final} exists and is not empty (use --force)")
     out = final + ".partial"
+    key_path = os.path.join(out, RESUME_DIR, "key")
+    if key is not None and os.path.isfile(key_path):
+        with open(key_path) as f:
+            if f.read() == key:
+                if log:
+                    print(f"continuing the interrupted build in {out}", file=log, flush=True)
+                return out
     if os.path.exists(out):
         shutil.rmtree(out)
     os.makedirs(out)
+    if key is not None:
+        os.makedirs(os.path.join(out, RESUME_DIR))
+        with open(key_path, "w") as f:
+            f.write(key)
     return out
+
+
+def build_key(*parts) -> str:
+    """SHA-256 of everything a build depends on (JSON of ``parts``)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_voices(tasks: list, out: str, jobs: int = 2, fn=None, max_voices: int | None = None):
+    """:func:`synth_isolated` over ``tasks`` (one voice each; ``task[0]`` is
+    the voice), yielding every voice's result.  When ``out`` was made by
+    :func:`start_partial` with a key, each finished voice's result is
+    journaled in ``<out>/.resume`` and a rerun yields the journaled results
+    instead of synthesizing those voices again: a voice's files depend
+    only on (seed, voice), so a continued build is byte-identical to an
+    uninterrupted one.  ``max_voices``: synthesize at most this many voices
+    now (the caller sees fewer results than tasks and stops)."""
+    journal = os.path.join(out, RESUME_DIR)
+    if not os.path.isdir(journal):
+        yield from synth_isolated(tasks, jobs, fn)
+        return
+    index = {t[0].name: i for i, t in enumerate(tasks)}
+    todo = []
+    for i, t in enumerate(tasks):
+        path = os.path.join(journal, "%06d.pkl" % i)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                yield pickle.load(f)
+        else:
+            todo.append(t)
+    if max_voices is not None:
+        todo = todo[:max(0, max_voices)]
+    for r in synth_isolated(todo, jobs, fn):
+        path = os.path.join(journal, "%06d.pkl" % index[r["voice"]])
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(r, f)
+        os.replace(path + ".tmp", path)
+        yield r
 
 
 def write_shared_files(out: str, seed: int, small: bool, voices: list, split: dict, task: Task,
@@ -588,7 +656,9 @@ def write_shared_files(out: str, seed: int, small: bool, voices: list, split: di
 
 def replace_dir(out: str, final: str) -> None:
     """Put the finished corpus `out` in place of `final` (an older one is
-    moved aside first and removed after, so `final` is never half-written)."""
+    moved aside first and removed after, so `final` is never half-written;
+    the resume journal is dropped)."""
+    shutil.rmtree(os.path.join(out, RESUME_DIR), ignore_errors=True)
     if os.path.exists(final):
         trash = f"{final}.old-{os.getpid()}"
         os.rename(final, trash)
@@ -678,6 +748,13 @@ def write_metadata(out: str, parts: list[dict], log=sys.stderr) -> dict:
     return meta
 
 
+def add_max_voices(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--max-voices", type=int, metavar="N",
+                    help="synthesize at most N more voices, then stop with exit status %d; the "
+                         "same command continues the build (an interrupted build continues too)"
+                         % UNFINISHED)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m beenet_train.data.synth",
                                  description=__doc__.split("\n")[0])
@@ -703,6 +780,7 @@ def main(argv=None) -> int:
                     help="write the lists and corpus.json of the N shards copied into --out")
     ap.add_argument("--stats", metavar="ROOT",
                     help="print the per-split/per-word and KWS-12 label counts of a corpus")
+    add_max_voices(ap)
     a = ap.parse_args(argv)
     if a.stats:
         print(format_stats(corpus_stats(a.stats)))
@@ -714,9 +792,13 @@ def main(argv=None) -> int:
             finish_shards(a.out, a.finish_shards)
             return 0
         shard, num_shards = shard_args(a.shard, a.num_shards)
-        synthesize(a.out, a.seed, a.small, a.jobs, a.reps, a.unknown_reps,
-                   a.other_reps_multiplier, a.force, shard=shard, num_shards=num_shards,
-                   task=load_task(a.task))
+        if a.max_voices is not None and num_shards > 1:
+            ap.error("--max-voices is for unsharded builds")
+        meta = synthesize(a.out, a.seed, a.small, a.jobs, a.reps, a.unknown_reps,
+                          a.other_reps_multiplier, a.force, shard=shard, num_shards=num_shards,
+                          task=load_task(a.task), max_voices=a.max_voices)
+        if meta is None and num_shards == 1:
+            return UNFINISHED
     except (FileExistsError, FileNotFoundError, ValueError, V.EspeakError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -39,6 +39,7 @@ RATE = 16000
 
 
 GAIN = []  # --gain: ["--budget-gain", G] for every run
+INTERVAL = []  # --interval: ["--interval", MS] for every run (element: interval=NS)
 ELEMENT = []  # --element: [GST_PLUGIN_PATH]: run the element instead of the tool
 
 MESSAGE = re.compile(r"beenet, .*?running-time=\(guint64\)(\d+).*?label=\(string\)([^,]+),"
@@ -56,6 +57,8 @@ def classify_element(wav, *opts):
             props.append("energy-gate=" + o.split("=", 1)[1])
         else:
             raise ValueError("--element does not support " + o)
+    if INTERVAL:
+        props.append("interval=%d" % round(float(INTERVAL[1]) * 1e6))
     cmd = ["gst-launch-1.0", "-m", "filesrc", "location=" + wav, "!", "wavparse", "!", "audioconvert", "!",
            "beenet", *props, "!", "fakesink"]
     env = dict(os.environ, GST_PLUGIN_PATH=ELEMENT[0])
@@ -68,7 +71,7 @@ def classify(tool, wav, *opts):
     """Per-window rows (start s, label, exit, ops-fraction) of beenet-classify."""
     if ELEMENT:
         return classify_element(wav, *opts)
-    out = subprocess.run([tool, *GAIN, *opts, wav], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([tool, *GAIN, *INTERVAL, *opts, wav], check=True, capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
         if line.startswith("#"):
@@ -221,11 +224,16 @@ def main(argv=None):
     p.add_argument("--element", metavar="PLUGIN_DIR", nargs="?", const="build/gst",
                    help="run the beenet element (gst-launch-1.0, plugin from PLUGIN_DIR, default build/gst) "
                    "instead of beenet-classify; budgets held and gates only")
+    p.add_argument("--interval", type=float, metavar="MS",
+                   help="window interval in ms for every run (default: the model's own, as the tool's "
+                   "and the element's)")
     p.add_argument("--gain", type=float, help="budget controller gain (default: the engine's, 1)")
     p.add_argument("--pauses", type=float, metavar="S",
                    help="insert S s of -60 dBFS white noise after every 10 s of the stream first "
                    "(16-bit mono WAV; a stream with pauses for the energy gate)")
     a = p.parse_args(argv)
+    if a.interval:
+        INTERVAL[:] = ["--interval", "%g" % a.interval]
     if a.gain:
         GAIN[:] = ["--budget-gain", str(a.gain)]
     if a.element:
@@ -249,9 +257,10 @@ def main(argv=None):
 
 def main_on(a):
     rows = classify(a.classify, a.wav)
-    duration = rows[-1][0] + 0.5 if rows else 0.0
-    print("Stream: %s, %.0f s, %d windows at 500 ms; budget off: mean cost %.4f\n" % (
-        a.wav, duration, len(rows), mean([r[3] for r in rows])))
+    step = rows[1][0] - rows[0][0] if len(rows) > 1 else 0.0   # the interval in force
+    duration = rows[-1][0] + step if rows else 0.0
+    print("Stream: %s, %.0f s, %d windows at %.0f ms; budget off: mean cost %.4f\n" % (
+        a.wav, duration, len(rows), 1000 * step, mean([r[3] for r in rows])))
     if a.only in (None, "held", "element"):
         held_budgets(a.classify, a.wav, duration)
     if a.only in (None, "steps"):

@@ -16,8 +16,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import signal
 import unittest
 import wave
+from unittest import mock
 
 import numpy as np
 
@@ -310,6 +312,67 @@ class TestDeterminism(unittest.TestCase):
         self.assertRegex(V.speaker_id("espeak:en-us+f4"), r"^[0-9a-f]{8}$")
         self.assertEqual(V.speaker_id("flite:slt"), V.speaker_id("flite:slt"))
         self.assertNotEqual(V.speaker_id("flite:slt"), V.speaker_id("flite:kal"))
+
+
+def _segfault_once(voice, marker):
+    """A voice function whose first call per voice dies of SIGSEGV, like
+    libespeak-ng on a few (voice, word) pairs."""
+    if voice.name == "crashy" and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return {"voice": voice.name, "how": "first"}
+
+
+class TestWorkerDeath(unittest.TestCase):
+    """A worker killed by a signal is retried once with the retry function
+    (words one per process); the result says so; a second death stops."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="beenet-death-")
+        self.marker = os.path.join(self.tmp, "died")
+        self.tasks = [(V.Voice(n, "flite", "x", "g"), self.marker) for n in ("ok", "crashy", "ok2")]
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_died_worker_is_retried(self):
+        retry = lambda voice, marker: {"voice": voice.name, "how": "retry"}  # noqa: E731
+        got = {r["voice"]: r for r in synth.synth_isolated(self.tasks, 2, _segfault_once, retry)}
+        self.assertEqual(sorted(got), ["crashy", "ok", "ok2"])
+        self.assertEqual(got["crashy"]["how"], "retry")
+        self.assertEqual(got["crashy"]["retried"], "worker died (exit code %d)" % -signal.SIGSEGV)
+        self.assertNotIn("retried", got["ok"])
+
+    def test_without_retry_or_second_death_the_build_stops(self):
+        with self.assertRaisesRegex(RuntimeError, "crashy: worker died"):
+            list(synth.synth_isolated(self.tasks, 2, _segfault_once))
+        os.remove(self.marker)
+        with self.assertRaisesRegex(RuntimeError, "crashy: worker died"):
+            list(synth.synth_isolated(self.tasks, 1, _segfault_once, _segfault_always))
+
+    def test_guarded_retry_drops_the_dead_attempts_files(self):
+        """A word that crashes in the retry is listed as failed, and the file
+        the dead attempt wrote for it is gone (it would leak into train)."""
+        v = V.Voice("espeak:en-us+f2", "espeak", "en-us+f2", "espeak-variant:f2")
+        os.makedirs(os.path.join(self.tmp, "yes"))
+        stale = [os.path.join(self.tmp, "yes", f"{v.speaker_id}_nohash_{i}.wav") for i in (0, 1)]
+        for path in stale:
+            open(path, "w").close()
+        real, calls = synth._espeak_guarded, []
+
+        def second_crashes(es, text, params):
+            calls.append(text)
+            return None if len(calls) == 2 else real(es, text, params)
+        with mock.patch.object(synth, "_espeak_guarded", side_effect=second_crashes):
+            r = synth.synth_voice(v, [("yes", 2)], 0, self.tmp, guard_words=True)
+        self.assertEqual(r["failed"], ["yes#1"])
+        self.assertEqual(r["files"], [f"yes/{v.speaker_id}_nohash_0.wav"])
+        self.assertGreater(os.path.getsize(stale[0]), 1000)
+        self.assertFalse(os.path.exists(stale[1]))
+
+
+def _segfault_always(voice, marker):
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def _median_f0(x, sr=16000):

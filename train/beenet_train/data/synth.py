@@ -22,6 +22,7 @@ See docs/data.md for the voices, the split policy and the counts.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -177,7 +178,8 @@ _ENGINE: dict = {}  # per-process eSpeak binding (inherited by forked children)
 
 
 def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
-                out_root: str | None, sentences: tuple = (), texts: dict | None = None) -> dict:
+                out_root: str | None, sentences: tuple = (), texts: dict | None = None,
+                guard_words: bool = False) -> dict:
     """Synthesize every (word, reps) of ``plan`` for one voice.
 
     Deterministic given (seed, voice) when each call starts from the same
@@ -188,6 +190,12 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
     ``<out_root>/_sentences_/<speaker>_<k>.wav`` (``result["sentences"]``).
     ``texts``: {word folder: what to say} where that is not the folder's
     name (a phrase: ``lights_on`` -> ``lights on``).
+    ``guard_words``: synthesize every eSpeak word in its own forked process
+    too, as sentences always are (:func:`_espeak_guarded`), so a word that
+    crashes libespeak-ng costs that word, not the voice; the retry of a
+    voice whose worker died (:func:`synth_isolated`).  eSpeak's state then
+    no longer carries from word to word, so the clips differ from an
+    unguarded run's, but still depend only on (seed, voice).
     """
     rng = np.random.default_rng([seed, int(voice.speaker_id, 16)])
     spk = voice.speaker_id
@@ -206,6 +214,11 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
 
     res = {"voice": voice.name, "counts": {}, "failed": [], "long": 0, "clips": {}, "files": [],
            "sentences": []}
+    if guard_words and out_root is not None:   # a retry: no file of the dead attempt stays
+        for word, i, *_ in jobs:
+            rel = f"{word}/{spk}_{i}.wav" if word == SENTENCE_DIR else f"{word}/{spk}_nohash_{i}.wav"
+            if os.path.exists(os.path.join(out_root, rel)):
+                os.remove(os.path.join(out_root, rel))
     tmp = tempfile.mkdtemp(prefix="beenet-synth-")
     try:
         raw = {}
@@ -227,8 +240,15 @@ def synth_voice(voice: V.Voice, plan: list[tuple[str, int]], seed: int,
                     clip, status = (None, "crashed") if got is None else \
                         _place_sentence(resample(got[0], got[1], SAMPLE_RATE), crng)
                 for _attempt in range(5 if word != SENTENCE_DIR else 0):
-                    x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
-                                     pitch_range=params["pitch_range"])
+                    if guard_words:
+                        got = _espeak_guarded(es, text, dict(params, rate=rate))
+                        if got is None:
+                            clip, status = None, "crashed"
+                            break
+                        x, sr = got
+                    else:
+                        x, sr = es.synth(text, rate=rate, pitch=params["pitch"],
+                                         pitch_range=params["pitch_range"])
                     y = resample(x, sr, SAMPLE_RATE)
                     clip, status = _place(y, crng)
                     if status != "long":
@@ -275,7 +295,7 @@ def _child(conn, task, fn):
         conn.close()
 
 
-def synth_isolated(tasks, jobs: int = 2, fn=None):
+def synth_isolated(tasks, jobs: int = 2, fn=None, retry=None):
     """Run ``synth_voice(*task)`` (or ``fn(*task)``) for each task, each in
     a fresh process.
 
@@ -287,38 +307,45 @@ def synth_isolated(tasks, jobs: int = 2, fn=None):
     every child starts from the same state: the corpus depends only on
     (seed, voice), not on scheduling or ``jobs``.  At most ``jobs`` (<= 2)
     children run at once.  Yields results as they complete.
-    """
+
+    A child that dies (libespeak-ng segfaults on a few word and voice
+    combinations) is run once more with ``retry(*task)`` when given; that
+    result gets ``retried`` (why) so the corpus metadata lists the voice.
+    A Python exception, or a second death, stops the build."""
     ctx = mp.get_context("fork")
     fn = fn or synth_voice
     jobs = max(1, min(2, jobs))
-    pending = list(tasks)[::-1]
-    if "espeak" not in _ENGINE and any(t[0].family == "espeak" for t in pending):
+    pending = [(t, fn, None) for t in tasks][::-1]
+    if "espeak" not in _ENGINE and any(t[0].family == "espeak" for t, _, _ in pending):
         _ENGINE["espeak"] = V.Espeak()  # load the voice data once, before forking
     running = {}
-    names = {}
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                task = pending.pop()
+                task, f, why = pending.pop()
                 r, w = ctx.Pipe(duplex=False)
-                p = ctx.Process(target=_child, args=(w, task, fn), daemon=True)
+                p = ctx.Process(target=_child, args=(w, task, f), daemon=True)
                 p.start()
                 w.close()
-                running[r] = p
-                names[r] = task[0].name
+                running[r] = (p, task, why)
             for r in mp.connection.wait(list(running)):
-                p = running.pop(r)
+                p, task, why = running.pop(r)
                 try:
                     status, res = r.recv()
                 except EOFError:
-                    status, res = "error", f"{names[r]}: worker died (exit code {p.exitcode})"
+                    status, res = "died", f"{task[0].name}: worker died (exit code {p.exitcode})"
                 r.close()
                 p.join()
+                if status == "died" and retry is not None and why is None:
+                    pending.append((task, retry, f"worker died (exit code {p.exitcode})"))
+                    continue
                 if status != "ok":
                     raise RuntimeError(f"synthesis failed: {res}")
+                if why is not None:
+                    res["retried"] = why
                 yield res
     finally:
-        for p in running.values():
+        for p, _, _ in running.values():
             p.terminate()
             p.join()
 
@@ -528,8 +555,10 @@ def synthesize(out: str, seed: int = 0, small: bool = False, jobs: int = 2,
     done = 0
     results = []
     last = 0.0
-    for r in run_voices(tasks, out, jobs, max_voices=max_voices):
-        results.append({k: r[k] for k in ("voice", "counts", "failed", "long", "files", "sentences")})
+    for r in run_voices(tasks, out, jobs, max_voices=max_voices,
+                        retry=functools.partial(synth_voice, guard_words=True)):
+        results.append({k: r[k] for k in ("voice", "counts", "failed", "long", "files", "sentences",
+                                          "retried") if k in r})
         done += sum(r["counts"].values()) + len(r["failed"]) + len(r["sentences"])
         now = time.time()
         if now - last > 2.0 or done == total:
@@ -600,7 +629,8 @@ def build_key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_voices(tasks: list, out: str, jobs: int = 2, fn=None, max_voices: int | None = None):
+def run_voices(tasks: list, out: str, jobs: int = 2, fn=None, max_voices: int | None = None,
+               retry=None):
     """:func:`synth_isolated` over ``tasks`` (one voice each; ``task[0]`` is
     the voice), yielding every voice's result.  When ``out`` was made by
     :func:`start_partial` with a key, each finished voice's result is
@@ -608,10 +638,11 @@ def run_voices(tasks: list, out: str, jobs: int = 2, fn=None, max_voices: int | 
     instead of synthesizing those voices again: a voice's files depend
     only on (seed, voice), so a continued build is byte-identical to an
     uninterrupted one.  ``max_voices``: synthesize at most this many voices
-    now (the caller sees fewer results than tasks and stops)."""
+    now (the caller sees fewer results than tasks and stops).  ``retry``:
+    see :func:`synth_isolated`."""
     journal = os.path.join(out, RESUME_DIR)
     if not os.path.isdir(journal):
-        yield from synth_isolated(tasks, jobs, fn)
+        yield from synth_isolated(tasks, jobs, fn, retry)
         return
     index = {t[0].name: i for i, t in enumerate(tasks)}
     todo = []
@@ -624,7 +655,7 @@ def run_voices(tasks: list, out: str, jobs: int = 2, fn=None, max_voices: int | 
             todo.append(t)
     if max_voices is not None:
         todo = todo[:max(0, max_voices)]
-    for r in synth_isolated(todo, jobs, fn):
+    for r in synth_isolated(todo, jobs, fn, retry):
         path = os.path.join(journal, "%06d.pkl" % index[r["voice"]])
         with open(path + ".tmp", "wb") as f:
             pickle.dump(r, f)
@@ -705,6 +736,7 @@ def write_metadata(out: str, parts: list[dict], log=sys.stderr) -> dict:
     done = sum(sum(r["counts"].values()) + len(r["failed"]) + len(r["sentences"]) for r in results)
     failed = sorted((r["voice"], f) for r in results for f in r["failed"])
     n_long = sum(r["long"] for r in results)
+    retried = {r["voice"]: r["retried"] for r in results if r.get("retried")}
     # lists, like GSC: relative paths, sorted
     by_split = {"val": [], "test": []}
     for r in results:
@@ -740,11 +772,13 @@ def write_metadata(out: str, parts: list[dict], log=sys.stderr) -> dict:
                              for sp in ("train", "val", "test")},
         "recorded_sounds": n_sounds,
         "clips": done - len(failed) - len(sent_meta), "failed": failed, "too_long_retries": n_long,
+        "retried_voices": retried,
         "seconds": round(elapsed, 1),
     }
     _write_atomic(os.path.join(out, "corpus.json"), json.dumps(meta, indent=1))
     print(f"[synth] done: {done - len(failed)} clips, {len(failed)} failed, "
-          f"{n_long} too-long retries, {elapsed:.0f} s", file=log, flush=True)
+          f"{n_long} too-long retries, {len(retried)} voices retried word by word, "
+          f"{elapsed:.0f} s", file=log, flush=True)
     return meta
 
 

@@ -248,7 +248,9 @@ main (int argc, char **argv)
         seed, size);
   }
   const size_t heap_model = heap_in_use () - heap0;
-  printf ("kernels: %s, engine %s\n", beenet_kernel_name (), beenet_version ());
+  printf ("kernels: %s, fft: %s, engine %s\n", beenet_kernel_name (),
+      beenet_fft_backend_name () ? beenet_fft_backend_name () : "(none)",
+      beenet_version ());
 
   /* Per-exit operation counts: run all exits once and read them from
    * describe()'s numbers via results at threshold extremes is not enough,

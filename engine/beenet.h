@@ -183,6 +183,10 @@ BEENET_API BeenetStatus beenet_policy_params_validate (
 BEENET_API const char *beenet_version (void);
 /* Name of the kernel set chosen at run time ("portable", "avx2", ...). */
 BEENET_API const char *beenet_kernel_name (void);
+/* Name of the FFT backend new front-ends use ("fftw", "gst"; environment
+ * variable BEENET_FFT forces one), or NULL when BEENET_FFT names a backend
+ * this build lacks (beenet_frontend_new then fails with a message). */
+BEENET_API const char *beenet_fft_backend_name (void);
 
 /* ------------------------------------------------------------------------ */
 /* Front-end                                                                */

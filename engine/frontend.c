@@ -1,6 +1,7 @@
 /* Log-Mel front-end: exactly docs/model-format.md section 3.
  *
- * Framing -> periodic Hann window -> zero padding -> real FFT (GstFFTF32) ->
+ * Framing -> periodic Hann window -> zero padding -> real FFT (fft.h: FFTW
+ * when built with it, else GstFFTF32) ->
  * power spectrum -> HTK Mel filterbank (librosa htk=True, norm=None) ->
  * ln(max(E, log_floor)).  Every buffer is allocated in beenet_frontend_new;
  * beenet_frontend_compute allocates nothing.  The element-wise loops
@@ -10,8 +11,7 @@
  * compiler vectorises at -O2 (float32 throughout). */
 #include "beenet-private.h"
 #include "beenet-orc.h"
-
-#include <gst/fft/gstfftf32.h>
+#include "fft.h"
 
 #include <float.h>
 #include <limits.h>
@@ -21,10 +21,10 @@
 
 struct BeenetFrontend {
   BeenetFrontendConfig cfg;
-  GstFFTF32 *fft;
+  BeenetFft *fft;            /* frame -> spectrum */
   float *window;             /* frame_length periodic Hann coefficients */
   float *frame;              /* fft_size: windowed frame, zero tail */
-  GstFFTF32Complex *spectrum;/* fft_size/2 + 1 */
+  float *spectrum;           /* fft_size/2 + 1 interleaved (re, im) */
   float *power;              /* fft_size/2 + 1 */
   /* Sparse Mel filterbank (only while building): filter m covers bins
    * [mel_start[m], mel_start[m] + mel_len[m]) with weights starting at
@@ -130,8 +130,7 @@ beenet_frontend_free (BeenetFrontend *fe)
 {
   if (!fe)
     return;
-  if (fe->fft)
-    gst_fft_f32_free (fe->fft);
+  beenet_fft_free (fe->fft);
   free (fe->window);
   free (fe->frame);
   free (fe->spectrum);
@@ -309,14 +308,19 @@ beenet_frontend_new (const BeenetFrontendConfig *config, BeenetFrontend **out,
 
   const uint32_t n_bins = config->fft_size / 2 + 1;
   fe->window = malloc (sizeof (float) * config->frame_length);
-  fe->frame = calloc (config->fft_size, sizeof (float));
-  fe->spectrum = calloc (n_bins, sizeof (GstFFTF32Complex));
+  fe->frame = beenet_fft_alloc (config->fft_size);
+  fe->spectrum = beenet_fft_alloc (2 * (size_t) n_bins);
   fe->power = calloc (n_bins, sizeof (float));
-  fe->fft = gst_fft_f32_new ((gint) config->fft_size, FALSE);
-  if (!fe->window || !fe->frame || !fe->spectrum || !fe->power || !fe->fft) {
+  if (!fe->window || !fe->frame || !fe->spectrum || !fe->power) {
     beenet_frontend_free (fe);
     return beenet_set_error (err, BEENET_ERROR_NOMEM,
         "out of memory allocating the front-end buffers");
+  }
+  st = beenet_fft_new (config->fft_size, fe->frame, fe->spectrum, &fe->fft,
+      err);
+  if (st != BEENET_OK) {
+    beenet_frontend_free (fe);
+    return st;
   }
   for (uint32_t j = 0; j < config->frame_length; j++)
     fe->window[j] = (float) (0.5 - 0.5 * cos (2.0 * M_PI * (double) j
@@ -423,7 +427,7 @@ beenet_frontend_frame (BeenetFrontend *fe, const float *src, float *dst)
   /* frame[frame_length..fft_size) stays zero from creation. */
   const BeenetFpState fp = beenet_fp_save ();
   beenet_orc_mul_f32 (fe->frame, src, fe->window, (int) c->frame_length);
-  gst_fft_f32_fft (fe->fft, fe->frame, fe->spectrum);
+  beenet_fft_forward (fe->fft);
   beenet_orc_power_c32 (fe->power, (const orc_uint64 *) fe->spectrum, n_bins);
   beenet_fp_restore (fp);
   for (uint32_t b = 0; b < fe->n_blocks; b++)

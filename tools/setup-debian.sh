@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   build-essential meson ninja-build pkg-config gettext dpkg-dev debhelper
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  liborc-0.4-dev liborc-0.4-dev-bin check clang
+  liborc-0.4-dev liborc-0.4-dev-bin libfftw3-dev check clang
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-espeak gstreamer1.0-pulseaudio
   espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts

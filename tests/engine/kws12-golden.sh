@@ -15,6 +15,6 @@ meson setup "$tmp/build" "$tmp" -Dtests=disabled -Dpython-tests=disabled >/dev/n
 meson compile -C "$tmp/build" beenet:shared_library >/dev/null
 cc -std=c11 -O2 -D_GNU_SOURCE -I"$tmp/engine" "$top/tests/engine/test-kws12-golden.c" \
   -L"$tmp/build/engine" -lbeenet -lm -o "$tmp/golden"
-LD_LIBRARY_PATH="$tmp/build/engine" BEENET_KERNELS=portable "$tmp/golden" --write "$top/models/kws12.gguf" \
+LD_LIBRARY_PATH="$tmp/build/engine" BEENET_KERNELS=portable BEENET_FFT=gst "$tmp/golden" --write "$top/models/kws12.gguf" \
   "$top/tests/engine/data/kws12-golden.txt"
 echo "wrote tests/engine/data/kws12-golden.txt from the engine at $ref"

@@ -9,6 +9,7 @@
 #include <xmmintrin.h>
 #endif
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,61 @@ START_TEST (test_deterministic)
 }
 END_TEST
 
+/* Log-Mel features of one LCG-noise window with the FFT backend `name`
+ * forced (BEENET_FFT); false when this build lacks it. */
+static bool
+features_with_fft (const char *name, const BeenetFrontendConfig *c, float *out)
+{
+  setenv ("BEENET_FFT", name, 1);
+  const char *got = beenet_fft_backend_name ();
+  BeenetFrontend *fe = NULL;
+  BeenetError err;
+  const BeenetStatus st = beenet_frontend_new (c, &fe, &err);
+  unsetenv ("BEENET_FFT");
+  if (!got) {
+    ck_assert_int_eq (st, BEENET_ERROR_INVALID_ARGUMENT);
+    ck_assert_msg (strstr (err.message, name) && strstr (err.message, "gst"),
+        "message: %s", err.message);
+    return false;
+  }
+  ck_assert_str_eq (got, name);
+  ck_assert_int_eq (st, BEENET_OK);
+  float *s = malloc (sizeof (float) * c->window_samples);
+  uint32_t state = 11;
+  for (unsigned i = 0; i < c->window_samples; i++)
+    s[i] = (float) ((double) (lcg (&state) >> 8) / 8388608.0 - 1.0) * 0.3f;
+  ck_assert_int_eq (beenet_frontend_compute (fe, s, c->window_samples, out,
+          NULL), BEENET_OK);
+  beenet_frontend_free (fe);
+  free (s);
+  return true;
+}
+
+START_TEST (test_fft_backends)
+{
+  /* Every compiled-in backend gives the reference's features to float
+   * rounding; a forced backend this build lacks is a clear error (never a
+   * silent fallback); unset, the default is the first compiled-in one. */
+  BeenetFrontendConfig c;
+  beenet_frontend_config_default (&c);
+  const size_t n = (size_t) c.n_frames * c.n_mels;
+  float *ref = malloc (sizeof (float) * n), *got = malloc (sizeof (float) * n);
+  ck_assert (features_with_fft ("gst", &c, ref));
+  if (features_with_fft ("fftw", &c, got)) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+      worst = fmax (worst, fabs ((double) got[i] - ref[i]));
+    ck_assert_msg (worst < 1e-4, "fftw - gst: max log diff %g", worst);
+    ck_assert_str_eq (beenet_fft_backend_name (), "fftw");
+  } else {
+    ck_assert_str_eq (beenet_fft_backend_name (), "gst");
+  }
+  ck_assert (!features_with_fft ("no-such-fft", &c, got));
+  free (ref);
+  free (got);
+}
+END_TEST
+
 START_TEST (test_errors)
 {
   BeenetFrontendConfig c, bad;
@@ -489,6 +545,7 @@ frontend_suite (void)
   tcase_add_test (tc, test_floors);
   tcase_add_test (tc, test_deterministic);
   tcase_add_test (tc, test_errors);
+  tcase_add_test (tc, test_fft_backends);
   tcase_add_test (tc, test_convert_s16);
   tcase_add_test (tc, test_mixdown);
   tcase_add_test (tc, test_fp_state);

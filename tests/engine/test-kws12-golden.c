@@ -10,10 +10,11 @@
  * as C99 hex floats, one window per line.  The program uses only API that
  * existed in format version 1, so tests/engine/kws12-golden.sh can build it
  * against the engine at the commit before the version-2 change and
- * regenerate the file.  Both sides force the portable kernels
- * (BEENET_KERNELS=portable, set by meson and by the script): other sets
- * may differ from it in the last float bit (FMA), and are compared with a
- * tolerance instead. */
+ * regenerate the file.  Both sides force the portable kernels and
+ * GStreamer's FFT (BEENET_KERNELS=portable BEENET_FFT=gst, set by meson and
+ * by the script): other kernel sets may differ from it in the last float
+ * bit (FMA), FFTW by float rounding, and are compared with a tolerance
+ * instead. */
 #include "beenet.h"
 
 #include <math.h>

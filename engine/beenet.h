@@ -343,6 +343,10 @@ BEENET_API float beenet_model_default_threshold (const BeenetModel *model);
  * exits, or 0 when the model has none (then the policy is refused). */
 BEENET_API size_t beenet_model_exclusion_factors (const BeenetModel *model,
     float *out, size_t n);
+/* What the class-exclusion margin compares (beenet.class_exclusion.score):
+ * "softmax" (the logits; the default) or "sigmoid" (ln sigmoid of each
+ * logit, for exits trained with per-class binary cross-entropy). */
+BEENET_API const char *beenet_model_exclusion_score (const BeenetModel *model);
 /* Budgets the model's EENet scheduler stores thresholds for
  * (beenet.eenet.budgets, increasing): copies min(n, count) of them into out
  * and returns the count, or 0 when the model has no scheduler (then the

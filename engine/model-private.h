@@ -195,6 +195,8 @@ struct BeenetModel {
                                 or NULL: one threshold for every keyword */
   float *exclusion_factors;  /* n_exits (beenet.class_exclusion.factors) or
                                 NULL: the model has none */
+  const struct BeenetExclusionScore *exclusion_score; /* never NULL
+                                (beenet.class_exclusion.score or softmax) */
   BeenetEENet *eenet;        /* beenet.eenet.* or NULL: the model has none */
   uint32_t n_nodes, n_exits;
   BeenetNode *nodes;

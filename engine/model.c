@@ -432,12 +432,26 @@ parse_detection (BeenetModel *m, const GgufFile *f, BeenetError *err)
 
 /* beenet.class_exclusion.factors: optional, one f32 in [0, 1] per exit (the
  * class-exclusion policy, docs/policies.md); a file recommending that policy
- * must have them.  Needs the graph (n_exits). */
+ * must have them.  beenet.class_exclusion.score: optional, "softmax"
+ * (default) or "sigmoid".  Needs the graph (n_exits). */
 static BeenetStatus
 parse_exclusion (BeenetModel *m, const GgufFile *f, BeenetError *err)
 {
   static const char key[] = "beenet.class_exclusion.factors";
+  static const char score_key[] = "beenet.class_exclusion.score";
   BeenetStatus st;
+  GgufStr score;
+  bool has_score;
+  m->exclusion_score = beenet_exclusion_score_default ();
+  if ((st = get_string (f, score_key, false, &score, &has_score, err)))
+    return st;
+  if (has_score && !(m->exclusion_score =
+          beenet_exclusion_score_lookup (score.ptr, score.len))) {
+    char names[64];
+    beenet_exclusion_score_names (names, sizeof names);
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "key '%s' must be %s", score_key, names);
+  }
   if (!gguf_find_kv (f, key)) {
     if (m->policy == BEENET_POLICY_CLASS_EXCLUSION)
       return beenet_set_error (err, BEENET_ERROR_CORRUPT,
@@ -845,6 +859,7 @@ beenet_model_load_memory (const void *data, size_t size, BeenetModel **out,
   if (!m)
     return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
   atomic_init (&m->refcount, 1);
+  m->exclusion_score = beenet_exclusion_score_default ();
   /* Aligned private copy: tensors are used in place (offsets are multiples
    * of the GGUF alignment >= 8 from an aligned data section). */
   size_t alloc = (size + 63) / 64 * 64;
@@ -1018,6 +1033,12 @@ beenet_model_default_threshold (const BeenetModel *m)
   return m ? m->threshold : 0.0f;
 }
 
+const char *
+beenet_model_exclusion_score (const BeenetModel *m)
+{
+  return m ? m->exclusion_score->name : NULL;
+}
+
 size_t
 beenet_model_exclusion_factors (const BeenetModel *m, float *out, size_t n)
 {
@@ -1139,7 +1160,7 @@ beenet_model_describe (const BeenetModel *m)
     str_printf (&s, "class-exclusion factors:");
     for (uint32_t e = 0; e < m->n_exits; e++)
       str_printf (&s, " %g", (double) m->exclusion_factors[e]);
-    str_printf (&s, "\n");
+    str_printf (&s, " (%s scores)\n", m->exclusion_score->name);
   }
   if (m->eenet) {
     str_printf (&s, "eenet scheduler: %u hidden units, budgets",

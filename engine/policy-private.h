@@ -31,6 +31,9 @@ typedef struct {
   uint32_t n_remaining;
   uint64_t *remaining;   /* bit k = class k still a candidate */
   uint32_t n_words;
+  const struct BeenetExclusionScore *score; /* class-exclusion: what the
+                            margin compares (the model's), set by the
+                            session before reset */
   const float *factors;  /* class-exclusion: per-exit factors in force for
                             this window (params or model), set by the
                             session before reset */
@@ -68,6 +71,24 @@ void beenet_policy_state_begin (const BeenetPolicyImpl *impl,
 const BeenetPolicyImpl *beenet_policy_impl (BeenetPolicy policy);
 /* Index of the policy called name[0..len) (not NUL-terminated), or -1. */
 int beenet_policy_lookup (const char *name, size_t len);
+
+/* Class-exclusion scores (beenet.class_exclusion.score): the value of a
+ * class the margin is measured on.  "softmax" (the default): the logit, so
+ * a class goes when its softmax probability is below factor^scale times the
+ * top candidate's (exits trained with softmax cross-entropy); "sigmoid":
+ * ln sigmoid(logit), below factor^scale times the top candidate's
+ * per-class score (exits trained with per-class binary cross-entropy, as
+ * in Wang, Li, Zhang 2023). */
+typedef struct BeenetExclusionScore {
+  const char *name;
+  float (*score) (float logit);
+} BeenetExclusionScore;
+/* NULL for an unknown name (len bytes, not NUL-terminated). */
+const BeenetExclusionScore *beenet_exclusion_score_lookup (const char *name,
+    size_t len);
+const BeenetExclusionScore *beenet_exclusion_score_default (void);
+/* "softmax or sigmoid" into buf (for messages). */
+void beenet_exclusion_score_names (char *buf, size_t size);
 /* '"entropy", "max-probability" or "patience"' into buf (for messages);
  * returns the length written. */
 size_t beenet_policy_names (char *buf, size_t size);

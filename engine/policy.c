@@ -64,8 +64,9 @@ patience_validate (const BeenetPolicyParams *p, BeenetError *err)
 }
 
 /* Class exclusion (Wang, Li, Zhang 2023).  The candidate set is a bitmask
- * in the session; the test runs on logits (exact where the softmax
- * saturates): class k is excluded when its logit is more than
+ * in the session; the test runs on log scores (exact where the softmax
+ * saturates): class k is excluded when its score (the logit, or ln sigmoid
+ * of it: the model's beenet.class_exclusion.score) is more than
  * margin = -threshold * ln(factor) below the top candidate's. */
 
 static bool
@@ -93,7 +94,57 @@ exclusion_margin (const BeenetPolicyParams *p, const BeenetPolicyState *s,
   return p->threshold > 0.0f ? -p->threshold * logf (f) : 0.0f;
 }
 
-/* Top candidate by logit (lowest index on ties). */
+static float
+score_logit (float z)
+{
+  return z;
+}
+
+/* ln sigmoid(z) without overflow, in double, rounded once. */
+static float
+score_log_sigmoid (float z)
+{
+  const double d = z;
+  return (float) (d >= 0.0 ? -log1p (exp (-d)) : d - log1p (exp (d)));
+}
+
+static const BeenetExclusionScore exclusion_scores[] = {
+  { "softmax", score_logit },
+  { "sigmoid", score_log_sigmoid },
+};
+#define N_SCORES (sizeof exclusion_scores / sizeof exclusion_scores[0])
+
+const BeenetExclusionScore *
+beenet_exclusion_score_lookup (const char *name, size_t len)
+{
+  for (size_t i = 0; i < N_SCORES; i++)
+    if (strlen (exclusion_scores[i].name) == len
+        && memcmp (exclusion_scores[i].name, name, len) == 0)
+      return &exclusion_scores[i];
+  return NULL;
+}
+
+const BeenetExclusionScore *
+beenet_exclusion_score_default (void)
+{
+  return &exclusion_scores[0];
+}
+
+void
+beenet_exclusion_score_names (char *buf, size_t size)
+{
+  if (!size)
+    return;
+  buf[0] = '\0';
+  for (size_t i = 0; i < N_SCORES; i++) {
+    strncat (buf, i == 0 ? "" : i + 1 == N_SCORES ? " or " : ", ",
+        size - strlen (buf) - 1);
+    strncat (buf, exclusion_scores[i].name, size - strlen (buf) - 1);
+  }
+}
+
+/* Top candidate by logit (lowest index on ties; the same class by either
+ * score, both being increasing in the logit). */
 static uint32_t
 top_candidate (const BeenetExitView *x, const BeenetPolicyState *s)
 {
@@ -113,9 +164,11 @@ exclusion_restrict (const BeenetPolicyParams *p, BeenetExitView *x,
 {
   const uint32_t best = top_candidate (x, s);
   const float margin = exclusion_margin (p, s, x->exit_number);
+  float (*score) (float) = s->score->score;
+  const float top = score (x->logits[best]);
   double sum = 0.0;
   for (uint32_t k = 0; k < x->n_classes; k++) {
-    if (is_candidate (s, k) && x->logits[best] - x->logits[k] > margin) {
+    if (is_candidate (s, k) && top - score (x->logits[k]) > margin) {
       s->remaining[k / 64] &= ~(UINT64_C (1) << (k % 64));
       s->n_remaining--;
     }

@@ -258,6 +258,7 @@ begin_window (BeenetSession *s, const BeenetPolicyImpl *policy,
   const BeenetModel *m = s->model;
   s->policy_state.factors = params->exclusion_factors
       ? params->exclusion_factors : m->exclusion_factors;
+  s->policy_state.score = m->exclusion_score;
   s->policy_state.eenet = m->eenet;
   beenet_policy_state_begin (policy, &s->policy_state);
   memset (s->remaining_counts, 0, sizeof (uint32_t) * m->n_exits);

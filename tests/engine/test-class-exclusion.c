@@ -365,6 +365,75 @@ START_TEST (test_model_file_factors)
 }
 END_TEST
 
+/* ---- sigmoid scores (beenet.class_exclusion.score) ----------------------- */
+
+static void
+add_score_key (GgufWriter *w, const void *data)
+{
+  gguf_writer_add_string (w, "beenet.class_exclusion.score", data);
+}
+
+/* Exit 1: logits 4, 1, -2, -3; exit 2: class 1 on top (5).  One margin of
+ * 1 nat at exit 1 (factor e^-1), none at exit 2. */
+static const float SIG_LOGITS[2 * K] = {
+  4.0f, 1.0f, -2.0f, -3.0f,
+  0.0f, 5.0f, 0.0f, 0.0f,
+};
+static const float SIG_FACTORS[2] = { 0.36787944f /* e^-1 */, 0.0f };
+
+START_TEST (test_sigmoid_scores)
+{
+  BeenetPolicyParams p = exclusion (1.0f);
+  /* softmax scores (the logits): gaps 3, 6, 7 > 1, one class left: class 0
+   * at exit 1 */
+  Fixture f = exits_fixture (SIG_LOGITS, 2, K, SIG_FACTORS);
+  ck_assert_str_eq (beenet_model_exclusion_score (f.model), "softmax");
+  BeenetResult r = run (&f, &p);
+  ck_assert_uint_eq (r.exit_index, 1);
+  ck_assert_uint_eq (r.class_index, 0);
+  const uint32_t want_softmax[2] = { 1, 0 };
+  expect_counts (&r, want_softmax, 2);
+  fixture_free (&f);
+
+  /* sigmoid scores: ln sigmoid = -0.01815, -0.31326, -2.12693, -3.04859;
+   * gaps to class 0: 0.2951 (kept), 2.1088 and 3.0304 (excluded): two
+   * candidates go on to exit 2, whose top candidate is class 1 (5 against
+   * 0); no margin there.  Masked softmax over {0, 1}: e^5 / (1 + e^5). */
+  f = exits_fixture_with (SIG_LOGITS, 2, K, SIG_FACTORS, add_score_key,
+      "sigmoid");
+  ck_assert_str_eq (beenet_model_exclusion_score (f.model), "sigmoid");
+  r = run (&f, &p);
+  ck_assert_uint_eq (r.exit_index, 2);
+  ck_assert_uint_eq (r.class_index, 1);
+  const uint32_t want_sigmoid[2] = { 2, 2 };
+  expect_counts (&r, want_sigmoid, 2);
+  ck_assert_float_eq_tol (r.probabilities[1], 0.99330715f, 1e-6f);
+  ck_assert_float_eq (r.probabilities[2], 0.0f);
+  /* scale 3: margin 3 keeps class 2 (gap 2.1088) and drops class 3
+   * (3.0304) */
+  p.threshold = 3.0f;
+  r = run (&f, &p);
+  const uint32_t want_scale3[2] = { 3, 3 };
+  expect_counts (&r, want_scale3, 2);
+  char *d = beenet_model_describe (f.model);
+  ck_assert_ptr_nonnull (strstr (d, "(sigmoid scores)"));
+  free (d);
+  fixture_free (&f);
+}
+END_TEST
+
+START_TEST (test_bad_score_key)
+{
+  BeenetModel *m;
+  BeenetError err;
+  ck_assert_int_eq (exits_model_load_with (SIG_LOGITS, 2, K, SIG_FACTORS,
+          NULL, add_score_key, "tanh", &m, &err), BEENET_ERROR_CORRUPT);
+  ck_assert_msg (strstr (err.message, "beenet.class_exclusion.score")
+      && strstr (err.message, "softmax or sigmoid"), "message: %s",
+      err.message);
+}
+END_TEST
+
 static Suite *
 exclusion_suite (void)
 {
@@ -381,6 +450,8 @@ exclusion_suite (void)
   tcase_add_test (tc, test_model_without_factors_refuses);
   tcase_add_test (tc, test_params_validation);
   tcase_add_test (tc, test_model_file_factors);
+  tcase_add_test (tc, test_sigmoid_scores);
+  tcase_add_test (tc, test_bad_score_key);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -164,6 +164,44 @@ class TestModelFile(unittest.TestCase):
             self.assertEqual((a["class_index"], a["exit_index"], a["classes_remaining"]),
                              (b["class_index"], b["exit_index"], b["classes_remaining"]))
 
+    def test_sigmoid_scores(self):
+        """A file whose exits score classes one by one (beenet.class_exclusion.score
+        sigmoid, as the trainer writes for --exit-loss bce): the engine compares
+        ln sigmoid(logit), the numpy rule with score="sigmoid" makes the same
+        decisions, and they differ from the softmax rule's on these clips."""
+        from beenet_train.gguf_writer import T_STRING
+        with open(SHIPPED, "rb") as f:
+            data = f.read()
+        old = fe.Model(data=data)
+        self.assertEqual(old.exclusion_score, "softmax")
+        E = old.num_exits
+        new = fe.Model(data=ce.rewrite_keys(data, {"beenet.class_exclusion.score": (T_STRING, "sigmoid"),
+                                                   ce.FACTORS_KEY: (ce.T_F32, [0.5] * E)},
+                                            lambda k: k == ce.FACTORS_KEY))
+        self.assertEqual(new.exclusion_score, "sigmoid")
+        self.assertIn("(sigmoid scores)", new.describe())
+        feats = random_features(40, seed=5)
+        s = new.session()
+        logits = np.stack([s.run_all_exits(f) for f in feats])
+        differ = 0
+        for factors in ([0.05, 0.1, 0.2, 0.3, 0.0], [0.3, 0.5, 0.5, 0.6, 0.0], [0.9, 0.9, 0.9, 0.9, 0.9]):
+            for scale in (1.0, 0.25):
+                sim = ce.simulate(logits, ce.margins_of(factors, scale), score="sigmoid")
+                soft = ce.simulate(logits, ce.margins_of(factors, scale))
+                differ += int((sim["remaining"] != soft["remaining"]).any())
+                p = ce.exclusion_params(scale, factors)
+                for i, f in enumerate(feats):
+                    r = s.classify_features(f, p)
+                    ctx = (factors, scale, i)
+                    self.assertEqual(r["class_index"], sim["pred"][i], ctx)
+                    self.assertEqual(r["exit_index"], sim["exit"][i], ctx)
+                    self.assertEqual(r["classes_remaining"], sim["remaining"][i].tolist(), ctx)
+        self.assertGreater(differ, 0)
+        # the search runs on sigmoid scores too
+        y = logits[:, -1].argmax(1)
+        r = ce.search_factors(logits, y, [0.3, 0.4, 0.5, 0.75, 1.0], 0.05, score="sigmoid")
+        self.assertGreaterEqual(r["accuracy"], r["accuracy_start"] - 0.05)
+
     def test_params_binding(self):
         p = ce.exclusion_params(0.5, [0.1, 0.2, 0.0])
         d = p.as_dict()

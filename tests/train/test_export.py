@@ -122,6 +122,40 @@ BIREAL_SMALL = {"family": "birealnet", "name": "test-bireal", "in_shape": [19, 1
                 "stages": [[24, 2], [40, 2]], "exits": [2, 4]}
 
 
+class TestExitLoss(unittest.TestCase):
+    """--exit-loss bce: the loss of each exit, and the file says how its exits
+    score classes (beenet.class_exclusion.score sigmoid)."""
+
+    def test_losses(self):
+        import torch.nn.functional as F
+        from beenet_train.train import exit_losses
+        g = torch.Generator().manual_seed(0)
+        outs = [torch.randn(5, 4, generator=g) for _ in range(3)]
+        y = torch.tensor([0, 3, 1, 1, 2])
+        soft = exit_losses(outs, y)
+        for o, v in zip(outs, soft):
+            self.assertAlmostEqual(float(v), float(F.cross_entropy(o, y)), places=6)
+        bce = exit_losses(outs, y, "bce")
+        self.assertAlmostEqual(float(bce[-1]), float(soft[-1]), places=6)   # the last exit keeps softmax
+        # by hand: mean over clips and classes of -(3 t ln s + (1 - t) ln(1 - s)), s = sigmoid
+        o = outs[0].double()
+        t = F.one_hot(y, 4).double()
+        s = torch.sigmoid(o)
+        want = -(3.0 * t * torch.log(s) + (1 - t) * torch.log(1 - s)).mean()
+        self.assertAlmostEqual(float(bce[0]), float(want), places=5)
+        with self.assertRaises(ValueError):
+            exit_losses(outs, y, "hinge")
+
+    def test_score_key(self):
+        m = random_model()
+        kv, _ = read_gguf(model_to_gguf(m, LABELS, training={"exit_loss": "bce"}).to_bytes())
+        self.assertEqual(kv["beenet.class_exclusion.score"], "sigmoid")
+        self.assertEqual(kv["beenet.training.exit_loss"], "bce")
+        data = model_to_gguf(m, LABELS, training={"seed": 0}).to_bytes()
+        self.assertNotIn("beenet.class_exclusion.score", read_gguf(data)[0])
+        self.assertEqual(fe.Model(data=data).exclusion_score, "softmax")
+
+
 class TestBiRealExport(unittest.TestCase):
     def test_engine_and_numpy_match_torch(self):
         m = random_model(3, BIREAL_SMALL)

@@ -50,6 +50,9 @@ def main(argv=None):
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
     t.add_argument("--exit-weights", help="comma-separated loss weight per exit (default: all 1)")
+    t.add_argument("--exit-loss", choices=("softmax", "bce"), default="softmax",
+                   help="loss of the exits before the last: softmax cross-entropy (default) or per-class "
+                        "binary cross-entropy for the class-exclusion policy (docs/policies.md)")
     t.add_argument("--single-exit", type=int, metavar="K",
                    help="train only the network up to exit K (1-based) with that exit alone (Table 2's "
                         "single-exit models; model.single_exit_config)")
@@ -195,7 +198,7 @@ def main(argv=None):
               resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"),
               sync_bn=a.sync_bn, feature_cache=a.feature_cache, cache_wave_fraction=a.cache_wave_fraction,
               hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None,
-              single_exit=a.single_exit)
+              single_exit=a.single_exit, exit_loss=a.exit_loss)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

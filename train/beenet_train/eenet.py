@@ -329,7 +329,7 @@ def _versus(r: Dict, rows: List[Dict], y) -> Dict:
 
 
 def study(logits: np.ndarray, y: np.ndarray, costs: Sequence[float], sched: Dict,
-          factors: Optional[Sequence[float]]) -> Dict:
+          factors: Optional[Sequence[float]], score: str = "softmax") -> Dict:
     """Every policy's sweep on one split's exit logits, with the engine's
     rules; each EENet row against the entropy and class-exclusion rows of
     the nearest cost (paired difference, 95 % interval)."""
@@ -341,7 +341,7 @@ def study(logits: np.ndarray, y: np.ndarray, costs: Sequence[float], sched: Dict
           for b in np.asarray(sched["budgets"], np.float64).round(4)]
     ent = [_row("entropy", "threshold %g" % t, simulate_entropy(logits, t), y, costs) for t in ENTROPY_SWEEP]
     pat = [_row("patience", "patience %d" % k, simulate_patience(best, k), y, costs) for k in range(1, E + 1)]
-    ce = [_row("class-exclusion", "scale %g" % s, ce_simulate(logits, margins_of(factors, s)), y, costs)
+    ce = [_row("class-exclusion", "scale %g" % s, ce_simulate(logits, margins_of(factors, s), score=score), y, costs)
           for s in SCALE_SWEEP] if factors is not None else []
     for r in ee:
         r["vs_entropy"] = _versus(r, ent, y)
@@ -401,10 +401,12 @@ def main(a) -> int:
         n = write_scheduler(a.model, a.out, sched)
         print("wrote %s (%d bytes) with %s* (budgets %s)" % (a.out, n, KEY_PREFIX, Model(a.out).eenet_budgets))
     if a.study:
-        factors = search_factors(logits, y, costs, a.tolerance)["factors"]
-        print("class-exclusion factors (tolerance %g on %s): %s" % (a.tolerance, a.split, factors))
+        score = model.exclusion_score
+        factors = search_factors(logits, y, costs, a.tolerance, score=score)["factors"]
+        print("class-exclusion factors (tolerance %g on %s, %s scores): %s" % (a.tolerance, a.split, score,
+                                                                             factors))
         tf, ty, tl = split_cached(model, a.model, a.data, a.study, a.max_clips, a.cache)
-        res["study"] = study(tl, ty, costs, sched, factors)
+        res["study"] = study(tl, ty, costs, sched, factors, score)
         if a.out:
             m2 = Model(a.out)
             sims = {r["parameter"].split()[1]: r for r in res["study"]["_sims"]["eenet"]}

@@ -3,8 +3,10 @@ searching the per-exit exclusion factors on the validation split's exit
 outputs and writing them into a model file (beenet.class_exclusion.factors).
 
 The rule is the engine's (engine/policy.c, docs/policies.md): at exit e a
-candidate class whose logit is more than  margin_e = -scale * ln(factor_e)
-below the top candidate's is excluded for the rest of the window; a window
+candidate class whose score is more than  margin_e = -scale * ln(factor_e)
+below the top candidate's is excluded for the rest of the window (the score
+is the logit, or ln sigmoid(logit) for a model whose exits were trained with
+per-class binary cross-entropy: beenet.class_exclusion.score); a window
 stops when one candidate is left, the last exit reports the top candidate.
 `simulate` reproduces it in numpy on every exit's logits (computed once with
 beenet_session_run_all_exits), so a search tries hundreds of factor sets in
@@ -48,11 +50,25 @@ def factors_of(margins: Sequence[float]) -> List[float]:
     return [float(np.float32(np.exp(-v))) if np.isfinite(v) else 0.0 for v in m]
 
 
-def simulate(logits: np.ndarray, margins: Sequence[float], max_exit: int = 0) -> Dict[str, np.ndarray]:
+def log_sigmoid(logits: np.ndarray) -> np.ndarray:
+    """ln sigmoid, as the engine computes it (double, rounded once to float32)."""
+    d = np.asarray(logits, np.float64)
+    with np.errstate(over="ignore"):
+        v = np.where(d >= 0, -np.log1p(np.exp(-np.abs(d))), d - np.log1p(np.exp(-np.abs(d))))
+    return v.astype(np.float32)
+
+
+# beenet.class_exclusion.score -> what the margins compare (engine/policy.c's table)
+SCORES = {"softmax": lambda x: np.asarray(x, np.float32), "sigmoid": log_sigmoid}
+
+
+def simulate(logits: np.ndarray, margins: Sequence[float], max_exit: int = 0,
+             score: str = "softmax") -> Dict[str, np.ndarray]:
     """logits: (N, E, K).  Returns pred (N,), exit (N, 1-based) and remaining
     (N, E: candidates after each exit that ran, 0 after the stop), as the
-    engine computes them."""
+    engine computes them; ``score``: the model's exclusion score."""
     x = np.asarray(logits, np.float32)
+    s = SCORES[score](x)
     n, E, K = x.shape
     last = min(max_exit, E) if max_exit else E
     cand = np.ones((n, K), bool)
@@ -65,9 +81,9 @@ def simulate(logits: np.ndarray, margins: Sequence[float], max_exit: int = 0) ->
         act = ~done
         z = np.where(cand, x[:, e, :], -np.inf)
         best = z.argmax(axis=1)                  # lowest index on ties, as the engine
-        top = z[np.arange(n), best]
+        top = s[np.arange(n), e, best]
         with np.errstate(invalid="ignore"):
-            drop = cand & ((top[:, None] - x[:, e, :]) > m[e])
+            drop = cand & ((top[:, None] - s[:, e, :]) > m[e])
         cand = np.where(act[:, None], cand & ~drop, cand)
         cnt = cand.sum(axis=1)
         remaining[act, e] = cnt[act]
@@ -87,14 +103,14 @@ def summary(sim: Dict[str, np.ndarray], y: np.ndarray, exit_costs: Sequence[floa
 
 
 def search_factors(logits: np.ndarray, y: np.ndarray, exit_costs: Sequence[float], tolerance: float = 0.01,
-                   grid: np.ndarray = MARGIN_GRID) -> Dict:
+                   grid: np.ndarray = MARGIN_GRID, score: str = "softmax") -> Dict:
     """Greedy search of the per-exit margins (see the module text).  Returns
     factors (one per exit, the last 0), margins, and the accuracy / cost at
     start (no exclusion) and at the end, on the given (validation) set."""
     E = logits.shape[1]
     idx = [0] * E                      # grid position per exit; the last exit never excludes
     margins = lambda ix: np.array([grid[i] for i in ix], np.float32)  # noqa: E731
-    acc0, cost0 = summary(simulate(logits, margins(idx)), y, exit_costs)
+    acc0, cost0 = summary(simulate(logits, margins(idx), score=score), y, exit_costs)
     goal = acc0 - tolerance
     acc, cost = acc0, cost0
     while True:
@@ -104,7 +120,7 @@ def search_factors(logits: np.ndarray, y: np.ndarray, exit_costs: Sequence[float
                 continue
             trial = list(idx)
             trial[e] += 1
-            a, c = summary(simulate(logits, margins(trial)), y, exit_costs)
+            a, c = summary(simulate(logits, margins(trial), score=score), y, exit_costs)
             if a < goal - 1e-12 or c > cost + 1e-12:
                 continue
             gain = (cost - c) / max(acc - a, 1e-6)
@@ -166,7 +182,7 @@ def _tensor_infos_end(data: bytes, pos: int, n_t: int) -> int:
 
 def rewrite_keys(data: bytes, keys: Dict[str, tuple], drop: Callable[[str], bool]) -> bytes:
     """The GGUF file `data` without the keys for which drop(key) holds and
-    with `keys` ({key: (T_U32, int) or (T_F32, floats)}) added after the
+    with `keys` ({key: (T_U32, int), (T_STRING, str) or (T_F32, floats)}) added after the
     others; tensor data is moved to the new aligned data start, tensor
     offsets (relative to it) are unchanged."""
     from .gguf_writer import read_gguf
@@ -179,6 +195,8 @@ def rewrite_keys(data: bytes, keys: Dict[str, tuple], drop: Callable[[str], bool
     for key, (t, v) in keys.items():
         if t == T_U32:
             new += _pack_string(key) + struct.pack("<II", T_U32, v)
+        elif t == T_STRING:
+            new += _pack_string(key) + struct.pack("<I", T_STRING) + _pack_string(v)
         else:
             new += _pack_string(key) + struct.pack("<IIQ", T_ARRAY, T_F32, len(v)) + struct.pack("<%df" % len(v), *v)
     head = bytearray(struct.pack("<IIQQ", GGUF_MAGIC, struct.unpack_from("<I", data, 4)[0], n_t,
@@ -320,7 +338,8 @@ def engine_check(model, feats, y, row) -> int:
     return bad
 
 
-def study(model, feats, y, logits, costs, factors_by_tol: Dict[float, List[float]], tolerance: float) -> Dict:
+def study(model, feats, y, logits, costs, factors_by_tol: Dict[float, List[float]], tolerance: float,
+          score: str = "softmax") -> Dict:
     """Entropy sweep and class exclusion (scale sweep of the `tolerance`
     factors, and the factors of every searched tolerance at scale 1) on the
     same clips, from the engine's exit logits with the engine's rules
@@ -330,9 +349,11 @@ def study(model, feats, y, logits, costs, factors_by_tol: Dict[float, List[float
     from .frontend import policy_params
     ent = [_row(policy_params("entropy", t), simulate_entropy(logits, t), y, costs) for t in ENTROPY_SWEEP]
     f = factors_by_tol[tolerance]
-    ce = [_row(exclusion_params(s, f), simulate(logits, margins_of(f, s)), y, costs) for s in SCALE_SWEEP]
-    ce_tol = [_row(exclusion_params(1.0, factors_by_tol[t]), simulate(logits, margins_of(factors_by_tol[t])),
-                   y, costs) for t in sorted(factors_by_tol)]
+    ce = [_row(exclusion_params(s, f), simulate(logits, margins_of(f, s), score=score), y, costs)
+          for s in SCALE_SWEEP]
+    ce_tol = [_row(exclusion_params(1.0, factors_by_tol[t]),
+                   simulate(logits, margins_of(factors_by_tol[t]), score=score), y, costs)
+              for t in sorted(factors_by_tol)]
     checks = {"entropy 0.75": engine_check(model, feats, y, ent[ENTROPY_SWEEP.index(0.75)]),
               "class-exclusion scale 1": engine_check(model, feats, y, ce[SCALE_SWEEP.index(1.0)])}
     for r, t in zip(ce_tol, sorted(factors_by_tol)):
@@ -343,7 +364,7 @@ def study(model, feats, y, logits, costs, factors_by_tol: Dict[float, List[float
                            "accuracy": near["accuracy"]}
         r["vs_entropy"]["diff"], r["vs_entropy"]["ci95"] = paired_diff(r["pred"], near["pred"], y)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("pred", "exit")} for r in rows]  # noqa: E731
-    return {"n": int(len(y)), "entropy": strip(ent), "class_exclusion_scale": strip(ce),
+    return {"n": int(len(y)), "score": score, "entropy": strip(ent), "class_exclusion_scale": strip(ce),
             "class_exclusion_tolerance": strip(ce_tol), "engine_mismatches": checks}
 
 
@@ -383,19 +404,21 @@ def main(a) -> int:
     feats, y, logits = split_cached(model, a.model, a.data, a.split, a.max_clips, a.cache)
     costs = exit_costs_of(model, feats)
     tols = sorted(set(TOLERANCES + [a.tolerance])) if a.study else [a.tolerance]
-    found = {t: search_factors(logits, y, costs, t) for t in tols}
+    score = model.exclusion_score
+    found = {t: search_factors(logits, y, costs, t, score=score) for t in tols}
     for t in tols:
         r = found[t]
-        print("tolerance %g on %s (%d clips): factors %s; accuracy %.4f -> %.4f, OPs %.3f -> %.3f" % (
-            t, a.split, r["n"], " ".join("%.4g" % f for f in r["factors"]), r["accuracy_start"], r["accuracy"],
-            r["ops_start"], r["ops_fraction"]), flush=True)
-    res = {"search": {str(t): found[t] for t in tols}, "exit_ops_fractions": costs}
+        print("tolerance %g on %s (%d clips, %s scores): factors %s; accuracy %.4f -> %.4f, OPs %.3f -> %.3f" % (
+            t, a.split, r["n"], score, " ".join("%.4g" % f for f in r["factors"]), r["accuracy_start"],
+            r["accuracy"], r["ops_start"], r["ops_fraction"]), flush=True)
+    res = {"search": {str(t): found[t] for t in tols}, "exit_ops_fractions": costs, "score": score}
     if a.out:
         n = write_factors(a.model, a.out, found[a.tolerance]["factors"])
         print("wrote %s (%d bytes) with %s" % (a.out, n, FACTORS_KEY))
     if a.study:
         ef, ey, el = split_cached(model, a.model, a.data, a.study, a.max_clips, a.cache)
-        res["study"] = study(model, ef, ey, el, costs, {t: found[t]["factors"] for t in tols}, a.tolerance)
+        res["study"] = study(model, ef, ey, el, costs, {t: found[t]["factors"] for t in tols}, a.tolerance,
+                             score)
         print(study_markdown(res["study"]))
         if a.plot:
             plot(res["study"], a.plot, study_title(model.name, a.study, len(ey)))

@@ -121,6 +121,8 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
     add_detection_keys(w, labels, keywords, detection)
     if exclusion_factors is not None:
         w.add_array("beenet.class_exclusion.factors", T_F32, [float(v) for v in exclusion_factors])
+    if (training or {}).get("exit_loss") == "bce":   # per-class scores: the policy compares sigmoids
+        w.add_string("beenet.class_exclusion.score", "sigmoid")
     w.add_u32("beenet.node_count", len(nodes))
     w.add_u32("beenet.exit_count", sum(1 for n in nodes if n["op"] == "exit"))
     for i, n in enumerate(nodes):

@@ -201,6 +201,7 @@ def lib():
         "beenet_model_default_threshold": (ctypes.c_float, [P]),
         "beenet_model_default_params": (PolicyParams, [P]),
         "beenet_model_exclusion_factors": (ctypes.c_size_t, [P, fp, ctypes.c_size_t]),
+        "beenet_model_exclusion_score": (ctypes.c_char_p, [P]),
         "beenet_model_eenet_budgets": (ctypes.c_size_t, [P, fp, ctypes.c_size_t]),
         "beenet_model_check_params": (ctypes.c_int, [P, ctypes.POINTER(PolicyParams), E]),
         "beenet_policy_count": (ctypes.c_size_t, []),
@@ -442,6 +443,12 @@ class Model(_Handle):
         out = np.empty(n, np.float32)
         lib().beenet_model_exclusion_factors(self._h, _fptr(out), n)
         return [float(v) for v in out]
+
+    @property
+    def exclusion_score(self) -> str:
+        """What the class-exclusion margins compare: "softmax" (logits) or
+        "sigmoid" (exits trained with per-class BCE; beenet.class_exclusion.score)."""
+        return lib().beenet_model_exclusion_score(self._h).decode()
 
     @property
     def eenet_budgets(self) -> Optional[List[float]]:

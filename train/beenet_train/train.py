@@ -470,6 +470,27 @@ def _save_resume(path: str, state: Dict) -> None:
     os.replace(tmp, path)
 
 
+EXIT_LOSSES = ("softmax", "bce")
+
+
+def exit_losses(outs, y, kind: str = "softmax") -> list:
+    """The loss of each exit's logits ``outs`` (a list of (N, C)) for labels
+    ``y``.  "softmax": cross-entropy at every exit.  "bce" (Wang, Li, Zhang
+    2023, class exclusion): every exit but the last scores each class on its
+    own, binary cross-entropy against the one-hot label with the positive
+    weighted C - 1 (one positive against C - 1 negatives per clip); the last
+    exit keeps the cross-entropy, as the paper's does."""
+    if kind not in EXIT_LOSSES:
+        raise ValueError("exit loss %r: not one of %s" % (kind, ", ".join(EXIT_LOSSES)))
+    if kind == "softmax":
+        return [F.cross_entropy(o, y) for o in outs]
+    C = outs[-1].shape[1]
+    target = F.one_hot(y, C).to(outs[-1].dtype)
+    pos = torch.full((C,), float(C - 1), dtype=outs[-1].dtype, device=outs[-1].device)
+    return [F.binary_cross_entropy_with_logits(o, target, pos_weight=pos) for o in outs[:-1]] + \
+        [F.cross_entropy(outs[-1], y)]
+
+
 def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optional[float] = None,
           batch_size: int = 128, lr: float = 2e-3, config: Optional[Dict] = None,
           exit_weights: Optional[List[float]] = None, threads: int = 2, max_train: Optional[int] = None,
@@ -478,9 +499,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           augment_config: Optional[Dict] = None, resume: Optional[str] = None,
           resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
-          hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None) -> Dict:
+          hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
+          exit_loss: str = "softmax") -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
-    exit k, with that exit alone, model.single_exit_config).  ``resume``: a file written every
+    exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
+    "bce": the exits before the last learn one independent score per class
+    (exit_losses; for the class-exclusion policy, whose margins then compare
+    sigmoid scores: the exported file says so in
+    beenet.class_exclusion.score).  ``resume``: a file written every
     ``resume_minutes`` (model, optimiser, position, generators, elapsed
     time); when it exists the run continues from it, so a killed run
     resumes where its last save left it (the wall-clock budget counts the
@@ -642,7 +668,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
             y = torch.from_numpy(ys).to(d.device)
             outs = net(x)
-            loss = sum(wk * F.cross_entropy(o, y) for wk, o in zip(w_exit, outs))
+            loss = sum(wk * lk for wk, lk in zip(w_exit, exit_losses(outs, y, exit_loss)))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -725,6 +751,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     }
     if mine:   # only then: the metadata of runs without it stays as it was
         training["hard_negatives"] = hn
+    if exit_loss != "softmax":   # likewise
+        training["exit_loss"] = exit_loss
     if cached is not None:   # only then: the default run's metadata stays as it was
         training["feature_cache"] = {"wave_fraction": cached.wave_fraction, "key": cached.cache.plan.key,
                                      "shards": cached.cache.count}

@@ -190,6 +190,36 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
     return res
 
 
+# What each task's card says a model is for, and how to do better with real data.
+REAL_DATA = {
+    "kws12": "retrain with `--data <GSC v2 root>` for real use",
+    "kws31": "retrain on a real corpus (the MSWC reader, docs/data.md) for real use",
+    "lid6": "retrain on real recordings (the VoxForge-style reader, docs/data.md) for real use",
+}
+
+
+def intended_use(task: Optional[str], labels: List[str]) -> str:
+    """The card's "Intended use and limitations" paragraph for the model's
+    task (beenet.task; a file without it is taken as KWS-12)."""
+    if task in (None, "kws12"):   # the text of every KWS-12 card so far
+        return ("Twelve-class keyword spotting (Google Speech Commands v2 label set: 10 keywords, `_unknown_`, "
+                "`_silence_`) on 1-second 16 kHz windows. The default model is trained on a **synthetic** "
+                "corpus (espeak-ng/flite/festival voices with noise augmentation, see docs/training.md); the "
+                "test split uses voices held out from training. Accuracy on real human speech (for example "
+                "GSC v2) will be lower than reported here; %s." % REAL_DATA["kws12"])
+    else:
+        from .data.task import TaskError, load_task
+        try:
+            what = "%s, %d classes" % (load_task(task).description, len(labels))
+        except (TaskError, OSError):
+            what = "Task `%s` (%d classes: %s)" % (task, len(labels), ", ".join("`%s`" % x for x in labels))
+    return ("%s on 1-second 16 kHz windows. The model is trained on a **synthetic** corpus "
+            "(espeak-ng/flite/festival voices with noise augmentation, see docs/training.md); the test split "
+            "uses voices held out from training. Accuracy on real human speech will be lower than reported "
+            "here; %s." % (what, REAL_DATA.get(task or "kws12", "retrain on recordings of real speakers for "
+                                               "real use")))
+
+
 def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, labels, command, data,
                seconds, model_path):
     E = model.num_exits
@@ -306,11 +336,7 @@ def write_card(path, model: Model, res, rows, rec_row, conf_final, conf_rec, lab
                 "%.3f" % a for a in h["val_acc"]), h["seconds"]))
         L.append("")
     L.append("## Intended use and limitations\n")
-    L.append("Twelve-class keyword spotting (Google Speech Commands v2 label set: 10 keywords, `_unknown_`, "
-             "`_silence_`) on 1-second 16 kHz windows. The default model is trained on a **synthetic** "
-             "corpus (espeak-ng/flite/festival voices with noise augmentation, see docs/training.md); the "
-             "test split uses voices held out from training. Accuracy on real human speech (for example "
-             "GSC v2) will be lower than reported here; retrain with `--data <GSC v2 root>` for real use.\n")
+    L.append(intended_use(model.task, labels) + "\n")
     L.append("## Engine description\n\n```\n%s\n```\n" % model.describe().rstrip())
     with open(path, "w") as f:
         f.write("\n".join(L))

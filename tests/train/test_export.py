@@ -156,6 +156,18 @@ class TestExitLoss(unittest.TestCase):
         self.assertEqual(fe.Model(data=data).exclusion_score, "softmax")
 
 
+class TestCardText(unittest.TestCase):
+    def test_intended_use_follows_the_task(self):
+        from beenet_train.evaluate import intended_use
+        self.assertTrue(intended_use(None, LABELS).startswith("Twelve-class keyword spotting"))
+        self.assertEqual(intended_use("kws12", LABELS), intended_use(None, LABELS))
+        lid = intended_use("lid6", ["en", "de", "fr", "es", "it", "ru"])
+        self.assertTrue(lid.startswith("LID-6: spoken-language identification"), lid)
+        self.assertIn("6 classes", lid)
+        self.assertNotIn("Twelve", intended_use("kws31", ["x"] * 33))
+        self.assertIn("Task `mine` (2 classes: `a`, `b`)", intended_use("mine", ["a", "b"]))
+
+
 class TestBiRealExport(unittest.TestCase):
     def test_engine_and_numpy_match_torch(self):
         m = random_model(3, BIREAL_SMALL)

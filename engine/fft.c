@@ -93,18 +93,6 @@ static const BeenetFftImpl backends[] = {
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
-const char *const *
-beenet_fft_backends (void)
-{
-  static const char *const names[] = {
-#ifdef BEENET_HAVE_FFTW
-    "fftw",
-#endif
-    "gst", NULL
-  };
-  return names;
-}
-
 static const BeenetFftImpl *
 find_backend (const char *name)
 {

@@ -35,7 +35,4 @@ const char *beenet_fft_name (const BeenetFft *fft);
 /* Zeroed, 64-byte aligned floats (free with free()); NULL when out of memory. */
 float *beenet_fft_alloc (size_t n_floats);
 
-/* Names of the compiled-in backends, default first, NULL-terminated. */
-const char *const *beenet_fft_backends (void);
-
 #endif /* BEENET_FFT_H */

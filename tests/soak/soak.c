@@ -13,9 +13,11 @@
  *  - every buffer comes out unchanged (same bytes as a pristine copy);
  *  - no error or warning is posted, no GLib critical or warning is logged;
  *  - the resident set size (/proc/self/statm) after the warm-up grows by
- *    less than --max-growth-kib (1 MiB).
+ *    less than --max-growth-kib (1 MiB); with --trim, RSS is sampled
+ *    after malloc_trim (0), so it counts what the program holds, not the
+ *    free pages glibc keeps.
  *
- *   soak [--seconds 86400] [--seed 1] [--model models/kws12.gguf]
+ *   soak [--seconds 86400] [--seed 1] [--model models/kws12.gguf] [--trim]
  *
  * Leaks are checked by running it under valgrind (docs/reliability.md).
  * The element is compiled in and registered statically.
@@ -51,6 +53,7 @@ typedef struct
   guint32 seed;
   gchar *model;
   guint64 max_growth_kib;
+  gboolean trim;                /* malloc_trim (0) before each RSS sample */
 
   guint32 rng;
   GstHarness *h;
@@ -721,7 +724,12 @@ report (Soak * s, const gchar * what)
 static void
 sample_rss (Soak * s)
 {
-  guint64 rss = rss_kib (), heap = heap_kib ();
+  guint64 rss, heap;
+
+  if (s->trim)
+    malloc_trim (0);
+  rss = rss_kib ();
+  heap = heap_kib ();
 
   if (!s->warm) {
     s->rss_warm = MAX (s->rss_warm, rss);
@@ -781,6 +789,7 @@ main (int argc, char **argv)
   gchar *model = NULL;
   gdouble warmup = -1;
   gint64 max_growth = 1024, seed = 1;
+  gboolean trim = FALSE;
   GOptionEntry entries[] = {
     {"seconds", 0, 0, G_OPTION_ARG_DOUBLE, &s.seconds,
         "Seconds of audio to push (default 86400)", "S"},
@@ -791,6 +800,10 @@ main (int argc, char **argv)
     {"warmup", 0, 0, G_OPTION_ARG_DOUBLE, &warmup,
         "Seconds of audio before the RSS baseline (default min(3600, "
           "seconds/5))", "S"},
+    {"trim", 0, 0, G_OPTION_ARG_NONE, &trim,
+        "Return the allocator's free pages to the system (malloc_trim) "
+          "before each RSS sample, so RSS counts what the program holds",
+        NULL},
     {"max-growth-kib", 0, 0, G_OPTION_ARG_INT64, &max_growth,
         "Allowed RSS growth after the warm-up (default 1024; 0: not "
           "checked, e.g. under ASan or valgrind, whose own memory counts)",
@@ -812,6 +825,7 @@ main (int argc, char **argv)
   s.seed = (guint32) seed;
   s.model = model;
   s.max_growth_kib = (guint64) max_growth;
+  s.trim = trim;
 
   /* no system plugins: only the statically registered element is used */
   g_setenv ("GST_PLUGIN_SYSTEM_PATH_1_0", "", TRUE);

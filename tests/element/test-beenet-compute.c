@@ -429,9 +429,15 @@ GST_START_TEST (test_qos_slow_sink_pipeline)
   fail_unless (t.src && t.sink && beenet);
   caps = gst_caps_from_string ("audio/x-raw, format=F32LE, rate=16000, "
       "channels=1, layout=interleaved");
-  /* a live source's latency: one buffer and a margin */
+  /* A live source's latency, with room for the test process not being
+   * scheduled for a while on a busy machine: with 20 ms, buffers delayed
+   * by the scheduler alone kept the element degraded after the sink was
+   * fast again (3 runs in 20 while a training job held both cores; 0 in
+   * 24 with 300 ms).  The slow sink still falls behind without bound
+   * (25 ms a 10 ms buffer), so it degrades the element after about 20
+   * buffers whatever the latency. */
   g_object_set (t.src, "caps", caps, "is-live", TRUE, "format",
-      GST_FORMAT_TIME, "min-latency", (gint64) (20 * GST_MSECOND), NULL);
+      GST_FORMAT_TIME, "min-latency", (gint64) (300 * GST_MSECOND), NULL);
   gst_caps_unref (caps);
   g_object_set (beenet, "model", model, "interval", 100 * GST_MSECOND,
       "threshold", 0.5, "post-detections", FALSE, NULL);

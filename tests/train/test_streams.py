@@ -191,5 +191,42 @@ class TestClassOffsets(unittest.TestCase):
         self.assertAlmostEqual(c["class_offsets"][3], logit(0.7) - logit(0.9), places=4)
 
 
+class TestKeywordWindows(unittest.TestCase):
+    """keyword_windows on a hand-made run: windows every 0.5 s, two "yes"
+    keywords by two voices; the first is heard (0.95), the second never
+    gets above 0.3 and is heard as _unknown_."""
+
+    def test_per_voice(self):
+        import json
+        from beenet_train.data.voices import speaker_id
+        voices = ["espeak:en+m7", "flite:slt"]
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "eval", "stream"))
+            with open(os.path.join(d, "voices.json"), "w") as f:
+                json.dump({v: {} for v in voices}, f)
+            with open(os.path.join(d, "eval", "stream", "keywords.tsv"), "w") as f:
+                f.write("label\tstart\tend\tsource\n")
+                f.write("yes\t2.2\t2.6\t%s_nohash_0.wav\n" % speaker_id(voices[0]))
+                f.write("yes\t6.2\t6.6\t%s_nohash_1.wav\n" % speaker_id(voices[1]))
+            probs = np.tile(np.array([0.8, 0.15, 0.05], np.float32), (20, 1))
+            probs[4] = [0.0, 0.05, 0.95]    # window 2.0-3.0 s holds the first word
+            probs[12] = [0.0, 0.7, 0.3]     # window 6.0-7.0 s holds the second
+            probs[11] = [0.0, 0.8, 0.2]     # 5.5-6.5 s: does not hold it
+            run = {"times_ns": [int(i * 0.5e9) for i in range(20)], "probs": probs, "window_s": 1.0}
+            saved = streams.Model, streams.read_wav, streams.classify_stream
+            streams.Model = lambda path: FakeModel()
+            streams.read_wav = lambda path: np.zeros(16000 * 10, np.float32)
+            streams.classify_stream = lambda *a, **k: run
+            try:
+                r = streams.keyword_windows("model.gguf", os.path.join(d, "eval"), 500.0, data=d)
+            finally:
+                streams.Model, streams.read_wav, streams.classify_stream = saved
+        self.assertEqual(r["keywords"], 2)
+        self.assertEqual((r["best_ge_0.5"], r["best_ge_0.9"], r["any"]), (0.5, 0.5, 0.5))
+        self.assertEqual(r["unheard_as"], {"_unknown_": 1})
+        self.assertEqual([(v["group"], v["n"], v["best_ge_0.5"]) for v in r["by_voice"]],
+                         [("flite:slt", 1, 0.0), ("eSpeak +m7 (all accents)", 1, 1.0)])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -79,28 +79,41 @@ def _md_confusion(m: np.ndarray, labels: List[str]) -> str:
     return "\n".join(lines)
 
 
-def voice_breakdown(data: str, examples, y: np.ndarray, preds: List[np.ndarray]) -> List[Dict]:
-    """Accuracy per held-out voice group of a synthetic corpus (needs
-    <data>/voices.json; [] for other corpora).  eSpeak voices are grouped
-    by variant over all accents, flite/festival voices are listed singly,
-    `_silence_` clips form their own row."""
+def voice_group(name: str) -> str:
+    """The row a voice reports under: eSpeak voices by variant over all
+    accents, flite/festival voices singly."""
+    if name.startswith("espeak:"):
+        return "eSpeak +%s (all accents)" % (name.partition("+")[2] or "default")
+    return name
+
+
+def speaker_voices(data: str) -> Dict[str, str]:
+    """Speaker id (as in clip names) -> voice name of a synthetic corpus
+    (<data>/voices.json); {} for other corpora."""
     import json
     from .data.voices import speaker_id
     try:
         with open(os.path.join(data, "voices.json")) as f:
             names = list(json.load(f))
     except (OSError, ValueError):
+        return {}
+    return {speaker_id(n): n for n in names}
+
+
+def voice_breakdown(data: str, examples, y: np.ndarray, preds: List[np.ndarray]) -> List[Dict]:
+    """Accuracy per held-out voice group of a synthetic corpus (needs
+    <data>/voices.json; [] for other corpora), grouped by voice_group;
+    `_silence_` clips form their own row."""
+    by_spk = speaker_voices(data)
+    if not by_spk:
         return []
-    by_spk = {speaker_id(n): n for n in names}
     groups: Dict[str, List[int]] = {}
     for i, ex in enumerate(examples):
         name = by_spk.get(getattr(ex, "speaker", "") or "")
         if name is None:
             g = "_silence_ (background noise)" if not getattr(ex, "path", None) else "unknown speaker"
-        elif name.startswith("espeak:"):
-            g = "eSpeak +%s (all accents)" % (name.partition("+")[2] or "default")
         else:
-            g = name
+            g = voice_group(name)
         groups.setdefault(g, []).append(i)
     rows = []
     for g, idx in groups.items():

@@ -74,12 +74,18 @@ def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshol
             "ops": ops, "window_s": W / rate, "seconds": wave.size / rate, "cpu_seconds": cpu}
 
 
-def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0) -> Dict:
+def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
+                    data: Optional[str] = None) -> Dict:
     """Per keyword of ``keywords.wav``, run at full depth every ``hop_ms``:
     is the window centred on the word right, is any window that holds the
     word (starts <= 100 ms after its start, ends >= 100 ms before its end)
     right, and how high does the right class's probability get.  Separates
-    "the model cannot hear it" from "no window is placed well"."""
+    "the model cannot hear it" from "no window is placed well".  With the
+    corpus ``data`` (its voices.json), the same per voice group, and what
+    the keywords whose class never reaches 0.5 are heard as (the most
+    frequent argmax of the windows holding them)."""
+    from collections import Counter
+    from .evaluate import speaker_voices, voice_group
     model = Model(model_path)
     wave = read_wav(os.path.join(evalset, "stream", "keywords.wav"))
     wave = wave[0] if isinstance(wave, tuple) else wave
@@ -88,23 +94,38 @@ def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0) -> Dic
     run = classify_stream(model, wave, hop_ms, None, policy_params("entropy", threshold=0.0))
     t = np.array(run["times_ns"]) / 1e9
     w = run["window_s"]
-    centred, anyw, best = [], [], []
+    centred, anyw, best, heard = [], [], [], []
     for k in kws:
         c = model.labels.index(k["label"])
         sel = (t <= k["start"] + 0.1) & (t + w >= k["end"] - 0.1)
         P = run["probs"][sel]
         best.append(float(P[:, c].max()) if len(P) else 0.0)
         anyw.append(bool(len(P) and (P.argmax(1) == c).any()))
+        heard.append(Counter(P.argmax(1).tolist()).most_common(1)[0][0] if len(P) else -1)
         j = int(np.argmin(np.abs(t + w / 2 - (k["start"] + k["end"]) / 2)))
         centred.append(int(run["probs"][j].argmax()) == c)
     best = np.array(best)
-    return {"keywords": len(kws), "centred": float(np.mean(centred)), "any": float(np.mean(anyw)),
-            "best_ge_0.9": float(np.mean(best >= 0.9)), "best_ge_0.98": float(np.mean(best >= 0.98))}
+    r = {"keywords": len(kws), "centred": float(np.mean(centred)), "any": float(np.mean(anyw)),
+         "best_ge_0.5": float(np.mean(best >= 0.5)), "best_ge_0.9": float(np.mean(best >= 0.9)),
+         "best_ge_0.98": float(np.mean(best >= 0.98)),
+         "unheard_as": dict(Counter(model.labels[h] if h >= 0 else "(no window)"
+                                    for h, b in zip(heard, best) if b < 0.5).most_common())}
+    voices = speaker_voices(data) if data else {}
+    if voices:
+        groups: Dict[str, List[float]] = {}
+        for k, b in zip(kws, best):
+            name = voices.get(k.get("source", "").split("_nohash_")[0])
+            groups.setdefault(voice_group(name) if name else "unknown speaker", []).append(b)
+        r["by_voice"] = sorted(({"group": g, "n": len(v), "best_ge_0.5": float(np.mean(np.array(v) >= 0.5)),
+                                 "best_ge_0.9": float(np.mean(np.array(v) >= 0.9))} for g, v in groups.items()),
+                               key=lambda x: (x["best_ge_0.5"], x["group"]))
+    return r
 
 
 def read_keywords(path: str) -> List[Dict]:
     rows = [l.rstrip("\n").split("\t") for l in open(path, encoding="utf-8")][1:]
-    return [{"label": r[0], "start": float(r[1]), "end": float(r[2])} for r in rows if r and r[0]]
+    return [{"label": r[0], "start": float(r[1]), "end": float(r[2]), "source": r[3] if len(r) > 3 else ""}
+            for r in rows if r and r[0]]
 
 
 def score(detections: List[Dict], keywords: List[Dict], window_s: float) -> Dict:

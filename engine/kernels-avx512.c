@@ -172,34 +172,34 @@ bdot_px_avx512 (const BeenetBTaps *t, size_t a_ps, uint32_t np, uint32_t nb,
   }
 }
 
-/* Tile of np pixels x nb blocks with the output transform fused (np, nb
- * compile-time constants at every call site, see bconv_tile_avx512): the
- * loop of bdot_px_nb with each pixel's input at its own pointer, then for
- * each block the scale and bias loaded once and every pixel's sums turned
- * into outputs straight from the registers, with the operations of
+/* One tile of np pixels x nb blocks with the output transform fused (np,
+ * nb compile-time constants at every call site, see bconv_tiles_avx512):
+ * the loop of bdot_px_nb with each pixel's input at its own offset, then
+ * for each block the scale and bias loaded once and every pixel's sums
+ * turned into outputs straight from the registers, with the operations of
  * bfinish_avx512 in its order (identical bits). */
 INLINE void
-bconv_tile_nb (const BeenetBTile *tl, const uint32_t np, const uint32_t nb,
-    uint32_t n, const BeenetOutput *out)
+bconv_tile_nb (const BeenetBTiles *tt, const BeenetBTilePlan *tp,
+    const uint32_t np, const uint32_t nb, uint32_t n, const BeenetOutput *out)
 {
-  const BeenetBTaps *t = &tl->t;
+  const BeenetBShape *sh = &tt->shapes[tp->shape];
   __m512i s[BEENET_UK_MAX_TILE][MAXB];
 UNROLL4
   for (uint32_t p = 0; p < np; p++)
 UNROLL4
     for (uint32_t b = 0; b < nb; b++)
       s[p][b] = _mm512_setzero_si512 ();
-  for (uint32_t r = 0; r < t->rows; r++) {
+  for (uint32_t r = 0; r < sh->rows; r++) {
     const uint32_t *a[BEENET_UK_MAX_TILE];
 UNROLL4
     for (uint32_t p = 0; p < np; p++)
-      a[p] = tl->a[p] + r * t->a_rs;
-    const uint32_t *w = t->w + r * t->w_rs;
-    for (uint32_t i = 0; i < t->n; i++) {
+      a[p] = tt->in + tp->a[p] + r * tt->a_rs;
+    const uint32_t *w = tt->w + sh->w_off + r * tt->w_rs;
+    for (uint32_t i = 0; i < sh->n; i++) {
       __m512i wv[MAXB];
 UNROLL4
       for (uint32_t b = 0; b < nb; b++)
-        wv[b] = _mm512_loadu_si512 (w + b * t->w_bs + i * L);
+        wv[b] = _mm512_loadu_si512 (w + b * tt->w_bs + i * L);
 UNROLL4
       for (uint32_t p = 0; p < np; p++) {
         const __m512i va = _mm512_set1_epi32 ((int) a[p][i]);
@@ -210,9 +210,8 @@ UNROLL4
       }
     }
   }
-  const __m512i vv = _mm512_set1_epi32 (tl->valid);
+  const __m512i vv = _mm512_set1_epi32 (sh->valid);
   const __m512 zero = _mm512_setzero_ps ();
-  const bool res = tl->res[0] != NULL;
 UNROLL4
   for (uint32_t b = 0; b < nb; b++) {
     const __mmask16 m = low_mask (n - b * L);
@@ -225,33 +224,42 @@ UNROLL4
       __m512 v = _mm512_add_ps (_mm512_mul_ps (sc, x), bi);
       if (out->relu)
         v = _mm512_max_ps (zero, v);
-      if (res) {
-        v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, tl->res[p] + b * L), v);
+      if (tt->res) {
+        v = _mm512_add_ps (_mm512_maskz_loadu_ps (m,
+                tt->res + tp->o[p] + b * L), v);
         if (out->res_relu)
           v = _mm512_max_ps (zero, v);
       }
-      _mm512_mask_storeu_ps (tl->o[p] + b * L, m, v);
+      _mm512_mask_storeu_ps (tt->out + tp->o[p] + b * L, m, v);
     }
   }
 }
 
-#define BCONV_TILE_NB(np_) \
-  switch (nb) { \
-    case 1: bconv_tile_nb (t, np_, 1, n, out); break; \
-    case 2: bconv_tile_nb (t, np_, 2, n, out); break; \
-    case 3: bconv_tile_nb (t, np_, 3, n, out); break; \
-    default: bconv_tile_nb (t, np_, 4, n, out); break; \
-  }
-
-TARGET static void
-bconv_tile_avx512 (const BeenetBTile *t, uint32_t nb, uint32_t n,
+/* Every tile of the plan, nb blocks (a compile-time constant). */
+INLINE void
+bconv_tiles_nb (const BeenetBTiles *t, const uint32_t nb, uint32_t n,
     const BeenetOutput *out)
 {
-  switch (t->np) {
-    case 1: BCONV_TILE_NB (1); break;
-    case 2: BCONV_TILE_NB (2); break;
-    case 3: BCONV_TILE_NB (3); break;
-    default: BCONV_TILE_NB (4); break;
+  for (uint32_t i = 0; i < t->n_tiles; i++) {
+    const BeenetBTilePlan *tp = &t->tiles[i];
+    switch (tp->np) {
+      case 1: bconv_tile_nb (t, tp, 1, nb, n, out); break;
+      case 2: bconv_tile_nb (t, tp, 2, nb, n, out); break;
+      case 3: bconv_tile_nb (t, tp, 3, nb, n, out); break;
+      default: bconv_tile_nb (t, tp, 4, nb, n, out); break;
+    }
+  }
+}
+
+TARGET static void
+bconv_tiles_avx512 (const BeenetBTiles *t, uint32_t nb, uint32_t n,
+    const BeenetOutput *out)
+{
+  switch (nb) {
+    case 1: bconv_tiles_nb (t, 1, n, out); break;
+    case 2: bconv_tiles_nb (t, 2, n, out); break;
+    case 3: bconv_tiles_nb (t, 3, n, out); break;
+    default: bconv_tiles_nb (t, 4, n, out); break;
   }
 }
 
@@ -444,7 +452,7 @@ const BeenetKernels KERNELS = {
   .pack_signs = pack_signs_avx512,
   .bdot = bdot_avx512,
   .bdot_px = bdot_px_avx512,
-  .bconv_tile = bconv_tile_avx512,
+  .bconv_tiles = bconv_tiles_avx512,
   .fgemv = fgemv_avx512,
   .fdw = fdw_avx512,
   .bfinish = bfinish_avx512,

@@ -77,10 +77,13 @@ bconv2d_group_size (const BeenetConvGeom *g)
       * g->words * L;
 }
 
+static size_t plan_size (const BeenetConvGeom *g);
+static void plan_build (const BeenetConvGeom *g, uint32_t *plan);
+
 size_t
 beenet_bconv2d_prepared_size (const BeenetConvGeom *g)
 {
-  return n_groups (g) * bconv2d_group_size (g);
+  return n_groups (g) * bconv2d_group_size (g) + plan_size (g);
 }
 
 /* [rows][row_words] -> [rows/16][row_words][16], zero-padded rows. */
@@ -106,6 +109,7 @@ beenet_bconv2d_prepare (const BeenetConvGeom *g, const uint32_t *weight,
   for (uint32_t gi = 0; gi < n_groups (g); gi++)
     interleave_u32 (weight + gi * cog * row_words, cog, row_words,
         prep + gi * bconv2d_group_size (g));
+  plan_build (g, prep + n_groups (g) * bconv2d_group_size (g));
 }
 
 size_t
@@ -189,7 +193,7 @@ span_px (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t wo)
   return np;
 }
 
-/* ---- binary conv by tiles of same-shape windows (bconv_tile) --------- */
+/* ---- binary conv by a tile plan (bconv_tiles) ------------------------ */
 
 /* End of the run of outputs o0.. (below o_n) whose tap range equals o0's
  * (every empty range counts as one shape). */
@@ -207,88 +211,115 @@ run_end (uint32_t o0, uint32_t s, uint32_t p, uint32_t k_size, uint32_t n,
   return o;
 }
 
-/* One group's image and weights as the tile driver walks them. */
+/* A plan being built (shapes, tiles NULL: only counted). */
 typedef struct {
-  const BeenetConvGeom *g;
-  const uint32_t *in_bits, *prep;
-  const float *res;             /* NULL = no residual */
-  float *out;
-  BeenetOutput ot;              /* scale, bias at the group's channel 0 */
-  uint32_t cig, cog;
-} BGroup;
+  BeenetBShape *shapes;
+  BeenetBTilePlan *tiles;
+  uint32_t n_shapes, n_tiles;
+} PlanBuild;
 
-/* Blocks b0.. of one full tile: micro-kernel with the fused transform. */
+/* Output pixels [y0, y1) x [x0, x1), whose windows have one shape: one
+ * shape, tiles of up to BEENET_UK_MAX_TILE pixels (row-major). */
 static void
-tile_blocks (const BeenetKernels *k, const BGroup *bg, const BeenetBTile *t)
+plan_rect (const BeenetConvGeom *g, PlanBuild *pb, uint32_t y0, uint32_t y1,
+    uint32_t x0, uint32_t x1)
 {
-  for (uint32_t b0 = 0; b0 * L < bg->cog; b0 += MAXB) {
-    const uint32_t nb = min_u32 (MAXB, n_blocks (bg->cog) - b0);
-    const uint32_t c0 = b0 * L, c1 = min_u32 (bg->cog, c0 + nb * L);
-    BeenetBTile tb = *t;
-    tb.t.w += b0 * t->t.w_bs;
-    for (uint32_t p = 0; p < t->np; p++) {
-      tb.o[p] += c0;
-      tb.res[p] = bg->res ? t->res[p] + c0 : NULL;
-    }
-    const BeenetOutput oc = {
-      bg->ot.scale + c0, bg->ot.bias + c0, NULL, bg->ot.relu,
-      bg->ot.res_relu,
-    };
-    k->bconv_tile (&tb, nb, c1 - c0, &oc);
-  }
-}
-
-/* Output pixels [y0, y1) x [x0, x1), whose windows have one shape, in
- * tiles of up to BEENET_UK_MAX_TILE pixels (row-major). */
-static void
-bconv2d_rect (const BeenetKernels *k, const BGroup *bg, uint32_t y0,
-    uint32_t y1, uint32_t x0, uint32_t x1)
-{
-  const BeenetConvGeom *g = bg->g;
-  const uint32_t words = g->words;
+  const uint32_t words = g->words, cig = g->c / n_groups (g);
   const Window win = window_at (g, y0, x0);
-  BeenetBTile t = {
-    .t = {
-      .a = NULL,
-      .w = bg->prep + ((size_t) win.ky * g->kw + win.kx) * words * L,
-      .a_rs = (size_t) g->w * words,
-      .w_rs = (size_t) g->kw * words * L,
-      .w_bs = (size_t) g->kh * g->kw * words * L,
-      .rows = win.rows, .n = win.cols * words,
-    },
-    .valid = (int32_t) (win.rows * win.cols * bg->cig),
-  };
   const bool empty = win.rows == 0;
+  if (pb->shapes)
+    pb->shapes[pb->n_shapes] = (BeenetBShape) {
+      (uint32_t) (((size_t) win.ky * g->kw + win.kx) * words * L),
+      win.rows, win.cols * words, (int32_t) (win.rows * win.cols * cig),
+    };
+  BeenetBTilePlan counting, *t = NULL;
   for (uint32_t ho = y0; ho < y1; ho++)
     for (uint32_t wo = x0; wo < x1; wo++) {
+      if (!t || t->np == BEENET_UK_MAX_TILE) {
+        t = pb->tiles ? &pb->tiles[pb->n_tiles] : &counting;
+        *t = (BeenetBTilePlan) { .shape = pb->n_shapes };
+        pb->n_tiles++;
+      }
       /* Same shape: each pixel's window starts s pixels after the last. */
       const size_t y = empty ? 0 : win.y + (size_t) (ho - y0) * g->sh;
       const size_t x = empty ? 0 : win.x + (size_t) (wo - x0) * g->sw;
-      const size_t px = ((size_t) ho * g->wo + wo) * g->cout;
-      t.a[t.np] = bg->in_bits + (y * g->w + x) * words;
-      t.o[t.np] = bg->out + px;
-      t.res[t.np] = bg->res ? bg->res + px : NULL;
-      if (++t.np == BEENET_UK_MAX_TILE) {
-        tile_blocks (k, bg, &t);
-        t.np = 0;
-      }
+      t->a[t->np] = (uint32_t) ((y * g->w + x) * words);
+      t->o[t->np] = (uint32_t) (((size_t) ho * g->wo + wo) * g->cout);
+      t->np++;
     }
-  if (t.np)
-    tile_blocks (k, bg, &t);
+  pb->n_shapes++;
 }
 
-/* One group through bconv_tile: the output plane cut into rectangles of
- * equal window shape (runs of equal vertical x horizontal tap ranges). */
+/* The whole plan (or its counts): rectangles of equal window shape. */
 static void
-bconv2d_group_tiles (const BeenetKernels *k, const BGroup *bg)
+plan_walk (const BeenetConvGeom *g, PlanBuild *pb)
 {
-  const BeenetConvGeom *g = bg->g;
   for (uint32_t y0 = 0, y1; y0 < g->ho; y0 = y1) {
     y1 = run_end (y0, g->sh, g->ph, g->kh, g->h, g->ho);
     for (uint32_t x0 = 0, x1; x0 < g->wo; x0 = x1) {
       x1 = run_end (x0, g->sw, g->pw, g->kw, g->w, g->wo);
-      bconv2d_rect (k, bg, y0, y1, x0, x1);
+      plan_rect (g, pb, y0, y1, x0, x1);
     }
+  }
+}
+
+/* Plan layout in the prepared buffer: n_shapes, n_tiles, the shapes, the
+ * tiles (all 32-bit words). */
+#define PLAN_HEADER 2u
+#define SHAPE_WORDS (sizeof (BeenetBShape) / 4)
+#define TILE_WORDS (sizeof (BeenetBTilePlan) / 4)
+
+static size_t
+plan_size (const BeenetConvGeom *g)
+{
+  PlanBuild pb = { 0 };
+  plan_walk (g, &pb);
+  return PLAN_HEADER + pb.n_shapes * SHAPE_WORDS + pb.n_tiles * TILE_WORDS;
+}
+
+static void
+plan_build (const BeenetConvGeom *g, uint32_t *plan)
+{
+  PlanBuild pb = { 0 };
+  plan_walk (g, &pb);
+  plan[0] = pb.n_shapes;
+  plan[1] = pb.n_tiles;
+  pb.shapes = (BeenetBShape *) (plan + PLAN_HEADER);
+  pb.tiles = (BeenetBTilePlan *) (plan + PLAN_HEADER + pb.n_shapes
+      * SHAPE_WORDS);
+  pb.n_shapes = pb.n_tiles = 0;
+  plan_walk (g, &pb);
+}
+
+/* One group through bconv_tiles: one call per group of up to
+ * BEENET_UK_MAX_BLOCKS blocks. */
+static void
+bconv2d_group_tiles (const BeenetKernels *k, const BeenetConvGeom *g,
+    uint32_t cog, const uint32_t *in_bits, const uint32_t *prep,
+    const uint32_t *plan, const BeenetOutput *ot, const float *res,
+    float *out)
+{
+  const uint32_t words = g->words;
+  BeenetBTiles t = {
+    .in = in_bits,
+    .shapes = (const BeenetBShape *) (plan + PLAN_HEADER),
+    .tiles = (const BeenetBTilePlan *) (plan + PLAN_HEADER + plan[0]
+        * SHAPE_WORDS),
+    .n_tiles = plan[1],
+    .a_rs = (size_t) g->w * words,
+    .w_rs = (size_t) g->kw * words * L,
+    .w_bs = (size_t) g->kh * g->kw * words * L,
+  };
+  for (uint32_t b0 = 0; b0 * L < cog; b0 += MAXB) {
+    const uint32_t nb = min_u32 (MAXB, n_blocks (cog) - b0);
+    const uint32_t c0 = b0 * L, c1 = min_u32 (cog, c0 + nb * L);
+    t.w = prep + b0 * t.w_bs;
+    t.out = out + c0;
+    t.res = res ? res + c0 : NULL;
+    const BeenetOutput oc = {
+      ot->scale + c0, ot->bias + c0, NULL, ot->relu, ot->res_relu,
+    };
+    k->bconv_tiles (&t, nb, c1 - c0, &oc);
   }
 }
 
@@ -298,14 +329,13 @@ bconv2d_group_tiles (const BeenetKernels *k, const BGroup *bg)
 static void
 bconv2d_group (const BeenetKernels *k, const BeenetConvGeom *g, uint32_t cig,
     uint32_t cog, const uint32_t *in_bits, const uint32_t *prep,
-    const float *scale, const float *bias, const float *res, bool res_relu,
-    float *out)
+    const uint32_t *plan, const float *scale, const float *bias,
+    const float *res, bool res_relu, float *out)
 {
   const uint32_t words = g->words;
   BeenetOutput ot = { scale, bias, NULL, g->relu, res_relu };
-  if (k->bconv_tile) {
-    const BGroup bg = { g, in_bits, prep, res, out, ot, cig, cog };
-    bconv2d_group_tiles (k, &bg);
+  if (k->bconv_tiles) {
+    bconv2d_group_tiles (k, g, cog, in_bits, prep, plan, &ot, res, out);
     return;
   }
   for (uint32_t ho = 0; ho < g->ho; ho++) {
@@ -341,9 +371,10 @@ beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
   const uint32_t groups = n_groups (g);
   const uint32_t cig = g->c / groups, cog = g->cout / groups;
   const size_t plane = (size_t) g->h * g->w * g->words;
+  const uint32_t *plan = prep + groups * bconv2d_group_size (g);
   for (uint32_t gi = 0; gi < groups; gi++)
     bconv2d_group (k, g, cig, cog, in_bits + gi * plane,
-        prep + gi * bconv2d_group_size (g), scale + (size_t) gi * cog,
+        prep + gi * bconv2d_group_size (g), plan, scale + (size_t) gi * cog,
         bias + (size_t) gi * cog, res ? res->res + (size_t) gi * cog : NULL,
         res && res->relu, out + (size_t) gi * cog);
 }

@@ -69,25 +69,44 @@ typedef struct {
 /* Pixels one bdot_px call handles at most. */
 #define BEENET_UK_MAX_BPIXELS 4u
 
-/* Pixels one bconv_tile call handles at most. */
+/* Pixels of one tile of bconv_tiles at most. */
 #define BEENET_UK_MAX_TILE 4u
 
-/* Operands of a fused binary conv tile: np (1..BEENET_UK_MAX_TILE) output
- * pixels whose in-bounds windows have the same shape (anywhere in the
- * image: the driver groups them by window shape, borders included), all
- * against the same weight words (t: rows, n, strides and weights as for
- * bdot; t.a unused).  Pixel p's first in-bounds input word is a[p], its
- * outputs go to o[p] and its residual (when res[0] is not NULL; see
- * BeenetOutput) is read at res[p], each at the channel of the first weight
- * block; valid = in-bounds taps x input channels of every pixel. */
+/* Tile plan of a binary conv, built once by beenet_bconv2d_prepare and
+ * stored after the prepared weights (Larq's indirection buffer in spirit:
+ * the walk over the output plane is done at load, not per call).  The
+ * output plane is cut into rectangles of pixels whose in-bounds windows
+ * have the same shape (runs of equal vertical x horizontal tap ranges: the
+ * interior, each border row and column, the corners), each rectangle into
+ * tiles of up to BEENET_UK_MAX_TILE pixels (row-major).  Offsets are in
+ * elements from the group's input image and output (channel 0). */
 typedef struct {
-  BeenetBTaps t;
-  const uint32_t *a[BEENET_UK_MAX_TILE];
-  float *o[BEENET_UK_MAX_TILE];
-  const float *res[BEENET_UK_MAX_TILE];
-  uint32_t np;
-  int32_t valid;
-} BeenetBTile;
+  uint32_t w_off;       /* weight word of the first in-bounds tap (block 0) */
+  uint32_t rows, n;     /* in-bounds kernel rows, words per row */
+  int32_t valid;        /* in-bounds taps x input channels */
+} BeenetBShape;
+
+typedef struct {
+  uint32_t shape;       /* index into the plan's shapes */
+  uint32_t np;          /* pixels, 1..BEENET_UK_MAX_TILE */
+  uint32_t a[BEENET_UK_MAX_TILE];   /* first in-bounds input word */
+  uint32_t o[BEENET_UK_MAX_TILE];   /* first output (and residual) element */
+} BeenetBTilePlan;
+
+/* Operands of bconv_tiles: every tile of a plan against nb blocks of
+ * weights.  Pixel p of tile t reads in + t.a[p] (rows of shape.n words,
+ * a_rs words apart) against w + shape.w_off (w_rs between kernel rows,
+ * w_bs between blocks, as in BeenetBTaps), and writes out + t.o[p]; its
+ * residual, when res is not NULL (see BeenetOutput), is res + t.o[p]. */
+typedef struct {
+  const uint32_t *in, *w;
+  float *out;
+  const float *res;
+  const BeenetBShape *shapes;
+  const BeenetBTilePlan *tiles;
+  uint32_t n_tiles;
+  size_t a_rs, w_rs, w_bs;
+} BeenetBTiles;
 
 /* Pixels one fgemv call handles at most. */
 #define BEENET_UK_MAX_PIXELS 8u
@@ -122,16 +141,17 @@ typedef struct BeenetKernels {
    * pixel, and one call covers np pixels. */
   void (*bdot_px) (const BeenetBTaps *t, size_t a_ps, uint32_t np,
       uint32_t nb, int32_t *acc);
-  /* Optional (NULL: the driver uses bdot_px / bdot and bfinish): nb
-   * (1..BEENET_UK_MAX_BLOCKS) blocks of every pixel of a tile with the
-   * output transform fused: o[p][i] for i < n (n channels of these blocks,
-   * (nb - 1) * LANES < n <= nb * LANES) = exactly what bfinish gives for
-   * the sums bdot would give (scale, bias at out, channel 0 of the first
-   * block; out->res is ignored, the residual comes from t->res).  The
-   * sums stay in registers: no accumulator store and reload, no call per
-   * pixel, and each weight vector loaded serves np pixels, border pixels
-   * too. */
-  void (*bconv_tile) (const BeenetBTile *t, uint32_t nb, uint32_t n,
+  /* Optional (NULL: the driver uses bdot_px / bdot and bfinish): a whole
+   * binary conv (one group, nb (1..BEENET_UK_MAX_BLOCKS) blocks) from its
+   * tile plan, with the output transform fused: for every pixel, outputs
+   * i < n (n channels of these blocks, (nb - 1) * LANES < n <= nb * LANES)
+   * = exactly what bfinish gives for the sums bdot would give (scale, bias
+   * at out, channel 0 of the first block; out->res is ignored, the
+   * residual comes from t->res).  The sums stay in registers: no
+   * accumulator store and reload, one call per layer instead of one per
+   * pixel, and each weight vector loaded serves a tile's pixels, border
+   * pixels too. */
+  void (*bconv_tiles) (const BeenetBTiles *t, uint32_t nb, uint32_t n,
       const BeenetOutput *out);
   /* acc[(p * nb + b) * LANES + l] = sum over runs and inputs of a * w for
    * np pixels and nb blocks (runs in order r, t, i per lane, as the
@@ -170,7 +190,8 @@ extern const BeenetKernels beenet_kernels_portable;
 
 /* bconv2d weight [cout][kh][kw][words] -> per group
  * [cog/16][kh][kw][words][16] (cog = cout / groups; padded output channels
- * have zero weights; their outputs are dropped). */
+ * have zero weights; their outputs are dropped), then the layer's tile plan
+ * (see BeenetBTilePlan; the same for every group). */
 size_t beenet_bconv2d_prepared_size (const BeenetConvGeom *g);
 void beenet_bconv2d_prepare (const BeenetConvGeom *g, const uint32_t *weight,
     uint32_t *prep);

@@ -917,15 +917,15 @@ START_TEST (test_kernel_set_binary)
     return;
   ck_assert_str_eq (k->name, kernel_names[_i]);
   /* The avx512 sets convolve through their fused tile micro-kernel
-   * (bconv_tile); this test is what checks it. */
+   * (bconv_tiles); this test is what checks it. */
   if (strncmp (k->name, "avx512", 6) == 0)
-    ck_assert_msg (k->bconv_tile != NULL, "%s: no bconv_tile", k->name);
+    ck_assert_msg (k->bconv_tiles != NULL, "%s: no bconv_tiles", k->name);
   check_binary_set (k);
-  /* A set with bconv_tile keeps its per-pixel path (bdot_px / bdot +
+  /* A set with bconv_tiles keeps its per-pixel path (bdot_px / bdot +
    * bfinish, what the driver uses without it) bit-exact too. */
-  if (k->bconv_tile) {
+  if (k->bconv_tiles) {
     BeenetKernels no_tile = *k;
-    no_tile.bconv_tile = NULL;
+    no_tile.bconv_tiles = NULL;
     check_binary_set (&no_tile);
   }
 }

@@ -201,4 +201,83 @@ _mm512_fmadd_ps (__m512 a, __m512 b, __m512 c)
   return c;
 }
 
+/* ---- 256-bit (AVX + AVX-512VL masks): the kernels' 8-channel tails ---- */
+
+typedef struct { float f[8]; } __m256;
+typedef uint8_t __mmask8;
+
+static inline __m256
+_mm256_setzero_ps (void)
+{
+  __m256 r;
+  memset (&r, 0, sizeof r);
+  return r;
+}
+
+static inline __m256
+_mm256_loadu_ps (const float *p)
+{
+  __m256 r;
+  memcpy (&r, p, sizeof r);
+  return r;
+}
+
+/* Masked-off lanes are zero and their memory is not touched. */
+static inline __m256
+_mm256_maskz_loadu_ps (__mmask8 m, const void *p)
+{
+  __m256 r = _mm256_setzero_ps ();
+  for (int l = 0; l < 8; l++)
+    if (m >> l & 1)
+      memcpy (&r.f[l], (const float *) p + l, sizeof (float));
+  return r;
+}
+
+static inline void
+_mm256_storeu_ps (float *p, __m256 v)
+{
+  memcpy (p, &v, sizeof v);
+}
+
+static inline void
+_mm256_mask_storeu_ps (void *p, __mmask8 m, __m256 v)
+{
+  for (int l = 0; l < 8; l++)
+    if (m >> l & 1)
+      memcpy ((float *) p + l, &v.f[l], sizeof (float));
+}
+
+static inline __m256
+_mm256_add_ps (__m256 a, __m256 b)
+{
+  for (int l = 0; l < 8; l++)
+    a.f[l] += b.f[l];
+  return a;
+}
+
+static inline __m256
+_mm256_mul_ps (__m256 a, __m256 b)
+{
+  for (int l = 0; l < 8; l++)
+    a.f[l] *= b.f[l];
+  return a;
+}
+
+/* VMAXPS: the second operand when equal (+-0) or either is NaN. */
+static inline __m256
+_mm256_max_ps (__m256 a, __m256 b)
+{
+  for (int l = 0; l < 8; l++)
+    a.f[l] = a.f[l] > b.f[l] ? a.f[l] : b.f[l];
+  return a;
+}
+
+static inline __m256
+_mm256_fmadd_ps (__m256 a, __m256 b, __m256 c)
+{
+  for (int l = 0; l < 8; l++)
+    c.f[l] = fmaf (a.f[l], b.f[l], c.f[l]);
+  return c;
+}
+
 #endif

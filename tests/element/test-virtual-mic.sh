@@ -26,7 +26,8 @@
 # dropped on a loaded machine).  A lower threshold would not make a
 # detection check honest: at 0.7 the model detects 65 of 100 words but
 # fires 11 times on the wrong word (`... measure ... --detection-threshold=0.7`).
-# Skips (77) when the capture dropped audio (see below), and without pulseaudio, pactl, pgrep, flite (slt voice), sox,
+# Skips (77) when the capture dropped audio (see below: the times no
+# longer match), and without pulseaudio, pactl, pgrep, flite (slt voice), sox,
 # /usr/bin/python3 or the pulse plugin.
 #
 #   test-virtual-mic.sh SOURCE_ROOT BUILD_ROOT
@@ -68,17 +69,18 @@ fi
 [ "$windows" -ge 30 ] || fail "only $windows windows"
 # A machine too loaded to record in real time drops audio (pulsesrc:
 # "Can't record audio fast enough"); the element then restarts its windows
-# at each gap and loses words.  Detections are still checked, the count of
-# recognised words is not, and the test reports SKIP instead of a pass.
+# at each gap and the capture's timeline no longer maps onto the player's
+# by one offset (a CI run on 2026-12-02, with benchmarks running beside
+# it, dropped 0.3 s of audio, and a detection of "up" then fell outside
+# the slots of the offset that the other windows gave).  The run's status, errors and window count are still checked
+# above; words and detections are not, and the test reports SKIP.
 dropped=$(grep -c "Can't record audio fast enough" "$tmp/mic.log" || true)
-min_words=5
-[ "$dropped" -eq 0 ] || min_words=0
-/usr/bin/python3 "$here/recorded-keywords.py" check "$tmp/mic.log" "$tmp" \
-  $min_words || failed=1
 [ $failed -eq 0 ] || { tail -40 "$tmp/mic.log"; exit 1; }
 if [ "$dropped" -ne 0 ]; then
-  echo "SKIP: pulsesrc dropped audio $dropped times (machine too loaded);" \
-    "detections checked, the number of recognised words not"
+  echo "SKIP: pulsesrc dropped audio $dropped times (machine too loaded):" \
+    "words and detections cannot be matched to the player's times"
   exit 77
 fi
+/usr/bin/python3 "$here/recorded-keywords.py" check "$tmp/mic.log" "$tmp" 5 \
+  || { tail -40 "$tmp/mic.log"; exit 1; }
 echo "1 passed, 0 failed"

@@ -403,6 +403,99 @@ fdw_avx512 (const BeenetFTaps *t, float *acc)
   }
 }
 
+/* ---- float conv with one input channel (fconv1) ---------------------- */
+
+/* Inputs start .. start + 15 of a row of w (lanes outside the row are 0,
+ * and their memory is not touched). */
+INLINE __m512
+row16 (const float *row, int64_t start, int64_t w)
+{
+  /* Lanes lo .. hi - 1 are in the row. */
+  const int64_t lo = start < 0 ? -start : 0;
+  const int64_t hi = w - start < 16 ? w - start : 16;
+  if (lo >= hi)
+    return _mm512_setzero_ps ();  /* (and no pointer past the row formed) */
+  const __mmask16 m = (__mmask16) (low_mask ((uint32_t) hi)
+      & ~low_mask ((uint32_t) lo));
+  if (start >= 0)
+    return _mm512_maskz_loadu_ps (m, row + start);
+  /* Left of the row: the in-row lanes take row[0], row[1], ... in order. */
+  return _mm512_maskz_expandloadu_ps (m, row);
+}
+
+/* Output pixels x0 .. x0 + 4 * P - 1 of row y (P = 16 / cout per vector):
+ * 4 vectors of sums, lane l of vector j for pixel x0 + j * P + l / cout,
+ * channel l % cout. */
+INLINE void
+fconv1_chunk (const BeenetConvGeom *g, const float *in, const __m512 *wv,
+    const __m512i *idx, uint32_t y, uint32_t x0, __m512 *acc)
+{
+  for (int j = 0; j < 4; j++)
+    acc[j] = _mm512_setzero_ps ();
+  const int64_t start = (int64_t) x0 * g->sw - g->pw;
+  for (uint32_t ky = 0; ky < g->kh; ky++) {
+    const int64_t iy = (int64_t) y * g->sh - g->ph + ky;
+    if (iy < 0 || iy >= g->h)
+      continue;                 /* a padded row adds nothing */
+    const float *row = in + iy * g->w;
+    const __m512 lo = row16 (row, start, g->w);
+    const __m512 hi = row16 (row, start + 16, g->w);
+    for (uint32_t kx = 0; kx < g->kw; kx++) {
+      const __m512 w = wv[ky * g->kw + kx];
+UNROLL4
+      for (int j = 0; j < 4; j++)
+        acc[j] = _mm512_fmadd_ps (_mm512_permutex2var_ps (lo,
+                idx[kx * 4 + j], hi), w, acc[j]);
+    }
+  }
+}
+
+TARGET static void
+fconv1_avx512 (const BeenetConvGeom *g, const float *in, const float *prep,
+    const float *scale, const float *bias, float *out)
+{
+  const uint32_t cout = g->cout, P = L / cout;
+  int32_t ch[16], px[16];
+  for (uint32_t l = 0; l < 16; l++) {
+    ch[l] = (int32_t) (l % cout);
+    px[l] = (int32_t) (l / cout);
+  }
+  const __m512i chv = _mm512_loadu_si512 (ch);
+  /* Lane l of vector j, tap column kx: input (j * P + l / cout) * sw + kx
+   * of the chunk's 32 (both < 32 by beenet_fconv1_fits). */
+  __m512i idx[BEENET_FCONV1_MAX_KW * 4];
+  for (uint32_t kx = 0; kx < g->kw; kx++)
+    for (uint32_t j = 0; j < 4; j++) {
+      int32_t v[16];
+      for (uint32_t l = 0; l < 16; l++)
+        v[l] = (int32_t) ((j * P + (uint32_t) px[l]) * g->sw + kx);
+      idx[kx * 4 + j] = _mm512_loadu_si512 (v);
+    }
+  /* Weights and the transform spread to the lanes' channels (prepared
+   * layout, one block: tap t's 16 lanes at prep + 16 t). */
+  __m512 wv[BEENET_FCONV1_MAX_KW * BEENET_FCONV1_MAX_KW];
+  for (uint32_t t = 0; t < g->kh * g->kw; t++)
+    wv[t] = _mm512_permutexvar_ps (chv, _mm512_loadu_ps (prep + 16 * t));
+  const __mmask16 cm = low_mask (cout);
+  const __m512 sc = _mm512_permutexvar_ps (chv, _mm512_maskz_loadu_ps (cm,
+          scale));
+  const __m512 bi = _mm512_permutexvar_ps (chv, _mm512_maskz_loadu_ps (cm,
+          bias));
+  for (uint32_t y = 0; y < g->ho; y++)
+    for (uint32_t x0 = 0; x0 < g->wo; x0 += 4 * P) {
+      __m512 acc[4];
+      fconv1_chunk (g, in, wv, idx, y, x0, acc);
+      for (uint32_t j = 0; j < 4 && x0 + j * P < g->wo; j++) {
+        const uint32_t p0 = x0 + j * P, np = g->wo - p0 < P ? g->wo - p0 : P;
+        __m512 v = _mm512_add_ps (_mm512_mul_ps (sc, acc[j]), bi);
+        if (g->relu)
+          v = _mm512_max_ps (_mm512_setzero_ps (), v);
+        _mm512_mask_storeu_ps (out + ((size_t) y * g->wo + p0) * cout,
+            low_mask (np * cout), v);
+      }
+    }
+}
+
 /* ---- output transforms ------------------------------------------------- */
 
 /* scale * x + bias as a multiply and an add (not fused: bit-identical to
@@ -521,6 +614,7 @@ const BeenetKernels KERNELS = {
   .bdot = bdot_avx512,
   .bdot_px = bdot_px_avx512,
   .bconv_tiles = bconv_tiles_avx512,
+  .fconv1 = fconv1_avx512,
   .fgemv = fgemv_avx512,
   .fdw = fdw_avx512,
   .bfinish = bfinish_avx512,

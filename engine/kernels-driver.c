@@ -527,11 +527,26 @@ conv2d_span (const BeenetKernels *k, const BeenetConvGeom *g,
   }
 }
 
+bool
+beenet_fconv1_fits (const BeenetConvGeom *g)
+{
+  if (g->c != 1 || g->groups > 1 || g->cout == 0 || g->cout > L
+      || L % g->cout != 0 || g->kh > BEENET_FCONV1_MAX_KW
+      || g->kw > BEENET_FCONV1_MAX_KW)
+    return false;
+  const uint32_t chunk = 4 * (L / g->cout);
+  return (uint64_t) (chunk - 1) * g->sw + g->kw <= 2 * L;
+}
+
 void
 beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const float *in, const float *prep, const float *scale, const float *bias,
     float *out)
 {
+  if (k->fconv1 && beenet_fconv1_fits (g)) {
+    k->fconv1 (g, in, prep, scale, bias, out);
+    return;
+  }
   for (uint32_t ho = 0; ho < g->ho; ho++) {
     for (uint32_t wo = 0; wo < g->wo;) {
       const Window win = window_at (g, ho, wo);

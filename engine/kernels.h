@@ -153,6 +153,17 @@ typedef struct BeenetKernels {
    * pixels too. */
   void (*bconv_tiles) (const BeenetBTiles *t, uint32_t nb, uint32_t n,
       const BeenetOutput *out);
+  /* Optional (NULL, or beenet_fconv1_fits false: the driver uses fgemv
+   * and ffinish per pixel): a whole float conv with one input channel
+   * (the stem on the log-Mel image), cout dividing 16, output pixels of a
+   * row packed 16 / cout to a vector (lane l: pixel l / cout, channel
+   * l % cout, the HWC output layout itself), 4 vectors at a time; the
+   * window taps come from two row vectors by permutes, out-of-bounds taps
+   * as zeros; out = scale * acc + bias (+ relu), one multiply then one
+   * add.  Sums within float rounding of the portable ones (FMA, another
+   * order). */
+  void (*fconv1) (const BeenetConvGeom *g, const float *in, const float *prep,
+      const float *scale, const float *bias, float *out);
   /* acc[(p * nb + b) * LANES + l] = sum over runs and inputs of a * w for
    * np pixels and nb blocks (runs in order r, t, i per lane, as the
    * portable one). */
@@ -232,6 +243,11 @@ void beenet_bconv2d (const BeenetKernels *k, const BeenetConvGeom *g,
 void beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,
     const float *bias, bool relu, float *out);
+/* Whether a conv is one fconv1 takes: one input channel, one group, cout
+ * in 1, 2, 4, 8, 16, kh and kw <= BEENET_FCONV1_MAX_KW, and the taps of a chunk
+ * of 4 vectors (4 * 16 / cout pixels) within 32 inputs of a row. */
+#define BEENET_FCONV1_MAX_KW 8u
+bool beenet_fconv1_fits (const BeenetConvGeom *g);
 /* Float conv (grouped). */
 void beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,
     const float *in, const float *prep, const float *scale, const float *bias,

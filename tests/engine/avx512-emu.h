@@ -201,6 +201,41 @@ _mm512_fmadd_ps (__m512 a, __m512 b, __m512 c)
   return c;
 }
 
+/* VPERMPS: lane l = a[idx[l] mod 16]. */
+static inline __m512
+_mm512_permutexvar_ps (__m512i idx, __m512 a)
+{
+  __m512 r;
+  for (int l = 0; l < 16; l++)
+    r.f[l] = a.f[idx.i[l] & 15];
+  return r;
+}
+
+/* VPERMT2PS: lane l = (a, b)[idx[l] mod 32], a the low 16. */
+static inline __m512
+_mm512_permutex2var_ps (__m512 a, __m512i idx, __m512 b)
+{
+  __m512 r;
+  for (int l = 0; l < 16; l++) {
+    const int k = idx.i[l] & 31;
+    r.f[l] = k < 16 ? a.f[k] : b.f[k - 16];
+  }
+  return r;
+}
+
+/* VEXPANDPS: the lanes set in m take p[0], p[1], ... in order, the others
+ * are zero; only as many floats as lanes set are read. */
+static inline __m512
+_mm512_maskz_expandloadu_ps (__mmask16 m, const void *p)
+{
+  __m512 r = _mm512_setzero_ps ();
+  int k = 0;
+  for (int l = 0; l < 16; l++)
+    if (m >> l & 1)
+      memcpy (&r.f[l], (const float *) p + k++, sizeof (float));
+  return r;
+}
+
 /* ---- 256-bit (AVX + AVX-512VL masks): the kernels' 8-channel tails ---- */
 
 typedef struct { float f[8]; } __m256;

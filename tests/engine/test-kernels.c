@@ -1007,6 +1007,30 @@ START_TEST (test_kernel_set_float)
     check_conv2d_set (k, ref, &g, (unsigned) iter % 3);
     check_dense_set (k, ref, 1 + rnd (300), 1 + rnd (70));
   }
+  /* Stem-like convs (one input channel, cout dividing 16): the avx512
+   * sets take them through fconv1; this is what checks it. */
+  if (strncmp (k->name, "avx512", 6) == 0)
+    ck_assert_msg (k->fconv1 != NULL, "%s: no fconv1", k->name);
+  static const unsigned couts[] = { 1, 2, 4, 8, 16 };
+  int fitted = 0;
+  for (int iter = 0; iter < 120; iter++) {
+    BeenetConvGeom g = random_geom (0);
+    g.c = 1;
+    g.h = 1 + rnd (70);
+    g.w = 1 + rnd (70);
+    g.cout = couts[iter % 5];
+    if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
+      continue;
+    g.ho = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
+    g.wo = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
+    fitted += beenet_fconv1_fits (&g);
+    check_conv2d_set (k, ref, &g, 0);
+  }
+  /* The stem itself (98x64 log-Mel, 8 channels, stride 2). */
+  BeenetConvGeom stem = { 98, 64, 1, 49, 32, 8, 3, 3, 2, 2, 1, 1, 1, 0, true };
+  ck_assert (beenet_fconv1_fits (&stem));
+  check_conv2d_set (k, ref, &stem, 0);
+  ck_assert_int_gt (fitted, 40);
 }
 END_TEST
 

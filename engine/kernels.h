@@ -79,7 +79,9 @@ typedef struct {
  * have the same shape (runs of equal vertical x horizontal tap ranges: the
  * interior, each border row and column, the corners), each rectangle into
  * tiles of up to BEENET_UK_MAX_TILE pixels (row-major).  Offsets are in
- * elements from the group's input image and output (channel 0). */
+ * elements from the group's input image and output (channel 0); 32 bits
+ * suffice, a model's activations being at most BEENET_MAX_ACT_ELEMENTS
+ * (2^26) elements (model-private.h). */
 typedef struct {
   uint32_t w_off;       /* weight word of the first in-bounds tap (block 0) */
   uint32_t rows, n;     /* in-bounds kernel rows, words per row */

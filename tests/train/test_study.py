@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import unittest
 
 import numpy as np
@@ -212,6 +213,31 @@ class TestCommand(unittest.TestCase):
         self.assertEqual(len({(e["task"], e["family"]) for e in cat}), 12)
         self.assertTrue(any(os.path.samefile(e["path"], SHIPPED) for e in cat if os.path.exists(e["path"])))
 
+
+
+
+class TestCacheKey(unittest.TestCase):
+    """The logit cache is keyed by the engine's FFT backend too."""
+
+    def test_fft_backend_in_the_key(self):
+        from beenet_train import frontend
+        with tempfile.TemporaryDirectory() as d:
+            model = os.path.join(d, "m.gguf")
+            with open(model, "wb") as f:
+                f.write(b"not a model: only its digest is read")
+            old = os.environ.get("BEENET_FFT")
+            try:
+                keys = {}
+                for name in ("gst", "no-such-backend"):
+                    os.environ["BEENET_FFT"] = name
+                    keys[name] = study.cache_path(d, model, "data/x", "test", None)
+                self.assertEqual(frontend.fft_backend(), "none")
+            finally:
+                if old is None:
+                    os.environ.pop("BEENET_FFT", None)
+                else:
+                    os.environ["BEENET_FFT"] = old
+            self.assertNotEqual(keys["gst"], keys["no-such-backend"])
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

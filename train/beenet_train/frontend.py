@@ -186,6 +186,7 @@ def lib():
     }
     optional = {
         "beenet_kernel_name": (ctypes.c_char_p, []),
+        "beenet_fft_backend_name": (ctypes.c_char_p, []),
         "beenet_model_load_file": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(P), E]),
         "beenet_model_load_memory": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(P), E]),
         "beenet_model_unref": (None, [P]),
@@ -257,6 +258,16 @@ def lib():
         fn.argtypes = args
     _lib = L
     return L
+
+
+def fft_backend() -> str:
+    """The FFT backend new front-ends of this library use ("fftw", "gst";
+    BEENET_FFT honoured), "gst" for a library older than the choice."""
+    L = lib()
+    if not hasattr(L, "beenet_fft_backend_name"):
+        return "gst"
+    name = L.beenet_fft_backend_name()   # NULL: BEENET_FFT names none of this build's
+    return name.decode() if name else "none"
 
 
 def _check(status: int, err: _Error) -> None:

@@ -134,9 +134,16 @@ def load_catalogue(path: str) -> List[Dict]:
 
 
 def cache_path(cache: str, model_path: str, data: str, split: str, max_clips: Optional[int]) -> str:
+    """The cache file of one model on one split.  The key holds the engine's
+    FFT backend: the features (and so a few decisions) differ by float
+    rounding between backends, and logits cached with one must not be read
+    for the other (they were, once: docs/results.md's KWS-12 rows were
+    kiss_fft's after FFTW became the default)."""
+    from .frontend import fft_backend
     with open(model_path, "rb") as f:
         h = hashlib.sha256(f.read()).hexdigest()
-    key = hashlib.sha256(("%s|%s|%s" % (os.path.abspath(data), split, max_clips)).encode()).hexdigest()
+    key = hashlib.sha256(("%s|%s|%s|fft=%s" % (os.path.abspath(data), split, max_clips,
+                                                fft_backend())).encode()).hexdigest()
     return os.path.join(cache, "study-%s-%s.npz" % (h[:24], key[:12]))
 
 

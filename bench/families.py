@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import torch
@@ -107,9 +108,10 @@ def kib(b):
     return "%.1f" % (b / 1024.0)
 
 
-def table(figs, lat, fe, cg, args, kernels) -> str:
+def table(figs, lat, fe, cg, args, kernels, run) -> str:
     lines = [BEGIN, "",
-             "Regenerate (every figure below; about %d min on the loaded machine):" % max(1, args.reps * 2),
+             "Regenerate (every figure below; this run took %.0f s. On a busy machine the wall times include "
+             "waiting for a CPU; on an idle one they equal the CPU times):" % run,
              "", "    meson setup build && meson compile -C build",
              "    BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 bench/families.py \\",
              "        --reps %d --windows %d --callgrind-windows %d --write docs/results.md" % (
@@ -156,6 +158,7 @@ def main(argv=None):
     p.add_argument("--families", default=",".join(FAMILY_CONFIGS))
     p.add_argument("--write", help="markdown file whose Table 1 block is replaced")
     a = p.parse_args(argv)
+    t0 = time.monotonic()
     engine = os.path.join(a.build, "bench", "bench-engine")
     if not os.access(engine, os.X_OK):
         sys.exit("families.py: %s not built (meson compile -C %s)" % (engine, a.build))
@@ -177,7 +180,7 @@ def main(argv=None):
             cg[f["family"]] = [callgrind_ir(engine, f["path"], e, n) if n and shutil.which("valgrind") else 0
                                for e in range(len(f["exit_ops"]) + 1)]
             print("callgrind %s done" % f["family"], file=sys.stderr)
-        block = table(figs, lat, fe, cg, a, kernels)
+        block = table(figs, lat, fe, cg, a, kernels, time.monotonic() - t0)
         print(block)
         if a.write:
             write_block(a.write, block, BEGIN, END)

@@ -8,7 +8,8 @@
   single-exit files load in the engine with one exit whose cost is the joint
   network's cost up to that exit; the table holds the measured E_s and E_m;
 * resumable: a rerun reuses every finished run's JSON (nothing retrained); a
-  run whose results are gone continues from its resume file.
+  run whose results are gone continues from its resume file; --report-only
+  writes the table of the finished runs without training the others.
 
 Run: BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train:tests/train /usr/bin/python3 tests/train/test_table2.py
 """
@@ -146,6 +147,23 @@ class TestDriver(unittest.TestCase):
             self.assertIn("| %d | %.3f | %.2f %% | %.2f %% | %+.2f |" % (
                 k, self.runs["exit%d" % k]["total_ops"] / 1e6, 100 * es, 100 * em, 100 * (es - em)), text)
         self.assertIn("Budget 2 epochs a run", text)
+
+    def test_report_only(self):
+        """--report-only trains nothing and shows an unfinished run as such."""
+        res = os.path.join(self.out, "quicknet-exit2.json")
+        os.rename(res, res + ".aside")
+        try:
+            md = os.path.join(os.path.dirname(self.md), "partial.md")
+            before = sorted(os.listdir(self.out))
+            table2.main([a if a != self.md else md for a in self.args] + ["--report-only"])
+            self.assertEqual(sorted(os.listdir(self.out)), before)
+            with open(md) as f:
+                text = f.read()
+            self.assertIn("| 2 |  | not run yet | %.2f %% |  |" % (100 * self.runs["joint"]["accuracy"][1]), text)
+            self.assertIn("2 of 3 runs finished", text)
+            self.assertNotIn("--report-only", text)
+        finally:
+            os.rename(res + ".aside", res)
 
     def test_rerun_reuses_and_resumes(self):
         import torch

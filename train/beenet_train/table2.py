@@ -19,7 +19,9 @@ single-exit model's.
 Resumable: a finished run's ``<out>/<family>-<run>.json`` is reused, a
 running one continues from its ``<out>/<family>-<run>.resume.pt`` (written
 every ``--resume-minutes``).  --write replaces the block between the Table 2
-markers of that file (or appends one).
+markers of that file (or appends one); with ``--report-only`` nothing is
+trained and the table shows the runs finished so far (the others as "not
+run yet"), so a partial table can be published while the runs go on.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import json
 import os
 import shlex
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 BEGIN, END = "<!-- table2.py table 2 begin -->", "<!-- table2.py table 2 end -->"
 
@@ -40,8 +42,9 @@ def run_names(config: Dict) -> List[tuple]:
     return [("joint", None)] + [("exit%d" % k, k) for k in range(1, n + 1)]
 
 
-def run_one(family: str, name: str, single: int, a) -> Dict:
-    """Train (or resume, or reuse) one run and measure it with the engine."""
+def run_one(family: str, name: str, single: int, a) -> Optional[Dict]:
+    """Train (or resume, or reuse) one run and measure it with the engine; with
+    ``--report-only`` a run that has not finished is None (nothing trained)."""
     from .exclusion import split_logits
     from .frontend import Model
     from .train import train
@@ -50,6 +53,8 @@ def run_one(family: str, name: str, single: int, a) -> Dict:
     if os.path.isfile(res_path):
         with open(res_path) as f:
             return json.load(f)
+    if a.report_only:
+        return None
     model_path = os.path.join(a.out, slug + ".gguf")
     epochs, minutes = (a.epochs, None) if a.epochs else (10 ** 6, a.minutes)
     ck = train(a.data, model_path, seed=a.seed, epochs=epochs, minutes=minutes, threads=a.threads,
@@ -68,20 +73,28 @@ def run_one(family: str, name: str, single: int, a) -> Dict:
     return r
 
 
-def table(results: Dict[str, List[Dict]], budget: str) -> List[str]:
+def table(results: Dict[str, List[Optional[Dict]]], budget: str) -> List[str]:
+    """Table 2's rows; a run that has not finished (None) is shown as such."""
     from .model import FAMILY_NAMES
     L = ["| family | exit | OPs up to the exit (M) | E_s: exit alone | E_m: exit in the joint network | "
          "E_s - E_m (points) |", "|---|---|---|---|---|---|"]
     for family, runs in results.items():
         joint = runs[0]
-        for r in runs[1:]:
-            k = r["single_exit"]
-            es, em = r["accuracy"][0], joint["accuracy"][k - 1]
-            L.append("| %s | %d | %.3f | %.2f %% | %.2f %% | %+.2f |" % (
-                FAMILY_NAMES.get(family, family), k, r["total_ops"] / 1e6, 100 * es, 100 * em, 100 * (es - em)))
-    every = sorted({(r["epochs"], r["clips"]) for runs in results.values() for r in runs})
-    L += ["", "Budget %s a run; epochs trained, clips of the `%s` split measured: %s." % (
-        budget, next(iter(results.values()))[0]["split"], ", ".join("%d epochs on %d clips" % e for e in every))]
+        for k, r in enumerate(runs[1:], 1):
+            es = r["accuracy"][0] if r else None
+            em = joint["accuracy"][k - 1] if joint else None
+            ops = (r or {}).get("total_ops")
+            L.append("| %s | %d | %s | %s | %s | %s |" % (
+                FAMILY_NAMES.get(family, family), k, "%.3f" % (ops / 1e6) if ops else "",
+                "%.2f %%" % (100 * es) if es is not None else "not run yet",
+                "%.2f %%" % (100 * em) if em is not None else "not run yet",
+                "%+.2f" % (100 * (es - em)) if es is not None and em is not None else ""))
+    done = [r for runs in results.values() for r in runs if r]
+    every = sorted({(r["epochs"], r["clips"]) for r in done})
+    total = sum(len(runs) for runs in results.values())
+    L += ["", "Budget %s a run; %d of %d runs finished; epochs trained, clips of the `%s` split measured: %s." % (
+        budget, len(done), total, done[0]["split"] if done else "test",
+        ", ".join("%d epochs on %d clips" % e for e in every) or "none yet")]
     return L
 
 
@@ -105,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips")
     ap.add_argument("--quiet", action="store_true", help="no training log")
     ap.add_argument("--write", help="markdown file whose Table 2 block is replaced")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: write the table from the runs finished so far")
     a = ap.parse_args(argv)
     a.config = json.loads(a.config)
     os.makedirs(a.out, exist_ok=True)
@@ -113,7 +128,7 @@ def main(argv=None) -> int:
         results[family] = [run_one(family, name, k, a) for name, k in run_names(dict(a.config, family=family))]
     lines = table(results, "%d epochs" % a.epochs if a.epochs else "%g minutes" % a.minutes)
     command = "BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train.table2 " + \
-        " ".join(shlex.quote(x) for x in argv)
+        " ".join(shlex.quote(x) for x in argv if x != "--report-only")
     block = "\n".join([BEGIN, "", "Regenerate:", "", "    " + command, ""] + lines + ["", END])
     print("\n".join(lines))
     if a.write:

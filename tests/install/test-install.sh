@@ -45,7 +45,7 @@ check_file "$libdir/gstreamer-1.0/libgstbeenet.so"
 check_file "$libdir/libbeenet.so.$version"
 check_file "$includedir/beenet/beenet.h"
 check_file "$libdir/pkgconfig/beenet.pc"
-for m in kws12 kws12-birealnet kws12-densenet kws12-meliusnet lid6-quicknet lid6-birealnet lid6-densenet lid6-meliusnet kws31-quicknet kws31-birealnet kws31-densenet; do check_file "$datadir/beenet/models/$m.gguf"; done
+for m in kws12 kws12-birealnet kws12-densenet kws12-meliusnet lid6-quicknet lid6-birealnet lid6-densenet lid6-meliusnet kws31-quicknet kws31-birealnet kws31-densenet kws31-meliusnet; do check_file "$datadir/beenet/models/$m.gguf"; done
 check_file "$bindir/beenet-classify"
 check_file "$mandir/man1/beenet-classify.1"
 check_file "$bindir/beenet-tune"

@@ -165,6 +165,40 @@ class TestDriver(unittest.TestCase):
         finally:
             os.rename(res + ".aside", res)
 
+    def test_batch_cache(self):
+        """The runs share their batches through <out>/batches (the joint run makes them, the
+        single-exit runs read them back) and a run that makes its own ends with the same weights;
+        the key follows the data settings and the corpus' files."""
+        import torch
+        from beenet_train import bcache
+        from beenet_train.frontend import Frontend
+        from beenet_train.train import Corpus, train
+        root = os.path.join(self.out, "batches")
+        keys = os.listdir(root)
+        self.assertEqual(len(keys), 1)
+        files = sorted(n for n in os.listdir(os.path.join(root, keys[0])) if n.endswith(".npz"))
+        self.assertEqual({n.split("-")[0] for n in files}, {"e0", "e1"})   # 2 epochs
+        self.assertEqual(len(files) % 2, 0)
+        own = train(self.data, os.path.join(os.path.dirname(self.out), "own-exit1.gguf"), seed=0, epochs=2,
+                    threads=1, batch_size=8, config=dict(TINY, family="quicknet"), single_exit=1, quiet=True)
+        self.assertNotIn("batch_cache", own["training"])
+        shared = torch.load(os.path.join(self.out, "quicknet-exit1.pt"), weights_only=False)
+        self.assertIn("batch_cache", shared["training"])
+        self.assertEqual(sorted(own["state_dict"]), sorted(shared["state_dict"]))
+        for k, v in own["state_dict"].items():
+            self.assertTrue(torch.equal(v, shared["state_dict"][k]), k)
+        corpus, fe = Corpus(self.data), Frontend()
+        k0, _ = bcache.batch_key(corpus, fe, {"seed": 0})
+        self.assertEqual(k0, bcache.batch_key(corpus, fe, {"seed": 0})[0])
+        self.assertNotEqual(k0, bcache.batch_key(corpus, fe, {"seed": 1})[0])
+        clip = corpus.splits["train"][0].path
+        st = os.stat(clip)
+        os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+        try:
+            self.assertNotEqual(k0, bcache.batch_key(corpus, fe, {"seed": 0})[0])
+        finally:
+            os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
+
     def test_rerun_reuses_and_resumes(self):
         import torch
         stamps = {n: os.path.getmtime(os.path.join(self.out, "quicknet-%s.json" % n)) for n in self.runs}

@@ -75,6 +75,10 @@ def main(argv=None):
     t.add_argument("--hard-negatives", help="JSON dict overriding train.DEFAULT_HARD_NEGATIVES (share, candidates, "
                    "keep, jitter_ms); corpus v2: a share of the running-speech crops comes from those the "
                    "network scored highest as a keyword after the previous epoch")
+    t.add_argument("--batch-cache", metavar="DIR",
+                   help="store the training batches in DIR and read them back in the next run that makes "
+                        "the same ones (same corpus, seed, settings and trainer code; bcache.py): runs that "
+                        "differ only in the network train on identical inputs without remaking them")
     t.add_argument("--cache-wave-fraction", type=float, default=0.25,
                    help="with --feature-cache and augmentation: share of the examples made on the "
                         "waveform path with the full augmentation (speed, reverberation; default 0.25)")
@@ -199,7 +203,7 @@ def main(argv=None):
               resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"),
               sync_bn=a.sync_bn, feature_cache=a.feature_cache, cache_wave_fraction=a.cache_wave_fraction,
               hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None,
-              single_exit=a.single_exit, exit_loss=a.exit_loss)
+              single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

@@ -18,7 +18,9 @@ single-exit model's.
 
 Resumable: a finished run's ``<out>/<family>-<run>.json`` is reused, a
 running one continues from its ``<out>/<family>-<run>.resume.pt`` (written
-every ``--resume-minutes``).  --write replaces the block between the Table 2
+every ``--resume-minutes``).  The runs share their training batches through
+``--batch-cache`` (default ``<out>/batches``; bcache.py): they all train on
+the same batches, which the first run makes and the others read back.  --write replaces the block between the Table 2
 markers of that file (or appends one); with ``--report-only`` nothing is
 trained and the table shows the runs finished so far (the others as "not
 run yet"), so a partial table can be published while the runs go on.
@@ -60,7 +62,7 @@ def run_one(family: str, name: str, single: int, a) -> Optional[Dict]:
     ck = train(a.data, model_path, seed=a.seed, epochs=epochs, minutes=minutes, threads=a.threads,
                batch_size=a.batch_size, config=dict(a.config, family=family), single_exit=single,
                resume=os.path.join(a.out, slug + ".resume.pt"), resume_minutes=a.resume_minutes,
-               quiet=a.quiet)
+               quiet=a.quiet, batch_cache=None if a.batch_cache == "none" else a.batch_cache)
     m = Model(model_path)
     _, y, logits = split_logits(m, a.data, a.split, a.max_clips)
     r = {"family": family, "run": name, "single_exit": single, "epochs": ck["training"]["epochs"],
@@ -116,12 +118,17 @@ def main(argv=None) -> int:
     ap.add_argument("--resume-minutes", type=float, default=5.0, help="save the resume file this often")
     ap.add_argument("--split", default="test", help="split every model is measured on (default test)")
     ap.add_argument("--max-clips", type=int, help="a fixed random subset of this many clips")
+    ap.add_argument("--batch-cache", help="directory of the training batches shared by the runs "
+                    "(bcache.py; default <out>/batches, 'none': every run makes its own). Every run "
+                    "trains on the same batches either way; the cache only saves making them again")
     ap.add_argument("--quiet", action="store_true", help="no training log")
     ap.add_argument("--write", help="markdown file whose Table 2 block is replaced")
     ap.add_argument("--report-only", action="store_true",
                     help="train nothing: write the table from the runs finished so far")
     a = ap.parse_args(argv)
     a.config = json.loads(a.config)
+    if a.batch_cache is None:
+        a.batch_cache = os.path.join(a.out, "batches")
     os.makedirs(a.out, exist_ok=True)
     results = {}
     for family in a.families.split(","):

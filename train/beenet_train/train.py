@@ -500,7 +500,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
-          exit_loss: str = "softmax") -> Dict:
+          exit_loss: str = "softmax", batch_cache: Optional[str] = None) -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -525,7 +525,12 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     augmenting) on the waveform path (fcache.py, docs/scale.md).
 
     ``hard_negatives``: overrides of DEFAULT_HARD_NEGATIVES (corpus v2 with
-    augmentation only; ``share`` 0 = off)."""
+    augmentation only; ``share`` 0 = off).
+
+    ``batch_cache``: a directory where the training batches are stored and
+    read back by the next run that would make the same ones (bcache.py;
+    Table 2 trains many networks on the same batches); not with hard
+    negatives (batches that depend on the network) or torch.distributed."""
     t0 = time.time()
     d = D.setup()
     torch.set_num_threads(threads)
@@ -629,6 +634,25 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         batch_size // d.world, ", SyncBatchNorm" if sync_bn and d.active else ""))
     progress = D.Progress(d.main and not quiet, total_steps, batch_size, progress_seconds)
     maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions, cached, hn)
+    bc = None
+    if batch_cache:
+        if mine or d.active:
+            raise ValueError("--batch-cache: batches depend on the network with hard negatives, "
+                             "and on the rank under torch.distributed; not available there")
+        from .bcache import BatchCache
+        bc = BatchCache(batch_cache, corpus, fe, {
+            "seed": seed, "batch_size": batch_size, "augment": bool(augment), "feature_aug": fa,
+            "augment_config": corpus.augment_config or {}, "mix": corpus.mix if corpus.v2 else None,
+            "recorded_weight": corpus.recorded_weight, "limits": limits, "steps_per_epoch": steps_per_epoch,
+            "feature_cache": [feature_cache and os.path.abspath(feature_cache), cache_wave_fraction]})
+        say("batch cache %s" % bc.dir)
+
+    from .bcache import Stored
+
+    def submit(ep: int, nb: int):
+        if bc is not None and bc.has(ep, nb):
+            return Stored(bc, ep, nb)
+        return maker.submit(ep, nb, hard)
     t_train = time.time() - spent
     last_save = time.time()
     stop = False
@@ -640,8 +664,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         t_ep = time.time()
         t_feat = 0.0
         first_b = start_b if epoch == start_epoch else 0
-        pending = {nb: maker.submit(epoch, nb, hard)
-                   for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
+        pending = {nb: submit(epoch, nb) for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
         for b in range(first_b, steps_per_epoch):
             # progress in [0, 1): by steps or by the wall-clock budget, whichever is further
             prog = step / total_steps
@@ -658,10 +681,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 last_save = time.time()
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
-            feats, ys, tb_feat = pending.pop(b).get()
+            job = pending.pop(b)
+            feats, ys, tb_feat = job.get()
+            if bc is not None and not isinstance(job, Stored):   # the worker made it: keep it
+                bc.put(epoch, b, feats, ys)
+                bc.misses += 1
             for nb in range(b + 1, min(b + 1 + PREFETCH, steps_per_epoch)):
                 if nb not in pending:
-                    pending[nb] = maker.submit(epoch, nb, hard)
+                    pending[nb] = submit(epoch, nb)
             t_feat += tb_feat
             x = model.normalise(torch.from_numpy(feats).to(d.device))
             if augment and fa["p_specaugment"] > 0:
@@ -753,6 +780,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         training["hard_negatives"] = hn
     if exit_loss != "softmax":   # likewise
         training["exit_loss"] = exit_loss
+    if bc is not None:   # likewise; the batches are the same with or without it
+        training["batch_cache"] = bc.key
+        say("batch cache: %d batches read, %d made and stored" % (bc.hits, bc.misses))
     if cached is not None:   # only then: the default run's metadata stays as it was
         training["feature_cache"] = {"wave_fraction": cached.wave_fraction, "key": cached.cache.plan.key,
                                      "shards": cached.cache.count}

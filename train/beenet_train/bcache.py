@@ -14,9 +14,11 @@ Not used when a batch depends on the network (hard-negative mining) or under
 torch.distributed.
 
 Versioning: the key is a SHA-256 over the cache format, the run's data
-settings (seed, batch size, positions, augmentation and feature-augmentation
+settings (seed, batch size, augmentation and feature-augmentation
 settings, mix, recorded weight, per-split limits), the front-end
-configuration, the engine's version, the source of the trainer's package,
+configuration, the engine's version, the source of the code that makes
+batches (train.py's batch functions and Corpus, the data package, the
+front-end, the feature cache),
 every file under the corpus root (path, size, modification time) and the
 augmentation sources' samples.  Batches live in ``DIR/<key>/``, one
 directory per key, so a changed corpus or trainer never reads old batches.
@@ -55,23 +57,26 @@ _CODE: Dict[str, bytes] = {}
 
 
 def _code_digest(h) -> None:
-    """The trainer package's source: a change in how batches are made makes a new key.
-    Read once per process (the code this process runs, even if the files change under it)."""
+    """The code that makes a batch: train.py's batch functions and Corpus, the data
+    package, the front-end and the feature cache.  A change there makes a new key; a change
+    elsewhere in the trainer (the network, the optimiser) does not.  Read once per process
+    (the code this process runs, even if the files change under it)."""
     if "digest" not in _CODE:
+        import inspect
+        from . import train as T
         c = hashlib.sha256()
-        _code_files(c)
+        for fn in (T.train_items, T.prepare_batch, T.vtlp, T._worker_batch, T.Corpus, T.eval_waves):
+            c.update(inspect.getsource(fn).encode())
+        pkg = os.path.dirname(os.path.abspath(__file__))
+        files = [os.path.join(pkg, "frontend.py"), os.path.join(pkg, "fcache.py")]
+        for dirpath, dirnames, filenames in os.walk(os.path.join(pkg, "data")):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py")]
+        for p in files:
+            with open(p, "rb") as f:
+                c.update(os.path.relpath(p, pkg).encode() + b"\0" + hashlib.sha256(f.read()).digest())
         _CODE["digest"] = c.digest()
     h.update(_CODE["digest"])
-
-
-def _code_files(h) -> None:
-    pkg = os.path.dirname(os.path.abspath(__file__))
-    for dirpath, dirnames, filenames in os.walk(pkg):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for name in sorted(f for f in filenames if f.endswith(".py")):
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as f:
-                h.update(os.path.relpath(p, pkg).encode() + b"\0" + hashlib.sha256(f.read()).digest())
 
 
 def batch_key(corpus, fe, settings: Dict) -> Tuple[str, Dict]:

@@ -662,7 +662,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         tot_loss, n_seen = 0.0, 0
         correct = np.zeros(E)
         t_ep = time.time()
-        t_feat = 0.0
+        t_feat = t_wait = 0.0   # the worker's time making batches; the trainer's time waiting for them
         first_b = start_b if epoch == start_epoch else 0
         pending = {nb: submit(epoch, nb) for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
         for b in range(first_b, steps_per_epoch):
@@ -682,7 +682,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
             job = pending.pop(b)
+            t_w = time.time()
             feats, ys, tb_feat = job.get()
+            t_wait += time.time() - t_w
             if bc is not None and not isinstance(job, Stored):   # the worker made it: keep it
                 bc.put(epoch, b, feats, ys)
                 bc.misses += 1
@@ -724,16 +726,17 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         vacc = (vl.argmax(-1) == val_y[None]).mean(axis=1)
         score = float(vacc[-1]) + 1e-3 * float(vacc.mean())   # final exit, ties -> mean over exits
         rec = {"epoch": epoch + 1, "loss": tot_loss / n_seen, "train_acc": (correct / n_seen).tolist(),
-               "val_acc": vacc.tolist(), "seconds": time.time() - t_ep, "feature_seconds": t_feat}
+               "val_acc": vacc.tolist(), "seconds": time.time() - t_ep, "feature_seconds": t_feat,
+               "wait_seconds": t_wait}
         if stats is not None:
             rec["hard_negatives"] = stats
             say("hard negatives for epoch %d: %.1f %% of %d crops score a keyword >= 0.5, %.1f %% >= 0.9; "
                 "kept %d down to %.3f" % (epoch + 2, 100 * stats["kw_post_ge_0.5"], hn["candidates"],
                                           100 * stats["kw_post_ge_0.9"], hn["keep"], stats["kept_min_post"]))
         history.append(rec)
-        say("epoch %d loss %.3f train %s val %s (%.0fs, features %.0fs, lr %.2e)" % (
+        say("epoch %d loss %.3f train %s val %s (%.0fs, features %.0fs, waited %.0fs, lr %.2e)" % (
             epoch + 1, rec["loss"], " ".join("%.3f" % a for a in rec["train_acc"]),
-            " ".join("%.3f" % a for a in vacc), rec["seconds"], t_feat, opt.param_groups[0]["lr"]))
+            " ".join("%.3f" % a for a in vacc), rec["seconds"], t_feat, t_wait, opt.param_groups[0]["lr"]))
         if score > best["score"]:
             best = {"score": score, "epoch": epoch + 1, "val_acc": vacc.tolist(),
                     "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}

@@ -13,6 +13,9 @@ epoch of a slower family (the batch worker's augmentation, about half of QuickNe
 beside the steps and does not grow with the network).
 
     PYTHONPATH=train /usr/bin/python3 bench/train_step.py [--reps 3] [--steps 5] [--threads 2]
+
+``--profile FAMILY`` instead: where one family's step spends its time (PyTorch's profiler,
+operators by input shape, the top ``--top`` by self CPU time).
 """
 from __future__ import annotations
 
@@ -41,6 +44,19 @@ def steps(model, opt, x, y, n):
     return (time.process_time() - c0) / n, (time.time() - t0) / n
 
 
+def profile(fam: str, x: torch.Tensor, y: torch.Tensor, n: int, top: int) -> None:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+    m = BeeNet({"family": fam}).train()
+    opt = torch.optim.Adam(m.parameters(), lr=2e-3)
+    steps(m, opt, x, y, 2)
+    with prof(activities=[ProfilerActivity.CPU], record_shapes=True) as pr:
+        c, w = steps(m, opt, x, y, n)
+    print("%s: %.3f CPU s, %.3f wall s a step (%d steps profiled)" % (FAMILY_NAMES[fam], c, w, n))
+    print(pr.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=32, max_shapes_column_width=80))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
@@ -50,11 +66,15 @@ def main(argv=None):
     p.add_argument("--quicknet-epoch-s", type=float, default=269.0,
                    help="seconds per epoch of the default model's run (docs/training.md: 232-308 s, "
                         "epochs 1-13 of the shipped run average 269 s)")
+    p.add_argument("--profile", choices=list(FAMILY_CONFIGS), help="profile this family's step instead")
+    p.add_argument("--top", type=int, default=15)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     x = torch.randn(a.batch, 1, 98, 64)
     y = torch.randint(0, 12, (a.batch,))
+    if a.profile:
+        return profile(a.profile, x, y, a.steps, a.top)
     nets = {}
     for fam in FAMILY_CONFIGS:
         m = BeeNet({"family": fam}).train()

@@ -138,6 +138,7 @@ class TestResume(unittest.TestCase):
         if rows[1][2] != "silence":
             snr = 10 * np.log10(np.mean(a ** 2) / np.mean((b - a) ** 2))
             self.assertAlmostEqual(snr, 0.0, delta=1.0)
+        self.assertNotIn("negative_extra_sentences", meta)   # test voices already read the test count
         # keyword stream: the listed times hold speech, keywords in order
         kw = [l.rstrip("\n").split("\t") for l in open(os.path.join(outs[0], "stream", "keywords.tsv"))][1:]
         self.assertGreater(len(kw), 3)
@@ -146,6 +147,31 @@ class TestResume(unittest.TestCase):
         y = read_wav(os.path.join(outs[0], "stream", "keywords.wav"))
         self.assertGreaterEqual(y.size / 16000.0, 30.0)
         self.assertLessEqual(ends[-1] * 16000, y.size)
+
+    def test_evalsets_topup(self):
+        """The negative stream's pool is topped up with held-out texts no voice of the corpus read,
+        spoken by the split's own voices, byte-identically when rebuilt."""
+        import filecmp
+        import json
+        from beenet_train.data import evalsets as E
+        d = self._tmp.name
+        outs = [E.build(self.root, os.path.join(d, "top%d" % i), "val", 0, 0.5, 0.2,
+                        log=open(os.devnull, "w"), topup={"espeak": 2, "other": 2}) for i in range(2)]
+        cmp = filecmp.dircmp(os.path.join(outs[0], "stream"), os.path.join(outs[1], "stream"))
+        self.assertEqual(cmp.diff_files, [])
+        meta = json.load(open(os.path.join(outs[0], "evalset.json")))
+        self.assertGreater(meta["negative_extra_sentences"], 0)
+        with open(os.path.join(self.root, "voices.json")) as f:
+            val_voices = {v for v, sp in json.load(f).items() if sp == "val"}
+        with open(os.path.join(self.root, "_sentences_", "sentences.json")) as f:
+            corpus_texts = {m["text"] for m in json.load(f)}
+        rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(outs[0], "stream", "negative.tsv"))][1:]
+        new = [r for r in rows if r[3] not in corpus_texts]
+        self.assertTrue(new, "no topped-up sentence in the stream")
+        for _, _, voice, text in rows:
+            self.assertIn(voice, val_voices)                              # held-out voices only
+        from beenet_train.data import texts as T
+        self.assertTrue(all(T.text_split(r[3], 0) == "val" for r in new))  # held-out (val) texts only
 
 
 if __name__ == "__main__":

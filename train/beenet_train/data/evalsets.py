@@ -17,7 +17,15 @@ held out by recording).  Written to ``<out>/<split>/``:
   every item except ``_silence_`` (SNR over the whole 1 s window).
 * ``stream/negative.wav``: running speech without any keyword (the split's
   sentences read by its voices, 0.1-0.8 s pauses), at least ``--negative-minutes``
-  (60 for test); ``negative.tsv`` lists the sentences and their times.
+  (60 for test, 120 for val); ``negative.tsv`` lists the sentences and their
+  times.  Its pool is topped up (:func:`topup_sentences`): every English
+  voice of the split reads as many held-out sentences as a test voice of
+  its family does in the corpus, the extra ones synthesized here from the
+  split's texts the corpus did not use.  A no-op for ``test``; for ``val``
+  it quadruples the distinct running speech (the corpus reads 6 sentences
+  per val eSpeak voice against 24 per test voice), so the false alarms per
+  hour the detection defaults are tuned on are not counted on the same half
+  hour of speech repeated.
 * ``stream/keywords.wav``: sentences with the ten keywords said between them
   (0.3-1.0 s pauses either side), mixed with babble (even 30 s blocks) or
   recorded non-speech sound (odd blocks) at 10 dB SNR, at least
@@ -44,7 +52,8 @@ MIX = {"keywords": 0.58, "unknown_words": 0.20, "speech_crops": 0.15, "silence":
 SETS = {"clean": None, "babble10": ("babble", 10.0), "babble0": ("babble", 0.0),
         "noise5": ("sound", 5.0)}
 BLOCK_SECONDS = 30.0
-DEFAULT_MINUTES = {"test": (60.0, 30.0), "val": (60.0, 20.0)}
+DEFAULT_MINUTES = {"test": (60.0, 30.0), "val": (120.0, 20.0)}
+TOPUP_SEED = 0x70F0   # the extra sentences' own seed (not the corpus's voice streams)
 
 
 def _rms2(x):
@@ -166,17 +175,77 @@ def _gap(rng, lo, hi):
     return np.zeros(int(rng.uniform(lo, hi) * SAMPLE_RATE), np.float32)
 
 
-def negative_stream(mat: Material, minutes: float, seed: int):
+def topup_sentences(corpus: str, split: str, per_voice: dict | None = None, jobs: int = 2,
+                    log=sys.stderr) -> tuple[list, list]:
+    """Extra held-out running speech for the negative stream: (metas, audio).
+
+    Every English voice of ``split`` (voices.json) is topped up to
+    ``per_voice[family]`` sentences ({"espeak": n, "other": n}; default:
+    what a test voice reads, corpus.json ``sentences_per_voice``), reading
+    texts of the split (:func:`texts.sentences`, keyword-free) that no voice
+    of the corpus read, synthesized like the corpus's
+    (:func:`synth.synth_voice` in forked children, so byte-identical when
+    rebuilt).  Voices not installed here are skipped (and named)."""
+    from . import texts as T
+    from . import voices as V
+    from .synth import SENTENCE_DIR, synth_isolated, task_voices
+    from .task import corpus_task
+    with open(os.path.join(corpus, "corpus.json")) as f:
+        info = json.load(f)
+    with open(os.path.join(corpus, "voices.json")) as f:
+        split_of = json.load(f)
+    with open(os.path.join(corpus, SENTENCE_DIR, "sentences.json")) as f:
+        meta = json.load(f)
+    if per_voice is None:
+        spv = info.get("sentences_per_voice", {})
+        per_voice = {fam: int(spv.get(f"{fam}/test", 0)) for fam in ("espeak", "other")}
+    have: dict = {}
+    for m in meta:
+        have[m["voice"]] = have.get(m["voice"], 0) + 1
+    task = corpus_task(corpus)
+    seed = int(info.get("seed", 0))
+    used = {m["text"] for m in meta}
+    pool = [t for t in T.sentences(seed, excluded=task.excluded_words(),
+                                   phrases=task.keyword_phrases())[split] if t not in used]
+    installed = {v.name: v for v in task_voices(task, bool(info.get("small", False)))}
+    missing = sorted(n for n, sp in split_of.items() if sp == split and n not in installed)
+    if missing:
+        print(f"[evalsets] top-up: {len(missing)} {split} voices not installed here, skipped: "
+              + ", ".join(missing), file=log, flush=True)
+    tasks = []
+    for name in sorted(n for n, sp in split_of.items() if sp == split and n in installed):
+        v = installed[name]
+        k = per_voice["espeak" if v.family == "espeak" else "other"] - have.get(name, 0)
+        if v.lang != "en" or k <= 0 or not pool:
+            continue
+        r = np.random.default_rng([TOPUP_SEED, seed, int(v.speaker_id, 16)])
+        sents = tuple(pool[int(j)] for j in r.choice(len(pool), size=min(k, len(pool)), replace=False))
+        tasks.append((v, [], seed + TOPUP_SEED, None, sents, None))
+    metas, audio = [], []
+    for res in sorted(synth_isolated(tasks, jobs=jobs), key=lambda r: r["voice"]):
+        clips = res["clips"]
+        for (_, k), m in zip(sorted(clips), res["sentences"]):
+            metas.append({"voice": m["voice"], "text": m["text"], "extra": True})
+            audio.append(clips[(SENTENCE_DIR, k)])
+    if tasks:
+        print(f"[evalsets] {split}/stream: {len(audio)} extra sentences "
+              f"({sum(a.size for a in audio) / SAMPLE_RATE / 60:.1f} min) from {len(tasks)} voices",
+              file=log, flush=True)
+    return metas, audio
+
+
+def negative_stream(mat: Material, minutes: float, seed: int, extra=((), ())):
     rng = np.random.default_rng([seed, 0x21])
+    metas, sents = list(mat.sentence_meta) + list(extra[0]), list(mat.sentences) + list(extra[1])
     parts, rows, t = [], [], 0
     need = int(minutes * 60 * SAMPLE_RATE)
     while t < need:
-        for j in rng.permutation(len(mat.sentences)):
+        for j in rng.permutation(len(sents)):
             g = _gap(rng, 0.1, 0.8)
-            s = mat.sentences[int(j)]
+            s = sents[int(j)]
             parts += [g, s]
             rows.append((round((t + g.size) / SAMPLE_RATE, 4), round((t + g.size + s.size) / SAMPLE_RATE, 4),
-                         mat.sentence_meta[int(j)]["voice"], mat.sentence_meta[int(j)]["text"]))
+                         metas[int(j)]["voice"], metas[int(j)]["text"]))
             t += g.size + s.size
             if t >= need:
                 break
@@ -216,16 +285,17 @@ def keyword_stream(mat: Material, minutes: float, seed: int):
     return y, rows
 
 
-def write_streams(mat: Material, out: str, seed: int, neg_min: float, kw_min: float, log=sys.stderr):
+def write_streams(mat: Material, out: str, seed: int, neg_min: float, kw_min: float, log=sys.stderr,
+                  extra=((), ())):
     d = os.path.join(out, "stream")
     os.makedirs(d)
-    y, rows = negative_stream(mat, neg_min, seed)
+    y, rows = negative_stream(mat, neg_min, seed, extra)
     write_wav(os.path.join(d, "negative.wav"), y, rng=np.random.default_rng([seed, 0x31]))
     with open(os.path.join(d, "negative.tsv"), "w") as f:
         f.write("start\tend\tvoice\ttext\n")
         f.writelines(f"{a}\t{b}\t{v}\t{t}\n" for a, b, v, t in rows)
     print(f"[evalsets] {mat.split}/stream/negative.wav: {y.size / SAMPLE_RATE / 60:.1f} min, "
-          f"{len(rows)} sentences", file=log, flush=True)
+          f"{len(rows)} sentences, {len(set((v, t) for _, _, v, t in rows))} distinct", file=log, flush=True)
     y, rows = keyword_stream(mat, kw_min, seed)
     write_wav(os.path.join(d, "keywords.wav"), y, rng=np.random.default_rng([seed, 0x32]))
     with open(os.path.join(d, "keywords.tsv"), "w") as f:
@@ -236,7 +306,9 @@ def write_streams(mat: Material, out: str, seed: int, neg_min: float, kw_min: fl
 
 
 def build(corpus: str, out: str, split: str = "test", seed: int = 0, negative_minutes=None,
-          keyword_minutes=None, force: bool = False, log=sys.stderr) -> str:
+          keyword_minutes=None, force: bool = False, log=sys.stderr, topup: dict | None = None) -> str:
+    """``topup``: per-voice sentence counts for :func:`topup_sentences`
+    (default: the test split's)."""
     neg, kw = DEFAULT_MINUTES.get(split, (20.0, 10.0))
     neg = negative_minutes if negative_minutes is not None else neg
     kw = keyword_minutes if keyword_minutes is not None else kw
@@ -248,11 +320,13 @@ def build(corpus: str, out: str, split: str = "test", seed: int = 0, negative_mi
     os.makedirs(tmp)
     mat = Material(corpus, split)
     n = write_window_sets(mat, tmp, seed, log)
-    write_streams(mat, tmp, seed, neg, kw, log)
+    extra = topup_sentences(corpus, split, topup, log=log)
+    write_streams(mat, tmp, seed, neg, kw, log, extra)
     with open(os.path.join(tmp, "evalset.json"), "w") as f:
         json.dump({"corpus": os.path.basename(os.path.normpath(corpus)), "split": split, "seed": seed,
                    "windows": n, "sets": {k: list(v) if v else None for k, v in SETS.items()},
                    "mix": MIX, "negative_minutes": neg, "keyword_minutes": kw,
+                   **({"negative_extra_sentences": len(extra[1])} if extra[1] else {}),
                    "sounds": mat.sound_names}, f, indent=1)
     shutil.rmtree(final, ignore_errors=True)
     os.rename(tmp, final)
@@ -269,9 +343,13 @@ def main(argv=None) -> int:
     ap.add_argument("--negative-minutes", type=float)
     ap.add_argument("--keyword-minutes", type=float)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--no-topup", action="store_true",
+                    help="no extra sentences in the negative stream (with --split val --negative-minutes 60: "
+                         "the validation set the models before 2026-12-03 were tuned on)")
     a = ap.parse_args(argv)
     try:
-        build(a.corpus, a.out, a.split, a.seed, a.negative_minutes, a.keyword_minutes, a.force)
+        build(a.corpus, a.out, a.split, a.seed, a.negative_minutes, a.keyword_minutes, a.force,
+              topup={"espeak": 0, "other": 0} if a.no_topup else None)
     except (FileExistsError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

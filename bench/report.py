@@ -42,6 +42,18 @@ def element_default_threshold() -> str:
     return m.group(1) if m else "?"
 
 
+def model_interval_ms(build: str, model: str) -> str:
+    """The window interval the element takes from the model
+    (beenet.detection.interval_ms), as `beenet-classify --describe` prints it."""
+    try:
+        out = subprocess.run([os.path.join(build, "tools", "beenet-classify"), "--describe",
+                              "--model", model], capture_output=True, text=True, timeout=60).stdout
+    except OSError:
+        return "?"
+    m = re.search(r"a window every ([0-9.]+) ms", out)
+    return m.group(1) if m else "?"
+
+
 def log(msg):
     print("report: " + msg, file=sys.stderr, flush=True)
 
@@ -546,11 +558,13 @@ class Bench:
                 w(v.replace(self.work + "/", ""))
             w("```")
             w("")
-            w("`beenet` runs with its defaults (built-in model = `models/kws12.gguf`, a window every 500 ms, "
+            w("`beenet` runs with its defaults (built-in model = `models/kws12.gguf`, a window every %s ms "
+              "(the model's `beenet.detection.interval_ms`), "
               "entropy threshold %s (`GST_BEENET_DEFAULT_THRESHOLD`), keyword detector on). pocketsphinx "
               "(5prealpha, Debian's en-us acoustic model) runs in keyword-spotting mode: `kws=` a keyphrase list "
               "of the ten keywords, each with threshold %s (the element's other properties at their defaults)."
-              % (element_default_threshold(), KWS_THRESHOLD))
+              % (model_interval_ms(self.a.build, os.path.join(ROOT, "models", "kws12.gguf")),
+                 element_default_threshold(), KWS_THRESHOLD))
             w("")
             w("| element | CPU s (median, whole pipeline) | CPU s minus identity | CPU s per audio s | "
               "peak RSS MiB | RSS minus identity MiB |")

@@ -84,7 +84,24 @@ typedef struct
   GThread *thread;
   guint32 seed;
   guint64 done;                 /* sets or reads, read after join */
+  gint ran;                     /* atomic: set after the first one */
 } Worker;
+
+/* Waits (at most 30 s) until every worker has done one set or read, so
+ * the storm overlaps the buffers pushed next even when the scheduler
+ * starts the threads late on a loaded 2-core machine (a CI run once
+ * pushed every buffer, in 0.04 s, before the reader's first read). */
+static void
+wait_started (Worker * workers, guint n)
+{
+  gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  guint i;
+
+  for (i = 0; i < n; i++)
+    while (!g_atomic_int_get (&workers[i].ran)
+        && g_get_monotonic_time () < end)
+      g_usleep (1000);
+}
 
 static gdouble
 uniform (guint32 * state)
@@ -134,6 +151,7 @@ writer_thread (gpointer data)
 
     set_random (w->shared, &mutables[i], &w->seed);
     w->done++;
+    g_atomic_int_set (&w->ran, 1);
   }
   return NULL;
 }
@@ -169,6 +187,7 @@ reader_thread (gpointer data)
     fail_unless (g_strv_length (labels) == 2 || g_strv_length (labels) == 3);
     g_strfreev (labels);
     w->done++;
+    g_atomic_int_set (&w->ran, 1);
   }
   g_free (props);
   return NULL;
@@ -375,6 +394,8 @@ GST_START_TEST (test_properties_while_flowing)
   }
   reader.shared = &sh;
   reader.thread = g_thread_new ("reader", reader_thread, &reader);
+  wait_started (writers, WRITERS);
+  wait_started (&reader, 1);
 
   push_noise (&f, STORM_SECONDS * RATE, &seen, &sh);
 

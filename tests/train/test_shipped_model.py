@@ -45,5 +45,34 @@ class ShippedModel(unittest.TestCase):
         self.assertEqual(self.model.labels[:2], ["_silence_", "_unknown_"])
 
 
+def git_tracked(path: str) -> bool:
+    import subprocess
+    try:
+        return subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=SRC, capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(git_tracked("models/kws12.gguf"), "not a git checkout")
+class CardBaselineFromGit(unittest.TestCase):
+    """The card's --baseline NAME=git:REV:PATH takes an earlier default from the repository's history,
+    so the card's command runs as written, with no files made by hand."""
+
+    def test_git_baseline(self):
+        import subprocess
+        import tempfile
+        from beenet_train.card import baseline_file
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual(baseline_file("/x/y.gguf", tmp, 1), "/x/y.gguf")
+            got = baseline_file("git:HEAD:models/kws12.gguf", tmp, 1)
+            want = subprocess.run(["git", "show", "HEAD:models/kws12.gguf"], cwd=SRC, capture_output=True,
+                                  check=True).stdout
+            with open(got, "rb") as f:
+                self.assertEqual(f.read(), want)
+            self.assertEqual(Model(got).labels[:2], ["_silence_", "_unknown_"])
+            with self.assertRaises(subprocess.CalledProcessError):
+                baseline_file("git:no-such-rev:models/kws12.gguf", tmp, 2)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -141,7 +141,8 @@ def main(argv=None):
     c.add_argument("--checkpoint", help="PyTorch checkpoint for the parity check of the classic card")
     c.add_argument("--data", required=True, help="the corpus v2 root (voices.json, test split)")
     c.add_argument("--evalset", required=True, help="the --out of data.evalsets (uses <evalset>/test)")
-    c.add_argument("--baseline", action="append", help="NAME=MODEL measured the same way, side by side")
+    c.add_argument("--baseline", action="append", help="NAME=MODEL measured the same way, side by side; MODEL may be git:REV:PATH "
+                        "(an earlier default from this repository's history)")
     c.add_argument("--interval-ms", type=float, help="window interval (default: each model's, as the element)")
     c.add_argument("--build", help="build dir: also measure the element's CPU time with gst-launch-1.0")
     c.add_argument("--card", help="write the markdown card here")

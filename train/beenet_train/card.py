@@ -34,6 +34,7 @@ from .streams import evaluate_streams, roc_plot
 WINDOW_SETS = ["clean", "babble10", "babble0", "noise5"]
 TARGETS = {"clean": 0.96, "babble10": 0.92, "babble0": 0.75, "noise5": 0.90}
 RECORDED_TARGET = 0.85
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def window_set(model: Model, d: str) -> Dict:
@@ -208,21 +209,37 @@ def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: st
     return "\n".join(L)
 
 
+def baseline_file(path: str, tmpdir: str, i: int) -> str:
+    """A baseline model: a file, or ``git:REV:PATH`` (an earlier default, taken from the
+    repository the command runs in, so the card's command needs no files made by hand)."""
+    if not path.startswith("git:"):
+        return path
+    out = os.path.join(tmpdir, "%d-%s" % (i, os.path.basename(path.split(":", 2)[-1])))
+    with open(out, "wb") as f:
+        subprocess.run(["git", "show", path[4:]], stdout=f, check=True, cwd=REPO)
+    return out
+
+
 def main(a) -> int:
     from .evaluate import evaluate
     models = {"new": a.model}
+    specs = dict(models)  # as given on the command line (git:REV:PATH kept)
+    tmp_models = tempfile.TemporaryDirectory()
     for b in a.baseline or []:
         name, _, path = b.partition("=")
-        models[name] = path
+        specs[name] = path
+        models[name] = baseline_file(path, tmp_models.name, len(models))
     results = {}
     for name, path in models.items():
         print("measuring %s (%s)" % (name, path), flush=True)
         results[name] = measure(path, a.data, a.evalset, a.interval_ms, a.build)
+        results[name]["model"] = specs[name]
     roc_link = (os.path.relpath(a.roc, os.path.dirname(os.path.abspath(a.card))) if a.card else a.roc) \
         if a.roc else None
     md = card_markdown(results, "new", a.command or "", a.evalset, roc_link)
     if a.roc:
-        roc_plot({"%s (%s)" % (n, os.path.basename(p)): results[n]["streams"] for n, p in models.items()},
+        roc_plot({"%s (%s)" % (n, os.path.basename(specs[n].split(":")[-1])): results[n]["streams"]
+                  for n in models},
                  a.roc, "KWS-12 on held-out streams")
     if a.json:
         with open(a.json, "w") as f:

@@ -151,6 +151,24 @@ class TestChooseDetection(unittest.TestCase):
         best = self.choose(exit_thresholds=[0.25, 0.5])
         self.assertEqual(best["exit_threshold"], 0.5)
 
+    def test_wrong_detections_bounded(self):
+        # the keyword stream also has a window at 2.0 s (no word said) that
+        # looks like "yes" at 0.92: unbounded, the lowest threshold above the
+        # negative stream's 0.85 detects the keyword and that wrong one;
+        # bounded, the threshold rises above 0.92 and still detects the word
+        def with_wrong(model, kind, iv, th, pol):
+            st = fake_stream(kind, th, pol.keyword_exit)
+            if kind == "keywords":
+                st["probs"][4] = [0.0, 0.08, 0.92]
+            return st
+        streams.classify_stream = with_wrong
+        free = self.choose(exit_thresholds=[0.5])
+        self.assertEqual((free["threshold"], free["val_miss_rate"], free["val_wrong_in_keyword_stream"]),
+                         (0.9, 0.0, 1))
+        bounded = self.choose(exit_thresholds=[0.5], max_wrong_per_hour=1.0)
+        self.assertGreater(bounded["threshold"], 0.92)
+        self.assertEqual((bounded["val_miss_rate"], bounded["val_wrong_in_keyword_stream"]), (0.0, 0))
+
 
 class TestClassOffsets(unittest.TestCase):
     """Per-keyword thresholds (choose_class_offsets) on a hand-made negative

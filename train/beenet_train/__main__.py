@@ -128,6 +128,9 @@ def main(argv=None):
     tu.add_argument("--intervals", type=float, nargs="+", default=[500.0])
     tu.add_argument("--max-fa-per-hour", type=float, default=1.0,
                     help="false alarms per hour of the validation negative stream allowed (the issue's target)")
+    tu.add_argument("--max-wrong-per-hour", type=float,
+                    help="also at most this many false detections (wrong keyword, or none said) per hour of "
+                         "the validation keyword stream (default: not bounded)")
     tu.add_argument("--exit-thresholds", type=float, nargs="+",
                     help="early-exit thresholds to try jointly (default: the model's own)")
     tu.add_argument("--keyword-exits", type=int, nargs="+", default=[0],

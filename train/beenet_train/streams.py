@@ -206,7 +206,7 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
 
 def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
                      refractory_ms: float = 1000.0, max_fa_per_hour: float = 1.0, exit_thresholds=None,
-                     keyword_exits=(0,), log=print) -> Dict:
+                     keyword_exits=(0,), max_wrong_per_hour: Optional[float] = None, log=print) -> Dict:
     """Pick interval, early-exit threshold, keyword exit, smoothing and
     detection threshold on a (validation) stream set: the lowest miss rate
     with at most max_fa_per_hour false alarms per hour of negative speech
@@ -216,7 +216,10 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     matter because the detector sees the posteriors of the exit a window
     stopped at: a window that stops early at entropy < t has a capped
     confidence, and keyword_exit = n sends keyword candidates on to exit n.
-    ``exit_thresholds`` defaults to the model's own."""
+    ``exit_thresholds`` defaults to the model's own.  ``max_wrong_per_hour``
+    also bounds the false detections in the keyword stream (a wrong keyword,
+    or one where none was said) per hour of that stream: a user hears "on"
+    for "off" as a false alarm too."""
     best = None
     d = os.path.join(evalset, "stream")
     grid = [(iv, th, ke) for iv in intervals for th in (exit_thresholds or [model.default_threshold])
@@ -228,20 +231,24 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
         for sm in smoothings:
             r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
                                  streams=streams)
-            ok = [x for x in r["roc"] if x["false_alarms_per_hour"] <= max_fa_per_hour]
+            kw_hours = r["keyword_stream_minutes"] / 60.0
+            ok = [x for x in r["roc"] if x["false_alarms_per_hour"] <= max_fa_per_hour and
+                  (max_wrong_per_hour is None or x["false_alarms_keyword_stream"] / kw_hours <= max_wrong_per_hour)]
             if not ok:
                 continue
             x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
             cost = r["ops_fraction_mean"] * 1000.0 / iv
             key = (x["miss_rate"], x["false_alarms_per_hour"], cost, -th, ke)
             log("interval %4.0f ms exit threshold %.2f keyword exit %d smoothing %4.0f ms: threshold %.3f "
-                "miss %.2f %% FA/h %.2f (OPs %.3f)" % (iv, th, ke, sm, x["threshold"], 100 * x["miss_rate"],
-                                                      x["false_alarms_per_hour"], r["ops_fraction_mean"]))
+                "miss %.2f %% FA/h %.2f wrong in keyword stream %d (OPs %.3f)" % (
+                    iv, th, ke, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
+                    x["false_alarms_keyword_stream"], r["ops_fraction_mean"]))
             if best is None or key < best[0]:
                 best = (key, {"interval_ms": iv, "exit_threshold": th, "keyword_exit": ke, "smoothing_ms": sm,
                               "refractory_ms": refractory_ms, "ops_fraction": r["ops_fraction_mean"],
                               "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
-                              "val_false_alarms_per_hour": x["false_alarms_per_hour"]})
+                              "val_false_alarms_per_hour": x["false_alarms_per_hour"],
+                              "val_wrong_in_keyword_stream": x["false_alarms_keyword_stream"]})
     if best is None:
         raise RuntimeError("no setting reaches %.2f false alarms per hour on %s" % (max_fa_per_hour, evalset))
     return best[1]
@@ -354,7 +361,8 @@ def tune(a) -> int:
         raise SystemExit("%s already has per-class threshold offsets; tune from a file without them "
                          "(export the checkpoint after removing detection.class_offsets)" % a.model)
     best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour,
-                            exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits))
+                            exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits),
+                            max_wrong_per_hour=getattr(a, "max_wrong_per_hour", None))
     print("chosen on %s: %s" % (a.evalset, best))
     ck = torch.load(a.checkpoint, weights_only=False)
     offsets = per_class(model, a, best, ck) if getattr(a, "per_class", False) else None

@@ -2,7 +2,7 @@
 
     BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train card \\
         --model models/kws12.gguf --checkpoint models/kws12.pt --data data/kws12-v2 \\
-        --evalset data/kws12-v2-eval --baseline old=/tmp/kws12-old.gguf \\
+        --evalset data/kws12-v2-eval --baseline old=git:15fa51f:models/kws12.gguf \\
         --card docs/models.md --roc docs/kws12-roc.png --json runs/card.json
 
 Everything is measured by the engine: per-window sets (``clean``,

@@ -238,8 +238,8 @@ def main(a) -> int:
         if a.roc else None
     md = card_markdown(results, "new", a.command or "", a.evalset, roc_link)
     if a.roc:
-        roc_plot({"%s (%s)" % (n, os.path.basename(specs[n].split(":")[-1])): results[n]["streams"]
-                  for n in models},
+        roc_plot({"%s (%s)" % (n, "commit " + specs[n].split(":")[1] if specs[n].startswith("git:")
+                               else os.path.basename(specs[n])): results[n]["streams"] for n in models},
                  a.roc, "KWS-12 on held-out streams")
     if a.json:
         with open(a.json, "w") as f:

@@ -70,8 +70,9 @@ class CardBaselineFromGit(unittest.TestCase):
             with open(got, "rb") as f:
                 self.assertEqual(f.read(), want)
             self.assertEqual(Model(got).labels[:2], ["_silence_", "_unknown_"])
-            with self.assertRaises(subprocess.CalledProcessError):
+            with self.assertRaises(SystemExit) as e:     # a clear message, not a traceback
                 baseline_file("git:no-such-rev:models/kws12.gguf", tmp, 2)
+            self.assertIn("git show no-such-rev:models/kws12.gguf failed", str(e.exception))
 
 
 if __name__ == "__main__":

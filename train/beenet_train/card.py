@@ -216,7 +216,10 @@ def baseline_file(path: str, tmpdir: str, i: int) -> str:
         return path
     out = os.path.join(tmpdir, "%d-%s" % (i, os.path.basename(path.split(":", 2)[-1])))
     with open(out, "wb") as f:
-        subprocess.run(["git", "show", path[4:]], stdout=f, check=True, cwd=REPO)
+        r = subprocess.run(["git", "show", path[4:]], stdout=f, stderr=subprocess.PIPE, cwd=REPO)
+    if r.returncode != 0:
+        raise SystemExit("baseline %s: git show %s failed in %s: %s" % (
+            path, path[4:], REPO, r.stderr.decode(errors="replace").strip()))
     return out
 
 

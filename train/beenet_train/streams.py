@@ -250,7 +250,9 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
                               "val_false_alarms_per_hour": x["false_alarms_per_hour"],
                               "val_wrong_in_keyword_stream": x["false_alarms_keyword_stream"]})
     if best is None:
-        raise RuntimeError("no setting reaches %.2f false alarms per hour on %s" % (max_fa_per_hour, evalset))
+        raise RuntimeError("no setting reaches %.2f false alarms per hour%s on %s" % (
+            max_fa_per_hour, "" if max_wrong_per_hour is None else
+            " and %.2f wrong detections per hour of the keyword stream" % max_wrong_per_hour, evalset))
     return best[1]
 
 

@@ -80,6 +80,38 @@ class TestResume(unittest.TestCase):
         if last.size >= 16000:
             np.testing.assert_array_equal(tail, last[-16000:].astype(np.float32) / 32768.0)
 
+    def test_partial_keywords(self):
+        """A partial keyword is a fragment of a training keyword at one window
+        edge, no longer than the asked share of the word; p_partial turns
+        running-speech crops (never keyword clips) into them, labelled _unknown_."""
+        from beenet_train.data.audio import active_region
+        from beenet_train.frontend import Frontend
+        from beenet_train.train import DEFAULT_FEATURE_AUG, Corpus, prepare_batch
+        c = Corpus(self.root, seed=0)
+        edges = set()
+        for k in range(40):
+            w = c.partial_keyword((0.2, 0.3), np.random.default_rng(k))
+            self.assertEqual(w.shape, (16000,))
+            nz = np.nonzero(w)[0]
+            self.assertGreater(nz.size, 0)
+            at_start = nz[0] < 40        # the word's end entering at the window's start
+            self.assertTrue(at_start or nz[-1] >= 16000 - 40, (nz[0], nz[-1]))
+            edges.add(bool(at_start))
+            s, e = active_region(w)
+            self.assertLessEqual(e - s, 0.3 * 16000 + 1)
+        self.assertEqual(edges, {True, False})
+        items = [("crop", -1, c.unknown_index)] * 8 + [("clip", i, c.splits["train"][i].label_index)
+                                                        for i in c._keyword_clips[:8]]
+        fe = Frontend()
+        on = dict(DEFAULT_FEATURE_AUG, p_partial=1.0)
+        x, y, _ = prepare_batch(c, fe, items, 16, True, on, 0, 0, 0)
+        off = prepare_batch(c, fe, items, 16, True, DEFAULT_FEATURE_AUG, 0, 0, 0)
+        self.assertTrue(np.isfinite(x).all())
+        np.testing.assert_array_equal(y, off[1])                 # labels unchanged: crops stay _unknown_
+        self.assertTrue((y[:8] == c.unknown_index).all())
+        self.assertFalse(np.array_equal(x[:8], off[0][:8]))      # the crops became fragments
+        np.testing.assert_array_equal(x[8:], off[0][8:])         # keyword clips untouched
+
     def test_resume_is_exact(self):
         import torch
         from beenet_train.train import train

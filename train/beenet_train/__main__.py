@@ -60,7 +60,7 @@ def main(argv=None):
     t.add_argument("--max-eval", type=int, help="use at most this many validation/test clips")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--feature-aug", help="JSON dict overriding train.DEFAULT_FEATURE_AUG "
-                   "(p_specaugment, p_vtlp, vtlp, p_context)")
+                   "(p_specaugment, p_vtlp, vtlp, p_context, p_partial, partial)")
     t.add_argument("--augment-config", help="JSON dict overriding data.augment.AugmentConfig fields")
     t.add_argument("--recorded-weight", type=int, default=3,
                    help="corpus v2: recorded (non-eSpeak) voices' keyword clips count this many times")

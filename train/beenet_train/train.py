@@ -136,6 +136,7 @@ class Corpus:
                                    speech_bank=self.sentences.get("train"))
         self._gsc = gsc
         self._cache: Dict[str, np.ndarray] = {}
+        self._keyword_clips: Optional[List[int]] = None   # partial_keyword's sources
 
     def epoch_items(self, split: str, rng: np.random.Generator) -> List[tuple]:
         """One epoch (or the validation set) of a corpus v2 as (kind, example
@@ -179,6 +180,29 @@ class Corpus:
         sent, off = hard[int(rng.integers(len(hard)))]
         j = int(round(jitter_ms * CLIP_SAMPLES / 1000.0))
         return self.crop_at("train", int(sent), int(off) + int(rng.integers(-j, j + 1)))
+
+    def partial_keyword(self, frac, rng: np.random.Generator) -> np.ndarray:
+        """A training keyword clip cut at a window edge so that only a fraction
+        ``frac`` = (lo, hi) of its spoken part (``audio.active_region``) is
+        left: what a window sliding onto or off a keyword in a stream sees
+        (the word's end at the window's start, or its start at the window's
+        end, with equal odds).  Labelled ``_unknown_`` by the caller: in a
+        stream such fragments were heard as other keywords (*op* of *stop*
+        as *up*, *own* of *down* as *on*; docs/training.md)."""
+        from .data.audio import active_region
+        if self._keyword_clips is None:
+            exs = self.splits["train"]
+            self._keyword_clips = [i for i, e in enumerate(exs) if getattr(e, "path", None)
+                                   and e.label_index not in (self.silence_index, self.unknown_index)]
+        w = self.wave(self.splits["train"][self._keyword_clips[int(rng.integers(len(self._keyword_clips)))]])
+        s, e = active_region(w)
+        keep = max(1, int(round((e - s) * rng.uniform(*frac))))
+        out = np.zeros_like(w)
+        if rng.random() < 0.5:
+            out[:keep] = w[e - keep:e]
+        else:
+            out[out.size - keep:] = w[s:s + keep]
+        return out
 
     def wave(self, ex) -> Optional[np.ndarray]:
         """The clip's samples (float32, centred/padded to 1 s) or None for a silence example."""
@@ -337,7 +361,11 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator, n_time: int = 2, max
 # SpecAugment is off: at the full 60-minute budget the same recipe without
 # it reached 95.7 % on validation against 95.1 % with it (p = 0.5), the
 # network underfits (train accuracy under augmentation ~0.88).
-DEFAULT_FEATURE_AUG = {"p_specaugment": 0.0, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), "p_context": 0.3}
+# p_partial (corpus v2): the probability that a running-speech crop that is
+# not a hard negative becomes a partial keyword instead (Corpus.partial_keyword,
+# a fraction `partial` of the word left at a window edge, labelled _unknown_)
+DEFAULT_FEATURE_AUG = {"p_specaugment": 0.0, "p_vtlp": 0.5, "vtlp": (0.9, 1.1), "p_context": 0.3,
+                       "p_partial": 0.0, "partial": (0.1, 0.45)}
 
 
 # batches prepared ahead by the worker process while the network trains on the current one
@@ -392,7 +420,9 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
         rng = np.random.default_rng([seed, 3, epoch, b, j])
         if kind == "crop" and hard is not None and len(hard) and rng.random() < hard_cfg["share"]:
             kind = "hard"
-        x = None if cached is None or kind == "hard" else cached.features(kind, train_ex[i] if kind == "clip" else None, label,
+        if kind == "crop" and fa["p_partial"] > 0 and rng.random() < fa["p_partial"]:
+            kind = "partial"
+        x = None if cached is None or kind in ("hard", "partial") else cached.features(kind, train_ex[i] if kind == "clip" else None, label,
                                                         rng, augment, fa["p_context"])
         if x is not None:
             feats[n] = x
@@ -401,6 +431,8 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
         else:
             if kind == "hard":
                 w = corpus.hard_crop(hard, hard_cfg["jitter_ms"], rng)
+            elif kind == "partial":
+                w = corpus.partial_keyword(fa["partial"], rng)
             else:
                 w = corpus.wave(train_ex[i]) if kind == "clip" else corpus.crop("train", rng)
             if augment:

@@ -245,6 +245,24 @@ class TestKeywordWindows(unittest.TestCase):
         self.assertEqual([(v["group"], v["n"], v["best_ge_0.5"]) for v in r["by_voice"]],
                          [("flite:slt", 1, 0.0), ("eSpeak +m7 (all accents)", 1, 1.0)])
 
+    def test_by_share(self):
+        """Windows over the bound are split by the share of the word they
+        hold: the whole word heard right, half of it heard as another
+        keyword, a window under the bound not counted."""
+        class TwoKeywords(FakeModel):
+            labels = ["_silence_", "_unknown_", "yes", "no"]
+            num_classes = 4
+        kws = [{"label": "yes", "start": 2.2, "end": 2.6}]
+        probs = np.tile(np.array([0.8, 0.2, 0.0, 0.0], np.float32), (8, 1))
+        probs[4] = [0.0, 0.05, 0.95, 0.0]   # 2.0-3.0 s: the whole word, right
+        probs[3] = [0.0, 0.3, 0.0, 0.7]     # 1.5-2.5 s: 75 % of it, heard as "no"
+        probs[5] = [0.0, 0.5, 0.0, 0.5]     # 2.5-3.5 s: 25 %, under 0.6
+        run = {"times_ns": [int(i * 0.5e9) for i in range(8)], "probs": probs, "window_s": 1.0}
+        r = streams.windows_by_share(TwoKeywords(), run, kws, 0.6)
+        self.assertEqual(r["right"], [0, 0, 0, 0, 1])
+        self.assertEqual(r["wrong"], [0, 0, 1, 0, 0])
+        self.assertEqual(r["wrong_pairs"], {"yes->no (part)": 1})
+
 
 if __name__ == "__main__":
     unittest.main()

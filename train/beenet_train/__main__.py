@@ -118,6 +118,9 @@ def main(argv=None):
     kw.add_argument("--evalset", required=True, help="<eval out>/<split> written by data.evalsets")
     kw.add_argument("--hop-ms", type=float, default=100.0)
     kw.add_argument("--data", help="the corpus (its voices.json): the same figures per held-out voice group")
+    kw.add_argument("--wrong-at", type=float, default=0.6,
+                    help="count the windows whose top keyword class reaches this, right or wrong, by the "
+                         "share of the word they hold (default 0.6)")
 
     tu = sub.add_parser("tune-detection", help="choose the detection defaults on validation streams, "
                         "store them in the checkpoint and re-export")
@@ -227,13 +230,18 @@ def main(argv=None):
         return tune(a)
     elif a.cmd == "keyword-windows":
         from .streams import keyword_windows
-        r = keyword_windows(a.model, a.evalset, a.hop_ms, a.data)
+        r = keyword_windows(a.model, a.evalset, a.hop_ms, a.data, a.wrong_at)
         print("%d keywords, windows every %g ms, full depth: centred window right %.1f %%, some window "
               "holding the word right %.1f %%; best right-class probability >= 0.5: %.1f %%, >= 0.9: %.1f %%, "
               ">= 0.98: %.1f %%" % (r["keywords"], a.hop_ms, 100 * r["centred"], 100 * r["any"],
                                     100 * r["best_ge_0.5"], 100 * r["best_ge_0.9"], 100 * r["best_ge_0.98"]))
         print("keywords whose class never reaches 0.5, heard as: %s" % ", ".join(
             "%s %d" % kv for kv in r["unheard_as"].items()))
+        bs = r["by_share"]
+        print("windows holding some of a keyword with a keyword class >= %g, by the share of the word they "
+              "hold (<=25 / 25-50 / 50-75 / 75-99 %% / whole): right %s, wrong %s" % (
+                  bs["at"], " / ".join(map(str, bs["right"])), " / ".join(map(str, bs["wrong"]))))
+        print("wrong ones, said->heard: %s" % ", ".join("%s %d" % kv for kv in bs["wrong_pairs"].items()))
         for v in r.get("by_voice", []):
             print("  %-40s %3d keywords: best >= 0.5 %5.1f %%, >= 0.9 %5.1f %%" % (
                 v["group"], v["n"], 100 * v["best_ge_0.5"], 100 * v["best_ge_0.9"]))

@@ -74,8 +74,40 @@ def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshol
             "ops": ops, "window_s": W / rate, "seconds": wave.size / rate, "cpu_seconds": cpu}
 
 
+SHARE_BINS = (0.25, 0.5, 0.75, 0.99)   # the share of a word a window holds: <=25, 25-50, 50-75, 75-99 %, whole
+
+
+def windows_by_share(model, run: Dict, kws: List[Dict], at: float) -> Dict:
+    """Windows that hold some of a keyword and whose most probable keyword
+    class reaches ``at``, counted by the share of the word they hold
+    (:data:`SHARE_BINS`), right (the word's class) or wrong (another
+    keyword), and the wrong ones as "said->heard".  Tells confusions of
+    whole words from those of fragments a sliding window cuts."""
+    from collections import Counter
+    kwc = list(getattr(model, "keywords", None) or
+               [i for i, l in enumerate(model.labels) if not l.startswith("_")])
+    t = np.array(run["times_ns"]) / 1e9
+    w = run["window_s"]
+    right, wrong, pairs = [0] * 5, [0] * 5, Counter()
+    for k in kws:
+        c = model.labels.index(k["label"])
+        for j in np.nonzero((t < k["end"]) & (t + w > k["start"]))[0]:
+            p = run["probs"][j, kwc]
+            if float(p.max()) < at:
+                continue
+            top = kwc[int(p.argmax())]
+            share = (min(k["end"], t[j] + w) - max(k["start"], t[j])) / max(k["end"] - k["start"], 1e-9)
+            b = int(np.searchsorted(SHARE_BINS, share))
+            if top == c:
+                right[b] += 1
+            else:
+                wrong[b] += 1
+                pairs["%s->%s%s" % (k["label"], model.labels[top], "" if b == 4 else " (part)")] += 1
+    return {"at": at, "right": right, "wrong": wrong, "wrong_pairs": dict(pairs.most_common())}
+
+
 def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
-                    data: Optional[str] = None) -> Dict:
+                    data: Optional[str] = None, wrong_at: float = 0.6) -> Dict:
     """Per keyword of ``keywords.wav``, run at full depth every ``hop_ms``:
     is the window centred on the word right, is any window that holds the
     word (starts <= 100 ms after its start, ends >= 100 ms before its end)
@@ -83,7 +115,9 @@ def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
     "the model cannot hear it" from "no window is placed well".  With the
     corpus ``data`` (its voices.json), the same per voice group, and what
     the keywords whose class never reaches 0.5 are heard as (the most
-    frequent argmax of the windows holding them)."""
+    frequent argmax of the windows holding them).  ``by_share``: the
+    windows over ``wrong_at`` for a keyword class by the share of the word
+    they hold (:func:`windows_by_share`)."""
     from collections import Counter
     from .evaluate import speaker_voices, voice_group
     model = Model(model_path)
@@ -109,7 +143,8 @@ def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
          "best_ge_0.5": float(np.mean(best >= 0.5)), "best_ge_0.9": float(np.mean(best >= 0.9)),
          "best_ge_0.98": float(np.mean(best >= 0.98)),
          "unheard_as": dict(Counter(model.labels[h] if h >= 0 else "(no window)"
-                                    for h, b in zip(heard, best) if b < 0.5).most_common())}
+                                    for h, b in zip(heard, best) if b < 0.5).most_common()),
+         "by_share": windows_by_share(model, run, kws, wrong_at)}
     voices = speaker_voices(data) if data else {}
     if voices:
         groups: Dict[str, List[float]] = {}

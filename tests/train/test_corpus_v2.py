@@ -112,6 +112,20 @@ class TestResume(unittest.TestCase):
         self.assertFalse(np.array_equal(x[:8], off[0][:8]))      # the crops became fragments
         np.testing.assert_array_equal(x[8:], off[0][8:])         # keyword clips untouched
 
+    def test_bad_feature_aug(self):
+        """A bad p_partial or share range is a clear error before anything loads."""
+        from beenet_train.train import train
+        for bad, word in (({"p_partial": 1.5}, "p_partial"), ({"partial": [0.5, 0.2]}, "partial"),
+                          ({"partial": 0.3}, "partial"), ({"p_parital": 0.5}, "unknown")):
+            with self.assertRaisesRegex(ValueError, word):
+                train("/nonexistent", os.path.join(self._tmp.name, "x.gguf"), feature_aug=bad, quiet=True)
+        r = subprocess.run(["/usr/bin/python3", "-m", "beenet_train", "train", "--data", self.root, "--out",
+                            os.path.join(self._tmp.name, "x.gguf"), "--feature-aug", '{"p_partial": -1}'],
+                           env=ENV, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("error: --feature-aug: feature_aug: p_partial = -1", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+
     def test_resume_is_exact(self):
         import torch
         from beenet_train.train import train

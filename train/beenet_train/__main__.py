@@ -198,7 +198,13 @@ def main(argv=None):
 
     a = p.parse_args(argv)
     if a.cmd == "train":
-        from .train import train
+        from .train import DEFAULT_FEATURE_AUG, check_feature_aug, train
+        if a.feature_aug:
+            try:
+                check_feature_aug(dict(DEFAULT_FEATURE_AUG, **json.loads(a.feature_aug)))
+            except (ValueError, TypeError) as e:   # TypeError: JSON that is not an object
+                print("error: --feature-aug: %s" % e, file=sys.stderr)
+                return 2
         train(a.data, a.out, seed=a.seed, epochs=a.epochs, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
               config=dict({"family": a.family}, **(json.loads(a.config) if a.config else {})),
               exit_weights=[float(x) for x in a.exit_weights.split(",")] if a.exit_weights else None,

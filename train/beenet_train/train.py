@@ -379,6 +379,23 @@ PREFETCH = 3
 DEFAULT_HARD_NEGATIVES = {"share": 0.0, "candidates": 12000, "keep": 3000, "jitter_ms": 100.0}
 
 
+def check_feature_aug(fa: Dict) -> Dict:
+    """``fa`` (DEFAULT_FEATURE_AUG with overrides) or a ValueError naming the bad key."""
+    unknown = sorted(set(fa) - set(DEFAULT_FEATURE_AUG))
+    if unknown:
+        raise ValueError("feature_aug: unknown key(s) %s (known: %s)" % (
+            ", ".join(unknown), ", ".join(sorted(DEFAULT_FEATURE_AUG))))
+    for k in ("p_specaugment", "p_vtlp", "p_context", "p_partial"):
+        if not isinstance(fa[k], (int, float)) or not 0.0 <= fa[k] <= 1.0:
+            raise ValueError("feature_aug: %s = %r is not a probability in [0, 1]" % (k, fa[k]))
+    lo_hi = fa["partial"]
+    if (not isinstance(lo_hi, (list, tuple)) or len(lo_hi) != 2
+            or not all(isinstance(x, (int, float)) for x in lo_hi) or not 0.0 < lo_hi[0] <= lo_hi[1] <= 1.0):
+        raise ValueError("feature_aug: partial = %r is not a share range [lo, hi] with 0 < lo <= hi <= 1"
+                         % (lo_hi,))
+    return fa
+
+
 def train_items(corpus: "Corpus", seed: int, epoch: int) -> List[tuple]:
     """The (kind, example index, label) items of a training epoch, in order."""
     if corpus.v2:
@@ -570,7 +587,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     say = (lambda m: None) if quiet or not d.main else log
     positions = D.rank_positions(batch_size, d)
     D.local_batch(batch_size, d)
-    fa = dict(DEFAULT_FEATURE_AUG, **(feature_aug or {}))
+    fa = check_feature_aug(dict(DEFAULT_FEATURE_AUG, **(feature_aug or {})))
     hn = dict(DEFAULT_HARD_NEGATIVES, **(hard_negatives or {}))
     limits = None
     if max_train or max_eval:

@@ -196,8 +196,10 @@ class Corpus:
                                    and e.label_index not in (self.silence_index, self.unknown_index)]
         w = self.wave(self.splits["train"][self._keyword_clips[int(rng.integers(len(self._keyword_clips)))]])
         s, e = active_region(w)
-        keep = max(1, int(round((e - s) * rng.uniform(*frac))))
         out = np.zeros_like(w)
+        if e <= s:
+            return out   # a silent clip: nothing to cut
+        keep = max(1, int(round((e - s) * rng.uniform(*frac))))
         if rng.random() < 0.5:
             out[:keep] = w[e - keep:e]
         else:

@@ -33,8 +33,8 @@ held out by recording).  Written to ``<out>/<split>/``:
   label, start and end (seconds, from the trimmed clip).  For ``val``
   120 minutes (about 1,400 distinct keyword clips of the split's 3,400):
   the tuner's bound on wrong detections (``tune-detection
-  --max-wrong-per-hour``) needs enough of them to count; the models before
-  2026-12-04 were tuned on ``--keyword-minutes 20``.
+  --max-wrong-per-hour``) needs enough of them to count; the default models up
+  to v7 were tuned on ``--keyword-minutes 20``.
 
 Deterministic: fixed seeds, a sorted listing, WAVs written with the seeded
 +-1 LSB dither of ``audio.write_wav``; the same command gives byte-identical

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""Try keyword-detection rules on a model's stream posteriors (docs/training.md,
+"Windows every 100 ms").
+
+    BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 bench/detection_rules.py \\
+        cache --model models/kws12.gguf --evalset data/kws12-v2-eval/val --interval-ms 100 --out /tmp/val-100.npz
+    ... bench/detection_rules.py rules --cache /tmp/val-100.npz --evalset data/kws12-v2-eval/val \\
+        --grid '{"smoothing_ms": [500, 750], "margin": [0.2, 0.4]}'
+    ... bench/detection_rules.py peaks --cache /tmp/val-100.npz --evalset data/kws12-v2-eval/val --smoothing-ms 750
+
+``cache`` classifies both streams once with the model's exit policy
+(``streams.classify_stream``) and keeps the posteriors. ``rules`` replays
+them through a Python copy of the engine's detector with optional extra
+conditions and prints, per setting, the lowest validation miss rate over the
+ROC thresholds with at most --max-fa-per-hour false alarms in the negative
+stream and --max-wrong-per-hour wrong detections in the keyword stream
+(scored by ``streams.score``, as tune-detection). Before anything else it
+checks that the copy without extra conditions makes exactly the engine
+detector's detections on both streams. ``peaks`` prints how high the spoken
+keyword's smoothed probability gets within 1 s of its end: keywords that
+never get there cannot be found by any rule on these posteriors.
+
+Extra conditions (0 = off):
+  margin     the smoothed score leads every other class's by at least this;
+  purity     the class is the top class of at least this share of the averaged windows;
+  hold_ms    wait this long after the first crossing, then fire the class with the
+             highest smoothed score seen meanwhile (decided at the end of the wait).
+An exploration tool: the element and engine implement only the plain rule.
+"""
+import argparse
+import collections
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+
+from beenet_train import streams as S
+from beenet_train.data.audio import read_wav
+from beenet_train.frontend import Model
+
+
+def cache(a):
+    m = Model(a.model)
+    pol = S.stream_policy(m, None)
+    d = os.path.join(a.evalset, "stream")
+    z = {"labels": np.array(m.labels), "keyword": np.array([m.is_keyword(i) for i in range(m.num_classes)])}
+    for name in ("negative", "keywords"):
+        r = S.classify_stream(m, read_wav(os.path.join(d, name + ".wav")), a.interval_ms, None, pol)
+        z[name + "_t"] = np.array(r["times_ns"], np.int64)
+        z[name + "_p"] = r["probs"]
+        z[name + "_s"] = np.array([r["seconds"], r["window_s"]])
+    np.savez(a.out, model=np.array(os.path.abspath(a.model)), **z)
+    print("wrote %s (%d + %d windows)" % (a.out, z["negative_t"].size, z["keywords_t"].size))
+
+
+def smoothed(t, p, smoothing_ms):
+    """Mean of each class over the windows within smoothing_ms of each window
+    (the engine's span: now - t_i <= smoothing), and the share of those
+    windows whose top class is each class."""
+    n, c = p.shape
+    lo = np.searchsorted(t, t - int(round(smoothing_ms * 1e6)), side="left")
+    cnt = (np.arange(n) + 1 - lo)[:, None]
+    cs = np.cumsum(np.vstack([np.zeros((1, c)), p]), axis=0)
+    top = np.zeros((n + 1, c))
+    top[1:][np.arange(n), p.argmax(1)] = 1
+    ts = np.cumsum(top, axis=0)
+    return (cs[1:] - cs[lo]) / cnt, (ts[1:] - ts[lo]) / cnt
+
+
+def run_rule(t, p, keyword, threshold, smoothing_ms, refractory_ms=1000.0, margin=0.0, purity=0.0, hold_ms=0.0):
+    """(time_ns, class) of each detection: the engine detector's rule
+    (beenet.h, "Keyword detector"; one threshold, no class offsets) plus the
+    extra conditions of the module docstring."""
+    s, share = smoothed(t, p, smoothing_ms)
+    s32 = s.astype(np.float32)          # the engine compares in single precision
+    th = np.float32(threshold)
+    kws = np.where(keyword)[0]
+    armed = np.ones(p.shape[1], bool)
+    ref, hold = int(round(refractory_ms * 1e6)), int(round(hold_ms * 1e6))
+    dets, last, pending = [], None, None
+    for i in range(len(t)):
+        cand = []
+        for k in kws:
+            if s32[i, k] < th:
+                armed[k] = True
+            elif armed[k] and (margin <= 0 or s[i, k] - np.max(np.delete(s[i], k)) >= margin) \
+                    and (purity <= 0 or share[i, k] >= purity):
+                cand.append(k)
+        best = max(cand, key=lambda k: (s[i, k], -k)) if cand else None
+        if pending is not None:
+            if best is not None and s[i, best] > pending[2]:
+                pending = (pending[0], best, s[i, best])
+            if t[i] - pending[0] >= hold:
+                dets.append((int(t[i]), pending[1]))
+                armed[pending[1]], last, pending = False, t[i], None
+            continue
+        if best is None or (last is not None and t[i] - last < ref):
+            continue
+        if hold > 0:
+            pending = (t[i], best, s[i, best])
+            continue
+        dets.append((int(t[i]), best))
+        armed[best], last = False, t[i]
+    return dets
+
+
+def load(a):
+    z = dict(np.load(a.cache))
+    kws = S.read_keywords(os.path.join(a.evalset, "stream", "keywords.tsv"))
+    return z, kws
+
+
+def check_engine(z, smoothing_ms, threshold):
+    m = Model(str(z["model"]))
+    if any(m.detection_class_offsets):
+        raise SystemExit("the model has per-class threshold offsets; this copy of the rule has none")
+    for name in ("negative", "keywords"):
+        det = m.detector(threshold=threshold, smoothing_ms=smoothing_ms, refractory_ms=1000.0, min_windows=1)
+        ours = [(t, int(np.where(z["labels"] == l)[0][0])) for t, l in
+                ((d["time_ns"], d["label"]) for d in det.run(z[name + "_t"].tolist(), z[name + "_p"]))]
+        mine = run_rule(z[name + "_t"], z[name + "_p"], z["keyword"], threshold, smoothing_ms)
+        if ours != mine:
+            raise SystemExit("the Python rule differs from the engine detector on %s (%d against %d detections)"
+                             % (name, len(mine), len(ours)))
+
+
+def rules(a):
+    z, kws = load(a)
+    grid = json.loads(a.grid)
+    check_engine(z, grid.get("smoothing_ms", [500.0])[0], 0.8)
+    hours, kw_hours = z["negative_s"][0] / 3600.0, z["keywords_s"][0] / 3600.0
+    keys = list(grid)
+    for values in itertools.product(*[grid[k] for k in keys]):
+        rule = dict(zip(keys, values))
+        rows = []
+        for th in S.ROC_THRESHOLDS:
+            fa = len(run_rule(z["negative_t"], z["negative_p"], z["keyword"], th, **rule)) / hours
+            d = [{"time_ns": t, "label": str(z["labels"][c])}
+                 for t, c in run_rule(z["keywords_t"], z["keywords_p"], z["keyword"], th, **rule)]
+            r = S.score(d, kws, float(z["keywords_s"][1]))
+            rows.append((th, fa, r["false_alarms"] / kw_hours, r["miss_rate"], r["latency_median_s"]))
+        ok = [r for r in rows if r[1] <= a.max_fa_per_hour and r[2] <= a.max_wrong_per_hour]
+        b = min(ok, key=lambda r: (r[3], r[1], r[0])) if ok else None
+        print(rule, "threshold %.3f miss %.2f %% FA/h %.2f wrong/h %.2f latency %.2f s" % (
+            b[0], 100 * b[3], b[1], b[2], b[4] or float("nan")) if b else "no threshold within the limits",
+            flush=True)
+
+
+def peaks(a):
+    z, kws = load(a)
+    t, p, labels = z["keywords_t"], z["keywords_p"], [str(x) for x in z["labels"]]
+    s, _ = smoothed(t, p, a.smoothing_ms)
+    decided = t / 1e9 + float(z["keywords_s"][1])
+    peak, favoured = [], collections.Counter()
+    for kw in kws:
+        i = np.where((decided > kw["start"]) & (decided <= kw["end"] + S.MATCH_AFTER_END_S))[0]
+        c = labels.index(kw["label"])
+        peak.append(s[i, c].max() if i.size else 0.0)
+        if peak[-1] < 0.5 and i.size:
+            favoured[labels[int(s[i].mean(0).argmax())]] += 1
+    peak = np.array(peak)
+    print("%d keywords; largest smoothed probability of the spoken keyword within 1 s of its end:" % len(kws))
+    for x in (0.3, 0.5, 0.7, 0.9):
+        print("  >= %.1f: %5.1f %%" % (x, 100 * np.mean(peak >= x)))
+    print("below 0.5: %d keywords; the class their windows favour: %s" % (
+        int(np.sum(peak < 0.5)), dict(favoured.most_common())))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("cache")
+    c.add_argument("--model", required=True)
+    c.add_argument("--evalset", required=True)
+    c.add_argument("--interval-ms", type=float, default=100.0)
+    c.add_argument("--out", required=True)
+    r = sub.add_parser("rules")
+    r.add_argument("--cache", required=True)
+    r.add_argument("--evalset", required=True)
+    r.add_argument("--grid", default='{"smoothing_ms": [250, 500, 750]}',
+                   help="JSON: run_rule keyword -> list of values (every combination)")
+    r.add_argument("--max-fa-per-hour", type=float, default=1.0)
+    r.add_argument("--max-wrong-per-hour", type=float, default=3.0)
+    k = sub.add_parser("peaks")
+    k.add_argument("--cache", required=True)
+    k.add_argument("--evalset", required=True)
+    k.add_argument("--smoothing-ms", type=float, default=750.0)
+    a = ap.parse_args(argv)
+    {"cache": cache, "rules": rules, "peaks": peaks}[a.cmd](a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

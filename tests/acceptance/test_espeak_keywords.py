@@ -34,12 +34,6 @@ is heard as "no" (0.65, against 0.34 for "go"), below the detection
 threshold (0.9), so it posts no detection. The assertion moved to the
 detections, which is what the element offers users to act on; the wrong
 window stays visible in the log and in docs/training.md.
-With v7's detection defaults re-tuned to 100 ms windows (2026-12-03) the
-first choice (at most 3 wrong detections per hour of validation keywords:
-smoothing 750 ms, threshold 0.65) failed this test: the wrong window
-became a detection of "no". The shipped choice bounds wrong detections at
-1 per hour (500 ms, 0.8): 37/40, 34 cases with a detection of their
-keyword, none of a wrong one, the same wrong window.
 """
 import json
 import os

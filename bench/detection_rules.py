@@ -107,9 +107,15 @@ def run_rule(t, p, keyword, threshold, smoothing_ms, refractory_ms=1000.0, margi
 
 
 def load(a):
+    tsv = os.path.join(a.evalset, "stream", "keywords.tsv")
+    for path, what in ((a.cache, "the cache (make it with 'cache')"), (tsv, "the evaluation set's keyword list")):
+        if not os.path.isfile(path):
+            raise SystemExit("%s: no such file (%s)" % (path, what))
     z = dict(np.load(a.cache))
-    kws = S.read_keywords(os.path.join(a.evalset, "stream", "keywords.tsv"))
-    return z, kws
+    missing = [k for k in ("labels", "keyword", "negative_t", "keywords_p") if k not in z]
+    if missing:
+        raise SystemExit("%s is not a detection_rules cache (no %s)" % (a.cache, ", ".join(missing)))
+    return z, S.read_keywords(tsv)
 
 
 def check_engine(z, smoothing_ms, threshold):

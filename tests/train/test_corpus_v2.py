@@ -197,6 +197,41 @@ class TestResume(unittest.TestCase):
         self.assertGreaterEqual(y.size / 16000.0, 30.0)
         self.assertLessEqual(ends[-1] * 16000, y.size)
 
+    def test_keyword_stream_conditions(self):
+        """keyword_stream's snr_db and pauses_s change only what they name, and
+        bench/stream_conditions.py measures each condition with the engine."""
+        from beenet_train.data import evalsets as E
+        mat = E.Material(self.root, "test")
+        y, rows = E.keyword_stream(mat, 0.5, 0)
+        q, rows_q = E.keyword_stream(mat, 0.5, 0, snr_db=None)
+        self.assertEqual(rows, rows_q)                      # same keywords at the same times
+        self.assertEqual(y.shape, q.shape)
+        d = y - q * np.float32(np.abs(y).max() / max(np.abs(q).max(), 1e-9))
+        self.assertGreater(float(np.abs(d).max()), 1e-3)     # the noise is gone
+        _, rows_l = E.keyword_stream(mat, 0.5, 0, pauses_s=(1.3, 2.0))
+        gaps = [b[1] - a[2] for a, b in zip(rows_l, rows_l[1:])]
+        self.assertGreater(min(gaps), 2 * 1.3)               # two long pauses + a sentence between keywords
+        model = os.path.join(TRAIN_DIR, "..", "models", "kws12.gguf")
+        lib = os.environ.get("BEENET_LIB")
+        if not lib or not os.path.isfile(model):
+            self.skipTest("BEENET_LIB or models/kws12.gguf missing")
+        tool = os.path.join(TRAIN_DIR, "..", "bench", "stream_conditions.py")
+        out = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--corpus", self.root, "--split", "test",
+                              "--minutes", "0.5", "--conditions", "as built,no noise"],
+                             env=ENV, check=True, capture_output=True, text=True).stdout
+        table = [l.split("|")[1:-1] for l in out.splitlines() if l.startswith("| ") and "%" in l]
+        self.assertEqual([r[0].strip() for r in table], ["as built", "no noise"])
+        for r in table:
+            self.assertEqual(int(r[1]), len(rows))
+            shares = [float(c.strip(" %")) for c in (r[2], r[4], r[6], r[7])]
+            self.assertTrue(all(0.0 <= s <= 100.0 for s in shares), r)
+            self.assertLessEqual(shares[1], shares[2])      # no hit at 0.5 without the class reaching 0.5
+            self.assertLessEqual(shares[3], shares[2])
+        bad = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--corpus", self.root,
+                              "--conditions", "loud"], env=ENV, capture_output=True, text=True)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("unknown condition", bad.stderr)
+
     def test_evalsets_topup(self):
         """The negative stream's pool is topped up with held-out texts no voice of the corpus read,
         spoken by the split's own voices, byte-identically when rebuilt."""

@@ -259,14 +259,24 @@ def negative_stream(mat: Material, minutes: float, seed: int, extra=((), ())):
     return y, rows
 
 
-def keyword_stream(mat: Material, minutes: float, seed: int):
+KEYWORD_STREAM_SNR_DB = 10.0
+KEYWORD_STREAM_PAUSES_S = (0.3, 1.0)
+
+
+def keyword_stream(mat: Material, minutes: float, seed: int, snr_db: float | None = KEYWORD_STREAM_SNR_DB,
+                   pauses_s=KEYWORD_STREAM_PAUSES_S):
+    """The keyword stream: sentences with a keyword between them, pauses of
+    ``pauses_s`` (low, high) seconds either side of the keyword, babble and
+    sound blocks at ``snr_db`` (None: no noise).  The evaluation sets use
+    the defaults; ``bench/stream_conditions.py`` varies them to see which
+    condition costs detections."""
     rng = np.random.default_rng([seed, 0x22])
     kws = [mat.keywords[int(i)] for i in rng.permutation(len(mat.keywords))]
     parts, rows, t, k = [], [], 0, 0
     need = int(minutes * 60 * SAMPLE_RATE)
     while t < need:
         s = mat.sentences[int(rng.integers(len(mat.sentences)))]
-        g1, g2 = _gap(rng, 0.3, 1.0), _gap(rng, 0.3, 1.0)
+        g1, g2 = _gap(rng, *pauses_s), _gap(rng, *pauses_s)
         e = kws[k % len(kws)]
         k += 1
         w = _trimmed(e.path)
@@ -282,7 +292,9 @@ def keyword_stream(mat: Material, minutes: float, seed: int):
     for b, off in enumerate(range(0, y.size, block)):
         seg = y[off:off + block]
         r = np.random.default_rng([seed, 0x23, b])
-        y[off:off + block] = mix_at_snr(seg, mat.noise("babble" if b % 2 == 0 else "sound", seg.size, r), 10.0)
+        noise = mat.noise("babble" if b % 2 == 0 else "sound", seg.size, r)
+        if snr_db is not None:
+            y[off:off + block] = mix_at_snr(seg, noise, snr_db)
     peak = float(np.abs(y).max())
     if peak > 0.99:
         y *= np.float32(0.99 / peak)

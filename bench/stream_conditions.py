@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Which condition of the keyword stream costs detections (docs/training.md,
+"Where the stream's misses come from").
+
+    BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 bench/stream_conditions.py \\
+        --model models/kws12.gguf --corpus data/kws12-v2 --split val --minutes 30
+
+Builds the evaluation sets' keyword stream (``data.evalsets.keyword_stream``:
+held-out sentences with a keyword between them, babble and sound blocks) in
+memory, once per condition, with the same seed, so each condition has the
+same sentences, keywords and order and differs only in what the condition
+names:
+
+  as built      the evaluation sets' stream (10 dB SNR, pauses 0.3-1.0 s)
+  20 dB         noise at 20 dB SNR instead of 10
+  no noise      no babble or sound at all
+  long pauses   pauses of 1.3-2.0 s around the keyword (less speech in its windows)
+  no noise + long pauses
+
+Each stream is classified with the model's exit policy at its window
+interval and put through the engine's detector at the model's detection
+defaults and at a detection threshold of 0.5 (``streams.detect``); the
+table gives the keywords detected with the right label within 1 s of the
+word's end (``streams.score``), the wrong or spurious detections, and the
+share of keywords whose class reaches 0.5 / 0.9 in the smoothed windows
+decided within that span (no rule on these posteriors can do better than
+the 0.5 column at threshold 0.5).  Sentences and keywords come from the
+split's held-out voices; use ``--split val`` for decisions, ``test`` only to
+report.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from beenet_train import streams as S
+from beenet_train.data import evalsets as E
+from beenet_train.frontend import Model
+
+# name -> keyword_stream() arguments
+CONDITIONS = {
+    "as built": {},
+    "20 dB": {"snr_db": 20.0},
+    "no noise": {"snr_db": None},
+    "long pauses": {"pauses_s": (1.3, 2.0)},
+    "no noise + long pauses": {"snr_db": None, "pauses_s": (1.3, 2.0)},
+}
+
+
+def peak_shares(model, run, kws, smoothing_ms):
+    """Share of keywords whose own class's smoothed probability reaches 0.5
+    and 0.9 in a window decided within start < t <= end + 1 s."""
+    t = np.asarray(run["times_ns"], np.int64)
+    p = np.asarray(run["probs"], np.float64)
+    lo = np.searchsorted(t, t - int(round(smoothing_ms * 1e6)), side="left")
+    cs = np.cumsum(np.vstack([np.zeros((1, p.shape[1])), p]), axis=0)
+    s = (cs[1:] - cs[lo]) / (np.arange(t.size) + 1 - lo)[:, None]
+    decided = t / 1e9 + run["window_s"]
+    labels = list(model.labels)
+    peak = []
+    for kw in kws:
+        i = np.where((decided > kw["start"]) & (decided <= kw["end"] + S.MATCH_AFTER_END_S))[0]
+        peak.append(s[i, labels.index(kw["label"])].max() if i.size else 0.0)
+    peak = np.array(peak)
+    return float(np.mean(peak >= 0.5)), float(np.mean(peak >= 0.9))
+
+
+def measure(model, policy, mat, minutes, seed, args):
+    y, rows = E.keyword_stream(mat, minutes, seed, **args)
+    kws = [{"label": r[0], "start": r[1], "end": r[2]} for r in rows]
+    run = S.classify_stream(model, y, model.interval_ms, None, policy)
+    out = {"keywords": len(kws)}
+    params = dict(model.detection_defaults)
+    for name, th in (("default", params["threshold"]), ("0.5", 0.5)):
+        sc = S.score(S.detect(model, run, **dict(params, threshold=th)), kws, run["window_s"])
+        out[name] = (sc["hits"] / max(1, len(kws)), sc["false_alarms"])
+    out["peak"] = peak_shares(model, run, kws, params["smoothing_ms"])
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--corpus", required=True, help="corpus v2 root (its held-out sentences, keywords, sounds)")
+    ap.add_argument("--split", choices=("val", "test"), default="val")
+    ap.add_argument("--minutes", type=float, default=30.0, help="length of each keyword stream (default 30)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--conditions", default=",".join(CONDITIONS),
+                    help="comma-separated, of: %s" % ", ".join(CONDITIONS))
+    a = ap.parse_args(argv)
+    names = [n.strip() for n in a.conditions.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise SystemExit("unknown condition(s) %s; choose from: %s" % (", ".join(unknown), ", ".join(CONDITIONS)))
+    if not os.path.isfile(a.model):
+        raise SystemExit("%s: no such model file" % a.model)
+    if not (a.minutes > 0):
+        raise SystemExit("--minutes must be > 0")
+    try:
+        mat = E.Material(a.corpus, a.split)
+    except (OSError, ValueError) as e:
+        raise SystemExit("%s: not a corpus v2 with a %s split (%s)" % (a.corpus, a.split, e))
+    model = Model(a.model)
+    policy = S.stream_policy(model, None)
+    d = model.detection_defaults
+    print("%s, %s split, %.0f-minute keyword streams, a window every %.0f ms, smoothing %.0f ms"
+          % (a.model, a.split, a.minutes, model.interval_ms, d["smoothing_ms"]))
+    print("| condition | keywords | detected at %.2f (default) | wrong | detected at 0.5 | wrong | "
+          "class reaches 0.5 | reaches 0.9 |" % d["threshold"])
+    print("|---|---|---|---|---|---|---|---|")
+    for n in names:
+        r = measure(model, policy, mat, a.minutes, a.seed, CONDITIONS[n])
+        print("| %s | %d | %.1f %% | %d | %.1f %% | %d | %.1f %% | %.1f %% |" % (
+            n, r["keywords"], 100 * r["default"][0], r["default"][1], 100 * r["0.5"][0], r["0.5"][1],
+            100 * r["peak"][0], 100 * r["peak"][1]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

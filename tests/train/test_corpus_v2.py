@@ -232,6 +232,33 @@ class TestResume(unittest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("unknown condition", bad.stderr)
 
+    def test_card_on_validation(self):
+        """card --split val measures <evalset>/val and says so (figures for
+        decisions taken before the test sets are looked at)."""
+        from beenet_train.data import evalsets as E
+        model = os.path.join(TRAIN_DIR, "..", "models", "kws12.gguf")
+        if not os.environ.get("BEENET_LIB") or not os.path.isfile(model):
+            self.skipTest("BEENET_LIB or models/kws12.gguf missing")
+        ev = os.path.join(self._tmp.name, "ev-card")
+        with open(os.devnull, "w") as quiet:
+            for split in ("val", "test"):
+                E.build(self.root, ev, split, 0, 0.5, 0.5, log=quiet)
+        out = {}
+        for split in ("val", "test"):
+            card = os.path.join(self._tmp.name, "card-%s.md" % split)
+            subprocess.run(["/usr/bin/python3", "-m", "beenet_train", "card", "--model", model, "--data", self.root,
+                            "--evalset", ev, "--split", split, "--card", card], env=ENV, check=True,
+                           capture_output=True)
+            with open(card) as f:
+                out[split] = f.read()
+        self.assertIn("`%s/val`" % ev, out["val"])
+        self.assertIn("Per-window sets (val split", out["val"])
+        self.assertIn("Corpus val split (classic card)", out["val"])
+        self.assertIn("`%s/test`" % ev, out["test"])
+        with open(os.path.join(ev, "val", "clean", "labels.tsv")) as f:
+            n_val = len(f.read().splitlines()) - 1
+        self.assertIn("| clean | `new` | %d |" % n_val, out["val"])
+
     def test_evalsets_topup(self):
         """The negative stream's pool is topped up with held-out texts no voice of the corpus read,
         spoken by the split's own voices, byte-identically when rebuilt."""

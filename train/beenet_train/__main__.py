@@ -146,7 +146,10 @@ def main(argv=None):
     c.add_argument("--model", required=True)
     c.add_argument("--checkpoint", help="PyTorch checkpoint for the parity check of the classic card")
     c.add_argument("--data", required=True, help="the corpus v2 root (voices.json, test split)")
-    c.add_argument("--evalset", required=True, help="the --out of data.evalsets (uses <evalset>/test)")
+    c.add_argument("--evalset", required=True, help="the --out of data.evalsets (uses <evalset>/<split>)")
+    c.add_argument("--split", choices=("test", "val"), default="test",
+                   help="test (the model card) or val (the same figures on validation, for decisions "
+                        "made before the test sets are looked at)")
     c.add_argument("--baseline", action="append", help="NAME=MODEL measured the same way, side by side; MODEL may be git:REV:PATH "
                         "(an earlier default from this repository's history)")
     c.add_argument("--interval-ms", type=float, help="window interval (default: each model's, as the element)")

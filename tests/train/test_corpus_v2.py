@@ -129,6 +129,29 @@ class TestResume(unittest.TestCase):
         self.assertIn("error: --feature-aug: feature_aug: p_partial = -1", r.stderr)
         self.assertNotIn("Traceback", r.stderr)
 
+    def test_mix(self):
+        """--mix changes the epoch's shares; a bad one is a clear error before anything loads."""
+        from beenet_train.train import Corpus, check_mix, train
+        mix = check_mix({"keywords": 0.5, "speech_crops": 0.23})
+        c = Corpus(self.root, seed=0, mix=mix)
+        items = c.epoch_items("train", np.random.default_rng(0))
+        kinds = [k for k, _, _ in items]
+        n_kw = sum(1 for k, _, l in items if k == "clip" and l not in (c.unknown_index, c.silence_index))
+        # shares relative to the keywords (the small corpus may run short of unknown words)
+        self.assertAlmostEqual(kinds.count("crop") / n_kw, 0.23 / 0.5, delta=0.01)
+        self.assertAlmostEqual(kinds.count("silence") / n_kw, 0.07 / 0.5, delta=0.01)
+        for bad, word in (({"keywords": 0.6}, "sum to"), ({"speech": 0.1}, "unknown"),
+                          ({"keywords": 0.0, "unknown_words": 0.78}, "keywords must be"),
+                          ({"silence": -0.07, "speech_crops": 0.29}, "silence"), ([0.5], "not a JSON object")):
+            with self.assertRaisesRegex(ValueError, word):
+                train("/nonexistent", os.path.join(self._tmp.name, "x.gguf"), mix=bad, quiet=True)
+        r = subprocess.run(["/usr/bin/python3", "-m", "beenet_train", "train", "--data", self.root, "--out",
+                            os.path.join(self._tmp.name, "x.gguf"), "--mix", '{"silence": 0.5}'],
+                           env=ENV, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("error: --mix: mix: the shares sum to", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+
     def test_resume_is_exact(self):
         import torch
         from beenet_train.train import train

@@ -72,6 +72,8 @@ def main(argv=None):
     t.add_argument("--feature-cache", metavar="DIR",
                    help="cache the front-end's output per clip in DIR (memory-mapped, sharded by rank, "
                         "rebuilt when stale) and augment cached features (docs/scale.md; default: off)")
+    t.add_argument("--mix", help="JSON dict overriding train.DEFAULT_MIX (keywords, unknown_words, speech_crops, "
+                   "silence: shares of a corpus v2 epoch and of its validation set, summing to 1)")
     t.add_argument("--hard-negatives", help="JSON dict overriding train.DEFAULT_HARD_NEGATIVES (share, candidates, "
                    "keep, jitter_ms); corpus v2: a share of the running-speech crops comes from those the "
                    "network scored highest as a keyword after the previous epoch")
@@ -201,12 +203,18 @@ def main(argv=None):
 
     a = p.parse_args(argv)
     if a.cmd == "train":
-        from .train import DEFAULT_FEATURE_AUG, check_feature_aug, train
+        from .train import DEFAULT_FEATURE_AUG, check_feature_aug, check_mix, train
         if a.feature_aug:
             try:
                 check_feature_aug(dict(DEFAULT_FEATURE_AUG, **json.loads(a.feature_aug)))
             except (ValueError, TypeError) as e:   # TypeError: JSON that is not an object
                 print("error: --feature-aug: %s" % e, file=sys.stderr)
+                return 2
+        if a.mix:
+            try:
+                check_mix(json.loads(a.mix))
+            except ValueError as e:     # json.JSONDecodeError is one too
+                print("error: --mix: %s" % e, file=sys.stderr)
                 return 2
         train(a.data, a.out, seed=a.seed, epochs=a.epochs, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
               config=dict({"family": a.family}, **(json.loads(a.config) if a.config else {})),
@@ -219,7 +227,8 @@ def main(argv=None):
               resume=None if a.resume == "none" else (a.resume or os.path.splitext(a.out)[0] + ".resume.pt"),
               sync_bn=a.sync_bn, feature_cache=a.feature_cache, cache_wave_fraction=a.cache_wave_fraction,
               hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None,
-              single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache)
+              single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache,
+              mix=json.loads(a.mix) if a.mix else None)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

@@ -381,6 +381,25 @@ PREFETCH = 3
 DEFAULT_HARD_NEGATIVES = {"share": 0.0, "candidates": 12000, "keep": 3000, "jitter_ms": 100.0}
 
 
+def check_mix(overrides: Optional[Dict]) -> Dict:
+    """DEFAULT_MIX with ``overrides``, or a ValueError: the four known shares,
+    each a number >= 0, keywords > 0, summing to 1."""
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ValueError("mix: %r is not a JSON object" % (overrides,))
+    mix = dict(DEFAULT_MIX, **(overrides or {}))
+    unknown = sorted(set(mix) - set(DEFAULT_MIX))
+    if unknown:
+        raise ValueError("mix: unknown key(s) %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(DEFAULT_MIX))))
+    for k, v in mix.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0.0:
+            raise ValueError("mix: %s = %r is not a share >= 0" % (k, v))
+    if mix["keywords"] <= 0.0:
+        raise ValueError("mix: keywords must be > 0 (every keyword clip is in every epoch)")
+    if abs(sum(mix.values()) - 1.0) > 1e-6:
+        raise ValueError("mix: the shares sum to %.6g, not 1" % sum(mix.values()))
+    return {k: float(v) for k, v in mix.items()}
+
+
 def check_feature_aug(fa: Dict) -> Dict:
     """``fa`` (DEFAULT_FEATURE_AUG with overrides) or a ValueError naming the bad key."""
     unknown = sorted(set(fa) - set(DEFAULT_FEATURE_AUG))
@@ -551,7 +570,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
-          exit_loss: str = "softmax", batch_cache: Optional[str] = None) -> Dict:
+          exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None) -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -595,7 +614,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     if max_train or max_eval:
         limits = {"train": max_train or 10 ** 9, "val": max_eval or 10 ** 9, "test": max_eval or 10 ** 9}
     corpus = Corpus(data, seed=seed, max_per_split=limits, recorded_weight=recorded_weight,
-                    augment_config=augment_config)
+                    augment_config=augment_config, mix=check_mix(mix))
     fe = Frontend()
     train_ex = corpus.splits["train"]
     cached = None

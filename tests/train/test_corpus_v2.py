@@ -122,11 +122,15 @@ class TestResume(unittest.TestCase):
                           ({"partial": 0.3}, "partial"), ({"p_parital": 0.5}, "unknown")):
             with self.assertRaisesRegex(ValueError, word):
                 train("/nonexistent", os.path.join(self._tmp.name, "x.gguf"), feature_aug=bad, quiet=True)
+        self.assert_train_cli_error(["--feature-aug", '{"p_partial": -1}'],
+                                    "error: --feature-aug: feature_aug: p_partial = -1")
+
+    def assert_train_cli_error(self, args, message):
+        """`train` with these arguments exits with status 2 and a one-line message, no traceback."""
         r = subprocess.run(["/usr/bin/python3", "-m", "beenet_train", "train", "--data", self.root, "--out",
-                            os.path.join(self._tmp.name, "x.gguf"), "--feature-aug", '{"p_partial": -1}'],
-                           env=ENV, capture_output=True, text=True)
+                            os.path.join(self._tmp.name, "x.gguf")] + args, env=ENV, capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("error: --feature-aug: feature_aug: p_partial = -1", r.stderr)
+        self.assertIn(message, r.stderr)
         self.assertNotIn("Traceback", r.stderr)
 
     def test_mix(self):
@@ -145,12 +149,7 @@ class TestResume(unittest.TestCase):
                           ({"silence": -0.07, "speech_crops": 0.29}, "silence"), ([0.5], "not a JSON object")):
             with self.assertRaisesRegex(ValueError, word):
                 train("/nonexistent", os.path.join(self._tmp.name, "x.gguf"), mix=bad, quiet=True)
-        r = subprocess.run(["/usr/bin/python3", "-m", "beenet_train", "train", "--data", self.root, "--out",
-                            os.path.join(self._tmp.name, "x.gguf"), "--mix", '{"silence": 0.5}'],
-                           env=ENV, capture_output=True, text=True)
-        self.assertEqual(r.returncode, 2)
-        self.assertIn("error: --mix: mix: the shares sum to", r.stderr)
-        self.assertNotIn("Traceback", r.stderr)
+        self.assert_train_cli_error(["--mix", '{"silence": 0.5}'], "error: --mix: mix: the shares sum to")
 
     def test_resume_is_exact(self):
         import torch

@@ -38,7 +38,7 @@ extern "C" {
 
 /* Newest beenet.format_version this engine reads (it reads every older
  * one too; docs/model-format.md). */
-#define BEENET_FORMAT_VERSION 2
+#define BEENET_FORMAT_VERSION 3
 
 typedef enum {
   BEENET_OK = 0,

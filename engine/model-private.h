@@ -88,6 +88,14 @@ BeenetStatus beenet_node_u32 (const BeenetNodeKeys *k, const char *field,
     bool required, uint32_t lo, uint32_t hi, uint32_t *out,
     BeenetError *err);
 
+/* FLOPs the pcen op counts per value (docs/model-format.md "Operation
+ * counts"; model.PCEN_FLOPS_PER_VALUE in the trainer). */
+#define BEENET_PCEN_FLOPS_PER_VALUE 15
+
+/* Required f32 key of the node, finite and in [lo, hi]. */
+BeenetStatus beenet_node_f32 (const BeenetNodeKeys *k, const char *field,
+    float lo, float hi, float *out, BeenetError *err);
+
 /* Execution context handed to run functions. */
 typedef struct {
   const BeenetKernels *k;

@@ -487,6 +487,22 @@ beenet_node_u32 (const BeenetNodeKeys *k, const char *field, bool required,
   return BEENET_OK;
 }
 
+BeenetStatus
+beenet_node_f32 (const BeenetNodeKeys *k, const char *field, float lo,
+    float hi, float *out, BeenetError *err)
+{
+  char key[96];
+  snprintf (key, sizeof key, "beenet.node.%u.%s", k->node, field);
+  BeenetStatus st = get_f32 (k->f, key, out, err);
+  if (st)
+    return st;
+  if (!(*out >= lo && *out <= hi))
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "key '%s' = %g out of range [%g, %g]", key, (double) *out,
+        (double) lo, (double) hi);
+  return BEENET_OK;
+}
+
 /* The op of node i (by name) and whether the file's version has it. */
 static BeenetStatus
 parse_op (BeenetModel *m, const GgufFile *f, BeenetNode *n, BeenetError *err)

@@ -3,6 +3,7 @@
  * here (plus, if it is hot, a kernel in kernels.h). */
 #include "model-private.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -636,6 +637,121 @@ beenet_softmax_entropy (const float *logits, uint32_t n, float *probs)
   return h > 0.0 ? h : 0.0;
 }
 
+/* ---- pcen -------------------------------------------------------------- */
+
+/* Per-channel energy normalisation of a one-channel log-Mel map (format
+ * version 3, docs/model-format.md "pcen"): weight rows alpha, delta, r,
+ * gain, offset, one value per column (Mel channel).  With E = exp(x) and the
+ * smoother M_0 = E_0, M_t = (1 - smooth) M_{t-1} + smooth E_t down the rows
+ * (frames): y = (E / (eps + M)^alpha + delta)^r - delta^r, then
+ * gain * y + offset, then the node's scale and bias (one channel). */
+typedef struct {
+  float smooth, eps;
+} PcenParams;
+
+enum { PCEN_ALPHA, PCEN_DELTA, PCEN_R, PCEN_GAIN, PCEN_OFFSET, PCEN_ROWS };
+
+/* Bounds of the weight rows, checked at load: with them a finite input gives
+ * finite outputs for log-Mel values in the front-end's range. */
+static const struct {
+  const char *name;
+  float lo, hi;
+  bool open_lo;
+} pcen_rows[PCEN_ROWS] = {
+  { "alpha", 0.0f, 4.0f, false },
+  { "delta", 0.0f, 1e6f, true },
+  { "r", 0.0f, 4.0f, true },
+  { "gain", -1e6f, 1e6f, false },
+  { "offset", -1e6f, 1e6f, false },
+};
+
+static BeenetStatus
+pcen_parse (BeenetNode *n, const BeenetNodeKeys *keys, BeenetError *err)
+{
+  PcenParams *p = n->params;
+  BeenetStatus st = beenet_node_f32 (keys, "smooth", FLT_MIN, 1.0f,
+      &p->smooth, err);
+  return st ? st : beenet_node_f32 (keys, "eps", FLT_MIN, 1.0f, &p->eps,
+      err);
+}
+
+static BeenetStatus
+pcen_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  if (n->in.c != 1)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (pcen): input has %u channels; pcen reads a one-channel "
+        "map (frames x Mel channels)", n->index, n->in.c);
+  n->out = n->in;
+  set_weight (n, GGUF_TENSOR_F32, 2, n->in.w, PCEN_ROWS, 1, 1);
+  return BEENET_OK;
+}
+
+static bool
+pcen_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *bops = 0;
+  return mul3 (BEENET_PCEN_FLOPS_PER_VALUE, n->in.h, n->in.w, flops);
+}
+
+/* Check the weight rows and keep delta^r per channel in node->prep. */
+static BeenetStatus
+pcen_prepare (BeenetNode *n, BeenetError *err)
+{
+  const uint32_t w = n->in.w;
+  for (uint32_t k = 0; k < PCEN_ROWS; k++)
+    for (uint32_t m = 0; m < w; m++) {
+      const float v = n->weight_f[(size_t) k * w + m];
+      if (!(isfinite (v) && v <= pcen_rows[k].hi && (pcen_rows[k].open_lo
+                  ? v > pcen_rows[k].lo : v >= pcen_rows[k].lo)))
+        return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+            "node %u (pcen): %s of channel %u is %g, outside %c%g, %g]",
+            n->index, pcen_rows[k].name, m, (double) v,
+            pcen_rows[k].open_lo ? '(' : '[', (double) pcen_rows[k].lo,
+            (double) pcen_rows[k].hi);
+    }
+  BeenetStatus st = alloc_prep (n, w, err);
+  if (st)
+    return st;
+  float *delta_r = n->prep;
+  for (uint32_t m = 0; m < w; m++)
+    delta_r[m] = powf (n->weight_f[PCEN_DELTA * w + m],
+        n->weight_f[PCEN_R * w + m]);
+  return BEENET_OK;
+}
+
+static void
+pcen_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  const PcenParams *p = n->params;
+  const uint32_t t_n = n->in.h, w = n->in.w;
+  const float *x = ctx->acts[n->inputs[0]];
+  float *o = ctx->acts[n->index + 1];
+  const float *wt = n->weight_f, *delta_r = n->prep;
+  const float *alpha = wt + PCEN_ALPHA * w, *delta = wt + PCEN_DELTA * w,
+      *r = wt + PCEN_R * w, *gain = wt + PCEN_GAIN * w,
+      *offset = wt + PCEN_OFFSET * w;
+  const float s = p->smooth, keep = 1.0f - p->smooth;
+  /* Pass 1: the smoother, row by row into the output. */
+  for (uint32_t m = 0; m < w; m++)
+    o[m] = expf (x[m]);
+  for (uint32_t t = 1; t < t_n; t++)
+    for (uint32_t m = 0; m < w; m++)
+      o[t * w + m] = keep * o[(t - 1) * w + m] + s * expf (x[t * w + m]);
+  /* Pass 2: E / (eps + M)^alpha = exp(x - alpha ln(eps + M)), then the
+   * root compression and both affines. */
+  const float scale = n->scale[0], bias = n->bias[0];
+  for (uint32_t t = 0; t < t_n; t++)
+    for (uint32_t m = 0; m < w; m++) {
+      const size_t i = (size_t) t * w + m;
+      const float g = expf (x[i] - alpha[m] * logf (p->eps + o[i]));
+      const float y = expf (r[m] * logf (g + delta[m])) - delta_r[m];
+      o[i] = scale * (gain[m] * y + offset[m]) + bias;
+    }
+}
+
 /* ---- table ------------------------------------------------------------- */
 
 #define W BEENET_OPF_WINDOW
@@ -686,6 +802,10 @@ static const BeenetOpDesc ops[] = {
     .flags = OC, .params_size = sizeof (SliceParams), .parse = slice_parse,
     .infer = slice_infer, .cost = copy_cost, .scratch_words = no_scratch,
     .run = slice_run },
+  { .name = "pcen", .min_inputs = 1, .max_inputs = 1, .min_version = 3,
+    .flags = WT, .params_size = sizeof (PcenParams), .parse = pcen_parse,
+    .infer = pcen_infer, .cost = pcen_cost, .scratch_words = no_scratch,
+    .run = pcen_run, .prepare = pcen_prepare },
 };
 
 

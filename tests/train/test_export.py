@@ -265,6 +265,97 @@ class TestDenseFamiliesExport(unittest.TestCase):
         self.assertEqual(groups, [1, 2, 4])                      # grouped stem convs
 
 
+PCEN_SMALL = dict(SMALL, pcen=True, in_shape=[27, 22], name="test-pcen")
+
+
+class TestPcenExport(unittest.TestCase):
+    """A network with the trainable PCEN front (model.PCEN, op ``pcen``, format version 3)."""
+
+    def model(self, seed=7):
+        m = random_model(seed, PCEN_SMALL)
+        with torch.no_grad():   # per-channel parameters away from their shared initial values
+            m.pcen.log_alpha.add_(torch.empty(22).uniform_(-0.5, 0.0))
+            m.pcen.log_delta.add_(torch.empty(22).uniform_(-0.5, 0.5))
+            m.pcen.log_r.add_(torch.empty(22).uniform_(-0.3, 0.3))
+            m.feat_mean.zero_()      # as train.py leaves a PCEN network: PCEN reads log-Mel values
+            m.feat_inv_std.fill_(1.0)
+        return m
+
+    def test_engine_and_numpy_match_torch(self):
+        m = self.model()
+        nodes = build_graph(m)
+        self.assertEqual([n["op"] for n in nodes[:2]], ["pcen", "conv2d"])
+        self.assertEqual(nodes[0]["weight"].shape, (5, 22))
+        fr, tb, tf = exit_ops_fractions(nodes, (27, 22))
+        data = model_to_gguf(m, LABELS, frontend={"n_frames": 27, "n_mels": 22}).to_bytes()
+        kv, _ = read_gguf(data)
+        self.assertEqual(kv["beenet.format_version"], 3)
+        self.assertAlmostEqual(kv["beenet.node.0.smooth"], 0.025, places=6)
+        em = fe.Model(data=data)
+        self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
+        s = em.session()
+        x = torch.randn(3, 27, 22) * 3.0 - 6.0     # log-Mel values (identity normalisation)
+        with torch.no_grad():
+            ref = torch.stack(m(m.normalise(x))).numpy()
+            pre = m.pcen(m.normalise(x)).numpy()
+        from beenet_train.export import pcen_numpy
+        for i in range(3):
+            np.testing.assert_allclose(pcen_numpy(x[i].numpy(), nodes[0]), pre[i, 0], rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
+            npy = run_graph_numpy(nodes, x[i].numpy())
+            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+
+    def bad(self, edit, message):
+        from beenet_train.export import graph_to_gguf
+        m = self.model()
+        nodes = build_graph(m)
+        edit(nodes[0])
+        data = graph_to_gguf(nodes, LABELS, m.feat_mean.numpy(), m.feat_inv_std.numpy(),
+                             frontend={"n_frames": 27, "n_mels": 22}).to_bytes()
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=data)
+        self.assertEqual(cm.exception.status, "CORRUPT")
+        self.assertIn(message, str(cm.exception))
+
+    def test_bad_parameters_rejected(self):
+        def weight(row, ch, v):
+            def edit(n):
+                n["weight"] = n["weight"].copy()
+                n["weight"][row, ch] = v
+            return edit
+        self.bad(weight(1, 3, 0.0), "node 0 (pcen): delta of channel 3 is 0, outside (0, 1e+06]")
+        self.bad(weight(2, 0, -0.5), "r of channel 0 is -0.5")
+        self.bad(weight(0, 21, 4.5), "alpha of channel 21 is 4.5, outside [0, 4]")
+        self.bad(weight(4, 5, float("inf")), "tensor 'node.0.weight' contains NaN or infinity")
+        self.bad(lambda n: n.update(smooth=0.0), "key 'beenet.node.0.smooth' = 0 out of range")
+        self.bad(lambda n: n.update(eps=2.0), "key 'beenet.node.0.eps' = 2 out of range")
+
+    def test_needs_one_channel(self):
+        # a pcen node reading a multi-channel activation is refused at load
+        from beenet_train.export import graph_to_gguf
+        m = self.model()
+        nodes = build_graph(m)
+        pc = nodes.pop(0)
+        for n in nodes:
+            n["inputs"] = [v - 1 if v > 0 else v for v in n["inputs"]]
+        pc["inputs"] = [1]
+        nodes.insert(1, pc)
+        nodes[2]["inputs"] = [2]
+        data = graph_to_gguf(nodes, LABELS, m.feat_mean.numpy(), m.feat_inv_std.numpy(),
+                             frontend={"n_frames": 27, "n_mels": 22}).to_bytes()
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=data)
+        self.assertIn("(pcen): input has", str(cm.exception))
+
+    def test_version_2_file_refuses_pcen(self):
+        m = self.model()
+        data = model_to_gguf(m, LABELS, frontend={"n_frames": 27, "n_mels": 22}, format_version=2).to_bytes()
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=data)
+        self.assertEqual(cm.exception.status, "UNSUPPORTED")
+        self.assertIn("op 'pcen' needs format version 3 (the file is version 2)", str(cm.exception))
+
+
 class TestEngineLoads(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

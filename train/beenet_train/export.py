@@ -14,12 +14,14 @@ from .model import FAMILY_NAMES, BeeNet, build_graph, exit_ops_fractions
 # Newest beenet.format_version this exporter knows.  A file gets the lowest version that can
 # express its graph (graph_format_version), so version-1 readers still load QuickNet and Bi-Real
 # Net models.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def graph_format_version(nodes: List[Dict]) -> int:
-    """1, or 2 when the graph uses a version-2 feature (docs/model-format.md): concat, slice, an
-    add with channel_offset, a bconv2d with groups > 1."""
+    """1, 2 when the graph uses a version-2 feature (docs/model-format.md): concat, slice, an
+    add with channel_offset, a bconv2d with groups > 1; 3 with a pcen node."""
+    if any(n["op"] == "pcen" for n in nodes):
+        return 3
     for n in nodes:
         if n["op"] in ("concat", "slice") or "channel_offset" in n \
                 or (n["op"] == "bconv2d" and n.get("groups", 1) > 1):
@@ -138,6 +140,9 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
             w.add_u32(p + "channel_offset", int(n["channel_offset"]))
         if "out_channels" in n:
             w.add_u32(p + "out_channels", int(n["out_channels"]))
+        for key in ("smooth", "eps"):
+            if key in n:
+                w.add_f32(p + key, float(n[key]))
         if "activation" in n:
             w.add_string(p + "activation", n["activation"])
     for k, v in (training or {}).items():
@@ -210,6 +215,20 @@ def export_checkpoint(checkpoint: str, out: str, threshold: Optional[float] = No
 # Numpy reference interpreter of the graph (development aid / cross-check only;
 # the engine is the implementation that ships).
 
+def pcen_numpy(x: np.ndarray, n: Dict) -> np.ndarray:
+    """The pcen op (docs/model-format.md) on (T, M) log-Mel values, in float64 with the
+    smoother's recursion as the engine runs it."""
+    alpha, delta, r, scale, bias = np.asarray(n["weight"], np.float64)
+    s, eps = float(n["smooth"]), float(n["eps"])
+    e = np.exp(x.astype(np.float64))
+    m = np.empty_like(e)
+    m[0] = e[0]
+    for t in range(1, len(e)):
+        m[t] = (1.0 - s) * m[t - 1] + s * e[t]
+    y = (e / (eps + m) ** alpha + delta) ** r - delta ** r
+    return scale * y + bias
+
+
 def run_graph_numpy(nodes: List[Dict], x: np.ndarray) -> List[np.ndarray]:
     """x: normalised (H, W) features.  Returns the logits of every exit."""
     from .binary import unpack_signs
@@ -277,6 +296,8 @@ def run_graph_numpy(nodes: List[Dict], x: np.ndarray) -> List[np.ndarray]:
             for y in range(kh):
                 for xx in range(kw):
                     out = np.maximum(out, ap[y:y + sh * (Ho - 1) + 1:sh, xx:xx + sw * (Wo - 1) + 1:sw])
+        elif op == "pcen":
+            out = pcen_numpy(a[:, :, 0], n)[:, :, None]
         elif op == "global_avgpool":
             out = a.mean(axis=(0, 1), keepdims=True)
         elif op == "bdense":

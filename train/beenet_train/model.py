@@ -148,6 +148,53 @@ class Stem(nn.Module):
         return self.bn_pw(self.pw(x))
 
 
+class PCEN(nn.Module):
+    """Per-channel energy normalisation (Wang, Getreuer, Hughes, Lyon, Saurous 2017, trainable per
+    Mel channel) of one window's log-Mel features, then a per-channel affine (BN).  With
+    E = exp(x) (x the un-normalised log-Mel value) and M the first-order smoother of E over the
+    window's frames (M_0 = E_0, M_t = (1 - s) M_{t-1} + s E_t), the output is
+    (E / (eps + M)^alpha + delta)^r - delta^r: an automatic gain control per channel followed by
+    root compression, which puts a stationary noise floor near 0 where log-Mel gives it the
+    whole dynamic range.  alpha, delta and r are learnt (as logarithms); s and eps are fixed.
+    The window starts the smoother afresh, so a window's features depend on its samples only
+    (the engine's stream and window paths stay bit-identical).  Exported as the ``pcen`` op."""
+
+    def __init__(self, n_frames: int, n_mels: int, smooth: float = 0.025, eps: float = 1e-6,
+                 alpha: float = 0.98, delta: float = 2.0, r: float = 0.5):
+        super().__init__()
+        self.smooth, self.eps = float(smooth), float(eps)
+        self.log_alpha = nn.Parameter(torch.full((n_mels,), float(np.log(alpha))))
+        self.log_delta = nn.Parameter(torch.full((n_mels,), float(np.log(delta))))
+        self.log_r = nn.Parameter(torch.full((n_mels,), float(np.log(r))))
+        self.bn = nn.BatchNorm1d(n_mels)
+        # M = K @ E over frames: the smoother's impulse responses, float64 then float32
+        t = np.arange(n_frames)
+        k = self.smooth * (1.0 - self.smooth) ** (t[:, None] - t[None, :]).clip(0)
+        k = np.tril(k)
+        k[:, 0] = (1.0 - self.smooth) ** t
+        self.register_buffer("smoother", torch.from_numpy(k.astype(np.float32)), persistent=False)
+
+    def params(self):
+        """(alpha, delta, r) per Mel channel, as the engine uses them."""
+        return self.log_alpha.exp(), self.log_delta.exp(), self.log_r.exp()
+
+    def forward(self, x):
+        """x: (N, 1, T, M) log-Mel -> (N, 1, T, M)."""
+        alpha, delta, r = self.params()
+        e = x[:, 0].exp()                                        # (N, T, M)
+        m = torch.matmul(self.smoother, e)                       # (N, T, M)
+        g = torch.exp(x[:, 0] - alpha * torch.log(self.eps + m))
+        y = torch.exp(r * torch.log(g + delta)) - delta ** r
+        return self.bn(y.transpose(1, 2)).transpose(1, 2).unsqueeze(1)
+
+    def export(self, add, x):
+        alpha, delta, r = (v.detach().float().numpy() for v in self.params())
+        scale, bias = fold_bn(self.bn)
+        w = np.stack([alpha, delta, r, scale.numpy(), bias.numpy()]).astype(np.float32)   # (5, M)
+        return add({"op": "pcen", "inputs": [x], "smooth": self.smooth, "eps": self.eps, "weight": w,
+                    "scale": np.ones(1, np.float32), "bias": np.zeros(1, np.float32)})
+
+
 class BinaryBlock(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -389,7 +436,11 @@ class BeeNet(nn.Module):
         exits = list(cfg["exits"])
         assert exits == sorted(set(exits)) and exits[-1] == n_blocks and exits[0] >= 1, \
             "exits must be increasing block counts ending with the last block"
-        self.plan: List[Tuple] = [("stem",)]
+        # "pcen": true puts a trainable PCEN (class PCEN) in front of the stem; the input
+        # normalisation is then the identity (train.py), PCEN's own BN takes its place
+        self.plan: List[Tuple] = [("pcen",), ("stem",)] if cfg.get("pcen") else [("stem",)]
+        if cfg.get("pcen"):
+            self.pcen = PCEN(*cfg["in_shape"], **cfg.get("pcen_init", {}))
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         self.heads = nn.ModuleList()
@@ -469,7 +520,9 @@ class BeeNet(nn.Module):
         outs = []
         for step in self.plan:
             kind = step[0]
-            if kind == "stem":
+            if kind == "pcen":
+                x = self.pcen(x)
+            elif kind == "stem":
                 x = self.stem(x)
             elif kind == "transition":
                 x = self.transitions[step[1]](x)
@@ -503,7 +556,7 @@ def build_graph(model: BeeNet) -> List[Dict]:
     x = 0
     for step in model.plan:
         kind = step[0]
-        module = {"stem": lambda: model.stem, "block": lambda: model.blocks[step[1]],
+        module = {"pcen": lambda: model.pcen, "stem": lambda: model.stem, "block": lambda: model.blocks[step[1]],
                   "transition": lambda: model.transitions[step[1]], "exit": lambda: None}[kind]()
         if hasattr(module, "export"):
             x = module.export(add, x)   # the module emits its own nodes (Bi-Real Net)
@@ -551,6 +604,11 @@ def build_graph(model: BeeNet) -> List[Dict]:
     return nodes
 
 
+# FLOPs counted per value by the pcen op (docs/model-format.md): exp, smoother (2), log, multiply-
+# subtract (2), exp, add, log, multiply, exp, subtract, affine (2), each transcendental as 1
+PCEN_FLOPS_PER_VALUE = 15
+
+
 def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
     """Activation shapes and per-node (BOPs, FLOPs) per the spec's counting rules."""
     shapes = [(in_hw[0], in_hw[1], 1)]
@@ -584,6 +642,9 @@ def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
         elif op == "slice":
             shape = (H, W, n["out_channels"])
             flops = H * W * shape[2]
+        elif op == "pcen":
+            shape = (H, W, C)
+            flops = PCEN_FLOPS_PER_VALUE * H * W
         elif op == "global_avgpool":
             shape = (1, 1, C)
             flops = H * W * C

@@ -658,8 +658,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     if single_exit:
         config = single_exit_config(config, single_exit)
     model = BeeNet(config)
-    model.feat_mean.copy_(torch.from_numpy(mean))
-    model.feat_inv_std.copy_(torch.from_numpy(inv_std))
+    if not model.config.get("pcen"):   # a PCEN network's own BN normalises (model.PCEN)
+        model.feat_mean.copy_(torch.from_numpy(mean))
+        model.feat_inv_std.copy_(torch.from_numpy(inv_std))
     if sync_bn and d.active:
         D.convert_sync_bn(model, d)
     model.to(d.device)

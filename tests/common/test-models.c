@@ -382,6 +382,28 @@ test_model_slice (TestModel *m, int input, unsigned channel_offset,
 }
 
 int
+test_model_pcen (TestModel *m, int input, float smooth, float eps,
+    const float *weight, float scale, float bias)
+{
+  if (!valid_input (m, input) || m->shape[input][2] != 1 || !weight)
+    return -1;
+  const unsigned h = m->shape[input][0], w = m->shape[input][1];
+  m->version = 3;
+  node_begin (m, "pcen", &input, 1);
+  char k[96];
+  key (k, sizeof k, m->n_nodes, "smooth");
+  gguf_writer_add_f32 (m->w, k, smooth);
+  key (k, sizeof k, m->n_nodes, "eps");
+  gguf_writer_add_f32 (m->w, k, eps);
+  uint64_t ne[2] = { w, 5 };
+  char name[64];
+  snprintf (name, sizeof name, "node.%u.weight", m->n_nodes);
+  gguf_writer_add_tensor_f32 (m->w, name, 2, ne, weight);
+  node_scale_bias (m, 1, &scale, &bias, 1.0f);
+  return node_end (m, h, w, 1);
+}
+
+int
 test_model_add (TestModel *m, int a, int b, int relu)
 {
   if (!valid_input (m, a) || !valid_input (m, b))

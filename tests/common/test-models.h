@@ -110,6 +110,11 @@ int test_model_add_at (TestModel *m, int a, int b, unsigned channel_offset,
 int test_model_concat (TestModel *m, const int *inputs, unsigned n);
 int test_model_slice (TestModel *m, int input, unsigned channel_offset,
     unsigned channels);
+/* Format version 3: pcen of a one-channel activation; weight rows alpha,
+ * delta, r, gain, offset of w values each (5 * w floats), node scale and
+ * bias one value each (all required). */
+int test_model_pcen (TestModel *m, int input, float smooth, float eps,
+    const float *weight, float scale, float bias);
 int test_model_maxpool (TestModel *m, int input, unsigned kh, unsigned kw,
     unsigned sh, unsigned sw, unsigned ph, unsigned pw);
 int test_model_avgpool (TestModel *m, int input, unsigned kh, unsigned kw,

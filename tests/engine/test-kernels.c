@@ -557,6 +557,51 @@ START_TEST (test_conv2d)
 }
 END_TEST
 
+/* pcen against the spec's formula in double precision (the smoother
+ * recursion, E / (eps + M)^alpha via pow), on log-Mel-like inputs and
+ * random per-channel parameters. */
+START_TEST (test_pcen)
+{
+  rng = 4100;
+  for (int iter = 0; iter < 20; iter++) {
+    const unsigned h = 1 + rnd (30), w = 1 + rnd (30);
+    if (h * w < 2)
+      continue;
+    float *f = malloc (sizeof (float) * h * w), *wt = malloc (sizeof (float) * 5 * w);
+    for (unsigned i = 0; i < h * w; i++)
+      f[i] = -14.0f + 20.0f * (float) rnd (1000) / 1000.0f;
+    for (unsigned m = 0; m < w; m++) {
+      wt[m] = 0.5f + 0.5f * (float) rnd (1000) / 1000.0f;            /* alpha */
+      wt[w + m] = 0.1f + 3.0f * (float) rnd (1000) / 1000.0f;        /* delta */
+      wt[2 * w + m] = 0.2f + 0.6f * (float) rnd (1000) / 1000.0f;    /* r */
+      wt[3 * w + m] = 0.5f + (float) rnd (1000) / 1000.0f;           /* gain */
+      wt[4 * w + m] = -0.5f + (float) rnd (1000) / 1000.0f;          /* offset */
+    }
+    const float smooth = 0.01f + 0.5f * (float) rnd (1000) / 1000.0f, eps = 1e-6f;
+    const float scale = 1.25f, bias = -0.125f;
+    TestModel *mdl = test_model_new_with_shape (2, h, w);
+    int y = test_model_pcen (mdl, 0, smooth, eps, wt, scale, bias);
+    ck_assert_int_ge (y, 0);
+    float *got = malloc (sizeof (float) * h * w);
+    layer_run (mdl, y, f, got);
+    double *sm = malloc (sizeof (double) * w);
+    for (unsigned t = 0; t < h; t++)
+      for (unsigned m = 0; m < w; m++) {
+        const double e = exp ((double) f[t * w + m]);
+        sm[m] = t == 0 ? e : (1.0 - smooth) * sm[m] + smooth * e;
+        const double delta = wt[w + m], r = wt[2 * w + m];
+        const double yv = pow (e / pow (eps + sm[m], wt[m]) + delta, r) - pow (delta, r);
+        const double want = scale * (wt[3 * w + m] * yv + wt[4 * w + m]) + bias;
+        const float g = got[t * w + m];
+        ck_assert_msg (fabs (g - want) <= 2e-5 * (fabs (want) + 1.0),
+            "pcen %ux%u s=%g (%u,%u): engine %.9g reference %.9g", h, w,
+            smooth, t, m, g, want);
+      }
+    free (sm); free (got); free (f); free (wt);
+  }
+}
+END_TEST
+
 static void
 pool_case (int is_max, unsigned h, unsigned w, unsigned c, unsigned kh,
     unsigned kw, unsigned sh, unsigned sw, unsigned ph, unsigned pw)
@@ -1149,6 +1194,7 @@ kernels_suite (void)
   tcase_add_loop_test (tc, test_bconv2d_residual, 0, 2);
   tcase_add_loop_test (tc, test_bconv2d_grouped, 0, 2);
   tcase_add_test (tc, test_concat_slice_add_at);
+  tcase_add_test (tc, test_pcen);
   tcase_add_test (tc, test_bdense);
   tcase_add_test (tc, test_conv2d);
   tcase_add_test (tc, test_pools);

@@ -24,7 +24,8 @@ def nodes_from_gguf(path: str) -> List[Dict]:
     for i in range(kv["beenet.node_count"]):
         p = "beenet.node.%d." % i
         n = {"op": kv[p + "op"], "inputs": kv[p + "inputs"]}
-        for k in ("kernel", "stride", "padding", "groups", "out_channels", "activation", "channel_offset"):
+        for k in ("kernel", "stride", "padding", "groups", "out_channels", "activation", "channel_offset",
+                  "smooth", "eps"):
             if p + k in kv:
                 n[k] = kv[p + k]
         nodes.append(n)

@@ -167,12 +167,18 @@ class PCEN(nn.Module):
         self.log_delta = nn.Parameter(torch.full((n_mels,), float(np.log(delta))))
         self.log_r = nn.Parameter(torch.full((n_mels,), float(np.log(r))))
         self.bn = nn.BatchNorm1d(n_mels)
-        # M = K @ E over frames: the smoother's impulse responses, float64 then float32
-        t = np.arange(n_frames)
-        k = self.smooth * (1.0 - self.smooth) ** (t[:, None] - t[None, :]).clip(0)
-        k = np.tril(k)
-        k[:, 0] = (1.0 - self.smooth) ** t
-        self.register_buffer("smoother", torch.from_numpy(k.astype(np.float32)), persistent=False)
+
+    def smoother(self, e):
+        """M of E (N, T, M) along T: M_t = sum_k (1 - s)^(t - k) b_k with b_0 = E_0 and b_k = s E_k,
+        as a doubling scan (log2 T element-wise steps).  A (T, T) matrix product gives the same
+        but took twice as long forward and backward: Debian's PyTorch multiplies matrices with
+        the generic BLAS."""
+        y = torch.cat([e[:, :1], self.smooth * e[:, 1:]], 1)
+        d = 1
+        while d < y.shape[1]:
+            y = torch.cat([y[:, :d], y[:, d:] + (1.0 - self.smooth) ** d * y[:, :-d]], 1)
+            d *= 2
+        return y
 
     def params(self):
         """(alpha, delta, r) per Mel channel, as the engine uses them."""
@@ -182,7 +188,7 @@ class PCEN(nn.Module):
         """x: (N, 1, T, M) log-Mel -> (N, 1, T, M)."""
         alpha, delta, r = self.params()
         e = x[:, 0].exp()                                        # (N, T, M)
-        m = torch.matmul(self.smoother, e)                       # (N, T, M)
+        m = self.smoother(e)                                     # (N, T, M)
         g = torch.exp(x[:, 0] - alpha * torch.log(self.eps + m))
         y = torch.exp(r * torch.log(g + delta)) - delta ** r
         return self.bn(y.transpose(1, 2)).transpose(1, 2).unsqueeze(1)

@@ -171,8 +171,8 @@ class PCEN(nn.Module):
     def smoother(self, e):
         """M of E (N, T, M) along T: M_t = sum_k (1 - s)^(t - k) b_k with b_0 = E_0 and b_k = s E_k,
         as a doubling scan (log2 T element-wise steps).  A (T, T) matrix product gives the same
-        but took twice as long forward and backward: Debian's PyTorch multiplies matrices with
-        the generic BLAS."""
+        but was slower in a scratch check: Debian's PyTorch multiplies matrices with the
+        generic BLAS."""
         y = torch.cat([e[:, :1], self.smooth * e[:, 1:]], 1)
         d = 1
         while d < y.shape[1]:

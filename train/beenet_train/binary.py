@@ -58,7 +58,11 @@ class BinaryConv2d(nn.Conv2d):
     """conv2d(sign(x), sign(w)) with exact zero padding, no bias.
 
     Latent real weights are kept in [-1, 1] by :meth:`clip_` (called after
-    every optimiser step)."""
+    every optimiser step).  ``real`` (set by set_real_valued) replaces both
+    signs by their relaxations, hardtanh(x) and the latent weight: the same
+    network without binarisation, a training-only diagnostic (no export)."""
+
+    real = False
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=1):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
@@ -67,6 +71,8 @@ class BinaryConv2d(nn.Conv2d):
             self.weight.mul_(0.05)
 
     def forward(self, x):
+        if self.real:
+            return F.conv2d(F.hardtanh(x), self.weight, None, self.stride, self.padding)
         return F.conv2d(approx_sign(x), ste_sign(self.weight), None, self.stride, self.padding)
 
     @torch.no_grad()
@@ -78,13 +84,17 @@ class BinaryConv2d(nn.Conv2d):
 
 
 class BinaryLinear(nn.Linear):
-    """sign(x) @ sign(W)^T, no bias (the exporter folds scale and bias)."""
+    """sign(x) @ sign(W)^T, no bias (the exporter folds scale and bias); ``real`` as BinaryConv2d."""
+
+    real = False
 
     def __init__(self, in_features, out_features):
         super().__init__(in_features, out_features, bias=False)
         nn.init.uniform_(self.weight, -0.05, 0.05)
 
     def forward(self, x):
+        if self.real:
+            return F.linear(F.hardtanh(x), self.weight)
         return F.linear(approx_sign(x), ste_sign(self.weight))
 
     @torch.no_grad()
@@ -93,6 +103,13 @@ class BinaryLinear(nn.Linear):
 
     def binary_weight(self) -> torch.Tensor:
         return hard_sign(self.weight.detach())
+
+
+def set_real_valued(module: nn.Module, real: bool = True) -> None:
+    """Switch every binary layer of ``module`` to its real-valued relaxation (or back)."""
+    for m in module.modules():
+        if isinstance(m, (BinaryConv2d, BinaryLinear)):
+            m.real = real
 
 
 def clip_binary_weights(module: nn.Module) -> None:

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .binary import BinaryConv2d, BinaryLinear, fold_bn, pack_signs
+from .binary import BinaryConv2d, BinaryLinear, fold_bn, pack_signs, set_real_valued
 
 DEFAULT_CONFIG: Dict = {
     "name": "kws12-quicknet-ee",
@@ -455,6 +455,7 @@ class BeeNet(nn.Module):
              "meliusnet": self._build_dense}[family](cfg, exits)
             self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
             self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+            self._real_valued()
             return
         self.stem = Stem(cfg["stem_channels"], stages[0][0], cfg.get("stem_pool", False))
         done = 0
@@ -472,6 +473,14 @@ class BeeNet(nn.Module):
         # per-Mel normalisation, filled from training statistics
         self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
         self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+        self._real_valued()
+
+    def _real_valued(self) -> None:
+        """"real_valued": true trains the same network with every sign relaxed
+        (binary.set_real_valued): the ceiling binarisation is measured against
+        (ceiling.py).  Such a network has no model file (build_graph refuses it)."""
+        if self.config.get("real_valued"):
+            set_real_valued(self)
 
     def _build_birealnet(self, cfg: Dict, exits: List[int]) -> None:
         stages = cfg["stages"]
@@ -553,6 +562,9 @@ def build_graph(model: BeeNet) -> List[Dict]:
     """Translate a trained (eval-mode) model into the node list of the file format.
 
     Node i writes activation i+1; activation 0 is the normalised input."""
+    if model.config.get("real_valued"):
+        raise ValueError("a real-valued network (config real_valued) has no binary graph to export; "
+                         "evaluate its checkpoint with python3 -m beenet_train.ceiling")
     nodes: List[Dict] = []
 
     def add(node):

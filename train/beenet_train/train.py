@@ -667,7 +667,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     E = model.num_exits
     w_exit = exit_weights or [1.0] * E
     assert len(w_exit) == E
-    nodes = build_graph(model.eval())
+    # a real-valued network (config real_valued) has the OPs of its binary twin
+    nodes = build_graph((BeeNet(dict(model.config, real_valued=False)) if model.config.get("real_valued")
+                         else model).eval())
     exit_fracs, tb, tf = exit_ops_fractions(nodes, tuple(model.config["in_shape"]), model.config["num_classes"])
     say("model: %d exits at OPs fractions %s; total OPs %.0f (FLOPs %d + BOPs %d / 64)" % (
         E, ["%.3f" % f for f in exit_fracs], tf + tb / 64.0, tf, tb))
@@ -873,7 +875,10 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
         torch.save(ck, checkpoint)
         say("checkpoint %s" % checkpoint)
-    if out:
+    if out and model.config.get("real_valued"):
+        say("real-valued network: no model file (the engine runs binary networks); %s is the result"
+            % checkpoint)
+    elif out:
         from .export import model_to_gguf
         # the keyword classes are the labels not starting with "_" (the engine's
         # default), none for a classification task (LID-6)

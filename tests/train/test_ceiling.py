@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""The real-valued twin (config "real_valued") and the PyTorch evaluation of
+checkpoints (beenet_train.ceiling) that measures what binarisation costs.
+
+- the switch relaxes every sign and nothing else: the same parameters, a
+  different function, gradients reaching the latent weights unclipped by the STE;
+- such a network is refused by the exporter with a message naming the tool;
+- ceiling's stream windows of the shipped binary checkpoint equal the engine's
+  full-depth probabilities (so its figures for the binary network are the
+  engine's), and its streams feed the engine's detector."""
+import os
+import sys
+import unittest
+
+import numpy as np
+import torch
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(SRC, "train"))
+
+from beenet_train import ceiling  # noqa: E402
+from beenet_train.binary import BinaryConv2d, BinaryLinear  # noqa: E402
+from beenet_train.frontend import Model, policy_params  # noqa: E402
+from beenet_train.model import BeeNet, build_graph  # noqa: E402
+from beenet_train.streams import classify_stream  # noqa: E402
+
+MODEL = os.path.join(SRC, "models", "kws12.gguf")
+CHECKPOINT = os.path.join(SRC, "models", "kws12.pt")
+
+
+class RealValued(unittest.TestCase):
+    def test_same_parameters_other_function(self):
+        torch.manual_seed(0)
+        b = BeeNet().eval()
+        r = BeeNet({"real_valued": True}).eval()
+        self.assertEqual([k for k in b.state_dict()], [k for k in r.state_dict()])
+        r.load_state_dict(b.state_dict())
+        layers = [m for m in r.modules() if isinstance(m, (BinaryConv2d, BinaryLinear))]
+        self.assertTrue(layers and all(m.real for m in layers))
+        self.assertFalse(any(m.real for m in b.modules() if isinstance(m, (BinaryConv2d, BinaryLinear))))
+        x = torch.randn(3, 1, 98, 64)
+        with torch.no_grad():
+            self.assertFalse(torch.allclose(b(x)[-1], r(x)[-1]))
+
+    def test_latent_weight_gets_its_own_gradient(self):
+        torch.manual_seed(1)
+        r = BeeNet({"real_valued": True})
+        conv = next(m for m in r.modules() if isinstance(m, BinaryConv2d))
+        with torch.no_grad():
+            conv.weight.fill_(3.0)   # outside [-1, 1]: the STE would pass no gradient
+        r(torch.randn(4, 1, 98, 64))[-1].sum().backward()
+        self.assertGreater(float(conv.weight.grad.abs().sum()), 0.0)
+
+    def test_no_export(self):
+        with self.assertRaisesRegex(ValueError, "real-valued.*beenet_train.ceiling"):
+            build_graph(BeeNet({"real_valued": True}).eval())
+
+
+@unittest.skipUnless(os.path.isfile(MODEL) and os.path.isfile(CHECKPOINT), "shipped model not present")
+class BinaryCheckpointIsTheEngine(unittest.TestCase):
+    def test_stream_probabilities(self):
+        host = Model(MODEL)
+        rng = np.random.default_rng(7)
+        wave = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
+        wave[8000:20000] += 0.3 * np.sin(np.arange(12000) * 0.07).astype(np.float32)
+        mine = ceiling.stream_run(ceiling.load_checkpoint(CHECKPOINT), host, wave, 250.0)
+        ref = classify_stream(host, wave, 250.0, None, policy_params("entropy", threshold=0.0))
+        self.assertEqual(mine["times_ns"], ref["times_ns"])
+        self.assertTrue((ref["exits"] == host.num_exits).all())
+        np.testing.assert_allclose(mine["probs"], ref["probs"], atol=2e-3)
+
+
+class BestPoint(unittest.TestCase):
+    def test_bounds(self):
+        roc = [{"threshold": 0.8, "miss_rate": 0.3, "false_alarms_per_hour": 0.5, "false_alarms_keyword_stream": 7},
+               {"threshold": 0.9, "miss_rate": 0.4, "false_alarms_per_hour": 1.0, "false_alarms_keyword_stream": 6},
+               {"threshold": 0.95, "miss_rate": 0.5, "false_alarms_per_hour": 0.0, "false_alarms_keyword_stream": 0}]
+        st = {"keyword_stream_minutes": 120.0, "roc": roc}
+        # 7 wrong in 2 h is over 3 per hour; 6 is not; 1.0 FA/h is allowed
+        self.assertEqual(ceiling.best_point(st), "40.0 % at 0.900")
+        self.assertEqual(ceiling.best_point(st, max_fa=0.5), "50.0 % at 0.950")
+        self.assertEqual(ceiling.best_point(dict(st, roc=roc[:1])), "none")
+
+
+if __name__ == "__main__":
+    unittest.main()

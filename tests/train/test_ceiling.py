@@ -5,6 +5,8 @@ checkpoints (beenet_train.ceiling) that measures what binarisation costs.
 - the switch relaxes every sign and nothing else: the same parameters, a
   different function, gradients reaching the latent weights unclipped by the STE;
 - such a network is refused by the exporter with a message naming the tool;
+- distillation from such a teacher (train.distill_losses): zero when an exit
+  matches the teacher, the teacher's exit of the same index, checked options;
 - ceiling's stream windows of the shipped binary checkpoint equal the engine's
   full-depth probabilities (so its figures for the binary network are the
   engine's), and its streams feed the engine's detector."""
@@ -23,6 +25,7 @@ from beenet_train.binary import BinaryConv2d, BinaryLinear  # noqa: E402
 from beenet_train.frontend import Model, policy_params  # noqa: E402
 from beenet_train.model import BeeNet, build_graph  # noqa: E402
 from beenet_train.streams import classify_stream  # noqa: E402
+from beenet_train.train import check_distill, distill_losses, load_teacher  # noqa: E402
 
 MODEL = os.path.join(SRC, "models", "kws12.gguf")
 CHECKPOINT = os.path.join(SRC, "models", "kws12.pt")
@@ -54,6 +57,46 @@ class RealValued(unittest.TestCase):
     def test_no_export(self):
         with self.assertRaisesRegex(ValueError, "real-valued.*beenet_train.ceiling"):
             build_graph(BeeNet({"real_valued": True}).eval())
+
+
+class Distill(unittest.TestCase):
+    def test_losses(self):
+        torch.manual_seed(2)
+        t = [torch.randn(5, 12) for _ in range(3)]
+        same = distill_losses([x.clone() for x in t], t, 2.0)
+        self.assertTrue(all(float(v) < 1e-6 for v in same))
+        other = distill_losses([t[1], t[0], t[2]], t, 2.0)
+        self.assertGreater(float(other[0]), 1e-3)
+        self.assertLess(float(other[2]), 1e-6)   # exit k learns from the teacher's exit k
+        # a teacher with another number of exits: every exit learns from its last
+        last = distill_losses([t[2].clone(), t[2].clone()], t, 1.0)
+        self.assertTrue(all(float(v) < 1e-6 for v in last))
+        # T^2 * KL: by hand for one row
+        s, q = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
+        T = 2.0
+        pt, ps = torch.softmax(q / T, 1), torch.softmax(s / T, 1)
+        want = T * T * float((pt * (pt.log() - ps.log())).sum())
+        self.assertAlmostEqual(float(distill_losses([s], [q], T)[0]), want, places=5)
+
+    def test_options(self):
+        self.assertEqual(check_distill({"weight": 1, "temperature": 3}), {"weight": 1.0, "temperature": 3.0})
+        for bad, msg in (({"weight": 1.5, "temperature": 2}, "weight"), ({"weight": 0.5, "temperature": 0}, "temperature"),
+                         ({"weight": 0.5, "temperature": 2, "alpha": 1}, "unknown")):
+            with self.assertRaisesRegex(ValueError, msg):
+                check_distill(bad)
+
+    def test_teacher_frozen_and_checked(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "t.pt")
+            m = BeeNet({"real_valued": True})
+            torch.save({"config": m.config, "state_dict": m.state_dict()}, p)
+            t = load_teacher(p, 12, "cpu")
+            self.assertFalse(t.training)
+            self.assertFalse(any(q.requires_grad for q in t.parameters()))
+            self.assertTrue(t.config["real_valued"])
+            with self.assertRaisesRegex(ValueError, "12 classes"):
+                load_teacher(p, 35, "cpu")
 
 
 @unittest.skipUnless(os.path.isfile(MODEL) and os.path.isfile(CHECKPOINT), "shipped model not present")

@@ -81,6 +81,11 @@ def main(argv=None):
                    help="store the training batches in DIR and read them back in the next run that makes "
                         "the same ones (same corpus, seed, settings and trainer code; bcache.py): runs that "
                         "differ only in the network train on identical inputs without remaking them")
+    t.add_argument("--teacher", metavar="CHECKPOINT",
+                   help="distil this trained checkpoint (e.g. a real-valued twin, --config '{\"real_valued\": "
+                        "true}') into every exit (train.distill_losses)")
+    t.add_argument("--distill", help="JSON dict overriding train.DEFAULT_DISTILL (weight, temperature); "
+                   "with --teacher")
     t.add_argument("--cache-wave-fraction", type=float, default=0.25,
                    help="with --feature-cache and augmentation: share of the examples made on the "
                         "waveform path with the full augmentation (speed, reverberation; default 0.25)")
@@ -203,13 +208,25 @@ def main(argv=None):
 
     a = p.parse_args(argv)
     if a.cmd == "train":
-        from .train import DEFAULT_FEATURE_AUG, check_feature_aug, check_mix, train
+        from .train import DEFAULT_DISTILL, DEFAULT_FEATURE_AUG, check_distill, check_feature_aug, check_mix, train
         if a.feature_aug:
             try:
                 check_feature_aug(dict(DEFAULT_FEATURE_AUG, **json.loads(a.feature_aug)))
             except (ValueError, TypeError) as e:   # TypeError: JSON that is not an object
                 print("error: --feature-aug: %s" % e, file=sys.stderr)
                 return 2
+        if a.distill:
+            if not a.teacher:
+                print("error: --distill needs --teacher", file=sys.stderr)
+                return 2
+            try:
+                check_distill(dict(DEFAULT_DISTILL, **json.loads(a.distill)))
+            except (ValueError, TypeError) as e:
+                print("error: --distill: %s" % e, file=sys.stderr)
+                return 2
+        if a.teacher and not os.path.isfile(a.teacher):
+            print("error: --teacher %s: no such file" % a.teacher, file=sys.stderr)
+            return 2
         if a.mix:
             try:
                 check_mix(json.loads(a.mix))
@@ -228,7 +245,8 @@ def main(argv=None):
               sync_bn=a.sync_bn, feature_cache=a.feature_cache, cache_wave_fraction=a.cache_wave_fraction,
               hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None,
               single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache,
-              mix=json.loads(a.mix) if a.mix else None)
+              mix=json.loads(a.mix) if a.mix else None, teacher=a.teacher,
+              distill=json.loads(a.distill) if a.distill else None)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

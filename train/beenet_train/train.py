@@ -541,6 +541,43 @@ def _save_resume(path: str, state: Dict) -> None:
 
 
 EXIT_LOSSES = ("softmax", "bce")
+# Knowledge distillation from a trained teacher checkpoint (--teacher): every
+# exit's loss becomes (1 - weight) * its own loss + weight * T^2 *
+# KL(teacher || exit) at temperature T (Hinton et al. 2015); the teacher's
+# exit of the same index when it has as many exits, else its last.
+DEFAULT_DISTILL = {"weight": 0.5, "temperature": 2.0}
+
+
+def check_distill(dd: Dict) -> Dict:
+    unknown = set(dd) - set(DEFAULT_DISTILL)
+    if unknown:
+        raise ValueError("unknown key(s) %s (expected %s)" % (", ".join(sorted(unknown)),
+                                                              ", ".join(DEFAULT_DISTILL)))
+    if not 0.0 <= float(dd["weight"]) <= 1.0:
+        raise ValueError("weight %r: not in [0, 1]" % dd["weight"])
+    if not float(dd["temperature"]) > 0.0:
+        raise ValueError("temperature %r: not > 0" % dd["temperature"])
+    return {"weight": float(dd["weight"]), "temperature": float(dd["temperature"])}
+
+
+def load_teacher(path: str, num_classes: int, device) -> BeeNet:
+    """A trained checkpoint as a frozen teacher (eval mode: its BN's running statistics)."""
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    t = BeeNet(ck["config"])
+    t.load_state_dict(ck["state_dict"])
+    if t.config["num_classes"] != num_classes:
+        raise ValueError("teacher %s has %d classes, the task %d" % (path, t.config["num_classes"], num_classes))
+    for q in t.parameters():
+        q.requires_grad_(False)
+    return t.to(device).eval()
+
+
+def distill_losses(outs, t_outs, temperature: float) -> list:
+    """T^2 * KL(softmax(teacher / T) || softmax(exit / T)) per exit (batch mean)."""
+    T = temperature
+    match = len(t_outs) == len(outs)
+    return [F.kl_div(F.log_softmax(o / T, 1), F.softmax((t_outs[k] if match else t_outs[-1]) / T, 1),
+                     reduction="batchmean") * T * T for k, o in enumerate(outs)]
 
 
 def exit_losses(outs, y, kind: str = "softmax") -> list:
@@ -570,7 +607,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           resume_minutes: float = 5.0, sync_bn: bool = False, progress_seconds: float = 60.0,
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
-          exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None) -> Dict:
+          exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None,
+          teacher: Optional[str] = None, distill: Optional[Dict] = None) -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -600,7 +638,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     ``batch_cache``: a directory where the training batches are stored and
     read back by the next run that would make the same ones (bcache.py;
     Table 2 trains many networks on the same batches); not with hard
-    negatives (batches that depend on the network) or torch.distributed."""
+    negatives (batches that depend on the network) or torch.distributed.
+
+    ``teacher``: a trained checkpoint (e.g. the real-valued twin, config
+    real_valued) distilled into every exit; ``distill`` overrides
+    DEFAULT_DISTILL (distill_losses)."""
     t0 = time.time()
     d = D.setup()
     torch.set_num_threads(threads)
@@ -664,6 +706,12 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     if sync_bn and d.active:
         D.convert_sync_bn(model, d)
     model.to(d.device)
+    dd = check_distill(dict(DEFAULT_DISTILL, **(distill or {}))) if teacher else None
+    tnet = load_teacher(teacher, model.config["num_classes"], d.device) if teacher else None
+    if tnet is not None:
+        say("distilling %s (%s, %d exits) into every exit: weight %.2f, temperature %.1f" % (
+            teacher, "real-valued" if tnet.config.get("real_valued") else "binary", tnet.num_exits,
+            dd["weight"], dd["temperature"]))
     E = model.num_exits
     w_exit = exit_weights or [1.0] * E
     assert len(w_exit) == E
@@ -770,7 +818,17 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
             y = torch.from_numpy(ys).to(d.device)
             outs = net(x)
-            loss = sum(wk * lk for wk, lk in zip(w_exit, exit_losses(outs, y, exit_loss)))
+            losses = exit_losses(outs, y, exit_loss)
+            if tnet is not None:
+                with torch.no_grad():
+                    tx = tnet.normalise(torch.from_numpy(feats).to(d.device))
+                    if augment and fa["p_specaugment"] > 0:   # the same masks as the student's
+                        tx = spec_augment_batch(tx, fa["p_specaugment"], seed, epoch, b, positions)
+                    t_outs = tnet(tx)
+                a_kd = dd["weight"]
+                losses = [(1.0 - a_kd) * lk + a_kd * kk
+                          for lk, kk in zip(losses, distill_losses(outs, t_outs, dd["temperature"]))]
+            loss = sum(wk * lk for wk, lk in zip(w_exit, losses))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -856,6 +914,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         training["hard_negatives"] = hn
     if exit_loss != "softmax":   # likewise
         training["exit_loss"] = exit_loss
+    if tnet is not None:   # likewise
+        training["distill"] = dict(dd, teacher=os.path.basename(teacher))
     if bc is not None:   # likewise; the batches are the same with or without it
         training["batch_cache"] = bc.key
         say("batch cache: %d batches read, %d made and stored" % (bc.hits, bc.misses))

@@ -106,7 +106,7 @@ class BinaryCheckpointIsTheEngine(unittest.TestCase):
         rng = np.random.default_rng(7)
         wave = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
         wave[8000:20000] += 0.3 * np.sin(np.arange(12000) * 0.07).astype(np.float32)
-        mine = ceiling.stream_run(ceiling.load_checkpoint(CHECKPOINT), host, wave, 250.0)
+        mine = ceiling.stream_run(ceiling.load_checkpoint(CHECKPOINT)[0], host, wave, 250.0)
         ref = classify_stream(host, wave, 250.0, None, policy_params("entropy", threshold=0.0))
         self.assertEqual(mine["times_ns"], ref["times_ns"])
         self.assertTrue((ref["exits"] == host.num_exits).all())

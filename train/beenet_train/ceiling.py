@@ -29,18 +29,12 @@ import torch
 from .card import WINDOW_SETS, recorded_voices
 from .data.audio import read_wav
 from .frontend import Frontend, Model
+from .export import load_checkpoint
 from .model import BeeNet
 from .streams import evaluate_streams
 from .train import predict_logits
 
 CHUNK = 2048   # windows per feature batch on the streams
-
-
-def load_checkpoint(path: str) -> BeeNet:
-    ck = torch.load(path, weights_only=False, map_location="cpu")
-    m = BeeNet(ck["config"])
-    m.load_state_dict(ck["state_dict"])
-    return m.eval()
 
 
 def probabilities(net: BeeNet, feats: np.ndarray) -> np.ndarray:
@@ -101,12 +95,12 @@ def evaluate(checkpoints: Dict[str, str], host_path: str, evalset: str, split: s
     split_dir = os.path.join(evalset, split)
     out = {}
     for name, path in checkpoints.items():
-        net = load_checkpoint(path)
+        net, ck = load_checkpoint(path)
         if net.config["num_classes"] != host.num_classes:
             raise ValueError("%s: %d classes, the host model %s has %d" % (path, net.config["num_classes"],
                                                                           host_path, host.num_classes))
         out[name] = {"checkpoint": path, "real_valued": bool(net.config.get("real_valued")),
-                     "training": torch.load(path, weights_only=False, map_location="cpu").get("training", {}),
+                     "training": ck.get("training", {}),
                      "windows": window_sets(net, host, split_dir, data), "streams": streams(net, host, split_dir,
                                                                                            hop_ms)}
     return out

@@ -562,9 +562,8 @@ def check_distill(dd: Dict) -> Dict:
 
 def load_teacher(path: str, num_classes: int, device) -> BeeNet:
     """A trained checkpoint as a frozen teacher (eval mode: its BN's running statistics)."""
-    ck = torch.load(path, weights_only=False, map_location="cpu")
-    t = BeeNet(ck["config"])
-    t.load_state_dict(ck["state_dict"])
+    from .export import load_checkpoint
+    t = load_checkpoint(path)[0]
     if t.config["num_classes"] != num_classes:
         raise ValueError("teacher %s has %d classes, the task %d" % (path, t.config["num_classes"], num_classes))
     for q in t.parameters():

@@ -9,7 +9,9 @@ checkpoints (beenet_train.ceiling) that measures what binarisation costs.
   matches the teacher, the teacher's exit of the same index, checked options;
 - ceiling's stream windows of the shipped binary checkpoint equal the engine's
   full-depth probabilities (so its figures for the binary network are the
-  engine's), and its streams feed the engine's detector."""
+  engine's), and its streams feed the engine's detector;
+- bad input (not a checkpoint, truncated, missing, no split, a host that is
+  not a model; a teacher that is not a checkpoint) is one error line, exit 2."""
 import os
 import sys
 import unittest
@@ -127,3 +129,48 @@ class BestPoint(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(os.path.isfile(MODEL) and os.path.isfile(CHECKPOINT), "shipped model not present")
+class BadInput(unittest.TestCase):
+    """A file that is not a trainer checkpoint, a truncated one, a missing one,
+    a missing split or a host that is not a model: one line on stderr, exit 2,
+    before any evaluation (ceiling) or corpus reading (train --teacher)."""
+
+    def run_main(self, fn, argv):
+        import contextlib
+        import io
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = fn(argv)
+        return rc, err.getvalue()
+
+    def test_ceiling(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            cut = os.path.join(d, "cut.pt")
+            with open(CHECKPOINT, "rb") as f, open(cut, "wb") as g:
+                g.write(f.read(4000))
+            split = os.path.join(d, "eval", "val")
+            os.makedirs(split)
+            for ck, evalset, host, msg in ((MODEL, d + "/eval", MODEL, "not a PyTorch checkpoint"),
+                                           (cut, d + "/eval", MODEL, "not a PyTorch checkpoint"),
+                                           (d + "/none.pt", d + "/eval", MODEL, "No such file"),
+                                           (CHECKPOINT, d + "/none", MODEL, "no such evaluation split"),
+                                           (CHECKPOINT, d + "/eval", CHECKPOINT, "not a GGUF file")):
+                rc, err = self.run_main(ceiling.main, ["--checkpoint", "x=" + ck, "--evalset", evalset,
+                                                       "--host", host])
+                self.assertEqual(rc, 2, err)
+                self.assertIn(msg, err)
+                self.assertNotIn("Traceback", err)
+
+    def test_teacher(self):
+        import tempfile
+        from beenet_train.__main__ import main
+        with tempfile.TemporaryDirectory() as d:
+            for teacher, msg in ((MODEL, "not a PyTorch checkpoint"), (d + "/none.pt", "no such file")):
+                rc, err = self.run_main(main, ["train", "--data", d + "/no-corpus", "--out", d + "/x.gguf",
+                                               "--teacher", teacher])
+                self.assertEqual(rc, 2, err)
+                self.assertIn("--teacher", err)
+                self.assertIn(msg, err)

@@ -224,9 +224,16 @@ def main(argv=None):
             except (ValueError, TypeError) as e:
                 print("error: --distill: %s" % e, file=sys.stderr)
                 return 2
-        if a.teacher and not os.path.isfile(a.teacher):
-            print("error: --teacher %s: no such file" % a.teacher, file=sys.stderr)
-            return 2
+        if a.teacher:
+            from .export import load_checkpoint
+            try:   # before the corpus is read: a wrong file fails at once
+                load_checkpoint(a.teacher)
+            except FileNotFoundError:
+                print("error: --teacher %s: no such file" % a.teacher, file=sys.stderr)
+                return 2
+            except (OSError, ValueError) as e:
+                print("error: --teacher: %s" % e, file=sys.stderr)
+                return 2
         if a.mix:
             try:
                 check_mix(json.loads(a.mix))

@@ -28,7 +28,7 @@ import torch
 
 from .card import WINDOW_SETS, recorded_voices
 from .data.audio import read_wav
-from .frontend import Frontend, Model
+from .frontend import BeenetError, Frontend, Model
 from .export import load_checkpoint
 from .model import BeeNet
 from .streams import evaluate_streams
@@ -93,12 +93,18 @@ def evaluate(checkpoints: Dict[str, str], host_path: str, evalset: str, split: s
              hop_ms: float) -> Dict:
     host = Model(host_path)
     split_dir = os.path.join(evalset, split)
-    out = {}
-    for name, path in checkpoints.items():
+    if not os.path.isdir(split_dir):
+        raise ValueError("%s: no such evaluation split (make it with beenet_train.data.evalsets)" % split_dir)
+    loaded = {}
+    for name, path in checkpoints.items():   # every file checked before minutes of evaluation
         net, ck = load_checkpoint(path)
         if net.config["num_classes"] != host.num_classes:
             raise ValueError("%s: %d classes, the host model %s has %d" % (path, net.config["num_classes"],
                                                                           host_path, host.num_classes))
+        loaded[name] = net, ck
+    out = {}
+    for name, path in checkpoints.items():
+        net, ck = loaded[name]
         out[name] = {"checkpoint": path, "real_valued": bool(net.config.get("real_valued")),
                      "training": ck.get("training", {}),
                      "windows": window_sets(net, host, split_dir, data), "streams": streams(net, host, split_dir,
@@ -159,7 +165,11 @@ def main(argv: List[str] = None) -> int:
         k, v = c.split("=", 1)
         cks[k] = v
     torch.set_num_threads(2)
-    res = evaluate(cks, a.host, a.evalset, a.split, a.data, a.hop_ms)
+    try:
+        res = evaluate(cks, a.host, a.evalset, a.split, a.data, a.hop_ms)
+    except (OSError, ValueError, BeenetError) as e:   # BeenetError: the engine refused --host
+        print("error: %s" % e, file=sys.stderr)
+        return 2
     for r in res.values():
         r["split"] = a.split
     print(markdown(res))

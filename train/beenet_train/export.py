@@ -73,7 +73,17 @@ def add_detection_keys(w: GGUFWriter, labels: List[str], keywords: Optional[Sequ
 
 
 def load_checkpoint(path: str):
-    ck = torch.load(path, map_location="cpu")
+    """(network in eval mode, checkpoint dict) of a trainer checkpoint (.pt).
+    OSError when it cannot be read; ValueError, naming the file, when it is
+    not a checkpoint of this trainer (a model file, a truncated file, ...)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except OSError:
+        raise
+    except Exception as e:   # pickle.UnpicklingError, EOFError, RuntimeError (bad zip), ...
+        raise ValueError("%s: not a PyTorch checkpoint (%s)" % (path, e)) from e
+    if not isinstance(ck, dict) or "config" not in ck or "state_dict" not in ck:
+        raise ValueError("%s: not a beenet_train checkpoint (no config and state_dict)" % path)
     model = BeeNet(ck["config"])
     model.load_state_dict(ck["state_dict"])
     model.eval()

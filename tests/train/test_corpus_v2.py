@@ -254,6 +254,30 @@ class TestResume(unittest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("unknown condition", bad.stderr)
 
+    def test_window_snr(self):
+        """bench/window_snr.py: one row per condition and model, shares that
+        can only fall from argmax to 0.5 to 0.9, and a clear error for a
+        missing model."""
+        model = os.path.join(TRAIN_DIR, "..", "models", "kws12.gguf")
+        if not os.environ.get("BEENET_LIB") or not os.path.isfile(model):
+            self.skipTest("BEENET_LIB or models/kws12.gguf missing")
+        tool = os.path.join(TRAIN_DIR, "..", "bench", "window_snr.py")
+        out = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--model", model, "--corpus", self.root,
+                              "--split", "test", "--windows", "40", "--snr", "10"],
+                             env=ENV, check=True, capture_output=True, text=True).stdout
+        table = [l.split("|")[1:-1] for l in out.splitlines() if l.startswith("| ") and "%" in l]
+        self.assertEqual([r[0].strip() for r in table], ["clean"] * 2 + ["babble 10 dB"] * 2 + ["sound 10 dB"] * 2)
+        for a, b in zip(table[::2], table[1::2]):
+            self.assertEqual(a[2:], b[2:])                  # the same model twice: the same figures
+        for r in table:
+            right, half, most = (float(c.strip(" %")) for c in r[2:5])
+            self.assertTrue(0.0 <= most <= half <= 100.0, r)
+            self.assertLessEqual(half, right + 1e-9)        # posterior >= 0.5 is always the argmax
+        bad = subprocess.run(["/usr/bin/python3", tool, "--model", model + ".missing", "--corpus", self.root],
+                             env=ENV, capture_output=True, text=True)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("no such model file", bad.stderr)
+
     def test_card_on_validation(self):
         """card --split val measures <evalset>/val and says so (figures for
         decisions taken before the test sets are looked at)."""

@@ -17,6 +17,13 @@ names:
   long pauses   pauses of 1.3-2.0 s around the keyword (less speech in its windows)
   no noise + long pauses
 
+With ``--negative EVALSET_SPLIT`` (e.g. data/kws12-v2-eval/val) it also
+reads that split's negative stream (running speech without a keyword) and
+puts it, as written and with the keyword stream's babble and sound blocks
+at 20 and 10 dB (``data.evalsets.noise_blocks``), through the same
+classification and detector, for false alarms per hour in noisy rooms
+(the evaluation sets' negative stream is clean).
+
 Each stream is classified with the model's exit policy at its window
 interval and put through the engine's detector at the model's detection
 defaults and at a detection threshold of 0.5 (``streams.detect``); the
@@ -36,6 +43,7 @@ import numpy as np
 
 from beenet_train import streams as S
 from beenet_train.data import evalsets as E
+from beenet_train.data.audio import read_wav
 from beenet_train.frontend import Model
 
 # name -> keyword_stream() arguments
@@ -79,6 +87,20 @@ def measure(model, policy, mat, minutes, seed, args):
     return out
 
 
+# negative stream: name -> SNR of the noise blocks (None: as written, clean)
+NEGATIVE_CONDITIONS = {"as written (clean)": None, "20 dB": 20.0, "10 dB": 10.0}
+
+
+def measure_negative(model, policy, mat, wave, snr_db, seed):
+    """False alarms per hour at the model's detection defaults and at 0.5."""
+    y = E.noise_blocks(mat, wave.copy(), seed, snr_db, 0x24)
+    run = S.classify_stream(model, y, model.interval_ms, None, policy)
+    hours = y.size / E.SAMPLE_RATE / 3600.0
+    params = dict(model.detection_defaults)
+    return hours, [len(S.detect(model, run, **dict(params, threshold=th))) / hours
+                   for th in (params["threshold"], 0.5)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
@@ -88,6 +110,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--conditions", default=",".join(CONDITIONS),
                     help="comma-separated, of: %s" % ", ".join(CONDITIONS))
+    ap.add_argument("--negative", metavar="EVALSET_SPLIT",
+                    help="also its stream/negative.wav, clean and in noise (false alarms per hour)")
     a = ap.parse_args(argv)
     names = [n.strip() for n in a.conditions.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONDITIONS]
@@ -101,6 +125,9 @@ def main(argv=None):
         mat = E.Material(a.corpus, a.split)
     except (OSError, ValueError) as e:
         raise SystemExit("%s: not a corpus v2 with a %s split (%s)" % (a.corpus, a.split, e))
+    neg = os.path.join(a.negative, "stream", "negative.wav") if a.negative else None
+    if neg and not os.path.isfile(neg):
+        raise SystemExit("%s: no such file (--negative is an evaluation set's split directory)" % neg)
     model = Model(a.model)
     policy = S.stream_policy(model, None)
     d = model.detection_defaults
@@ -114,6 +141,14 @@ def main(argv=None):
         print("| %s | %d | %.1f %% | %d | %.1f %% | %d | %.1f %% | %.1f %% |" % (
             n, r["keywords"], 100 * r["default"][0], r["default"][1], 100 * r["0.5"][0], r["0.5"][1],
             100 * r["peak"][0], 100 * r["peak"][1]), flush=True)
+    if neg:
+        wave = read_wav(neg).astype(np.float32)
+        print("\n%s: false alarms per hour" % neg)
+        print("| negative stream | hours | at %.2f (default) | at 0.5 |" % d["threshold"])
+        print("|---|---|---|---|")
+        for n, snr in NEGATIVE_CONDITIONS.items():
+            hours, fa = measure_negative(model, policy, mat, wave, snr, a.seed)
+            print("| %s | %.2f | %.1f | %.1f |" % (n, hours, fa[0], fa[1]), flush=True)
     return 0
 
 

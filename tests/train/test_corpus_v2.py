@@ -238,9 +238,23 @@ class TestResume(unittest.TestCase):
         if not lib or not os.path.isfile(model):
             self.skipTest("BEENET_LIB or models/kws12.gguf missing")
         tool = os.path.join(TRAIN_DIR, "..", "bench", "stream_conditions.py")
+        # a split directory with a negative stream, for --negative
+        neg, _ = E.negative_stream(mat, 1.0, 0)
+        self.assertTrue(np.array_equal(E.noise_blocks(mat, neg.copy(), 0, None, 0x24), neg))
+        self.assertFalse(np.array_equal(E.noise_blocks(mat, neg.copy(), 0, 10.0, 0x24), neg))
+        split_dir = os.path.join(self._tmp.name, "negonly", "test")
+        os.makedirs(os.path.join(split_dir, "stream"), exist_ok=True)
+        E.write_wav(os.path.join(split_dir, "stream", "negative.wav"), neg, rng=np.random.default_rng(0))
         out = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--corpus", self.root, "--split", "test",
-                              "--minutes", "0.5", "--conditions", "as built,no noise"],
+                              "--minutes", "0.5", "--conditions", "as built,no noise", "--negative", split_dir],
                              env=ENV, check=True, capture_output=True, text=True).stdout
+        negs = [l.split("|")[1:-1] for l in out.splitlines()
+                if l.startswith("| ") and (" dB |" in l or "(clean)" in l)]
+        self.assertEqual([r[0].strip() for r in negs], ["as written (clean)", "20 dB", "10 dB"])
+        for r in negs:
+            self.assertAlmostEqual(float(r[1]), 1.0 / 60, places=2)
+            self.assertTrue(all(float(c) >= 0.0 for c in r[2:]), r)
+        out = out.split("false alarms per hour")[0]
         table = [l.split("|")[1:-1] for l in out.splitlines() if l.startswith("| ") and "%" in l]
         self.assertEqual([r[0].strip() for r in table], ["as built", "no noise"])
         for r in table:
@@ -253,6 +267,10 @@ class TestResume(unittest.TestCase):
                               "--conditions", "loud"], env=ENV, capture_output=True, text=True)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("unknown condition", bad.stderr)
+        bad = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--corpus", self.root,
+                              "--negative", self.root], env=ENV, capture_output=True, text=True)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("no such file", bad.stderr)
 
     def test_window_snr(self):
         """bench/window_snr.py: one row per condition and model, shares that

@@ -287,18 +287,25 @@ def keyword_stream(mat: Material, minutes: float, seed: int, snr_db: float | Non
                      round((start + w.size) / SAMPLE_RATE, 4), os.path.basename(e.path)))
         parts += [s, g1, w, g2]
         t += s.size + g1.size + w.size + g2.size
-    y = np.concatenate(parts)
+    return noise_blocks(mat, np.concatenate(parts), seed, snr_db, 0x23), rows
+
+
+def noise_blocks(mat: Material, y: np.ndarray, seed: int, snr_db: float | None, salt: int) -> np.ndarray:
+    """``y`` (changed in place) in 30-s blocks alternately mixed with the
+    split's babble and a recorded sound at ``snr_db`` (None: no noise; the
+    noise is drawn either way, from generators seeded with (seed, salt,
+    block)), then scaled down if it would clip."""
     block = int(BLOCK_SECONDS * SAMPLE_RATE)
     for b, off in enumerate(range(0, y.size, block)):
         seg = y[off:off + block]
-        r = np.random.default_rng([seed, 0x23, b])
+        r = np.random.default_rng([seed, salt, b])
         noise = mat.noise("babble" if b % 2 == 0 else "sound", seg.size, r)
         if snr_db is not None:
             y[off:off + block] = mix_at_snr(seg, noise, snr_db)
     peak = float(np.abs(y).max())
     if peak > 0.99:
         y *= np.float32(0.99 / peak)
-    return y, rows
+    return y
 
 
 def write_streams(mat: Material, out: str, seed: int, neg_min: float, kw_min: float, log=sys.stderr,

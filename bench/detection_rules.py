@@ -24,7 +24,10 @@ Extra conditions (0 = off):
   margin     the smoothed score leads every other class's by at least this;
   purity     the class is the top class of at least this share of the averaged windows;
   hold_ms    wait this long after the first crossing, then fire the class with the
-             highest smoothed score seen meanwhile (decided at the end of the wait).
+             highest smoothed score seen meanwhile (decided at the end of the wait);
+  pool       1: each window's keyword probabilities are pooled into its most likely
+             keyword (that class gets the sum of all keyword classes, the others 0), so
+             the score is "some keyword" and the label the likeliest one.
 An exploration tool: the element and engine implement only the plain rule.
 """
 import argparse
@@ -69,10 +72,22 @@ def smoothed(t, p, smoothing_ms):
     return (cs[1:] - cs[lo]) / cnt, (ts[1:] - ts[lo]) / cnt
 
 
-def run_rule(t, p, keyword, threshold, smoothing_ms, refractory_ms=1000.0, margin=0.0, purity=0.0, hold_ms=0.0):
+def pooled(p, keyword):
+    """Each row's keyword mass moved to its most likely keyword (condition ``pool``)."""
+    kws = np.where(keyword)[0]
+    q = p.copy()
+    q[:, kws] = 0.0
+    q[np.arange(p.shape[0]), kws[p[:, kws].argmax(1)]] = p[:, kws].sum(1)
+    return q
+
+
+def run_rule(t, p, keyword, threshold, smoothing_ms, refractory_ms=1000.0, margin=0.0, purity=0.0, hold_ms=0.0,
+             pool=0):
     """(time_ns, class) of each detection: the engine detector's rule
     (beenet.h, "Keyword detector"; one threshold, no class offsets) plus the
     extra conditions of the module docstring."""
+    if pool:
+        p = pooled(p, keyword)
     s, share = smoothed(t, p, smoothing_ms)
     s32 = s.astype(np.float32)          # the engine compares in single precision
     th = np.float32(threshold)

@@ -15,7 +15,13 @@ class wins (argmax) and how often its posterior reaches 0.5, 0.9 and the
 model's own detection threshold; for the other windows how often
 ``_unknown_`` wins.  The per-window sets give only the argmax at 10 and
 0 dB; a detector needs the posterior over its threshold, which is what the
-stream's keywords lack in noise.  Use ``--split val`` for decisions,
+stream's keywords lack in noise.  ``--noise-split train`` draws the babble
+(training sentences) and sounds (``_sounds_/train``) from the training
+split instead, noise the network was trained on, around the same held-out
+words: the difference says how much of the loss in noise is noise the
+network has never heard; ``--split train`` takes the windows from the
+training clips themselves (how well the network fits what it was trained
+on, not what it generalises to).  Use ``--split val`` for decisions,
 ``test`` only to report.
 """
 import argparse
@@ -38,11 +44,11 @@ def sample(mat, n, seed):
     return items
 
 
-def waves_at(mat, items, kind, snr_db, seed):
+def waves_at(noise_mat, items, kind, snr_db, seed):
     out = []
     for k, (_, _, _, w) in enumerate(items):
         if snr_db is not None:
-            w = E.mix_at_snr(w, mat.noise(kind, w.size, np.random.default_rng([seed, 0x52, k])), snr_db)
+            w = E.mix_at_snr(w, noise_mat.noise(kind, w.size, np.random.default_rng([seed, 0x52, k])), snr_db)
         peak = float(np.abs(w).max())
         if peak > 0.99:
             w = w * np.float32(0.99 / peak)
@@ -66,7 +72,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", required=True, help="model file (repeat for side by side)")
     ap.add_argument("--corpus", required=True, help="corpus v2 root (its held-out clips, sentences, sounds)")
-    ap.add_argument("--split", choices=("val", "test"), default="val")
+    ap.add_argument("--split", choices=("train", "val", "test"), default="val")
+    ap.add_argument("--noise-split", choices=("train", "val", "test"),
+                    help="draw the babble and sounds from this split (default: --split's)")
     ap.add_argument("--windows", type=int, default=2000, help="windows in the sample (default 2000)")
     ap.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0, 0.0], help="SNRs in dB")
     ap.add_argument("--seed", type=int, default=0)
@@ -80,15 +88,18 @@ def main(argv=None):
         mat = E.Material(a.corpus, a.split)
     except (OSError, ValueError) as e:
         raise SystemExit("%s: not a corpus v2 with a %s split (%s)" % (a.corpus, a.split, e))
+    noise_split = a.noise_split or a.split
+    noise_mat = mat if noise_split == a.split else E.Material(a.corpus, noise_split)
     models = [Model(m) for m in a.model]
     items = sample(mat, a.windows, a.seed)
     keyword = np.array([it[1] == "keyword" for it in items])
-    print("%s split, %d windows (%d keywords), final exit" % (a.split, len(items), keyword.sum()))
+    print("%s split, %d windows (%d keywords), noise of the %s split, final exit"
+          % (a.split, len(items), keyword.sum(), noise_split))
     print("| condition | model | keywords right | reach 0.5 | reach 0.9 | reach own threshold | non-keywords right |")
     print("|---|---|---|---|---|---|---|")
     conds = [("clean", None)] + [(k, s) for k in ("babble", "sound") for s in a.snr]
     for kind, snr in conds:
-        waves = waves_at(mat, items, kind, snr, a.seed)
+        waves = waves_at(noise_mat, items, kind, snr, a.seed)
         for path, model in zip(a.model, models):
             feats = Frontend(model.frontend_config).compute_batch(waves)
             y = np.array([list(model.labels).index(it[0]) for it in items])

@@ -287,6 +287,13 @@ class TestResume(unittest.TestCase):
         self.assertEqual([r[0].strip() for r in table], ["clean"] * 2 + ["babble 10 dB"] * 2 + ["sound 10 dB"] * 2)
         for a, b in zip(table[::2], table[1::2]):
             self.assertEqual(a[2:], b[2:])                  # the same model twice: the same figures
+        noisy = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--corpus", self.root, "--split", "test",
+                                "--noise-split", "train", "--windows", "40", "--snr", "10"],
+                               env=ENV, check=True, capture_output=True, text=True).stdout
+        self.assertIn("noise of the train split", noisy)
+        rows = [l.split("|")[1:-1] for l in noisy.splitlines() if l.startswith("| ") and "%" in l]
+        self.assertEqual(rows[0][2:], table[0][2:])         # clean: no noise drawn, the same windows
+        self.assertNotEqual(rows[1][2:] + rows[2][2:], table[2][2:] + table[4][2:])
         for r in table:
             right, half, most = (float(c.strip(" %")) for c in r[2:5])
             self.assertTrue(0.0 <= most <= half <= 100.0, r)

@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train"))
 
 from beenet_train import frontend as fe  # noqa: E402
-from beenet_train.binary import hard_sign, pack_signs, unpack_signs  # noqa: E402
+from beenet_train.binary import approx_sign, hard_sign, pack_signs, unpack_signs  # noqa: E402
 from beenet_train.export import model_to_gguf, run_graph_numpy  # noqa: E402
 from beenet_train.gguf_writer import GGUFWriter, T_STRING, T_U32, read_gguf  # noqa: E402
 from beenet_train.model import BeeNet, build_graph, exit_ops_fractions  # noqa: E402
@@ -59,6 +59,21 @@ class TestBitPacking(unittest.TestCase):
     def test_sign_of_zero_is_plus_one(self):
         x = torch.tensor([-1.0, -0.0, 0.0, 1e-30, -1e-30])
         self.assertEqual(hard_sign(x).tolist(), [-1.0, 1.0, 1.0, 1.0, -1.0])
+
+    def test_sign_and_gradient_are_the_reference(self):
+        """hard_sign and ApproxSign's gradient, written with in-place arithmetic for speed,
+        are bit-identical to torch.where and g * max(2 - 2|x|, 0) (NaN and -0 included),
+        and leave the input as it was."""
+        torch.manual_seed(0)
+        x = torch.cat([torch.randn(4000) * 1.5, torch.tensor([0.0, -0.0, 1.0, -1.0, float("nan")])])
+        one = torch.ones(())
+        self.assertTrue(torch.equal(hard_sign(x), torch.where(x >= 0, one, -one)))
+        g = torch.randn_like(x)
+        xr = x.clone().requires_grad_(True)
+        approx_sign(xr).backward(g)
+        ref = g * torch.clamp(2.0 - 2.0 * x.abs(), min=0.0)
+        self.assertTrue(torch.equal(xr.grad.nan_to_num(7.0), ref.nan_to_num(7.0)))
+        self.assertTrue(torch.equal(xr.detach().nan_to_num(7.0), x.nan_to_num(7.0)))
 
 
 class TestWriter(unittest.TestCase):

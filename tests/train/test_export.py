@@ -563,5 +563,15 @@ class TestDetection(unittest.TestCase):
         self.assertAlmostEqual(got[0]["score"], 0.9, places=6)
 
 
+
+class TestThreads(unittest.TestCase):
+    def test_default_threads_leave_a_core_to_the_batch_worker(self):
+        """train.default_threads: the cores this process may use, less one, at least 1."""
+        from unittest import mock
+        from beenet_train.train import default_threads
+        for cores, want in ((1, 1), (2, 1), (8, 7)):
+            with mock.patch("os.sched_getaffinity", return_value=set(range(cores))):
+                self.assertEqual(default_threads(), want)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

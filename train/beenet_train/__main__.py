@@ -45,7 +45,9 @@ def main(argv=None):
     t.add_argument("--batch-size", type=int, default=128,
                    help="global batch (split evenly over the processes under torch.distributed)")
     t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--threads", type=int, default=None,
+                   help="PyTorch threads (default: the cores this process may use less one, for the batch worker; "
+                        "the result depends on the thread count, so give it for bit-identical reruns)")
     t.add_argument("--family", choices=tuple(FAMILY_CONFIGS), default="quicknet",
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")

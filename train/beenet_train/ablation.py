@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=8.0, help="wall-clock budget per variant")
     ap.add_argument("--epochs", type=int, help="train this many epochs per variant instead of --minutes")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="training threads (default: cores less one)")
     ap.add_argument("--only", action="append", help="run only these variants (names)")
     ap.add_argument("--table", help="write the markdown table here")
     a = ap.parse_args(argv)

@@ -49,7 +49,7 @@ PRESETS: Dict[str, Dict] = {
 
 
 def run(words: str, out: str, preset="tiny", seed: int = 0, name: str = "own",
-        jobs: int = 2, threads: int = 2, minutes: Optional[float] = None,
+        jobs: int = 2, threads: Optional[int] = None, minutes: Optional[float] = None,
         epochs: Optional[int] = None, corpus: Optional[str] = None, force: bool = False,
         command: str = "", log=sys.stderr) -> Dict:
     """Task, corpus, training, export and engine-side evaluation; returns the
@@ -160,7 +160,7 @@ def add_parser(sub) -> None:
     o.add_argument("--name", default="own", help="task name (in the model's name; default own)")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--jobs", type=int, default=2, help="synthesis processes (max 2)")
-    o.add_argument("--threads", type=int, default=2, help="training threads")
+    o.add_argument("--threads", type=int, default=None, help="training threads (default: cores less one)")
     o.add_argument("--minutes", type=float, help="training budget (default: the preset's)")
     o.add_argument("--epochs", type=int, help="epochs (default: the preset's)")
     o.add_argument("--corpus", help="corpus directory (default <out>/corpus; reused when it exists)")

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--families", default=",".join(FAMILY_CONFIGS))
     ap.add_argument("--config", default="{}", help="JSON dict overriding every family's defaults")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="training threads (default: cores less one)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--resume-minutes", type=float, default=5.0, help="save the resume file this often")
     ap.add_argument("--split", default="test", help="split every model is measured on (default test)")

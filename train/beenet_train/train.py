@@ -597,9 +597,22 @@ def exit_losses(outs, y, kind: str = "softmax") -> list:
         [F.cross_entropy(outs[-1], y)]
 
 
+def default_threads() -> int:
+    """PyTorch threads for a training process when --threads is not given: the
+    cores this process may run on, less one for its batch worker, at least 1.
+    On the 2-core machine an epoch of the KWS-12 recipe took 210 s with one
+    thread and 255 s with two (docs/training.md, "Why the targets are
+    missed", Budget): two threads fight the worker for the second core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optional[float] = None,
           batch_size: int = 128, lr: float = 2e-3, config: Optional[Dict] = None,
-          exit_weights: Optional[List[float]] = None, threads: int = 2, max_train: Optional[int] = None,
+          exit_weights: Optional[List[float]] = None, threads: Optional[int] = None, max_train: Optional[int] = None,
           max_eval: Optional[int] = None, checkpoint: Optional[str] = None, augment: bool = True,
           quiet: bool = False, feature_aug: Optional[Dict] = None, recorded_weight: int = 3,
           augment_config: Optional[Dict] = None, resume: Optional[str] = None,
@@ -644,6 +657,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     DEFAULT_DISTILL (distill_losses)."""
     t0 = time.time()
     d = D.setup()
+    threads = threads or default_threads()
     torch.set_num_threads(threads)
     seed_everything(seed)
     say = (lambda m: None) if quiet or not d.main else log
@@ -749,9 +763,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
                                                                           spent / 60))
     net, counter = D.wrap_ddp(model, d)
-    say("%s: global batch %d, %d per process%s" % (
+    say("%s: global batch %d, %d per process%s, %d PyTorch thread%s each" % (
         "%d processes (%s)" % (d.world, d.backend) if d.active else "1 process", batch_size,
-        batch_size // d.world, ", SyncBatchNorm" if sync_bn and d.active else ""))
+        batch_size // d.world, ", SyncBatchNorm" if sync_bn and d.active else "", threads, "s"[:threads > 1]))
     progress = D.Progress(d.main and not quiet, total_steps, batch_size, progress_seconds)
     maker = BatchMaker(corpus, batch_size, augment, fa, seed, positions, cached, hn)
     bc = None

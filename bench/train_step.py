@@ -16,10 +16,16 @@ beside the steps and does not grow with the network).
 
 ``--profile FAMILY`` instead: where one family's step spends its time (PyTorch's profiler,
 operators by input shape, the top ``--top`` by self CPU time).
+
+``--variants FAMILY`` instead: the same family's step as the trainer runs it ("as trained") against
+ways of running it faster, interleaved the same way: "channels-last" (model and batch in NHWC memory
+order, which oneDNN's convolutions prefer) and "bf16" (CPU autocast to bfloat16, which this
+machine's AVX-512 BF16 computes natively); ratios below 1 are faster.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -33,10 +39,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from beenet_train.model import FAMILY_CONFIGS, FAMILY_NAMES, BeeNet  # noqa: E402
 
 
-def steps(model, opt, x, y, n):
+def steps(model, opt, x, y, n, ctx=contextlib.nullcontext):
     c0, t0 = time.process_time(), time.time()
     for _ in range(n):
-        loss = sum(F.cross_entropy(o, y) for o in model(x))
+        with ctx():
+            outs = model(x)
+        loss = sum(F.cross_entropy(o.float(), y) for o in outs)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -57,6 +65,41 @@ def profile(fam: str, x: torch.Tensor, y: torch.Tensor, n: int, top: int) -> Non
         sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=32, max_shapes_column_width=80))
 
 
+def _variant(name: str, fam: str, x: torch.Tensor):
+    m = BeeNet({"family": fam}).train()
+    ctx = contextlib.nullcontext
+    if name == "channels-last":
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif name == "bf16":
+        def ctx():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+    return m, torch.optim.Adam(m.parameters(), lr=2e-3), x, ctx
+
+
+VARIANTS = ("as trained", "channels-last", "bf16")
+
+
+def variants(fam: str, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> None:
+    runs = {v: _variant(v, fam, x) for v in VARIANTS}
+    for m, opt, xv, ctx in runs.values():
+        steps(m, opt, xv, y, 1, ctx)                    # warm-up
+    cpu = {v: [] for v in runs}
+    wall = {v: [] for v in runs}
+    for _ in range(reps):
+        for v, (m, opt, xv, ctx) in runs.items():
+            c, w = steps(m, opt, xv, y, n, ctx)
+            cpu[v].append(c)
+            wall[v].append(w)
+    base = statistics.median(cpu[VARIANTS[0]])
+    print("%s, %d x %d steps each, interleaved" % (FAMILY_NAMES[fam], reps, n))
+    print("| variant | CPU s/step | wall s/step | ratio to as trained (CPU) |")
+    print("|---|---|---|---|")
+    for v in runs:
+        c = statistics.median(cpu[v])
+        print("| %s | %.3f | %.3f | %.2f |" % (v, c, statistics.median(wall[v]), c / base))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
@@ -68,6 +111,8 @@ def main(argv=None):
                         "epochs 1-13 of the shipped run average 269 s)")
     p.add_argument("--profile", choices=list(FAMILY_CONFIGS), help="profile this family's step instead")
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--variants", choices=list(FAMILY_CONFIGS),
+                   help="time this family's step as trained against channels-last and bf16 instead")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -75,6 +120,8 @@ def main(argv=None):
     y = torch.randint(0, 12, (a.batch,))
     if a.profile:
         return profile(a.profile, x, y, a.steps, a.top)
+    if a.variants:
+        return variants(a.variants, x, y, a.reps, a.steps)
     nets = {}
     for fam in FAMILY_CONFIGS:
         m = BeeNet({"family": fam}).train()

@@ -174,6 +174,28 @@ class TestResume(unittest.TestCase):
         # (the .gguf files differ only in the recorded wall times)
         self.assertEqual(a["threshold"], b["threshold"])
 
+    def test_bf16_precision(self):
+        """--precision bf16 trains the same batches with bfloat16 arithmetic: other weights, the
+        choice recorded in the checkpoint, float32 master weights; a bad value is a clear error."""
+        import torch
+        from beenet_train.train import train
+        d = self._tmp.name
+        kw = dict(seed=0, epochs=1, minutes=0, threads=1, quiet=True, batch_size=32, max_train=200,
+                  max_eval=100, resume=None)
+        a = train(self.root, os.path.join(d, "fp32.gguf"), **kw)
+        b = train(self.root, os.path.join(d, "bf16.gguf"), precision="bf16", **kw)
+        self.assertNotIn("precision", a["training"])          # the default's metadata is unchanged
+        self.assertEqual(b["training"]["precision"], "bf16")
+        for k, v in b["state_dict"].items():
+            self.assertEqual(v.dtype, a["state_dict"][k].dtype, k)
+        conv = "blocks.0.conv.weight"
+        self.assertIn(conv, a["state_dict"])
+        self.assertFalse(torch.equal(a["state_dict"][conv], b["state_dict"][conv]))
+        self.assertEqual(b["state_dict"][conv].dtype, torch.float32)
+        with self.assertRaisesRegex(ValueError, "precision 'fp16'"):
+            train(self.root, os.path.join(d, "x.gguf"), precision="fp16", **kw)
+        self.assert_train_cli_error(["--precision", "fp16"], "invalid choice: 'fp16'")
+
 
     def test_evalsets(self):
         import filecmp

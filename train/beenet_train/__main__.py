@@ -48,6 +48,10 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=None,
                    help="PyTorch threads (default: the cores this process may use less one, for the batch worker; "
                         "the result depends on the thread count, so give it for bit-identical reruns)")
+    t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="arithmetic of the training steps' forward pass (train.PRECISIONS): bf16 = CPU autocast "
+                        "to bfloat16 for convolutions and matrix products, weights and evaluation stay float32 "
+                        "(docs/training.md; default fp32)")
     t.add_argument("--family", choices=tuple(FAMILY_CONFIGS), default="quicknet",
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
@@ -255,7 +259,7 @@ def main(argv=None):
               hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None,
               single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache,
               mix=json.loads(a.mix) if a.mix else None, teacher=a.teacher,
-              distill=json.loads(a.distill) if a.distill else None)
+              distill=json.loads(a.distill) if a.distill else None, precision=a.precision)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

@@ -7,6 +7,7 @@ augmented in the feature domain (fcache.py, docs/scale.md).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -579,6 +580,17 @@ def distill_losses(outs, t_outs, temperature: float) -> list:
                      reduction="batchmean") * T * T for k, o in enumerate(outs)]
 
 
+def _bf16_autocast():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+# The arithmetic of the training steps' forward pass (the backward follows it).  "bf16": CPU
+# autocast to bfloat16 (convolutions and matrix products; PyTorch keeps reductions such as the
+# losses in float32), which AVX-512 BF16 computes natively; the master weights, the optimiser,
+# validation, mining and export stay float32 (docs/training.md, "Optimiser and schedule").
+PRECISIONS = {"fp32": contextlib.nullcontext, "bf16": _bf16_autocast}
+
+
 def exit_losses(outs, y, kind: str = "softmax") -> list:
     """The loss of each exit's logits ``outs`` (a list of (N, C)) for labels
     ``y``.  "softmax": cross-entropy at every exit.  "bce" (Wang, Li, Zhang
@@ -620,7 +632,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
           exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None,
-          teacher: Optional[str] = None, distill: Optional[Dict] = None) -> Dict:
+          teacher: Optional[str] = None, distill: Optional[Dict] = None, precision: str = "fp32") -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -654,7 +666,12 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
 
     ``teacher``: a trained checkpoint (e.g. the real-valued twin, config
     real_valued) distilled into every exit; ``distill`` overrides
-    DEFAULT_DISTILL (distill_losses)."""
+    DEFAULT_DISTILL (distill_losses).
+
+    ``precision``: a key of PRECISIONS, the arithmetic of the training steps."""
+    if precision not in PRECISIONS:
+        raise ValueError("precision %r: not one of %s" % (precision, ", ".join(PRECISIONS)))
+    autocast = PRECISIONS[precision]
     t0 = time.time()
     d = D.setup()
     threads = threads or default_threads()
@@ -830,7 +847,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             if augment and fa["p_specaugment"] > 0:
                 x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
             y = torch.from_numpy(ys).to(d.device)
-            outs = net(x)
+            with autocast():
+                outs = [o.float() for o in net(x)]
             losses = exit_losses(outs, y, exit_loss)
             if tnet is not None:
                 with torch.no_grad():
@@ -927,6 +945,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         training["hard_negatives"] = hn
     if exit_loss != "softmax":   # likewise
         training["exit_loss"] = exit_loss
+    if precision != "fp32":   # likewise
+        training["precision"] = precision
     if tnet is not None:   # likewise
         training["distill"] = dict(dd, teacher=os.path.basename(teacher))
     if bc is not None:   # likewise; the batches are the same with or without it

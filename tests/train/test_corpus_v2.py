@@ -174,6 +174,30 @@ class TestResume(unittest.TestCase):
         # (the .gguf files differ only in the recorded wall times)
         self.assertEqual(a["threshold"], b["threshold"])
 
+    def test_mining_features_from_the_worker(self):
+        """The batch worker makes the mining candidates' features in slices spread over the
+        epoch's steps (all of them at once after a resume): the same features as made in place."""
+        from beenet_train.frontend import Frontend
+        from beenet_train.train import (DEFAULT_HARD_NEGATIVES, BatchMaker, Corpus, MiningFeatures,
+                                        candidate_features)
+        c = Corpus(self.root, seed=0)
+        cfg = dict(DEFAULT_HARD_NEGATIVES, share=0.5, candidates=30)
+        want = candidate_features(c, Frontend(), 3, 1, cfg)
+        self.assertEqual(want.shape[0], 30)
+        maker = BatchMaker(c, 8, True, {}, 3, None, None, cfg)
+        try:
+            for first_b in (0, 7):                       # 7: a run resumed in the middle of the epoch
+                mf = MiningFeatures(maker, 1, 30, 10, chunks=4)
+                for b in range(first_b, 10):
+                    mf.step(b)
+                    if b == first_b == 7:                # the slices of steps 0-7 at once
+                        self.assertEqual(len(mf.jobs), 3)
+                self.assertEqual(len(mf.jobs), 4)        # all submitted by nine tenths of the epoch
+                self.assertTrue(np.array_equal(mf.get(), want))
+            self.assertEqual(len(MiningFeatures(maker, 1, 3, 10).bounds), 3)   # no empty slices
+        finally:
+            maker.close()
+
     def test_bf16_precision(self):
         """--precision bf16 trains the same batches with bfloat16 arithmetic: other weights, the
         choice recorded in the checkpoint, float32 master weights; a bad value is a clear error."""

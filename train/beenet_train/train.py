@@ -247,8 +247,10 @@ def norm_stats(feats: np.ndarray):
 # Evaluation helpers (PyTorch side)
 
 @torch.no_grad()
-def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, n_frames, n_mels) un-normalised features -> (num_exits, N, classes) logits."""
+def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 128) -> np.ndarray:
+    """(N, n_frames, n_mels) un-normalised features -> (num_exits, N, classes) logits.  Batches of 128:
+    1.25 ms an example against 1.75 with 512 (one thread; the same logits bit for bit), which the
+    trainer spends on every validation and hard-negative mining (bench/mining_cost.py)."""
     model.eval()
     dev = model.feat_mean.device
     outs = []
@@ -258,20 +260,34 @@ def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 512) -> np.nda
     return np.concatenate(outs, axis=1)
 
 
-def mine_hard_negatives(model: BeeNet, corpus: "Corpus", fe: Frontend, seed: int, epoch: int,
-                        cfg: Dict) -> Tuple[np.ndarray, Dict]:
-    """The hard-negative pool after `epoch` (DEFAULT_HARD_NEGATIVES): (keep, 2)
-    int64 (sentence, offset) of the candidate crops of the training sentences
-    with the highest keyword posterior at the final exit, plus statistics.
-    The candidates are drawn from (seed, 5, epoch): a resumed or distributed
-    run mines the same pool from the same weights."""
+def mining_candidates(corpus: "Corpus", seed: int, epoch: int, cfg: Dict) -> Tuple[np.ndarray, np.ndarray]:
+    """The (sentence, offset) of the ``cfg["candidates"]`` crops scored after
+    `epoch`, drawn from (seed, 5, epoch): a resumed or distributed run, and the
+    batch worker that makes their features in advance, draw the same ones."""
     from .data.audio import CLIP_SAMPLES
     bank = corpus.sentences["train"]
     rng = np.random.default_rng([seed, 5, epoch])
-    n = int(cfg["candidates"])
-    sent = rng.integers(len(bank), size=n)
-    off = np.array([int(rng.integers(0, max(1, bank[i].size - CLIP_SAMPLES + 1))) for i in sent])
-    feats = features_for(fe, [corpus.crop_at("train", int(i), int(o)) for i, o in zip(sent, off)])
+    sent = rng.integers(len(bank), size=int(cfg["candidates"]))
+    off = np.array([int(rng.integers(0, max(1, bank[i].size - CLIP_SAMPLES + 1))) for i in sent], np.int64)
+    return sent, off
+
+
+def candidate_features(corpus: "Corpus", fe: Frontend, seed: int, epoch: int, cfg: Dict,
+                       lo: int = 0, hi: Optional[int] = None) -> np.ndarray:
+    """Front-end features of candidates [lo, hi) of mining_candidates."""
+    sent, off = mining_candidates(corpus, seed, epoch, cfg)
+    return features_for(fe, [corpus.crop_at("train", int(i), int(o)) for i, o in zip(sent[lo:hi], off[lo:hi])])
+
+
+def mine_hard_negatives(model: BeeNet, corpus: "Corpus", fe: Frontend, seed: int, epoch: int,
+                        cfg: Dict, feats: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Dict]:
+    """The hard-negative pool after `epoch` (DEFAULT_HARD_NEGATIVES): (keep, 2)
+    int64 (sentence, offset) of the candidate crops of the training sentences
+    with the highest keyword posterior at the final exit, plus statistics.
+    ``feats``: the candidates' features when already made (MiningFeatures)."""
+    sent, off = mining_candidates(corpus, seed, epoch, cfg)
+    if feats is None:
+        feats = candidate_features(corpus, fe, seed, epoch, cfg)
     z = predict_logits(model, feats)[-1]
     p = np.exp(z - z.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
@@ -512,6 +528,38 @@ def _worker_batch(epoch: int, b: int, hard: Optional[np.ndarray] = None):
                          j["seed"], epoch, b, j["positions"], j["cached"], hard, j["hard_cfg"])
 
 
+def _worker_candidates(epoch: int, lo: int, hi: int) -> np.ndarray:
+    j = _JOB
+    if "fe" not in j:
+        j["fe"] = Frontend()
+    return candidate_features(j["corpus"], j["fe"], j["seed"], epoch, j["hard_cfg"], lo, hi)
+
+
+class MiningFeatures:
+    """The features of an epoch's mining candidates, made by the batch worker in
+    ``chunks`` slices spread over the epoch's steps (the worker idles for
+    about half of each step), instead of by the training process between
+    epochs; the same front-end on the same crops, so the same features."""
+
+    def __init__(self, maker: "BatchMaker", epoch: int, n: int, steps: int, chunks: int = 48):
+        self.maker, self.epoch = maker, epoch
+        self.steps = max(1, steps * 9 // 10)      # all submitted by nine tenths of the epoch
+        chunks = max(1, min(chunks, n))
+        self.bounds = [(n * i // chunks, n * (i + 1) // chunks) for i in range(chunks)]
+        self.jobs: List = []
+
+    def step(self, b: int) -> None:
+        """Submit the slices due by step ``b`` of the epoch (all of the past ones after a resume)."""
+        due = min(len(self.bounds), (b + 1) * len(self.bounds) // self.steps)
+        while len(self.jobs) < due:
+            lo, hi = self.bounds[len(self.jobs)]
+            self.jobs.append(self.maker.submit_candidates(self.epoch, lo, hi))
+
+    def get(self) -> np.ndarray:
+        self.step(self.steps)
+        return np.concatenate([j.get() for j in self.jobs])
+
+
 class BatchMaker:
     """Makes training batches in one forked worker process, so augmentation
     and the front-end (a third of an epoch when done between steps) run
@@ -529,6 +577,9 @@ class BatchMaker:
 
     def submit(self, epoch: int, b: int, hard: Optional[np.ndarray] = None):
         return self.pool.apply_async(_worker_batch, (epoch, b, hard))
+
+    def submit_candidates(self, epoch: int, lo: int, hi: int):
+        return self.pool.apply_async(_worker_candidates, (epoch, lo, hi))
 
     def close(self) -> None:
         self.pool.terminate()
@@ -813,6 +864,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         tot_loss, n_seen = 0.0, 0
         correct = np.zeros(E)
         t_ep = time.time()
+        mf = MiningFeatures(maker, epoch, int(hn["candidates"]), steps_per_epoch) \
+            if mine and d.main and epoch + 1 < epochs else None
         t_feat = t_wait = 0.0   # the worker's time making batches; the trainer's time waiting for them
         first_b = start_b if epoch == start_epoch else 0
         pending = {nb: submit(epoch, nb) for nb in range(first_b, min(first_b + PREFETCH, steps_per_epoch))}
@@ -832,6 +885,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 last_save = time.time()
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
+            if mf is not None:
+                mf.step(b)
             job = pending.pop(b)
             t_w = time.time()
             feats, ys, tb_feat = job.get()
@@ -877,7 +932,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         stats = None
         if mine and not stop and epoch + 1 < epochs:   # rank 0 mines, every rank uses its pool
             if d.main:
-                hard, stats = mine_hard_negatives(model, corpus, fe, seed, epoch, hn)
+                t_mine = time.time()
+                hard, stats = mine_hard_negatives(model, corpus, fe, seed, epoch, hn, mf.get())
+                stats["seconds"] = round(time.time() - t_mine, 2)   # in the training process
             hard = D.broadcast_object(hard, d)
         if not d.main:   # validation, selection and files: rank 0
             if stop:
@@ -893,8 +950,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         if stats is not None:
             rec["hard_negatives"] = stats
             say("hard negatives for epoch %d: %.1f %% of %d crops score a keyword >= 0.5, %.1f %% >= 0.9; "
-                "kept %d down to %.3f" % (epoch + 2, 100 * stats["kw_post_ge_0.5"], hn["candidates"],
-                                          100 * stats["kw_post_ge_0.9"], hn["keep"], stats["kept_min_post"]))
+                "kept %d down to %.3f (%.0f s)" % (epoch + 2, 100 * stats["kw_post_ge_0.5"], hn["candidates"],
+                                                  100 * stats["kw_post_ge_0.9"], hn["keep"], stats["kept_min_post"],
+                                                  stats["seconds"]))
         history.append(rec)
         say("epoch %d loss %.3f train %s val %s (%.0fs, features %.0fs, waited %.0fs, lr %.2e)" % (
             epoch + 1, rec["loss"], " ".join("%.3f" % a for a in rec["train_acc"]),

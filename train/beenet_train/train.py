@@ -249,8 +249,8 @@ def norm_stats(feats: np.ndarray):
 @torch.no_grad()
 def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 128) -> np.ndarray:
     """(N, n_frames, n_mels) un-normalised features -> (num_exits, N, classes) logits.  Batches of 128:
-    1.25 ms an example against 1.75 with 512 (one thread; the same logits bit for bit), which the
-    trainer spends on every validation and hard-negative mining (bench/mining_cost.py)."""
+    16.4 s for 12000 examples against 19.8 s with 512 (bench/mining_cost.py, one thread; the same logits
+    bit for bit), which the trainer spends on every validation and hard-negative mining."""
     model.eval()
     dev = model.feat_mean.device
     outs = []

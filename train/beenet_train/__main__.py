@@ -30,6 +30,7 @@ def _policy_args(parser, help_text: str, threshold: bool = False) -> None:
 
 def main(argv=None):
     from .model import FAMILY_CONFIGS
+    from .train import PRECISIONS
     p = argparse.ArgumentParser(prog="python3 -m beenet_train")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -48,7 +49,7 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=None,
                    help="PyTorch threads (default: the cores this process may use less one, for the batch worker; "
                         "the result depends on the thread count, so give it for bit-identical reruns)")
-    t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    t.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
                    help="arithmetic of the training steps' forward pass (train.PRECISIONS): bf16 = CPU autocast "
                         "to bfloat16 for convolutions and matrix products, weights and evaluation stay float32 "
                         "(docs/training.md; default fp32)")

@@ -63,22 +63,73 @@ class TestResume(unittest.TestCase):
         model = BeeNet({"num_classes": len(c.labels)})
         cfg = {"candidates": 64, "keep": 16}
         hard, stats = mine_hard_negatives(model, c, Frontend(), 0, 0, cfg)
-        self.assertEqual(hard.shape, (16, 2))
+        self.assertEqual(hard.shape, (16, 4))
+        self.assertTrue((hard[:, 2] == 0).all() and (hard[:, 3] == -1).all())   # mined after epoch 0, clean
         again, _ = mine_hard_negatives(model, c, Frontend(), 0, 0, cfg)
         np.testing.assert_array_equal(hard, again)   # same seed, epoch and weights: same pool
         fe = Frontend()
-        z = predict_logits(model, fe.compute_batch([c.crop_at("train", int(i), int(o)) for i, o in hard]))[-1]
+        z = predict_logits(model, fe.compute_batch([c.crop_at("train", int(i), int(o)) for i, o, _, _ in hard]))[-1]
         p = np.exp(z - z.max(-1, keepdims=True))
         p /= p.sum(-1, keepdims=True)
         kw = [k for k in range(len(c.labels)) if k not in (c.silence_index, c.unknown_index)]
         self.assertGreaterEqual(float(p[:, kw].max(1).min()), stats["kept_min_post"] - 1e-5)
-        w = c.hard_crop(hard, 100.0, np.random.default_rng(0))
+        w, mined = c.hard_crop(hard, 100.0, np.random.default_rng(0))
         self.assertEqual(w.shape, (16000,))
+        self.assertIsNone(mined)      # mined clean: the batch augments it afresh
+        w, mined = c.hard_crop(hard[:, :2], 100.0, np.random.default_rng(0))   # an older resume file's pool
+        self.assertIsNone(mined)
         last = c.sentences["train"][-1]
         tail = c.crop_at("train", len(c.sentences["train"]) - 1, 10 ** 9)   # offset clamped into the sentence
         self.assertEqual(tail.shape, (16000,))
         if last.size >= 16000:
             np.testing.assert_array_equal(tail, last[-16000:].astype(np.float32) / 32768.0)
+
+    def test_noisy_hard_negatives(self):
+        """Noisy mining scores a share of the candidates under the training augmentation; the clean ones
+        are those of clean mining, and a noisy one kept is trained on under the very augmentation it was
+        scored under (its features again when the jitter draws 0)."""
+        import torch
+        from beenet_train.frontend import Frontend
+        from beenet_train.model import BeeNet
+        from beenet_train.train import (Corpus, candidate_features, candidate_noise_rng, mine_hard_negatives,
+                                        mining_candidates)
+        c = Corpus(self.root, seed=0)
+        torch.manual_seed(0)
+        model = BeeNet({"num_classes": len(c.labels)})
+        cfg = {"candidates": 64, "keep": 16, "noisy": 0.5}
+        s0, o0, n0 = mining_candidates(c, 0, 3, {"candidates": 64})
+        s1, o1, n1 = mining_candidates(c, 0, 3, cfg)
+        np.testing.assert_array_equal(s0, s1)
+        np.testing.assert_array_equal(o0, o1)
+        self.assertFalse(n0.any())
+        self.assertTrue(10 < int(n1.sum()) < 54)
+        fe = Frontend()
+        feats = candidate_features(c, fe, 0, 3, cfg)
+        clean = candidate_features(c, fe, 0, 3, {"candidates": 64})
+        np.testing.assert_array_equal(feats[~n1], clean[~n1])
+        self.assertFalse(np.array_equal(feats[n1], clean[n1]))
+        hard, stats = mine_hard_negatives(model, c, fe, 0, 3, dict(cfg, noisy=1.0))
+        self.assertTrue((hard[:, 2] == 3).all() and (hard[:, 3] >= 0).all())
+        self.assertEqual(stats["kept_noisy"], 1.0)
+        feats = candidate_features(c, fe, 0, 3, dict(cfg, noisy=1.0))
+        w, mined = c.hard_crop(hard[:1], 0.0, np.random.default_rng(0), seed=0)
+        want = candidate_noise_rng(0, 3, int(hard[0, 3]))
+        self.assertEqual(mined.random(), want.random())
+        x = fe.compute_batch([c.augmenter(w, candidate_noise_rng(0, 3, int(hard[0, 3])))])[0]
+        np.testing.assert_array_equal(x, feats[hard[0, 3]])
+
+    def test_bad_hard_negatives(self):
+        """A bad --hard-negatives is a clear error before anything loads."""
+        from beenet_train.train import check_hard_negatives
+        self.assertEqual(check_hard_negatives({"noisy": 0.5})["noisy"], 0.5)
+        for bad, word in (({"nosy": 0.5}, "unknown key"), ({"noisy": 1.5}, "noisy must be"),
+                          ({"share": "x"}, "share must be"), ({"keep": 0}, "keep must be"),
+                          ({"keep": 20000}, "exceeds candidates"), ({"jitter_ms": -1}, "jitter_ms"),
+                          ([1], "not a JSON object")):
+            with self.assertRaisesRegex(ValueError, word):
+                check_hard_negatives(bad)
+        self.assert_train_cli_error(["--hard-negatives", '{"nosy": 0.5}'],
+                                    "error: --hard-negatives: hard negatives: unknown key(s) nosy")
 
     def test_partial_keywords(self):
         """A partial keyword is a fragment of a training keyword at one window
@@ -164,7 +215,7 @@ class TestResume(unittest.TestCase):
         saved = torch.load(os.path.join(d, "a.resume.pt"), weights_only=False)
         self.assertEqual(saved["epoch"], 1)    # saved before the last step of epoch 2
         self.assertGreater(saved["b"], 0)
-        self.assertEqual(saved["hard"].shape, (50, 2))
+        self.assertEqual(saved["hard"].shape, (50, 4))
         self.assertEqual(a["history"][0]["hard_negatives"]["epoch"], 1)
         self.assertNotIn("hard_negatives", a["history"][1])   # nothing mined after the last epoch
         shutil.copy(os.path.join(d, "a.resume.pt"), os.path.join(d, "b.resume.pt"))

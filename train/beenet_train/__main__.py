@@ -82,8 +82,9 @@ def main(argv=None):
     t.add_argument("--mix", help="JSON dict overriding train.DEFAULT_MIX (keywords, unknown_words, speech_crops, "
                    "silence: shares of a corpus v2 epoch and of its validation set, summing to 1)")
     t.add_argument("--hard-negatives", help="JSON dict overriding train.DEFAULT_HARD_NEGATIVES (share, candidates, "
-                   "keep, jitter_ms); corpus v2: a share of the running-speech crops comes from those the "
-                   "network scored highest as a keyword after the previous epoch")
+                   "keep, jitter_ms, noisy); corpus v2: a share of the running-speech crops comes from those the "
+                   "network scored highest as a keyword after the previous epoch, a share 'noisy' of them "
+                   "scored (and then trained on) in training noise")
     t.add_argument("--batch-cache", metavar="DIR",
                    help="store the training batches in DIR and read them back in the next run that makes "
                         "the same ones (same corpus, seed, settings and trainer code; bcache.py): runs that "
@@ -215,7 +216,8 @@ def main(argv=None):
 
     a = p.parse_args(argv)
     if a.cmd == "train":
-        from .train import DEFAULT_DISTILL, DEFAULT_FEATURE_AUG, check_distill, check_feature_aug, check_mix, train
+        from .train import (DEFAULT_DISTILL, DEFAULT_FEATURE_AUG, check_distill, check_feature_aug,
+                            check_hard_negatives, check_mix, train)
         if a.feature_aug:
             try:
                 check_feature_aug(dict(DEFAULT_FEATURE_AUG, **json.loads(a.feature_aug)))
@@ -246,6 +248,12 @@ def main(argv=None):
                 check_mix(json.loads(a.mix))
             except ValueError as e:     # json.JSONDecodeError is one too
                 print("error: --mix: %s" % e, file=sys.stderr)
+                return 2
+        if a.hard_negatives:
+            try:
+                check_hard_negatives(json.loads(a.hard_negatives))
+            except ValueError as e:
+                print("error: --hard-negatives: %s" % e, file=sys.stderr)
                 return 2
         train(a.data, a.out, seed=a.seed, epochs=a.epochs, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
               config=dict({"family": a.family}, **(json.loads(a.config) if a.config else {})),

@@ -175,12 +175,19 @@ class Corpus:
         seg = src[off:off + CLIP_SAMPLES].astype(np.float32) / 32768.0
         return np.pad(seg, (0, CLIP_SAMPLES - seg.size))
 
-    def hard_crop(self, hard: np.ndarray, jitter_ms: float, rng: np.random.Generator) -> np.ndarray:
-        """A crop of a random entry of the hard-negative pool `hard` ((n, 2): sentence, offset), jittered."""
+    def hard_crop(self, hard: np.ndarray, jitter_ms: float, rng: np.random.Generator, seed: int = 0):
+        """A crop of a random entry of the hard-negative pool `hard` (rows of
+        :func:`mine_hard_negatives`), jittered, and the generator of the
+        augmentation it was mined under (None for a crop mined clean, which
+        the caller augments afresh as any crop).  A pool of an older resume
+        file has two columns (sentence, offset): all clean."""
         from .data.audio import CLIP_SAMPLES
-        sent, off = hard[int(rng.integers(len(hard)))]
+        row = hard[int(rng.integers(len(hard)))]
         j = int(round(jitter_ms * CLIP_SAMPLES / 1000.0))
-        return self.crop_at("train", int(sent), int(off) + int(rng.integers(-j, j + 1)))
+        w = self.crop_at("train", int(row[0]), int(row[1]) + int(rng.integers(-j, j + 1)))
+        if len(row) < 4 or row[3] < 0:
+            return w, None
+        return w, candidate_noise_rng(seed, int(row[2]), int(row[3]))
 
     def partial_keyword(self, frac, rng: np.random.Generator) -> np.ndarray:
         """A training keyword clip cut at a window edge so that only a fraction
@@ -260,32 +267,53 @@ def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 128) -> np.nda
     return np.concatenate(outs, axis=1)
 
 
-def mining_candidates(corpus: "Corpus", seed: int, epoch: int, cfg: Dict) -> Tuple[np.ndarray, np.ndarray]:
+def mining_candidates(corpus: "Corpus", seed: int, epoch: int, cfg: Dict) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (sentence, offset) of the ``cfg["candidates"]`` crops scored after
     `epoch`, drawn from (seed, 5, epoch): a resumed or distributed run, and the
-    batch worker that makes their features in advance, draw the same ones."""
+    batch worker that makes their features in advance, draw the same ones;
+    and which of them are scored in training noise (a share ``cfg["noisy"]``,
+    drawn from (seed, 6, epoch), so that the clean candidates are those of a
+    run without noisy mining)."""
     from .data.audio import CLIP_SAMPLES
     bank = corpus.sentences["train"]
+    n = int(cfg["candidates"])
     rng = np.random.default_rng([seed, 5, epoch])
-    sent = rng.integers(len(bank), size=int(cfg["candidates"]))
+    sent = rng.integers(len(bank), size=n)
     off = np.array([int(rng.integers(0, max(1, bank[i].size - CLIP_SAMPLES + 1))) for i in sent], np.int64)
-    return sent, off
+    noisy = np.random.default_rng([seed, 6, epoch]).random(n) < float(cfg.get("noisy", 0.0))
+    return sent, off, noisy
+
+
+def candidate_noise_rng(seed: int, epoch: int, i: int) -> np.random.Generator:
+    """The generator of the augmentation noisy candidate `i` of `epoch` is scored
+    under; a hard negative mined from it is augmented with the same one in
+    training (the same noise, level, room and shift), so the network learns
+    the very mixture that it took for a keyword."""
+    return np.random.default_rng([seed, 7, epoch, i])
 
 
 def candidate_features(corpus: "Corpus", fe: Frontend, seed: int, epoch: int, cfg: Dict,
                        lo: int = 0, hi: Optional[int] = None) -> np.ndarray:
-    """Front-end features of candidates [lo, hi) of mining_candidates."""
-    sent, off = mining_candidates(corpus, seed, epoch, cfg)
-    return features_for(fe, [corpus.crop_at("train", int(i), int(o)) for i, o in zip(sent[lo:hi], off[lo:hi])])
+    """Front-end features of candidates [lo, hi) of mining_candidates, the
+    noisy ones augmented by the training augmenter (candidate_noise_rng)."""
+    sent, off, noisy = mining_candidates(corpus, seed, epoch, cfg)
+    hi = len(sent) if hi is None else hi
+    waves = []
+    for i in range(lo, hi):
+        w = corpus.crop_at("train", int(sent[i]), int(off[i]))
+        waves.append(corpus.augmenter(w, candidate_noise_rng(seed, epoch, i)) if noisy[i] else w)
+    return features_for(fe, waves)
 
 
 def mine_hard_negatives(model: BeeNet, corpus: "Corpus", fe: Frontend, seed: int, epoch: int,
                         cfg: Dict, feats: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Dict]:
-    """The hard-negative pool after `epoch` (DEFAULT_HARD_NEGATIVES): (keep, 2)
-    int64 (sentence, offset) of the candidate crops of the training sentences
-    with the highest keyword posterior at the final exit, plus statistics.
-    ``feats``: the candidates' features when already made (MiningFeatures)."""
-    sent, off = mining_candidates(corpus, seed, epoch, cfg)
+    """The hard-negative pool after `epoch` (DEFAULT_HARD_NEGATIVES): (keep, 4)
+    int64 rows (sentence, offset, epoch, candidate) of the candidate crops of
+    the training sentences with the highest keyword posterior at the final
+    exit (candidate -1: scored clean; else the index of candidate_noise_rng),
+    plus statistics.  ``feats``: the candidates' features when already made
+    (MiningFeatures)."""
+    sent, off, noisy = mining_candidates(corpus, seed, epoch, cfg)
     if feats is None:
         feats = candidate_features(corpus, fe, seed, epoch, cfg)
     z = predict_logits(model, feats)[-1]
@@ -296,7 +324,11 @@ def mine_hard_negatives(model: BeeNet, corpus: "Corpus", fe: Frontend, seed: int
     top = np.argsort(-score, kind="stable")[:int(cfg["keep"])]
     stats = {"epoch": epoch + 1, "kw_post_ge_0.5": float((score >= 0.5).mean()),
              "kw_post_ge_0.9": float((score >= 0.9).mean()), "kept_min_post": float(score[top].min())}
-    return np.stack([sent[top], off[top]], 1).astype(np.int64), stats
+    if noisy.any():
+        stats["noisy_kw_post_ge_0.5"] = float((score[noisy] >= 0.5).mean())
+        stats["kept_noisy"] = float(noisy[top].mean())
+    cand = np.where(noisy[top], top, -1)
+    return np.stack([sent[top], off[top], np.full(top.size, epoch), cand], 1).astype(np.int64), stats
 
 
 def entropy_of(logits: np.ndarray) -> np.ndarray:
@@ -395,7 +427,32 @@ PREFETCH = 3
 # epoch a `share` of the running-speech crops are drawn from them (offset
 # jittered by up to `jitter_ms`, augmented as any crop).  The false alarms
 # of a keyword spotter on running speech are confident ones (docs/training.md).
-DEFAULT_HARD_NEGATIVES = {"share": 0.0, "candidates": 12000, "keep": 3000, "jitter_ms": 100.0}
+# `noisy`: the share of the candidates scored after the training augmentation
+# (babble, sounds, room, as a crop in training); one of them that is kept is
+# trained on under that same augmentation, not a fresh one.
+DEFAULT_HARD_NEGATIVES = {"share": 0.0, "candidates": 12000, "keep": 3000, "jitter_ms": 100.0, "noisy": 0.0}
+
+
+def check_hard_negatives(overrides: Optional[Dict]) -> Dict:
+    """DEFAULT_HARD_NEGATIVES with ``overrides``, or a ValueError naming the bad key."""
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ValueError("hard negatives: %r is not a JSON object" % (overrides,))
+    hn = dict(DEFAULT_HARD_NEGATIVES, **(overrides or {}))
+    unknown = sorted(set(hn) - set(DEFAULT_HARD_NEGATIVES))
+    if unknown:
+        raise ValueError("hard negatives: unknown key(s) %s (known: %s)" % (
+            ", ".join(unknown), ", ".join(sorted(DEFAULT_HARD_NEGATIVES))))
+    for k in ("share", "noisy"):
+        if not isinstance(hn[k], (int, float)) or not 0.0 <= hn[k] <= 1.0:
+            raise ValueError("hard negatives: %s must be a number in [0, 1], not %r" % (k, hn[k]))
+    for k in ("candidates", "keep"):
+        if not isinstance(hn[k], int) or hn[k] < 1:
+            raise ValueError("hard negatives: %s must be a whole number >= 1, not %r" % (k, hn[k]))
+    if hn["keep"] > hn["candidates"]:
+        raise ValueError("hard negatives: keep (%d) exceeds candidates (%d)" % (hn["keep"], hn["candidates"]))
+    if not isinstance(hn["jitter_ms"], (int, float)) or hn["jitter_ms"] < 0:
+        raise ValueError("hard negatives: jitter_ms must be a number >= 0, not %r" % (hn["jitter_ms"],))
+    return hn
 
 
 def check_mix(overrides: Optional[Dict]) -> Dict:
@@ -484,8 +541,9 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
         elif kind == "silence":
             w = aug.make_silence(rng)
         else:
+            mined_rng = None
             if kind == "hard":
-                w = corpus.hard_crop(hard, hard_cfg["jitter_ms"], rng)
+                w, mined_rng = corpus.hard_crop(hard, hard_cfg["jitter_ms"], rng, seed)
             elif kind == "partial":
                 w = corpus.partial_keyword(fa["partial"], rng)
             else:
@@ -494,7 +552,7 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
                 if (kind == "clip" and label != corpus.unknown_index and aug.speech_bank
                         and rng.random() < fa["p_context"]):
                     w = aug.add_context(w, rng)
-                w = aug(w, rng)
+                w = aug(w, rng if mined_rng is None else mined_rng)
         if x is None:
             fe.compute(w, feats[n])
         if augment and kind != "silence" and rng.random() < fa["p_vtlp"]:
@@ -732,7 +790,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     positions = D.rank_positions(batch_size, d)
     D.local_batch(batch_size, d)
     fa = check_feature_aug(dict(DEFAULT_FEATURE_AUG, **(feature_aug or {})))
-    hn = dict(DEFAULT_HARD_NEGATIVES, **(hard_negatives or {}))
+    hn = check_hard_negatives(hard_negatives)
     limits = None
     if max_train or max_eval:
         limits = {"train": max_train or 10 ** 9, "val": max_eval or 10 ** 9, "test": max_eval or 10 ** 9}
@@ -953,6 +1011,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 "kept %d down to %.3f (%.0f s)" % (epoch + 2, 100 * stats["kw_post_ge_0.5"], hn["candidates"],
                                                   100 * stats["kw_post_ge_0.9"], hn["keep"], stats["kept_min_post"],
                                                   stats["seconds"]))
+            if "kept_noisy" in stats:
+                say("  of the noisy candidates %.1f %% score a keyword >= 0.5; %.0f %% of those kept are noisy" % (
+                    100 * stats["noisy_kw_post_ge_0.5"], 100 * stats["kept_noisy"]))
         history.append(rec)
         say("epoch %d loss %.3f train %s val %s (%.0fs, features %.0fs, waited %.0fs, lr %.2e)" % (
             epoch + 1, rec["loss"], " ".join("%.3f" % a for a in rec["train_acc"]),

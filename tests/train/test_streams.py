@@ -34,14 +34,15 @@ class TestScore(unittest.TestCase):
         # decided exactly 1 s after the end: hit; later: false alarm
         self.assertEqual(score([det("yes", 10.5)], KW, 1.0)["hits"], 1)
         s = score([det("yes", 10.51)], KW, 1.0)
-        self.assertEqual((s["hits"], s["false_alarms"]), (0, 1))
-        # decided before the word started: false alarm
+        self.assertEqual((s["hits"], s["false_alarms"], s["false_alarms_on_keywords"]), (0, 1, 0))
+        # decided before the word started: false alarm, between keywords
         s = score([det("yes", 9.0)], KW, 1.0)
-        self.assertEqual((s["hits"], s["false_alarms"]), (0, 1))
+        self.assertEqual((s["hits"], s["false_alarms"], s["false_alarms_on_keywords"]), (0, 1, 0))
 
     def test_wrong_label_and_double(self):
         s = score([det("no", 9.6), det("yes", 9.6), det("yes", 10.0)], KW, 1.0)
         self.assertEqual((s["hits"], s["false_alarms"]), (1, 2))   # wrong label, second detection
+        self.assertEqual(s["false_alarms_on_keywords"], 2)          # both within the word's span
         s = score([det("yes", 9.6), det("no", 19.5)], KW, 1.0)
         self.assertEqual((s["hits"], s["false_alarms"], s["miss_rate"]), (2, 0, 0.0))
 

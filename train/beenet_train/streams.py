@@ -165,7 +165,7 @@ def read_keywords(path: str) -> List[Dict]:
 
 def score(detections: List[Dict], keywords: List[Dict], window_s: float) -> Dict:
     matched = [False] * len(keywords)
-    hits, fas, lat = 0, [], []
+    hits, fas, lat, on_kw = 0, [], [], 0
     for d in detections:
         t = d["time_ns"] / 1e9 + window_s
         best = None
@@ -175,11 +175,13 @@ def score(detections: List[Dict], keywords: List[Dict], window_s: float) -> Dict
                 break
         if best is None:
             fas.append(d)
+            if any(kw["start"] < t <= kw["end"] + MATCH_AFTER_END_S for kw in keywords):
+                on_kw += 1
         else:
             matched[best] = True
             hits += 1
             lat.append(t - keywords[best]["end"])
-    return {"hits": hits, "keywords": len(keywords), "false_alarms": len(fas),
+    return {"hits": hits, "keywords": len(keywords), "false_alarms": len(fas), "false_alarms_on_keywords": on_kw,
             "miss_rate": 1.0 - hits / max(1, len(keywords)),
             "latency_median_s": float(np.median(lat)) if lat else None,
             "latency_max_s": float(np.max(lat)) if lat else None,
@@ -221,7 +223,8 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
         fa_neg = len(detect(model, neg, **p))
         return {"threshold": p["threshold"], "false_alarms_negative": fa_neg,
                 "false_alarms_per_hour": fa_neg / hours,
-                "false_alarms_keyword_stream": s["false_alarms"], "miss_rate": s["miss_rate"],
+                "false_alarms_keyword_stream": s["false_alarms"],
+                "false_alarms_keyword_stream_on_keywords": s["false_alarms_on_keywords"], "miss_rate": s["miss_rate"],
                 "hits": s["hits"], "keywords": s["keywords"], "latency_median_s": s["latency_median_s"],
                 "latency_max_s": s["latency_max_s"], "missed_by_label": s["missed_by_label"]}
 
@@ -275,9 +278,10 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
             cost = r["ops_fraction_mean"] * 1000.0 / iv
             key = (x["miss_rate"], x["false_alarms_per_hour"], cost, -th, ke)
             log("interval %4.0f ms exit threshold %.2f keyword exit %d smoothing %4.0f ms: threshold %.3f "
-                "miss %.2f %% FA/h %.2f wrong in keyword stream %d (OPs %.3f)" % (
+                "miss %.2f %% FA/h %.2f wrong in keyword stream %d (%d on a keyword) (OPs %.3f)" % (
                     iv, th, ke, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
-                    x["false_alarms_keyword_stream"], r["ops_fraction_mean"]))
+                    x["false_alarms_keyword_stream"], x["false_alarms_keyword_stream_on_keywords"],
+                    r["ops_fraction_mean"]))
             if best is None or key < best[0]:
                 best = (key, {"interval_ms": iv, "exit_threshold": th, "keyword_exit": ke, "smoothing_ms": sm,
                               "refractory_ms": refractory_ms, "ops_fraction": r["ops_fraction_mean"],

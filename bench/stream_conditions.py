@@ -85,6 +85,7 @@ def measure(model, policy, mat, minutes, seed, args):
         det = S.detect(model, run, **dict(params, threshold=th))
         sc = S.score(det, kws, run["window_s"])
         out[name] = (sc["hits"] / max(1, len(kws)), "%d (%d)" % (sc["false_alarms"], sc["false_alarms_on_keywords"]))
+        out["confusions " + name] = sc["confusions"]
         if name == "default":     # by the kind of noise block the keyword is in (babble: even blocks)
             for kind, parity in (("babble", 0), ("sound", 1)):
                 sub = [k for k in kws if int(k["start"] // E.BLOCK_SECONDS) % 2 == parity]
@@ -142,11 +143,19 @@ def main(argv=None):
     print("| condition | keywords | detected at %.2f (default) | wrong (on a keyword) | detected at 0.5 | wrong (on a keyword) | "
           "class reaches 0.5 | reaches 0.9 | at default, babble blocks | sound blocks |" % d["threshold"])
     print("|---|---|---|---|---|---|---|---|---|---|")
+    confusions = {}
     for n in names:
         r = measure(model, policy, mat, a.minutes, a.seed, CONDITIONS[n])
         print("| %s | %d | %.1f %% | %s | %.1f %% | %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% |" % (
             n, r["keywords"], 100 * r["default"][0], r["default"][1], 100 * r["0.5"][0], r["0.5"][1],
             100 * r["peak"][0], 100 * r["peak"][1], 100 * r["babble"], 100 * r["sound"]), flush=True)
+        confusions[n] = r
+    for n, r in confusions.items():
+        for th in ("default", "0.5"):
+            c = r["confusions " + th]
+            print("\n%s, at %s: a keyword heard as another (said->heard) %s" % (
+                n, th, ", ".join("%s %d" % kv for kv in c.items()) if c else "none"), end="")
+    print()
     if neg:
         wave = read_wav(neg).astype(np.float32)
         print("\n%s: false alarms per hour" % neg)

@@ -352,6 +352,9 @@ class TestResume(unittest.TestCase):
             self.assertAlmostEqual(float(r[1]), 1.0 / 60, places=2)
             self.assertTrue(all(float(c) >= 0.0 for c in r[2:]), r)
         out = out.split("false alarms per hour")[0]
+        for n in ("as built", "no noise"):
+            for th in ("default", "0.5"):
+                self.assertIn("%s, at %s: a keyword heard as another (said->heard) " % (n, th), out)
         table = [l.split("|")[1:-1] for l in out.splitlines() if l.startswith("| ") and "%" in l]
         self.assertEqual([r[0].strip() for r in table], ["as built", "no noise"])
         for r in table:
@@ -360,6 +363,9 @@ class TestResume(unittest.TestCase):
             self.assertTrue(all(0.0 <= s <= 100.0 for s in shares), r)
             self.assertLessEqual(shares[1], shares[2])      # no hit at 0.5 without the class reaching 0.5
             self.assertLessEqual(shares[3], shares[2])
+            for c in (r[3], r[5]):      # wrong (of them on a keyword)
+                wrong, on_kw = (int(x) for x in c.replace("(", " ").replace(")", " ").split())
+                self.assertLessEqual(on_kw, wrong)
         bad = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--corpus", self.root,
                               "--conditions", "loud"], env=ENV, capture_output=True, text=True)
         self.assertNotEqual(bad.returncode, 0)

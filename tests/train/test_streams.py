@@ -43,6 +43,7 @@ class TestScore(unittest.TestCase):
         s = score([det("no", 9.6), det("yes", 9.6), det("yes", 10.0)], KW, 1.0)
         self.assertEqual((s["hits"], s["false_alarms"]), (1, 2))   # wrong label, second detection
         self.assertEqual(s["false_alarms_on_keywords"], 2)          # both within the word's span
+        self.assertEqual((s["doubles"], s["confusions"]), (1, {"yes->no": 1}))
         s = score([det("yes", 9.6), det("no", 19.5)], KW, 1.0)
         self.assertEqual((s["hits"], s["false_alarms"], s["miss_rate"]), (2, 0, 0.0))
 

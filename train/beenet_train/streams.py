@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -83,7 +84,6 @@ def windows_by_share(model, run: Dict, kws: List[Dict], at: float) -> Dict:
     (:data:`SHARE_BINS`), right (the word's class) or wrong (another
     keyword), and the wrong ones as "said->heard".  Tells confusions of
     whole words from those of fragments a sliding window cuts."""
-    from collections import Counter
     kwc = list(getattr(model, "keywords", None) or
                [i for i, l in enumerate(model.labels) if not l.startswith("_")])
     t = np.array(run["times_ns"]) / 1e9
@@ -118,7 +118,6 @@ def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
     frequent argmax of the windows holding them).  ``by_share``: the
     windows over ``wrong_at`` for a keyword class by the share of the word
     they hold (:func:`windows_by_share`)."""
-    from collections import Counter
     from .evaluate import speaker_voices, voice_group
     model = Model(model_path)
     wave = read_wav(os.path.join(evalset, "stream", "keywords.wav"))
@@ -164,8 +163,13 @@ def read_keywords(path: str) -> List[Dict]:
 
 
 def score(detections: List[Dict], keywords: List[Dict], window_s: float) -> Dict:
+    """Hits (right label, decided within start < t <= end + MATCH_AFTER_END_S,
+    one per keyword) and false alarms; a false alarm decided within a
+    keyword's span is either a double (a second detection with its label) or
+    a confusion (another keyword's label: ``confusions`` counts "said->heard"),
+    the rest fired on the speech and noise between keywords."""
     matched = [False] * len(keywords)
-    hits, fas, lat, on_kw = 0, [], [], 0
+    hits, fas, lat, doubles, confusions = 0, [], [], 0, Counter()
     for d in detections:
         t = d["time_ns"] / 1e9 + window_s
         best = None
@@ -175,13 +179,18 @@ def score(detections: List[Dict], keywords: List[Dict], window_s: float) -> Dict
                 break
         if best is None:
             fas.append(d)
-            if any(kw["start"] < t <= kw["end"] + MATCH_AFTER_END_S for kw in keywords):
-                on_kw += 1
+            span = [kw for kw in keywords if kw["start"] < t <= kw["end"] + MATCH_AFTER_END_S]
+            if any(kw["label"] == d["label"] for kw in span):
+                doubles += 1
+            elif span:
+                confusions["%s->%s" % (span[0]["label"], d["label"])] += 1
         else:
             matched[best] = True
             hits += 1
             lat.append(t - keywords[best]["end"])
-    return {"hits": hits, "keywords": len(keywords), "false_alarms": len(fas), "false_alarms_on_keywords": on_kw,
+    return {"hits": hits, "keywords": len(keywords), "false_alarms": len(fas),
+            "false_alarms_on_keywords": doubles + sum(confusions.values()), "doubles": doubles,
+            "confusions": dict(confusions.most_common()),
             "miss_rate": 1.0 - hits / max(1, len(keywords)),
             "latency_median_s": float(np.median(lat)) if lat else None,
             "latency_max_s": float(np.max(lat)) if lat else None,

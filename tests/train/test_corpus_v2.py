@@ -375,6 +375,33 @@ class TestResume(unittest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("no such file", bad.stderr)
 
+    def test_wrong_detections(self):
+        """bench/wrong_detections.py splits the keyword stream's wrong detections into confusions,
+        doubles and detections between keywords, and agrees with streams.evaluate_streams."""
+        from beenet_train import streams as S
+        from beenet_train.data import evalsets as E
+        from beenet_train.frontend import Model
+        model = os.path.join(TRAIN_DIR, "..", "models", "kws12.gguf")
+        if not os.environ.get("BEENET_LIB") or not os.path.isfile(model):
+            self.skipTest("BEENET_LIB or models/kws12.gguf missing")
+        ev = E.build(self.root, os.path.join(self._tmp.name, "wd"), "test", 0, 0.5, 0.5, log=open(os.devnull, "w"))
+        tool = os.path.join(TRAIN_DIR, "..", "bench", "wrong_detections.py")
+        out = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--evalset", ev, "--thresholds", "0.5", "0.3"],
+                             env=ENV, check=True, capture_output=True, text=True).stdout
+        rows = [[c.strip() for c in l.split("|")[1:-1]] for l in out.splitlines() if l.startswith("| 0.")]
+        self.assertEqual([r[0] for r in rows], ["0.30", "0.50"])     # ascending
+        want = S.evaluate_streams(Model(model), ev, roc_thresholds=(0.3, 0.5))["roc"]
+        for r, w in zip(rows, want):
+            self.assertAlmostEqual(float(r[1].rstrip(" %")), 100 * w["miss_rate"], places=2)
+            self.assertAlmostEqual(float(r[2]), w["false_alarms_per_hour"], places=1)
+            self.assertEqual(int(r[3]), w["false_alarms_keyword_stream"])
+            self.assertEqual(int(r[3]), int(r[4]) + int(r[5]) + int(r[6]))
+        self.assertIn("commonest confusions at 0.30: ", out)
+        bad = subprocess.run(["/usr/bin/python3", tool, "--model", model, "--evalset", self.root],
+                             env=ENV, capture_output=True, text=True)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("no stream/keywords.wav", bad.stderr)
+
     def test_window_snr(self):
         """bench/window_snr.py: one row per condition and model, shares that
         can only fall from argmax to 0.5 to 0.9, and a clear error for a

@@ -157,7 +157,8 @@ def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
 
 
 def read_keywords(path: str) -> List[Dict]:
-    rows = [l.rstrip("\n").split("\t") for l in open(path, encoding="utf-8")][1:]
+    with open(path, encoding="utf-8") as f:
+        rows = [l.rstrip("\n").split("\t") for l in f][1:]
     return [{"label": r[0], "start": float(r[1]), "end": float(r[2]), "source": r[3] if len(r) > 3 else ""}
             for r in rows if r and r[0]]
 

@@ -272,6 +272,32 @@ class TestResume(unittest.TestCase):
         self.assert_train_cli_error(["--precision", "fp16"], "invalid choice: 'fp16'")
 
 
+    def test_label_smoothing(self):
+        """--label-smoothing smooths every exit's cross-entropy target: other weights, recorded in the
+        checkpoint; the loss is PyTorch's smoothed cross-entropy; a bad value is a clear error."""
+        import torch
+        import torch.nn.functional as F
+        from beenet_train.train import exit_losses, train
+        z, y = torch.randn(6, 12), torch.tensor([0, 3, 5, 7, 11, 2])
+        soft = exit_losses([z, z], y, "softmax", 0.1)
+        want = (-(0.9 * F.one_hot(y, 12) + 0.1 / 12) * F.log_softmax(z, 1)).sum(1).mean()
+        self.assertTrue(torch.allclose(soft[0], want) and torch.allclose(soft[1], want))
+        self.assertTrue(torch.allclose(exit_losses([z, z], y, "bce", 0.1)[-1], want))   # the last exit's CE
+        self.assertTrue(torch.equal(exit_losses([z], y)[0], F.cross_entropy(z, y)))    # default: none
+        d = self._tmp.name
+        kw = dict(seed=0, epochs=1, minutes=0, threads=1, quiet=True, batch_size=32, max_train=200,
+                  max_eval=100, resume=None)
+        a = train(self.root, os.path.join(d, "ls0.gguf"), **kw)
+        b = train(self.root, os.path.join(d, "ls1.gguf"), label_smoothing=0.1, **kw)
+        self.assertNotIn("label_smoothing", a["training"])
+        self.assertEqual(b["training"]["label_smoothing"], 0.1)
+        conv = "blocks.0.conv.weight"
+        self.assertFalse(torch.equal(a["state_dict"][conv], b["state_dict"][conv]))
+        for bad in (1.0, -0.1):
+            with self.assertRaisesRegex(ValueError, "label smoothing"):
+                train(self.root, os.path.join(d, "x.gguf"), label_smoothing=bad, **kw)
+        self.assert_train_cli_error(["--label-smoothing", "1.5"], "error: --label-smoothing: label smoothing 1.5")
+
     def test_evalsets(self):
         import filecmp
         import json

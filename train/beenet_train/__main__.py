@@ -53,6 +53,9 @@ def main(argv=None):
                    help="arithmetic of the training steps' forward pass (train.PRECISIONS): bf16 = CPU autocast "
                         "to bfloat16 for convolutions and matrix products, weights and evaluation stay float32 "
                         "(docs/training.md; default fp32)")
+    t.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="label smoothing of the exits' cross-entropy: EPS of each target spread evenly over the "
+                        "classes (default 0)")
     t.add_argument("--family", choices=tuple(FAMILY_CONFIGS), default="quicknet",
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
@@ -217,7 +220,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.cmd == "train":
         from .train import (DEFAULT_DISTILL, DEFAULT_FEATURE_AUG, check_distill, check_feature_aug,
-                            check_hard_negatives, check_mix, train)
+                            check_hard_negatives, check_label_smoothing, check_mix, train)
         if a.feature_aug:
             try:
                 check_feature_aug(dict(DEFAULT_FEATURE_AUG, **json.loads(a.feature_aug)))
@@ -249,6 +252,11 @@ def main(argv=None):
             except ValueError as e:     # json.JSONDecodeError is one too
                 print("error: --mix: %s" % e, file=sys.stderr)
                 return 2
+        try:
+            check_label_smoothing(a.label_smoothing)
+        except ValueError as e:
+            print("error: --label-smoothing: %s" % e, file=sys.stderr)
+            return 2
         if a.hard_negatives:
             try:
                 check_hard_negatives(json.loads(a.hard_negatives))
@@ -268,7 +276,8 @@ def main(argv=None):
               hard_negatives=json.loads(a.hard_negatives) if a.hard_negatives else None,
               single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache,
               mix=json.loads(a.mix) if a.mix else None, teacher=a.teacher,
-              distill=json.loads(a.distill) if a.distill else None, precision=a.precision)
+              distill=json.loads(a.distill) if a.distill else None, precision=a.precision,
+              label_smoothing=a.label_smoothing)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

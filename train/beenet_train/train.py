@@ -700,22 +700,32 @@ def _bf16_autocast():
 PRECISIONS = {"fp32": contextlib.nullcontext, "bf16": _bf16_autocast}
 
 
-def exit_losses(outs, y, kind: str = "softmax") -> list:
+def check_label_smoothing(eps: float) -> float:
+    """``eps`` if it is a label smoothing (0 <= eps < 1), else a ValueError."""
+    if not isinstance(eps, (int, float)) or not 0.0 <= eps < 1.0:
+        raise ValueError("label smoothing %r: not a number in [0, 1)" % (eps,))
+    return float(eps)
+
+
+def exit_losses(outs, y, kind: str = "softmax", label_smoothing: float = 0.0) -> list:
     """The loss of each exit's logits ``outs`` (a list of (N, C)) for labels
     ``y``.  "softmax": cross-entropy at every exit.  "bce" (Wang, Li, Zhang
     2023, class exclusion): every exit but the last scores each class on its
     own, binary cross-entropy against the one-hot label with the positive
     weighted C - 1 (one positive against C - 1 negatives per clip); the last
-    exit keeps the cross-entropy, as the paper's does."""
+    exit keeps the cross-entropy, as the paper's does.  ``label_smoothing``
+    (Szegedy et al. 2016): each cross-entropy's target puts that much of
+    its mass evenly on all C classes."""
     if kind not in EXIT_LOSSES:
         raise ValueError("exit loss %r: not one of %s" % (kind, ", ".join(EXIT_LOSSES)))
+    check_label_smoothing(label_smoothing)
     if kind == "softmax":
-        return [F.cross_entropy(o, y) for o in outs]
+        return [F.cross_entropy(o, y, label_smoothing=label_smoothing) for o in outs]
     C = outs[-1].shape[1]
     target = F.one_hot(y, C).to(outs[-1].dtype)
     pos = torch.full((C,), float(C - 1), dtype=outs[-1].dtype, device=outs[-1].device)
     return [F.binary_cross_entropy_with_logits(o, target, pos_weight=pos) for o in outs[:-1]] + \
-        [F.cross_entropy(outs[-1], y)]
+        [F.cross_entropy(outs[-1], y, label_smoothing=label_smoothing)]
 
 
 def default_threads() -> int:
@@ -741,7 +751,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           feature_cache: Optional[str] = None, cache_wave_fraction: float = 0.25,
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
           exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None,
-          teacher: Optional[str] = None, distill: Optional[Dict] = None, precision: str = "fp32") -> Dict:
+          teacher: Optional[str] = None, distill: Optional[Dict] = None, precision: str = "fp32",
+          label_smoothing: float = 0.0) -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -777,9 +788,12 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     real_valued) distilled into every exit; ``distill`` overrides
     DEFAULT_DISTILL (distill_losses).
 
-    ``precision``: a key of PRECISIONS, the arithmetic of the training steps."""
+    ``precision``: a key of PRECISIONS, the arithmetic of the training steps.
+
+    ``label_smoothing``: of the exits' cross-entropy targets (exit_losses)."""
     if precision not in PRECISIONS:
         raise ValueError("precision %r: not one of %s" % (precision, ", ".join(PRECISIONS)))
+    check_label_smoothing(label_smoothing)
     autocast = PRECISIONS[precision]
     t0 = time.time()
     d = D.setup()
@@ -962,7 +976,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             y = torch.from_numpy(ys).to(d.device)
             with autocast():
                 outs = [o.float() for o in net(x)]
-            losses = exit_losses(outs, y, exit_loss)
+            losses = exit_losses(outs, y, exit_loss, label_smoothing)
             if tnet is not None:
                 with torch.no_grad():
                     tx = tnet.normalise(torch.from_numpy(feats).to(d.device))
@@ -1066,6 +1080,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         training["exit_loss"] = exit_loss
     if precision != "fp32":   # likewise
         training["precision"] = precision
+    if label_smoothing:   # likewise
+        training["label_smoothing"] = label_smoothing
     if tnet is not None:   # likewise
         training["distill"] = dict(dd, teacher=os.path.basename(teacher))
     if bc is not None:   # likewise; the batches are the same with or without it

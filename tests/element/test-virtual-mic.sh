@@ -13,19 +13,20 @@
 #    a good run with ERROR blocks from its player); windows were classified;
 #  - (recorded-keywords.py check) the player's start offset is unknown: the
 #    one that puts most keyword windows at their words' times (modulo the
-#    20 s sequence) is used; every keyword detected must be a spoken word
-#    at its time (the window that fired overlaps half of that word or
-#    more), and at least 5 of the 10 words must have a window at their time
-#    classified as the word.
-# Detections are not required: at its shipped detection threshold (0.99,
-# chosen for at most 1 false alarm an hour on validation running speech) the default
-# model detects 11 of 100 of this voice's words on file, with no wrong
-# detection, while its windows classify at least 7 of the 10 words in each
-# of 10 window phases (`recorded-keywords.py measure build/tools/beenet-classify`);
-# 5 leaves room for the microphone path (PulseAudio's resampling, samples
-# dropped on a loaded machine).  A lower threshold would not make a
-# detection check honest: at 0.7 the model detects 65 of 100 words but
-# fires 11 times on the wrong word (`... measure ... --detection-threshold=0.7`).
+#    20 s sequence) is used; every keyword detected must be at the time of
+#    a spoken word (the window that fired overlaps half of that word or
+#    more), at most 1 of them with another word's label, and at least 5 of
+#    the 10 words must have a window at their time classified as the word.
+# Why these bounds (`recorded-keywords.py measure build/tools/beenet-classify`,
+# the words on file at 10 window phases, the shipped model v8 and its
+# defaults): 38 of 100 words detected at their own time, and at 4 of the 10
+# phases slt's "go" is also detected as "no" (one wrong label per phase at
+# most: the model's commonest confusion, docs/training.md "The held-out
+# recorded voice"), so a microphone run lands on such a phase about 4 times
+# in 10; its windows classify at least 8 of the 10 words in every phase.
+# Detections of the right word are not required (this voice is the model's
+# weakest, docs/models.md); 5 words leaves room for the microphone path
+# (PulseAudio's resampling, samples dropped on a loaded machine).
 # Skips (77) when the capture dropped audio (see below: the times no
 # longer match), and without pulseaudio, pactl, pgrep, flite (slt voice), sox,
 # /usr/bin/python3 or the pulse plugin.
@@ -81,6 +82,6 @@ if [ "$dropped" -ne 0 ]; then
     "words and detections cannot be matched to the player's times"
   exit 77
 fi
-/usr/bin/python3 "$here/recorded-keywords.py" check "$tmp/mic.log" "$tmp" 5 \
+/usr/bin/python3 "$here/recorded-keywords.py" check "$tmp/mic.log" "$tmp" 5 1 \
   || { tail -40 "$tmp/mic.log"; exit 1; }
 echo "1 passed, 0 failed"

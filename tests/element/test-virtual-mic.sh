@@ -27,6 +27,8 @@
 # Detections of the right word are not required (this voice is the model's
 # weakest, docs/models.md); 5 words leaves room for the microphone path
 # (PulseAudio's resampling, samples dropped on a loaded machine).
+# The decision rule itself is tested on hand-made logs by
+# test-recorded-keywords-check.py.
 # Skips (77) when the capture dropped audio (see below: the times no
 # longer match), and without pulseaudio, pactl, pgrep, flite (slt voice), sox,
 # /usr/bin/python3 or the pulse plugin.

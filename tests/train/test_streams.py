@@ -127,6 +127,20 @@ class TestChooseDetection(unittest.TestCase):
         self.assertEqual(best["threshold"], 0.9)      # lowest ROC threshold above 0.85
         self.assertAlmostEqual(best["ops_fraction"], 0.6)
 
+    def test_threshold_step(self):
+        # the ROC's grid jumps from 0.85 to 0.9; with 0.01 steps the lowest
+        # threshold above the false alarm's 0.85 is 0.86, and the ROC's own
+        # thresholds are all still tried
+        self.assertEqual(streams.tuning_thresholds(), list(streams.ROC_THRESHOLDS))
+        fine = streams.tuning_thresholds(0.01)
+        self.assertTrue(set(streams.ROC_THRESHOLDS) <= set(fine))
+        self.assertEqual(fine, sorted(set(fine)))
+        self.assertIn(0.67, fine)
+        self.assertEqual((fine[0], fine[-1]), (0.3, 0.999))
+        best = self.choose(exit_thresholds=[0.5], threshold_step=0.01)
+        self.assertEqual((best["threshold"], best["val_miss_rate"], best["val_false_alarms_per_hour"]),
+                         (0.86, 0.0, 0.0))
+
     def test_keyword_exit(self):
         # at the model's exit threshold the keyword window is only detected
         # when keyword_exit sends it deeper, which costs less than a lower

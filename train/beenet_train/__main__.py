@@ -156,6 +156,9 @@ def main(argv=None):
                     help="early-exit thresholds to try jointly (default: the model's own)")
     tu.add_argument("--keyword-exits", type=int, nargs="+", default=[0],
                     help="keyword_exit values to try jointly (0 = none; 5 = keyword candidates run to exit 5)")
+    tu.add_argument("--threshold-step", type=float,
+                    help="also try detection thresholds 0.30-0.99 in steps of this (e.g. 0.01; default: the "
+                         "ROC's thresholds only, 0.05 apart below 0.9)")
     tu.add_argument("--per-class", action="store_true",
                     help="then per-keyword thresholds (beenet.detection.class_offsets), kept when they detect "
                          "more validation keywords within the false-alarm limit")

@@ -41,6 +41,20 @@ ROC_THRESHOLDS = ([k / 100 for k in range(30, 90, 5)] + [k / 100 for k in range(
                   + [k / 1000 for k in (995, 998, 999)])
 
 
+def tuning_thresholds(step: Optional[float] = None) -> List[float]:
+    """The detection thresholds choose_detection tries: the ROC's, plus 0.30-0.99
+    every ``step`` (tune-detection --threshold-step; None: the ROC's alone,
+    as every model tuned before 2026-12-05 was).  The ROC's 0.05 steps below
+    0.9 move the miss rate by about 4 points each, so two models whose wrong
+    detections sit either side of a bound at one step land 4 points apart
+    although their ROCs are level (docs/training.md, Ablation, s53)."""
+    if not step:
+        return list(ROC_THRESHOLDS)
+    n = int(round(0.69 / step))
+    fine = {round(0.30 + k * step, 6) for k in range(n + 1) if 0.30 + k * step <= 0.99 + 1e-9}
+    return sorted(set(ROC_THRESHOLDS) | fine)
+
+
 def stream_policy(model: Model, threshold: Optional[float] = None, policy: Optional[str] = None,
                   patience: Optional[int] = None, max_exit: Optional[int] = None,
                   keyword_exit: Optional[int] = None) -> PolicyParams:
@@ -254,7 +268,8 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
 
 def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
                      refractory_ms: float = 1000.0, max_fa_per_hour: float = 1.0, exit_thresholds=None,
-                     keyword_exits=(0,), max_wrong_per_hour: Optional[float] = None, log=print) -> Dict:
+                     keyword_exits=(0,), max_wrong_per_hour: Optional[float] = None, log=print,
+                     threshold_step: Optional[float] = None) -> Dict:
     """Pick interval, early-exit threshold, keyword exit, smoothing and
     detection threshold on a (validation) stream set: the lowest miss rate
     with at most max_fa_per_hour false alarms per hour of negative speech
@@ -267,8 +282,10 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     ``exit_thresholds`` defaults to the model's own.  ``max_wrong_per_hour``
     also bounds the false detections in the keyword stream (a wrong keyword,
     or one where none was said) per hour of that stream: a user hears "on"
-    for "off" as a false alarm too."""
+    for "off" as a false alarm too.  ``threshold_step``: detection thresholds
+    tried (tuning_thresholds)."""
     best = None
+    thresholds = tuning_thresholds(threshold_step)
     d = os.path.join(evalset, "stream")
     grid = [(iv, th, ke) for iv in intervals for th in (exit_thresholds or [model.default_threshold])
             for ke in keyword_exits]
@@ -278,7 +295,7 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
                    for name in ("negative", "keywords")}
         for sm in smoothings:
             r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
-                                 streams=streams)
+                                 streams=streams, roc_thresholds=thresholds)
             kw_hours = r["keyword_stream_minutes"] / 60.0
             ok = [x for x in r["roc"] if x["false_alarms_per_hour"] <= max_fa_per_hour and
                   (max_wrong_per_hour is None or x["false_alarms_keyword_stream"] / kw_hours <= max_wrong_per_hour)]
@@ -413,7 +430,8 @@ def tune(a) -> int:
                          "(export the checkpoint after removing detection.class_offsets)" % a.model)
     best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour,
                             exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits),
-                            max_wrong_per_hour=getattr(a, "max_wrong_per_hour", None))
+                            max_wrong_per_hour=getattr(a, "max_wrong_per_hour", None),
+                            threshold_step=getattr(a, "threshold_step", None))
     print("chosen on %s: %s" % (a.evalset, best))
     ck = torch.load(a.checkpoint, weights_only=False)
     offsets = per_class(model, a, best, ck) if getattr(a, "per_class", False) else None

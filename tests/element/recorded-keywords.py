@@ -199,8 +199,9 @@ def check(log, outdir, min_words, max_wrong):
     c = best_offset(keyword_windows, dets, rows)
     wrong = []
     for t, k in sorted(set(dets) - set(fitting(dets, rows, c))):
-        if any(at_a_word(x, rows) for x in in_sequence(t, c)):
-            wrong.append((int((t - c) // PERIOD), "%s@%.2f" % (k, t)))
+        held = [n for n, x in enumerate(in_sequence(t, c)) if at_a_word(x, rows)]
+        if held:   # the pass of the word the window holds (the next one after a wrap)
+            wrong.append((int((t - c) // PERIOD) + held[0], "%s@%.2f" % (k, t)))
             continue
         print("FAIL: \"%s\" detected at %.2f s, not at the time of a spoken "
               "word (player offset %.2f s)" % (k, t, c))

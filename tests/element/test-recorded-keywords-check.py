@@ -7,8 +7,8 @@ the four that hold half of a word or more classified as the word, so the
 player offset found is within 0.2 s of 0.  Cases:
 right detections pass; one detection with another word's label at a word's
 time passes with MAX_WRONG 1 and fails with 0, also in a window that starts
-at the end of the 20 s sequence and holds the next pass's first word; two in
-one pass fail; one in each of two passes pass; a detection away from every
+at the end of the 20 s sequence and holds the next pass's first word (which
+is the pass it counts in); two in one pass fail; one in each of two passes pass; a detection away from every
 word fails; a
 non-keyword detection fails; too few words recognised fails."""
 import os
@@ -67,6 +67,8 @@ def main():
             # the next pass and holds its "yes"
             ("wrong label in a window across the sequence's end", [(19.75, "no")], 1, 10, 0),
             ("the same, none allowed", [(19.75, "no")], 0, 10, 1),
+            # ... and it counts in the pass of the word it holds, with 38.5 s's
+            ("two wrong labels in the pass that window reaches", [(19.75, "no"), (38.5, "no")], 1, 10, 1),
             ("non-keyword detection", [(2.25, "_unknown_")], 1, 10, 1),
             ("too few words recognised", [], 1, 4, 1),
         ]

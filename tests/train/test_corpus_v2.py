@@ -298,6 +298,30 @@ class TestResume(unittest.TestCase):
                 train(self.root, os.path.join(d, "x.gguf"), label_smoothing=bad, **kw)
         self.assert_train_cli_error(["--label-smoothing", "1.5"], "error: --label-smoothing: label smoothing 1.5")
 
+    def test_select(self):
+        """--select last keeps the weights after the last step, --select best (the default) the best
+        validation epoch's: the same training, the kept epoch's validation accuracy re-measured on the
+        kept weights, the choice recorded; a bad value is a clear error."""
+        import torch
+        from beenet_train.train import train
+        d = self._tmp.name
+        kw = dict(seed=0, epochs=3, minutes=0, threads=1, quiet=True, batch_size=32, max_train=200,
+                  max_eval=100, resume=None)
+        a = train(self.root, os.path.join(d, "best.gguf"), **kw)
+        b = train(self.root, os.path.join(d, "last.gguf"), select="last", **kw)
+        self.assertEqual([h["val_acc"] for h in a["history"]], [h["val_acc"] for h in b["history"]])
+        self.assertNotIn("select", a["training"])          # the default's metadata is unchanged
+        self.assertEqual((b["training"]["select"], b["training"]["kept_epoch"]), ("last", 3))
+        best = a["training"]["best_epoch"]
+        self.assertEqual(b["training"]["best_epoch"], best)
+        self.assertEqual(a["training"]["val_final_accuracy"], a["history"][best - 1]["val_acc"][-1])
+        self.assertEqual(b["training"]["val_final_accuracy"], b["history"][-1]["val_acc"][-1])
+        same = all(torch.equal(v, b["state_dict"][k]) for k, v in a["state_dict"].items())
+        self.assertEqual(same, best == 3)
+        with self.assertRaisesRegex(ValueError, "select 'first'"):
+            train(self.root, os.path.join(d, "x.gguf"), select="first", **kw)
+        self.assert_train_cli_error(["--select", "first"], "invalid choice: 'first'")
+
     def test_evalsets(self):
         import filecmp
         import json

@@ -30,7 +30,7 @@ def _policy_args(parser, help_text: str, threshold: bool = False) -> None:
 
 def main(argv=None):
     from .model import FAMILY_CONFIGS
-    from .train import PRECISIONS
+    from .train import PRECISIONS, SELECTIONS
     p = argparse.ArgumentParser(prog="python3 -m beenet_train")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -56,6 +56,9 @@ def main(argv=None):
     t.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="label smoothing of the exits' cross-entropy: EPS of each target spread evenly over the "
                         "classes (default 0)")
+    t.add_argument("--select", choices=tuple(SELECTIONS), default="best",
+                   help="weights to keep (train.SELECTIONS): best = the epoch with the best final-exit accuracy "
+                        "on the validation clips, last = the weights after the last step (default best)")
     t.add_argument("--family", choices=tuple(FAMILY_CONFIGS), default="quicknet",
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
@@ -280,7 +283,7 @@ def main(argv=None):
               single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache,
               mix=json.loads(a.mix) if a.mix else None, teacher=a.teacher,
               distill=json.loads(a.distill) if a.distill else None, precision=a.precision,
-              label_smoothing=a.label_smoothing)
+              label_smoothing=a.label_smoothing, select=a.select)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

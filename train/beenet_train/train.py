@@ -699,6 +699,11 @@ def _bf16_autocast():
 # validation, mining and export stay float32 (docs/training.md, "Optimiser and schedule").
 PRECISIONS = {"fp32": contextlib.nullcontext, "bf16": _bf16_autocast}
 
+# Which weights a run keeps (``select``): "best", the epoch with the best
+# final-exit accuracy on the validation clips (ties -> mean over exits);
+# "last", the weights after the last step (the schedule's end).
+SELECTIONS = ("best", "last")
+
 
 def check_label_smoothing(eps: float) -> float:
     """``eps`` if it is a label smoothing (0 <= eps < 1), else a ValueError."""
@@ -752,7 +757,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
           exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None,
           teacher: Optional[str] = None, distill: Optional[Dict] = None, precision: str = "fp32",
-          label_smoothing: float = 0.0) -> Dict:
+          label_smoothing: float = 0.0, select: str = "best") -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -790,9 +795,14 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
 
     ``precision``: a key of PRECISIONS, the arithmetic of the training steps.
 
-    ``label_smoothing``: of the exits' cross-entropy targets (exit_losses)."""
+    ``label_smoothing``: of the exits' cross-entropy targets (exit_losses).
+
+    ``select``: a key of SELECTIONS, which weights the checkpoint and the
+    model file get."""
     if precision not in PRECISIONS:
         raise ValueError("precision %r: not one of %s" % (precision, ", ".join(PRECISIONS)))
+    if select not in SELECTIONS:
+        raise ValueError("select %r: not one of %s" % (select, ", ".join(SELECTIONS)))
     check_label_smoothing(label_smoothing)
     autocast = PRECISIONS[precision]
     t0 = time.time()
@@ -1047,7 +1057,11 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     if d.active:
         say("all-reduced %.0f bytes of gradients per step (DDP buckets)" % comm_bytes)
     model.cpu()
-    model.load_state_dict(best["state_dict"])
+    kept = best["epoch"] if select == "best" else len(history)
+    if select == "best":
+        model.load_state_dict(best["state_dict"])
+    else:
+        say("keeping the weights after the last step (epoch %d; best validation epoch %d)" % (kept, best["epoch"]))
     model.eval()
     # Recommended threshold: chosen on the validation split (never on test).
     vl = predict_logits(model, val_feats)
@@ -1082,6 +1096,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         training["precision"] = precision
     if label_smoothing:   # likewise
         training["label_smoothing"] = label_smoothing
+    if select != "best":   # likewise
+        training["select"] = select
+        training["kept_epoch"] = kept
     if tnet is not None:   # likewise
         training["distill"] = dict(dd, teacher=os.path.basename(teacher))
     if bc is not None:   # likewise; the batches are the same with or without it

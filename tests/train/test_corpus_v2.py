@@ -316,6 +316,8 @@ class TestResume(unittest.TestCase):
         self.assertEqual(b["training"]["best_epoch"], best)
         self.assertEqual(a["training"]["val_final_accuracy"], a["history"][best - 1]["val_acc"][-1])
         self.assertEqual(b["training"]["val_final_accuracy"], b["history"][-1]["val_acc"][-1])
+        self.assertEqual(a["training"]["val_accuracy"], a["history"][best - 1]["val_acc"])
+        self.assertEqual(b["training"]["val_accuracy"], b["history"][-1]["val_acc"])
         same = all(torch.equal(v, b["state_dict"][k]) for k, v in a["state_dict"].items())
         self.assertEqual(same, best == 3)
         with self.assertRaisesRegex(ValueError, "select 'first'"):

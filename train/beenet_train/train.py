@@ -1077,7 +1077,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     training = {
         "seed": seed, "data": os.path.basename(os.path.normpath(data)), "epochs": len(history),
         "best_epoch": best["epoch"], "batch_size": batch_size, "lr": lr,
-        "val_accuracy": [float(a) for a in best["val_acc"]],
+        "val_accuracy": [float(a) for a in history[kept - 1]["val_acc"]],
         "val_final_accuracy": final_acc, "wall_minutes": round(wall / 60.0, 2),
         "exit_weights": [float(w) for w in w_exit], "torch": torch.__version__,
         "feature_aug": {k: list(v) if isinstance(v, tuple) else v for k, v in fa.items()},

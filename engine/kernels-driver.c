@@ -530,11 +530,15 @@ conv2d_span (const BeenetKernels *k, const BeenetConvGeom *g,
 bool
 beenet_fconv1_fits (const BeenetConvGeom *g)
 {
-  if (g->c != 1 || g->groups > 1 || g->cout == 0 || g->cout > L
-      || L % g->cout != 0 || g->kh > BEENET_FCONV1_MAX_KW
-      || g->kw > BEENET_FCONV1_MAX_KW)
+  if (g->c != 1 || g->groups > 1 || g->cout == 0
+      || g->kh > BEENET_FCONV1_MAX_KW || g->kw > BEENET_FCONV1_MAX_KW)
     return false;
-  const uint32_t chunk = 4 * (L / g->cout);
+  /* A divisor of the vector (pixels share a vector), or whole vectors
+   * (a pixel's blocks share its broadcast taps). */
+  if (g->cout <= L ? L % g->cout != 0
+      : g->cout % L != 0 || g->cout / L > BEENET_FCONV1_MAX_BLOCKS)
+    return false;
+  const uint32_t chunk = 4 * (g->cout < L ? L / g->cout : 1);
   return (uint64_t) (chunk - 1) * g->sw + g->kw <= 2 * L;
 }
 

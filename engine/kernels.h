@@ -159,7 +159,9 @@ typedef struct BeenetKernels {
    * and ffinish per pixel): a whole float conv with one input channel
    * (the stem on the log-Mel image), cout dividing 16, output pixels of a
    * row packed 16 / cout to a vector (lane l: pixel l / cout, channel
-   * l % cout, the HWC output layout itself), 4 vectors at a time; the
+   * l % cout, the HWC output layout itself), 4 vectors at a time (cout a
+   * multiple of 16: 4 pixels at a time, each pixel's taps broadcast once
+   * for all its cout / 16 vectors); the
    * window taps come from two row vectors by permutes, out-of-bounds taps
    * as zeros; out = scale * acc + bias (+ relu), one multiply then one
    * add.  Sums within float rounding of the portable ones (FMA, another
@@ -246,9 +248,12 @@ void beenet_bdense (const BeenetKernels *k, uint32_t cin, uint32_t cout,
     const uint32_t *in_bits, const uint32_t *prep, const float *scale,
     const float *bias, bool relu, float *out);
 /* Whether a conv is one fconv1 takes: one input channel, one group, cout
- * in 1, 2, 4, 8, 16, kh and kw <= BEENET_FCONV1_MAX_KW, and the taps of a chunk
- * of 4 vectors (4 * 16 / cout pixels) within 32 inputs of a row. */
+ * in 1, 2, 4, 8, 16 or a multiple of 16 up to 16 * BEENET_FCONV1_MAX_BLOCKS,
+ * kh and kw <= BEENET_FCONV1_MAX_KW, and the taps of a chunk of 4 vectors
+ * (4 * 16 / cout pixels, 4 pixels when cout >= 16) within 32 inputs of a
+ * row. */
 #define BEENET_FCONV1_MAX_KW 8u
+#define BEENET_FCONV1_MAX_BLOCKS 4u
 bool beenet_fconv1_fits (const BeenetConvGeom *g);
 /* Float conv (grouped). */
 void beenet_conv2d (const BeenetKernels *k, const BeenetConvGeom *g,

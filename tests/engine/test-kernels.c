@@ -1052,18 +1052,19 @@ START_TEST (test_kernel_set_float)
     check_conv2d_set (k, ref, &g, (unsigned) iter % 3);
     check_dense_set (k, ref, 1 + rnd (300), 1 + rnd (70));
   }
-  /* Stem-like convs (one input channel, cout dividing 16): the avx512
-   * sets take them through fconv1; this is what checks it. */
+  /* Stem-like convs (one input channel, cout dividing 16 or whole
+   * vectors): the avx512 sets take them through fconv1; this is what
+   * checks it. */
   if (strncmp (k->name, "avx512", 6) == 0)
     ck_assert_msg (k->fconv1 != NULL, "%s: no fconv1", k->name);
-  static const unsigned couts[] = { 1, 2, 4, 8, 16 };
+  static const unsigned couts[] = { 1, 2, 4, 8, 16, 32, 48, 64 };
   int fitted = 0;
-  for (int iter = 0; iter < 120; iter++) {
+  for (int iter = 0; iter < 192; iter++) {
     BeenetConvGeom g = random_geom (0);
     g.c = 1;
     g.h = 1 + rnd (70);
     g.w = 1 + rnd (70);
-    g.cout = couts[iter % 5];
+    g.cout = couts[iter % 8];
     if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
       continue;
     g.ho = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
@@ -1075,7 +1076,17 @@ START_TEST (test_kernel_set_float)
   BeenetConvGeom stem = { 98, 64, 1, 49, 32, 8, 3, 3, 2, 2, 1, 1, 1, 0, true };
   ck_assert (beenet_fconv1_fits (&stem));
   check_conv2d_set (k, ref, &stem, 0);
-  ck_assert_int_gt (fitted, 40);
+  /* The default model's since v9 (32 channels: two vectors a pixel). */
+  stem.cout = 32;
+  ck_assert (beenet_fconv1_fits (&stem));
+  check_conv2d_set (k, ref, &stem, 0);
+  /* Not whole vectors, or more than BEENET_FCONV1_MAX_BLOCKS: the driver's
+   * general path. */
+  stem.cout = 24;
+  ck_assert (!beenet_fconv1_fits (&stem));
+  stem.cout = 16 * (BEENET_FCONV1_MAX_BLOCKS + 1);
+  ck_assert (!beenet_fconv1_fits (&stem));
+  ck_assert_int_gt (fitted, 64);
 }
 END_TEST
 

@@ -450,60 +450,63 @@ UNROLL4
   }
 }
 
-/* cout = nb * 16 (a stem wider than a vector): output pixels x0 .. x0 + 3
- * of row y, nb blocks; acc[b * 4 + j] lane l is channel 16 b + l of pixel
- * x0 + j.  A pixel's tap is broadcast to the lanes once and serves every
- * block; the weights are read from the prepared layout (block b, tap t:
- * 16 lanes at prep + 16 (b * taps + t)) as they are. */
-INLINE void
-fconv1_chunk_wide (const BeenetConvGeom *g, const float *in, const float *prep,
-    const __m512i *idx, uint32_t nb, uint32_t y, uint32_t x0, __m512 *acc)
-{
-  const size_t taps = (size_t) g->kh * g->kw;
-  for (uint32_t i = 0; i < 4 * nb; i++)
-    acc[i] = _mm512_setzero_ps ();
-  const int64_t start = (int64_t) x0 * g->sw - g->pw;
-  for (uint32_t ky = 0; ky < g->kh; ky++) {
-    const int64_t iy = (int64_t) y * g->sh - g->ph + ky;
-    if (iy < 0 || iy >= g->h)
-      continue;                 /* a padded row adds nothing */
-    const float *row = in + iy * g->w;
-    const __m512 lo = row16 (row, start, g->w);
-    const __m512 hi = row16 (row, start + 16, g->w);
-    for (uint32_t kx = 0; kx < g->kw; kx++) {
-      const float *w = prep + 16 * (ky * g->kw + kx);
-UNROLL4
-      for (int j = 0; j < 4; j++) {
-        const __m512 a = _mm512_permutex2var_ps (lo, idx[kx * 4 + j], hi);
-        for (uint32_t b = 0; b < nb; b++)
-          acc[b * 4 + j] = _mm512_fmadd_ps (a,
-              _mm512_loadu_ps (w + 16 * b * taps), acc[b * 4 + j]);
-      }
-    }
-  }
-}
-
-/* Every output row of fconv1_wide for nb blocks; called with nb a
- * constant, so the block loops unroll and the accumulators stay in
- * registers. */
+/* fconv1 with cout = nb * 16 (a stem wider than a vector), every output
+ * row: 4 pixels x0 .. x0 + 3 at a time, acc[b][j] lane l = channel
+ * 16 b + l of pixel x0 + j.  A pixel's tap is broadcast to the lanes once
+ * and serves every block; the weights are read from the prepared layout
+ * as they are (block b, tap t: 16 lanes at prep + 16 (b * taps + t)).
+ * Called with nb a constant: the loops run to the fixed bound 4 and skip
+ * b >= nb, so they unroll and the accumulators stay in registers. */
 INLINE void
 fconv1_rows_wide (const BeenetConvGeom *g, const float *in, const float *prep,
     const float *scale, const float *bias, const __m512i *idx,
     const uint32_t nb, float *out)
 {
+  const size_t taps = (size_t) g->kh * g->kw;
   for (uint32_t y = 0; y < g->ho; y++)
     for (uint32_t x0 = 0; x0 < g->wo; x0 += 4) {
-      __m512 acc[4 * BEENET_FCONV1_MAX_BLOCKS];
-      fconv1_chunk_wide (g, in, prep, idx, nb, y, x0, acc);
-      for (uint32_t b = 0; b < nb; b++) {
+      __m512 acc[BEENET_FCONV1_MAX_BLOCKS][4];
+UNROLL4
+      for (uint32_t b = 0; b < BEENET_FCONV1_MAX_BLOCKS; b++)
+UNROLL4
+        for (int j = 0; j < 4; j++)
+          acc[b][j] = _mm512_setzero_ps ();
+      const int64_t start = (int64_t) x0 * g->sw - g->pw;
+      for (uint32_t ky = 0; ky < g->kh; ky++) {
+        const int64_t iy = (int64_t) y * g->sh - g->ph + ky;
+        if (iy < 0 || iy >= g->h)
+          continue;             /* a padded row adds nothing */
+        const float *row = in + iy * g->w;
+        const __m512 lo = row16 (row, start, g->w);
+        const __m512 hi = row16 (row, start + 16, g->w);
+        for (uint32_t kx = 0; kx < g->kw; kx++) {
+          const float *w = prep + 16 * (ky * g->kw + kx);
+UNROLL4
+          for (int j = 0; j < 4; j++) {
+            const __m512 a = _mm512_permutex2var_ps (lo, idx[kx * 4 + j], hi);
+UNROLL4
+            for (uint32_t b = 0; b < BEENET_FCONV1_MAX_BLOCKS; b++)
+              if (b < nb)
+                acc[b][j] = _mm512_fmadd_ps (a,
+                    _mm512_loadu_ps (w + 16 * b * taps), acc[b][j]);
+          }
+        }
+      }
+      float *o = out + ((size_t) y * g->wo + x0) * g->cout;
+UNROLL4
+      for (uint32_t b = 0; b < BEENET_FCONV1_MAX_BLOCKS; b++) {
+        if (b >= nb)
+          continue;
         const __m512 sc = _mm512_loadu_ps (scale + 16 * b);
         const __m512 bi = _mm512_loadu_ps (bias + 16 * b);
-        for (uint32_t j = 0; j < 4 && x0 + j < g->wo; j++) {
-          __m512 v = _mm512_add_ps (_mm512_mul_ps (sc, acc[b * 4 + j]), bi);
+UNROLL4
+        for (uint32_t j = 0; j < 4; j++) {
+          if (x0 + j >= g->wo)
+            continue;
+          __m512 v = _mm512_add_ps (_mm512_mul_ps (sc, acc[b][j]), bi);
           if (g->relu)
             v = _mm512_max_ps (_mm512_setzero_ps (), v);
-          _mm512_storeu_ps (out + ((size_t) y * g->wo + x0 + j) * g->cout
-              + 16 * b, v);
+          _mm512_storeu_ps (o + j * g->cout + 16 * b, v);
         }
       }
     }

@@ -19,12 +19,12 @@
 #    or more), at most 1 of them with another word's label, and at least 5 of
 #    the 10 words must have a window at their time classified as the word.
 # Why these bounds (`recorded-keywords.py measure build/tools/beenet-classify`,
-# the words on file at 10 window phases, the shipped model v8 and its
-# defaults): 46 of 100 words detected at their own time (38 at its first
-# threshold 0.7), and at 4 of the 10
+# the words on file at 10 window phases, the shipped model v9 and its
+# defaults): 56 of 100 words detected at their own time (v8: 46), and at
+# 2 of the 10 (v8: 4)
 # phases slt's "go" is also detected as "no" (one wrong label per phase at
 # most: the model's commonest confusion, docs/training.md "The held-out
-# recorded voice"), so a microphone run lands on such a phase about 4 times
+# recorded voice"), so a microphone run lands on such a phase about 2 times
 # in 10; its windows classify at least 8 of the 10 words in every phase.
 # Detections of the right word are not required (this voice is the model's
 # weakest, docs/models.md); 5 words leaves room for the microphone path

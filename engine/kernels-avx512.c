@@ -423,6 +423,22 @@ row16 (const float *row, int64_t start, int64_t w)
   return _mm512_maskz_expandloadu_ps (m, row);
 }
 
+/* The inputs start .. start + 31 of the input row under kernel row ky of
+ * output row y, as two vectors; false for a padded row (it adds
+ * nothing). */
+INLINE bool
+fconv1_row_pair (const BeenetConvGeom *g, const float *in, uint32_t y,
+    uint32_t ky, int64_t start, __m512 *lo, __m512 *hi)
+{
+  const int64_t iy = (int64_t) y * g->sh - g->ph + ky;
+  if (iy < 0 || iy >= g->h)
+    return false;
+  const float *row = in + iy * g->w;
+  *lo = row16 (row, start, g->w);
+  *hi = row16 (row, start + 16, g->w);
+  return true;
+}
+
 /* Output pixels x0 .. x0 + 4 * P - 1 of row y (P = 16 / cout per vector):
  * 4 vectors of sums, lane l of vector j for pixel x0 + j * P + l / cout,
  * channel l % cout. */
@@ -434,12 +450,9 @@ fconv1_chunk (const BeenetConvGeom *g, const float *in, const __m512 *wv,
     acc[j] = _mm512_setzero_ps ();
   const int64_t start = (int64_t) x0 * g->sw - g->pw;
   for (uint32_t ky = 0; ky < g->kh; ky++) {
-    const int64_t iy = (int64_t) y * g->sh - g->ph + ky;
-    if (iy < 0 || iy >= g->h)
-      continue;                 /* a padded row adds nothing */
-    const float *row = in + iy * g->w;
-    const __m512 lo = row16 (row, start, g->w);
-    const __m512 hi = row16 (row, start + 16, g->w);
+    __m512 lo, hi;
+    if (!fconv1_row_pair (g, in, y, ky, start, &lo, &hi))
+      continue;
     for (uint32_t kx = 0; kx < g->kw; kx++) {
       const __m512 w = wv[ky * g->kw + kx];
 UNROLL4
@@ -473,12 +486,9 @@ UNROLL4
           acc[b][j] = _mm512_setzero_ps ();
       const int64_t start = (int64_t) x0 * g->sw - g->pw;
       for (uint32_t ky = 0; ky < g->kh; ky++) {
-        const int64_t iy = (int64_t) y * g->sh - g->ph + ky;
-        if (iy < 0 || iy >= g->h)
-          continue;             /* a padded row adds nothing */
-        const float *row = in + iy * g->w;
-        const __m512 lo = row16 (row, start, g->w);
-        const __m512 hi = row16 (row, start + 16, g->w);
+        __m512 lo, hi;
+        if (!fconv1_row_pair (g, in, y, ky, start, &lo, &hi))
+          continue;
         for (uint32_t kx = 0; kx < g->kw; kx++) {
           const float *w = prep + 16 * (ky * g->kw + kx);
 UNROLL4

@@ -28,7 +28,16 @@ Extra conditions (0 = off):
   pool       1: each window's keyword probabilities are pooled into its most likely
              keyword (that class gets the sum of all keyword classes, the others 0), so
              the score is "some keyword" and the label the likeliest one.
-An exploration tool: the element and engine implement only the plain rule.
+
+``cache --all-exits`` keeps every exit's logits of every window instead (the
+network run to full depth, no exit policy), and ``rules --combine`` then
+scores a combination of exits: ``final`` (the last exit alone), ``mean45`` /
+``mean345`` (the mean of the probabilities of exits 4-5 / 3-5), ``geo45``
+(their normalised geometric mean), ``min45`` (each class's smaller
+probability of exits 4 and 5, renormalised). Exits 4 and 5 cost nothing
+extra for a keyword candidate, which runs on to exit 5 past exit 4.
+An exploration tool: the element and engine implement only the plain rule
+on one exit's probabilities.
 """
 import argparse
 import collections
@@ -41,7 +50,7 @@ import numpy as np
 
 from beenet_train import streams as S
 from beenet_train.data.audio import read_wav
-from beenet_train.frontend import Model
+from beenet_train.frontend import Frontend, Model
 
 
 def cache(a):
@@ -50,12 +59,51 @@ def cache(a):
     d = os.path.join(a.evalset, "stream")
     z = {"labels": np.array(m.labels), "keyword": np.array([m.is_keyword(i) for i in range(m.num_classes)])}
     for name in ("negative", "keywords"):
-        r = S.classify_stream(m, read_wav(os.path.join(d, name + ".wav")), a.interval_ms, None, pol)
+        wave = read_wav(os.path.join(d, name + ".wav"))
+        if a.all_exits:
+            r = all_exits(m, wave, a.interval_ms)
+            z[name + "_L"] = r["logits"]
+            r["probs"] = combine(r["logits"], "final")
+        else:
+            r = S.classify_stream(m, wave, a.interval_ms, None, pol)
         z[name + "_t"] = np.array(r["times_ns"], np.int64)
         z[name + "_p"] = r["probs"]
         z[name + "_s"] = np.array([r["seconds"], r["window_s"]])
     np.savez(a.out, model=np.array(os.path.abspath(a.model)), **z)
     print("wrote %s (%d + %d windows)" % (a.out, z["negative_t"].size, z["keywords_t"].size))
+
+
+def all_exits(m, wave, interval_ms):
+    """Every exit's logits (windows, exits, classes) of windows every interval_ms."""
+    fe, sess = Frontend(m.frontend_config), m.session()
+    W, rate = int(m.frontend_config.window_samples), int(m.frontend_config.sample_rate)
+    starts = range(0, max(1, wave.size - W + 1), int(round(interval_ms * rate / 1000.0)))
+    logits = np.empty((len(starts), m.num_exits, m.num_classes), np.float32)
+    feats = np.empty((fe.n_frames, fe.n_mels), np.float32)
+    for i, s in enumerate(starts):
+        fe.compute(wave[s:s + W], feats)
+        logits[i] = sess.run_all_exits(feats)
+    return {"logits": logits, "times_ns": [int(s * 1_000_000_000 // rate) for s in starts],
+            "seconds": wave.size / rate, "window_s": W / rate}
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+COMBINE = {
+    "final": lambda p: p[:, -1],
+    "mean45": lambda p: p[:, 3:5].mean(1),
+    "mean345": lambda p: p[:, 2:5].mean(1),
+    "geo45": lambda p: softmax(np.log(p[:, 3:5] + 1e-9).mean(1)),
+    "min45": lambda p: p[:, 3:5].min(1) / p[:, 3:5].min(1).sum(1, keepdims=True),
+}
+
+
+def combine(logits, how):
+    """One probability row per window from every exit's logits (``rules --combine``)."""
+    return COMBINE[how](softmax(logits)).astype(np.float32)
 
 
 def smoothed(t, p, smoothing_ms):
@@ -147,19 +195,35 @@ def check_engine(z, smoothing_ms, threshold):
                              % (name, len(mine), len(ours)))
 
 
+def engine_rule(m, t, p, threshold, smoothing_ms):
+    """run_rule without extra conditions, by the engine's detector (much faster)."""
+    det = m.detector(threshold=threshold, smoothing_ms=smoothing_ms, refractory_ms=1000.0, min_windows=1)
+    return [(d["time_ns"], m.labels.index(d["label"])) for d in det.run(t.tolist(), p)]
+
+
 def rules(a):
     z, kws = load(a)
+    if a.combine:
+        if "negative_L" not in z:
+            raise SystemExit("--combine needs a cache made with --all-exits")
+        for name in ("negative", "keywords"):
+            z[name + "_p"] = combine(z[name + "_L"], a.combine)
     grid = json.loads(a.grid)
     check_engine(z, grid.get("smoothing_ms", [500.0])[0], 0.8)
+    m = Model(str(z["model"]))
     hours, kw_hours = z["negative_s"][0] / 3600.0, z["keywords_s"][0] / 3600.0
     keys = list(grid)
     for values in itertools.product(*[grid[k] for k in keys]):
         rule = dict(zip(keys, values))
         rows = []
-        for th in S.ROC_THRESHOLDS:
-            fa = len(run_rule(z["negative_t"], z["negative_p"], z["keyword"], th, **rule)) / hours
-            d = [{"time_ns": t, "label": str(z["labels"][c])}
-                 for t, c in run_rule(z["keywords_t"], z["keywords_p"], z["keyword"], th, **rule)]
+        plain = set(rule) <= {"smoothing_ms"}
+        for th in S.tuning_thresholds(a.threshold_step):
+            def run(name):
+                if plain:
+                    return engine_rule(m, z[name + "_t"], z[name + "_p"], th, rule.get("smoothing_ms", 500.0))
+                return run_rule(z[name + "_t"], z[name + "_p"], z["keyword"], th, **rule)
+            fa = len(run("negative")) / hours
+            d = [{"time_ns": t, "label": str(z["labels"][c])} for t, c in run("keywords")]
             r = S.score(d, kws, float(z["keywords_s"][1]))
             rows.append((th, fa, r["false_alarms"] / kw_hours, r["miss_rate"], r["latency_median_s"]))
         ok = [r for r in rows if r[1] <= a.max_fa_per_hour and r[2] <= a.max_wrong_per_hour]
@@ -182,11 +246,27 @@ def peaks(a):
         if peak[-1] < 0.5 and i.size:
             favoured[labels[int(s[i].mean(0).argmax())]] += 1
     peak = np.array(peak)
+    whole = whole_window_right(t / 1e9, p, float(z["keywords_s"][1]), kws, labels)
     print("%d keywords; largest smoothed probability of the spoken keyword within 1 s of its end:" % len(kws))
     for x in (0.3, 0.5, 0.7, 0.9):
         print("  >= %.1f: %5.1f %%" % (x, 100 * np.mean(peak >= x)))
     print("below 0.5: %d keywords; the class their windows favour: %s" % (
         int(np.sum(peak < 0.5)), dict(favoured.most_common())))
+    print("top class of the window holding the whole word that gives it the most probability: "
+          "the spoken keyword for %.1f %% of %d keywords" % (100 * np.mean(whole), whole.size))
+
+
+def whole_window_right(t_s, p, window_s, kws, labels):
+    """Per keyword held whole by some window: is the top class of the window
+    that gives the spoken keyword its highest (unsmoothed) probability that
+    keyword? Tells the network's hearing from its confidence."""
+    right = []
+    for kw in kws:
+        i = np.where((t_s <= kw["start"]) & (t_s + window_s >= kw["end"]))[0]
+        if i.size:
+            c = labels.index(kw["label"])
+            right.append(int(p[i[p[i, c].argmax()]].argmax()) == c)
+    return np.array(right, bool)
 
 
 def main(argv=None):
@@ -197,6 +277,7 @@ def main(argv=None):
     c.add_argument("--evalset", required=True)
     c.add_argument("--interval-ms", type=float, default=100.0)
     c.add_argument("--out", required=True)
+    c.add_argument("--all-exits", action="store_true", help="every exit's logits, full depth (for rules --combine)")
     r = sub.add_parser("rules")
     r.add_argument("--cache", required=True)
     r.add_argument("--evalset", required=True)
@@ -204,6 +285,9 @@ def main(argv=None):
                    help="JSON: run_rule keyword -> list of values (every combination)")
     r.add_argument("--max-fa-per-hour", type=float, default=1.0)
     r.add_argument("--max-wrong-per-hour", type=float, default=3.0)
+    r.add_argument("--combine", choices=sorted(COMBINE), help="score a combination of exits (an --all-exits cache)")
+    r.add_argument("--threshold-step", type=float, default=None,
+                   help="also thresholds 0.30-0.99 every STEP (as tune-detection --threshold-step)")
     k = sub.add_parser("peaks")
     k.add_argument("--cache", required=True)
     k.add_argument("--evalset", required=True)

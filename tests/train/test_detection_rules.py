@@ -58,6 +58,38 @@ class Rules(unittest.TestCase):
         self.assertEqual(R.run_rule(t, p, self.keyword, 0.9, 250.0), [])
         self.assertEqual(R.run_rule(t, p, self.keyword, 0.9, 250.0, pool=1), [(int(t[5]), self.yes)])   # the second window: 250 ms span
 
+    def test_engine_rule_is_the_plain_rule(self):
+        rows = [{}] * 3 + [{self.yes: 0.95}] * 2 + [{}] * 6 + [{self.no: 0.93}] * 2 + [{}] * 2
+        t, p = self.stream(rows)
+        got = R.engine_rule(self.model, t, p.astype(np.float32), 0.9, 250.0)
+        self.assertEqual(got, R.run_rule(t, p, self.keyword, 0.9, 250.0))
+        self.assertEqual([c for _, c in got], [self.yes, self.no])
+
+    def test_combine_exits(self):
+        # two windows, five exits, three classes: exits 4 and 5 disagree on the first
+        logits = np.zeros((2, 5, 3), np.float32)
+        logits[0, 3] = np.log([0.2, 0.6, 0.2])
+        logits[0, 4] = np.log([0.6, 0.2, 0.2])
+        logits[1, :] = np.log([0.1, 0.8, 0.1])
+        np.testing.assert_allclose(R.combine(logits, "final")[0], [0.6, 0.2, 0.2], rtol=1e-5)
+        np.testing.assert_allclose(R.combine(logits, "mean45")[0], [0.4, 0.4, 0.2], rtol=1e-5)
+        g = np.sqrt([0.12, 0.12, 0.04])
+        np.testing.assert_allclose(R.combine(logits, "geo45")[0], g / g.sum(), rtol=1e-4)
+        np.testing.assert_allclose(R.combine(logits, "min45")[0], [1 / 3, 1 / 3, 1 / 3], rtol=1e-5)   # min 0.2 each
+        np.testing.assert_allclose(R.combine(logits, "mean345")[0], np.array([1 / 3 + 0.8, 1 / 3 + 0.8, 1 / 3 + 0.4]) / 3,
+                                   rtol=1e-5)   # exit 3: uniform
+        for how in R.COMBINE:      # exits that agree give their own probabilities back
+            np.testing.assert_allclose(R.combine(logits, how)[1], [0.1, 0.8, 0.1], rtol=1e-4)
+
+    def test_whole_window_right(self):
+        labels = ["_silence_", "_unknown_", "yes", "no"]
+        t = np.array([0.0, 0.25, 0.5, 0.75])
+        p = np.array([[0, 1, 0, 0], [0, 0.3, 0.6, 0.1], [0, 0.4, 0.5, 0.1], [0, 0.1, 0.6, 0.3]], float)
+        kws = [{"label": "yes", "start": 0.8, "end": 1.2},      # windows 1-3 hold it: 1 gives yes 0.6 first, its top
+               {"label": "no", "start": 0.8, "end": 1.2},       # window 3 gives no its most (0.3), top is yes
+               {"label": "yes", "start": 5.0, "end": 5.4}]      # no window holds it: not counted
+        self.assertEqual(R.whole_window_right(t, p, 1.0, kws, labels).tolist(), [True, False])
+
 
 if __name__ == "__main__":
     unittest.main()

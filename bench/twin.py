@@ -78,7 +78,7 @@ class TwinBlock(nn.Module):
 class TwinHead(nn.Module):
     def __init__(self, head, binarise):
         super().__init__()
-        self.act = sign_f if binarise else (lambda x: x)
+        self.act = sign_f if binarise and not head.dense else (lambda x: x)
         self.relu = head.relu
         if self.relu:
             self.bn_pre = copy.deepcopy(head.bn_pre)
@@ -87,7 +87,8 @@ class TwinHead(nn.Module):
         self.fc = nn.Linear(fc.in_features, fc.out_features, bias=True)
         with torch.no_grad():
             # fc(sign(x)) * scale + bias == Linear with weights sign(W) * scale
-            self.fc.weight.copy_(fc.binary_weight() * head.scale.detach()[:, None])
+            w = fc.weight.detach() if head.dense else fc.binary_weight()
+            self.fc.weight.copy_(w * head.scale.detach()[:, None])
             self.fc.bias.copy_(head.bias.detach())
 
     def forward(self, x):

@@ -131,6 +131,38 @@ class TestWriter(unittest.TestCase):
                 np.testing.assert_allclose(a, b[i].numpy(), rtol=1e-4, atol=1e-4)
 
 
+class TestDenseExit(unittest.TestCase):
+    """``dense_exits``: the named exits get a full-precision classifier (op ``dense``), the
+    others stay binary; the engine and the numpy reference give torch's logits."""
+
+    def test_engine_and_numpy_match_torch(self):
+        m = random_model(8, dict(SMALL, dense_exits=[2]))
+        with torch.no_grad():
+            m.heads[1].fc.weight.normal_(0.0, 0.5)
+            m.heads[1].scale.uniform_(0.5, 1.5)
+            m.heads[1].bias.uniform_(-0.5, 0.5)
+        nodes = build_graph(m)
+        ops = [n["op"] for n in nodes]
+        self.assertEqual((ops.count("bdense"), ops.count("dense")), (1, 1))
+        self.assertLess(ops.index("bdense"), ops.index("dense"))          # exit 1 binary, exit 2 dense
+        dense = nodes[ops.index("dense")]
+        self.assertEqual(dense["weight"].shape, (12, 40))                  # (classes, channels), float
+        data = model_to_gguf(m, LABELS).to_bytes()
+        kv, tensors = read_gguf(data)
+        self.assertEqual(kv["beenet.format_version"], 1)                   # dense is a version-1 op
+        em = fe.Model(data=data)
+        fr, tb, tf = exit_ops_fractions(nodes)
+        self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
+        s = em.session()
+        x = torch.randn(3, 98, 64) * 2.0 - 5.0
+        with torch.no_grad():
+            ref = torch.stack(m(m.normalise(x))).numpy()                   # (exits, N, K)
+        for i in range(3):
+            np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
+            npy = run_graph_numpy(nodes, m.normalise(x[i:i + 1])[0, 0].numpy())
+            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+
+
 # Bi-Real Net with odd feature sizes (19 x 14 -> stem 5 x 3): the downsampling shortcut pools
 # with padding on odd sides; 24 and 40 channels exercise tail bits.
 BIREAL_SMALL = {"family": "birealnet", "name": "test-bireal", "in_shape": [19, 14],

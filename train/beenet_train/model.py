@@ -44,6 +44,7 @@ DEFAULT_CONFIG: Dict = {
     "exits": [2, 3, 4, 6, 9],       # exit after this many binary blocks (last = all blocks)
     "transition_groups": 2,         # groups of the transition 1x1 conv
     "head_relu": True,              # exit head: per-channel affine + ReLU before the global average pool
+    # "dense_exits": [5] gives those exits a full-precision classifier (ExitHead; default: all binary)
 }
 
 
@@ -226,14 +227,20 @@ class Transition(nn.Module):
 
 
 class ExitHead(nn.Module):
-    def __init__(self, c, num_classes, relu=False):
+    """[affine + ReLU] -> global average pool -> affine -> classifier -> scale + bias.  The
+    classifier is binary (sign of the pooled features against sign weights) unless ``dense``:
+    then a full-precision linear layer on the pooled features themselves (config
+    ``dense_exits``; BNNs usually keep their last layer real, and this one is C x classes)."""
+
+    def __init__(self, c, num_classes, relu=False, dense=False):
         super().__init__()
         self.relu = relu
+        self.dense = dense
         if relu:
             self.bn_pre = nn.BatchNorm2d(c)
         self.bn_in = nn.BatchNorm1d(c)
-        self.fc = BinaryLinear(c, num_classes)
-        self.scale = nn.Parameter(torch.full((num_classes,), 1.0 / float(c) ** 0.5))
+        self.fc = nn.Linear(c, num_classes, bias=False) if dense else BinaryLinear(c, num_classes)
+        self.scale = nn.Parameter(torch.full((num_classes,), 1.0 if dense else 1.0 / float(c) ** 0.5))
         self.bias = nn.Parameter(torch.zeros(num_classes))
 
     def forward(self, x):
@@ -468,12 +475,17 @@ class BeeNet(nn.Module):
                 self.plan.append(("block", len(self.blocks) - 1))
                 done += 1
                 if done in exits:
-                    self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
-                    self.plan.append(("exit", len(self.heads) - 1))
+                    self._add_head(c, cfg)
         # per-Mel normalisation, filled from training statistics
         self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
         self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
         self._real_valued()
+
+    def _add_head(self, c: int, cfg: Dict) -> None:
+        """The next exit's head (exits are numbered from 1, as in the model file)."""
+        dense = len(self.heads) + 1 in cfg.get("dense_exits", ())
+        self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False), dense))
+        self.plan.append(("exit", len(self.heads) - 1))
 
     def _real_valued(self) -> None:
         """"real_valued": true trains the same network with every sign relaxed
@@ -496,8 +508,7 @@ class BeeNet(nn.Module):
                 h, w, cin = _out(h, 3, stride, 1), _out(w, 3, stride, 1), c
                 done += 1
                 if done in exits:
-                    self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
-                    self.plan.append(("exit", len(self.heads) - 1))
+                    self._add_head(c, cfg)
 
     def _build_dense(self, cfg: Dict, exits: List[int]) -> None:
         """BinaryDenseNet (units = dense layers) and MeliusNet (units = dense + improvement)."""
@@ -519,8 +530,7 @@ class BeeNet(nn.Module):
                 self.plan.append(("block", len(self.blocks) - 1))
                 c, done = c + growth, done + 1
                 if done in exits:
-                    self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False)))
-                    self.plan.append(("exit", len(self.heads) - 1))
+                    self._add_head(c, cfg)
 
     @property
     def num_exits(self) -> int:
@@ -614,9 +624,12 @@ def build_graph(model: BeeNet) -> List[Dict]:
             g = add({"op": "conv2d", "inputs": [g], "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0],
                      "groups": c, "out_channels": c, "activation": "none",
                      "weight": np.ones((c, 1, 1, 1), np.float32), "scale": scale.numpy(), "bias": bias.numpy()})
-            wb = h.fc.binary_weight().numpy()                        # (Cout, Cin)
-            g = add({"op": "bdense", "inputs": [g], "out_channels": h.fc.out_features, "activation": "none",
-                     "weight": pack_signs(wb, c), "scale": h.scale.detach().float().numpy().copy(),
+            if h.dense:
+                wt, op = np.ascontiguousarray(h.fc.weight.detach().float().numpy()), "dense"   # (Cout, Cin)
+            else:
+                wt, op = pack_signs(h.fc.binary_weight().numpy(), c), "bdense"
+            g = add({"op": op, "inputs": [g], "out_channels": h.fc.out_features, "activation": "none",
+                     "weight": wt, "scale": h.scale.detach().float().numpy().copy(),
                      "bias": h.bias.detach().float().numpy().copy()})
             add({"op": "exit", "inputs": [g]})
     return nodes

@@ -131,6 +131,19 @@ class TestWriter(unittest.TestCase):
                 np.testing.assert_allclose(a, b[i].numpy(), rtol=1e-4, atol=1e-4)
 
 
+def assert_exits_match_torch(m, nodes, em, in_hw, n=3):
+    """Every exit's logits from the engine (em) and the numpy reference (nodes) are torch's (m)
+    for n random log-Mel-like inputs of in_hw."""
+    s = em.session()
+    x = torch.randn(n, *in_hw) * 2.0 - 5.0
+    with torch.no_grad():
+        ref = torch.stack(m(m.normalise(x))).numpy()       # (exits, N, K)
+    for i in range(n):
+        np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
+        npy = run_graph_numpy(nodes, m.normalise(x[i:i + 1])[0, 0].numpy())
+        np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+
+
 class TestDenseExit(unittest.TestCase):
     """``dense_exits``: the named exits get a full-precision classifier (op ``dense``), the
     others stay binary; the engine and the numpy reference give torch's logits."""
@@ -153,14 +166,7 @@ class TestDenseExit(unittest.TestCase):
         em = fe.Model(data=data)
         fr, tb, tf = exit_ops_fractions(nodes)
         self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
-        s = em.session()
-        x = torch.randn(3, 98, 64) * 2.0 - 5.0
-        with torch.no_grad():
-            ref = torch.stack(m(m.normalise(x))).numpy()                   # (exits, N, K)
-        for i in range(3):
-            np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
-            npy = run_graph_numpy(nodes, m.normalise(x[i:i + 1])[0, 0].numpy())
-            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+        assert_exits_match_torch(m, nodes, em, (98, 64))
 
 
 # Bi-Real Net with odd feature sizes (19 x 14 -> stem 5 x 3): the downsampling shortcut pools
@@ -285,14 +291,7 @@ class TestDenseFamiliesExport(unittest.TestCase):
         em = fe.Model(data=data)
         self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
         self.assertEqual(em.num_exits, len(config["exits"]))
-        s = em.session()
-        x = torch.randn(3, *in_hw) * 2.0 - 5.0
-        with torch.no_grad():
-            ref = torch.stack(m(m.normalise(x))).numpy()       # (exits, N, K)
-        for i in range(3):
-            np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
-            npy = run_graph_numpy(nodes, m.normalise(x[i:i + 1])[0, 0].numpy())
-            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+        assert_exits_match_torch(m, nodes, em, in_hw)
         return nodes
 
     def test_densenet_engine_and_numpy_match_torch(self):

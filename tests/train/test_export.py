@@ -168,6 +168,12 @@ class TestDenseExit(unittest.TestCase):
         self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
         assert_exits_match_torch(m, nodes, em, (98, 64))
 
+    def test_bad_dense_exits_rejected(self):
+        for bad in ([3], [0], ["2"], [1.0]):      # SMALL has exits 1 and 2
+            with self.assertRaisesRegex(ValueError, r"dense_exits: .* not an exit number 1\.\.2"):
+                BeeNet(dict(SMALL, dense_exits=bad))
+        self.assertTrue(BeeNet(dict(BIREAL_SMALL, dense_exits=[2])).heads[1].dense)   # every family takes it
+
 
 # Bi-Real Net with odd feature sizes (19 x 14 -> stem 5 x 3): the downsampling shortcut pools
 # with padding on odd sides; 24 and 40 channels exercise tail bits.

@@ -462,6 +462,7 @@ class BeeNet(nn.Module):
              "meliusnet": self._build_dense}[family](cfg, exits)
             self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
             self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+            self._check_dense_exits()
             self._real_valued()
             return
         self.stem = Stem(cfg["stem_channels"], stages[0][0], cfg.get("stem_pool", False))
@@ -479,6 +480,7 @@ class BeeNet(nn.Module):
         # per-Mel normalisation, filled from training statistics
         self.register_buffer("feat_mean", torch.zeros(cfg["in_shape"][1]))
         self.register_buffer("feat_inv_std", torch.ones(cfg["in_shape"][1]))
+        self._check_dense_exits()
         self._real_valued()
 
     def _add_head(self, c: int, cfg: Dict) -> None:
@@ -486,6 +488,11 @@ class BeeNet(nn.Module):
         dense = len(self.heads) + 1 in cfg.get("dense_exits", ())
         self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False), dense))
         self.plan.append(("exit", len(self.heads) - 1))
+
+    def _check_dense_exits(self) -> None:
+        bad = [k for k in self.config.get("dense_exits", ()) if not (isinstance(k, int) and 1 <= k <= len(self.heads))]
+        if bad:
+            raise ValueError("dense_exits: %s not an exit number 1..%d" % (bad, len(self.heads)))
 
     def _real_valued(self) -> None:
         """"real_valued": true trains the same network with every sign relaxed

@@ -36,6 +36,9 @@ scores a combination of exits: ``final`` (the last exit alone), ``mean45`` /
 (their normalised geometric mean), ``min45`` (each class's smaller
 probability of exits 4 and 5, renormalised). Exits 4 and 5 cost nothing
 extra for a keyword candidate, which runs on to exit 5 past exit 4.
+``rules --ensemble B.npz C.npz`` scores the mean of the probabilities of
+several models' caches of the same windows (a diagnostic: how much of the
+gap averaging away one training run's chance would close).
 An exploration tool: the element and engine implement only the plain rule
 on one exit's probabilities.
 """
@@ -201,13 +204,35 @@ def engine_rule(m, t, p, threshold, smoothing_ms):
     return [(d["time_ns"], m.labels.index(d["label"])) for d in det.run(t.tolist(), p)]
 
 
+def probabilities(z, how):
+    """The cache's rows of probabilities: as cached, or the combination ``how``
+    of its exits (an --all-exits cache)."""
+    if not how:
+        return {name: z[name + "_p"] for name in ("negative", "keywords")}
+    if "negative_L" not in z:
+        raise SystemExit("--combine needs a cache made with --all-exits")
+    return {name: combine(z[name + "_L"], how) for name in ("negative", "keywords")}
+
+
+def ensemble(z, others, how):
+    """The mean of the probabilities of the cache z and of the caches
+    ``others`` (other models on the same streams, the same windows)."""
+    p = probabilities(z, how)
+    for path in others:
+        o = dict(np.load(path))
+        for name in ("negative", "keywords"):
+            if not np.array_equal(o.get(name + "_t"), z[name + "_t"]) or \
+                    [str(x) for x in o["labels"]] != [str(x) for x in z["labels"]]:
+                raise SystemExit("%s: not the same labels and windows as %s" % (path, z["model"]))
+        q = probabilities(o, how)
+        p = {k: p[k] + q[k] for k in p}
+    return {k: (v / (1 + len(others))).astype(np.float32) for k, v in p.items()}
+
+
 def rules(a):
     z, kws = load(a)
-    if a.combine:
-        if "negative_L" not in z:
-            raise SystemExit("--combine needs a cache made with --all-exits")
-        for name in ("negative", "keywords"):
-            z[name + "_p"] = combine(z[name + "_L"], a.combine)
+    for name, p in ensemble(z, a.ensemble, a.combine).items():
+        z[name + "_p"] = p
     grid = json.loads(a.grid)
     check_engine(z, grid.get("smoothing_ms", [500.0])[0], 0.8)
     m = Model(str(z["model"]))
@@ -286,6 +311,8 @@ def main(argv=None):
     r.add_argument("--max-fa-per-hour", type=float, default=1.0)
     r.add_argument("--max-wrong-per-hour", type=float, default=3.0)
     r.add_argument("--combine", choices=sorted(COMBINE), help="score a combination of exits (an --all-exits cache)")
+    r.add_argument("--ensemble", nargs="+", default=[], metavar="CACHE",
+                   help="average the probabilities with these caches' (other models, the same windows)")
     r.add_argument("--threshold-step", type=float, default=None,
                    help="also thresholds 0.30-0.99 every STEP (as tune-detection --threshold-step)")
     k = sub.add_parser("peaks")

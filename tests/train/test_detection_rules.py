@@ -90,6 +90,25 @@ class Rules(unittest.TestCase):
                {"label": "yes", "start": 5.0, "end": 5.4}]      # no window holds it: not counted
         self.assertEqual(R.whole_window_right(t, p, 1.0, kws, labels).tolist(), [True, False])
 
+    def test_ensemble_averages_the_caches(self):
+        import tempfile
+        t, p = self.stream([{self.yes: 0.9}, {self.no: 0.5}, {}])
+        _, q = self.stream([{self.yes: 0.5}, {self.no: 0.9}, {self.yes: 0.2}])
+        z = {"labels": np.array(self.model.labels), "model": np.array(MODEL)}
+        with tempfile.TemporaryDirectory() as d:
+            other = os.path.join(d, "b.npz")
+            np.savez(other, negative_t=t[:2], negative_p=q[:2], keywords_t=t, keywords_p=q, **z)
+            z.update(negative_t=t[:2], negative_p=p[:2], keywords_t=t, keywords_p=p)
+            got = R.ensemble(z, [other], None)
+            np.testing.assert_allclose(got["keywords"], (p + q) / 2, rtol=1e-6)
+            np.testing.assert_allclose(got["negative"], (p[:2] + q[:2]) / 2, rtol=1e-6)
+            self.assertEqual(R.ensemble(z, [], None)["keywords"].tolist(), p.astype(np.float32).tolist())
+            np.savez(other, **dict(z, keywords_t=t + 1, keywords_p=q))
+            with self.assertRaisesRegex(SystemExit, "not the same labels and windows"):
+                R.ensemble(z, [other], None)
+            with self.assertRaisesRegex(SystemExit, "--all-exits"):
+                R.ensemble(z, [], "mean45")
+
 
 if __name__ == "__main__":
     unittest.main()

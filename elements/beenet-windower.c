@@ -14,11 +14,15 @@ int
 beenet_windower_init (BeenetWindower * w, BeenetStream * stream,
     size_t window)
 {
+  BeenetFrontendConfig config;
+
   memset (w, 0, sizeof (*w));
   if (stream == NULL || window == 0)
     return -1;
   w->stream = stream;
   w->window = window;
+  beenet_stream_get_config (stream, &config);
+  w->hop = config.hop_length;
   beenet_windower_reset (w);
   return 0;
 }
@@ -34,7 +38,47 @@ beenet_windower_reset (BeenetWindower * w)
 {
   w->next_start = 0;
   w->pos = 0;
+  w->extra_start = BEENET_WINDOWER_NONE;
   beenet_stream_reset (w->stream);
+}
+
+uint64_t
+beenet_windower_refine_offset (uint64_t interval, size_t hop)
+{
+  return hop ? interval / 2 / hop * hop : 0;
+}
+
+/* The next window to hand over: the pending refined one, which always
+ * starts before the next window of the grid, else that one. */
+static uint64_t
+due_start (const BeenetWindower * w)
+{
+  return w->extra_start != BEENET_WINDOWER_NONE ? w->extra_start
+      : w->next_start;
+}
+
+/* Hands over the window starting at `start` (the due one) and moves on:
+ * past the refined window, or to the next window of the grid, scheduling
+ * the refined window after this one when the callback asks for it.
+ * Returns non-zero to stop. */
+static int
+deliver (BeenetWindower * w, uint64_t start, size_t real, uint64_t interval,
+    BeenetWindowFunc func, void *user_data)
+{
+  int r = func (w->stream, start, real, user_data);
+
+  if (interval == 0)
+    interval = 1;
+  if (start == w->extra_start) {
+    w->extra_start = BEENET_WINDOWER_NONE;
+  } else {
+    uint64_t offset = beenet_windower_refine_offset (interval, w->hop);
+
+    w->next_start += interval;
+    if ((r & BEENET_WINDOW_REFINE) && r > 0 && offset > 0)
+      w->extra_start = start + offset;
+  }
+  return r < 0 || (r & BEENET_WINDOW_STOP);
 }
 
 int
@@ -42,9 +86,9 @@ beenet_windower_push (BeenetWindower * w, const float *samples, size_t n,
     uint64_t interval, BeenetWindowFunc func, void *user_data)
 {
   while (n > 0) {
-    /* invariant: pos < next_start + window (samples of a gap between
+    /* invariant: pos < due_start + window (samples of a gap between
      * windows are pushed too: the stream only stores them) */
-    uint64_t end = w->next_start + w->window;
+    uint64_t start = due_start (w), end = start + w->window;
     size_t take = end - w->pos < n ? (size_t) (end - w->pos) : n;
 
     beenet_stream_push (w->stream, samples, take, NULL);
@@ -52,22 +96,16 @@ beenet_windower_push (BeenetWindower * w, const float *samples, size_t n,
     samples += take;
     n -= take;
 
-    if (w->pos == end) {
-      int stop = func (w->stream, w->next_start, w->window, user_data);
-
-      w->next_start += interval ? interval : 1;
-      if (stop)
-        return stop;
-    }
+    if (w->pos == end && deliver (w, start, w->window, interval, func,
+            user_data))
+      return 1;
   }
   return 0;
 }
 
-/* Pads the stream with zeros up to the end of the window at start, whose
- * first `real` samples are real, and hands it over. */
 static int
 deliver_padded (BeenetWindower * w, uint64_t start, size_t real,
-    BeenetWindowFunc func, void *user_data)
+    uint64_t interval, BeenetWindowFunc func, void *user_data)
 {
   uint64_t end = start + w->window;
 
@@ -75,7 +113,7 @@ deliver_padded (BeenetWindower * w, uint64_t start, size_t real,
     beenet_stream_push_zeros (w->stream, (size_t) (end - w->pos), NULL);
     w->pos = end;
   }
-  return func (w->stream, start, real, user_data);
+  return deliver (w, start, real, interval, func, user_data);
 }
 
 int
@@ -93,15 +131,17 @@ beenet_windower_finish (BeenetWindower * w, uint64_t interval,
   if (w->next_start == 0 && real_end > 0
       && BEENET_WINDOWER_MIN_STREAM_DIVISOR * real_end >= w->window
       && 2 * real_end < w->window) {
-    stop = deliver_padded (w, 0, (size_t) real_end, func, user_data);
+    stop = deliver_padded (w, 0, (size_t) real_end, interval, func,
+        user_data);
     beenet_windower_reset (w);
     return stop;
   }
-  while (!stop && real_end > w->next_start
-      && 2 * (real_end - w->next_start) >= w->window) {
-    stop = deliver_padded (w, w->next_start,
-        (size_t) (real_end - w->next_start), func, user_data);
-    w->next_start += interval ? interval : 1;
+  while (!stop && real_end > due_start (w)
+      && 2 * (real_end - due_start (w)) >= w->window) {
+    uint64_t start = due_start (w);
+
+    stop = deliver_padded (w, start, (size_t) (real_end - start), interval,
+        func, user_data);
   }
   beenet_windower_reset (w);
   return stop;

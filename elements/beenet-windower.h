@@ -17,7 +17,13 @@
  *  - at the end of the stream (beenet_windower_finish) every remaining window
  *    that holds at least half a window of real samples is zero-padded and
  *    handed over; shorter tails are dropped;
- *  - interval > window is allowed: the samples between windows are skipped.
+ *  - interval > window is allowed: the samples between windows are skipped;
+ *  - refined windows (beenet.h, beenet_model_refine_level): when the
+ *    callback returns BEENET_WINDOW_REFINE for a window of the grid, the
+ *    window starting half an interval later (rounded down to the stream's
+ *    hop, so it shares the grid's frames; none when that is 0) is handed
+ *    over too, before the next window of the grid.  The grid itself does
+ *    not move.
  *
  * The samples themselves go to the engine's BeenetStream (beenet.h), which
  * keeps them and computes each log-Mel frame once for all the windows that
@@ -37,16 +43,28 @@
 typedef struct {
   BeenetStream *stream;  /* borrowed: receives every sample */
   size_t window;         /* samples per window */
+  size_t hop;            /* the stream's frame hop (samples) */
   uint64_t next_start;   /* absolute index of the next window's first sample */
   uint64_t pos;          /* absolute index of the next incoming sample */
+  uint64_t extra_start;  /* start of the pending refined window, or
+                            BEENET_WINDOWER_NONE */
 } BeenetWindower;
+
+#define BEENET_WINDOWER_NONE UINT64_MAX
+
+/* What a BeenetWindowFunc returns: 0, or these bits. */
+#define BEENET_WINDOW_STOP 1    /* stop the current push/finish call */
+#define BEENET_WINDOW_REFINE 2  /* also hand over the window half an
+                                   interval later (windows of the grid only;
+                                   ignored for refined ones) */
 
 /* Called for each complete (or zero-padded final) window.  Its `window`
  * samples are the stream's samples [start, start + window); `real` is the
  * number of samples that came from the stream (== window except for the
  * padded windows of beenet_windower_finish, whose tail the windower pushed
- * as zeros).  Return non-zero to stop the current push/finish call early
- * (the window is consumed either way). */
+ * as zeros).  Return BEENET_WINDOW_STOP (or any negative value) to stop the
+ * current push/finish call early (the window is consumed either way),
+ * BEENET_WINDOW_REFINE to ask for the refined window after it. */
 typedef int (*BeenetWindowFunc) (BeenetStream *stream, uint64_t start,
     size_t real, void *user_data);
 
@@ -61,6 +79,9 @@ void beenet_windower_reset (BeenetWindower *w);
 /* Feeds n samples.  `interval` (>= 1) is the distance between window starts
  * that applies after each window delivered by this call.  Returns non-zero
  * if a callback asked to stop. */
+/* The start of the refined window after a grid window, as an offset:
+ * interval / 2 rounded down to a multiple of hop (0: none). */
+uint64_t beenet_windower_refine_offset (uint64_t interval, size_t hop);
 int beenet_windower_push (BeenetWindower *w, const float *samples, size_t n,
     uint64_t interval, BeenetWindowFunc func, void *user_data);
 /* A stream that never filled one window is still classified at its end

@@ -70,6 +70,7 @@ enum
   PROP_POLICY,
   PROP_MODEL,
   PROP_INTERVAL,
+  PROP_REFINE_LEVEL,
   PROP_POST_MESSAGES,
   PROP_DETECTION_THRESHOLD,
   PROP_SMOOTHING,
@@ -248,6 +249,18 @@ gst_beenet_class_init (GstBeenetClass * klass)
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
 
+  g_object_class_install_property (gobject_class, PROP_REFINE_LEVEL,
+      g_param_spec_double ("refine-level", "Refine level",
+          "Also classify the window starting half an interval (rounded down "
+          "to 10 ms) after a window whose likeliest keyword has a "
+          "probability above this level, so keyword candidates are seen "
+          "twice as often (1 = never; 0 = after nearly every window); -1 = "
+          "the model's value (beenet.detection.refine_level, else 1)",
+          GST_BEENET_REFINE_LEVEL_FROM_MODEL, BEENET_REFINE_OFF,
+          GST_BEENET_REFINE_LEVEL_FROM_MODEL,
+          G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+          GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
           "Classify each window and post a \"beenet\" element message with "
@@ -412,6 +425,7 @@ gst_beenet_init (GstBeenet * self)
   self->max_exit = 0;
   self->keyword_exit = -1;
   self->interval = GST_BEENET_INTERVAL_FROM_MODEL;
+  self->refine_level = GST_BEENET_REFINE_LEVEL_FROM_MODEL;
   self->post_messages = TRUE;
   gst_beenet_detection_props_init (&self->detection);
   gst_beenet_compute_props_init (&self->compute);
@@ -612,6 +626,11 @@ gst_beenet_set_property (GObject * object, guint prop_id,
       self->interval = g_value_get_uint64 (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_REFINE_LEVEL:
+      GST_OBJECT_LOCK (self);
+      self->refine_level = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_POST_MESSAGES:
       GST_OBJECT_LOCK (self);
       self->post_messages = g_value_get_boolean (value);
@@ -722,6 +741,11 @@ gst_beenet_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_INTERVAL:
       GST_OBJECT_LOCK (self);
       g_value_set_uint64 (value, self->interval);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_REFINE_LEVEL:
+      GST_OBJECT_LOCK (self);
+      g_value_set_double (value, self->refine_level);
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_POST_MESSAGES:
@@ -1115,6 +1139,8 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
   BeenetError err;
   BeenetStatus status;
   guint64 t0, t1;
+  gdouble refine_level;
+  const BeenetModel *model;
 
   window_span (self, start, real, &timestamp, &duration);
   if (GST_CLOCK_TIME_IS_VALID (timestamp)) {
@@ -1129,6 +1155,7 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
 
   GST_OBJECT_LOCK (self);
   threshold = self->threshold;
+  refine_level = self->refine_level;
   policy_params (self, &policy);
   post = self->post_messages;
   detection = self->detection;
@@ -1191,7 +1218,11 @@ classify_one (BeenetStream * stream, uint64_t start, size_t real,
       &times, &res);
   if (detection_msg)
     gst_element_post_message (GST_ELEMENT (self), detection_msg);
-  return 0;
+  model = beenet_session_model (self->session);
+  if (refine_level < 0.0)
+    refine_level = beenet_model_refine_level (model);
+  return beenet_model_keyword_peak (model, res.probabilities,
+      res.num_classes) > refine_level ? BEENET_WINDOW_REFINE : 0;
 }
 
 /* BeenetWindowFunc: classifies the window; at this window boundary a
@@ -1203,7 +1234,7 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
 {
   GstBeenet *self = GST_BEENET (user_data);
   gboolean pending;
-  int stop;
+  int ret;
 
   if (self->announce_model) {
     GstBeenetWindowTimes times;
@@ -1215,14 +1246,14 @@ classify_window (BeenetStream * stream, uint64_t start, size_t real,
     gst_element_post_message (GST_ELEMENT (self),
         gst_beenet_model_message (self, &times));
   }
-  stop = classify_one (stream, start, real, user_data);
+  ret = classify_one (stream, start, real, user_data);
   GST_OBJECT_LOCK (self);
   pending = self->pending != NULL;
   GST_OBJECT_UNLOCK (self);
-  if (stop || !pending || self->finishing)
-    return stop;
+  if ((ret & BEENET_WINDOW_STOP) || !pending || self->finishing)
+    return ret;
   self->swap_now = TRUE;
-  return 1;
+  return BEENET_WINDOW_STOP;
 }
 
 static guint64

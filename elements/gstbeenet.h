@@ -36,6 +36,8 @@ GType gst_beenet_policy_get_type (void);
 #define GST_BEENET_MIN_INTERVAL (10 * GST_MSECOND)
 #define GST_BEENET_MAX_INTERVAL (10 * GST_SECOND)
 #define GST_BEENET_MAX_THRESHOLD 100.0
+/* "refine-level" left at its default: the model's (beenet_model_refine_level) */
+#define GST_BEENET_REFINE_LEVEL_FROM_MODEL (-1.0)
 
 /* Where the embedded default model lives in the GResource namespace
  * (registered by the plugin / tools when models/kws12.gguf was present at
@@ -63,6 +65,7 @@ struct _GstBeenet
   gint keyword_exit;            /* -1 = the model's beenet.keyword_exit */
   gchar *model_path;
   guint64 interval;
+  gdouble refine_level;         /* < 0: the model's */
   gboolean post_messages;
   GstBeenetDetectionProps detection;
   GstBeenetComputeProps compute;

@@ -657,6 +657,22 @@ BEENET_API BeenetStatus beenet_detector_params_validate (
  * 0 for a NULL model. */
 BEENET_API double beenet_model_interval_ms (const BeenetModel *model);
 
+/* Refined windows (docs/element.md, "Refined windows"): a caller that
+ * windows a stream every interval also classifies the window starting half
+ * an interval (rounded down to the front-end's hop) after a window whose
+ * likeliest keyword has a probability above the refine level, so that
+ * keyword candidates are seen at twice the rate while everything else costs
+ * what it did.  The model's level (beenet.detection.refine_level, chosen
+ * with the detection defaults), else BEENET_REFINE_OFF; BEENET_REFINE_OFF
+ * for a NULL model. */
+#define BEENET_REFINE_OFF 1.0
+BEENET_API double beenet_model_refine_level (const BeenetModel *model);
+/* The largest probability of a keyword class among the num_classes
+ * probabilities (0 when the model has no keywords or a pointer is NULL):
+ * what the refine level is compared with. */
+BEENET_API double beenet_model_keyword_peak (const BeenetModel *model,
+    const float *probabilities, uint32_t num_classes);
+
 /* The logit offset of class i's detection threshold (beenet.h, "Per-keyword
  * thresholds"): 0 when the model has none, i is out of range or model is
  * NULL. */

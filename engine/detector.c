@@ -98,6 +98,20 @@ beenet_model_is_keyword (const BeenetModel *model, size_t i)
 }
 
 double
+beenet_model_keyword_peak (const BeenetModel *model,
+    const float *probabilities, uint32_t num_classes)
+{
+  double peak = 0.0;
+
+  if (!model || !probabilities)
+    return 0.0;
+  for (uint32_t i = 0; i < num_classes && i < model->n_classes; i++)
+    if (model->is_keyword[i] && probabilities[i] > peak)
+      peak = probabilities[i];
+  return peak;
+}
+
+double
 beenet_model_detection_class_offset (const BeenetModel *model, size_t i)
 {
   if (!model || !model->class_offsets || i >= model->n_classes)

@@ -198,6 +198,8 @@ struct BeenetModel {
   uint8_t *is_keyword;       /* n_classes flags (beenet.keywords or labels) */
   BeenetDetectorParams detection; /* beenet.detection.* or built-in defaults */
   double interval_ms;        /* beenet.detection.interval_ms or the default */
+  double refine_level;       /* beenet.detection.refine_level or
+                                BEENET_REFINE_OFF */
   float *class_offsets;      /* n_classes logit offsets of the detection
                                 threshold (beenet.detection.class_offsets)
                                 or NULL: one threshold for every keyword */

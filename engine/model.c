@@ -414,6 +414,14 @@ parse_detection (BeenetModel *m, const GgufFile *f, BeenetError *err)
     return beenet_set_error (err, BEENET_ERROR_CORRUPT,
         "beenet.detection.interval_ms %g is outside [%g, %g]",
         m->interval_ms, BEENET_MIN_INTERVAL_MS, BEENET_MAX_INTERVAL_MS);
+  m->refine_level = BEENET_REFINE_OFF;
+  if ((st = get_f32_opt (f, "beenet.detection.refine_level", &m->refine_level,
+              err)))
+    return st;
+  if (!(m->refine_level >= 0.0 && m->refine_level <= BEENET_REFINE_OFF))
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "beenet.detection.refine_level %g is outside [0, 1]",
+        m->refine_level);
   if ((st = parse_class_offsets (m, f, err)))
     return st;
   beenet_detector_params_default (NULL, p);
@@ -999,6 +1007,12 @@ beenet_model_interval_ms (const BeenetModel *m)
   return m ? m->interval_ms : 0.0;
 }
 
+double
+beenet_model_refine_level (const BeenetModel *m)
+{
+  return m ? m->refine_level : BEENET_REFINE_OFF;
+}
+
 const char *
 beenet_model_task (const BeenetModel *m)
 {
@@ -1196,6 +1210,10 @@ beenet_model_describe (const BeenetModel *m)
       "%g ms, min windows %u, a window every %g ms\n", m->detection.threshold,
       m->detection.smoothing_ms, m->detection.refractory_ms,
       m->detection.min_windows, m->interval_ms);
+  if (m->refine_level < BEENET_REFINE_OFF)
+    str_printf (&s, "refined windows: one more half an interval after a "
+        "window whose likeliest keyword has probability > %g\n",
+        m->refine_level);
   if (m->class_offsets) {
     str_printf (&s, "detection threshold offsets (logit):");
     for (uint32_t i = 0; i < m->n_classes; i++)

@@ -15,7 +15,7 @@
  *   beenet-classify [--model FILE] [--threshold T]
  *                   [--policy NAME] [--patience K] [--max-exit N]
  *                   [--keyword-exit N]
- *                   [--interval MS]
+ *                   [--interval MS] [--refine-level L]
  *                   [--describe] [--all-exits] [--classes-remaining]
  *                   [--detections [--detection-threshold P] [--smoothing MS]
  *                    [--refractory MS]]
@@ -79,6 +79,7 @@ typedef struct {
   BeenetFrontendConfig config;
   BeenetPolicyParams policy;    /* exit policy and its parameters */
   guint64 interval_samples;
+  gdouble refine_level;         /* refined windows (beenet_windower) */
   gboolean all_exits;
   gboolean classes_remaining;   /* --classes-remaining column */
   gboolean detections;          /* --detections */
@@ -339,6 +340,9 @@ window_cb (BeenetStream * stream, uint64_t start, size_t real,
       print_all_exits (ctx, stream, start, start_s);
   }
   bc_sink_flush (ctx->sink);
+  if (beenet_model_keyword_peak (ctx->o->model, res.probabilities,
+          res.num_classes) > ctx->o->refine_level)
+    stop |= BEENET_WINDOW_REFINE;
   return stop;
 }
 
@@ -704,7 +708,7 @@ make_policy (BeenetPolicyParams * p, const BeenetModel * model,
 /* The command line, as GOption fills it. */
 typedef struct {
   gchar *model_path, *policy_str, *format_str;
-  gdouble threshold, interval_ms;
+  gdouble threshold, interval_ms, refine_level;
   gdouble det_threshold, smoothing_ms, refractory_ms;
   gint patience, max_exit, keyword_exit, jobs;
   gdouble budget, segment_s, energy_gate, budget_gain;
@@ -744,6 +748,11 @@ parse_args (Args * a, int *argc, char ***argv)
     {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &a->interval_ms,
         "Milliseconds between window starts, 10-10000 (default: the "
         "model's beenet.detection.interval_ms, else 500)", "MS"},
+    {"refine-level", 0, 0, G_OPTION_ARG_DOUBLE, &a->refine_level,
+          "Also classify the window half an interval (rounded down to 10 ms) "
+          "after a window whose likeliest keyword has a probability above L, "
+          "0 <= L <= 1 (1 = never; default: the model's "
+          "beenet.detection.refine_level, else 1)", "L"},
     {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &a->budget,
           "Average share of the network's operations per window, 0 < B <= 1: "
           "the engine's budget controller adjusts the threshold (patience: "
@@ -869,6 +878,13 @@ make_options (Options * o, Args * a)
     g_printerr ("--interval must be between 10 and 10000 ms\n");
     return FALSE;
   }
+  if (a->refine_level < 0.0)   /* not given: the model's */
+    a->refine_level = beenet_model_refine_level (o->model);
+  if (!(a->refine_level >= 0.0 && a->refine_level <= BEENET_REFINE_OFF)) {
+    g_printerr ("--refine-level must be between 0 and 1\n");
+    return FALSE;
+  }
+  o->refine_level = a->refine_level;
   if (isnan (a->energy_gate)) {
     g_printerr ("--energy-gate must be a level in dBFS\n");
     return FALSE;
@@ -947,7 +963,7 @@ run (const Options * o, gchar ** files, gint jobs)
 int
 main (int argc, char **argv)
 {
-  Args a = {.threshold = -1.0,.interval_ms = 0.0,.det_threshold = -1.0,
+  Args a = {.threshold = -1.0,.interval_ms = 0.0,.refine_level = -1.0,.det_threshold = -1.0,
     .smoothing_ms = -1.0,.refractory_ms = -1.0,.patience = -1,
     .max_exit = -1,.keyword_exit = -1,.budget = BEENET_BUDGET_OFF,.energy_gate = -INFINITY
   };

@@ -1279,6 +1279,53 @@ GST_START_TEST (test_interval_while_playing)
 
 GST_END_TEST;
 
+/* Refined windows: after a window whose likeliest keyword is above the
+ * refine level (here every window: class0 at 0.99995, exit 2), one more
+ * 120 ms later (half the 250 ms interval, rounded down to the 10 ms hop);
+ * the model's level (beenet.detection.refine_level) unless "refine-level"
+ * is set, and set live it applies from the next window on. */
+GST_START_TEST (test_refine_level)
+{
+  static const GstClockTime first[] = { 0, 120, 250, 370, 500 };
+  static const GstClockTime then[] = { 620, 750, 1000 };
+  GgufWriter *w = test_models_constant_exits_writer (3, 2, const_logits);
+  GstElement *e = gst_element_factory_make ("beenet", NULL);
+  gfloat *audio = zeros (2 * WINDOW);
+  gdouble level = 0.0;
+  Fixture f;
+  guint i;
+
+  g_object_get (e, "refine-level", &level, NULL);
+  fail_unless_equals_float (level, -1.0);
+  gst_object_unref (e);
+
+  gguf_writer_add_f32 (w, "beenet.detection.refine_level", 0.5f);
+  setup_owned (&f, fixture_write_model (w), 250 * GST_MSECOND, TRUE, 1);
+  push_samples (&f, audio, WINDOW + WINDOW / 2, 1000, 0);
+  for (i = 0; i < G_N_ELEMENTS (first); i++)
+    expect_window (&f, first[i] * GST_MSECOND, GST_SECOND);
+  fail_unless (pop_message (f.bus) == NULL);
+  /* 1 = never: the refined window the 500 ms one asked for still comes */
+  g_object_set (f.element, "refine-level", 1.0, NULL);
+  push_samples (&f, audio, WINDOW / 2, 1000, 3 * GST_SECOND / 2);
+  for (i = 0; i < G_N_ELEMENTS (then); i++)
+    expect_window (&f, then[i] * GST_MSECOND, GST_SECOND);
+  fail_unless (pop_message (f.bus) == NULL);
+  fixture_teardown (&f);
+
+  /* the property wins over the model's level; above it, no refining */
+  w = test_models_constant_exits_writer (3, 2, const_logits);
+  gguf_writer_add_f32 (w, "beenet.detection.refine_level", 0.5f);
+  setup_owned (&f, fixture_write_model (w), 250 * GST_MSECOND, TRUE, 1);
+  g_object_set (f.element, "refine-level", 0.99999, NULL);
+  push_samples (&f, audio, WINDOW + WINDOW / 4, 1000, 0);
+  expect_window (&f, 0, GST_SECOND);
+  expect_window (&f, 250 * GST_MSECOND, GST_SECOND);
+  finish (&f, audio);
+}
+
+GST_END_TEST;
+
 /* GAP buffers are silence, whatever their memory holds. */
 GST_START_TEST (test_gap_buffer_is_silence)
 {
@@ -1565,6 +1612,7 @@ beenet_suite (void)
   tcase_add_test (tc, test_controller);
   tcase_add_test (tc, test_post_messages_false);
   tcase_add_test (tc, test_interval_while_playing);
+  tcase_add_test (tc, test_refine_level);
   tcase_add_test (tc, test_interval_from_model);
   tcase_add_test (tc, test_gap_buffer_is_silence);
   tcase_add_test (tc, test_nonfinite_input);

@@ -667,6 +667,14 @@ START_TEST (test_detection_keys)
   ck_assert (beenet_model_interval_ms (m) == BEENET_DEFAULT_INTERVAL_MS);
   ck_assert (500.0 == BEENET_DEFAULT_INTERVAL_MS);
   ck_assert (beenet_model_interval_ms (NULL) == 0.0);
+  /* no refined windows unless the model says */
+  ck_assert (beenet_model_refine_level (m) == BEENET_REFINE_OFF);
+  ck_assert (beenet_model_refine_level (NULL) == BEENET_REFINE_OFF);
+  ck_assert_ptr_null (strstr (desc, "refined windows"));
+  const float probs[4] = { 0.1f, 0.6f, 0.25f, 0.05f };
+  ck_assert (beenet_model_keyword_peak (m, probs, 4) == 0.6f);
+  ck_assert (beenet_model_keyword_peak (NULL, probs, 4) == 0.0);
+  ck_assert (beenet_model_keyword_peak (m, NULL, 4) == 0.0);
   free (desc);
   expect_keywords (m, 1, 1, 1, 1);
   BeenetDetectorParams q;
@@ -678,7 +686,10 @@ START_TEST (test_detection_keys)
 
   w = base_writer ();
   replace_labels (w, kws);
-  expect_keywords (writer_load_ok (w), 0, 0, 1, 1);
+  m = writer_load_ok (w);
+  /* the peak is over keyword classes only (2 and 3 here) */
+  ck_assert (beenet_model_keyword_peak (m, probs, 4) == 0.25f);
+  expect_keywords (m, 0, 0, 1, 1);
 
   /* Explicit list wins over the labels, even for '_' labels. */
   w = base_writer ();
@@ -697,10 +708,15 @@ START_TEST (test_detection_keys)
   gguf_writer_add_f32 (w, "beenet.detection.refractory_ms", 1500.5f);
   gguf_writer_add_u32 (w, "beenet.detection.min_windows", 3);
   gguf_writer_add_f32 (w, "beenet.detection.interval_ms", 250.0f);
+  gguf_writer_add_f32 (w, "beenet.detection.refine_level", 0.25f);
   m = writer_load_ok (w);
   ck_assert (beenet_model_interval_ms (m) == 250.0);
+  ck_assert (beenet_model_refine_level (m) == 0.25);
   desc = beenet_model_describe (m);
   ck_assert_ptr_nonnull (strstr (desc, ", a window every 250 ms\n"));
+  ck_assert_ptr_nonnull (strstr (desc, "refined windows: one more half an "
+          "interval after a window whose likeliest keyword has probability "
+          "> 0.25\n"));
   free (desc);
   beenet_detector_params_default (m, &p);
   ck_assert (p.threshold == 0.625);
@@ -755,6 +771,9 @@ START_TEST (test_detection_keys)
     { "beenet.detection.interval_ms", 9.5f, "outside [10, 10000]" },
     { "beenet.detection.interval_ms", 10001.0f, "beenet.detection.interval_ms" },
     { "beenet.detection.interval_ms", NAN, "not finite" },
+    { "beenet.detection.refine_level", -0.5f, "refine_level -0.5 is outside [0, 1]" },
+    { "beenet.detection.refine_level", 1.5f, "beenet.detection.refine_level" },
+    { "beenet.detection.refine_level", NAN, "not finite" },
     { "beenet.detection.refractory_ms", 60001.0f, "beenet.detection.refractory_ms" },
     { "beenet.detection.refractory_ms", -0.5f, "beenet.detection.refractory_ms" },
   };

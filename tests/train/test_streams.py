@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """Scoring rules of beenet_train.streams (hits, false alarms, latency) on
-hand-made detections, and the choice of the detection defaults
-(choose_detection) on hand-made posterior streams."""
+hand-made detections, the choice of the detection defaults
+(choose_detection) on hand-made posterior streams, and refined windows:
+classify_stream's windows are beenet-classify's (the element's windower)
+on espeak-ng speech."""
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -99,7 +103,7 @@ class TestChooseDetection(unittest.TestCase):
             f.write("label\tstart\tend\tsource\nyes\t10.0\t10.5\ta.wav\n")
         self.saved = streams.classify_stream, streams.read_wav
         streams.read_wav = lambda path: os.path.basename(path)[:-4]      # "negative" / "keywords"
-        streams.classify_stream = lambda model, kind, iv, th, pol: fake_stream(kind, th, pol.keyword_exit)
+        streams.classify_stream = lambda model, kind, iv, th, pol, rl=None: fake_stream(kind, th, pol.keyword_exit)
 
     def tearDown(self):
         streams.classify_stream, streams.read_wav = self.saved
@@ -153,7 +157,7 @@ class TestChooseDetection(unittest.TestCase):
     def test_model_interval_by_default(self):
         # no interval given: the model's own (the interval its defaults were tuned for)
         seen = []
-        streams.classify_stream = lambda model, kind, iv, th, pol: seen.append(iv) or fake_stream(kind, th)
+        streams.classify_stream = lambda model, kind, iv, th, pol, rl=None: seen.append(iv) or fake_stream(kind, th)
         r = streams.evaluate_streams(FakeModel(), self.tmp.name)
         self.assertEqual(seen, [250.0, 250.0])
         self.assertEqual(r["interval_ms"], 250.0)
@@ -163,7 +167,7 @@ class TestChooseDetection(unittest.TestCase):
 
     def test_ties_prefer_cheaper(self):
         # both exit thresholds equally good: the larger (cheaper) one wins
-        streams.classify_stream = lambda model, kind, iv, th, pol: fake_stream(kind, 0.5)
+        streams.classify_stream = lambda model, kind, iv, th, pol, rl=None: fake_stream(kind, 0.5)
         best = self.choose(exit_thresholds=[0.25, 0.5])
         self.assertEqual(best["exit_threshold"], 0.5)
 
@@ -172,7 +176,7 @@ class TestChooseDetection(unittest.TestCase):
         # looks like "yes" at 0.92: unbounded, the lowest threshold above the
         # negative stream's 0.85 detects the keyword and that wrong one;
         # bounded, the threshold rises above 0.92 and still detects the word
-        def with_wrong(model, kind, iv, th, pol):
+        def with_wrong(model, kind, iv, th, pol, rl=None):
             st = fake_stream(kind, th, pol.keyword_exit)
             if kind == "keywords":
                 st["probs"][4] = [0.0, 0.08, 0.92]
@@ -278,6 +282,71 @@ class TestKeywordWindows(unittest.TestCase):
         self.assertEqual(r["right"], [0, 0, 0, 0, 1])
         self.assertEqual(r["wrong"], [0, 0, 1, 0, 0])
         self.assertEqual(r["wrong_pairs"], {"yes->no (part)": 1})
+
+
+MODEL = os.path.join(TRAIN_DIR, "..", "models", "kws12.gguf")
+BUILD = os.path.dirname(os.path.dirname(os.path.abspath(os.environ.get("BEENET_LIB", "build/engine/x"))))
+
+
+@unittest.skipUnless(shutil.which("espeak-ng") and os.environ.get("BEENET_LIB"), "needs espeak-ng and the engine")
+class TestRefinedWindows(unittest.TestCase):
+    """After a window whose likeliest keyword is above the refine level, the
+    window refine_offset (half the interval, rounded down to the 10-ms hop)
+    later is classified too; the grid itself does not move."""
+
+    @classmethod
+    def setUpClass(cls):
+        from beenet_train.data.audio import read_wav, resample, write_wav
+        from beenet_train.frontend import Model
+        cls.tmp = tempfile.TemporaryDirectory()
+        raw, cls.wav = os.path.join(cls.tmp.name, "raw.wav"), os.path.join(cls.tmp.name, "speech.wav")
+        subprocess.run(["espeak-ng", "-v", "en-us", "-g", "40", "-w", raw,
+                        "the weather is fine. yes. we walked along the river. stop. left."], check=True)
+        from beenet_train.data.audio import read_wav_rate
+        x, rate = read_wav_rate(raw)
+        write_wav(cls.wav, np.concatenate([resample(x, rate, 16000), np.zeros(8000, np.float32)]))
+        cls.wave = read_wav(cls.wav)
+        cls.model = Model(MODEL)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def run_level(self, level):
+        return streams.classify_stream(self.model, self.wave, 250.0, None, refine_level=level)
+
+    def test_offset(self):
+        self.assertEqual(streams.refine_offset(4000, 160), 1920)
+        self.assertEqual(streams.refine_offset(3200, 160), 1600)
+        self.assertEqual(streams.refine_offset(300, 160), 0)
+
+    def test_refined_after_keyword_windows(self):
+        grid = self.run_level(1.0)
+        self.assertFalse(grid["refined"].any())
+        self.assertEqual(grid["times_ns"], [k * 250_000_000 for k in range(len(grid["times_ns"]))])
+        kws = self.model.keywords
+        for level in (0.0, 0.5):
+            r = self.run_level(level)
+            t, ref = np.array(r["times_ns"]), r["refined"]
+            np.testing.assert_array_equal(t[~ref], grid["times_ns"])      # the grid does not move
+            np.testing.assert_array_equal(r["probs"][~ref], grid["probs"])
+            asked = [i for i in np.where(~ref)[0] if r["probs"][i, kws].max() > level
+                     and t[i] // 62500 + 1920 + 16000 <= self.wave.size]   # the refined window fits (ns -> samples)
+            self.assertEqual(np.where(ref)[0].tolist(), [i + 1 for i in asked])
+            np.testing.assert_array_equal(t[ref], t[np.array(asked, int)] + 120_000_000)
+        self.assertTrue(0 < self.run_level(0.5)["refined"].sum() < len(grid["times_ns"]))
+
+    def test_same_windows_as_beenet_classify(self):
+        tool = os.path.join(BUILD, "tools", "beenet-classify")
+        if not os.path.exists(tool):
+            self.skipTest(tool + " not built")
+        r = self.run_level(0.5)
+        p = subprocess.run([tool, "--model", MODEL, "--interval", "250", "--refine-level", "0.5", self.wav],
+                           capture_output=True, text=True, check=True)
+        rows = [line.split("\t") for line in p.stdout.splitlines() if line and not line.startswith("#")]
+        rows = [x for x in rows if float(x[2]) >= 1.0]      # windows of real samples only (no padded tail)
+        self.assertEqual([round(float(x[1]) * 1000) for x in rows], [t // 1_000_000 for t in r["times_ns"]])
+        self.assertEqual([x[3] for x in rows], [self.model.labels[int(i)] for i in r["probs"].argmax(1)])
 
 
 if __name__ == "__main__":

@@ -125,6 +125,9 @@ def main(argv=None):
     st.add_argument("--model", required=True)
     st.add_argument("--evalset", required=True, help="<eval out>/<split> written by data.evalsets")
     st.add_argument("--interval-ms", type=float, help="window interval (default: the model's)")
+    st.add_argument("--refine-level", type=float,
+                    help="refined windows after a window whose likeliest keyword is above this (default: the "
+                         "model's; 1 = none)")
     st.add_argument("--threshold", type=float, help="early-exit threshold (default: the model's)")
     st.add_argument("--detection", help="JSON dict overriding the model's detection parameters")
     _policy_args(st, "exit policy (default: the model's): " + _POLICY_HELP)
@@ -150,6 +153,9 @@ def main(argv=None):
     tu.add_argument("--evalset", required=True, help="<eval out>/val")
     tu.add_argument("--out", required=True)
     tu.add_argument("--intervals", type=float, nargs="+", default=[500.0])
+    tu.add_argument("--refine-levels", type=float, nargs="+", default=[1.0],
+                    help="refine levels to try jointly (refined windows half an interval after a window whose "
+                         "likeliest keyword is above the level; 1 = none, the default)")
     tu.add_argument("--max-fa-per-hour", type=float, default=1.0,
                     help="false alarms per hour of the validation negative stream allowed (the issue's target)")
     tu.add_argument("--max-wrong-per-hour", type=float,

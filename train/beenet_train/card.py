@@ -160,14 +160,17 @@ def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: st
         _chk(R["size_bytes"] <= 262144)))
     L.append("")
     L.append("## Settings\n")
-    L.append("| model | early-exit threshold | keyword exit | detection threshold | smoothing | refractory | interval |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| model | early-exit threshold | keyword exit | detection threshold | smoothing | refractory | interval "
+             "| refine level (refined windows on the streams) |")
+    L.append("|---|---|---|---|---|---|---|---|")
     for n in names:
-        d = results[n]["detection"]
-        ke = (results[n]["streams"].get("policy") or {}).get("keyword_exit", 0)
-        L.append("| `%s` | %.2f | %s | %.3g | %.0f ms | %.0f ms | %.0f ms |" % (
+        d, s = results[n]["detection"], results[n]["streams"]
+        ke = (s.get("policy") or {}).get("keyword_exit", 0)
+        rl = s.get("refine_level", 1.0)
+        L.append("| `%s` | %.2f | %s | %.3g | %.0f ms | %.0f ms | %.0f ms | %s |" % (
             n, results[n]["threshold"], ke or "-", d["threshold"], d["smoothing_ms"], d["refractory_ms"],
-            results[n]["streams"]["interval_ms"]))
+            s["interval_ms"], "%.2f (%d of %d windows)" % (rl, s.get("refined_windows", 0), s["windows"])
+            if rl < 1.0 else "- (none)"))
     L.append("")
     L.append("## Per-window sets (%s split; every keyword clip plus unknown words, running-speech crops "
              "and silence in the trainer's class mix)\n" % split)
@@ -191,7 +194,8 @@ def card_markdown(results: Dict[str, Dict], main: str, command: str, evalset: st
     S = R["streams"]
     L.append("`negative.wav`: %.2f h of held-out running speech without any keyword; `keywords.wav`: "
              "%.1f min of held-out sentences with %d keywords between them, in babble or recorded noise "
-             "at 10 dB SNR. Windows every %.0f ms through the engine's session (the model's exit policy: threshold and keyword exit"
+             "at 10 dB SNR. Windows every %.0f ms (and the refined windows of the model's refine level, Settings) "
+             "through the engine's session (the model's exit policy: threshold and keyword exit"
              ") and detector. A detection is decided at the end of its window and is a hit when "
              "a keyword of the same label started before and ended at most 1 s before that time.\n" % (
                  S["negative_hours"], S["keyword_stream_minutes"], st[main]["keywords"], S["interval_ms"]))

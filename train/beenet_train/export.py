@@ -36,6 +36,7 @@ _U32_FRONTEND = ("sample_rate", "window_samples", "frame_length", "hop_length", 
 # beenet.detection.* keys (docs/model-format.md): name -> GGUF type
 _DETECTION_KEYS = {"threshold": T_F32, "smoothing_ms": T_F32, "refractory_ms": T_F32, "min_windows": T_U32,
                    "interval_ms": T_F32,   # the window interval the others were tuned for
+                   "refine_level": T_F32,  # refined windows (beenet_model_refine_level)
                    "class_offsets": T_F32}  # array: per-class logit offsets of the threshold
 
 

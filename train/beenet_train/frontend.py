@@ -193,6 +193,7 @@ def lib():
         "beenet_model_name": (ctypes.c_char_p, [P]),
         "beenet_model_task": (ctypes.c_char_p, [P]),
         "beenet_model_interval_ms": (ctypes.c_double, [P]),
+        "beenet_model_refine_level": (ctypes.c_double, [P]),
         "beenet_model_architecture": (ctypes.c_char_p, [P]),
         "beenet_model_num_classes": (ctypes.c_size_t, [P]),
         "beenet_model_label": (ctypes.c_char_p, [P, ctypes.c_size_t]),
@@ -426,6 +427,9 @@ class Model(_Handle):
         # beenet.task / beenet.architecture: None when the file does not say
         # the window interval the detection defaults were tuned for (ms)
         self.interval_ms = float(L.beenet_model_interval_ms(self._h))
+        # refined windows: one more half an interval after a window whose
+        # likeliest keyword is above this (REFINE_OFF = 1: never)
+        self.refine_level = float(L.beenet_model_refine_level(self._h))
         self.task, self.architecture = (None if v is None else v.decode() for v in (
             L.beenet_model_task(self._h), L.beenet_model_architecture(self._h)))
         self.frontend_config = FrontendConfig()

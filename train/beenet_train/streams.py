@@ -11,7 +11,10 @@ each is classified by ``beenet_session_classify_features_params`` with the
 model's policy and threshold (or the given policy, threshold, patience and
 max exit: ``--policy patience --patience 2``), and the window
 probabilities go through the engine's detector (``beenet_detector_push``,
-time = window start).
+time = window start).  Refined windows as the element's windower makes
+them (``--refine-level``, default the model's): after a window whose
+likeliest keyword has a probability above the level, the window half an
+interval later (rounded down to the front-end hop) is classified too.
 
 Scoring (docs/models.md): a detection is *decided* at the end of its window.
 It is a **hit** when a keyword of the same label, not yet matched, has
@@ -64,29 +67,49 @@ def stream_policy(model: Model, threshold: Optional[float] = None, policy: Optio
     return policy_params(base, threshold, patience, max_exit, keyword_exit=keyword_exit)
 
 
+def refine_offset(hop: int, frame_hop: int) -> int:
+    """Samples from a window to its refined window: half the interval rounded
+    down to the front-end hop (beenet_windower_refine_offset; 0 = none)."""
+    return hop // 2 // frame_hop * frame_hop if frame_hop else 0
+
+
 def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: Optional[float],
-                    policy: Optional[PolicyParams] = None) -> Dict:
+                    policy: Optional[PolicyParams] = None, refine_level: Optional[float] = None) -> Dict:
     """Windows every interval_ms: start times (ns), probabilities, exits, OPs fractions.
-    policy: the exit policy (default: the model's, with `threshold` when given)."""
+    policy: the exit policy (default: the model's, with `threshold` when given).
+    refine_level (default: the model's): after a window whose likeliest
+    keyword is above it, the window refine_offset later too (the element's
+    windower; ``refined`` marks those windows)."""
     params = policy if policy is not None else stream_policy(model, threshold)
+    level = model.refine_level if refine_level is None else float(refine_level)
     fe = Frontend(model.frontend_config)
     sess = model.session()
     W = int(model.frontend_config.window_samples)
     rate = int(model.frontend_config.sample_rate)
     hop = int(round(interval_ms * rate / 1000.0))
-    starts = list(range(0, max(1, wave.size - W + 1), hop))
-    probs = np.empty((len(starts), model.num_classes), np.float32)
-    exits = np.empty(len(starts), np.int32)
-    ops = np.empty(len(starts))
+    offset = refine_offset(hop, int(model.frontend_config.hop_length))
+    kws = np.array(model.keywords, int)
+    starts, rows, refined = [], [], []
     feats = np.empty((fe.n_frames, fe.n_mels), np.float32)
     t0 = time.process_time()
-    for i, s in enumerate(starts):
+
+    def run(s, extra):
         fe.compute(wave[s:s + W], feats)
         r = sess.classify_features(feats, params)
-        probs[i], exits[i], ops[i] = r["probabilities"], r["exit_index"], r["ops_fraction"]
+        starts.append(s)
+        refined.append(extra)
+        rows.append((np.array(r["probabilities"], np.float32), r["exit_index"], r["ops_fraction"]))
+        return kws.size and float(np.max(r["probabilities"][kws])) > level
+
+    for s in range(0, max(1, wave.size - W + 1), hop):
+        if run(s, False) and offset and s + offset + W <= wave.size:
+            run(s + offset, True)
     cpu = time.process_time() - t0
-    return {"times_ns": [int(s * 1_000_000_000 // rate) for s in starts], "probs": probs, "exits": exits,
-            "ops": ops, "window_s": W / rate, "seconds": wave.size / rate, "cpu_seconds": cpu}
+    probs = np.array([r[0] for r in rows], np.float32).reshape(len(rows), model.num_classes)
+    return {"times_ns": [int(s * 1_000_000_000 // rate) for s in starts], "probs": probs,
+            "exits": np.array([r[1] for r in rows], np.int32), "ops": np.array([r[2] for r in rows], float),
+            "refined": np.array(refined, bool), "refine_level": level,
+            "window_s": W / rate, "seconds": wave.size / rate, "cpu_seconds": cpu}
 
 
 SHARE_BINS = (0.25, 0.5, 0.75, 0.99)   # the share of a word a window holds: <=25, 25-50, 50-75, 75-99 %, whole
@@ -221,9 +244,10 @@ def detect(model: Model, stream: Dict, **params) -> List[Dict]:
 def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = None,
                      threshold: Optional[float] = None, detection: Optional[Dict] = None,
                      roc_thresholds=ROC_THRESHOLDS, streams: Optional[Dict] = None,
-                     policy: Optional[PolicyParams] = None) -> Dict:
+                     policy: Optional[PolicyParams] = None, refine_level: Optional[float] = None) -> Dict:
     """Detection figures on <evalset>/stream at the model's (or given) detection
-    parameters and window interval, plus the ROC over detection thresholds."""
+    parameters, window interval and refine level, plus the ROC over detection
+    thresholds."""
     if interval_ms is None:
         interval_ms = model.interval_ms
     if policy is None and streams is None:
@@ -235,7 +259,7 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
     d = os.path.join(evalset, "stream")
     if streams is None:
         streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), interval_ms, th,
-                                         policy)
+                                         policy, refine_level)
                    for name in ("negative", "keywords")}
     kws = read_keywords(os.path.join(d, "keywords.tsv"))
     params = dict(model.detection_defaults, **(detection or {}))
@@ -256,26 +280,31 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
     roc = [at(dict(params, threshold=float(t))) for t in roc_thresholds]
     all_ops = np.concatenate([neg["ops"], pos["ops"]])
     all_exits = np.concatenate([neg["exits"], pos["exits"]])
+    seconds = neg["seconds"] + pos["seconds"]
     return {"interval_ms": interval_ms, "early_exit_threshold": th, "policy": policy.as_dict() if policy is not None else None,
-            "detection": params,
+            "detection": params, "refine_level": neg.get("refine_level", 1.0),
             "negative_hours": hours, "keyword_stream_minutes": pos["seconds"] / 60.0,
             "windows": int(all_ops.size), "ops_fraction_mean": float(all_ops.mean()),
+            "refined_windows": int(sum(int(np.sum(x.get("refined", []))) for x in (neg, pos))),
+            "windows_per_second": all_ops.size / seconds,
+            "negative_windows_per_second": neg["ops"].size / neg["seconds"],
             "exit_histogram": np.bincount(all_exits - 1, minlength=model.num_exits).tolist(),
             "engine_cpu_seconds_per_audio_second": (neg["cpu_seconds"] + pos["cpu_seconds"]) /
-            (neg["seconds"] + pos["seconds"]),
+            seconds,
             "result": main, "roc": roc}
 
 
 def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
                      refractory_ms: float = 1000.0, max_fa_per_hour: float = 1.0, exit_thresholds=None,
                      keyword_exits=(0,), max_wrong_per_hour: Optional[float] = None, log=print,
-                     threshold_step: Optional[float] = None) -> Dict:
+                     threshold_step: Optional[float] = None, refine_levels=(1.0,)) -> Dict:
     """Pick interval, early-exit threshold, keyword exit, smoothing and
     detection threshold on a (validation) stream set: the lowest miss rate
     with at most max_fa_per_hour false alarms per hour of negative speech
     (ties: fewer false alarms, then the lower CPU cost = OPs fraction x
     windows per second, then the larger early-exit threshold and the
-    smaller keyword exit).  The early-exit threshold and the keyword exit
+    smaller keyword exit).  ``refine_levels``: refine levels tried
+    (classify_stream; 1 = no refined windows).  The early-exit threshold and the keyword exit
     matter because the detector sees the posteriors of the exit a window
     stopped at: a window that stops early at entropy < t has a capped
     confidence, and keyword_exit = n sends keyword candidates on to exit n.
@@ -287,12 +316,12 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     best = None
     thresholds = tuning_thresholds(threshold_step)
     d = os.path.join(evalset, "stream")
-    grid = [(iv, th, ke) for iv in intervals for th in (exit_thresholds or [model.default_threshold])
-            for ke in keyword_exits]
-    for iv, th, ke in grid:
+    grid = [(iv, th, ke, rl) for iv in intervals for th in (exit_thresholds or [model.default_threshold])
+            for ke in keyword_exits for rl in refine_levels]
+    waves = {name: read_wav(os.path.join(d, name + ".wav")) for name in ("negative", "keywords")}
+    for iv, th, ke, rl in grid:
         pol = stream_policy(model, th, keyword_exit=ke)
-        streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), iv, th, pol)
-                   for name in ("negative", "keywords")}
+        streams = {name: classify_stream(model, w, iv, th, pol, rl) for name, w in waves.items()}
         for sm in smoothings:
             r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
                                  streams=streams, roc_thresholds=thresholds)
@@ -302,15 +331,19 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
             if not ok:
                 continue
             x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
-            cost = r["ops_fraction_mean"] * 1000.0 / iv
+            # CPU: OPs per second of running speech (the keyword stream's
+            # 717 keywords an hour would overstate the refined windows)
+            cost = r["ops_fraction_mean"] * r["negative_windows_per_second"]
             key = (x["miss_rate"], x["false_alarms_per_hour"], cost, -th, ke)
-            log("interval %4.0f ms exit threshold %.2f keyword exit %d smoothing %4.0f ms: threshold %.3f "
-                "miss %.2f %% FA/h %.2f wrong in keyword stream %d (%d on a keyword) (OPs %.3f)" % (
-                    iv, th, ke, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
+            log("interval %4.0f ms refine level %.2f exit threshold %.2f keyword exit %d smoothing %4.0f ms: "
+                "threshold %.3f miss %.2f %% FA/h %.2f wrong in keyword stream %d (%d on a keyword) (OPs %.3f, "
+                "windows/s %.2f)" % (
+                    iv, rl, th, ke, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
                     x["false_alarms_keyword_stream"], x["false_alarms_keyword_stream_on_keywords"],
-                    r["ops_fraction_mean"]))
+                    r["ops_fraction_mean"], r["negative_windows_per_second"]))
             if best is None or key < best[0]:
-                best = (key, {"interval_ms": iv, "exit_threshold": th, "keyword_exit": ke, "smoothing_ms": sm,
+                best = (key, {"interval_ms": iv, "refine_level": rl, "exit_threshold": th, "keyword_exit": ke,
+                              "smoothing_ms": sm,
                               "refractory_ms": refractory_ms, "ops_fraction": r["ops_fraction_mean"],
                               "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
                               "val_false_alarms_per_hour": x["false_alarms_per_hour"],
@@ -431,7 +464,8 @@ def tune(a) -> int:
     best = choose_detection(model, a.evalset, intervals=tuple(a.intervals), max_fa_per_hour=a.max_fa_per_hour,
                             exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits),
                             max_wrong_per_hour=getattr(a, "max_wrong_per_hour", None),
-                            threshold_step=getattr(a, "threshold_step", None))
+                            threshold_step=getattr(a, "threshold_step", None),
+                            refine_levels=tuple(getattr(a, "refine_levels", None) or (1.0,)))
     print("chosen on %s: %s" % (a.evalset, best))
     ck = torch.load(a.checkpoint, weights_only=False)
     offsets = per_class(model, a, best, ck) if getattr(a, "per_class", False) else None
@@ -441,6 +475,8 @@ def tune(a) -> int:
     ck["keyword_exit"] = int(best["keyword_exit"])
     ck["detection"] = {"threshold": float(best["threshold"]), "smoothing_ms": float(best["smoothing_ms"]),
                        "refractory_ms": float(best["refractory_ms"]), "interval_ms": float(best["interval_ms"])}
+    if best["refine_level"] < 1.0:   # only then: files tuned without refining stay as they were
+        ck["detection"]["refine_level"] = float(best["refine_level"])
     ck["detection_choice"] = dict(best, evalset=os.path.normpath(a.evalset))
     if offsets:
         ck["detection"]["class_offsets"] = offsets["class_offsets"]
@@ -462,7 +498,7 @@ def per_class(model: Model, a, best: Dict, ck: Dict) -> Optional[Dict]:
     d = os.path.join(a.evalset, "stream")
     pol = stream_policy(model, best["exit_threshold"], keyword_exit=best["keyword_exit"])
     streams = {n: classify_stream(model, read_wav(os.path.join(d, n + ".wav")), best["interval_ms"],
-                                  best["exit_threshold"], pol) for n in ("negative", "keywords")}
+                                  best["exit_threshold"], pol, best["refine_level"]) for n in ("negative", "keywords")}
     params = dict(model.detection_defaults, threshold=best["threshold"], smoothing_ms=best["smoothing_ms"],
                   refractory_ms=best["refractory_ms"])
     choice = choose_class_offsets(model, streams["negative"], params, a.max_fa_per_hour)
@@ -487,10 +523,11 @@ def main(a) -> int:
     det = json.loads(a.detection) if a.detection else None
     pol = stream_policy(model, a.threshold, a.policy, a.patience, a.max_exit,
                         keyword_exit=getattr(a, "keyword_exit", None))
-    r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det, policy=pol)
+    r = evaluate_streams(model, a.evalset, a.interval_ms, a.threshold, det, policy=pol,
+                         refine_level=getattr(a, "refine_level", None))
     m = r["result"]
-    print("%s on %s: interval %.0f ms, policy %s, detection %s" % (a.model, a.evalset, r["interval_ms"],
-                                                                   r["policy"], r["detection"]))
+    print("%s on %s: interval %.0f ms, refine level %g, policy %s, detection %s" % (
+        a.model, a.evalset, r["interval_ms"], r["refine_level"], r["policy"], r["detection"]))
     print("  false alarms: %d in %.2f h of running speech = %.2f per hour; %d in the keyword stream" % (
         m["false_alarms_negative"], r["negative_hours"], m["false_alarms_per_hour"],
         m["false_alarms_keyword_stream"]))
@@ -498,8 +535,8 @@ def main(a) -> int:
         m["hits"], m["keywords"], 100 * m["miss_rate"], m["latency_median_s"] or float("nan"),
         m["latency_max_s"] or float("nan")))
     print("  missed by label: %s" % m["missed_by_label"])
-    print("  average OPs fraction %.3f over %d windows; engine CPU %.4f s per audio second" % (
-        r["ops_fraction_mean"], r["windows"], r["engine_cpu_seconds_per_audio_second"]))
+    print("  average OPs fraction %.3f over %d windows (%d refined); engine CPU %.4f s per audio second" % (
+        r["ops_fraction_mean"], r["windows"], r["refined_windows"], r["engine_cpu_seconds_per_audio_second"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(r, f, indent=1)

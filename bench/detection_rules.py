@@ -69,6 +69,7 @@ def cache(a):
             r["probs"] = combine(r["logits"], "final")
         else:
             r = S.classify_stream(m, wave, a.interval_ms, None, pol)
+            z[name + "_ops"] = r["ops"]
         z[name + "_t"] = np.array(r["times_ns"], np.int64)
         z[name + "_p"] = r["probs"]
         z[name + "_s"] = np.array([r["seconds"], r["window_s"]])

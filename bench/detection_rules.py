@@ -68,7 +68,7 @@ def cache(a):
             z[name + "_L"] = r["logits"]
             r["probs"] = combine(r["logits"], "final")
         else:
-            r = S.classify_stream(m, wave, a.interval_ms, None, pol)
+            r = S.classify_stream(m, wave, a.interval_ms, None, pol, refine_level=1.0)   # the grid alone
             z[name + "_ops"] = r["ops"]
         z[name + "_t"] = np.array(r["times_ns"], np.int64)
         z[name + "_p"] = r["probs"]

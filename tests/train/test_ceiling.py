@@ -109,7 +109,8 @@ class BinaryCheckpointIsTheEngine(unittest.TestCase):
         wave = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
         wave[8000:20000] += 0.3 * np.sin(np.arange(12000) * 0.07).astype(np.float32)
         mine = ceiling.stream_run(ceiling.load_checkpoint(CHECKPOINT)[0], host, wave, 250.0)
-        ref = classify_stream(host, wave, 250.0, None, policy_params("entropy", threshold=0.0))
+        ref = classify_stream(host, wave, 250.0, None, policy_params("entropy", threshold=0.0),
+                              refine_level=1.0)   # the grid alone, as stream_run
         self.assertEqual(mine["times_ns"], ref["times_ns"])
         self.assertTrue((ref["exits"] == host.num_exits).all())
         np.testing.assert_allclose(mine["probs"], ref["probs"], atol=2e-3)

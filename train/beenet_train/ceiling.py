@@ -9,7 +9,7 @@ every sign relaxed to hardtanh and the latent weight) has no model file, so the
 engine cannot measure it.  This runs every checkpoint the same way, at full
 depth in PyTorch, on the engine's front-end features: the per-window sets of
 the model card (card.window_set's figures) and the stream sets (windows every
-``--hop-ms``, the detector of the ``--host`` model file with its detection
+``--hop-ms``, no refined windows, the detector of the ``--host`` model file with its detection
 defaults, the ROC over detection thresholds; streams.evaluate_streams).  Put the
 binary network beside the real-valued one: its figures here are the engine's at
 full depth (the card's "final" column) up to float rounding, which the printout

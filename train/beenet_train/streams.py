@@ -161,7 +161,8 @@ def keyword_windows(model_path: str, evalset: str, hop_ms: float = 100.0,
     wave = wave[0] if isinstance(wave, tuple) else wave
     kws = read_keywords(os.path.join(evalset, "stream", "keywords.tsv"))
     # entropy below 0 never happens: every window runs to the final exit
-    run = classify_stream(model, wave, hop_ms, None, policy_params("entropy", threshold=0.0))
+    run = classify_stream(model, wave, hop_ms, None, policy_params("entropy", threshold=0.0),
+                          refine_level=1.0)   # the grid alone
     t = np.array(run["times_ns"]) / 1e9
     w = run["window_s"]
     centred, anyw, best, heard = [], [], [], []

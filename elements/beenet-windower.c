@@ -14,15 +14,11 @@ int
 beenet_windower_init (BeenetWindower * w, BeenetStream * stream,
     size_t window)
 {
-  BeenetFrontendConfig config;
-
   memset (w, 0, sizeof (*w));
   if (stream == NULL || window == 0)
     return -1;
   w->stream = stream;
   w->window = window;
-  beenet_stream_get_config (stream, &config);
-  w->hop = config.hop_length;
   beenet_windower_reset (w);
   return 0;
 }
@@ -43,9 +39,9 @@ beenet_windower_reset (BeenetWindower * w)
 }
 
 uint64_t
-beenet_windower_refine_offset (uint64_t interval, size_t hop)
+beenet_windower_refine_offset (uint64_t interval)
 {
-  return hop ? interval / 2 / hop * hop : 0;
+  return interval / 2;
 }
 
 /* The next window to hand over: the pending refined one, which always
@@ -72,7 +68,7 @@ deliver (BeenetWindower * w, uint64_t start, size_t real, uint64_t interval,
   if (start == w->extra_start) {
     w->extra_start = BEENET_WINDOWER_NONE;
   } else {
-    uint64_t offset = beenet_windower_refine_offset (interval, w->hop);
+    uint64_t offset = beenet_windower_refine_offset (interval);
 
     w->next_start += interval;
     if ((r & BEENET_WINDOW_REFINE) && r > 0 && offset > 0)

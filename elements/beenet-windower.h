@@ -20,9 +20,12 @@
  *  - interval > window is allowed: the samples between windows are skipped;
  *  - refined windows (beenet.h, beenet_model_refine_level): when the
  *    callback returns BEENET_WINDOW_REFINE for a window of the grid, the
- *    window starting half an interval later (rounded down to the stream's
- *    hop, so it shares the grid's frames; none when that is 0) is handed
- *    over too, before the next window of the grid.  The grid itself does
+ *    window starting half an interval later (rounded down to a sample;
+ *    none for an interval of 1) is handed over too, before the next window
+ *    of the grid.  Off the grid's 10-ms frames when interval / 2 is not a
+ *    multiple of the hop: the stream then keeps a second frame grid
+ *    (beenet.h, BeenetStream), so refined windows in a row still share
+ *    their frames.  The grid itself does
  *    not move.
  *
  * The samples themselves go to the engine's BeenetStream (beenet.h), which
@@ -43,7 +46,6 @@
 typedef struct {
   BeenetStream *stream;  /* borrowed: receives every sample */
   size_t window;         /* samples per window */
-  size_t hop;            /* the stream's frame hop (samples) */
   uint64_t next_start;   /* absolute index of the next window's first sample */
   uint64_t pos;          /* absolute index of the next incoming sample */
   uint64_t extra_start;  /* start of the pending refined window, or
@@ -80,8 +82,8 @@ void beenet_windower_reset (BeenetWindower *w);
  * that applies after each window delivered by this call.  Returns non-zero
  * if a callback asked to stop. */
 /* The start of the refined window after a grid window, as an offset:
- * interval / 2 rounded down to a multiple of hop (0: none). */
-uint64_t beenet_windower_refine_offset (uint64_t interval, size_t hop);
+ * interval / 2 (0: none). */
+uint64_t beenet_windower_refine_offset (uint64_t interval);
 int beenet_windower_push (BeenetWindower *w, const float *samples, size_t n,
     uint64_t interval, BeenetWindowFunc func, void *user_data);
 /* A stream that never filled one window is still classified at its end

@@ -251,8 +251,8 @@ gst_beenet_class_init (GstBeenetClass * klass)
 
   g_object_class_install_property (gobject_class, PROP_REFINE_LEVEL,
       g_param_spec_double ("refine-level", "Refine level",
-          "Also classify the window starting half an interval (rounded down "
-          "to 10 ms) after a window whose likeliest keyword has a "
+          "Also classify the window starting half an interval after a "
+          "window whose likeliest keyword has a "
           "probability above this level, so keyword candidates are seen "
           "twice as often (1 = never; 0 = after nearly every window); -1 = "
           "the model's value (beenet.detection.refine_level, else 1)",

@@ -659,7 +659,7 @@ BEENET_API double beenet_model_interval_ms (const BeenetModel *model);
 
 /* Refined windows (docs/element.md, "Refined windows"): a caller that
  * windows a stream every interval also classifies the window starting half
- * an interval (rounded down to the front-end's hop) after a window whose
+ * an interval after a window whose
  * likeliest keyword has a probability above the refine level, so that
  * keyword candidates are seen at twice the rate while everything else costs
  * what it did.  The model's level (beenet.detection.refine_level, chosen

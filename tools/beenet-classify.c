@@ -749,8 +749,7 @@ parse_args (Args * a, int *argc, char ***argv)
         "Milliseconds between window starts, 10-10000 (default: the "
         "model's beenet.detection.interval_ms, else 500)", "MS"},
     {"refine-level", 0, 0, G_OPTION_ARG_DOUBLE, &a->refine_level,
-          "Also classify the window half an interval (rounded down to 10 ms) "
-          "after a window whose likeliest keyword has a probability above L, "
+          "Also classify the window half an interval later after a window whose likeliest keyword has a probability above L, "
           "0 <= L <= 1 (1 = never; default: the model's "
           "beenet.detection.refine_level, else 1)", "L"},
     {"budget", 'b', 0, G_OPTION_ARG_DOUBLE, &a->budget,

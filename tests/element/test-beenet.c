@@ -1281,13 +1281,13 @@ GST_END_TEST;
 
 /* Refined windows: after a window whose likeliest keyword is above the
  * refine level (here every window: class0 at 0.99995, exit 2), one more
- * 120 ms later (half the 250 ms interval, rounded down to the 10 ms hop);
+ * 125 ms later (half the 250 ms interval);
  * the model's level (beenet.detection.refine_level) unless "refine-level"
  * is set, and set live it applies from the next window on. */
 GST_START_TEST (test_refine_level)
 {
-  static const GstClockTime first[] = { 0, 120, 250, 370, 500 };
-  static const GstClockTime then[] = { 620, 750, 1000 };
+  static const GstClockTime first[] = { 0, 125, 250, 375, 500 };
+  static const GstClockTime then[] = { 625, 750, 1000 };
   GgufWriter *w = test_models_constant_exits_writer (3, 2, const_logits);
   GstElement *e = gst_element_factory_make ("beenet", NULL);
   gfloat *audio = zeros (2 * WINDOW);

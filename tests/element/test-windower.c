@@ -16,7 +16,7 @@
 #define WINDOW 16000
 #define HOP 160                 /* the default front-end's frame hop */
 #define INTERVAL 4000           /* 250 ms at 16 kHz */
-#define OFFSET 1920             /* INTERVAL / 2 rounded down to HOP */
+#define OFFSET 2000             /* INTERVAL / 2 */
 
 typedef struct
 {
@@ -108,13 +108,11 @@ assert_starts (GArray * got, const guint64 * want, guint n)
 
 GST_START_TEST (test_refine_offset)
 {
-  fail_unless_equals_uint64 (beenet_windower_refine_offset (INTERVAL, HOP),
+  fail_unless_equals_uint64 (beenet_windower_refine_offset (INTERVAL),
       OFFSET);
-  fail_unless_equals_uint64 (beenet_windower_refine_offset (3200, HOP), 1600);
-  /* less than a hop away: no refined window */
-  fail_unless_equals_uint64 (beenet_windower_refine_offset (319, HOP), 0);
-  fail_unless_equals_uint64 (beenet_windower_refine_offset (1, HOP), 0);
-  fail_unless_equals_uint64 (beenet_windower_refine_offset (INTERVAL, 0), 0);
+  fail_unless_equals_uint64 (beenet_windower_refine_offset (333), 166);
+  /* an interval of one sample has no refined windows */
+  fail_unless_equals_uint64 (beenet_windower_refine_offset (1), 0);
 }
 
 GST_END_TEST;
@@ -154,13 +152,18 @@ GST_START_TEST (test_refine_every_window)
 
 GST_END_TEST;
 
-/* An interval of less than two hops has no refined windows. */
-GST_START_TEST (test_no_refine_below_two_hops)
+/* An odd interval: the refined window half of it (rounded down) later;
+ * an interval of one sample has none. */
+GST_START_TEST (test_odd_intervals)
 {
-  const guint64 want[] = { 0, 300, 600 };
-  GArray *got = run (600 + WINDOW, 512, 300, G_MAXUINT64, FALSE, NULL);
+  const guint64 want[] = { 0, 166, 333, 499, 666 };
+  const guint64 want_one[] = { 0, 1, 2 };
+  GArray *got = run (666 + WINDOW, 512, 333, G_MAXUINT64, FALSE, NULL);
 
   assert_starts (got, want, G_N_ELEMENTS (want));
+  g_array_free (got, TRUE);
+  got = run (2 + WINDOW, 7, 1, G_MAXUINT64, FALSE, NULL);
+  assert_starts (got, want_one, G_N_ELEMENTS (want_one));
   g_array_free (got, TRUE);
 }
 
@@ -172,11 +175,11 @@ GST_START_TEST (test_finish_refined)
 {
   GArray *reals;
   /* 25000 samples: grid windows 0, 4000 and 8000 are complete; window 2
-   * (8000) asks for 9920, which ends after the stream and is padded (15080
+   * (8000) asks for 10000, which ends after the stream and is padded (15000
    * real samples), then 12000 and 16000 (13000 and 9000 real samples);
    * 20000 holds less than half a window */
   const guint64 want[] = { 0, 4000, 8000, 8000 + OFFSET, 12000, 16000 };
-  const gsize want_real[] = { WINDOW, WINDOW, WINDOW, 15080, 13000, 9000 };
+  const gsize want_real[] = { WINDOW, WINDOW, WINDOW, 15000, 13000, 9000 };
   GArray *got = run (25000, 3000, INTERVAL, 0x4, TRUE, &reals);
   guint i;
 
@@ -231,7 +234,7 @@ windower_suite (void)
   tcase_add_test (tc, test_refine_offset);
   tcase_add_test (tc, test_refined_windows);
   tcase_add_test (tc, test_refine_every_window);
-  tcase_add_test (tc, test_no_refine_below_two_hops);
+  tcase_add_test (tc, test_odd_intervals);
   tcase_add_test (tc, test_finish_refined);
   tcase_add_test (tc, test_stop_keeps_refined);
   return s;

@@ -291,8 +291,7 @@ BUILD = os.path.dirname(os.path.dirname(os.path.abspath(os.environ.get("BEENET_L
 @unittest.skipUnless(shutil.which("espeak-ng") and os.environ.get("BEENET_LIB"), "needs espeak-ng and the engine")
 class TestRefinedWindows(unittest.TestCase):
     """After a window whose likeliest keyword is above the refine level, the
-    window refine_offset (half the interval, rounded down to the 10-ms hop)
-    later is classified too; the grid itself does not move."""
+    window refine_offset (half the interval) later is classified too; the grid itself does not move."""
 
     @classmethod
     def setUpClass(cls):
@@ -316,9 +315,9 @@ class TestRefinedWindows(unittest.TestCase):
         return streams.classify_stream(self.model, self.wave, 250.0, None, refine_level=level)
 
     def test_offset(self):
-        self.assertEqual(streams.refine_offset(4000, 160), 1920)
-        self.assertEqual(streams.refine_offset(3200, 160), 1600)
-        self.assertEqual(streams.refine_offset(300, 160), 0)
+        self.assertEqual(streams.refine_offset(4000), 2000)
+        self.assertEqual(streams.refine_offset(333), 166)
+        self.assertEqual(streams.refine_offset(1), 0)
 
     def test_refined_after_keyword_windows(self):
         grid = self.run_level(1.0)
@@ -331,9 +330,9 @@ class TestRefinedWindows(unittest.TestCase):
             np.testing.assert_array_equal(t[~ref], grid["times_ns"])      # the grid does not move
             np.testing.assert_array_equal(r["probs"][~ref], grid["probs"])
             asked = [i for i in np.where(~ref)[0] if r["probs"][i, kws].max() > level
-                     and t[i] // 62500 + 1920 + 16000 <= self.wave.size]   # the refined window fits (ns -> samples)
+                     and t[i] // 62500 + 2000 + 16000 <= self.wave.size]   # the refined window fits (ns -> samples)
             self.assertEqual(np.where(ref)[0].tolist(), [i + 1 for i in asked])
-            np.testing.assert_array_equal(t[ref], t[np.array(asked, int)] + 120_000_000)
+            np.testing.assert_array_equal(t[ref], t[np.array(asked, int)] + 125_000_000)
         self.assertTrue(0 < self.run_level(0.5)["refined"].sum() < len(grid["times_ns"]))
 
     def test_same_windows_as_beenet_classify(self):

@@ -14,7 +14,7 @@ probabilities go through the engine's detector (``beenet_detector_push``,
 time = window start).  Refined windows as the element's windower makes
 them (``--refine-level``, default the model's): after a window whose
 likeliest keyword has a probability above the level, the window half an
-interval later (rounded down to the front-end hop) is classified too.
+interval later is classified too.
 
 Scoring (docs/models.md): a detection is *decided* at the end of its window.
 It is a **hit** when a keyword of the same label, not yet matched, has
@@ -67,10 +67,10 @@ def stream_policy(model: Model, threshold: Optional[float] = None, policy: Optio
     return policy_params(base, threshold, patience, max_exit, keyword_exit=keyword_exit)
 
 
-def refine_offset(hop: int, frame_hop: int) -> int:
-    """Samples from a window to its refined window: half the interval rounded
-    down to the front-end hop (beenet_windower_refine_offset; 0 = none)."""
-    return hop // 2 // frame_hop * frame_hop if frame_hop else 0
+def refine_offset(hop: int) -> int:
+    """Samples from a window to its refined window: half the interval
+    (beenet_windower_refine_offset; 0 = none)."""
+    return hop // 2
 
 
 def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshold: Optional[float],
@@ -87,7 +87,7 @@ def classify_stream(model: Model, wave: np.ndarray, interval_ms: float, threshol
     W = int(model.frontend_config.window_samples)
     rate = int(model.frontend_config.sample_rate)
     hop = int(round(interval_ms * rate / 1000.0))
-    offset = refine_offset(hop, int(model.frontend_config.hop_length))
+    offset = refine_offset(hop)
     kws = np.array(model.keywords, int)
     starts, rows, refined = [], [], []
     feats = np.empty((fe.n_frames, fe.n_mels), np.float32)

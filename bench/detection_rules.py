@@ -39,6 +39,15 @@ extra for a keyword candidate, which runs on to exit 5 past exit 4.
 ``rules --ensemble B.npz C.npz`` scores the mean of the probabilities of
 several models' caches of the same windows (a diagnostic: how much of the
 gap averaging away one training run's chance would close).
+``refine`` simulates refined windows (docs/training.md, "Refined
+windows") on a cache made at a fraction of the interval (e.g. 62.5 ms for
+250 ms): the grid is every --base-th cached window; a spec
+``fine,level,lookback`` adds the cached windows every ``fine``-th
+position after a kept window whose likeliest keyword is at least
+``level`` (``lookback`` 1: also those before a grid window that reaches
+it; ``level`` < 0: every ``fine``-th window, a plain finer grid), then
+scores the kept windows like ``rules`` (best smoothing and threshold
+within the limits) and prints their count and OPs relative to the grid.
 An exploration tool: the element and engine implement only the plain rule
 on one exit's probabilities.
 """
@@ -295,6 +304,63 @@ def whole_window_right(t_s, p, window_s, kws, labels):
     return np.array(right, bool)
 
 
+def refine_select(p, keyword, base, fine, level, lookback):
+    """Which windows of a fine cache a refined-window rule classifies
+    (``refine``): every base-th, plus every fine-th after a kept window
+    whose likeliest keyword is >= level (and, with lookback, before a grid
+    window that reaches it); level < 0: every fine-th window."""
+    n = len(p)
+    if level < 0:
+        return np.arange(n) % fine == 0
+    kwmax = p[:, np.asarray(keyword, bool)].max(1)
+    keep = np.zeros(n, bool)
+    last = 0.0
+    for i in range(n):
+        if i % base == 0:
+            keep[i] = True
+            if lookback and kwmax[i] >= level:
+                keep[max(0, i - base + fine):i:fine] = True
+        elif i % fine == 0 and last >= level:
+            keep[i] = True
+        if keep[i]:
+            last = kwmax[i]
+    return keep
+
+
+def refine(a):
+    z, kws = load(a)
+    if "negative_ops" not in z:
+        raise SystemExit("%s has no OPs fractions (make it again with 'cache')" % a.cache)
+    m = Model(str(z["model"]))
+    hours, kw_hours = z["negative_s"][0] / 3600.0, z["keywords_s"][0] / 3600.0
+    names = ("negative", "keywords")
+    base_ops = {n: z[n + "_ops"][::a.base].sum() for n in names}
+    for spec in a.specs:
+        fine, level, lookback = spec.split(",")
+        sel = {n: refine_select(z[n + "_p"], z["keyword"], a.base, int(fine), float(level), int(lookback))
+               for n in names}
+        best = None
+        for sm in a.smoothing_ms:
+            for th in S.tuning_thresholds(a.threshold_step):
+                fa = len(engine_rule(m, z["negative_t"][sel["negative"]], z["negative_p"][sel["negative"]],
+                                     th, sm)) / hours
+                if fa > a.max_fa_per_hour:
+                    continue
+                d = [{"time_ns": t, "label": str(z["labels"][c])} for t, c in
+                     engine_rule(m, z["keywords_t"][sel["keywords"]], z["keywords_p"][sel["keywords"]], th, sm)]
+                r = S.score(d, kws, float(z["keywords_s"][1]))
+                if r["false_alarms"] / kw_hours <= a.max_wrong_per_hour and \
+                        (best is None or r["miss_rate"] < best[2]):
+                    best = (sm, th, r["miss_rate"], fa, r["false_alarms"] / kw_hours)
+        size = {n: sel[n].sum() / sel[n][::a.base].size for n in names}
+        ops = {n: z[n + "_ops"][sel[n]].sum() / base_ops[n] for n in names}
+        print("%-12s windows x%.2f / x%.2f, OPs x%.2f / x%.2f (negative / keyword stream): %s" % (
+            spec, size["negative"], size["keywords"], ops["negative"], ops["keywords"],
+            "smoothing %.0f ms threshold %.2f miss %.2f %% FA/h %.2f wrong/h %.2f" % (
+                best[0], best[1], 100 * best[2], best[3], best[4]) if best else "no threshold within the limits"),
+            flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -320,8 +386,17 @@ def main(argv=None):
     k.add_argument("--cache", required=True)
     k.add_argument("--evalset", required=True)
     k.add_argument("--smoothing-ms", type=float, default=750.0)
+    f = sub.add_parser("refine")
+    f.add_argument("--cache", required=True, help="a cache at a fraction of the interval (cache --interval-ms)")
+    f.add_argument("--evalset", required=True)
+    f.add_argument("--base", type=int, default=4, help="the grid: every BASE-th cached window (default 4)")
+    f.add_argument("--smoothing-ms", type=float, nargs="+", default=[250.0, 500.0, 750.0])
+    f.add_argument("--max-fa-per-hour", type=float, default=1.0)
+    f.add_argument("--max-wrong-per-hour", type=float, default=3.0)
+    f.add_argument("--threshold-step", type=float, default=0.01)
+    f.add_argument("specs", nargs="+", metavar="FINE,LEVEL,LOOKBACK")
     a = ap.parse_args(argv)
-    {"cache": cache, "rules": rules, "peaks": peaks}[a.cmd](a)
+    {"cache": cache, "rules": rules, "peaks": peaks, "refine": refine}[a.cmd](a)
     return 0
 
 

@@ -55,6 +55,7 @@ static const Mutable mutables[] = {
   {"threshold", 0.0, 1.0},
   {"policy", 0, 0},
   {"interval", 50 * GST_MSECOND, 500 * GST_MSECOND},
+  {"refine-level", -1.0, 1.0},
   {"post-messages", 0, 0},
   {"patience", 1, 4},
   {"max-exit", 0, 4},

@@ -109,6 +109,21 @@ class Rules(unittest.TestCase):
             with self.assertRaisesRegex(SystemExit, "--all-exits"):
                 R.ensemble(z, [], "mean45")
 
+    def test_refine_select(self):
+        # a cache every 62.5 ms, the grid every 4th window (250 ms); window 4
+        # has a keyword at 0.5, window 8 at 0.2, the rest nothing
+        p = np.zeros((13, 3))
+        p[:, 0] = 1.0
+        p[4] = [0.5, 0.5, 0.0]
+        p[8] = [0.8, 0.0, 0.2]
+        kw = [False, True, True]
+        sel = lambda *args: np.where(R.refine_select(p, kw, 4, *args))[0].tolist()  # noqa: E731
+        self.assertEqual(sel(2, 0.3, 0), [0, 4, 6, 8, 12])            # the half-way window after 4
+        self.assertEqual(sel(2, 0.3, 1), [0, 2, 4, 6, 8, 12])         # and the one before it
+        self.assertEqual(sel(1, 0.1, 0), [0, 4, 5, 8, 9, 12])   # 5 after 4, 9 after 8: 5 and 9 have no keyword
+        self.assertEqual(sel(2, 0.6, 1), [0, 4, 8, 12])               # nothing reaches 0.6
+        self.assertEqual(sel(2, -1, 0), [0, 2, 4, 6, 8, 10, 12])      # a plain 125-ms grid
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -308,7 +308,8 @@ push_noise (Fixture * f, guint64 n, Seen * seen, Shared * sh)
 
 /* After the storm: fixed settings, model B, a flush; the next 3 s must
  * give B's announcement and then exactly the five full windows at a
- * 500 ms interval, from the first sample after the flush. */
+ * 500 ms interval, from the first sample after the flush (refine-level
+ * back to the model's, which has none: no refined windows). */
 static void
 check_settled (Fixture * f, Seen * seen, Shared * sh)
 {
@@ -318,7 +319,8 @@ check_settled (Fixture * f, Seen * seen, Shared * sh)
   g_object_set (f->element, "post-messages", TRUE, "interval",
       500 * GST_MSECOND, "threshold", 0.5, "policy", BEENET_POLICY_ENTROPY,
       "patience", 1, "max-exit", 0, "budget", 1.0, "energy-gate", -200.0,
-      "post-detections", FALSE, "model", sh->models[1], NULL);
+      "post-detections", FALSE, "refine-level", -1.0, "model", sh->models[1],
+      NULL);
   drain (f, seen, sh);
   fail_unless (gst_harness_push_event (f->h, gst_event_new_flush_start ()));
   fail_unless (gst_harness_push_event (f->h,

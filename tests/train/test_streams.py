@@ -190,6 +190,75 @@ class TestChooseDetection(unittest.TestCase):
         self.assertEqual((bounded["val_miss_rate"], bounded["val_wrong_in_keyword_stream"]), (0.0, 0))
 
 
+class TestCrossValidatedMargin(unittest.TestCase):
+    """The tuning cross-validated on the streams' halves (split_streams,
+    choose_detection margins=...).  Negative stream: 30 s, a window every
+    0.5 s, running speech that looks like "yes" at 0.85, 0.62 and 0.61 in
+    the first half and 0.63 and 0.52 in the second.  Keyword stream: 60 s,
+    "yes" at 10 s (seen at 0.80) and at 40 s (seen at 0.60).  Bound 250
+    false alarms per hour: one event in a 15-s half (240/h), two in 30 s."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        d = os.path.join(self.tmp.name, "stream")
+        os.makedirs(d)
+        with open(os.path.join(d, "keywords.tsv"), "w") as f:
+            f.write("label\tstart\tend\tsource\nyes\t10.0\t10.5\ta.wav\nyes\t40.0\t40.5\tb.wav\n")
+        self.saved = streams.classify_stream, streams.read_wav
+        streams.read_wav = lambda path: os.path.basename(path)[:-4]
+        streams.classify_stream = lambda model, kind, iv, th, pol, rl=None: self.stream(kind)
+
+    def tearDown(self):
+        streams.classify_stream, streams.read_wav = self.saved
+        self.tmp.cleanup()
+
+    @staticmethod
+    def stream(kind):
+        n = 60 if kind == "negative" else 120
+        probs = np.tile(np.array([0.05, 0.9, 0.05], np.float32), (n, 1))
+        peaks = {2: 0.85, 10: 0.62, 20: 0.61, 40: 0.63, 50: 0.52} if kind == "negative" else {19: 0.80, 79: 0.60}
+        for i, c in peaks.items():
+            probs[i] = [0.0, 1.0 - c, c]
+        return {"times_ns": [int(i * 0.5e9) for i in range(n)], "probs": probs, "exits": np.ones(n, np.int32),
+                "ops": np.full(n, 0.5), "refined": np.zeros(n, bool), "window_s": 1.0, "seconds": n / 2.0,
+                "cpu_seconds": 0.0}
+
+    def test_split_streams(self):
+        kws = streams.read_keywords(os.path.join(self.tmp.name, "stream", "keywords.tsv"))
+        pair = {k: self.stream(k) for k in ("negative", "keywords")}
+        (a, ka), (b, kb) = streams.split_streams(pair, kws, True), streams.split_streams(pair, kws, False)
+        self.assertEqual(([k["start"] for k in ka], [k["start"] for k in kb]), ([10.0], [40.0]))
+        self.assertEqual((a["negative"]["seconds"], b["negative"]["seconds"]), (15.0, 15.0))
+        # the keyword stream is cut in the pause between the words (25.25 s), not at its middle
+        self.assertEqual((a["keywords"]["seconds"], b["keywords"]["seconds"]), (25.25, 34.75))
+        self.assertEqual(len(a["keywords"]["times_ns"]) + len(b["keywords"]["times_ns"]), 120)
+        self.assertEqual(b["keywords"]["times_ns"][0], int(25.5e9))
+        self.assertEqual(a["negative"]["probs"].shape, (30, 3))
+        self.assertEqual(len(b["negative"]["ops"]), 30)
+
+    def test_margin(self):
+        # without a margin the second half's choice (0.55, to catch its 0.60
+        # word at one false alarm) lets the first half's three through on
+        # held-out data (720/h); half the bounds hold on both folds
+        best = streams.choose_detection(FakeModel(), self.tmp.name, intervals=(500.0,), smoothings=(0.0,),
+                                        max_fa_per_hour=250.0, log=lambda m: None, margins=(1.0, 0.5, 0.0))
+        rows = {r["margin"]: r for r in best["cross_validation"]}
+        self.assertEqual([f["threshold"] for f in rows[1.0]["folds"]], [0.65, 0.55])
+        self.assertAlmostEqual(rows[1.0]["false_alarms_per_hour"], 360.0)
+        self.assertFalse(rows[1.0]["within"])
+        self.assertEqual([f["threshold"] for f in rows[0.5]["folds"]], [0.9, 0.65])
+        self.assertAlmostEqual(rows[0.5]["false_alarms_per_hour"], 120.0)
+        self.assertTrue(rows[0.5]["within"])
+        self.assertEqual(best["margin"], 0.5)
+        # the final choice on the whole streams within 125/h: one event, the 0.85
+        self.assertEqual((best["threshold"], best["val_miss_rate"]), (0.65, 0.5))
+        self.assertAlmostEqual(best["val_false_alarms_per_hour"], 120.0)
+        # no margins: as before, no cross-validation in the choice
+        self.assertNotIn("margin", streams.choose_detection(FakeModel(), self.tmp.name, intervals=(500.0,),
+                                                            smoothings=(0.0,), max_fa_per_hour=250.0,
+                                                            log=lambda m: None))
+
+
 class TestClassOffsets(unittest.TestCase):
     """Per-keyword thresholds (choose_class_offsets) on a hand-made negative
     stream of 2 h, a window every 0.5 s: "yes" looks like a keyword once in

@@ -168,6 +168,10 @@ def main(argv=None):
     tu.add_argument("--threshold-step", type=float,
                     help="also try detection thresholds 0.30-0.99 in steps of this (e.g. 0.01; default: the "
                          "ROC's thresholds only, 0.05 apart below 0.9)")
+    tu.add_argument("--cross-validate", type=float, nargs="+", metavar="MARGIN",
+                    help="factors on both bounds (e.g. 1 0.75 0.5 0.25 0) cross-validated on the streams' halves: "
+                         "the largest whose settings, chosen on one half, stay within the bounds on the other "
+                         "(averaged over both folds) is applied to the bounds of the final choice")
     tu.add_argument("--per-class", action="store_true",
                     help="then per-keyword thresholds (beenet.detection.class_offsets), kept when they detect "
                          "more validation keywords within the false-alarm limit")

@@ -245,10 +245,12 @@ def detect(model: Model, stream: Dict, **params) -> List[Dict]:
 def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = None,
                      threshold: Optional[float] = None, detection: Optional[Dict] = None,
                      roc_thresholds=ROC_THRESHOLDS, streams: Optional[Dict] = None,
-                     policy: Optional[PolicyParams] = None, refine_level: Optional[float] = None) -> Dict:
+                     policy: Optional[PolicyParams] = None, refine_level: Optional[float] = None,
+                     keywords: Optional[List[Dict]] = None) -> Dict:
     """Detection figures on <evalset>/stream at the model's (or given) detection
     parameters, window interval and refine level, plus the ROC over detection
-    thresholds."""
+    thresholds.  ``keywords``: the keyword stream's words (default: its
+    keywords.tsv; split_streams gives a half's)."""
     if interval_ms is None:
         interval_ms = model.interval_ms
     if policy is None and streams is None:
@@ -262,7 +264,7 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
         streams = {name: classify_stream(model, read_wav(os.path.join(d, name + ".wav")), interval_ms, th,
                                          policy, refine_level)
                    for name in ("negative", "keywords")}
-    kws = read_keywords(os.path.join(d, "keywords.tsv"))
+    kws = read_keywords(os.path.join(d, "keywords.tsv")) if keywords is None else keywords
     params = dict(model.detection_defaults, **(detection or {}))
     neg, pos = streams["negative"], streams["keywords"]
     hours = neg["seconds"] / 3600.0
@@ -295,10 +297,146 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
             "result": main, "roc": roc}
 
 
+def split_streams(streams: Dict, keywords: List[Dict], first: bool):
+    """The first or second half of a classified stream pair and its keywords:
+    the negative stream cut at its middle, the keyword stream in the pause
+    between keywords nearest its middle (no keyword is cut), each half's
+    ``seconds`` its own length.  For cross-validating the tuning."""
+    def cut(run, t_s):
+        t = np.asarray(run["times_ns"])
+        sel = t < t_s * 1e9 if first else t >= t_s * 1e9
+        out = dict(run, times_ns=t[sel].tolist(), seconds=t_s if first else run["seconds"] - t_s)
+        for k in ("probs", "exits", "ops", "refined"):
+            if k in run:
+                out[k] = np.asarray(run[k])[sel]
+        return out
+    neg, pos = streams["negative"], streams["keywords"]
+    kws = sorted(keywords, key=lambda k: k["start"])
+    mid = pos["seconds"] / 2
+    gaps = [((a["end"] + b["start"]) / 2, i) for i, (a, b) in enumerate(zip(kws, kws[1:]))]
+    t_kw, i = min(gaps, key=lambda g: abs(g[0] - mid)) if gaps else (mid, len(kws) - 1)
+    half_kws = kws[:i + 1] if first else kws[i + 1:]
+    return {"negative": cut(neg, neg["seconds"] / 2), "keywords": cut(pos, t_kw)}, half_kws
+
+
+def _classify_grid(model: Model, evalset: str, grid) -> List:
+    """[(setting, streams)] for every (interval, exit threshold, keyword exit,
+    refine level) of ``grid``: both validation streams classified once."""
+    d = os.path.join(evalset, "stream")
+    waves = {name: read_wav(os.path.join(d, name + ".wav")) for name in ("negative", "keywords")}
+    out = []
+    for iv, th, ke, rl in grid:
+        pol = stream_policy(model, th, keyword_exit=ke)
+        out.append(((iv, th, ke, rl), {name: classify_stream(model, w, iv, th, pol, rl) for name, w in waves.items()}))
+    return out
+
+
+def _candidates(model: Model, evalset: str, classified, smoothings, refractory_ms: float, thresholds,
+                keywords: Optional[List[Dict]] = None) -> List[Dict]:
+    """Every setting x smoothing with its ROC over ``thresholds`` (each row
+    with wrong detections per hour of the keyword stream) and its CPU cost."""
+    out = []
+    for (iv, th, ke, rl), streams in classified:
+        for sm in smoothings:
+            r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
+                                 streams=streams, roc_thresholds=thresholds, keywords=keywords)
+            kw_hours = r["keyword_stream_minutes"] / 60.0
+            for x in r["roc"]:
+                x["wrong_per_hour"] = x["false_alarms_keyword_stream"] / kw_hours
+            # CPU: OPs per second of running speech (the keyword stream's
+            # 717 keywords an hour would overstate the refined windows)
+            out.append({"setting": (iv, th, ke, rl), "smoothing_ms": sm, "roc": r["roc"],
+                        "ops_fraction": r["ops_fraction_mean"],
+                        "windows_per_second": r["negative_windows_per_second"],
+                        "cost": r["ops_fraction_mean"] * r["negative_windows_per_second"]})
+    return out
+
+
+def _pick(cands: List[Dict], max_fa_per_hour: float, max_wrong_per_hour: Optional[float], log=None):
+    """The candidate and ROC row with the lowest miss rate within the bounds
+    (ties: fewer false alarms, then the lower CPU cost, the larger early-exit
+    threshold, the smaller keyword exit); None when nothing is within them."""
+    best = None
+    for c in cands:
+        ok = [x for x in c["roc"] if x["false_alarms_per_hour"] <= max_fa_per_hour + 1e-9 and
+              (max_wrong_per_hour is None or x["wrong_per_hour"] <= max_wrong_per_hour + 1e-9)]
+        if not ok:
+            continue
+        x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
+        iv, th, ke, rl = c["setting"]
+        if log:
+            log("interval %4.0f ms refine level %.2f exit threshold %.2f keyword exit %d smoothing %4.0f ms: "
+                "threshold %.3f miss %.2f %% FA/h %.2f wrong in keyword stream %d (%d on a keyword) (OPs %.3f, "
+                "windows/s %.2f)" % (
+                    iv, rl, th, ke, c["smoothing_ms"], x["threshold"], 100 * x["miss_rate"],
+                    x["false_alarms_per_hour"], x["false_alarms_keyword_stream"],
+                    x["false_alarms_keyword_stream_on_keywords"], c["ops_fraction"], c["windows_per_second"]))
+        key = (x["miss_rate"], x["false_alarms_per_hour"], c["cost"], -th, ke)
+        if best is None or key < best[0]:
+            best = (key, c, x)
+    return None if best is None else best[1:]
+
+
+def _held_out(cands: List[Dict], c: Dict, x: Dict) -> Dict:
+    """The row of candidate ``c`` at threshold ``x`` among another half's candidates."""
+    other = next(o for o in cands if o["setting"] == c["setting"] and o["smoothing_ms"] == c["smoothing_ms"])
+    return next(y for y in other["roc"] if y["threshold"] == x["threshold"])
+
+
+def cross_validate_margin(model: Model, evalset: str, classified, smoothings, refractory_ms: float, thresholds,
+                          max_fa_per_hour: float, max_wrong_per_hour: Optional[float], margins, log=print) -> Dict:
+    """Two-fold cross-validation of the tuning on the streams' halves
+    (split_streams): for each margin m (a factor on both bounds, from 1 down)
+    the settings are chosen on one half within m x the bounds and scored on
+    the other.  The margin is the largest whose held-out false alarms and
+    wrong detections per hour, averaged over the two folds, are within the
+    bounds (the smallest tried when none is)."""
+    kws = read_keywords(os.path.join(evalset, "stream", "keywords.tsv"))
+    halves = []
+    for first in (True, False):
+        parts = [(s, split_streams(st, kws, first)) for s, st in classified]
+        hk = parts[0][1][1] if parts else []
+        halves.append(_candidates(model, evalset, [(s, h[0]) for s, h in parts], smoothings, refractory_ms,
+                                  thresholds, keywords=hk))
+    rows, chosen = [], None
+    for m in sorted(margins, reverse=True):
+        folds = []
+        for fit, held in ((0, 1), (1, 0)):
+            p = _pick(halves[fit], m * max_fa_per_hour,
+                      None if max_wrong_per_hour is None else m * max_wrong_per_hour)
+            if p is None:
+                folds.append(None)
+                continue
+            y = _held_out(halves[held], *p)
+            folds.append({"fit_miss_rate": p[1]["miss_rate"], "miss_rate": y["miss_rate"],
+                          "false_alarms_per_hour": y["false_alarms_per_hour"], "wrong_per_hour": y["wrong_per_hour"],
+                          "threshold": p[1]["threshold"], "smoothing_ms": p[0]["smoothing_ms"],
+                          "refine_level": p[0]["setting"][3], "interval_ms": p[0]["setting"][0]})
+        row = {"margin": m, "folds": folds}
+        if all(folds):
+            row.update({k: float(np.mean([f[k] for f in folds]))
+                        for k in ("miss_rate", "false_alarms_per_hour", "wrong_per_hour")})
+            row["within"] = (row["false_alarms_per_hour"] <= max_fa_per_hour + 1e-9 and
+                             (max_wrong_per_hour is None or row["wrong_per_hour"] <= max_wrong_per_hour + 1e-9))
+            log("margin %.2f: held-out halves miss %.2f %%, FA/h %.2f, wrong/h %.2f (folds: %s)%s" % (
+                m, 100 * row["miss_rate"], row["false_alarms_per_hour"], row["wrong_per_hour"],
+                "; ".join("%.0f ms %.2f th %.2f: miss %.2f %% FA/h %.1f wrong/h %.1f" % (
+                    f["smoothing_ms"], f["refine_level"], f["threshold"], 100 * f["miss_rate"],
+                    f["false_alarms_per_hour"], f["wrong_per_hour"]) for f in folds),
+                " <- within the bounds" if row["within"] and chosen is None else ""))
+        else:
+            row["within"] = False
+            log("margin %.2f: no setting within the bounds on a half" % m)
+        rows.append(row)
+        if row["within"] and chosen is None:
+            chosen = m
+    return {"margin": min(margins) if chosen is None else chosen, "rows": rows}
+
+
 def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoothings=(0.0, 250.0, 500.0, 750.0, 1000.0),
                      refractory_ms: float = 1000.0, max_fa_per_hour: float = 1.0, exit_thresholds=None,
                      keyword_exits=(0,), max_wrong_per_hour: Optional[float] = None, log=print,
-                     threshold_step: Optional[float] = None, refine_levels=(1.0,)) -> Dict:
+                     threshold_step: Optional[float] = None, refine_levels=(1.0,), margins=None) -> Dict:
     """Pick interval, early-exit threshold, keyword exit, smoothing and
     detection threshold on a (validation) stream set: the lowest miss rate
     with at most max_fa_per_hour false alarms per hour of negative speech
@@ -313,47 +451,39 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     also bounds the false detections in the keyword stream (a wrong keyword,
     or one where none was said) per hour of that stream: a user hears "on"
     for "off" as a false alarm too.  ``threshold_step``: detection thresholds
-    tried (tuning_thresholds)."""
-    best = None
+    tried (tuning_thresholds).  ``margins``: factors on both bounds
+    cross-validated on the streams' halves (cross_validate_margin); the
+    choice on the whole set is then made within the chosen factor x the
+    bounds (None: the bounds as given)."""
     thresholds = tuning_thresholds(threshold_step)
-    d = os.path.join(evalset, "stream")
     grid = [(iv, th, ke, rl) for iv in intervals for th in (exit_thresholds or [model.default_threshold])
             for ke in keyword_exits for rl in refine_levels]
-    waves = {name: read_wav(os.path.join(d, name + ".wav")) for name in ("negative", "keywords")}
-    for iv, th, ke, rl in grid:
-        pol = stream_policy(model, th, keyword_exit=ke)
-        streams = {name: classify_stream(model, w, iv, th, pol, rl) for name, w in waves.items()}
-        for sm in smoothings:
-            r = evaluate_streams(model, evalset, iv, th, {"smoothing_ms": sm, "refractory_ms": refractory_ms},
-                                 streams=streams, roc_thresholds=thresholds)
-            kw_hours = r["keyword_stream_minutes"] / 60.0
-            ok = [x for x in r["roc"] if x["false_alarms_per_hour"] <= max_fa_per_hour and
-                  (max_wrong_per_hour is None or x["false_alarms_keyword_stream"] / kw_hours <= max_wrong_per_hour)]
-            if not ok:
-                continue
-            x = min(ok, key=lambda x: (x["miss_rate"], x["false_alarms_per_hour"], x["threshold"]))
-            # CPU: OPs per second of running speech (the keyword stream's
-            # 717 keywords an hour would overstate the refined windows)
-            cost = r["ops_fraction_mean"] * r["negative_windows_per_second"]
-            key = (x["miss_rate"], x["false_alarms_per_hour"], cost, -th, ke)
-            log("interval %4.0f ms refine level %.2f exit threshold %.2f keyword exit %d smoothing %4.0f ms: "
-                "threshold %.3f miss %.2f %% FA/h %.2f wrong in keyword stream %d (%d on a keyword) (OPs %.3f, "
-                "windows/s %.2f)" % (
-                    iv, rl, th, ke, sm, x["threshold"], 100 * x["miss_rate"], x["false_alarms_per_hour"],
-                    x["false_alarms_keyword_stream"], x["false_alarms_keyword_stream_on_keywords"],
-                    r["ops_fraction_mean"], r["negative_windows_per_second"]))
-            if best is None or key < best[0]:
-                best = (key, {"interval_ms": iv, "refine_level": rl, "exit_threshold": th, "keyword_exit": ke,
-                              "smoothing_ms": sm,
-                              "refractory_ms": refractory_ms, "ops_fraction": r["ops_fraction_mean"],
-                              "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
-                              "val_false_alarms_per_hour": x["false_alarms_per_hour"],
-                              "val_wrong_in_keyword_stream": x["false_alarms_keyword_stream"]})
-    if best is None:
+    classified = _classify_grid(model, evalset, grid)
+    cv = None
+    m = 1.0
+    if margins:
+        cv = cross_validate_margin(model, evalset, classified, smoothings, refractory_ms, thresholds,
+                                   max_fa_per_hour, max_wrong_per_hour, margins, log=log)
+        m = cv["margin"]
+    cands = _candidates(model, evalset, classified, smoothings, refractory_ms, thresholds)
+    fa_bound = m * max_fa_per_hour
+    wrong_bound = None if max_wrong_per_hour is None else m * max_wrong_per_hour
+    p = _pick(cands, fa_bound, wrong_bound, log=log)
+    if p is None:
         raise RuntimeError("no setting reaches %.2f false alarms per hour%s on %s" % (
-            max_fa_per_hour, "" if max_wrong_per_hour is None else
-            " and %.2f wrong detections per hour of the keyword stream" % max_wrong_per_hour, evalset))
-    return best[1]
+            fa_bound, "" if wrong_bound is None else
+            " and %.2f wrong detections per hour of the keyword stream" % wrong_bound, evalset))
+    c, x = p
+    iv, th, ke, rl = c["setting"]
+    best = {"interval_ms": iv, "refine_level": rl, "exit_threshold": th, "keyword_exit": ke,
+            "smoothing_ms": c["smoothing_ms"], "refractory_ms": refractory_ms, "ops_fraction": c["ops_fraction"],
+            "threshold": x["threshold"], "val_miss_rate": x["miss_rate"],
+            "val_false_alarms_per_hour": x["false_alarms_per_hour"],
+            "val_wrong_in_keyword_stream": x["false_alarms_keyword_stream"]}
+    if cv is not None:
+        best["margin"] = m
+        best["cross_validation"] = cv["rows"]
+    return best
 
 
 # Per-keyword thresholds (tune-detection --per-class): candidate thresholds
@@ -466,8 +596,9 @@ def tune(a) -> int:
                             exit_thresholds=a.exit_thresholds, keyword_exits=tuple(a.keyword_exits),
                             max_wrong_per_hour=getattr(a, "max_wrong_per_hour", None),
                             threshold_step=getattr(a, "threshold_step", None),
-                            refine_levels=tuple(getattr(a, "refine_levels", None) or (1.0,)))
-    print("chosen on %s: %s" % (a.evalset, best))
+                            refine_levels=tuple(getattr(a, "refine_levels", None) or (1.0,)),
+                            margins=getattr(a, "cross_validate", None))
+    print("chosen on %s: %s" % (a.evalset, {k: v for k, v in best.items() if k != "cross_validation"}))
     ck = torch.load(a.checkpoint, weights_only=False)
     offsets = per_class(model, a, best, ck) if getattr(a, "per_class", False) else None
     if best["exit_threshold"] != ck["threshold"]:

@@ -297,26 +297,31 @@ def evaluate_streams(model: Model, evalset: str, interval_ms: Optional[float] = 
             "result": main, "roc": roc}
 
 
+def cut_stream(run: Dict, t_s: float, first: bool) -> Dict:
+    """The windows of a classified stream starting before (first) or from
+    ``t_s`` seconds, with ``seconds`` the length of that part."""
+    t = np.asarray(run["times_ns"])
+    sel = t < t_s * 1e9 if first else t >= t_s * 1e9
+    out = dict(run, times_ns=t[sel].tolist(), seconds=t_s if first else run["seconds"] - t_s)
+    for k in ("probs", "exits", "ops", "refined"):
+        if k in run:
+            out[k] = np.asarray(run[k])[sel]
+    return out
+
+
 def split_streams(streams: Dict, keywords: List[Dict], first: bool):
     """The first or second half of a classified stream pair and its keywords:
     the negative stream cut at its middle, the keyword stream in the pause
     between keywords nearest its middle (no keyword is cut), each half's
     ``seconds`` its own length.  For cross-validating the tuning."""
-    def cut(run, t_s):
-        t = np.asarray(run["times_ns"])
-        sel = t < t_s * 1e9 if first else t >= t_s * 1e9
-        out = dict(run, times_ns=t[sel].tolist(), seconds=t_s if first else run["seconds"] - t_s)
-        for k in ("probs", "exits", "ops", "refined"):
-            if k in run:
-                out[k] = np.asarray(run[k])[sel]
-        return out
     neg, pos = streams["negative"], streams["keywords"]
     kws = sorted(keywords, key=lambda k: k["start"])
     mid = pos["seconds"] / 2
     gaps = [((a["end"] + b["start"]) / 2, i) for i, (a, b) in enumerate(zip(kws, kws[1:]))]
     t_kw, i = min(gaps, key=lambda g: abs(g[0] - mid)) if gaps else (mid, len(kws) - 1)
     half_kws = kws[:i + 1] if first else kws[i + 1:]
-    return {"negative": cut(neg, neg["seconds"] / 2), "keywords": cut(pos, t_kw)}, half_kws
+    return {"negative": cut_stream(neg, neg["seconds"] / 2, first),
+            "keywords": cut_stream(pos, t_kw, first)}, half_kws
 
 
 def _classify_grid(model: Model, evalset: str, grid) -> List:
@@ -514,9 +519,8 @@ def _lowest_quiet(fa: np.ndarray, margin: int) -> np.ndarray:
 
 def _half(run: Dict, first: bool) -> Dict:
     """The first or second half (in time) of a classified stream."""
-    t = np.asarray(run["times_ns"])
-    sel = t < (t[0] + t[-1]) / 2 if first else t >= (t[0] + t[-1]) / 2
-    return {"times_ns": t[sel].tolist(), "probs": run["probs"][sel], "seconds": run["seconds"] / 2}
+    t = run["times_ns"]
+    return dict(cut_stream(run, (t[0] + t[-1]) / 2e9, first), seconds=run["seconds"] / 2)
 
 
 def choose_class_offsets(model: Model, neg: Dict, params: Dict, max_fa_per_hour: float = 1.0,

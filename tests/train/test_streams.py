@@ -94,20 +94,26 @@ def fake_stream(kind, exit_threshold, keyword_exit=0):
             "cpu_seconds": 0.0}
 
 
+def fake_evalset(test, keyword_rows, classify):
+    """An evaluation set directory (test.tmp) whose stream/keywords.tsv holds
+    keyword_rows, with streams.read_wav giving "negative" / "keywords" and
+    streams.classify_stream replaced by classify, both put back after the test."""
+    test.tmp = tempfile.TemporaryDirectory()
+    test.addCleanup(test.tmp.cleanup)
+    d = os.path.join(test.tmp.name, "stream")
+    os.makedirs(d)
+    with open(os.path.join(d, "keywords.tsv"), "w") as f:
+        f.write("label\tstart\tend\tsource\n" + keyword_rows)
+    saved = streams.classify_stream, streams.read_wav
+    test.addCleanup(lambda: setattr(streams, "classify_stream", saved[0]) or setattr(streams, "read_wav", saved[1]))
+    streams.read_wav = lambda path: os.path.basename(path)[:-4]      # "negative" / "keywords"
+    streams.classify_stream = classify
+
+
 class TestChooseDetection(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        d = os.path.join(self.tmp.name, "stream")
-        os.makedirs(d)
-        with open(os.path.join(d, "keywords.tsv"), "w") as f:
-            f.write("label\tstart\tend\tsource\nyes\t10.0\t10.5\ta.wav\n")
-        self.saved = streams.classify_stream, streams.read_wav
-        streams.read_wav = lambda path: os.path.basename(path)[:-4]      # "negative" / "keywords"
-        streams.classify_stream = lambda model, kind, iv, th, pol, rl=None: fake_stream(kind, th, pol.keyword_exit)
-
-    def tearDown(self):
-        streams.classify_stream, streams.read_wav = self.saved
-        self.tmp.cleanup()
+        fake_evalset(self, "yes\t10.0\t10.5\ta.wav\n",
+                     lambda model, kind, iv, th, pol, rl=None: fake_stream(kind, th, pol.keyword_exit))
 
     def choose(self, **kw):
         return streams.choose_detection(FakeModel(), self.tmp.name, intervals=(500.0,), smoothings=(0.0,),
@@ -199,18 +205,8 @@ class TestCrossValidatedMargin(unittest.TestCase):
     false alarms per hour: one event in a 15-s half (240/h), two in 30 s."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        d = os.path.join(self.tmp.name, "stream")
-        os.makedirs(d)
-        with open(os.path.join(d, "keywords.tsv"), "w") as f:
-            f.write("label\tstart\tend\tsource\nyes\t10.0\t10.5\ta.wav\nyes\t40.0\t40.5\tb.wav\n")
-        self.saved = streams.classify_stream, streams.read_wav
-        streams.read_wav = lambda path: os.path.basename(path)[:-4]
-        streams.classify_stream = lambda model, kind, iv, th, pol, rl=None: self.stream(kind)
-
-    def tearDown(self):
-        streams.classify_stream, streams.read_wav = self.saved
-        self.tmp.cleanup()
+        fake_evalset(self, "yes\t10.0\t10.5\ta.wav\nyes\t40.0\t40.5\tb.wav\n",
+                     lambda model, kind, iv, th, pol, rl=None: self.stream(kind))
 
     @staticmethod
     def stream(kind):

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Scoring rules of beenet_train.streams (hits, false alarms, latency) on
 hand-made detections, the choice of the detection defaults
-(choose_detection) on hand-made posterior streams, and refined windows:
+(choose_detection, with and without a margin cross-validated on the
+streams' halves) on hand-made posterior streams, and refined windows:
 classify_stream's windows are beenet-classify's (the element's windower)
 on espeak-ng speech."""
 import os

@@ -232,6 +232,10 @@ class TestCrossValidatedMargin(unittest.TestCase):
         self.assertEqual(b["keywords"]["times_ns"][0], int(25.5e9))
         self.assertEqual(a["negative"]["probs"].shape, (30, 3))
         self.assertEqual(len(b["negative"]["ops"]), 30)
+        # a single keyword goes with the half its start lies in
+        one = [kws[1]]
+        self.assertEqual(streams.split_streams(pair, one, True)[1], [])
+        self.assertEqual(streams.split_streams(pair, one, False)[1], one)
 
     def test_margin(self):
         # without a margin the second half's choice (0.55, to catch its 0.60
@@ -250,6 +254,11 @@ class TestCrossValidatedMargin(unittest.TestCase):
         # the final choice on the whole streams within 125/h: one event, the 0.85
         self.assertEqual((best["threshold"], best["val_miss_rate"]), (0.65, 0.5))
         self.assertAlmostEqual(best["val_false_alarms_per_hour"], 120.0)
+        # margins are factors on the bounds
+        for bad in ((1.5,), (-0.1, 1.0), (float("nan"),)):
+            with self.assertRaisesRegex(ValueError, "factors in"):
+                streams.choose_detection(FakeModel(), self.tmp.name, intervals=(500.0,), smoothings=(0.0,),
+                                         max_fa_per_hour=250.0, log=lambda m: None, margins=bad)
         # no margins: as before, no cross-validation in the choice
         self.assertNotIn("margin", streams.choose_detection(FakeModel(), self.tmp.name, intervals=(500.0,),
                                                             smoothings=(0.0,), max_fa_per_hour=250.0,

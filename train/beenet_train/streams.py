@@ -318,8 +318,12 @@ def split_streams(streams: Dict, keywords: List[Dict], first: bool):
     kws = sorted(keywords, key=lambda k: k["start"])
     mid = pos["seconds"] / 2
     gaps = [((a["end"] + b["start"]) / 2, i) for i, (a, b) in enumerate(zip(kws, kws[1:]))]
-    t_kw, i = min(gaps, key=lambda g: abs(g[0] - mid)) if gaps else (mid, len(kws) - 1)
-    half_kws = kws[:i + 1] if first else kws[i + 1:]
+    if gaps:
+        t_kw, i = min(gaps, key=lambda g: abs(g[0] - mid))
+        half_kws = kws[:i + 1] if first else kws[i + 1:]
+    else:   # at most one keyword: it goes with the half its start lies in
+        t_kw = mid
+        half_kws = [k for k in kws if (k["start"] < mid) == first]
     return {"negative": cut_stream(neg, neg["seconds"] / 2, first),
             "keywords": cut_stream(pos, t_kw, first)}, half_kws
 
@@ -386,6 +390,13 @@ def _held_out(cands: List[Dict], c: Dict, x: Dict) -> Dict:
     """The row of candidate ``c`` at threshold ``x`` among another half's candidates."""
     other = next(o for o in cands if o["setting"] == c["setting"] and o["smoothing_ms"] == c["smoothing_ms"])
     return next(y for y in other["roc"] if y["threshold"] == x["threshold"])
+
+
+def check_margins(margins) -> None:
+    """A ValueError unless ``margins`` (cross_validate_margin) is None or
+    factors in [0, 1]."""
+    if margins is not None and not all(np.isfinite(x) and 0.0 <= x <= 1.0 for x in margins):
+        raise ValueError("cross-validation margins must be factors in [0, 1], not %s" % (list(margins),))
 
 
 def cross_validate_margin(model: Model, evalset: str, classified, smoothings, refractory_ms: float, thresholds,
@@ -466,6 +477,7 @@ def choose_detection(model: Model, evalset: str, intervals=(500.0, 250.0), smoot
     classified = _classify_grid(model, evalset, grid)
     cv = None
     m = 1.0
+    check_margins(margins)
     if margins:
         cv = cross_validate_margin(model, evalset, classified, smoothings, refractory_ms, thresholds,
                                    max_fa_per_hour, max_wrong_per_hour, margins, log=log)
@@ -592,6 +604,10 @@ def tune(a) -> int:
     the checkpoint and re-export the model file with them."""
     import torch
     from .export import export_checkpoint
+    try:
+        check_margins(getattr(a, "cross_validate", None))
+    except ValueError as e:
+        raise SystemExit("error: --cross-validate: %s" % e)
     model = Model(a.model)
     if any(model.detection_class_offsets):
         raise SystemExit("%s already has per-class threshold offsets; tune from a file without them "

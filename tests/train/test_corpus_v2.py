@@ -324,6 +324,43 @@ class TestResume(unittest.TestCase):
             train(self.root, os.path.join(d, "x.gguf"), select="first", **kw)
         self.assert_train_cli_error(["--select", "first"], "invalid choice: 'first'")
 
+    def test_select_ema(self):
+        """--select ema keeps the weights averaged over every step, with the batch-norm statistics that
+        validate better, recorded; a run resumed from its resume file ends with the same average and
+        statistics; with a decay near 0 the average is the last step's weights; a bad decay is a clear
+        error."""
+        import shutil
+        import torch
+        from beenet_train.train import train
+        d = self._tmp.name
+        kw = dict(seed=0, epochs=2, minutes=0, threads=1, quiet=True, batch_size=32, max_train=200,
+                  max_eval=100)
+        a = train(self.root, os.path.join(d, "ema.gguf"), select="ema", ema_decay=0.9,
+                  resume=os.path.join(d, "ema.resume.pt"), resume_minutes=0, **kw)
+        e = a["training"]["ema"]
+        steps = int(torch.load(os.path.join(d, "ema.resume.pt"), weights_only=False)["step"]) + 1
+        self.assertEqual((a["training"]["select"], e["decay"], e["updates"]), ("ema", 0.9, steps))
+        self.assertIn(e["bn"], ("averaged", "recalibrated"))
+        self.assertGreater(e["bn_batches"], 0)
+        kept = e["val_final_recalibrated_bn" if e["bn"] == "recalibrated" else "val_final_averaged_bn"]
+        self.assertEqual(a["training"]["val_final_accuracy"], kept)   # re-measured on the kept weights
+        self.assertEqual(a["training"]["val_accuracy"][-1], kept)
+        self.assertGreaterEqual(kept, min(e["val_final_recalibrated_bn"], e["val_final_averaged_bn"]))
+        conv = "blocks.0.conv.weight"
+        self.assertFalse(torch.equal(a["state_dict"][conv], a["final_state_dict"][conv]))   # an average
+        shutil.copy(os.path.join(d, "ema.resume.pt"), os.path.join(d, "ema2.resume.pt"))
+        b = train(self.root, os.path.join(d, "ema2.gguf"), select="ema", ema_decay=0.9,
+                  resume=os.path.join(d, "ema2.resume.pt"), **kw)
+        for k, v in a["state_dict"].items():
+            self.assertTrue(torch.equal(v, b["state_dict"][k]), k)
+        self.assertEqual(a["training"]["ema"], b["training"]["ema"])
+        c = train(self.root, os.path.join(d, "near0.gguf"), select="ema", ema_decay=1e-9, resume=None, **kw)
+        for name, _ in c["model"].named_parameters():   # the weights after the last step
+            self.assertTrue(torch.allclose(c["state_dict"][name], c["final_state_dict"][name], atol=1e-6), name)
+        with self.assertRaisesRegex(ValueError, "averaging decay"):
+            train(self.root, os.path.join(d, "x.gguf"), select="ema", ema_decay=1.0, resume=None, **kw)
+        self.assert_train_cli_error(["--select", "ema", "--ema-decay", "0"], "error: --ema-decay: averaging decay 0")
+
     def test_evalsets(self):
         import filecmp
         import json

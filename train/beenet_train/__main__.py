@@ -30,6 +30,7 @@ def _policy_args(parser, help_text: str, threshold: bool = False) -> None:
 
 def main(argv=None):
     from .model import FAMILY_CONFIGS
+    from .average import DEFAULT_DECAY, check_decay
     from .train import PRECISIONS, SELECTIONS
     p = argparse.ArgumentParser(prog="python3 -m beenet_train")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -58,7 +59,11 @@ def main(argv=None):
                         "classes (default 0)")
     t.add_argument("--select", choices=tuple(SELECTIONS), default="best",
                    help="weights to keep (train.SELECTIONS): best = the epoch with the best final-exit accuracy "
-                        "on the validation clips, last = the weights after the last step (default best)")
+                        "on the validation clips, last = the weights after the last step, ema = the weights "
+                        "averaged over the steps with --ema-decay (default best)")
+    t.add_argument("--ema-decay", type=float, default=DEFAULT_DECAY, metavar="D",
+                   help="--select ema: the average keeps D of itself at each step (default %g: about the last "
+                        "%d steps)" % (DEFAULT_DECAY, round(1 / (1 - DEFAULT_DECAY))))
     t.add_argument("--family", choices=tuple(FAMILY_CONFIGS), default="quicknet",
                    help="network family: its defaults are model.FAMILY_CONFIGS[family] (default quicknet)")
     t.add_argument("--config", help="JSON dict overriding the family's defaults (model.FAMILY_CONFIGS)")
@@ -273,6 +278,11 @@ def main(argv=None):
         except ValueError as e:
             print("error: --label-smoothing: %s" % e, file=sys.stderr)
             return 2
+        try:
+            check_decay(a.ema_decay)
+        except ValueError as e:
+            print("error: --ema-decay: %s" % e, file=sys.stderr)
+            return 2
         if a.hard_negatives:
             try:
                 check_hard_negatives(json.loads(a.hard_negatives))
@@ -293,7 +303,8 @@ def main(argv=None):
               single_exit=a.single_exit, exit_loss=a.exit_loss, batch_cache=a.batch_cache,
               mix=json.loads(a.mix) if a.mix else None, teacher=a.teacher,
               distill=json.loads(a.distill) if a.distill else None, precision=a.precision,
-              label_smoothing=a.label_smoothing, select=a.select)
+              label_smoothing=a.label_smoothing, select=a.select,
+              ema_decay=a.ema_decay)
     elif a.cmd == "card":
         from .card import main as card_main
         a.command = "BEENET_LIB=<builddir>/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 -m beenet_train " + \

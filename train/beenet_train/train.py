@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from . import distributed as D
 from .frontend import Frontend
+from .average import DEFAULT_DECAY, WeightAverage, check_decay, recalibrate_bn
 from .model import BeeNet, build_graph, exit_ops_fractions, single_exit_config
 
 SWEEP_THRESHOLDS = [0.1, 0.25, 0.5, 0.75, 1.0]
@@ -701,8 +702,9 @@ PRECISIONS = {"fp32": contextlib.nullcontext, "bf16": _bf16_autocast}
 
 # Which weights a run keeps (``select``): "best", the epoch with the best
 # final-exit accuracy on the validation clips (ties -> mean over exits);
-# "last", the weights after the last step (the schedule's end).
-SELECTIONS = ("best", "last")
+# "last", the weights after the last step (the schedule's end); "ema", the
+# exponential moving average of the weights over the steps (average.py).
+SELECTIONS = ("best", "last", "ema")
 
 
 def check_label_smoothing(eps: float) -> float:
@@ -733,6 +735,48 @@ def exit_losses(outs, y, kind: str = "softmax", label_smoothing: float = 0.0) ->
         [F.cross_entropy(outs[-1], y, label_smoothing=label_smoothing)]
 
 
+# --select ema: training batches on which the averaged weights' batch norms are measured again
+RECAL_BATCHES = 32
+
+
+def recalibration_batches(submit, model: BeeNet, epoch: int, n: int, fa: Dict, augment: bool, seed: int,
+                          positions, device) -> List[torch.Tensor]:
+    """The inputs of the first ``n`` batches of ``epoch`` made again, as the
+    training step saw them (normalised, SpecAugment if on): the same batches
+    whether or not the run was resumed."""
+    out = []
+    for b in range(n):
+        feats, _, _ = submit(epoch, b).get()
+        x = model.normalise(torch.from_numpy(feats).to(device))
+        if augment and fa["p_specaugment"] > 0:
+            x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
+        out.append(x)
+    return out
+
+
+def keep_average(model: BeeNet, avg: WeightAverage, batches, val_feats: np.ndarray, val_y: np.ndarray, say):
+    """Load the averaged weights into ``model`` with whichever batch-norm statistics
+    (averaged, or measured again under the averaged weights on ``batches``,
+    average.recalibrate_bn) give the better final exit on the validation clips.
+    Returns (metadata, the kept weights' validation accuracy per exit)."""
+    import copy
+    model.load_state_dict(avg.averaged_state(model))
+    acc_avg = (predict_logits(model, val_feats).argmax(-1) == val_y[None]).mean(axis=1)
+    twin = copy.deepcopy(model)
+    n = recalibrate_bn(twin, batches)
+    acc_rec = (predict_logits(twin, val_feats).argmax(-1) == val_y[None]).mean(axis=1) if n else acc_avg
+    recal = bool(n) and acc_rec[-1] > acc_avg[-1]
+    if recal:
+        model.load_state_dict(twin.state_dict())
+    say("keeping the weights averaged over %d steps (decay %g): validation final exit %.4f with the averaged "
+        "batch-norm statistics, %.4f measured again on %d training batches; kept the %s" % (
+            avg.updates, avg.decay, acc_avg[-1], acc_rec[-1], n, "latter" if recal else "former"))
+    info = {"decay": avg.decay, "updates": avg.updates, "bn": "recalibrated" if recal else "averaged",
+            "bn_batches": n, "val_final_averaged_bn": float(acc_avg[-1]),
+            "val_final_recalibrated_bn": float(acc_rec[-1])}
+    return info, (acc_rec if recal else acc_avg).tolist()
+
+
 def default_threads() -> int:
     """PyTorch threads for a training process when --threads is not given: the
     cores this process may run on, less one for its batch worker, at least 1.
@@ -757,7 +801,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
           hard_negatives: Optional[Dict] = None, single_exit: Optional[int] = None,
           exit_loss: str = "softmax", batch_cache: Optional[str] = None, mix: Optional[Dict] = None,
           teacher: Optional[str] = None, distill: Optional[Dict] = None, precision: str = "fp32",
-          label_smoothing: float = 0.0, select: str = "best") -> Dict:
+          label_smoothing: float = 0.0, select: str = "best", ema_decay: float = DEFAULT_DECAY) -> Dict:
     """Train all exits jointly (``single_exit`` k: only the network up to
     exit k, with that exit alone, model.single_exit_config).  ``exit_loss``
     "bce": the exits before the last learn one independent score per class
@@ -798,12 +842,13 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     ``label_smoothing``: of the exits' cross-entropy targets (exit_losses).
 
     ``select``: a key of SELECTIONS, which weights the checkpoint and the
-    model file get."""
+    model file get; "ema" averages with ``ema_decay`` per step (average.py)."""
     if precision not in PRECISIONS:
         raise ValueError("precision %r: not one of %s" % (precision, ", ".join(PRECISIONS)))
     if select not in SELECTIONS:
         raise ValueError("select %r: not one of %s" % (select, ", ".join(SELECTIONS)))
     check_label_smoothing(label_smoothing)
+    check_decay(ema_decay)
     autocast = PRECISIONS[precision]
     t0 = time.time()
     d = D.setup()
@@ -912,6 +957,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         hard = st.get("hard")
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, start_epoch + 1, start_b,
                                                                           spent / 60))
+    avg = WeightAverage(model, ema_decay) if select == "ema" and d.main else None
+    if avg is not None and st and st.get("ema"):
+        avg.load_state_dict(st["ema"])
     net, counter = D.wrap_ddp(model, d)
     say("%s: global batch %d, %d per process%s, %d PyTorch thread%s each" % (
         "%d processes (%s)" % (d.world, d.backend) if d.active else "1 process", batch_size,
@@ -940,6 +988,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     t_train = time.time() - spent
     last_save = time.time()
     stop = False
+    epoch = start_epoch
     for epoch in range(start_epoch, epochs):
         net.train()
         items = train_items(corpus, seed, epoch)
@@ -963,7 +1012,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 _save_resume(resume, {"model": model.state_dict(), "opt": opt.state_dict(),
                                       "torch_rng": torch.get_rng_state(), "epoch": epoch, "b": b,
                                       "step": step, "spent": time.time() - t_train, "best": best,
-                                      "history": history, "hard": hard})
+                                      "history": history, "hard": hard,
+                                      "ema": avg.state_dict() if avg is not None else None})
                 last_save = time.time()
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * prog))
@@ -1001,6 +1051,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             loss.backward()
             opt.step()
             model.clip_()
+            if avg is not None:
+                avg.update(model)
             step += 1
             progress.step(epoch, epochs, step, prog)
             tot_loss += float(loss) * len(ys)
@@ -1047,6 +1099,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                     "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if stop:
             break
+    recal = recalibration_batches(submit, model, epoch, min(RECAL_BATCHES, steps_per_epoch), fa, augment, seed,
+                                  positions, d.device) if avg is not None else []
     maker.close()
     progress.end_line()
     final_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -1058,8 +1112,12 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         say("all-reduced %.0f bytes of gradients per step (DDP buckets)" % comm_bytes)
     model.cpu()
     kept = best["epoch"] if select == "best" else len(history)
+    kept_val = history[kept - 1]["val_acc"] if history else None
+    ema_info = None
     if select == "best":
         model.load_state_dict(best["state_dict"])
+    elif select == "ema":
+        ema_info, kept_val = keep_average(model, avg, recal, val_feats, val_y, say)
     else:
         say("keeping the weights after the last step (epoch %d; best validation epoch %d)" % (kept, best["epoch"]))
     model.eval()
@@ -1077,7 +1135,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     training = {
         "seed": seed, "data": os.path.basename(os.path.normpath(data)), "epochs": len(history),
         "best_epoch": best["epoch"], "batch_size": batch_size, "lr": lr,
-        "val_accuracy": [float(a) for a in history[kept - 1]["val_acc"]],
+        "val_accuracy": [float(a) for a in kept_val],
         "val_final_accuracy": final_acc, "wall_minutes": round(wall / 60.0, 2),
         "exit_weights": [float(w) for w in w_exit], "torch": torch.__version__,
         "feature_aug": {k: list(v) if isinstance(v, tuple) else v for k, v in fa.items()},
@@ -1099,6 +1157,8 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
     if select != "best":   # likewise
         training["select"] = select
         training["kept_epoch"] = kept
+    if ema_info is not None:
+        training["ema"] = ema_info
     if tnet is not None:   # likewise
         training["distill"] = dict(dd, teacher=os.path.basename(teacher))
     if bc is not None:   # likewise; the batches are the same with or without it

@@ -254,6 +254,11 @@ def norm_stats(feats: np.ndarray):
 # ---------------------------------------------------------------------------
 # Evaluation helpers (PyTorch side)
 
+def exit_accuracies(model: BeeNet, feats: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The accuracy of each exit on un-normalised features ``feats`` with labels ``y``."""
+    return (predict_logits(model, feats).argmax(-1) == y[None]).mean(axis=1)
+
+
 @torch.no_grad()
 def predict_logits(model: BeeNet, feats: np.ndarray, batch: int = 128) -> np.ndarray:
     """(N, n_frames, n_mels) un-normalised features -> (num_exits, N, classes) logits.  Batches of 128:
@@ -562,6 +567,16 @@ def prepare_batch(corpus: "Corpus", fe: Frontend, items, batch_size: int, augmen
     return feats, ys, time.time() - t0
 
 
+def step_input(model: BeeNet, feats: np.ndarray, fa: Dict, augment: bool, seed: int, epoch: int, b: int,
+               positions, device) -> torch.Tensor:
+    """A training step's input: batch ``b`` of ``epoch``'s features normalised by
+    ``model``, with SpecAugment's masks when augmenting with it on."""
+    x = model.normalise(torch.from_numpy(feats).to(device))
+    if augment and fa["p_specaugment"] > 0:
+        x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
+    return x
+
+
 def spec_augment_batch(x: torch.Tensor, p: float, seed: int, epoch: int, b: int, positions) -> torch.Tensor:
     """SpecAugment with probability ``p`` per example; example j of global
     batch b draws from its own generator (seed, epoch, b, j), like
@@ -744,14 +759,8 @@ def recalibration_batches(submit, model: BeeNet, epoch: int, n: int, fa: Dict, a
     """The inputs of the first ``n`` batches of ``epoch`` made again, as the
     training step saw them (normalised, SpecAugment if on): the same batches
     whether or not the run was resumed."""
-    out = []
-    for b in range(n):
-        feats, _, _ = submit(epoch, b).get()
-        x = model.normalise(torch.from_numpy(feats).to(device))
-        if augment and fa["p_specaugment"] > 0:
-            x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
-        out.append(x)
-    return out
+    return [step_input(model, submit(epoch, b).get()[0], fa, augment, seed, epoch, b, positions, device)
+            for b in range(n)]
 
 
 def keep_average(model: BeeNet, avg: WeightAverage, batches, val_feats: np.ndarray, val_y: np.ndarray, say):
@@ -761,10 +770,10 @@ def keep_average(model: BeeNet, avg: WeightAverage, batches, val_feats: np.ndarr
     Returns (metadata, the kept weights' validation accuracy per exit)."""
     import copy
     model.load_state_dict(avg.averaged_state(model))
-    acc_avg = (predict_logits(model, val_feats).argmax(-1) == val_y[None]).mean(axis=1)
+    acc_avg = exit_accuracies(model, val_feats, val_y)
     twin = copy.deepcopy(model)
     n = recalibrate_bn(twin, batches)
-    acc_rec = (predict_logits(twin, val_feats).argmax(-1) == val_y[None]).mean(axis=1) if n else acc_avg
+    acc_rec = exit_accuracies(twin, val_feats, val_y) if n else acc_avg
     recal = bool(n) and acc_rec[-1] > acc_avg[-1]
     if recal:
         model.load_state_dict(twin.state_dict())
@@ -1030,18 +1039,15 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 if nb not in pending:
                     pending[nb] = submit(epoch, nb)
             t_feat += tb_feat
-            x = model.normalise(torch.from_numpy(feats).to(d.device))
-            if augment and fa["p_specaugment"] > 0:
-                x = spec_augment_batch(x, fa["p_specaugment"], seed, epoch, b, positions)
+            x = step_input(model, feats, fa, augment, seed, epoch, b, positions, d.device)
             y = torch.from_numpy(ys).to(d.device)
             with autocast():
                 outs = [o.float() for o in net(x)]
             losses = exit_losses(outs, y, exit_loss, label_smoothing)
             if tnet is not None:
                 with torch.no_grad():
-                    tx = tnet.normalise(torch.from_numpy(feats).to(d.device))
-                    if augment and fa["p_specaugment"] > 0:   # the same masks as the student's
-                        tx = spec_augment_batch(tx, fa["p_specaugment"], seed, epoch, b, positions)
+                    # the same masks as the student's
+                    tx = step_input(tnet, feats, fa, augment, seed, epoch, b, positions, d.device)
                     t_outs = tnet(tx)
                 a_kd = dd["weight"]
                 losses = [(1.0 - a_kd) * lk + a_kd * kk
@@ -1075,8 +1081,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
                 break
             continue
         progress.end_line()
-        vl = predict_logits(model, val_feats)
-        vacc = (vl.argmax(-1) == val_y[None]).mean(axis=1)
+        vacc = exit_accuracies(model, val_feats, val_y)
         score = float(vacc[-1]) + 1e-3 * float(vacc.mean())   # final exit, ties -> mean over exits
         rec = {"epoch": epoch + 1, "loss": tot_loss / n_seen, "train_acc": (correct / n_seen).tolist(),
                "val_acc": vacc.tolist(), "seconds": time.time() - t_ep, "feature_seconds": t_feat,

@@ -84,7 +84,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         a.data = os.path.join(tmp, "corpus")
         T.make_corpus(a.data, a.speakers)
-        from beenet_train.train import Corpus
+        from beenet_train.corpus import Corpus
         a.steps_per_epoch = len(Corpus(a.data).splits["train"]) // a.batch
         res = {"load_average_before": os.getloadavg(), "speakers": a.speakers, "batch": a.batch,
                "steps_per_epoch": a.steps_per_epoch, "runs": []}

@@ -6,7 +6,7 @@
         --pairs 5 --batches 6 --json bench/results/feature-cache.json [--train-epochs 2]
 
 1. Builds (or finds) the cache and times the build.
-2. Batch making, the trainer's data path alone (``train.prepare_batch``, one
+2. Batch making, the trainer's data path alone (``batches.prepare_batch``, one
    process, global batch 128, full augmentation): on-the-fly waveform path,
    cache with 25 % of the examples on the waveform path (the default
    ``--cache-wave-fraction``), cache with none.  The machine is shared, so
@@ -38,7 +38,8 @@ VARIANTS = (("on-the-fly", None), ("cache, wave fraction 0.25", 0.25), ("cache, 
 
 def batch_rates(a, corpus, fe, cache) -> dict:
     from beenet_train import fcache
-    from beenet_train.train import DEFAULT_FEATURE_AUG, prepare_batch, train_items
+    from beenet_train.batches import DEFAULT_FEATURE_AUG, prepare_batch
+    from beenet_train.corpus import train_items
     fa = dict(DEFAULT_FEATURE_AUG)
     items = train_items(corpus, a.seed, 0)
     nb = min(a.batches, len(items) // a.batch)
@@ -67,7 +68,8 @@ def batch_rates(a, corpus, fe, cache) -> dict:
 
 
 def accuracy(model, corpus, fe, split: str, seed: int) -> float:
-    from beenet_train.train import eval_waves, features_for, predict_logits
+    from beenet_train.corpus import eval_waves
+    from beenet_train.validation import features_for, predict_logits
     exs = corpus.splits[split]
     logits = predict_logits(model, features_for(fe, eval_waves(corpus, exs, seed)))
     return float((logits[-1].argmax(-1) == np.array([e.label_index for e in exs])).mean())
@@ -109,7 +111,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from beenet_train import fcache
     from beenet_train.frontend import Frontend
-    from beenet_train.train import Corpus
+    from beenet_train.corpus import Corpus
     corpus = Corpus(a.data, seed=a.seed)
     fe = Frontend()
     res = {"data": os.path.basename(os.path.normpath(a.data)), "load_average_before": os.getloadavg()}

@@ -1,6 +1,6 @@
 """What hard-negative mining costs the training process after each epoch (docs/training.md, Hard negatives).
 
-Times, in this process, the two halves of train.mine_hard_negatives for one epoch's candidates: making the
+Times, in this process, the two halves of mining.mine_hard_negatives for one epoch's candidates: making the
 candidates' features (train.candidate_features; since 2026-12-04 the batch worker makes them during the epoch,
 train.MiningFeatures) and scoring them with a model (what remains in the training process), the scoring in
 batches of 128 (train.predict_logits since 2026-12-04) and of 512 (before; the same logits).
@@ -21,8 +21,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from beenet_train.frontend import Frontend  # noqa: E402
 from beenet_train.model import BeeNet  # noqa: E402
-from beenet_train.train import (DEFAULT_HARD_NEGATIVES, Corpus, candidate_features,  # noqa: E402
-                                mine_hard_negatives, predict_logits)
+from beenet_train.corpus import Corpus  # noqa: E402
+from beenet_train.mining import DEFAULT_HARD_NEGATIVES, candidate_features, mine_hard_negatives  # noqa: E402
+from beenet_train.validation import predict_logits  # noqa: E402
 
 
 def main(argv=None):

@@ -20,7 +20,7 @@ import numpy as np
 def voice_rows(model_path: str, data: str, label: str, split: str):
     from beenet_train.evaluate import EVAL_SEED, engine_logits
     from beenet_train.frontend import Frontend, Model
-    from beenet_train.train import Corpus, eval_waves
+    from beenet_train.corpus import Corpus, eval_waves
     from beenet_train.data.voices import speaker_id
     model = Model(model_path)
     corpus = Corpus(data, seed=EVAL_SEED, eval_only=True)

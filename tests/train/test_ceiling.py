@@ -27,7 +27,7 @@ from beenet_train.binary import BinaryConv2d, BinaryLinear  # noqa: E402
 from beenet_train.frontend import Model, policy_params  # noqa: E402
 from beenet_train.model import BeeNet, build_graph  # noqa: E402
 from beenet_train.streams import classify_stream  # noqa: E402
-from beenet_train.train import check_distill, distill_losses, load_teacher  # noqa: E402
+from beenet_train.losses import check_distill, distill_losses, load_teacher  # noqa: E402
 
 MODEL = os.path.join(SRC, "models", "kws12.gguf")
 CHECKPOINT = os.path.join(SRC, "models", "kws12.pt")

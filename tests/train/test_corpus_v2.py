@@ -33,7 +33,7 @@ class TestResume(unittest.TestCase):
         cls._tmp.cleanup()
 
     def test_epoch_mix(self):
-        from beenet_train.train import Corpus
+        from beenet_train.corpus import Corpus
         c = Corpus(self.root, seed=0, recorded_weight=3)
         self.assertTrue(c.v2)
         items = c.epoch_items("train", np.random.default_rng(0))
@@ -57,7 +57,9 @@ class TestResume(unittest.TestCase):
         import torch
         from beenet_train.frontend import Frontend
         from beenet_train.model import BeeNet
-        from beenet_train.train import Corpus, mine_hard_negatives, predict_logits
+        from beenet_train.corpus import Corpus
+        from beenet_train.mining import mine_hard_negatives
+        from beenet_train.validation import predict_logits
         c = Corpus(self.root, seed=0)
         torch.manual_seed(0)
         model = BeeNet({"num_classes": len(c.labels)})
@@ -91,8 +93,8 @@ class TestResume(unittest.TestCase):
         import torch
         from beenet_train.frontend import Frontend
         from beenet_train.model import BeeNet
-        from beenet_train.train import (Corpus, candidate_features, candidate_noise_rng, mine_hard_negatives,
-                                        mining_candidates)
+        from beenet_train.corpus import Corpus
+        from beenet_train.mining import candidate_features, candidate_noise_rng, mine_hard_negatives, mining_candidates
         c = Corpus(self.root, seed=0)
         torch.manual_seed(0)
         model = BeeNet({"num_classes": len(c.labels)})
@@ -120,7 +122,7 @@ class TestResume(unittest.TestCase):
 
     def test_bad_hard_negatives(self):
         """A bad --hard-negatives is a clear error before anything loads."""
-        from beenet_train.train import check_hard_negatives
+        from beenet_train.mining import check_hard_negatives
         self.assertEqual(check_hard_negatives({"noisy": 0.5})["noisy"], 0.5)
         for bad, word in (({"nosy": 0.5}, "unknown key"), ({"noisy": 1.5}, "noisy must be"),
                           ({"share": "x"}, "share must be"), ({"keep": 0}, "keep must be"),
@@ -137,7 +139,8 @@ class TestResume(unittest.TestCase):
         running-speech crops (never keyword clips) into them, labelled _unknown_."""
         from beenet_train.data.audio import active_region
         from beenet_train.frontend import Frontend
-        from beenet_train.train import DEFAULT_FEATURE_AUG, Corpus, prepare_batch
+        from beenet_train.batches import DEFAULT_FEATURE_AUG, prepare_batch
+        from beenet_train.corpus import Corpus
         c = Corpus(self.root, seed=0)
         edges = set()
         for k in range(40):
@@ -186,7 +189,8 @@ class TestResume(unittest.TestCase):
 
     def test_mix(self):
         """--mix changes the epoch's shares; a bad one is a clear error before anything loads."""
-        from beenet_train.train import Corpus, check_mix, train
+        from beenet_train.corpus import Corpus, check_mix
+        from beenet_train.train import train
         mix = check_mix({"keywords": 0.5, "speech_crops": 0.23})
         c = Corpus(self.root, seed=0, mix=mix)
         items = c.epoch_items("train", np.random.default_rng(0))
@@ -229,8 +233,9 @@ class TestResume(unittest.TestCase):
         """The batch worker makes the mining candidates' features in slices spread over the
         epoch's steps (all of them at once after a resume): the same features as made in place."""
         from beenet_train.frontend import Frontend
-        from beenet_train.train import (DEFAULT_HARD_NEGATIVES, BatchMaker, Corpus, MiningFeatures,
-                                        candidate_features)
+        from beenet_train.batches import BatchMaker
+        from beenet_train.corpus import Corpus
+        from beenet_train.mining import DEFAULT_HARD_NEGATIVES, MiningFeatures, candidate_features
         c = Corpus(self.root, seed=0)
         cfg = dict(DEFAULT_HARD_NEGATIVES, share=0.5, candidates=30)
         want = candidate_features(c, Frontend(), 3, 1, cfg)
@@ -277,7 +282,8 @@ class TestResume(unittest.TestCase):
         checkpoint; the loss is PyTorch's smoothed cross-entropy; a bad value is a clear error."""
         import torch
         import torch.nn.functional as F
-        from beenet_train.train import exit_losses, train
+        from beenet_train.losses import exit_losses
+        from beenet_train.train import train
         z, y = torch.randn(6, 12), torch.tensor([0, 3, 5, 7, 11, 2])
         soft = exit_losses([z, z], y, "softmax", 0.1)
         want = (-(0.9 * F.one_hot(y, 12) + 0.1 / 12) * F.log_softmax(z, 1)).sum(1).mean()

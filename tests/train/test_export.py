@@ -187,7 +187,7 @@ class TestExitLoss(unittest.TestCase):
 
     def test_losses(self):
         import torch.nn.functional as F
-        from beenet_train.train import exit_losses
+        from beenet_train.losses import exit_losses
         g = torch.Generator().manual_seed(0)
         outs = [torch.randn(5, 4, generator=g) for _ in range(3)]
         y = torch.tensor([0, 3, 1, 1, 2])

@@ -37,7 +37,7 @@ class TestFeatureCache(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         from beenet_train.frontend import Frontend
-        from beenet_train.train import Corpus
+        from beenet_train.corpus import Corpus
         cls._tmp = tempfile.TemporaryDirectory()
         cls.d = cls._tmp.name
         cls.data = os.path.join(cls.d, "corpus")
@@ -82,7 +82,7 @@ class TestFeatureCache(unittest.TestCase):
     def test_stale_cache_is_detected_and_rebuilt(self):
         from beenet_train.data.audio import write_wav
         from beenet_train.frontend import Frontend, default_config
-        from beenet_train.train import Corpus
+        from beenet_train.corpus import Corpus
         data = os.path.join(self.d, "stale-corpus")
         shutil.copytree(self.data, data)
         root = os.path.join(self.d, "stale-cache")
@@ -115,7 +115,8 @@ class TestFeatureCache(unittest.TestCase):
             self.assertEqual(json.load(f)["key"], cache.plan.key)
 
     def test_unaugmented_batch_is_the_on_the_fly_batch(self):
-        from beenet_train.train import DEFAULT_FEATURE_AUG, prepare_batch, train_items
+        from beenet_train.batches import DEFAULT_FEATURE_AUG, prepare_batch
+        from beenet_train.corpus import train_items
         cache = fcache.FeatureCache(self.build("batch", 2), self.plan)
         cached = fcache.CachedExamples(cache, self.corpus, 0.25)
         items = train_items(self.corpus, 0, 0)

@@ -182,7 +182,8 @@ class TestLidCorpus(unittest.TestCase):
         if "BEENET_LIB" not in os.environ:
             self.skipTest("BEENET_LIB is not set (run under meson test)")
         from beenet_train.frontend import Model, Session
-        from beenet_train.train import Corpus, train
+        from beenet_train.corpus import Corpus
+        from beenet_train.train import train
         c = Corpus(self.root, eval_only=True)
         self.assertEqual((c.silence_index, c.unknown_index), (None, None))
         out = os.path.join(self._tmp.name, "lid.gguf")

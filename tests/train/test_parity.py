@@ -16,7 +16,6 @@ import tempfile
 import unittest
 
 import numpy as np
-import torch
 
 TRAIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "train")
 sys.path.insert(0, TRAIN_DIR)
@@ -24,7 +23,9 @@ sys.path.insert(0, TRAIN_DIR)
 from beenet_train import frontend as fe  # noqa: E402
 from beenet_train.evaluate import nodes_from_gguf  # noqa: E402
 from beenet_train.model import exit_ops_fractions  # noqa: E402
-from beenet_train.train import Corpus, eval_waves, predict_logits, train  # noqa: E402
+from beenet_train.corpus import Corpus, eval_waves  # noqa: E402
+from beenet_train.train import train  # noqa: E402
+from beenet_train.validation import predict_logits  # noqa: E402
 
 SMALL_CONFIG = {"name": "parity-test", "stem_channels": 4, "stages": [[16, 2], [32, 1], [48, 1]],
                 "exits": [1, 2, 3, 4]}

@@ -172,7 +172,8 @@ class TestDriver(unittest.TestCase):
         import torch
         from beenet_train import bcache
         from beenet_train.frontend import Frontend
-        from beenet_train.train import Corpus, train
+        from beenet_train.corpus import Corpus
+        from beenet_train.train import train
         root = os.path.join(self.out, "batches")
         keys = os.listdir(root)
         self.assertEqual(len(keys), 1)

@@ -77,7 +77,7 @@ def main(argv=None):
     t.add_argument("--max-train", type=int, help="use at most this many training clips")
     t.add_argument("--max-eval", type=int, help="use at most this many validation/test clips")
     t.add_argument("--no-augment", action="store_true")
-    t.add_argument("--feature-aug", help="JSON dict overriding train.DEFAULT_FEATURE_AUG "
+    t.add_argument("--feature-aug", help="JSON dict overriding batches.DEFAULT_FEATURE_AUG "
                    "(p_specaugment, p_vtlp, vtlp, p_context, p_partial, partial)")
     t.add_argument("--augment-config", help="JSON dict overriding data.augment.AugmentConfig fields")
     t.add_argument("--recorded-weight", type=int, default=3,
@@ -90,9 +90,9 @@ def main(argv=None):
     t.add_argument("--feature-cache", metavar="DIR",
                    help="cache the front-end's output per clip in DIR (memory-mapped, sharded by rank, "
                         "rebuilt when stale) and augment cached features (docs/scale.md; default: off)")
-    t.add_argument("--mix", help="JSON dict overriding train.DEFAULT_MIX (keywords, unknown_words, speech_crops, "
+    t.add_argument("--mix", help="JSON dict overriding corpus.DEFAULT_MIX (keywords, unknown_words, speech_crops, "
                    "silence: shares of a corpus v2 epoch and of its validation set, summing to 1)")
-    t.add_argument("--hard-negatives", help="JSON dict overriding train.DEFAULT_HARD_NEGATIVES (share, candidates, "
+    t.add_argument("--hard-negatives", help="JSON dict overriding mining.DEFAULT_HARD_NEGATIVES (share, candidates, "
                    "keep, jitter_ms, noisy); corpus v2: a share of the running-speech crops comes from those the "
                    "network scored highest as a keyword after the previous epoch, a share 'noisy' of them "
                    "scored (and then trained on) in training noise")
@@ -103,7 +103,7 @@ def main(argv=None):
     t.add_argument("--teacher", metavar="CHECKPOINT",
                    help="distil this trained checkpoint (e.g. a real-valued twin, --config '{\"real_valued\": "
                         "true}') into every exit (train.distill_losses)")
-    t.add_argument("--distill", help="JSON dict overriding train.DEFAULT_DISTILL (weight, temperature); "
+    t.add_argument("--distill", help="JSON dict overriding losses.DEFAULT_DISTILL (weight, temperature); "
                    "with --teacher")
     t.add_argument("--cache-wave-fraction", type=float, default=0.25,
                    help="with --feature-cache and augmentation: share of the examples made on the "
@@ -240,8 +240,11 @@ def main(argv=None):
 
     a = p.parse_args(argv)
     if a.cmd == "train":
-        from .train import (DEFAULT_DISTILL, DEFAULT_FEATURE_AUG, check_distill, check_feature_aug,
-                            check_hard_negatives, check_label_smoothing, check_mix, train)
+        from .batches import DEFAULT_FEATURE_AUG, check_feature_aug
+        from .corpus import check_mix
+        from .losses import DEFAULT_DISTILL, check_distill, check_label_smoothing
+        from .mining import check_hard_negatives
+        from .train import train
         if a.feature_aug:
             try:
                 check_feature_aug(dict(DEFAULT_FEATURE_AUG, **json.loads(a.feature_aug)))

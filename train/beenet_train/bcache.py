@@ -2,7 +2,7 @@
 that would make the very same ones (``train --batch-cache DIR``).
 
 Why: a batch is a pure function of (corpus, seed, epoch, batch index, the
-augmentation settings, the front-end, the trainer's code) — train.prepare_batch
+augmentation settings, the front-end, the trainer's code) — batches.prepare_batch
 seeds every example from (seed, epoch, b, j) — so runs that differ only in
 the network (Table 2 of the study: a joint network and one single-exit
 network per exit, all on the same data) make identical batches.  On this
@@ -17,8 +17,8 @@ Versioning: the key is a SHA-256 over the cache format, the run's data
 settings (seed, batch size, augmentation and feature-augmentation
 settings, mix, recorded weight, per-split limits), the front-end
 configuration, the engine's version, the source of the code that makes
-batches (train.py's batch functions and Corpus, the data package, the
-front-end, the feature cache),
+batches (corpus.py, batches.py, the data package, the front-end, the
+feature cache),
 every file under the corpus root (path, size, modification time) and the
 augmentation sources' samples.  Batches live in ``DIR/<key>/``, one
 directory per key, so a changed corpus or trainer never reads old batches.
@@ -57,18 +57,13 @@ _CODE: Dict[str, bytes] = {}
 
 
 def _code_digest(h) -> None:
-    """The code that makes a batch: train.py's batch functions and Corpus, the data
-    package, the front-end and the feature cache.  A change there makes a new key; a change
-    elsewhere in the trainer (the network, the optimiser) does not.  Read once per process
-    (the code this process runs, even if the files change under it)."""
+    """The code that makes a batch: the corpus and batch modules, the data package, the
+    front-end and the feature cache.  A change there makes a new key; a change elsewhere in
+    the trainer (the network, the optimiser) does not.  Read once per process."""
     if "digest" not in _CODE:
-        import inspect
-        from . import train as T
         c = hashlib.sha256()
-        for fn in (T.train_items, T.prepare_batch, T.vtlp, T._worker_batch, T.Corpus, T.eval_waves):
-            c.update(inspect.getsource(fn).encode())
         pkg = os.path.dirname(os.path.abspath(__file__))
-        files = [os.path.join(pkg, "frontend.py"), os.path.join(pkg, "fcache.py")]
+        files = [os.path.join(pkg, n) for n in ("corpus.py", "batches.py", "frontend.py", "fcache.py")]
         for dirpath, dirnames, filenames in os.walk(os.path.join(pkg, "data")):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             files += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py")]

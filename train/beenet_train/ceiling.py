@@ -32,7 +32,7 @@ from .frontend import BeenetError, Frontend, Model
 from .export import load_checkpoint
 from .model import BeeNet
 from .streams import evaluate_streams
-from .train import predict_logits
+from .validation import predict_logits
 
 CHUNK = 2048   # windows per feature batch on the streams
 

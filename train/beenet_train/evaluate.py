@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -11,7 +10,8 @@ import numpy as np
 from .frontend import Frontend, Model, PolicyParams, policy_params
 from .gguf_writer import read_gguf
 from .model import exit_ops_fractions
-from .train import SWEEP_THRESHOLDS, Corpus, choose_threshold, eval_waves, predict_logits
+from .corpus import Corpus, eval_waves
+from .validation import SWEEP_THRESHOLDS, choose_threshold, predict_logits
 
 SPLIT_ALIASES = {"testing": "test", "validation": "val", "valid": "val", "training": "train"}
 EVAL_SEED = 1234
@@ -145,7 +145,7 @@ def evaluate(model_path: str, data: str, split: str = "test", checkpoint: Option
     fe = Frontend(model.frontend_config)
     feats = fe.compute_batch(waves)
     y = np.array([ex.label_index for ex in examples])
-    K, E = model.num_classes, model.num_exits
+    K = model.num_classes
     logits = engine_logits(model, feats)
     exit_acc = (logits.argmax(-1) == y[None]).mean(axis=1)
     nodes = nodes_from_gguf(model_path)

@@ -268,7 +268,7 @@ def split_logits(model, data: str, split: str, max_clips: Optional[int] = None):
     un-augmented clips `evaluate` uses."""
     from .evaluate import EVAL_SEED, engine_logits
     from .frontend import Frontend
-    from .train import Corpus, eval_waves
+    from .corpus import Corpus, eval_waves
     corpus = Corpus(data, seed=EVAL_SEED, eval_only=True)
     if corpus.labels != model.labels:
         raise SystemExit("model labels %s differ from the corpus labels %s" % (model.labels, corpus.labels))

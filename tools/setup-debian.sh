@@ -14,7 +14,7 @@ PACKAGES="
   festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-ca-ona-hts
   sox alsa-utils pulseaudio pulseaudio-utils locales wamerican fortunes valgrind
   fortunes-de fortunes-es fortunes-it fortunes-ru debian-faq-fr festvox-ru
-  hyperfine procps
+  hyperfine procps pyflakes3
   gir1.2-gtk-4.0 python3-gi-cairo xvfb xauth imagemagick
   python3 python3-numpy python3-torch python3-matplotlib python3-gi gir1.2-gstreamer-1.0
 "

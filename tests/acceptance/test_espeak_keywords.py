@@ -39,7 +39,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -9,7 +9,6 @@ import ctypes
 import os
 import re
 import sys
-import tempfile
 import unittest
 
 import numpy as np

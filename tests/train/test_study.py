@@ -26,7 +26,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "train"))
 sys.path.insert(0, HERE)
 
-from beenet_train import frontend as fe  # noqa: E402
 from beenet_train import study  # noqa: E402
 import test_eenet  # noqa: E402  (the module, so unittest does not collect its tests here too)
 

@@ -5,7 +5,6 @@ Sign convention shared with the engine (docs/model-format.md):
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn

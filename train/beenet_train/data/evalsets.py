@@ -191,7 +191,6 @@ def topup_sentences(corpus: str, split: str, per_voice: dict | None = None, jobs
     (:func:`synth.synth_voice` in forked children, so byte-identical when
     rebuilt).  Voices not installed here are skipped (and named)."""
     from . import texts as T
-    from . import voices as V
     from .synth import SENTENCE_DIR, synth_isolated, task_voices
     from .task import corpus_task
     with open(os.path.join(corpus, "corpus.json")) as f:

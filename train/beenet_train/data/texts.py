@@ -20,7 +20,6 @@ See docs/data.md ("Texts") for the counts.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import re

@@ -140,22 +140,10 @@ static GstPadProbeReturn gst_beenet_caps_probe (GstPad * pad,
     GstPadProbeInfo * info, gpointer user_data);
 static gboolean push_mono (const gfloat * mono, gsize n, gpointer user_data);
 
+/* The early-exit policy: which exit a window stops at. */
 static void
-gst_beenet_class_init (GstBeenetClass * klass)
+install_policy_properties (GObjectClass * gobject_class)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-  GstAudioFilterClass *filter_class = GST_AUDIO_FILTER_CLASS (klass);
-  GstCaps *caps;
-
-  GST_DEBUG_CATEGORY_INIT (beenet_debug, "beenet", 0,
-      "Binary early-exit network audio classifier");
-
-  gobject_class->set_property = gst_beenet_set_property;
-  gobject_class->get_property = gst_beenet_get_property;
-  gobject_class->finalize = gst_beenet_finalize;
-
   /**
    * GstBeenet:threshold:
    *
@@ -229,7 +217,12 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "last); -1 = the model's value (beenet.keyword_exit)", -1, G_MAXINT,
           -1, G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+}
 
+/* The model, the windows it classifies and their messages. */
+static void
+install_window_properties (GObjectClass * gobject_class)
+{
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of a beenet GGUF model file (NULL = built-in default model); "
@@ -278,7 +271,12 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "eenet-budget (double, the scheduler's budget in force)", TRUE,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           G_PARAM_STATIC_STRINGS));
+}
 
+/* Keyword detections on top of the windows' classes. */
+static void
+install_detection_properties (GObjectClass * gobject_class)
+{
   /**
    * GstBeenet:detection-threshold:
    *
@@ -327,7 +325,12 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "(double); needs post-messages", TRUE,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+}
 
+/* What a window may cost: the compute budget and the energy gate. */
+static void
+install_cost_properties (GObjectClass * gobject_class)
+{
   /**
    * GstBeenet:budget:
    *
@@ -364,7 +367,12 @@ gst_beenet_class_init (GstBeenetClass * klass)
           GST_BEENET_ENERGY_GATE_OFF, 0.0, GST_BEENET_ENERGY_GATE_OFF,
           G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
           GST_PARAM_CONTROLLABLE | G_PARAM_STATIC_STRINGS));
+}
 
+/* Read-only facts of the loaded model. */
+static void
+install_model_info_properties (GObjectClass * gobject_class)
+{
   g_object_class_install_property (gobject_class, PROP_LABELS,
       g_param_spec_boxed ("labels", "Labels",
           "Class labels of the model, index = class id (NULL if the model "
@@ -388,6 +396,29 @@ gst_beenet_class_init (GstBeenetClass * klass)
           "Network family of the model, from its file: quicknet, birealnet, "
           "densenet or meliusnet (NULL if the model does not say or cannot "
           "be loaded)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+}
+
+static void
+gst_beenet_class_init (GstBeenetClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstAudioFilterClass *filter_class = GST_AUDIO_FILTER_CLASS (klass);
+  GstCaps *caps;
+
+  GST_DEBUG_CATEGORY_INIT (beenet_debug, "beenet", 0,
+      "Binary early-exit network audio classifier");
+
+  gobject_class->set_property = gst_beenet_set_property;
+  gobject_class->get_property = gst_beenet_get_property;
+  gobject_class->finalize = gst_beenet_finalize;
+
+  install_policy_properties (gobject_class);
+  install_window_properties (gobject_class);
+  install_detection_properties (gobject_class);
+  install_cost_properties (gobject_class);
+  install_model_info_properties (gobject_class);
 
   gst_element_class_set_static_metadata (element_class,
       "Binary early-exit network classifier", "Filter/Analyzer/Audio",

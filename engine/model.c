@@ -721,15 +721,16 @@ parse_node (BeenetModel *m, const GgufFile *f, uint32_t i, BeenetError *err)
   return BEENET_OK;
 }
 
+/* Identity, format version, name, description, task and architecture;
+ * checked first, so a non-beenet GGUF file gets FORMAT. */
 static BeenetStatus
-parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
+parse_identity (BeenetModel *m, const GgufFile *f, BeenetError *err)
 {
   BeenetStatus st;
   GgufStr s;
   uint32_t version;
   const GgufKV *kv;
 
-  /* Identity first, so a non-beenet GGUF file gets FORMAT. */
   kv = gguf_find_kv (f, "general.architecture");
   if (!kv || kv->type != GGUF_TYPE_STRING || !gguf_str_eq (kv->v.s, "beenet"))
     return beenet_set_error (err, BEENET_ERROR_FORMAT,
@@ -764,8 +765,16 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
     return st;
   if ((st = get_text (f, "beenet.architecture", &m->architecture, err)))
     return st;
+  return BEENET_OK;
+}
 
-  /* Labels. */
+/* beenet.labels: 2 to BEENET_MAX_CLASSES non-empty UTF-8 strings. */
+static BeenetStatus
+parse_labels (BeenetModel *m, const GgufFile *f, BeenetError *err)
+{
+  BeenetStatus st;
+  const GgufKV *kv;
+
   if ((st = get_array (f, "beenet.labels", GGUF_TYPE_STRING, 2,
               BEENET_MAX_CLASSES, &kv, err)))
     return st;
@@ -781,28 +790,16 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
     if (!(m->labels[i] = dup_str (labels[i])))
       return beenet_set_error (err, BEENET_ERROR_NOMEM, "out of memory");
   }
+  return BEENET_OK;
+}
 
-  if ((st = parse_frontend (m, f, err)))
-    return st;
-  const uint64_t ne_mel[4] = { m->fe.n_mels, 1, 1, 1 };
-  const GgufTensor *t;
-  if ((st = get_tensor (f, "frontend.mean", GGUF_TENSOR_F32, ne_mel, &t, err)))
-    return st;
-  m->mean = (const float *) t->data;
-  if ((st = get_tensor (f, "frontend.inv_std", GGUF_TENSOR_F32, ne_mel, &t,
-              err)))
-    return st;
-  m->inv_std = (const float *) t->data;
+/* The graph: its nodes, their exits (the last node is one) and the
+ * cumulative operation counts up to each node. */
+static BeenetStatus
+parse_graph (BeenetModel *m, const GgufFile *f, BeenetError *err)
+{
+  BeenetStatus st;
 
-  if ((st = get_string (f, "beenet.policy", true, &s, NULL, err)))
-    return st;
-  if ((st = parse_policy (m, f, s, err)))
-    return st;
-
-  if ((st = parse_detection (m, f, err)))
-    return st;
-
-  /* Graph. */
   uint32_t exit_count;
   if ((st = get_u32 (f, "beenet.node_count", true, &m->n_nodes, NULL, err)))
     return st;
@@ -858,6 +855,38 @@ parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
         m->n_exits);
   m->total_bops = bops;
   m->total_flops = flops;
+  return BEENET_OK;
+}
+
+static BeenetStatus
+parse_model (BeenetModel *m, const GgufFile *f, BeenetError *err)
+{
+  BeenetStatus st;
+  GgufStr s;
+
+  if ((st = parse_identity (m, f, err)) || (st = parse_labels (m, f, err)))
+    return st;
+  if ((st = parse_frontend (m, f, err)))
+    return st;
+  const uint64_t ne_mel[4] = { m->fe.n_mels, 1, 1, 1 };
+  const GgufTensor *t;
+  if ((st = get_tensor (f, "frontend.mean", GGUF_TENSOR_F32, ne_mel, &t, err)))
+    return st;
+  m->mean = (const float *) t->data;
+  if ((st = get_tensor (f, "frontend.inv_std", GGUF_TENSOR_F32, ne_mel, &t,
+              err)))
+    return st;
+  m->inv_std = (const float *) t->data;
+
+  if ((st = get_string (f, "beenet.policy", true, &s, NULL, err)))
+    return st;
+  if ((st = parse_policy (m, f, s, err)))
+    return st;
+
+  if ((st = parse_detection (m, f, err)))
+    return st;
+  if ((st = parse_graph (m, f, err)))
+    return st;
   m->kernels = beenet_kernels_select ();
   beenet_model_fuse (m);
   if ((st = parse_exclusion (m, f, err)))

@@ -5,7 +5,7 @@ checkpoints (beenet_train.ceiling) that measures what binarisation costs.
 - the switch relaxes every sign and nothing else: the same parameters, a
   different function, gradients reaching the latent weights unclipped by the STE;
 - such a network is refused by the exporter with a message naming the tool;
-- distillation from such a teacher (train.distill_losses): zero when an exit
+- distillation from such a teacher (losses.distill_losses): zero when an exit
   matches the teacher, the teacher's exit of the same index, checked options;
 - ceiling's stream windows of the shipped binary checkpoint equal the engine's
   full-depth probabilities (so its figures for the binary network are the

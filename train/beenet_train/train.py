@@ -199,7 +199,9 @@ class _Loop:
         self.avg: Optional[WeightAverage] = None
         self.step_args: Dict = {}
         self.progress = self.maker = self.bc = None
-        self.miner = None    # (corpus, front-end, seed, hard-negative settings) when mining
+        self.mining: Optional[Dict] = None   # the hard-negative settings when mining
+        self.corpus = self.fe = None          # the run's corpus and front-end (the miner scores with them)
+        self.seed = 0
         self.t_train = self.last_save = 0.0
 
     def restore(self, st: Dict) -> None:
@@ -225,14 +227,14 @@ class _Loop:
         epoch = self.start_epoch
         for epoch in range(self.start_epoch, self.epochs):
             t_ep = time.time()
-            mf = MiningFeatures(self.maker, epoch, int(self.miner[3]["candidates"]), self.steps_per_epoch) \
-                if self.miner and self.d.main and epoch + 1 < self.epochs else None
+            mf = MiningFeatures(self.maker, epoch, int(self.mining["candidates"]), self.steps_per_epoch) \
+                if self.mining and self.d.main and epoch + 1 < self.epochs else None
             tot_loss, n_seen, correct, t_feat, t_wait, stop = self.epoch(
                 epoch, self.start_b if epoch == self.start_epoch else 0, mf)
             tot_loss, n_seen, *corr = D.all_sum([tot_loss, n_seen] + correct.tolist(), self.d)
             if n_seen == 0:
                 break
-            stats = self.mine(epoch, mf) if self.miner and not stop and epoch + 1 < self.epochs else None
+            stats = self.mine(epoch, mf) if self.mining and not stop and epoch + 1 < self.epochs else None
             if not self.d.main:   # validation, selection and files: rank 0
                 if stop:
                     break
@@ -301,7 +303,7 @@ class _Loop:
         """One optimiser step on batch ``b``; returns (loss, every exit's logits, labels)."""
         a = self.step_args
         dev = self.d.device
-        x = step_input(self.model, feats, a["fa"], a["augment"], a["seed"], epoch, b, a["positions"], dev)
+        x = step_input(self.model, feats, a["fa"], a["augment"], self.seed, epoch, b, a["positions"], dev)
         y = torch.from_numpy(ys).to(dev)
         with a["autocast"]():
             outs = [o.float() for o in self.net(x)]
@@ -309,7 +311,7 @@ class _Loop:
         if a["tnet"] is not None:
             with torch.no_grad():
                 # the same masks as the student's
-                tx = step_input(a["tnet"], feats, a["fa"], a["augment"], a["seed"], epoch, b, a["positions"], dev)
+                tx = step_input(a["tnet"], feats, a["fa"], a["augment"], self.seed, epoch, b, a["positions"], dev)
                 t_outs = a["tnet"](tx)
             a_kd = a["dd"]["weight"]
             losses = [(1.0 - a_kd) * lk + a_kd * kk
@@ -328,9 +330,9 @@ class _Loop:
         its pool.  Returns rank 0's statistics."""
         stats = None
         if self.d.main:
-            corpus, fe, seed, hn = self.miner
             t_mine = time.time()
-            self.hard, stats = mine_hard_negatives(self.model, corpus, fe, seed, epoch, hn, mf.get())
+            self.hard, stats = mine_hard_negatives(self.model, self.corpus, self.fe, self.seed, epoch,
+                                                   self.mining, mf.get())
             stats["seconds"] = round(time.time() - t_mine, 2)   # in the training process
         self.hard = D.broadcast_object(self.hard, self.d)
         return stats
@@ -347,7 +349,7 @@ class _Loop:
                "seconds": time.time() - t_ep, "feature_seconds": t_feat, "wait_seconds": t_wait}
         if stats is not None:
             rec["hard_negatives"] = stats
-            hn = self.miner[3]
+            hn = self.mining
             say("hard negatives for epoch %d: %.1f %% of %d crops score a keyword >= 0.5, %.1f %% >= 0.9; "
                 "kept %d down to %.3f (%.0f s)" % (rec["epoch"] + 1, 100 * stats["kw_post_ge_0.5"],
                                                   hn["candidates"], 100 * stats["kw_post_ge_0.9"], hn["keep"],
@@ -506,8 +508,9 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
         st = torch.load(resume, weights_only=False, map_location="cpu")
     st = D.broadcast_object(st, d)   # every rank resumes from rank 0's file
     L = _Loop(model, opt, d, epochs, steps_per_epoch, minutes, lr, resume, resume_minutes)
+    L.corpus, L.fe, L.seed = corpus, fe, seed
     L.step_args = dict(w_exit=w_exit, exit_loss=exit_loss, label_smoothing=label_smoothing, tnet=tnet, dd=dd,
-                       autocast=PRECISIONS[precision], fa=fa, augment=augment, seed=seed, positions=positions)
+                       autocast=PRECISIONS[precision], fa=fa, augment=augment, positions=positions)
     if st:
         L.restore(st)
         say("resumed from %s: epoch %d batch %d, %.1f min already spent" % (resume, L.start_epoch + 1,
@@ -534,7 +537,7 @@ def train(data: str, out: str, seed: int = 0, epochs: int = 30, minutes: Optiona
             "feature_cache": [feature_cache and os.path.abspath(feature_cache), cache_wave_fraction]})
         say("batch cache %s" % L.bc.dir)
     if mine:
-        L.miner = (corpus, fe, seed, hn)
+        L.mining = hn
     epoch = L.run(val_feats, val_y, say)
 
     recal = recalibration_batches(L.submit, model, epoch, min(RECAL_BATCHES, steps_per_epoch), fa, augment, seed,

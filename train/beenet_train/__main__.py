@@ -102,7 +102,7 @@ def main(argv=None):
                         "differ only in the network train on identical inputs without remaking them")
     t.add_argument("--teacher", metavar="CHECKPOINT",
                    help="distil this trained checkpoint (e.g. a real-valued twin, --config '{\"real_valued\": "
-                        "true}') into every exit (train.distill_losses)")
+                        "true}') into every exit (losses.distill_losses)")
     t.add_argument("--distill", help="JSON dict overriding losses.DEFAULT_DISTILL (weight, temperature); "
                    "with --teacher")
     t.add_argument("--cache-wave-fraction", type=float, default=0.25,

@@ -3,7 +3,7 @@
 Times, in this process, the two halves of mining.mine_hard_negatives for one epoch's candidates: making the
 candidates' features (train.candidate_features; since 2026-12-04 the batch worker makes them during the epoch,
 train.MiningFeatures) and scoring them with a model (what remains in the training process), the scoring in
-batches of 128 (train.predict_logits since 2026-12-04) and of 512 (before; the same logits).
+batches of 128 (validation.predict_logits since 2026-12-04) and of 512 (before; the same logits).
 
     BEENET_LIB=build/engine/libbeenet.so PYTHONPATH=train /usr/bin/python3 bench/mining_cost.py \
         --data data/kws12-v2 --checkpoint models/kws12.pt [--candidates 12000] [--threads 1]

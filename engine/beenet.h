@@ -38,7 +38,7 @@ extern "C" {
 
 /* Newest beenet.format_version this engine reads (it reads every older
  * one too; docs/model-format.md). */
-#define BEENET_FORMAT_VERSION 3
+#define BEENET_FORMAT_VERSION 4
 
 typedef enum {
   BEENET_OK = 0,

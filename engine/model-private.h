@@ -91,6 +91,9 @@ BeenetStatus beenet_node_u32 (const BeenetNodeKeys *k, const char *field,
 /* FLOPs the pcen op counts per value (docs/model-format.md "Operation
  * counts"; model.PCEN_FLOPS_PER_VALUE in the trainer). */
 #define BEENET_PCEN_FLOPS_PER_VALUE 15
+/* FLOPs the noise_floor op counts per value: the copy and the selection's
+ * expected comparisons (3), the subtraction (1); model.NOISE_FLOOR_FLOPS_PER_VALUE. */
+#define BEENET_NOISE_FLOOR_FLOPS_PER_VALUE 4
 
 /* Required f32 key of the node, finite and in [lo, hi]. */
 BeenetStatus beenet_node_f32 (const BeenetNodeKeys *k, const char *field,

@@ -752,6 +752,103 @@ pcen_run (const BeenetRunCtx *ctx, const BeenetNode *n)
     }
 }
 
+/* ---- noise_floor ------------------------------------------------------- */
+
+/* Per-channel floor of a one-channel frames x Mel map (format version 4,
+ * docs/model-format.md "noise_floor"): q[m] = the (rank + 1)-th smallest of
+ * column m over the window's frames, out = act(x - q[m]).  A fixed
+ * minimum-statistics noise estimate in the log domain: what is stationary
+ * over the window goes to 0 and the activation clips what lies under it. */
+typedef struct {
+  uint32_t rank;
+} NoiseFloorParams;
+
+static BeenetStatus
+noise_floor_parse (BeenetNode *n, const BeenetNodeKeys *keys, BeenetError *err)
+{
+  NoiseFloorParams *p = n->params;
+  return beenet_node_u32 (keys, "rank", true, 0, UINT32_MAX, &p->rank, err);
+}
+
+static BeenetStatus
+noise_floor_infer (BeenetNode *n, const BeenetShape *acts, uint32_t n_classes,
+    BeenetError *err)
+{
+  (void) acts; (void) n_classes;
+  const NoiseFloorParams *p = n->params;
+  if (n->in.c != 1 || n->in.h < 2 || n->in.w < 2)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (noise_floor): input is %ux%ux%u; noise_floor reads a "
+        "one-channel map of at least 2 frames x 2 Mel channels", n->index,
+        n->in.h, n->in.w, n->in.c);
+  if (p->rank >= n->in.h)
+    return beenet_set_error (err, BEENET_ERROR_CORRUPT,
+        "node %u (noise_floor): rank %u is not below the %u frames",
+        n->index, p->rank, n->in.h);
+  n->out = n->in;
+  return BEENET_OK;
+}
+
+static bool
+noise_floor_cost (const BeenetNode *n, uint64_t *bops, uint64_t *flops)
+{
+  *bops = 0;
+  return mul3 (BEENET_NOISE_FLOOR_FLOPS_PER_VALUE, n->in.h, n->in.w, flops);
+}
+
+/* The k-th smallest (0-based) of v[0..n), n >= 1, reordering v (Wirth's
+ * selection: partitions around v[k] until k is in place).  The value is the
+ * same whatever the order of v. */
+static float
+select_kth (float *v, int32_t n, int32_t k)
+{
+  int32_t l = 0, r = n - 1;
+  while (l < r) {
+    const float x = v[k];
+    int32_t i = l, j = r;
+    do {
+      while (v[i] < x)
+        i++;
+      while (x < v[j])
+        j--;
+      if (i <= j) {
+        const float t = v[i];
+        v[i++] = v[j];
+        v[j--] = t;
+      }
+    } while (i <= j);
+    if (j < k)
+      l = i;
+    if (k < i)
+      r = j;
+  }
+  return v[k];
+}
+
+/* No scratch of its own: each column is selected in the output's first T
+ * values, and the floors are kept in its last row (T <= (T - 1) * M for
+ * M >= 2, T >= 2, so the two never overlap), which is written last. */
+static void
+noise_floor_run (const BeenetRunCtx *ctx, const BeenetNode *n)
+{
+  const NoiseFloorParams *p = n->params;
+  const uint32_t t_n = n->in.h, w = n->in.w;
+  const float *x = ctx->acts[n->inputs[0]];
+  float *o = ctx->acts[n->index + 1];
+  float *q = o + (size_t) (t_n - 1) * w;
+  for (uint32_t m = 0; m < w; m++) {
+    for (uint32_t t = 0; t < t_n; t++)
+      o[t] = x[(size_t) t * w + m];
+    q[m] = select_kth (o, (int32_t) t_n, (int32_t) p->rank);
+  }
+  for (uint32_t t = 0; t < t_n; t++)   /* row t_n - 1 reads q[m] in place */
+    for (uint32_t m = 0; m < w; m++) {
+      const size_t i = (size_t) t * w + m;
+      const float v = x[i] - q[m];
+      o[i] = n->relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
 /* ---- table ------------------------------------------------------------- */
 
 #define W BEENET_OPF_WINDOW
@@ -806,6 +903,11 @@ static const BeenetOpDesc ops[] = {
     .flags = WT, .params_size = sizeof (PcenParams), .parse = pcen_parse,
     .infer = pcen_infer, .cost = pcen_cost, .scratch_words = no_scratch,
     .run = pcen_run, .prepare = pcen_prepare },
+  { .name = "noise_floor", .min_inputs = 1, .max_inputs = 1, .min_version = 4,
+    .flags = ACT, .params_size = sizeof (NoiseFloorParams),
+    .parse = noise_floor_parse, .infer = noise_floor_infer,
+    .cost = noise_floor_cost, .scratch_words = no_scratch,
+    .run = noise_floor_run },
 };
 
 

@@ -382,6 +382,18 @@ test_model_slice (TestModel *m, int input, unsigned channel_offset,
 }
 
 int
+test_model_noise_floor (TestModel *m, int input, unsigned rank, int relu)
+{
+  if (!valid_input (m, input) || m->shape[input][2] != 1)
+    return -1;
+  m->version = 4;
+  node_begin (m, "noise_floor", &input, 1);
+  node_u32 (m, "rank", rank);
+  node_act (m, relu);
+  return node_end (m, m->shape[input][0], m->shape[input][1], 1);
+}
+
+int
 test_model_pcen (TestModel *m, int input, float smooth, float eps,
     const float *weight, float scale, float bias)
 {

@@ -115,6 +115,9 @@ int test_model_slice (TestModel *m, int input, unsigned channel_offset,
  * bias one value each (all required). */
 int test_model_pcen (TestModel *m, int input, float smooth, float eps,
     const float *weight, float scale, float bias);
+/* Format version 4: noise_floor of a one-channel activation (rank: the
+ * 0-based rank of each column's floor among the frames). */
+int test_model_noise_floor (TestModel *m, int input, unsigned rank, int relu);
 int test_model_maxpool (TestModel *m, int input, unsigned kh, unsigned kw,
     unsigned sh, unsigned sw, unsigned ph, unsigned pw);
 int test_model_avgpool (TestModel *m, int input, unsigned kh, unsigned kw,

@@ -602,6 +602,49 @@ START_TEST (test_pcen)
 }
 END_TEST
 
+/* noise_floor against a sort: the floor of each column is its (rank+1)-th
+ * smallest value, with ties (values drawn from a coarse grid) and both
+ * activations, at most 1024 values (layer_run); the result is exact (one
+ * float subtraction). */
+static int
+cmp_float (const void *a, const void *b)
+{
+  const float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+START_TEST (test_noise_floor)
+{
+  rng = 4200;
+  for (int iter = 0; iter < 40; iter++) {
+    const unsigned h = 2 + rnd (90), w = 2 + rnd (1024 / h - 2), rank = rnd (h);
+    const int relu = iter % 2, grid = iter % 3 == 0 ? 7 : 100000;
+    float *f = malloc (sizeof (float) * h * w), *col = malloc (sizeof (float) * h);
+    for (unsigned i = 0; i < h * w; i++)
+      f[i] = -4.0f + 8.0f * (float) rnd (grid) / (float) grid;
+    TestModel *mdl = test_model_new_with_shape (2, h, w);
+    int y = test_model_noise_floor (mdl, 0, rank, relu);
+    ck_assert_int_ge (y, 0);
+    float *got = malloc (sizeof (float) * h * w);
+    layer_run (mdl, y, f, got);
+    for (unsigned m = 0; m < w; m++) {
+      for (unsigned t = 0; t < h; t++)
+        col[t] = f[t * w + m];
+      qsort (col, h, sizeof (float), cmp_float);
+      for (unsigned t = 0; t < h; t++) {
+        float want = f[t * w + m] - col[rank];
+        if (relu && want < 0.0f)
+          want = 0.0f;
+        ck_assert_msg (got[t * w + m] == want,
+            "noise_floor %ux%u rank %u (%u,%u): engine %.9g want %.9g", h, w,
+            rank, t, m, got[t * w + m], want);
+      }
+    }
+    free (got); free (col); free (f);
+  }
+}
+END_TEST
+
 static void
 pool_case (int is_max, unsigned h, unsigned w, unsigned c, unsigned kh,
     unsigned kw, unsigned sh, unsigned sw, unsigned ph, unsigned pw)
@@ -1206,6 +1249,7 @@ kernels_suite (void)
   tcase_add_loop_test (tc, test_bconv2d_grouped, 0, 2);
   tcase_add_test (tc, test_concat_slice_add_at);
   tcase_add_test (tc, test_pcen);
+  tcase_add_test (tc, test_noise_floor);
   tcase_add_test (tc, test_bdense);
   tcase_add_test (tc, test_conv2d);
   tcase_add_test (tc, test_pools);

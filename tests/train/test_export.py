@@ -408,6 +408,62 @@ class TestPcenExport(unittest.TestCase):
         self.assertIn("op 'pcen' needs format version 3 (the file is version 2)", str(cm.exception))
 
 
+FLOOR_SMALL = dict(SMALL, noise_floor_rank=5, in_shape=[27, 22], name="test-floor")
+
+
+class TestNoiseFloorExport(unittest.TestCase):
+    """A network with the fixed noise floor in front (model.NoiseFloor, op ``noise_floor``, format
+    version 4)."""
+
+    def test_engine_and_numpy_match_torch(self):
+        m = random_model(8, FLOOR_SMALL)
+        nodes = build_graph(m)
+        self.assertEqual([n["op"] for n in nodes[:2]], ["noise_floor", "conv2d"])
+        fr, tb, tf = exit_ops_fractions(nodes, (27, 22))
+        data = model_to_gguf(m, LABELS, frontend={"n_frames": 27, "n_mels": 22}).to_bytes()
+        kv, _ = read_gguf(data)
+        self.assertEqual((kv["beenet.format_version"], kv["beenet.node.0.rank"]), (4, 5))
+        em = fe.Model(data=data)
+        self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
+        s = em.session()
+        x = torch.randn(3, 27, 22) * 3.0 - 6.0
+        x[0, :, 4] = -5.0                          # a constant channel: all ties, floor = the value
+        with torch.no_grad():
+            ref = torch.stack(m(m.normalise(x))).numpy()
+            pre = m.floor(m.normalise(x))[:, 0].numpy()
+        self.assertTrue((pre >= 0).all() and (pre[0, :, 4] == 0).all())
+        # exactly 5 frames of each channel lie under their floor (distinct values)
+        self.assertTrue(((pre[1:] == 0).sum(axis=1) >= 6).all())
+        for i in range(3):
+            np.testing.assert_allclose(s.run_all_exits(x[i].numpy()), ref[:, i], rtol=1e-4, atol=1e-4)
+            npy = run_graph_numpy(nodes, ((x[i] - m.feat_mean) * m.feat_inv_std).numpy())
+            np.testing.assert_allclose(np.stack(npy), ref[:, i], rtol=1e-4, atol=1e-4)
+
+    def load_error(self, data):
+        with self.assertRaises(fe.BeenetError) as cm:
+            fe.Model(data=data)
+        return cm.exception
+
+    def test_rank_outside_the_window_rejected(self):
+        from beenet_train.export import graph_to_gguf
+        m = random_model(8, FLOOR_SMALL)
+        nodes = build_graph(m)
+        nodes[0]["rank"] = 27
+        e = self.load_error(graph_to_gguf(nodes, LABELS, m.feat_mean.numpy(), m.feat_inv_std.numpy(),
+                                          frontend={"n_frames": 27, "n_mels": 22}).to_bytes())
+        self.assertEqual(e.status, "CORRUPT")
+        self.assertIn("node 0 (noise_floor): rank 27 is not below the 27 frames", str(e))
+        with self.assertRaises(ValueError):
+            BeeNet(dict(FLOOR_SMALL, noise_floor_rank=27))
+
+    def test_version_3_file_refuses_noise_floor(self):
+        m = random_model(8, FLOOR_SMALL)
+        e = self.load_error(model_to_gguf(m, LABELS, frontend={"n_frames": 27, "n_mels": 22},
+                                          format_version=3).to_bytes())
+        self.assertEqual(e.status, "UNSUPPORTED")
+        self.assertIn("op 'noise_floor' needs format version 4 (the file is version 3)", str(e))
+
+
 class TestEngineLoads(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -14,12 +14,15 @@ from .model import FAMILY_NAMES, BeeNet, build_graph, exit_ops_fractions
 # Newest beenet.format_version this exporter knows.  A file gets the lowest version that can
 # express its graph (graph_format_version), so version-1 readers still load QuickNet and Bi-Real
 # Net models.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def graph_format_version(nodes: List[Dict]) -> int:
     """1, 2 when the graph uses a version-2 feature (docs/model-format.md): concat, slice, an
-    add with channel_offset, a bconv2d with groups > 1; 3 with a pcen node."""
+    add with channel_offset, a bconv2d with groups > 1; 3 with a pcen node; 4 with a
+    noise_floor node."""
+    if any(n["op"] == "noise_floor" for n in nodes):
+        return 4
     if any(n["op"] == "pcen" for n in nodes):
         return 3
     for n in nodes:
@@ -151,6 +154,8 @@ def graph_to_gguf(nodes: List[Dict], labels: List[str], mean: np.ndarray, inv_st
             w.add_u32(p + "channel_offset", int(n["channel_offset"]))
         if "out_channels" in n:
             w.add_u32(p + "out_channels", int(n["out_channels"]))
+        if "rank" in n:
+            w.add_u32(p + "rank", int(n["rank"]))
         for key in ("smooth", "eps"):
             if key in n:
                 w.add_f32(p + key, float(n[key]))
@@ -309,6 +314,8 @@ def run_graph_numpy(nodes: List[Dict], x: np.ndarray) -> List[np.ndarray]:
                     out = np.maximum(out, ap[y:y + sh * (Ho - 1) + 1:sh, xx:xx + sw * (Wo - 1) + 1:sw])
         elif op == "pcen":
             out = pcen_numpy(a[:, :, 0], n)[:, :, None]
+        elif op == "noise_floor":
+            out = a - np.sort(a, axis=0)[n["rank"]][None]
         elif op == "global_avgpool":
             out = a.mean(axis=(0, 1), keepdims=True)
         elif op == "bdense":

@@ -202,6 +202,27 @@ class PCEN(nn.Module):
                     "scale": np.ones(1, np.float32), "bias": np.zeros(1, np.float32)})
 
 
+class NoiseFloor(nn.Module):
+    """A fixed minimum-statistics noise floor of one window's normalised log-Mel map: each Mel
+    channel's (rank + 1)-th smallest value over the window's frames is subtracted from the
+    channel, and what falls below it is clipped to 0.  A stationary background then sits at 0
+    whatever its level and colour, and a word keeps only what rises above it (spectral
+    subtraction in the log domain).  No parameters; exported as the ``noise_floor`` op (format
+    version 4), which the engine computes exactly (a selection and one float subtraction)."""
+
+    def __init__(self, rank: int):
+        super().__init__()
+        self.rank = int(rank)
+
+    def forward(self, x):
+        """x: (N, 1, T, M) -> (N, 1, T, M)."""
+        floor = torch.kthvalue(x, self.rank + 1, dim=2, keepdim=True).values
+        return F.relu(x - floor)
+
+    def export(self, add, x):
+        return add({"op": "noise_floor", "inputs": [x], "rank": self.rank, "activation": "relu"})
+
+
 class BinaryBlock(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -451,9 +472,16 @@ class BeeNet(nn.Module):
             "exits must be increasing block counts ending with the last block"
         # "pcen": true puts a trainable PCEN (class PCEN) in front of the stem; the input
         # normalisation is then the identity (train.py), PCEN's own BN takes its place
+        # "noise_floor_rank": r puts a fixed noise floor (class NoiseFloor) in front of the stem
         self.plan: List[Tuple] = [("pcen",), ("stem",)] if cfg.get("pcen") else [("stem",)]
         if cfg.get("pcen"):
             self.pcen = PCEN(*cfg["in_shape"], **cfg.get("pcen_init", {}))
+        if cfg.get("noise_floor_rank") is not None:
+            if not 0 <= cfg["noise_floor_rank"] < cfg["in_shape"][0]:
+                raise ValueError("noise_floor_rank %r: not a frame rank of the %d-frame window"
+                                 % (cfg["noise_floor_rank"], cfg["in_shape"][0]))
+            self.plan.insert(0, ("floor",))
+            self.floor = NoiseFloor(cfg["noise_floor_rank"])
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         self.heads = nn.ModuleList()
@@ -552,7 +580,9 @@ class BeeNet(nn.Module):
         outs = []
         for step in self.plan:
             kind = step[0]
-            if kind == "pcen":
+            if kind == "floor":
+                x = self.floor(x)
+            elif kind == "pcen":
                 x = self.pcen(x)
             elif kind == "stem":
                 x = self.stem(x)
@@ -591,7 +621,7 @@ def build_graph(model: BeeNet) -> List[Dict]:
     x = 0
     for step in model.plan:
         kind = step[0]
-        module = {"pcen": lambda: model.pcen, "stem": lambda: model.stem, "block": lambda: model.blocks[step[1]],
+        module = {"floor": lambda: model.floor, "pcen": lambda: model.pcen, "stem": lambda: model.stem, "block": lambda: model.blocks[step[1]],
                   "transition": lambda: model.transitions[step[1]], "exit": lambda: None}[kind]()
         if hasattr(module, "export"):
             x = module.export(add, x)   # the module emits its own nodes (Bi-Real Net)
@@ -645,6 +675,9 @@ def build_graph(model: BeeNet) -> List[Dict]:
 # FLOPs counted per value by the pcen op (docs/model-format.md): exp, smoother (2), log, multiply-
 # subtract (2), exp, add, log, multiply, exp, subtract, affine (2), each transcendental as 1
 PCEN_FLOPS_PER_VALUE = 15
+# FLOPs counted per value by the noise_floor op: the copy and the selection's expected comparisons
+# (3), the subtraction (1)
+NOISE_FLOOR_FLOPS_PER_VALUE = 4
 
 
 def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
@@ -683,6 +716,9 @@ def graph_shapes_and_ops(nodes: List[Dict], in_hw=(98, 64), num_classes=12):
         elif op == "pcen":
             shape = (H, W, C)
             flops = PCEN_FLOPS_PER_VALUE * H * W
+        elif op == "noise_floor":
+            shape = (H, W, C)
+            flops = NOISE_FLOOR_FLOPS_PER_VALUE * H * W
         elif op == "global_avgpool":
             shape = (1, 1, C)
             flops = H * W * C

@@ -15,7 +15,14 @@ beside the steps and does not grow with the network).
     PYTHONPATH=train /usr/bin/python3 bench/train_step.py [--reps 3] [--steps 5] [--threads 2]
 
 ``--profile FAMILY`` instead: where one family's step spends its time (PyTorch's profiler,
-operators by input shape, the top ``--top`` by self CPU time).
+operators by input shape, the top ``--top`` by self CPU time); ``--config JSON`` overrides the
+family's config and ``--bf16`` runs the step under the trainer's bfloat16 autocast
+(``--precision bf16``), so ``--profile quicknet --config '{"stem_channels": 64}' --bf16`` is one
+configuration's step as the trainer takes it.
+
+``--configs JSON [JSON ...]`` instead: QuickNet's step with each set of config overrides (e.g. the
+stem's width), under the trainer's bfloat16 autocast, interleaved as above; the ratio is to the
+first configuration (docs/training.md, s66).
 
 ``--variants FAMILY`` instead: the same family's step as the trainer runs it ("as trained") against
 ways of running it faster, interleaved the same way: "channels-last" (model and batch in NHWC memory
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import sys
@@ -52,14 +60,19 @@ def steps(model, opt, x, y, n, ctx=contextlib.nullcontext):
     return (time.process_time() - c0) / n, (time.time() - t0) / n
 
 
-def profile(fam: str, x: torch.Tensor, y: torch.Tensor, n: int, top: int) -> None:
+def bf16():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def profile(fam: str, x: torch.Tensor, y: torch.Tensor, n: int, top: int, config: dict,
+            ctx=contextlib.nullcontext) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as prof
-    m = BeeNet({"family": fam}).train()
+    m = BeeNet(dict(config, family=fam)).train()
     opt = torch.optim.Adam(m.parameters(), lr=2e-3)
-    steps(m, opt, x, y, 2)
+    steps(m, opt, x, y, 2, ctx)
     with prof(activities=[ProfilerActivity.CPU], record_shapes=True) as pr:
-        c, w = steps(m, opt, x, y, n)
+        c, w = steps(m, opt, x, y, n, ctx)
     print("%s: %.3f CPU s, %.3f wall s a step (%d steps profiled)" % (FAMILY_NAMES[fam], c, w, n))
     print(pr.key_averages(group_by_input_shape=True).table(
         sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=32, max_shapes_column_width=80))
@@ -72,8 +85,7 @@ def _variant(name: str, fam: str, x: torch.Tensor):
         m = m.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     elif name == "bf16":
-        def ctx():
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+        ctx = bf16
     return m, torch.optim.Adam(m.parameters(), lr=2e-3), x, ctx
 
 
@@ -100,6 +112,28 @@ def variants(fam: str, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> N
         print("| %s | %.3f | %.3f | %.2f |" % (v, c, statistics.median(wall[v]), c / base))
 
 
+def configs(overrides: list, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> None:
+    nets = []
+    for cfg in overrides:
+        m = BeeNet(json.loads(cfg)).train()
+        nets.append((cfg, m, torch.optim.Adam(m.parameters(), lr=2e-3)))
+        steps(m, nets[-1][2], x, y, 1, bf16)            # warm-up
+    cpu = {cfg: [] for cfg, _, _ in nets}
+    wall = {cfg: [] for cfg, _, _ in nets}
+    for _ in range(reps):
+        for cfg, m, opt in nets:
+            c, w = steps(m, opt, x, y, n, bf16)
+            cpu[cfg].append(c)
+            wall[cfg].append(w)
+    base = statistics.median(cpu[nets[0][0]])
+    print("QuickNet, bf16 autocast, %d x %d steps each, interleaved" % (reps, n))
+    print("| config | CPU s/step | wall s/step | ratio to the first (CPU) |")
+    print("|---|---|---|---|")
+    for cfg in cpu:
+        c = statistics.median(cpu[cfg])
+        print("| `%s` | %.3f | %.3f | %.2f |" % (cfg, c, statistics.median(wall[cfg]), c / base))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
@@ -111,6 +145,10 @@ def main(argv=None):
                         "epochs 1-13 of the shipped run average 269 s)")
     p.add_argument("--profile", choices=list(FAMILY_CONFIGS), help="profile this family's step instead")
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--config", default="{}", help="--profile: JSON overrides of the family's config")
+    p.add_argument("--bf16", action="store_true", help="--profile: the step under bfloat16 autocast")
+    p.add_argument("--configs", nargs="+", metavar="JSON",
+                   help="time QuickNet's bf16 step with each of these config overrides instead")
     p.add_argument("--variants", choices=list(FAMILY_CONFIGS),
                    help="time this family's step as trained against channels-last and bf16 instead")
     a = p.parse_args(argv)
@@ -119,7 +157,10 @@ def main(argv=None):
     x = torch.randn(a.batch, 1, 98, 64)
     y = torch.randint(0, 12, (a.batch,))
     if a.profile:
-        return profile(a.profile, x, y, a.steps, a.top)
+        return profile(a.profile, x, y, a.steps, a.top, json.loads(a.config),
+                       bf16 if a.bf16 else contextlib.nullcontext)
+    if a.configs:
+        return configs(a.configs, x, y, a.reps, a.steps)
     if a.variants:
         return variants(a.variants, x, y, a.reps, a.steps)
     nets = {}

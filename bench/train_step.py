@@ -22,7 +22,8 @@ configuration's step as the trainer takes it.
 
 ``--configs JSON [JSON ...]`` instead: QuickNet's step with each set of config overrides (e.g. the
 stem's width), under the trainer's bfloat16 autocast, interleaved as above; the ratio is to the
-first configuration (docs/training.md, s66).
+first configuration, and the last column the size of the configuration's model file without the
+detection keys (docs/training.md, s65-s66).
 
 ``--variants FAMILY`` instead: the same family's step as the trainer runs it ("as trained") against
 ways of running it faster, interleaved the same way: "channels-last" (model and batch in NHWC memory
@@ -112,6 +113,16 @@ def variants(fam: str, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> N
         print("| %s | %.3f | %.3f | %.2f |" % (v, c, statistics.median(wall[v]), c / base))
 
 
+def file_bytes(config: dict) -> int:
+    """Bytes of the model file of a network with this config and the kws12 task's labels, without
+    the detection keys that tune-detection adds (about 2 KB; the 256 KiB cap of issue 7 counts them)."""
+    from beenet_train.export import model_to_gguf
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train", "beenet_train",
+                           "tasks", "kws12.json")) as f:
+        labels = json.load(f)["labels"]
+    return len(model_to_gguf(BeeNet(config), labels).to_bytes())
+
+
 def configs(overrides: list, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> None:
     nets = []
     for cfg in overrides:
@@ -127,11 +138,12 @@ def configs(overrides: list, x: torch.Tensor, y: torch.Tensor, reps: int, n: int
             wall[cfg].append(w)
     base = statistics.median(cpu[nets[0][0]])
     print("QuickNet, bf16 autocast, %d x %d steps each, interleaved" % (reps, n))
-    print("| config | CPU s/step | wall s/step | ratio to the first (CPU) |")
-    print("|---|---|---|---|")
+    print("| config | CPU s/step | wall s/step | ratio to the first (CPU) | model file bytes |")
+    print("|---|---|---|---|---|")
     for cfg in cpu:
         c = statistics.median(cpu[cfg])
-        print("| `%s` | %.3f | %.3f | %.2f |" % (cfg, c, statistics.median(wall[cfg]), c / base))
+        print("| `%s` | %.3f | %.3f | %.2f | %d |" % (cfg, c, statistics.median(wall[cfg]), c / base,
+                                                     file_bytes(json.loads(cfg))))
 
 
 def main(argv=None):

@@ -93,24 +93,35 @@ def _variant(name: str, fam: str, x: torch.Tensor):
 VARIANTS = ("as trained", "channels-last", "bf16")
 
 
-def variants(fam: str, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> None:
-    runs = {v: _variant(v, fam, x) for v in VARIANTS}
+def interleaved(runs: dict, y: torch.Tensor, reps: int, n: int):
+    """runs: name -> (model, optimiser, batch, autocast context).  One warm-up step each, then
+    `reps` rounds of `n` steps of every run in turn; the median CPU and wall seconds a step per run."""
     for m, opt, xv, ctx in runs.values():
         steps(m, opt, xv, y, 1, ctx)                    # warm-up
-    cpu = {v: [] for v in runs}
-    wall = {v: [] for v in runs}
+    cpu = {k: [] for k in runs}
+    wall = {k: [] for k in runs}
     for _ in range(reps):
-        for v, (m, opt, xv, ctx) in runs.items():
+        for k, (m, opt, xv, ctx) in runs.items():
             c, w = steps(m, opt, xv, y, n, ctx)
-            cpu[v].append(c)
-            wall[v].append(w)
-    base = statistics.median(cpu[VARIANTS[0]])
+            cpu[k].append(c)
+            wall[k].append(w)
+    return ({k: statistics.median(v) for k, v in cpu.items()},
+            {k: statistics.median(v) for k, v in wall.items()})
+
+
+def _net(config: dict, x: torch.Tensor, ctx=contextlib.nullcontext):
+    m = BeeNet(config).train()
+    return m, torch.optim.Adam(m.parameters(), lr=2e-3), x, ctx
+
+
+def variants(fam: str, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> None:
+    cpu, wall = interleaved({v: _variant(v, fam, x) for v in VARIANTS}, y, reps, n)
+    base = cpu[VARIANTS[0]]
     print("%s, %d x %d steps each, interleaved" % (FAMILY_NAMES[fam], reps, n))
     print("| variant | CPU s/step | wall s/step | ratio to as trained (CPU) |")
     print("|---|---|---|---|")
-    for v in runs:
-        c = statistics.median(cpu[v])
-        print("| %s | %.3f | %.3f | %.2f |" % (v, c, statistics.median(wall[v]), c / base))
+    for v in VARIANTS:
+        print("| %s | %.3f | %.3f | %.2f |" % (v, cpu[v], wall[v], cpu[v] / base))
 
 
 def file_bytes(config: dict) -> int:
@@ -124,25 +135,13 @@ def file_bytes(config: dict) -> int:
 
 
 def configs(overrides: list, x: torch.Tensor, y: torch.Tensor, reps: int, n: int) -> None:
-    nets = []
-    for cfg in overrides:
-        m = BeeNet(json.loads(cfg)).train()
-        nets.append((cfg, m, torch.optim.Adam(m.parameters(), lr=2e-3)))
-        steps(m, nets[-1][2], x, y, 1, bf16)            # warm-up
-    cpu = {cfg: [] for cfg, _, _ in nets}
-    wall = {cfg: [] for cfg, _, _ in nets}
-    for _ in range(reps):
-        for cfg, m, opt in nets:
-            c, w = steps(m, opt, x, y, n, bf16)
-            cpu[cfg].append(c)
-            wall[cfg].append(w)
-    base = statistics.median(cpu[nets[0][0]])
+    cpu, wall = interleaved({cfg: _net(json.loads(cfg), x, bf16) for cfg in overrides}, y, reps, n)
+    base = cpu[overrides[0]]
     print("QuickNet, bf16 autocast, %d x %d steps each, interleaved" % (reps, n))
     print("| config | CPU s/step | wall s/step | ratio to the first (CPU) | model file bytes |")
     print("|---|---|---|---|---|")
-    for cfg in cpu:
-        c = statistics.median(cpu[cfg])
-        print("| `%s` | %.3f | %.3f | %.2f | %d |" % (cfg, c, statistics.median(wall[cfg]), c / base,
+    for cfg in overrides:
+        print("| `%s` | %.3f | %.3f | %.2f | %d |" % (cfg, cpu[cfg], wall[cfg], cpu[cfg] / base,
                                                      file_bytes(json.loads(cfg))))
 
 
@@ -175,26 +174,14 @@ def main(argv=None):
         return configs(a.configs, x, y, a.reps, a.steps)
     if a.variants:
         return variants(a.variants, x, y, a.reps, a.steps)
-    nets = {}
-    for fam in FAMILY_CONFIGS:
-        m = BeeNet({"family": fam}).train()
-        nets[fam] = (m, torch.optim.Adam(m.parameters(), lr=2e-3))
-        steps(*nets[fam], x, y, 1)                      # warm-up
-    cpu = {f: [] for f in nets}
-    wall = {f: [] for f in nets}
-    for _ in range(a.reps):
-        for fam, (m, opt) in nets.items():
-            c, w = steps(m, opt, x, y, a.steps)
-            cpu[fam].append(c)
-            wall[fam].append(w)
-    q = statistics.median(cpu["quicknet"])
+    cpu, wall = interleaved({fam: _net({"family": fam}, x) for fam in FAMILY_CONFIGS}, y, a.reps, a.steps)
+    q = cpu["quicknet"]
     print("| family | CPU s/step | wall s/step | ratio to QuickNet (CPU) | est. epoch | est. epochs in 45 min |")
     print("|---|---|---|---|---|---|")
-    for fam in nets:
-        c = statistics.median(cpu[fam])
-        ep = a.quicknet_epoch_s * c / q
+    for fam in FAMILY_CONFIGS:
+        ep = a.quicknet_epoch_s * cpu[fam] / q
         print("| %s | %.3f | %.3f | %.2f | %.0f s | %.1f |" % (
-            FAMILY_NAMES[fam], c, statistics.median(wall[fam]), c / q, ep, 2700.0 / ep))
+            FAMILY_NAMES[fam], cpu[fam], wall[fam], cpu[fam] / q, ep, 2700.0 / ep))
 
 
 if __name__ == "__main__":

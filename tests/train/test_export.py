@@ -17,7 +17,7 @@ from beenet_train import frontend as fe  # noqa: E402
 from beenet_train.binary import approx_sign, hard_sign, pack_signs, unpack_signs  # noqa: E402
 from beenet_train.export import model_to_gguf, run_graph_numpy  # noqa: E402
 from beenet_train.gguf_writer import GGUFWriter, T_STRING, T_U32, read_gguf  # noqa: E402
-from beenet_train.model import BeeNet, build_graph, exit_ops_fractions  # noqa: E402
+from beenet_train.model import BeeNet, ExitHead, build_graph, exit_ops_fractions  # noqa: E402
 
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 # Small net: 24 and 40 channels exercise partial words (tail bits) in bconv2d/bdense.
@@ -173,6 +173,48 @@ class TestDenseExit(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, r"dense_exits: .* not an exit number 1\.\.2"):
                 BeeNet(dict(SMALL, dense_exits=bad))
         self.assertTrue(BeeNet(dict(BIREAL_SMALL, dense_exits=[2])).heads[1].dense)   # every family takes it
+
+
+class TestTimeMaxHead(unittest.TestCase):
+    """``head_pool: time_max``: each exit pools over frequency, then takes the maximum over
+    time (avgpool2d [1, W] + maxpool2d [H, 1] in the file, version 1); the engine and the numpy
+    reference give torch's logits, and the head really is a maximum over time."""
+
+    def test_engine_and_numpy_match_torch(self):
+        for cfg in (dict(SMALL, head_pool="time_max"), dict(SMALL, head_pool="time_max", dense_exits=[2]),
+                    dict(BIREAL_SMALL, head_pool="time_max")):
+            m = random_model(9, cfg)
+            nodes = build_graph(m)
+            ops = [n["op"] for n in nodes]
+            self.assertNotIn("global_avgpool", ops)
+            heads = [(a, b) for a, b in zip(nodes, nodes[1:]) if a["op"] == "avgpool2d" and
+                     b["op"] == "maxpool2d" and a["kernel"][0] == 1 and b["kernel"][1] == 1]
+            self.assertEqual(len(heads), ops.count("exit"))                # one pair per exit
+            hw = tuple(cfg.get("in_shape", (98, 64)))
+            data = model_to_gguf(m, LABELS, frontend={"n_frames": hw[0], "n_mels": hw[1]}).to_bytes()
+            if "family" not in cfg:
+                self.assertEqual(read_gguf(data)[0]["beenet.format_version"], 1)
+            em = fe.Model(data=data)
+            fr, tb, tf = exit_ops_fractions(nodes, hw)
+            self.assertEqual((em.total_bops, em.total_flops), (tb, tf))
+            assert_exits_match_torch(m, nodes, em, hw)
+
+    def test_pools_the_maximum_over_time(self):
+        h = ExitHead(3, 2, relu=False, pool="time_max").eval()
+        x = torch.zeros(1, 3, 4, 2)
+        x[0, :, 2, :] = torch.tensor([1.0, 2.0, 3.0])[:, None]     # one time step lit, both bins
+        x[0, :, 0, 0] = 4.0                                          # half of one time step
+        with torch.no_grad():
+            h.bn_in.running_mean.zero_()
+            h.bn_in.running_var.fill_(1.0 - h.bn_in.eps)
+            captured = {}
+            h.bn_in.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", inp[0]))
+            h(x)
+        np.testing.assert_allclose(captured["x"].numpy(), [[2.0, 2.0, 3.0]])   # max(mean 2 / 4 / 3 ...)
+
+    def test_unknown_pool_rejected(self):
+        with self.assertRaisesRegex(ValueError, r"head_pool 'max': not one of avg, time_max"):
+            BeeNet(dict(SMALL, head_pool="max"))
 
 
 # Bi-Real Net with odd feature sizes (19 x 14 -> stem 5 x 3): the downsampling shortcut pools

@@ -45,6 +45,8 @@ DEFAULT_CONFIG: Dict = {
     "transition_groups": 2,         # groups of the transition 1x1 conv
     "head_relu": True,              # exit head: per-channel affine + ReLU before the global average pool
     # "dense_exits": [5] gives those exits a full-precision classifier (ExitHead; default: all binary)
+    # "head_pool": "time_max" pools each exit over frequency, then takes the maximum over time
+    # (ExitHead; default "avg", the global average)
 }
 
 
@@ -247,16 +249,26 @@ class Transition(nn.Module):
         return self.bn_pw(self.pw(x))
 
 
+HEAD_POOLS = ("avg", "time_max")
+
+
 class ExitHead(nn.Module):
-    """[affine + ReLU] -> global average pool -> affine -> classifier -> scale + bias.  The
+    """[affine + ReLU] -> pool -> affine -> classifier -> scale + bias.  The
     classifier is binary (sign of the pooled features against sign weights) unless ``dense``:
     then a full-precision linear layer on the pooled features themselves (config
-    ``dense_exits``; BNNs usually keep their last layer real, and this one is C x classes)."""
+    ``dense_exits``; BNNs usually keep their last layer real, and this one is C x classes).
+    ``pool`` (config ``head_pool``): "avg", the mean over the whole map, or "time_max", the
+    mean over frequency and then the maximum over time, so a word that fills part of the
+    window is not averaged with what surrounds it (exported as avgpool2d [1, W] + maxpool2d
+    [H, 1])."""
 
-    def __init__(self, c, num_classes, relu=False, dense=False):
+    def __init__(self, c, num_classes, relu=False, dense=False, pool="avg"):
         super().__init__()
+        if pool not in HEAD_POOLS:
+            raise ValueError("head_pool %r: not one of %s" % (pool, ", ".join(HEAD_POOLS)))
         self.relu = relu
         self.dense = dense
+        self.pool = pool
         if relu:
             self.bn_pre = nn.BatchNorm2d(c)
         self.bn_in = nn.BatchNorm1d(c)
@@ -267,7 +279,7 @@ class ExitHead(nn.Module):
     def forward(self, x):
         if self.relu:
             x = F.relu(self.bn_pre(x))
-        x = x.mean(dim=(2, 3))
+        x = x.mean(dim=3).amax(dim=2) if self.pool == "time_max" else x.mean(dim=(2, 3))
         x = self.bn_in(x)
         return self.fc(x) * self.scale + self.bias
 
@@ -514,7 +526,8 @@ class BeeNet(nn.Module):
     def _add_head(self, c: int, cfg: Dict) -> None:
         """The next exit's head (exits are numbered from 1, as in the model file)."""
         dense = len(self.heads) + 1 in cfg.get("dense_exits", ())
-        self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False), dense))
+        self.heads.append(ExitHead(c, cfg["num_classes"], cfg.get("head_relu", False), dense,
+                                   cfg.get("head_pool", "avg")))
         self.plan.append(("exit", len(self.heads) - 1))
 
     def _check_dense_exits(self) -> None:
@@ -656,7 +669,14 @@ def build_graph(model: BeeNet) -> List[Dict]:
                            "groups": c, "out_channels": c, "activation": "relu",
                            "weight": np.ones((c, 1, 1, 1), np.float32), "scale": scale.numpy(),
                            "bias": bias.numpy()})
-            g = add({"op": "global_avgpool", "inputs": [src]})
+            if h.pool == "time_max":
+                H, W, _ = graph_shapes_and_ops(nodes, tuple(model.config["in_shape"]))[0][src]
+                g = add({"op": "avgpool2d", "inputs": [src], "kernel": [1, W], "stride": [1, W],
+                         "padding": [0, 0]})
+                g = add({"op": "maxpool2d", "inputs": [g], "kernel": [H, 1], "stride": [H, 1],
+                         "padding": [0, 0]})
+            else:
+                g = add({"op": "global_avgpool", "inputs": [src]})
             scale, bias = fold_bn(h.bn_in)
             g = add({"op": "conv2d", "inputs": [g], "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0],
                      "groups": c, "out_channels": c, "activation": "none",

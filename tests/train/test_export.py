@@ -210,7 +210,9 @@ class TestTimeMaxHead(unittest.TestCase):
             captured = {}
             h.bn_in.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", inp[0]))
             h(x)
-        np.testing.assert_allclose(captured["x"].numpy(), [[2.0, 2.0, 3.0]])   # max(mean 2 / 4 / 3 ...)
+        # per channel: time step 0 averages to 2 (4 and 0), time step 2 to 1 / 2 / 3; the maximum is
+        # 2 / 2 / 3, where the whole map's mean would be 0.75 / 1.0 / 1.25
+        np.testing.assert_allclose(captured["x"].numpy(), [[2.0, 2.0, 3.0]])
 
     def test_unknown_pool_rejected(self):
         with self.assertRaisesRegex(ValueError, r"head_pool 'max': not one of avg, time_max"):

@@ -43,7 +43,7 @@ DEFAULT_CONFIG: Dict = {
     "stages": [[64, 4], [160, 5]],  # [channels, binary blocks]
     "exits": [2, 3, 4, 6, 9],       # exit after this many binary blocks (last = all blocks)
     "transition_groups": 2,         # groups of the transition 1x1 conv
-    "head_relu": True,              # exit head: per-channel affine + ReLU before the global average pool
+    "head_relu": True,              # exit head: per-channel affine + ReLU before the pool
     # "dense_exits": [5] gives those exits a full-precision classifier (ExitHead; default: all binary)
     # "head_pool": "time_max" pools each exit over frequency, then takes the maximum over time
     # (ExitHead; default "avg", the global average)

@@ -55,7 +55,10 @@ def load(cache, evalset):
     z = dict(np.load(cache))
     if "negative_L" not in z:
         raise SystemExit("%s: not an --all-exits cache of bench/detection_rules.py" % cache)
-    kws = S.read_keywords(os.path.join(evalset, "stream", "keywords.tsv"))
+    tsv = os.path.join(evalset, "stream", "keywords.tsv")
+    if not os.path.isfile(tsv):
+        raise SystemExit("%s: no such file (the evaluation set's keyword list)" % tsv)
+    kws = S.read_keywords(tsv)
     runs = {name: {"times_ns": z[name + "_t"], "probs": softmax(z[name + "_L"]), "seconds": float(z[name + "_s"][0])}
             for name in ("negative", "keywords")}
     meta = {"labels": [str(x) for x in z["labels"]], "keyword": z["keyword"], "window_s": float(z["keywords_s"][1]),
@@ -232,6 +235,11 @@ def main(argv=None):
     ap.add_argument("--max-fa-per-hour", type=float, default=1.0)
     ap.add_argument("--max-wrong-per-hour", type=float, default=3.0)
     a = ap.parse_args(argv)
+    if bool(a.test_cache) != bool(a.test_evalset):
+        ap.error("--test-cache and --test-evalset go together")
+    for path in (a.cache, a.test_cache):
+        if path and not os.path.isfile(path):
+            ap.error("%s: no such file (make it with bench/detection_rules.py cache --all-exits)" % path)
     runs, kws, meta = load(a.cache, a.evalset)
     print("smoothing %g ms, candidates from %.2f, decided %g ms after the crossing" % (
         a.smoothing_ms, a.candidate_threshold, a.hold_ms))

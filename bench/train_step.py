@@ -23,7 +23,7 @@ configuration's step as the trainer takes it.
 ``--configs JSON [JSON ...]`` instead: QuickNet's step with each set of config overrides (e.g. the
 stem's width), under the trainer's bfloat16 autocast, interleaved as above; the ratio is to the
 first configuration, and the last column the size of the configuration's model file without the
-detection keys (docs/training.md, s65-s66).
+detection keys (docs/ablation.md, s65-s66).
 
 ``--variants FAMILY`` instead: the same family's step as the trainer runs it ("as trained") against
 ways of running it faster, interleaved the same way: "channels-last" (model and batch in NHWC memory

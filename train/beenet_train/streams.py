@@ -50,7 +50,7 @@ def tuning_thresholds(step: Optional[float] = None) -> List[float]:
     as every model tuned before 2026-12-05 was).  The ROC's 0.05 steps below
     0.9 move the miss rate by about 4 points each, so two models whose wrong
     detections sit either side of a bound at one step land 4 points apart
-    although their ROCs are level (docs/training.md, Ablation, s53)."""
+    although their ROCs are level (docs/ablation.md, s53)."""
     if not step:
         return list(ROC_THRESHOLDS)
     n = int(round(0.69 / step))
